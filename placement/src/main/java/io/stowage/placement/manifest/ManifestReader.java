@@ -126,6 +126,11 @@ public final class ManifestReader {
     private static LlmDeploymentManifest document(YamlFields f, Object doc, Path baseDir) {
         Map<String, Object> root = f.map(doc, "(document)");
         String kind = f.string(root, "", "kind", null);
+        if (kind == null && !root.containsKey("apiVersion")) {
+            // not a Kubernetes object at all (e.g. a models catalog beside the manifests)
+            f.warn("skipped: not a Kubernetes object (no apiVersion or kind)");
+            return null;
+        }
         if (kind == null) {
             throw f.error("kind", "is required (expected " + LlmDeploymentManifest.KIND + ")");
         }
