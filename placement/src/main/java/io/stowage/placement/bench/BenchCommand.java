@@ -138,10 +138,16 @@ public final class BenchCommand {
             FleetGenerator gen = new FleetGenerator();
             for (FleetSpec spec : specs(tiny)) {
                 for (FleetSpec s : List.of(
-                        spec.withComputeShare(spec.name() + "/cap0.25", 0.25), spec.withComputeShare(spec.name() + "/nocap", 0))) {
+                        spec.withComputeShare(spec.name() + "/cap0.25", 0.25),
+                        spec.withComputeShare(spec.name() + "/nocap", 0))) {
                     Fleet fleet = gen.generate(s, seed);
-                    err.printf(Locale.ROOT, "bench: %s: %d replicas of %d deployments on %d GPUs%n",
-                            s.name(), fleet.replicas(), fleet.deployments().size(), fleet.devices().size());
+                    err.printf(
+                            Locale.ROOT,
+                            "bench: %s: %d replicas of %d deployments on %d GPUs%n",
+                            s.name(),
+                            fleet.replicas(),
+                            fleet.deployments().size(),
+                            fleet.devices().size());
                     results.add(runInstance(fleet));
                 }
             }
@@ -157,31 +163,81 @@ public final class BenchCommand {
     static List<FleetSpec> specs(boolean tiny) {
         List<Quant> quants = List.of(Quant.F16, Quant.Q8_0, Quant.Q4_K_M);
         List<Integer> contexts = List.of(2048, 4096, 8192, 16384, 32768);
-        List<GpuType> mixed = List.of(
-                GpuType.T4_16, GpuType.L4_24, GpuType.L4_24, GpuType.A100_40, GpuType.A100_80, GpuType.H100_80);
+        List<GpuType> mixed =
+                List.of(GpuType.T4_16, GpuType.L4_24, GpuType.L4_24, GpuType.A100_40, GpuType.A100_80, GpuType.H100_80);
         List<KnownModel> small = KnownModel.ALL.stream()
-                .filter(m -> Set.of("Llama-3.1-8B", "Mistral-7B-v0.3", "Phi-3-mini-4k").contains(m.name()))
+                .filter(m -> Set.of("Llama-3.1-8B", "Mistral-7B-v0.3", "Phi-3-mini-4k")
+                        .contains(m.name()))
                 .toList();
         List<FleetSpec> specs = new ArrayList<>();
-        specs.add(new FleetSpec("small", tiny ? 2 : 8, 4, List.of(GpuType.L4_24, GpuType.A100_40, GpuType.A100_80),
-                KnownModel.ALL, quants, 1.1, tiny ? 6 : 24, 6, contexts, 0.25, 0.1, 0.15, 0.1));
-        specs.add(new FleetSpec("medium", tiny ? 4 : 40, tiny ? 4 : 8, mixed,
-                KnownModel.ALL, quants, 1.1, tiny ? 12 : 250, 8, contexts, 0.25, 0.1, 0.15, 0.1));
+        specs.add(new FleetSpec(
+                "small",
+                tiny ? 2 : 8,
+                4,
+                List.of(GpuType.L4_24, GpuType.A100_40, GpuType.A100_80),
+                KnownModel.ALL,
+                quants,
+                1.1,
+                tiny ? 6 : 24,
+                6,
+                contexts,
+                0.25,
+                0.1,
+                0.15,
+                0.1));
+        specs.add(new FleetSpec(
+                "medium",
+                tiny ? 4 : 40,
+                tiny ? 4 : 8,
+                mixed,
+                KnownModel.ALL,
+                quants,
+                1.1,
+                tiny ? 12 : 250,
+                8,
+                contexts,
+                0.25,
+                0.1,
+                0.15,
+                0.1));
         if (!tiny) {
-            specs.add(new FleetSpec("large", 250, 8, mixed, KnownModel.ALL, quants, 1.1, 1500, 12, contexts, 0.25,
-                    0.1, 0.15, 0.1));
+            specs.add(new FleetSpec(
+                    "large", 250, 8, mixed, KnownModel.ALL, quants, 1.1, 1500, 12, contexts, 0.25, 0.1, 0.15, 0.1));
         }
-        specs.add(new FleetSpec("memory-bound-repeated", tiny ? 2 : 20, tiny ? 4 : 8,
-                List.of(GpuType.L4_24, GpuType.A100_40), small, List.of(Quant.Q4_K_M, Quant.Q8_0), 1.1,
-                tiny ? 8 : 128, 16, List.of(2048, 4096), 0.25, 0, 0, 0.05));
+        specs.add(new FleetSpec(
+                "memory-bound-repeated",
+                tiny ? 2 : 20,
+                tiny ? 4 : 8,
+                List.of(GpuType.L4_24, GpuType.A100_40),
+                small,
+                List.of(Quant.Q4_K_M, Quant.Q8_0),
+                1.1,
+                tiny ? 8 : 128,
+                16,
+                List.of(2048, 4096),
+                0.25,
+                0,
+                0,
+                0.05));
         return specs;
     }
 
     static FleetSpec scaleSpec(boolean tiny) {
-        return new FleetSpec("scale", tiny ? 20 : 2000, 8,
-                List.of(GpuType.L4_24, GpuType.A100_40, GpuType.A100_80, GpuType.H100_80), KnownModel.ALL,
-                List.of(Quant.F16, Quant.Q8_0, Quant.Q4_K_M), 1.1, tiny ? 100 : 10_000, 12,
-                List.of(2048, 4096, 8192, 16384, 32768), 0.25, 0.1, 0.15, 0.1);
+        return new FleetSpec(
+                "scale",
+                tiny ? 20 : 2000,
+                8,
+                List.of(GpuType.L4_24, GpuType.A100_40, GpuType.A100_80, GpuType.H100_80),
+                KnownModel.ALL,
+                List.of(Quant.F16, Quant.Q8_0, Quant.Q4_K_M),
+                1.1,
+                tiny ? 100 : 10_000,
+                12,
+                List.of(2048, 4096, 8192, 16384, 32768),
+                0.25,
+                0.1,
+                0.15,
+                0.1);
     }
 
     static InstanceResult runInstance(Fleet fleet) {
@@ -193,7 +249,7 @@ public final class BenchCommand {
         PlanResult stowage = stowagePlanner.plan(req);
         double millis = (System.nanoTime() - t0) / 1e6;
         int memoryBound = LowerBound.devices(req);
-        int computeBound = computeBound(fleet);
+        int computeBound = LowerBound.computeDevices(req);
         return new InstanceResult(
                 fleet.name(),
                 memoryBound >= computeBound,
@@ -210,18 +266,13 @@ public final class BenchCommand {
                 stowage.refusals().size());
     }
 
-    /** Devices the compute shares alone need: ceil(Σ replicas × share), each device taking 1.0. */
-    static int computeBound(Fleet fleet) {
-        double shares = 0;
-        for (Deployment d : fleet.deployments()) {
-            shares += d.replicas() * d.computeShare();
-        }
-        return (int) Math.ceil(shares - 1e-9);
-    }
-
     ScaleResult runScale(Fleet fleet, int changes, long seed) {
-        err.printf(Locale.ROOT, "bench: scale: %d replicas of %d deployments on %d GPUs%n",
-                fleet.replicas(), fleet.deployments().size(), fleet.devices().size());
+        err.printf(
+                Locale.ROOT,
+                "bench: scale: %d replicas of %d deployments on %d GPUs%n",
+                fleet.replicas(),
+                fleet.deployments().size(),
+                fleet.devices().size());
         Packer planner = new StowagePlanner();
         PlanRequest req = fleet.request();
         long t0 = System.nanoTime();
@@ -230,8 +281,12 @@ public final class BenchCommand {
         t0 = System.nanoTime();
         PlanResult warm = planner.plan(req);
         double warmMs = (System.nanoTime() - t0) / 1e6;
-        err.printf(Locale.ROOT, "bench: scale: full plan %.1f ms cold, %.1f ms warm; %d incremental changes%n",
-                coldMs, warmMs, changes);
+        err.printf(
+                Locale.ROOT,
+                "bench: scale: full plan %.1f ms cold, %.1f ms warm; %d incremental changes%n",
+                coldMs,
+                warmMs,
+                changes);
 
         SplittableRandom rnd = new SplittableRandom(seed + 1);
         List<Deployment> deployments = new ArrayList<>(fleet.deployments());
@@ -292,24 +347,57 @@ public final class BenchCommand {
 
     static String text(List<InstanceResult> results, ScaleResult scale) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%-32s %5s %5s %8s %6s %9s %10s %8s %6s %9s %10s %9s  %s%n",
-                "INSTANCE", "CAP", "MEM", "REPLICAS", "GPUS", "WHOLE-GPU", "NO-SHARING", "STOWAGE", "LOWER",
-                "STOW/LOW", "NOSH/STOW", "PLAN ms", "REFUSED whole/nosh/stow"));
+        sb.append(String.format(
+                Locale.ROOT,
+                "%-32s %5s %5s %8s %6s %9s %10s %8s %6s %9s %10s %9s  %s%n",
+                "INSTANCE",
+                "CAP",
+                "MEM",
+                "REPLICAS",
+                "GPUS",
+                "WHOLE-GPU",
+                "NO-SHARING",
+                "STOWAGE",
+                "LOWER",
+                "STOW/LOW",
+                "NOSH/STOW",
+                "PLAN ms",
+                "REFUSED whole/nosh/stow"));
         for (InstanceResult r : results) {
-            sb.append(String.format(Locale.ROOT, "%-32s %5.2f %5s %8d %6d %9d %10d %8d %6d %9.3f %10.2f %9.1f  %d/%d/%d%n",
-                    r.name(), r.computeCap(), r.memoryBound() ? "yes" : "no", r.replicas(), r.devices(), r.wholeGpu(),
-                    r.noSharing(), r.stowage(), r.lowerBound(), ratio(r.stowage(), r.lowerBound()),
-                    ratio(r.noSharing(), r.stowage()), r.planMillis(), r.wholeGpuRefused(), r.noSharingRefused(),
+            sb.append(String.format(
+                    Locale.ROOT,
+                    "%-32s %5.2f %5s %8d %6d %9d %10d %8d %6d %9.3f %10.2f %9.1f  %d/%d/%d%n",
+                    r.name(),
+                    r.computeCap(),
+                    r.memoryBound() ? "yes" : "no",
+                    r.replicas(),
+                    r.devices(),
+                    r.wholeGpu(),
+                    r.noSharing(),
+                    r.stowage(),
+                    r.lowerBound(),
+                    ratio(r.stowage(), r.lowerBound()),
+                    ratio(r.noSharing(), r.stowage()),
+                    r.planMillis(),
+                    r.wholeGpuRefused(),
+                    r.noSharingRefused(),
                     r.stowageRefused()));
         }
         sb.append("\nMEM: memory, not the compute cap, limits packing (memory lower bound >= compute bound).\n"
-                + "LOWER: max(memory lower bound, ceil(sum of compute shares)). GPU counts are GPUs holding a replica.\n");
+                + "LOWER: max(memory lower bound, compute lower bound). GPU counts are GPUs holding a replica.\n");
         if (scale != null) {
-            sb.append(String.format(Locale.ROOT,
+            sb.append(String.format(
+                    Locale.ROOT,
                     "%nScale: %d replicas on %d GPUs (%d placed): full plan %.1f ms (first run %.1f ms);%n"
                             + "       %d incremental changes: p50 %.2f ms, p99 %.2f ms, max %.2f ms%n",
-                    scale.replicas(), scale.devices(), scale.placed(), scale.fullPlanMillis(), scale.coldPlanMillis(),
-                    scale.changes(), scale.incrementalP50Millis(), scale.incrementalP99Millis(),
+                    scale.replicas(),
+                    scale.devices(),
+                    scale.placed(),
+                    scale.fullPlanMillis(),
+                    scale.coldPlanMillis(),
+                    scale.changes(),
+                    scale.incrementalP50Millis(),
+                    scale.incrementalP99Millis(),
                     scale.incrementalMaxMillis()));
         }
         return sb.toString();

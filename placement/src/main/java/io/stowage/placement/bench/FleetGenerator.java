@@ -41,8 +41,12 @@ public final class FleetGenerator {
         SplittableRandom rnd = new SplittableRandom(seed * 1_000_003L + spec.nodes() * 8191L + spec.targetReplicas());
         List<Device> devices = devices(spec, rnd);
         List<GpuType> present = new ArrayList<>(new TreeSet<>(spec.gpuMix()));
-        present.removeIf(t -> devices.stream().noneMatch(d -> t.label.equals(d.labels().get(PRODUCT_LABEL))));
-        long largest = devices.stream().mapToLong(d -> d.capacityBytes() - d.hostOverheadBytes()).max().orElse(0);
+        present.removeIf(
+                t -> devices.stream().noneMatch(d -> t.label.equals(d.labels().get(PRODUCT_LABEL))));
+        long largest = devices.stream()
+                .mapToLong(d -> d.capacityBytes() - d.hostOverheadBytes())
+                .max()
+                .orElse(0);
 
         List<Variant> variants = new ArrayList<>();
         for (KnownModel m : spec.models()) {
@@ -72,8 +76,8 @@ public final class FleetGenerator {
         int total = 0;
         int index = 0;
         while (total < spec.targetReplicas()) {
-            Deployment d = deployment(spec, rnd, variants, cumulative, sum, present, index++,
-                    spec.targetReplicas() - total);
+            Deployment d =
+                    deployment(spec, rnd, variants, cumulative, sum, present, index++, spec.targetReplicas() - total);
             deployments.add(d);
             total += d.replicas();
         }
@@ -132,7 +136,8 @@ public final class FleetGenerator {
             }
             if (fits.isEmpty()) {
                 if (attempt > 200) {
-                    throw new IllegalStateException("fleet " + spec.name() + ": cannot generate a deployment that fits");
+                    throw new IllegalStateException(
+                            "fleet " + spec.name() + ": cannot generate a deployment that fits");
                 }
                 continue;
             }
@@ -148,7 +153,8 @@ public final class FleetGenerator {
                 selector = Map.of(PRODUCT_LABEL, fits.get(rnd.nextInt(fits.size())).label);
             }
             int spread = rnd.nextDouble() < spec.spreadFraction() ? 1 + rnd.nextInt(2) : 0;
-            String id = String.format("team-%d/%s-%04d", index % 7, v.model().name().toLowerCase(), index);
+            String id =
+                    String.format("team-%d/%s-%04d", index % 7, v.model().name().toLowerCase(), index);
             return MemoryModel.deployment(
                     id,
                     v.digest(),

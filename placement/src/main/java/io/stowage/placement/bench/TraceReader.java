@@ -65,13 +65,13 @@ public final class TraceReader {
                     if (!ids.add("device:" + id)) {
                         throw new IllegalArgumentException(where + ": device " + id + " is listed twice");
                     }
-                    DeviceKind kind =
-                            switch (r[3].trim().toLowerCase(Locale.ROOT)) {
-                                case "", "gpu" -> DeviceKind.GPU;
-                                case "cpu" -> DeviceKind.CPU;
-                                default -> throw new IllegalArgumentException(
-                                        where + ": KIND must be gpu or cpu, got \"" + r[3] + "\"");
-                            };
+                    DeviceKind kind = switch (r[3].trim().toLowerCase(Locale.ROOT)) {
+                        case "", "gpu" -> DeviceKind.GPU;
+                        case "cpu" -> DeviceKind.CPU;
+                        default ->
+                            throw new IllegalArgumentException(
+                                    where + ": KIND must be gpu or cpu, got \"" + r[3] + "\"");
+                    };
                     long overhead = kind == DeviceKind.CPU ? p.hostOverheadCpuBytes() : p.hostOverheadGpuBytes();
                     devices.add(new Device(
                             id,
@@ -92,7 +92,8 @@ public final class TraceReader {
                         throw new IllegalArgumentException(where + ": demand " + id + " is listed twice");
                     }
                     String model = required(r, 2, "MODEL", where);
-                    ModelRef ref = new ModelRef(model, bytes(r[3], "WEIGHT_BYTES", where), bytes(r[4], "WORKSPACE_BYTES", where));
+                    ModelRef ref = new ModelRef(
+                            model, bytes(r[3], "WEIGHT_BYTES", where), bytes(r[4], "WORKSPACE_BYTES", where));
                     ModelRef before = models.putIfAbsent(model, ref);
                     if (before != null && !before.equals(ref)) {
                         throw new IllegalArgumentException(where + ": model " + model
@@ -115,8 +116,9 @@ public final class TraceReader {
                             DeviceRequest.ANY,
                             share));
                 }
-                default -> throw new IllegalArgumentException(
-                        where + ": the first column must be device or demand, got \"" + c[0] + "\"");
+                default ->
+                    throw new IllegalArgumentException(
+                            where + ": the first column must be device or demand, got \"" + c[0] + "\"");
             }
         }
         if (devices.isEmpty()) {
@@ -186,7 +188,8 @@ public final class TraceReader {
         for (String kv : v.split(";")) {
             int eq = kv.indexOf('=');
             if (eq <= 0) {
-                throw new IllegalArgumentException(where + ": " + column + " must be k=v pairs separated by ';', got \"" + v + "\"");
+                throw new IllegalArgumentException(
+                        where + ": " + column + " must be k=v pairs separated by ';', got \"" + v + "\"");
             }
             out.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
         }

@@ -67,8 +67,8 @@ final class ModelResolver {
                 return new ModelFacts(
                         d.shape(), d.quantization(), d.parameterCount(), null, "GGUF header fetched from " + src.uri());
             } catch (IOException | GgufFormatException | IllegalArgumentException e) {
-                throw new ManifestException(m.source() + ": spec.model.uri: cannot read the GGUF header of "
-                        + src.uri() + ": " + e.getMessage());
+                throw new ManifestException(m.source() + ": spec.model.uri: cannot read the GGUF header of " + src.uri()
+                        + ": " + e.getMessage());
             }
         }
         String hint = src.localFile() != null

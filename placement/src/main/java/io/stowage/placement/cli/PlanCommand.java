@@ -110,7 +110,8 @@ public final class PlanCommand {
         try {
             ManifestSet set = ManifestReader.read(manifests);
             warnings.addAll(set.warnings());
-            Inventory inventory = InventoryReader.read(devices, MemoryModel.withDefaults().parameters());
+            Inventory inventory =
+                    InventoryReader.read(devices, MemoryModel.withDefaults().parameters());
             warnings.addAll(inventory.warnings());
             Path catalogPath = catalogPath(args.value("--models"), manifests);
             ModelCatalog catalog = catalogPath == null ? ModelCatalog.empty() : ModelCatalog.read(catalogPath);
@@ -149,7 +150,9 @@ public final class PlanCommand {
         if (given != null) {
             return Path.of(given);
         }
-        Path dir = Files.isDirectory(manifests) ? manifests : manifests.toAbsolutePath().getParent();
+        Path dir = Files.isDirectory(manifests)
+                ? manifests
+                : manifests.toAbsolutePath().getParent();
         if (dir == null) {
             return null;
         }
@@ -181,7 +184,9 @@ public final class PlanCommand {
             }
             String digest = m.model().sha256() != null
                     ? m.model().digest()
-                    : facts.sha256() != null ? "sha256:" + facts.sha256() : m.model().digest();
+                    : facts.sha256() != null
+                            ? "sha256:" + facts.sha256()
+                            : m.model().digest();
             Deployment d = MemoryModel.deployment(
                     m.id(),
                     digest,
@@ -202,7 +207,8 @@ public final class PlanCommand {
     static Map<String, Map<String, Integer>> replicasByDevice(PlanResult result) {
         Map<String, Map<String, Integer>> by = new HashMap<>();
         for (Placement p : result.placements()) {
-            by.computeIfAbsent(p.deviceId(), k -> new TreeMap<>()).merge(p.replica().deployment(), 1, Integer::sum);
+            by.computeIfAbsent(p.deviceId(), k -> new TreeMap<>())
+                    .merge(p.replica().deployment(), 1, Integer::sum);
         }
         return by;
     }
@@ -226,7 +232,10 @@ public final class PlanCommand {
             }
             long usedBytes = u == null ? 0 : u.usedBytes();
             StringBuilder models = new StringBuilder();
-            reps.forEach((dep, c) -> models.append(models.isEmpty() ? "" : ", ").append(dep).append(" x").append(c));
+            reps.forEach((dep, c) -> models.append(models.isEmpty() ? "" : ", ")
+                    .append(dep)
+                    .append(" x")
+                    .append(c));
             t.row(
                     d.id(),
                     d.node(),
@@ -294,7 +303,11 @@ public final class PlanCommand {
         if (!result.refusals().isEmpty()) {
             sb.append("\nRefused\n");
             for (Refusal r : result.refusals()) {
-                sb.append("  ").append(r.replica()).append(": ").append(r.reason()).append('\n');
+                sb.append("  ")
+                        .append(r.replica())
+                        .append(": ")
+                        .append(r.reason())
+                        .append('\n');
             }
         }
         sb.append('\n')
