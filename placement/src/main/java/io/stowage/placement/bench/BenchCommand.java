@@ -159,7 +159,7 @@ public final class BenchCommand {
         return 0;
     }
 
-    /** The generated instances: small, medium, large, and memory-bound with repeated models. */
+    /** The generated instances: small, medium, large, uniform, and memory-bound with repeated models. */
     static List<FleetSpec> specs(boolean tiny) {
         List<Quant> quants = List.of(Quant.F16, Quant.Q8_0, Quant.Q4_K_M);
         List<Integer> contexts = List.of(2048, 4096, 8192, 16384, 32768);

@@ -1,0 +1,270 @@
+package io.stowage.placement.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.gguf.GgufWriter;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PlanCommandTest {
+
+    private static final long MIB = 1L << 20;
+    private static final long GIB = 1L << 30;
+    /** Tests run in the placement module; the examples sit at the repository root. */
+    private static final Path EXAMPLES = Path.of("..", "examples", "plan");
+
+    record Run(int exit, String out, String err) {}
+
+    static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int exit = Main.run(
+                args,
+                new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> json(String text) {
+        return (Map<String, Object>) MiniJson.parse(text);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Map<String, Object>> list(Object o) {
+        return (List<Map<String, Object>>) o;
+    }
+
+    private static long num(Map<String, Object> m, String key) {
+        return (long) (double) (Double) m.get(key);
+    }
+
+    @Test
+    void examplePlanPlacesEveryReplicaAndPrintsTheTables() {
+        Run r = run(
+                "plan",
+                "-f",
+                EXAMPLES.resolve("deployments.yaml").toString(),
+                "--devices",
+                EXAMPLES.resolve("devices.yaml").toString());
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("Placement\nDEVICE", "Memory per deployment", "13 of 13 replicas placed on");
+        // chat: Llama-3.1-8B Q4_K_M from models.yaml, 8192 tokens x 4 sequences of f16 KV = 4 GiB
+        assertThat(r.out())
+                .containsPattern("assistants/chat +llama 8\\.0B Q4_K_M +3/3 +8192 x4 +f16 +4\\.58 GiB +4\\.00 GiB");
+        assertThat(r.out()).doesNotContain("Refused");
+    }
+
+    @Test
+    void exampleJsonAgreesWithAnIndependentComputation() {
+        Run r = run(
+                "plan",
+                "-f",
+                EXAMPLES.resolve("deployments.yaml").toString(),
+                "--devices",
+                EXAMPLES.resolve("devices.yaml").toString(),
+                "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        Map<String, Object> doc = json(r.out());
+        assertThat(doc.get("allPlaced")).isEqualTo(true);
+
+        Map<String, Map<String, Object>> deps = new HashMap<>();
+        for (Map<String, Object> d : list(doc.get("deployments"))) {
+            deps.put((String) d.get("id"), d);
+            assertThat(num(d, "placed")).isEqualTo(num(d, "replicas"));
+        }
+        // assistants/chat: 32 layers · 2 · (8 KV heads · 128 · 2 B) = 131,072 B per token; · 8192 · 4
+        Map<String, Object> chat = deps.get("assistants/chat");
+        assertThat(num(chat, "weightBytes")).isEqualTo(4_912_898_048L);
+        assertThat(num(chat, "kvBytesPerReplica")).isEqualTo(131_072L * 8192 * 4);
+        // workspace: 4·512·47,104 + 4·64·128,256 + 512·448·36
+        assertThat(num(chat, "workspaceBytes")).isEqualTo(4L * 512 * 47_104 + 4L * 64 * 128_256 + 512L * 448 * 36);
+        assertThat(num(chat, "hostOverheadBytes")).isEqualTo(512 * MIB);
+        // assistants/coder: Qwen 48 layers, q8_0 rows of 1024 values = 1088 B; 48·2·1088 per token; 16384 · 2
+        assertThat(num(deps.get("assistants/coder"), "kvBytesPerReplica")).isEqualTo(48L * 2 * 1088 * 16384 * 2);
+        // data/extract: default maxTokens 4096 (= the model's context); phi3 32 layers · 2 · (32·96·2)
+        Map<String, Object> extract = deps.get("data/extract");
+        assertThat(num(extract, "maxTokens")).isEqualTo(4096);
+        assertThat(num(extract, "kvBytesPerReplica")).isEqualTo(32L * 2 * 32 * 96 * 2 * 4096);
+        // chat and chat-batch name one file: one digest, so their weights are shared on a device
+        assertThat(deps.get("assistants/chat-batch").get("digest")).isEqualTo(chat.get("digest"));
+
+        // device capacities from devices.yaml: total − max(256 MiB, ceil(2% of total)) − foreign
+        Map<String, Long> capacity = Map.of(
+                "edge-l4/gpu-0", 23_034 * MIB - (long) Math.ceil(0.02 * 23_034 * MIB),
+                "a100-box/gpu-1", 40_960 * MIB - (long) Math.ceil(0.02 * 40_960 * MIB) - 6 * GIB,
+                "h100-node/gpu-1", 81_559 * MIB - (long) Math.ceil(0.02 * 81_559 * MIB));
+        Map<String, String> deviceNode = new HashMap<>();
+        for (Map<String, Object> dev : list(doc.get("devices"))) {
+            String id = (String) dev.get("id");
+            deviceNode.put(id, (String) dev.get("node"));
+            if (capacity.containsKey(id)) {
+                assertThat(num(dev, "capacityBytes")).as(id).isEqualTo(capacity.get(id));
+            }
+            // used = O_host + max A_m + Σ distinct W_m + Σ K_r over the replicas the device holds
+            @SuppressWarnings("unchecked")
+            Map<String, Object> reps = (Map<String, Object>) dev.get("replicas");
+            long expected = 0;
+            if (!reps.isEmpty()) {
+                long maxWorkspace = 0;
+                Set<Object> digests = new HashSet<>();
+                long weights = 0;
+                long kv = 0;
+                for (Map.Entry<String, Object> e : reps.entrySet()) {
+                    Map<String, Object> d = deps.get(e.getKey());
+                    long count = (long) (double) (Double) e.getValue();
+                    maxWorkspace = Math.max(maxWorkspace, num(d, "workspaceBytes"));
+                    if (digests.add(d.get("digest"))) {
+                        weights += num(d, "weightBytes");
+                    }
+                    kv += count * num(d, "kvBytesPerReplica");
+                }
+                expected = 512 * MIB + maxWorkspace + weights + kv;
+            }
+            assertThat(num(dev, "usedBytes")).as(id).isEqualTo(expected);
+            assertThat(num(dev, "usedBytes")).as(id).isLessThanOrEqualTo(num(dev, "capacityBytes"));
+            assertThat(num(dev, "freeBytes")).isEqualTo(num(dev, "capacityBytes") - num(dev, "usedBytes"));
+        }
+        // selector + toleration put the 70B model on the tainted H100 node; coder is spread 1 per node
+        Set<String> coderNodes = new HashSet<>();
+        for (Map<String, Object> p : list(doc.get("placements"))) {
+            String replica = (String) p.get("replica");
+            String node = deviceNode.get((String) p.get("device"));
+            if (replica.startsWith("research/reasoning#")) {
+                assertThat(node).isEqualTo("h100-node");
+            } else {
+                assertThat(node).as(replica).isNotEqualTo("h100-node");
+            }
+            if (replica.startsWith("assistants/coder#")) {
+                assertThat(coderNodes.add(node)).as("coder spread").isTrue();
+            }
+        }
+    }
+
+    @Test
+    void refusedReplicasExitWith3AndSayWhy(@TempDir Path dir) throws Exception {
+        Files.copy(EXAMPLES.resolve("models.yaml"), dir.resolve("models.yaml"));
+        Files.writeString(dir.resolve("big.yaml"), """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: big}
+                spec:
+                  model:
+                    uri: hf://bartowski/Meta-Llama-3.1-70B-Instruct-GGUF/Meta-Llama-3.1-70B-Instruct-Q4_K_M.gguf
+                  replicas: 2
+                """);
+        Files.writeString(dir.resolve("devices.csv"), "node,id,memory,count\nn1,gpu,23034MiB,2\n");
+        Run r = run(
+                "plan",
+                "-f",
+                dir.toString(),
+                "--devices",
+                dir.resolve("devices.csv").toString());
+        assertThat(r.exit()).as(r.err()).isEqualTo(3);
+        assertThat(r.out()).contains("Refused\n  default/big#0: ", "default/big#1: ", "0 of 2 replicas placed");
+        assertThat(r.err()).contains("models.yaml doc 1: skipped: not a Kubernetes object");
+    }
+
+    @Test
+    void readsModelFactsFromALocalGgufHeader(@TempDir Path dir) throws Exception {
+        // a synthetic llama: 2 layers, n_embd 64, 4 heads, 2 KV heads (head dim 16), n_ff 128, vocab 32
+        GgufWriter w = new GgufWriter()
+                .putString("general.architecture", "llama")
+                .putUInt32("llama.block_count", 2)
+                .putUInt32("llama.embedding_length", 64)
+                .putUInt32("llama.feed_forward_length", 128)
+                .putUInt32("llama.attention.head_count", 4)
+                .putUInt32("llama.attention.head_count_kv", 2)
+                .putUInt32("llama.context_length", 256)
+                .putUInt32("llama.vocab_size", 32)
+                .addTensor("token_embd.weight", GgufType.F32, new long[] {64, 32}, new float[64 * 32]);
+        Files.createDirectories(dir.resolve("models"));
+        w.write(dir.resolve("models/tiny.gguf"));
+        Files.writeString(dir.resolve("d.yaml"), """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: tiny}
+                spec:
+                  model: {uri: models/tiny.gguf}
+                  context: {maxTokens: 100, maxSequences: 3}
+                """);
+        Files.writeString(dir.resolve("devices.yaml"), "devices:\n  - {node: n, memory: 1Gi}\n");
+        Run r = run(
+                "plan",
+                "-f",
+                dir.resolve("d.yaml").toString(),
+                "--devices",
+                dir.resolve("devices.yaml").toString(),
+                "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        Map<String, Object> d = list(json(r.out()).get("deployments")).getFirst();
+        assertThat(d.get("modelFactsFrom"))
+                .isEqualTo("GGUF header of " + dir.toAbsolutePath().resolve("models/tiny.gguf"));
+        assertThat(num(d, "weightBytes")).isEqualTo(64L * 32 * 4);
+        // 2 layers · 2 · (2 KV heads · 16 · 2 B) = 256 B per token; 100 tokens → 7 blocks = 112 slots; · 3
+        assertThat(num(d, "kvBytesPerToken")).isEqualTo(256);
+        assertThat(num(d, "kvBytesPerReplica")).isEqualTo(256L * 112 * 3);
+
+        Files.writeString(
+                dir.resolve("d.yaml"), Files.readString(dir.resolve("d.yaml")).replace("100", "300"));
+        Run tooLong = run(
+                "plan",
+                "-f",
+                dir.resolve("d.yaml").toString(),
+                "--devices",
+                dir.resolve("devices.yaml").toString());
+        assertThat(tooLong.exit()).isEqualTo(1);
+        assertThat(tooLong.err())
+                .contains(dir.resolve("d.yaml")
+                        + " doc 1: spec.context.maxTokens: must be <= the model's context length 256, got 300");
+    }
+
+    @Test
+    void invalidInputExitsWith1AndNamesTheField(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("d.yaml"), """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: x}
+                spec:
+                  model: {uri: "s3://bucket/model.gguf"}
+                """);
+        Run r = run(
+                "plan",
+                "-f",
+                dir.resolve("d.yaml").toString(),
+                "--devices",
+                EXAMPLES.resolve("devices.yaml").toString());
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err())
+                .contains(
+                        dir.resolve("d.yaml") + " doc 1: spec.model.uri: no model facts for \"s3://bucket/model.gguf\" "
+                                + "(plan cannot read s3:// sources); add it to the models catalog (--models FILE)");
+    }
+
+    @Test
+    void usageErrorsExitWith2AndHelpExitsWith0() {
+        Run missing = run("plan", "-f", "x.yaml");
+        assertThat(missing.exit()).isEqualTo(2);
+        assertThat(missing.err()).contains("stowage plan: option --devices is required", "--help");
+        Run unknown = run("plan", "--frobnicate");
+        assertThat(unknown.exit()).isEqualTo(2);
+        assertThat(unknown.err()).contains("unknown option \"--frobnicate\"");
+        Run help = run("plan", "--help");
+        assertThat(help.exit()).isZero();
+        assertThat(help.out()).contains("usage: ./stowage plan", "3  some replicas are refused");
+        assertThat(run("nope").exit()).isEqualTo(2);
+        assertThat(run("--help").exit()).isZero();
+        assertThat(run().exit()).isEqualTo(2);
+    }
+}
