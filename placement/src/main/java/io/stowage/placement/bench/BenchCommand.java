@@ -204,6 +204,22 @@ public final class BenchCommand {
             specs.add(new FleetSpec(
                     "large", 250, 8, mixed, KnownModel.ALL, quants, 1.1, 1500, 12, contexts, 0.25, 0.1, 0.15, 0.1));
         }
+        // one GPU type, no selectors, spread or foreign use: where the lower bound is tightest
+        specs.add(new FleetSpec(
+                "uniform-a100-80",
+                tiny ? 4 : 40,
+                tiny ? 4 : 8,
+                List.of(GpuType.A100_80),
+                KnownModel.ALL,
+                quants,
+                1.1,
+                tiny ? 12 : 250,
+                8,
+                contexts,
+                0.25,
+                0,
+                0,
+                0));
         specs.add(new FleetSpec(
                 "memory-bound-repeated",
                 tiny ? 2 : 20,
