@@ -241,6 +241,9 @@ public final class InventoryReader {
             throw f.error(YamlFields.child(path, "memory"), "is required (bytes, or e.g. 80Gi, 81559MiB)");
         }
         long memory = bytes(f, e.get("memory"), YamlFields.child(path, "memory"));
+        if (memory == 0) {
+            throw f.error(YamlFields.child(path, "memory"), "must be > 0", e.get("memory"));
+        }
         int count = (int) f.integer(e, path, "count", 1, 1, MAX_COUNT);
         String id = f.string(e, path, "id", null);
         String base = id != null ? id : kind.name().toLowerCase(Locale.ROOT);

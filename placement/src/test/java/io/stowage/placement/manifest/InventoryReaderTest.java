@@ -143,6 +143,8 @@ class InventoryReaderTest {
                         "devices.yaml doc 1: devices[0].reserve: must be less than the device memory 16.00 GiB, got \"20.00 GiB\"");
         assertThatThrownBy(() -> yaml("devices:\n  - {node: a, memory: -5}\n"))
                 .hasMessage("devices.yaml doc 1: devices[0].memory: must be >= 0, got -5");
+        assertThatThrownBy(() -> yaml("devices:\n  - {node: a, memory: 0Gi}\n"))
+                .hasMessage("devices.yaml doc 1: devices[0].memory: must be > 0, got \"0Gi\"");
         assertThatThrownBy(() -> yaml("devices:\n  - {node: a, memory: 16Gi, kind: tpu}\n"))
                 .hasMessage("devices.yaml doc 1: devices[0].kind: must be gpu or cpu, got \"tpu\"");
         assertThatThrownBy(() -> yaml("devices:\n  - {node: a, memory: 16Gi, count: 0}\n"))
