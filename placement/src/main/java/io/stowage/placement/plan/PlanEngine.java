@@ -63,6 +63,7 @@ final class PlanEngine {
 
     private final Mode mode;
     private final boolean linearOnly;
+    private final boolean preemption;
     private final PlanRequest request;
 
     private Dev[] devs;
@@ -88,9 +89,14 @@ final class PlanEngine {
     private final PriorityQueue<Rep> queue = new PriorityQueue<>(PENDING_ORDER);
 
     PlanEngine(Mode mode, PlanRequest request, boolean linearOnly) {
+        this(mode, request, linearOnly, true);
+    }
+
+    PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption) {
         this.mode = mode;
         this.request = request;
         this.linearOnly = linearOnly;
+        this.preemption = preemption;
     }
 
     PlanResult run() {
@@ -101,7 +107,7 @@ final class PlanEngine {
             r.dep.cls.pending++;
         }
         queue.addAll(pending);
-        placeQueue(true);
+        placeQueue(preemption);
         if (mode == Mode.SHARING && request.rebalance() && request.maxDisruption() > 0) {
             rebalance(request.maxDisruption());
             List<Rep> retry = new ArrayList<>(refused);
@@ -220,7 +226,6 @@ final class PlanEngine {
                 continue; // deployment deleted or scaled down: the replica is removed
             }
             Rep r = newRep(dep, p.replica().index());
-            r.running = true;
             kept.computeIfAbsent(dep, x -> new BitSet()).set(r.index);
             Dev v = devById.get(p.deviceId());
             if (v == null) {
@@ -235,6 +240,7 @@ final class PlanEngine {
                 continue;
             }
             add(r, v);
+            r.runningOn = v;
         }
         pending.addAll(dropSpreadExcess());
         for (Dev v : devs) {
@@ -356,6 +362,7 @@ final class PlanEngine {
         v.compute -= shareOn(dep, v);
         if (dep.spread > 0) dep.perNode.merge(v.node, -1, Integer::sum);
         r.dev = null;
+        r.runningOn = null;
         reindex(v);
         version++;
     }
@@ -674,6 +681,7 @@ final class PlanEngine {
             queue.add(x);
         }
         add(r, bestDev);
+        bestDev.preemptedInto = true;
         return true;
     }
 
@@ -712,12 +720,13 @@ final class PlanEngine {
         Set<Dev> received = new HashSet<>();
         for (Dev v : order) {
             if (budget <= 0) break;
-            if (v.count == 0 || received.contains(v)) continue;
-            int disruption = 0;
+            // A device that just took a replica by preemption keeps it: the eviction said it goes there.
+            if (v.count == 0 || v.preemptedInto || received.contains(v)) continue;
+            Set<Rep> running = new HashSet<>();
             for (Rep x : v.reps) {
-                if (x.running) disruption++;
+                if (x.runningOn == v) running.add(x);
             }
-            if (disruption > budget) continue;
+            if (running.size() > budget) continue;
             List<Rep> moving = new ArrayList<>(v.reps);
             moving.sort(PENDING_ORDER);
             for (Rep x : moving) remove(x);
@@ -730,13 +739,16 @@ final class PlanEngine {
             }
             if (done.size() < moving.size()) {
                 for (Rep x : done) remove(x);
-                for (Rep x : moving) add(x, v);
+                for (Rep x : moving) {
+                    add(x, v);
+                    if (running.contains(x)) x.runningOn = v;
+                }
                 continue;
             }
-            budget -= disruption;
+            budget -= running.size();
             for (Rep x : moving) {
                 received.add(x.dev);
-                if (x.running) {
+                if (running.contains(x)) {
                     evictions.add(new Eviction(
                             x.rid, v.id, null, "rebalance: moved to " + x.dev.id + " so that " + v.id + " is freed"));
                 }
@@ -863,6 +875,8 @@ final class PlanEngine {
         String rest = plural.substring(noun.length() + 2);
         if (rest.startsWith("fail ")) rest = "fails " + rest.substring(5);
         else if (rest.startsWith("have ")) rest = "has " + rest.substring(5);
+        else if (rest.equals("are not GPUs")) rest = "is not a GPU";
+        else if (rest.equals("are not CPU devices")) rest = "is not a CPU device";
         else if (rest.startsWith("are ")) rest = "is " + rest.substring(4);
         return noun + " " + rest;
     }
@@ -940,6 +954,7 @@ final class PlanEngine {
         // the key under which the device sits in the class indexes (changed only while it is out of them)
         long keyFree;
         int keyState;
+        boolean preemptedInto;
 
         Dev(int idx, Device d, int node, long computeCap) {
             this.idx = idx;
@@ -1018,7 +1033,8 @@ final class PlanEngine {
         final ReplicaId rid;
         int model;
         Dev dev;
-        boolean running;
+        // the device it was running on before this plan, while it is still there
+        Dev runningOn;
 
         Rep(Dep dep, int index) {
             this.dep = dep;
