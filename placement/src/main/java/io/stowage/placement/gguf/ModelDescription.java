@@ -93,8 +93,8 @@ public record ModelDescription(
             }
         } catch (ArithmeticException e) {
             // Only possible when the source did not know the file size, so tensor ends were not checked.
-            throw new GgufFormatException("the tensors' element or byte counts sum past 2^63-1 (" + file.tensors().size()
-                    + " tensors): the header is corrupt");
+            throw new GgufFormatException("the tensors' element or byte counts sum past 2^63-1 ("
+                    + file.tensors().size() + " tensors): the header is corrupt");
         }
         String quant = quantization(file, byType);
         return new ModelDescription(
