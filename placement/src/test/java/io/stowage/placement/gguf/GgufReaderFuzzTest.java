@@ -1,0 +1,28 @@
+package io.stowage.placement.gguf;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+
+/**
+ * Jazzer fuzz test of the reader: whatever the bytes, reading them (and describing the model when they parse) either
+ * succeeds or throws {@link GgufFormatException}; any other exception or error is a finding.
+ *
+ * <p>Without {@code JAZZER_FUZZ} it replays the seeds under {@code GgufReaderFuzzTestInputs/}; the surefire
+ * configuration sets {@code JAZZER_FUZZ=1} so CI also fuzzes, bounded by {@code maxExecutions}.
+ */
+class GgufReaderFuzzTest {
+
+    @FuzzTest(maxExecutions = 400_000, maxDuration = "60s")
+    void readerThrowsNothingButItsOwnFormatException(byte[] data) {
+        GgufFile file;
+        try {
+            file = GgufReader.readBytes(data);
+        } catch (GgufFormatException expected) {
+            return;
+        }
+        try {
+            ModelDescription.from(file).shape();
+        } catch (GgufFormatException expected) {
+            // a parseable header that is not a complete model
+        }
+    }
+}
