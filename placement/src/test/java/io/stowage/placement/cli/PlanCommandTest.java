@@ -231,6 +231,51 @@ class PlanCommandTest {
     }
 
     @Test
+    void readsTheRealStories260kHeaderAndComputesItsMemoryToTheByte(@TempDir Path dir) throws Exception {
+        // the gguf package's test copy of karpathy's stories260K, Q8_0 (see src/test/resources/gguf/README.md)
+        Path model = Path.of("src", "test", "resources", "gguf", "stories260K-q8_0.gguf")
+                .toAbsolutePath();
+        Files.writeString(dir.resolve("d.yaml"), """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: stories, namespace: demo}
+                spec:
+                  model: {uri: "file://%s"}
+                  replicas: 2
+                  context: {maxTokens: 500, maxSequences: 2, kvCacheType: q8_0}
+                  placement: {device: cpu}
+                """.formatted(model));
+        Files.writeString(dir.resolve("devices.yaml"), "devices:\n  - {node: laptop, kind: cpu, memory: 8Gi}\n");
+        Run r = run(
+                "plan",
+                "-f",
+                dir.resolve("d.yaml").toString(),
+                "--devices",
+                dir.resolve("devices.yaml").toString(),
+                "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        Map<String, Object> d = list(json(r.out()).get("deployments")).getFirst();
+        assertThat(d.get("architecture")).isEqualTo("llama");
+        assertThat(d.get("quantization")).isEqualTo("Q8_0");
+        // tensors: token_embd and output 512 rows · 2 blocks · 34 B each; output_norm 64 F32; per layer
+        // q 64·68, k 32·68, v 32·68, o 64·68, gate 172·68, up 172·68, ffn_down F32 172·64·4, two norms 64·4
+        long perLayer = 64 * 68 + 32 * 68 + 32 * 68 + 64 * 68 + 172 * 68 + 172 * 68 + 172 * 64 * 4 + 2 * 256;
+        assertThat(num(d, "weightBytes")).isEqualTo(2 * 512 * 68 + 256 + 5 * perLayer);
+        // KV q8_0: K and V rows of 4 heads · 8 = 32 values = one 34-byte block; 5 layers · 68 = 340 per token
+        assertThat(num(d, "kvBytesPerToken")).isEqualTo(340);
+        // 500 tokens → 32 blocks of 16 = 512 slots, · 2 sequences
+        assertThat(num(d, "kvBytesPerReplica")).isEqualTo(340L * 512 * 2);
+        // 4·512·(2·64 + 8·8 + 8·8 + 4·16 + 2·172) + 4·64·512 + 512·ceil(172/32)·36
+        assertThat(num(d, "workspaceBytes")).isEqualTo(4L * 512 * 664 + 4L * 64 * 512 + 512L * 6 * 36);
+        assertThat(num(d, "hostOverheadBytes")).isEqualTo(64 * MIB);
+        Map<String, Object> dev = list(json(r.out()).get("devices")).getFirst();
+        // both replicas on the one CPU device: one copy of the weights, two KV budgets
+        assertThat(num(dev, "usedBytes"))
+                .isEqualTo(
+                        64 * MIB + num(d, "workspaceBytes") + num(d, "weightBytes") + 2 * num(d, "kvBytesPerReplica"));
+    }
+
+    @Test
     void invalidInputExitsWith1AndNamesTheField(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("d.yaml"), """
                 apiVersion: stowage.io/v1alpha1
