@@ -8,6 +8,7 @@ import io.stowage.placement.manifest.ManifestException;
 import io.stowage.placement.manifest.ManifestReader;
 import io.stowage.placement.manifest.ManifestSet;
 import io.stowage.placement.manifest.ModelCatalog;
+import io.stowage.placement.manifest.PlacementsReader;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.Deployment;
@@ -27,6 +28,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -45,7 +47,8 @@ public final class PlanCommand {
     static final String DEFAULT_CATALOG = "models.yaml";
 
     static final String HELP = """
-            usage: ./stowage plan -f FILE_OR_DIR --devices INVENTORY [--models CATALOG] [--fetch-headers] [--json]
+            usage: ./stowage plan -f FILE_OR_DIR --devices INVENTORY [--models CATALOG] [--current FILE]
+                                  [--fetch-headers] [--json]
 
             Places the LlmDeployment manifests of FILE_OR_DIR (a multi-document YAML file, or a
             directory of *.yaml/*.yml files) on the devices of INVENTORY with Stowage's planner and
@@ -62,6 +65,10 @@ public final class PlanCommand {
                                        file plan cannot read (hf://, s3://, pvc://, or http(s)
                                        without --fetch-headers). Default: models.yaml beside the
                                        manifests file (inside the directory for -f DIR), if present
+              --current FILE           the replicas running now, as the "placements" list of a
+                                       previous `plan --json` ({"replica": "ns/name#0",
+                                       "device": "node/gpu-0"}); they stay where they are unless a
+                                       higher-priority replica evicts them (listed with the reason)
               --fetch-headers          read the GGUF header of http(s) models over the network
                                        (Range requests: the header only, not the weights)
               --json                   print one JSON document instead of tables
@@ -96,7 +103,7 @@ public final class PlanCommand {
     int run(String[] argv) {
         CliArgs args = CliArgs.parse(
                 argv,
-                Set.of("--file", "--devices", "--models"),
+                Set.of("--file", "--devices", "--models", "--current"),
                 Set.of("--json", "--fetch-headers", "--help"),
                 Map.of("-f", "--file", "-h", "--help"));
         if (args.has("--help")) {
@@ -120,9 +127,19 @@ public final class PlanCommand {
                     catalog, catalogPath == null ? null : catalogPath.toString(), args.has("--fetch-headers"));
 
             List<Planned> planned = planDeployments(set.deployments(), resolver);
-            PlanRequest request = PlanRequest.of(
+            List<Placement> current = args.value("--current") == null
+                    ? List.of()
+                    : running(
+                            PlacementsReader.read(Path.of(args.value("--current"))),
+                            inventory.devices(),
+                            planned,
+                            warnings);
+            PlanRequest request = new PlanRequest(
                     inventory.devices(),
-                    planned.stream().map(Planned::deployment).toList());
+                    planned.stream().map(Planned::deployment).toList(),
+                    current,
+                    false,
+                    0);
             PlanResult result = new StowagePlanner().plan(request);
             for (String w : warnings) {
                 err.println("warning: " + w);
@@ -143,6 +160,34 @@ public final class PlanCommand {
             err.println("stowage plan: cannot read input: " + e);
             return EXIT_INVALID_INPUT;
         }
+    }
+
+    /**
+     * The running replicas that still exist: a placement on a device not in the inventory, of a
+     * deployment not in the manifests, or beyond its new replica count is dropped with a warning.
+     */
+    static List<Placement> running(
+            List<Placement> given, List<Device> devices, List<Planned> planned, List<String> warnings) {
+        Set<String> deviceIds = new HashSet<>();
+        devices.forEach(d -> deviceIds.add(d.id()));
+        Map<String, Integer> replicas = new HashMap<>();
+        planned.forEach(p -> replicas.put(p.manifest().id(), p.manifest().replicas()));
+        List<Placement> kept = new ArrayList<>();
+        for (Placement p : given) {
+            Integer n = replicas.get(p.replica().deployment());
+            if (!deviceIds.contains(p.deviceId())) {
+                warnings.add("--current: " + p.replica() + " runs on " + p.deviceId()
+                        + ", which is not in the inventory; it is planned afresh");
+            } else if (n == null) {
+                warnings.add("--current: " + p.replica()
+                        + " belongs to no deployment in the manifests; it would be removed");
+            } else if (p.replica().index() >= n) {
+                warnings.add("--current: " + p.replica() + " is beyond replicas: " + n + "; it would be removed");
+            } else {
+                kept.add(p);
+            }
+        }
+        return kept;
     }
 
     /** {@code --models} as given, else models.yaml beside the manifests file (or inside the directory), if present. */

@@ -276,6 +276,73 @@ class PlanCommandTest {
     }
 
     @Test
+    void aPreviousPlanFedBackWithCurrentStaysPutUntilAHigherPriorityEvicts(@TempDir Path dir) throws Exception {
+        Files.copy(EXAMPLES.resolve("models.yaml"), dir.resolve("models.yaml"));
+        String low = """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: low}
+                spec:
+                  model: {uri: hf://bartowski/Meta-Llama-3.1-8B-Instruct-GGUF/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf}
+                  replicas: 2
+                  context: {maxTokens: 8192, maxSequences: 4}
+                """;
+        Files.writeString(dir.resolve("d.yaml"), low);
+        Files.writeString(dir.resolve("devices.yaml"), "devices:\n  - {node: n, id: gpu-0, memory: 23034MiB}\n");
+        String[] base = {
+            "plan",
+            "-f",
+            dir.resolve("d.yaml").toString(),
+            "--devices",
+            dir.resolve("devices.yaml").toString()
+        };
+        Run first = run(concat(base, "--json"));
+        assertThat(first.exit()).as(first.err()).isZero();
+        Files.writeString(dir.resolve("running.json"), first.out());
+
+        // unchanged manifests with the running replicas: nothing moves, nothing is evicted
+        Run again = run(concat(base, "--current", dir.resolve("running.json").toString(), "--json"));
+        assertThat(again.exit()).isZero();
+        assertThat(list(json(again.out()).get("placements")))
+                .isEqualTo(list(json(first.out()).get("placements")));
+
+        // a priority-10 Qwen 14B (8.37 GiB weights + 3.19 GiB KV) does not fit beside both 4 GiB replicas
+        Files.writeString(dir.resolve("d.yaml"), low + """
+                ---
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: high}
+                spec:
+                  model: {uri: hf://bartowski/Qwen2.5-Coder-14B-Instruct-GGUF/Qwen2.5-Coder-14B-Instruct-Q4_K_M.gguf}
+                  context: {maxTokens: 16384, maxSequences: 2, kvCacheType: q8_0}
+                  placement: {priority: 10}
+                """);
+        Run evict = run(concat(base, "--current", dir.resolve("running.json").toString()));
+        assertThat(evict.exit()).as(evict.out()).isEqualTo(3);
+        assertThat(evict.out()).containsPattern("Evictions\n  default/low#[01] on n/gpu-0 for default/high#0: ");
+        assertThat(evict.out()).contains("default/high x1");
+
+        Files.writeString(
+                dir.resolve("gone.json"),
+                "{\"placements\": [{\"replica\": \"default/old#0\", \"device\": \"n/gpu-0\"}]}");
+        Run gone = run(concat(base, "--current", dir.resolve("gone.json").toString()));
+        assertThat(gone.err()).contains("warning: --current: default/old#0 belongs to no deployment in the manifests");
+        Files.writeString(
+                dir.resolve("bad.json"), "{\"placements\": [{\"replica\": \"default/low\", \"device\": \"n/gpu-0\"}]}");
+        Run bad = run(concat(base, "--current", dir.resolve("bad.json").toString()));
+        assertThat(bad.exit()).isEqualTo(1);
+        assertThat(bad.err())
+                .contains(dir.resolve("bad.json")
+                        + " doc 1: placements[0].replica: must look like namespace/name#index, got \"default/low\"");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void invalidInputExitsWith1AndNamesTheField(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("d.yaml"), """
                 apiVersion: stowage.io/v1alpha1
