@@ -343,6 +343,54 @@ class PlanCommandTest {
     }
 
     @Test
+    void fetchesHttpHeadersOnlyWhenAskedTo(@TempDir Path dir) throws Exception {
+        byte[] gguf = Files.readAllBytes(Path.of("src", "test", "resources", "gguf", "stories260K-q8_0.gguf"));
+        com.sun.net.httpserver.HttpServer server =
+                com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        // a server that ignores Range and sends the whole file
+        server.createContext("/m.gguf", ex -> {
+            ex.sendResponseHeaders(200, gguf.length);
+            try (var body = ex.getResponseBody()) {
+                body.write(gguf);
+            } catch (java.io.IOException closedEarly) {
+                // the reader stops once it has the header
+            }
+        });
+        server.start();
+        try {
+            String uri = "http://127.0.0.1:" + server.getAddress().getPort() + "/m.gguf";
+            Files.writeString(dir.resolve("d.yaml"), """
+                    apiVersion: stowage.io/v1alpha1
+                    kind: LlmDeployment
+                    metadata: {name: web}
+                    spec:
+                      model: {uri: "%s"}
+                    """.formatted(uri));
+            Files.writeString(dir.resolve("devices.yaml"), "devices:\n  - {node: n, memory: 2Gi}\n");
+            String[] base = {
+                "plan",
+                "-f",
+                dir.resolve("d.yaml").toString(),
+                "--devices",
+                dir.resolve("devices.yaml").toString()
+            };
+            Run offline = run(base);
+            assertThat(offline.exit()).isEqualTo(1);
+            assertThat(offline.err())
+                    .contains("no model facts for \"" + uri
+                            + "\" (pass --fetch-headers to read its header over the network)");
+            Run online = run(concat(base, "--fetch-headers", "--json"));
+            assertThat(online.exit()).as(online.err()).isZero();
+            Map<String, Object> d = list(json(online.out()).get("deployments")).getFirst();
+            assertThat(d.get("modelFactsFrom")).isEqualTo("GGUF header fetched from " + uri);
+            assertThat(num(d, "kvBytesPerToken")).isEqualTo(5 * 2 * 32 * 2); // f16, 5 layers, rows of 32
+            assertThat(num(d, "maxTokens")).isEqualTo(512); // the default 4096 capped at the model's context
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
     void invalidInputExitsWith1AndNamesTheField(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("d.yaml"), """
                 apiVersion: stowage.io/v1alpha1
