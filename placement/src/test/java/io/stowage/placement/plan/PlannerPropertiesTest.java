@@ -97,6 +97,10 @@ class PlannerPropertiesTest {
                 assertThat(where.get(e.forReplica())).isEqualTo(e.deviceId());
             }
         }
+        long moved = r.evictions().stream()
+                .filter(e -> e.reason().startsWith("rebalance:"))
+                .count();
+        assertThat(moved).as("rebalance moves").isLessThanOrEqualTo(req.rebalance() ? req.maxDisruption() : 0);
         // A running replica that is neither evicted nor scaled away stays where it was.
         Set<ReplicaId> evicted = new HashSet<>();
         r.evictions().forEach(e -> evicted.add(e.victim()));
