@@ -238,6 +238,20 @@ class GgufHttpSourceTest {
     }
 
     @Test
+    void aClientThatDoesNotFollowRedirectsSaysWhereTheRedirectWent() {
+        GgufReader noRedirects = GgufReader.builder()
+                .httpClient(java.net.http.HttpClient.newBuilder()
+                        .followRedirects(java.net.http.HttpClient.Redirect.NEVER)
+                        .build())
+                .build();
+
+        assertThatThrownBy(() -> noRedirects.read(uri("/moved/s.gguf")))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("returned HTTP 302: a redirect to '/ranged/s.gguf' that this reader's HTTP"
+                        + " client does not follow");
+    }
+
+    @Test
     void httpErrorsAreIoExceptionsNamingTheStatus() {
         assertThatThrownBy(() -> GgufReader.create().read(uri("/missing")))
                 .isInstanceOf(IOException.class)
