@@ -1,5 +1,6 @@
 package io.stowage.runtime.tokenizer;
 
+import io.stowage.placement.gguf.GgufFile;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -89,6 +90,11 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                 throw new IllegalArgumentException(TokenizerVocabulary.KEY_MODEL + " = '" + vocab.model()
                         + "' is not supported; this runtime implements 'llama' and 'gpt2'");
         };
+    }
+
+    /** Reads the vocabulary from a parsed GGUF header and builds its tokenizer. */
+    public static Tokenizer fromGguf(GgufFile file) {
+        return create(TokenizerVocabulary.fromGguf(file));
     }
 
     /** Reads the vocabulary from GGUF metadata and builds its tokenizer. */
