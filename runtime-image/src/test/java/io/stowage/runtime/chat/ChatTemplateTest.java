@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.stowage.runtime.tokenizer.TestTokenizers;
 import io.stowage.runtime.tokenizer.Tokenizer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -77,8 +78,13 @@ class ChatTemplateTest {
         List<Map<String, Object>> messages = List.of(Map.of("role", "user", "content", "Weather in Paris?"));
         String noThinking = template.render(messages, true, Map.of("enable_thinking", false));
         assertThat(noThinking).endsWith("<|im_start|>assistant\n<think>\n\n</think>\n\n");
-        Map<String, Object> tool =
-                Map.of("type", "function", "function", Map.of("name", "get_weather", "description", "Météo"));
+        // Key order matters to tojson, as in Python's dicts.
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", "get_weather");
+        function.put("description", "Météo");
+        Map<String, Object> tool = new LinkedHashMap<>();
+        tool.put("type", "function");
+        tool.put("function", function);
         String withTools = template.render(messages, true, Map.of("tools", List.of(tool)));
         assertThat(withTools)
                 .startsWith("<|im_start|>system\n# Tools\n")
