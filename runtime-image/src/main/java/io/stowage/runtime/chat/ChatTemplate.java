@@ -10,6 +10,7 @@ import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import io.stowage.placement.gguf.GgufFile;
+import io.stowage.runtime.tokenizer.Tokenizer;
 import io.stowage.runtime.tokenizer.TokenizerVocabulary;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
@@ -44,6 +45,9 @@ public final class ChatTemplate {
     /** Python slice reversal, which Jinjava's expression parser does not accept. */
     private static final Pattern REVERSE_SLICE = Pattern.compile("\\[\\s*:\\s*:\\s*-1\\s*\\]");
 
+    /** Upper bound on a rendered prompt: 8 Mi characters, far above any context window in tokens. */
+    static final long MAX_OUTPUT_CHARS = 8L << 20;
+
     private final String source;
     private final String compiledSource;
     private final boolean fallback;
@@ -65,6 +69,8 @@ public final class ChatTemplate {
                 .withTrimBlocks(true)
                 .withLstripBlocks(true)
                 .withElResolver(resolver)
+                // A template comes from a model file: bound what it may produce.
+                .withMaxOutputSize(MAX_OUTPUT_CHARS)
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withUseNaturalOperatorPrecedence(true)
                         .withUseTrimmingForNotesAndExpressions(true)
@@ -147,6 +153,23 @@ public final class ChatTemplate {
                     + fatal.stream().map(ChatTemplate::describe).collect(Collectors.joining("; ")));
         }
         return result.getOutput();
+    }
+
+    /**
+     * Renders a conversation and encodes it with special-token text parsed. BOS is prepended when
+     * the model wants one ({@link Tokenizer#addsBos()}) and the template did not already write it
+     * (Llama 3's template starts with {@code bos_token}), so the prompt never starts with two.
+     */
+    public int[] encode(Tokenizer tokenizer, List<ChatMessage> messages, boolean addGenerationPrompt) {
+        int[] ids = tokenizer.encode(render(messages, addGenerationPrompt), false, true);
+        int bos = tokenizer.bosId();
+        if (!tokenizer.addsBos() || bos < 0 || (ids.length > 0 && ids[0] == bos)) {
+            return ids;
+        }
+        int[] withBos = new int[ids.length + 1];
+        withBos[0] = bos;
+        System.arraycopy(ids, 0, withBos, 1, ids.length);
+        return withBos;
     }
 
     private static String describe(TemplateError e) {

@@ -63,6 +63,35 @@ class ChatTemplateTest {
         assertThat(tokenizer.encode(text, false)).containsExactly(TestTokenizers.ids(c.get("ids")));
     }
 
+    @ParameterizedTest
+    @MethodSource("conversations")
+    void promptIdsNeverStartWithTwoBos(String gguf, JsonNode c) {
+        ChatTemplate template = ChatTemplate.fromGguf(TestTokenizers.gguf(gguf));
+        Tokenizer tokenizer = TestTokenizers.tokenizer(gguf);
+        // Llama 3 wants BOS and its template writes it; Qwen3 wants none.
+        assertThat(template.encode(
+                        tokenizer, messages(c), c.get("add_generation_prompt").asBoolean()))
+                .containsExactly(TestTokenizers.ids(c.get("ids")));
+    }
+
+    @Test
+    void fallbackPromptGetsBosFromTheTokenizer() {
+        ChatTemplate template = ChatTemplate.fromGguf(TestTokenizers.gguf(TestTokenizers.STORIES));
+        Tokenizer tokenizer = TestTokenizers.tokenizer(TestTokenizers.STORIES);
+        int[] ids = template.encode(tokenizer, List.of(ChatMessage.user("Hi")), true);
+        assertThat(ids[0]).isEqualTo(1);
+        assertThat(ids).containsExactly(tokenizer.encode("user: Hi\nassistant:", true));
+    }
+
+    @Test
+    void runawayTemplateOutputIsStopped() {
+        ChatTemplate template = ChatTemplate.of("{% for i in range(200) %}{{ 'x' * 50000 }}{% endfor %}", null, null);
+        // 10 million characters against the 8 Mi limit.
+        assertThatThrownBy(() -> template.render(List.of(), false))
+                .isInstanceOf(ChatTemplateException.class)
+                .hasMessageContaining("chat template failed to render");
+    }
+
     @Test
     void modelWithoutTemplateGetsThePlainFallback() {
         ChatTemplate template = ChatTemplate.fromGguf(TestTokenizers.gguf(TestTokenizers.STORIES));
