@@ -167,8 +167,9 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             List<Fragment> next = null;
             for (int i = 0; i < fragments.size(); i++) {
                 Fragment f = fragments.get(i);
-                int at = f.token < 0 ? text.indexOf(special, f.start) : -1;
-                if (at < 0 || at + special.length() > f.end) {
+                // Bounded to the fragment, so each special token costs one pass over the text.
+                int at = f.token < 0 ? text.indexOf(special, f.start, f.end) : -1;
+                if (at < 0) {
                     if (next != null) {
                         next.add(f);
                     }
@@ -178,13 +179,13 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                     next = new ArrayList<>(fragments.subList(0, i));
                 }
                 int pos = f.start;
-                while (at >= 0 && at + special.length() <= f.end) {
+                while (at >= 0) {
                     if (at > pos) {
                         next.add(new Fragment(-1, pos, at));
                     }
                     next.add(new Fragment(id, at, at + special.length()));
                     pos = at + special.length();
-                    at = text.indexOf(special, pos);
+                    at = text.indexOf(special, pos, f.end);
                 }
                 if (pos < f.end) {
                     next.add(new Fragment(-1, pos, f.end));
@@ -326,6 +327,14 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                 a = Arrays.copyOf(a, a.length * 2);
             }
             a[n++] = v;
+        }
+
+        void addAll(int[] values) {
+            if (n + values.length > a.length) {
+                a = Arrays.copyOf(a, Math.max(a.length * 2, n + values.length));
+            }
+            System.arraycopy(values, 0, a, n, values.length);
+            n += values.length;
         }
 
         int[] toArray() {
