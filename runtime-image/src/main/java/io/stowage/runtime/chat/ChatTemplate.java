@@ -7,7 +7,7 @@ import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
-import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.lib.filter.AdvancedFilter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import io.stowage.placement.gguf.GgufFile;
 import io.stowage.runtime.tokenizer.Tokenizer;
@@ -318,60 +318,71 @@ public final class ChatTemplate {
         return sb.toString();
     }
 
-    /** Python's {@code json.dumps(x, ensure_ascii=False)}: {@code ", "} and {@code ": "} separators, non-ASCII kept. */
-    static final class PythonToJsonFilter implements Filter {
+    /**
+     * Python's {@code json.dumps(x, ensure_ascii=False, indent=indent)}, which transformers installs
+     * as {@code tojson}: {@code ", "} and {@code ": "} separators, or one item per line with
+     * {@code indent}; non-ASCII text kept.
+     */
+    static final class PythonToJsonFilter implements AdvancedFilter {
         @Override
         public String getName() {
             return "tojson";
         }
 
         @Override
-        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object indent = kwargs.containsKey("indent") ? kwargs.get("indent") : args.length > 0 ? args[0] : null;
+            int spaces = indent instanceof Number n ? n.intValue() : -1;
             StringBuilder sb = new StringBuilder();
-            write(var, sb);
+            write(var, sb, spaces, 0);
             return sb.toString();
         }
 
-        static void write(Object v, StringBuilder sb) {
+        static void write(Object v, StringBuilder sb, int indent, int level) {
             if (v == null) {
                 sb.append("null");
             } else if (v instanceof Boolean || v instanceof Integer || v instanceof Long || v instanceof Short) {
                 sb.append(v);
             } else if (v instanceof Number n) {
-                double d = n.doubleValue();
-                sb.append(
-                        d == Math.rint(d) && !Double.isInfinite(d) && Math.abs(d) < 1e16
-                                ? String.valueOf(d)
-                                : n.toString());
+                sb.append(Double.toString(n.doubleValue()));
             } else if (v instanceof Map<?, ?> m) {
-                sb.append('{');
-                boolean first = true;
-                for (Map.Entry<?, ?> e : m.entrySet()) {
-                    if (!first) {
-                        sb.append(", ");
-                    }
-                    first = false;
-                    string(String.valueOf(e.getKey()), sb);
-                    sb.append(": ");
-                    write(e.getValue(), sb);
-                }
-                sb.append('}');
+                container('{', '}', m.entrySet(), sb, indent, level, (e, out) -> {
+                    Map.Entry<?, ?> entry = (Map.Entry<?, ?>) e;
+                    string(String.valueOf(entry.getKey()), out);
+                    out.append(": ");
+                    write(entry.getValue(), out, indent, level + 1);
+                });
             } else if (v instanceof Iterable<?> it) {
-                sb.append('[');
-                boolean first = true;
-                for (Object o : it) {
-                    if (!first) {
-                        sb.append(", ");
-                    }
-                    first = false;
-                    write(o, sb);
-                }
-                sb.append(']');
+                container('[', ']', it, sb, indent, level, (e, out) -> write(e, out, indent, level + 1));
             } else if (v instanceof Object[] arr) {
-                write(List.of(arr), sb);
+                write(List.of(arr), sb, indent, level);
             } else {
                 string(v.toString(), sb);
             }
+        }
+
+        private interface ItemWriter {
+            void write(Object item, StringBuilder sb);
+        }
+
+        private static void container(
+                char open, char close, Iterable<?> items, StringBuilder sb, int indent, int level, ItemWriter w) {
+            sb.append(open);
+            boolean first = true;
+            for (Object item : items) {
+                if (!first) {
+                    sb.append(indent >= 0 ? "," : ", ");
+                }
+                if (indent >= 0) {
+                    sb.append('\n').append(" ".repeat(indent * (level + 1)));
+                }
+                first = false;
+                w.write(item, sb);
+            }
+            if (!first && indent >= 0) {
+                sb.append('\n').append(" ".repeat(indent * level));
+            }
+            sb.append(close);
         }
 
         private static void string(String s, StringBuilder sb) {

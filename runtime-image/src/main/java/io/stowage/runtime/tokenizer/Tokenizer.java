@@ -235,10 +235,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     /** The UTF-8 bytes token {@code id} stands for; empty for control tokens unless rendered. */
     final byte[] piece(int id, boolean renderSpecial) {
-        if (id < 0 || id >= vocab.size()) {
-            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
-                    + " tokens, ids 0.." + (vocab.size() - 1) + ")");
-        }
+        checkId(id);
         TokenType t = vocab.type(id);
         if (renderSpecial && (t == TokenType.CONTROL || t == TokenType.UNKNOWN)) {
             return vocab.tokens().get(id).getBytes(StandardCharsets.UTF_8);
@@ -301,7 +298,15 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     /** The token's text as stored in the vocabulary. */
     public String tokenText(int id) {
+        checkId(id);
         return vocab.tokens().get(id);
+    }
+
+    private void checkId(int id) {
+        if (id < 0 || id >= vocab.size()) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
+                    + " tokens, ids 0.." + (vocab.size() - 1) + ")");
+        }
     }
 
     /** Special-token ids in matching order, for tests and diagnostics. */

@@ -143,6 +143,28 @@ class ChatTemplateTest {
     }
 
     @Test
+    void tojsonWritesWhatPythonsJsonDumpsWrites() {
+        Map<String, Object> parameters = new LinkedHashMap<>();
+        parameters.put("type", "object");
+        parameters.put("required", List.of("a"));
+        parameters.put("properties", Map.of());
+        Map<String, Object> tool = new LinkedHashMap<>();
+        tool.put("name", "f");
+        tool.put("parameters", parameters);
+        tool.put("n", java.util.Arrays.asList(1L, 2.5, true, null, "é\"\n"));
+        ChatTemplate template = ChatTemplate.of("{{ tool | tojson }}|{{ tool | tojson(indent=4) }}", null, null);
+        String out = template.render(List.of(), false, Map.of("tool", tool));
+        // Expected strings are Python 3's json.dumps(tool, ensure_ascii=False[, indent=4]).
+        assertThat(out)
+                .isEqualTo(
+                        "{\"name\": \"f\", \"parameters\": {\"type\": \"object\", \"required\": [\"a\"],"
+                                + " \"properties\": {}}, \"n\": [1, 2.5, true, null, \"é\\\"\\n\"]}"
+                                + "|{\n    \"name\": \"f\",\n    \"parameters\": {\n        \"type\": \"object\",\n"
+                                + "        \"required\": [\n            \"a\"\n        ],\n        \"properties\": {}\n    },\n"
+                                + "    \"n\": [\n        1,\n        2.5,\n        true,\n        null,\n        \"é\\\"\\n\"\n    ]\n}");
+    }
+
+    @Test
     void trimBlocksAndLstripBlocksAreOn() {
         ChatTemplate template = ChatTemplate.of("  {% if true %}\nA\n  {% endif %}\nB", null, null);
         assertThat(template.render(List.of(), false)).isEqualTo("A\nB");
