@@ -17,6 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+/** Chat templates rendered as transformers renders them, and the ids their prompts encode to. */
 class ChatTemplateTest {
 
     static Stream<Arguments> conversations() {

@@ -13,6 +13,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+/** Byte-level BPE against the Llama 3 and Qwen3 reference vectors and llama.cpp's Llama 3 test pair. */
 class BytePairTokenizerTest {
 
     static Stream<Arguments> vectors() {

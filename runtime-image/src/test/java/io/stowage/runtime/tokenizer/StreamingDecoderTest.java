@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
+/** Token-by-token decoding that only ever emits whole UTF-8 characters. */
 class StreamingDecoderTest {
 
     private static List<String> stream(Tokenizer t, int[] ids) {
