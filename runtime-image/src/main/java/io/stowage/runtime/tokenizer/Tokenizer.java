@@ -210,6 +210,18 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
      * @throws IllegalArgumentException naming the position and the id when an id is outside the vocabulary
      */
     public String decode(int[] ids, boolean renderSpecial) {
+        return decode(ids, renderSpecial, true);
+    }
+
+    /**
+     * Text of tokens that continue a prompt (generated tokens): like {@link #decode(int[])} but
+     * a leading space of the first token is kept, as the {@link #streamingDecoder()} keeps it.
+     */
+    public String decodeContinuation(int[] ids) {
+        return decode(ids, false, false);
+    }
+
+    private String decode(int[] ids, boolean renderSpecial, boolean atTextStart) {
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= vocab.size()) {
                 throw new IllegalArgumentException("token id " + ids[i] + " at position " + i
@@ -217,7 +229,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                         + ")");
             }
         }
-        StreamingDecoder d = new StreamingDecoder(this, renderSpecial, true);
+        StreamingDecoder d = new StreamingDecoder(this, renderSpecial, atTextStart);
         StringBuilder sb = new StringBuilder();
         for (int id : ids) {
             sb.append(d.accept(id));

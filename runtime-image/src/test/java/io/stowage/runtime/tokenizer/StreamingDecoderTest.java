@@ -62,6 +62,7 @@ class StreamingDecoderTest {
         int[] withBos = t.encode("Once", true);
         assertThat(String.join("", stream(t, withBos))).isEqualTo("Once");
         assertThat(t.decode(once)).isEqualTo("Once");
+        assertThat(t.decodeContinuation(once)).isEqualTo(" Once");
     }
 
     @Test
