@@ -107,6 +107,27 @@ class BytePairTokenizerTest {
     }
 
     @Test
+    void oneTokenizerServesManyThreads() throws Exception {
+        Tokenizer t = TestTokenizers.tokenizer(TestTokenizers.QWEN3);
+        List<JsonNode> lines = TestTokenizers.jsonLines("/tokenizers/qwen3/vectors.jsonl");
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<Boolean>> results = new java.util.ArrayList<>();
+            for (int round = 0; round < 8; round++) {
+                for (JsonNode v : lines) {
+                    results.add(pool.submit(() -> java.util.Arrays.equals(
+                            t.encode(v.get("text").asText(), false), TestTokenizers.ids(v.get("ids")))));
+                }
+            }
+            for (var r : results) {
+                assertThat(r.get()).isTrue();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void llama3AddsBosByDefaultAndQwen3DoesNot() {
         Tokenizer llama = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
         assertThat(llama.addsBos()).isTrue();
