@@ -1,0 +1,111 @@
+package io.stowage.runtime.tokenizer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.stowage.runtime.tokenizer.TestTokenizers.VocabCase;
+import java.text.Normalizer;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Named;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class BytePairTokenizerTest {
+
+    static Stream<Arguments> vectors() {
+        return Stream.of(TestTokenizers.LLAMA3, TestTokenizers.QWEN3).flatMap(gguf -> {
+            String dir = gguf.substring(0, gguf.lastIndexOf('/'));
+            List<JsonNode> lines = TestTokenizers.jsonLines(dir + "/vectors.jsonl");
+            assertThat(lines).hasSize(103);
+            return lines.stream()
+                    .map(v -> Arguments.of(
+                            gguf,
+                            Named.of(
+                                    dir.substring(dir.lastIndexOf('/') + 1) + " "
+                                            + v.get("name").asText(),
+                                    v)));
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("vectors")
+    void encodesReferenceVectorsWithSpecialTokensParsed(String gguf, JsonNode v) {
+        Tokenizer t = TestTokenizers.tokenizer(gguf);
+        assertThat(t.encode(v.get("text").asText(), false, true)).containsExactly(TestTokenizers.ids(v.get("ids")));
+    }
+
+    @ParameterizedTest
+    @MethodSource("vectors")
+    void encodesReferenceVectorsWithoutParsingControlTokens(String gguf, JsonNode v) {
+        Tokenizer t = TestTokenizers.tokenizer(gguf);
+        JsonNode expected = v.has("ids_plain") ? v.get("ids_plain") : v.get("ids");
+        assertThat(t.encode(v.get("text").asText(), false, false)).containsExactly(TestTokenizers.ids(expected));
+    }
+
+    @ParameterizedTest
+    @MethodSource("vectors")
+    void decodeGivesBackTheInput(String gguf, JsonNode v) {
+        Tokenizer t = TestTokenizers.tokenizer(gguf);
+        String text = v.get("text").asText();
+        String expected = gguf.equals(TestTokenizers.QWEN3) ? Normalizer.normalize(text, Normalizer.Form.NFC) : text;
+        assertThat(t.decode(TestTokenizers.ids(v.get("ids")), true)).isEqualTo(expected);
+    }
+
+    static List<VocabCase> llamaBpeCases() {
+        List<VocabCase> cases = TestTokenizers.llamaCppCases("/tokenizers/llama-cpp-vocab/ggml-vocab-llama-bpe.gguf");
+        assertThat(cases).hasSize(46);
+        return cases;
+    }
+
+    @ParameterizedTest
+    @MethodSource("llamaBpeCases")
+    void encodesLlamaCppBpeVectorsOnTheLlama3Vocabulary(VocabCase c) {
+        Tokenizer t = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
+        assertThat(t.encode(c.input(), false, false)).containsExactly(c.expected());
+    }
+
+    @Test
+    void llama3AddsBosByDefaultAndQwen3DoesNot() {
+        Tokenizer llama = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
+        assertThat(llama.addsBos()).isTrue();
+        assertThat(llama.encode("Hello", true)).containsExactly(128000, 9906);
+        Tokenizer qwen = TestTokenizers.tokenizer(TestTokenizers.QWEN3);
+        assertThat(qwen.addsBos()).isFalse();
+        assertThat(qwen.bosId()).isEqualTo(151643);
+    }
+
+    @Test
+    void endOfTurnIdsIncludeEotAndImEnd() {
+        Tokenizer llama = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
+        assertThat(llama.eotIds()).contains(128001, 128009);
+        assertThat(llama.isEndOfTurn(128009)).isTrue();
+        assertThat(llama.isControl(128009)).isTrue();
+        assertThat(llama.isControl(9906)).isFalse();
+        Tokenizer qwen = TestTokenizers.tokenizer(TestTokenizers.QWEN3);
+        assertThat(qwen.eotIds()).contains(151645, 151643);
+        assertThat(qwen.isEndOfTurn(151644)).isFalse();
+    }
+
+    @Test
+    void longRunsOfOneCharacterEncodeAndDecode() {
+        Tokenizer t = TestTokenizers.tokenizer(TestTokenizers.QWEN3);
+        // One pre-token of 50,000 bytes: the priority queue keeps this fast; a rescan per merge would not finish.
+        String text = "a".repeat(50_000);
+        int[] ids = t.encode(text, false);
+        assertThat(ids.length).isLessThan(50_000 / 4);
+        assertThat(t.decode(ids)).isEqualTo(text);
+        String spaces = " ".repeat(30_000) + "x";
+        assertThat(t.decode(t.encode(spaces, false))).isEqualTo(spaces);
+    }
+
+    @Test
+    void allMergesOfTheTestVocabulariesAreUsable() {
+        assertThat(((BytePairTokenizer) TestTokenizers.tokenizer(TestTokenizers.LLAMA3)).skippedMerges())
+                .isZero();
+        assertThat(((BytePairTokenizer) TestTokenizers.tokenizer(TestTokenizers.QWEN3)).skippedMerges())
+                .isZero();
+    }
+}
