@@ -75,7 +75,7 @@ final class InspectCommand {
         KvType kv = kvType(args.option("kv"));
         GgufFile file;
         try {
-            file = GgufReader.read(path);
+            file = GgufReader.readFile(path);
         } catch (GgufFormatException e) {
             err.println("inspect: " + path + " is not a valid GGUF file: " + e.getMessage());
             return 1;

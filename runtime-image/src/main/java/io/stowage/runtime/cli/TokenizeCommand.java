@@ -34,7 +34,7 @@ final class TokenizeCommand {
         String text = args.required("tokenize", "text");
         GgufFile file;
         try {
-            file = GgufReader.read(path);
+            file = GgufReader.readFile(path);
         } catch (GgufFormatException | IOException e) {
             err.println("tokenize: cannot read " + path + ": " + e.getMessage());
             return 1;

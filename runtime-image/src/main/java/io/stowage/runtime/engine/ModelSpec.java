@@ -41,7 +41,7 @@ public final class ModelSpec {
     public static ModelSpec read(Path path) {
         GgufFile file;
         try {
-            file = GgufReader.read(path);
+            file = GgufReader.readFile(path);
         } catch (GgufFormatException e) {
             throw new ModelFormatException("model " + path + ": " + e.getMessage(), e);
         } catch (IOException e) {
