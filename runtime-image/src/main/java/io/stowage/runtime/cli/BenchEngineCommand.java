@@ -31,8 +31,7 @@ import java.util.concurrent.TimeUnit;
  * the same file.
  */
 final class BenchEngineCommand {
-    static final String USAGE =
-            """
+    static final String USAGE = """
             usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--no-1b]
                                           [--prompt-tokens 128] [--decode-tokens 32] [--llama-cpp] [--json]
 
@@ -92,7 +91,8 @@ final class BenchEngineCommand {
         Map<Integer, Double> copy = new LinkedHashMap<>();
         for (int t : threads) {
             copy.put(t, CopyBandwidth.measure(t));
-            err.printf(Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
+            err.printf(
+                    Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
         }
         List<Map<String, Object>> rows = new ArrayList<>();
         boolean llama = args.flag("llama-cpp");
@@ -122,7 +122,10 @@ final class BenchEngineCommand {
             return new int[] {1, 2};
         }
         try {
-            int[] t = Arrays.stream(text.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+            int[] t = Arrays.stream(text.split(","))
+                    .map(String::trim)
+                    .mapToInt(Integer::parseInt)
+                    .toArray();
             for (int v : t) {
                 if (v < 1 || v > 1024) {
                     throw new UsageException("bench-engine: --threads values must be in 1..1024, got " + v);
@@ -130,14 +133,19 @@ final class BenchEngineCommand {
             }
             return t;
         } catch (NumberFormatException e) {
-            throw new UsageException("bench-engine: --threads must be a comma-separated list of integers, got '" + text + "'");
+            throw new UsageException(
+                    "bench-engine: --threads must be a comma-separated list of integers, got '" + text + "'");
         }
     }
 
     /** The runtime-image module directory: the jar's target/.. when run from the build, else ./runtime-image. */
     static Path moduleDir() {
         try {
-            Path code = Path.of(BenchEngineCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            Path code = Path.of(BenchEngineCommand.class
+                    .getProtectionDomain()
+                    .getCodeSource()
+                    .getLocation()
+                    .toURI());
             Path dir = code.getParent();
             while (dir != null && !Files.isRegularFile(dir.resolve("pom.xml"))) {
                 dir = dir.getParent();
@@ -182,7 +190,11 @@ final class BenchEngineCommand {
                 float[] logits = new float[vocab];
                 // Warm-up: page the mapped weights in and let the threads spin up.
                 try (Sequence warm = pool.newSequence(total)) {
-                    step(ctx, warm, random.ints(Math.min(8, promptTokens), 0, vocab).toArray(), logits);
+                    step(
+                            ctx,
+                            warm,
+                            random.ints(Math.min(8, promptTokens), 0, vocab).toArray(),
+                            logits);
                     step(ctx, warm, new int[] {1}, logits);
                 }
                 long promptNanos;
@@ -204,7 +216,11 @@ final class BenchEngineCommand {
                 double decodeTps = decodeTokens * 1e9 / decodeNanos;
                 long readBytes = bytesReadPerToken(spec);
                 double achieved = readBytes * decodeTps;
-                row.put("parameters", spec.file().tensors().stream().mapToLong(GgufTensorInfo::elementCount).sum());
+                row.put(
+                        "parameters",
+                        spec.file().tensors().stream()
+                                .mapToLong(GgufTensorInfo::elementCount)
+                                .sum());
                 row.put("weightBytes", model.weightBytes());
                 row.put("promptTokens", promptTokens);
                 row.put("decodeTokens", decodeTokens);
@@ -340,7 +356,14 @@ final class BenchEngineCommand {
     static final class LlamaCpp {
         private LlamaCpp() {}
 
-        static void run(Path benchDir, Path model, int threads, int prompt, int decode, Map<String, Object> row, PrintStream err) {
+        static void run(
+                Path benchDir,
+                Path model,
+                int threads,
+                int prompt,
+                int decode,
+                Map<String, Object> row,
+                PrintStream err) {
             Path script = benchDir.resolve("llama-cpp-bench.mjs");
             if (!Files.isDirectory(benchDir.resolve("node_modules/node-llama-cpp"))) {
                 err.println("bench-engine: llama.cpp comparison skipped: run `npm ci` in " + benchDir + " first");

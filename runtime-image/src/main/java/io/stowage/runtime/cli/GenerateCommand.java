@@ -16,8 +16,7 @@ import java.util.Set;
 
 /** {@code generate --model M --prompt P -n N}: streams a continuation to stdout, speeds to stderr. */
 final class GenerateCommand {
-    static final String USAGE =
-            """
+    static final String USAGE = """
             usage: ./stowage generate --model MODEL.gguf --prompt TEXT [-n N] [--temp T] [--seed S]
                                       [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
                                       [--threads K] [--kv f16|q8_0|f32] [--json]
@@ -42,7 +41,16 @@ final class GenerateCommand {
                 "generate",
                 normalized,
                 Set.of(
-                        "model", "prompt", "n", "temp", "seed", "threads", "kv", "top-k", "top-p", "min-p",
+                        "model",
+                        "prompt",
+                        "n",
+                        "temp",
+                        "seed",
+                        "threads",
+                        "kv",
+                        "top-k",
+                        "top-p",
+                        "min-p",
                         "repeat-penalty"),
                 Set.of("json", "help"));
         if (args.flag("help")) {

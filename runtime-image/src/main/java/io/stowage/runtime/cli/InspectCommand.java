@@ -25,8 +25,7 @@ import java.util.Set;
 
 /** {@code inspect MODEL.gguf [--json]}: a model's header facts, tensor table and memory breakdown, from the header only. */
 final class InspectCommand {
-    static final String USAGE =
-            """
+    static final String USAGE = """
             usage: ./stowage inspect MODEL.gguf [--json] [--max-tokens N] [--max-sequences N] [--kv f16|q8_0|f32]
 
             Reads only the GGUF header (no weights are loaded) and prints the architecture, parameter count,
@@ -58,8 +57,7 @@ final class InspectCommand {
     private InspectCommand() {}
 
     static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args args = Args.parse(
-                "inspect", argv, Set.of("max-tokens", "max-sequences", "kv"), Set.of("json", "help"));
+        Args args = Args.parse("inspect", argv, Set.of("max-tokens", "max-sequences", "kv"), Set.of("json", "help"));
         if (args.flag("help")) {
             out.print(USAGE);
             return 0;
@@ -123,8 +121,8 @@ final class InspectCommand {
         file.findLong("general.file_type").ifPresent(ft -> r.put("fileType", ft));
         r.put("weightBytes", weightBytes);
         Map<String, Object> types = new LinkedHashMap<>();
-        bytesByType.forEach((type, bytes) ->
-                types.put(type.name(), Map.of("tensors", countByType.get(type), "bytes", bytes)));
+        bytesByType.forEach(
+                (type, bytes) -> types.put(type.name(), Map.of("tensors", countByType.get(type), "bytes", bytes)));
         r.put("bytesByType", types);
 
         ModelHparams hp = null;
@@ -202,12 +200,17 @@ final class InspectCommand {
 
     @SuppressWarnings("unchecked")
     private static void printText(Map<String, Object> r, PrintStream out) {
-        out.printf(Locale.ROOT, "%s (GGUF v%s, %s)%n", r.get("file"), r.get("ggufVersion"), Bytes.human((long) r.get("fileBytes")));
-        out.printf(Locale.ROOT, "  architecture   %s%s%n", r.get("architecture"),
+        out.printf(Locale.ROOT, "%s (GGUF v%s, %s)%n", r.get("file"), r.get("ggufVersion"), Bytes.human((long)
+                r.get("fileBytes")));
+        out.printf(
+                Locale.ROOT,
+                "  architecture   %s%s%n",
+                r.get("architecture"),
                 ((String) r.get("name")).isEmpty() ? "" : "  (" + r.get("name") + ")");
         out.printf(Locale.ROOT, "  parameters     %,d%n", (long) r.get("parameters"));
         out.printf(Locale.ROOT, "  quantization   %s%n", r.get("quantization"));
-        out.printf(Locale.ROOT, "  weights        %s (%,d bytes)%n", Bytes.human((long) r.get("weightBytes")), (long) r.get("weightBytes"));
+        out.printf(Locale.ROOT, "  weights        %s (%,d bytes)%n", Bytes.human((long) r.get("weightBytes")), (long)
+                r.get("weightBytes"));
         out.printf(Locale.ROOT, "  engine         %s%n", r.get("engine"));
         Map<String, Object> h = (Map<String, Object>) r.get("hyperparameters");
         if (h != null) {
@@ -216,27 +219,47 @@ final class InspectCommand {
         }
         Map<String, Object> m = (Map<String, Object>) r.get("memory");
         if (m != null) {
-            out.printf(Locale.ROOT, "memory (one replica: %s tokens × %s sequences, KV %s)%n",
-                    m.get("maxTokens"), m.get("maxSequences"), m.get("kvType"));
+            out.printf(
+                    Locale.ROOT,
+                    "memory (one replica: %s tokens × %s sequences, KV %s)%n",
+                    m.get("maxTokens"),
+                    m.get("maxSequences"),
+                    m.get("kvType"));
             if (m.containsKey("error")) {
                 out.println("  " + m.get("error"));
             } else {
                 out.printf(Locale.ROOT, "  weights W      %12s%n", Bytes.human((long) m.get("weightBytes")));
-                out.printf(Locale.ROOT, "  KV cache K     %12s  (%,d bytes per token)%n", Bytes.human((long) m.get("kvBytes")),
+                out.printf(
+                        Locale.ROOT,
+                        "  KV cache K     %12s  (%,d bytes per token)%n",
+                        Bytes.human((long) m.get("kvBytes")),
                         (long) m.get("kvBytesPerToken"));
-                out.printf(Locale.ROOT, "  workspace A    %12s  (%s-token step, %s logit rows)%n",
-                        Bytes.human((long) m.get("workspaceBytes")), m.get("workspaceBatchTokens"), m.get("workspaceLogitRows"));
-                out.printf(Locale.ROOT, "  total          %12s  (+ host overhead)%n", Bytes.human((long) m.get("totalBytes")));
+                out.printf(
+                        Locale.ROOT,
+                        "  workspace A    %12s  (%s-token step, %s logit rows)%n",
+                        Bytes.human((long) m.get("workspaceBytes")),
+                        m.get("workspaceBatchTokens"),
+                        m.get("workspaceLogitRows"));
+                out.printf(Locale.ROOT, "  total          %12s  (+ host overhead)%n", Bytes.human((long)
+                        m.get("totalBytes")));
             }
         }
         out.println("bytes by type");
-        ((Map<String, Map<String, Object>>) r.get("bytesByType")).forEach((type, v) ->
-                out.printf(Locale.ROOT, "  %-6s %4s tensors %12s%n", type, v.get("tensors"), Bytes.human((long) v.get("bytes"))));
+        ((Map<String, Map<String, Object>>) r.get("bytesByType"))
+                .forEach((type, v) ->
+                        out.printf(Locale.ROOT, "  %-6s %4s tensors %12s%n", type, v.get("tensors"), Bytes.human((long)
+                                v.get("bytes"))));
         out.printf(Locale.ROOT, "tensors (%s)%n", r.get("tensorCount"));
         out.printf(Locale.ROOT, "  %-32s %-6s %-22s %12s %12s%n", "name", "type", "shape", "bytes", "offset");
         for (Map<String, Object> t : (List<Map<String, Object>>) r.get("tensors")) {
-            out.printf(Locale.ROOT, "  %-32s %-6s %-22s %,12d %,12d%n", t.get("name"), t.get("type"),
-                    Arrays.toString((long[]) t.get("shape")), (long) t.get("bytes"), (long) t.get("offset"));
+            out.printf(
+                    Locale.ROOT,
+                    "  %-32s %-6s %-22s %,12d %,12d%n",
+                    t.get("name"),
+                    t.get("type"),
+                    Arrays.toString((long[]) t.get("shape")),
+                    (long) t.get("bytes"),
+                    (long) t.get("offset"));
         }
     }
 }

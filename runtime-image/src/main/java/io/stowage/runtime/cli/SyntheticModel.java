@@ -41,12 +41,17 @@ final class SyntheticModel {
                     return file;
                 }
             } catch (RuntimeException | IOException e) {
-                err.println("bench-engine: cached " + file + " is unreadable (" + e.getMessage() + "); writing it again");
+                err.println(
+                        "bench-engine: cached " + file + " is unreadable (" + e.getMessage() + "); writing it again");
             }
         }
         Files.createDirectories(cacheDir);
-        err.printf(Locale.ROOT, "bench-engine: writing a random-weight 1.1B Llama-shaped model (%s) to %s "
-                + "(once; the cache directory is gitignored)%n", typeName, file);
+        err.printf(
+                Locale.ROOT,
+                "bench-engine: writing a random-weight 1.1B Llama-shaped model (%s) to %s "
+                        + "(once; the cache directory is gitignored)%n",
+                typeName,
+                file);
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         w.putString("general.name", "stowage-bench-1.1b-random");
@@ -73,7 +78,9 @@ final class SyntheticModel {
         w.putString("tokenizer.ggml.model", "llama");
         w.putArray("tokenizer.ggml.tokens", GgufArray.ofStrings(tokens));
         w.putArray("tokenizer.ggml.scores", GgufArray.ofFloat32(scores));
-        w.putArray("tokenizer.ggml.token_type", GgufArray.ofIntegers(io.stowage.placement.gguf.GgufValueType.INT32, types));
+        w.putArray(
+                "tokenizer.ggml.token_type",
+                GgufArray.ofIntegers(io.stowage.placement.gguf.GgufValueType.INT32, types));
         w.putUInt32("tokenizer.ggml.bos_token_id", 1);
         w.putUInt32("tokenizer.ggml.eos_token_id", 2);
         SplittableRandom random = new SplittableRandom(20261123);
@@ -93,7 +100,11 @@ final class SyntheticModel {
             w.addTensor(b + "ffn_gate.weight", type, new long[] {EMBD, FF}, random(random, EMBD, FF));
             w.addTensor(b + "ffn_up.weight", type, new long[] {EMBD, FF}, random(random, EMBD, FF));
             w.addTensor(b + "ffn_down.weight", type, new long[] {FF, EMBD}, random(random, FF, EMBD));
-            err.printf(Locale.ROOT, "bench-engine:   layer %d/%d quantized (%.0f s)%n", l + 1, LAYERS,
+            err.printf(
+                    Locale.ROOT,
+                    "bench-engine:   layer %d/%d quantized (%.0f s)%n",
+                    l + 1,
+                    LAYERS,
                     (System.nanoTime() - t0) / 1e9);
         }
         Path tmp = Files.createTempFile(cacheDir, "writing-", ".gguf");
@@ -103,7 +114,11 @@ final class SyntheticModel {
         } finally {
             Files.deleteIfExists(tmp);
         }
-        err.printf(Locale.ROOT, "bench-engine: wrote %s (%s) in %.0f s%n", file, Bytes.human(Files.size(file)),
+        err.printf(
+                Locale.ROOT,
+                "bench-engine: wrote %s (%s) in %.0f s%n",
+                file,
+                Bytes.human(Files.size(file)),
                 (System.nanoTime() - t0) / 1e9);
         return file;
     }

@@ -11,8 +11,7 @@ import java.util.Set;
 
 /** {@code tokenize --model M --text T [--bos]}: the token ids of a text as a JSON array. */
 final class TokenizeCommand {
-    static final String USAGE =
-            """
+    static final String USAGE = """
             usage: ./stowage tokenize --model MODEL.gguf --text TEXT [--bos]
 
             Prints the ids the model's own tokenizer (from the GGUF header) gives TEXT, as a JSON array.

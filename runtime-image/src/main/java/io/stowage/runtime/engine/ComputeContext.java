@@ -83,8 +83,8 @@ public final class ComputeContext extends NativeHandle {
         byte[] want = new byte[n];
         for (int i = 0; i < n; i++) {
             if (tokens[i] < 0 || tokens[i] >= vocabSize) {
-                throw new IllegalArgumentException(
-                        "decode: token " + i + " is id " + tokens[i] + ", outside the vocabulary 0.." + (vocabSize - 1));
+                throw new IllegalArgumentException("decode: token " + i + " is id " + tokens[i]
+                        + ", outside the vocabulary 0.." + (vocabSize - 1));
             }
             if (seqs[i] == null) {
                 throw new IllegalArgumentException("decode: sequence " + i + " is null");

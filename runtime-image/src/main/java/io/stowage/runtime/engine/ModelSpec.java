@@ -97,8 +97,9 @@ public final class ModelSpec {
                 archId = ModelHparams.ARCH_QWEN2;
                 ropeType = ModelHparams.ROPE_NEOX;
             }
-            default -> throw new UnsupportedModelException("model " + path + ": architecture '" + arch
-                    + "' is not supported by the engine (supported: llama, mistral, qwen2)");
+            default ->
+                throw new UnsupportedModelException("model " + path + ": architecture '" + arch
+                        + "' is not supported by the engine (supported: llama, mistral, qwen2)");
         }
         int layers = positive(path, f, arch + ".block_count", f.getLong(arch + ".block_count"));
         int embd = positive(path, f, arch + ".embedding_length", f.getLong(arch + ".embedding_length"));
@@ -110,15 +111,19 @@ public final class ModelSpec {
                 arch + ".attention.head_count_kv",
                 f.findLong(arch + ".attention.head_count_kv").orElse(heads));
         if (embd % heads != 0 && !f.has(arch + ".attention.key_length")) {
-            throw new ModelFormatException("model " + path + ": " + arch + ".embedding_length " + embd
-                    + " is not a multiple of " + arch + ".attention.head_count " + heads + " and no key_length is given");
+            throw new ModelFormatException(
+                    "model " + path + ": " + arch + ".embedding_length " + embd + " is not a multiple of " + arch
+                            + ".attention.head_count " + heads + " and no key_length is given");
         }
         if (heads % headsKv != 0) {
             throw new ModelFormatException("model " + path + ": " + arch + ".attention.head_count " + heads
                     + " is not a multiple of head_count_kv " + headsKv);
         }
         int dk = positive(
-                path, f, arch + ".attention.key_length", f.findLong(arch + ".attention.key_length").orElse(embd / heads));
+                path,
+                f,
+                arch + ".attention.key_length",
+                f.findLong(arch + ".attention.key_length").orElse(embd / heads));
         int dv = positive(
                 path,
                 f,
@@ -127,22 +132,26 @@ public final class ModelSpec {
         long vocab = f.findLong(arch + ".vocab_size")
                 .orElseGet(() -> f.findArray("tokenizer.ggml.tokens")
                         .map(a -> (long) a.size())
-                        .orElseGet(() -> f.tensor("token_embd.weight")
-                                .map(t -> t.dim(1))
-                                .orElse(0L)));
+                        .orElseGet(() ->
+                                f.tensor("token_embd.weight").map(t -> t.dim(1)).orElse(0L)));
         int nVocab = positive(path, f, arch + ".vocab_size", vocab);
-        int ctx = (int) Math.min(Integer.MAX_VALUE, f.findLong(arch + ".context_length").orElse(2048));
+        int ctx = (int)
+                Math.min(Integer.MAX_VALUE, f.findLong(arch + ".context_length").orElse(2048));
         int ropeDim = positive(
-                path, f, arch + ".rope.dimension_count", f.findLong(arch + ".rope.dimension_count").orElse(dk));
+                path,
+                f,
+                arch + ".rope.dimension_count",
+                f.findLong(arch + ".rope.dimension_count").orElse(dk));
         if (ropeDim > dk || ropeDim % 2 != 0) {
             throw new ModelFormatException("model " + path + ": " + arch + ".rope.dimension_count " + ropeDim
                     + " must be even and at most the head dimension " + dk);
         }
         float freqBase = (float) f.findDouble(arch + ".rope.freq_base").orElse(10000.0);
-        float eps = (float) f.findDouble(arch + ".attention.layer_norm_rms_epsilon").orElse(1e-5);
+        float eps =
+                (float) f.findDouble(arch + ".attention.layer_norm_rms_epsilon").orElse(1e-5);
         if (!(freqBase > 0) || !(eps > 0)) {
-            throw new ModelFormatException("model " + path + ": rope.freq_base " + freqBase + " and rms epsilon " + eps
-                    + " must be > 0");
+            throw new ModelFormatException(
+                    "model " + path + ": rope.freq_base " + freqBase + " and rms epsilon " + eps + " must be > 0");
         }
         return new ModelHparams(
                 archId, layers, embd, ff, heads, headsKv, dk, dv, nVocab, ctx, ropeDim, ropeType, freqBase, eps);
@@ -202,7 +211,8 @@ public final class ModelSpec {
     private static void expect(Path path, Map<String, GgufTensorInfo> byName, String name, String why, long... shape) {
         GgufTensorInfo t = byName.get(name);
         if (t == null) {
-            throw new ModelFormatException("model " + path + ": tensor '" + name + "' is missing (required by " + why + ")");
+            throw new ModelFormatException(
+                    "model " + path + ": tensor '" + name + "' is missing (required by " + why + ")");
         }
         long[] dims = t.dims();
         long[] padded = Arrays.copyOf(dims, Math.max(dims.length, shape.length));
@@ -214,8 +224,8 @@ public final class ModelSpec {
             ok = padded[i] == (i < shape.length ? shape[i] : 1);
         }
         if (!ok) {
-            throw new ModelFormatException("model " + path + ": tensor '" + name + "' has shape " + Arrays.toString(dims)
-                    + " but " + why + " needs " + Arrays.toString(shape));
+            throw new ModelFormatException("model " + path + ": tensor '" + name + "' has shape "
+                    + Arrays.toString(dims) + " but " + why + " needs " + Arrays.toString(shape));
         }
     }
 

@@ -149,7 +149,8 @@ public final class NativeLibrary {
         for (int i = 0; i < attempts.size(); i++) {
             message.append("\n  ").append(i + 1).append(". ").append(attempts.get(i));
         }
-        message.append("\nBuild it with ./mvnw -pl runtime-image -am package (needs cmake and a C++17 compiler), or point -D")
+        message.append(
+                        "\nBuild it with ./mvnw -pl runtime-image -am package (needs cmake and a C++17 compiler), or point -D")
                 .append(PATH_PROPERTY)
                 .append(" at a directory holding ")
                 .append(mapName(JNI_LIBRARY))
@@ -254,15 +255,16 @@ public final class NativeLibrary {
             return "cannot read " + file + ": " + e;
         }
         if (header[0] != 0x7f || header[1] != 'E' || header[2] != 'L' || header[3] != 'F') {
-            return os(System.getProperty("os.name", "")).equals("linux") ? file + " is not an ELF shared library" : null;
+            return os(System.getProperty("os.name", "")).equals("linux")
+                    ? file + " is not an ELF shared library"
+                    : null;
         }
         int machine = (header[18] & 0xff) | (header[19] & 0xff) << 8;
-        String fileArch =
-                switch (machine) {
-                    case 0x3e -> "x86_64";
-                    case 0xb7 -> "aarch64";
-                    default -> "ELF machine " + machine;
-                };
+        String fileArch = switch (machine) {
+            case 0x3e -> "x86_64";
+            case 0xb7 -> "aarch64";
+            default -> "ELF machine " + machine;
+        };
         String jvmArch = arch(System.getProperty("os.arch", ""));
         if (!fileArch.equals(jvmArch)) {
             return file + " is built for " + fileArch + " but this JVM runs on " + jvmArch

@@ -40,7 +40,8 @@ public final class NativeModel extends NativeHandle {
         NativeLibrary.load();
         ModelHparams hp = spec.hparams();
         ModelSpec.Descriptors d = spec.descriptors();
-        long pointer = NativeEngine.modelInit(pathBytes(spec.path()), hp.ints(), hp.floats(), d.names(), d.ints(), d.longs());
+        long pointer =
+                NativeEngine.modelInit(pathBytes(spec.path()), hp.ints(), hp.floats(), d.names(), d.ints(), d.longs());
         return new NativeModel(pointer, spec.path(), spec, hp);
     }
 

@@ -26,7 +26,8 @@ public record SamplerParams(
             throw new IllegalArgumentException("minP must be in [0, 1), got " + minP);
         }
         if (!(repeatPenalty > 0) || Float.isInfinite(repeatPenalty)) {
-            throw new IllegalArgumentException("repeatPenalty must be a finite number > 0 (1 = off), got " + repeatPenalty);
+            throw new IllegalArgumentException(
+                    "repeatPenalty must be a finite number > 0 (1 = off), got " + repeatPenalty);
         }
         if (repeatLastN < 0) {
             throw new IllegalArgumentException("repeatLastN must be >= 0, got " + repeatLastN);
