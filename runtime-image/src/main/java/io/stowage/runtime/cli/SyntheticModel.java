@@ -33,7 +33,8 @@ final class SyntheticModel {
     /** The cached file for this weight type, written first when missing or unreadable. */
     static Path ensure(Path cacheDir, String typeName, PrintStream err) throws IOException {
         GgufType type = GgufType.valueOf(typeName);
-        Path file = cacheDir.resolve("llama-1.1b-random-" + typeName.toLowerCase(Locale.ROOT) + ".gguf");
+        // v2: with byte tokens in the vocabulary (v1 files made llama.cpp throw); bump when the contents change.
+        Path file = cacheDir.resolve("llama-1.1b-random-v2-" + typeName.toLowerCase(Locale.ROOT) + ".gguf");
         if (Files.isRegularFile(file)) {
             try {
                 GgufFile f = GgufReader.readFile(file);
@@ -66,13 +67,22 @@ final class SyntheticModel {
         w.putFloat32("llama.rope.freq_base", 10000f);
         w.putFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
         w.putUInt32("llama.vocab_size", VOCAB);
-        // A vocabulary so llama.cpp accepts the file: placeholder pieces, no merges needed for "llama".
+        // A SentencePiece-shaped vocabulary so llama.cpp accepts the file: <unk>, <s>, </s>, the 256 byte tokens
+        // (llama.cpp looks up <0x0A> for the newline), then placeholder pieces.
         String[] tokens = new String[VOCAB];
         float[] scores = new float[VOCAB];
         long[] types = new long[VOCAB];
         for (int i = 0; i < VOCAB; i++) {
-            tokens[i] = i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "t" + i;
-            types[i] = i == 0 ? 2 : i < 3 ? 3 : 1;
+            if (i < 3) {
+                tokens[i] = i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>";
+                types[i] = i == 0 ? 2 : 3;
+            } else if (i < 3 + 256) {
+                tokens[i] = String.format(Locale.ROOT, "<0x%02X>", i - 3);
+                types[i] = 6;
+            } else {
+                tokens[i] = "▁t" + i;
+                types[i] = 1;
+            }
             scores[i] = -i;
         }
         w.putString("tokenizer.ggml.model", "llama");
