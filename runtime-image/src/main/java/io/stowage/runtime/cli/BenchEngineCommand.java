@@ -274,7 +274,7 @@ final class BenchEngineCommand {
     private static void printTable(List<Map<String, Object>> rows, PrintStream out) {
         out.printf(
                 Locale.ROOT,
-                "%-26s %3s %12s %12s %11s %10s %6s %14s %14s%n",
+                "%-32s %3s %12s %12s %11s %10s %6s %14s %14s%n",
                 "model",
                 "thr",
                 "prompt t/s",
@@ -287,7 +287,7 @@ final class BenchEngineCommand {
         for (Map<String, Object> r : rows) {
             out.printf(
                     Locale.ROOT,
-                    "%-26s %3d %12.1f %12.2f %11s %10.2f %5.0f%% %14s %14s%n",
+                    "%-32s %3d %12.1f %12.2f %11s %10.2f %5.0f%% %14s %14s%n",
                     r.get("model"),
                     (int) r.get("threads"),
                     (double) r.get("promptTokensPerSecond"),

@@ -5,6 +5,7 @@ import io.stowage.placement.gguf.GgufFormatException;
 import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.gguf.ModelDescription;
 import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.MemoryContract;
 import io.stowage.runtime.engine.ModelHparams;
@@ -33,26 +34,6 @@ final class InspectCommand {
             memory contract: weights W, KV cache K for max-tokens (default: the trained context) × max-sequences
             (default 1) in the KV type (default f16), and the workspace A of a 512-token prefill step.
             """;
-
-    /** llama.cpp's LLAMA_FTYPE names for general.file_type. */
-    private static final Map<Long, String> FILE_TYPES = Map.ofEntries(
-            Map.entry(0L, "F32"),
-            Map.entry(1L, "F16"),
-            Map.entry(2L, "Q4_0"),
-            Map.entry(3L, "Q4_1"),
-            Map.entry(7L, "Q8_0"),
-            Map.entry(8L, "Q5_0"),
-            Map.entry(9L, "Q5_1"),
-            Map.entry(10L, "Q2_K"),
-            Map.entry(11L, "Q3_K_S"),
-            Map.entry(12L, "Q3_K_M"),
-            Map.entry(13L, "Q3_K_L"),
-            Map.entry(14L, "Q4_K_S"),
-            Map.entry(15L, "Q4_K_M"),
-            Map.entry(16L, "Q5_K_S"),
-            Map.entry(17L, "Q5_K_M"),
-            Map.entry(18L, "Q6_K"),
-            Map.entry(32L, "BF16"));
 
     private InspectCommand() {}
 
@@ -117,7 +98,18 @@ final class InspectCommand {
             countByType.merge(t.type(), 1, Integer::sum);
         }
         r.put("parameters", params);
-        r.put("quantization", quantization(file, bytesByType));
+        String quantization;
+        try {
+            quantization = ModelDescription.from(file).quantization();
+        } catch (GgufFormatException e) {
+            // A header the memory model cannot read (a missing hyperparameter): still name the dominant type.
+            quantization = bytesByType.entrySet().stream()
+                    .max(Map.Entry.comparingByValue())
+                    .map(x -> x.getKey().name())
+                    .orElse("none");
+            r.put("descriptionError", e.getMessage());
+        }
+        r.put("quantization", quantization);
         file.findLong("general.file_type").ifPresent(ft -> r.put("fileType", ft));
         r.put("weightBytes", weightBytes);
         Map<String, Object> types = new LinkedHashMap<>();
@@ -185,17 +177,6 @@ final class InspectCommand {
         r.put("tensorCount", tensors.size());
         r.put("tensors", tensors);
         return r;
-    }
-
-    static String quantization(GgufFile file, Map<GgufType, Long> bytesByType) {
-        var ft = file.findLong("general.file_type");
-        if (ft.isPresent() && FILE_TYPES.containsKey(ft.getAsLong())) {
-            return FILE_TYPES.get(ft.getAsLong());
-        }
-        return bytesByType.entrySet().stream()
-                .max(Map.Entry.comparingByValue())
-                .map(e -> e.getKey().name())
-                .orElse("none");
     }
 
     @SuppressWarnings("unchecked")
