@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
         const std::vector<int32_t> q8 = e.greedy(prompt, 40, &first);
         const float d = max_abs_diff(first, ref_logits);
         std::printf("Q8_0: first-step logits max |diff| vs F32 golden = %.4f\n", (double)d);
-        CHECK_MSG(d < 0.25f, "Q8_0 first-step logits differ from the F32 golden by %g", (double)d);
+        CHECK_MSG(d < 0.3f, "Q8_0 first-step logits differ from the F32 golden by %g", (double)d);
         // Q8_0 must equal the golden tokens, or first differ at a step where the F32 top-2 gap is
         // within quantization noise (after that the two continuations are different texts)
         int diverge = -1;

@@ -69,18 +69,8 @@ void kv_write_row(int32_t type, const float *src, int64_t w, uint8_t *dst) {
             }
             return;
         case STW_TYPE_Q8_0:
-            // ggml's reference rounding: d = max|x| / 127, q = round-half-away(x / d)
-            for (int64_t b = 0; b < w / 32; b++) {
-                const float *xb = src + b * 32;
-                uint8_t *blk = dst + b * 34;
-                float amax = 0.0f;
-                for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
-                const float d = amax / 127.0f;
-                const float id = d != 0.0f ? 1.0f / d : 0.0f;
-                const uint16_t dh = stw_fp32_to_fp16(d);
-                std::memcpy(blk, &dh, 2);
-                for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)roundf(xb[j] * id);
-            }
+            // ggml's reference rounding (d = max|x| / 127, q = round-half-away(x / d)); w is a multiple of 32
+            stw_cpu_quantize_row(STW_TYPE_Q8_0, src, dst, w);
             return;
         default:
             return;
