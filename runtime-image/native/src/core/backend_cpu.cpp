@@ -9,6 +9,16 @@
 
 namespace {
 
+// fp16 -> fp32 for every half bit pattern (256 KiB, built once): the f16 KV read in attention's inner loop.
+const float *fp16_table() {
+    static const float *table = [] {
+        static float t[65536];
+        for (uint32_t h = 0; h < 65536; h++) t[h] = stw_fp16_to_fp32((uint16_t)h);
+        return t;
+    }();
+    return table;
+}
+
 stw_threadpool *pool_of(stw_backend *be) { return (stw_threadpool *)be->impl; }
 
 int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
@@ -83,9 +93,11 @@ inline void kv_read(int32_t type, const uint8_t *row, int64_t start, int64_t cou
         case STW_TYPE_F32:
             std::memcpy(out, row + 4 * start, (size_t)count * 4);
             return;
-        case STW_TYPE_F16:
-            for (int64_t j = 0; j < count; j++) out[j] = stw_fp16_to_fp32(stw_load_u16(row + 2 * (start + j)));
+        case STW_TYPE_F16: {
+            const float *t = fp16_table();
+            for (int64_t j = 0; j < count; j++) out[j] = t[stw_load_u16(row + 2 * (start + j))];
             return;
+        }
         case STW_TYPE_Q8_0: {
             int64_t e = start;
             const int64_t end = start + count;
@@ -189,6 +201,7 @@ void cpu_free(stw_backend *be) {
 bool stw_backend_cpu_init(stw_backend *be, int n_threads) {
     std::memset(be, 0, sizeof *be);
     be->name = "cpu";
+    fp16_table(); // built here, not inside the first step
     be->impl = stw_threadpool_init(n_threads);
     if (!be->impl) return false;
     be->matmul = cpu_matmul;
