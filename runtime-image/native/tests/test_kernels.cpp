@@ -375,6 +375,8 @@ void test_matmul_all(const char *set) {
             {37, unit == 1 ? 100 : 3 * unit, 1},
             {29, unit == 1 ? 257 : (unit == 32 ? 544 : 768), 17},
             {67, unit == 1 ? 1031 : 1024, 3},
+            {6, unit == 1 ? 24 : 2 * unit, 1},  // the decode kernel takes rows 4 at a time: 4 + 2
+            {7, unit == 1 ? 9 : unit, 1},       // 4 + 3
         };
         for (const shape &s : shapes) {
             check_matmul(set, t, s, nullptr, rng);
@@ -382,6 +384,7 @@ void test_matmul_all(const char *set) {
         }
         check_matmul(set, t, {130, 512, 17}, pool2, rng);
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
+        check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
     }
     stw_threadpool_free(pool2);
     stw_threadpool_free(pool3);
