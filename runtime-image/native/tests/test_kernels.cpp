@@ -375,6 +375,8 @@ void test_matmul_all(const char *set) {
             {37, unit == 1 ? 100 : 3 * unit, 1},
             {29, unit == 1 ? 257 : (unit == 32 ? 544 : 768), 17},
             {67, unit == 1 ? 1031 : 1024, 3},
+            {6, unit == 1 ? 24 : 2 * unit, 1},  // the decode kernel takes rows 4 at a time: 4 + 2
+            {7, unit == 1 ? 9 : unit, 1},       // 4 + 3
         };
         for (const shape &s : shapes) {
             check_matmul(set, t, s, nullptr, rng);
@@ -382,6 +384,7 @@ void test_matmul_all(const char *set) {
         }
         check_matmul(set, t, {130, 512, 17}, pool2, rng);
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
+        check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
     }
     stw_threadpool_free(pool2);
     stw_threadpool_free(pool3);
@@ -486,6 +489,46 @@ void pool_task(void *p, int task, int thread) {
     if (thread < 0 || thread >= c->size) c->bad_thread.fetch_add(1);
 }
 
+struct nested_ctx {
+    stw_threadpool *pool;
+    std::vector<std::atomic<int>> *inner_hits;
+    std::atomic<int> bad_thread{0};
+};
+
+struct inner_ctx {
+    std::vector<std::atomic<int>> *hits;
+    int task, thread;
+    std::atomic<int> *bad_thread;
+};
+
+void inner_task(void *p, int task, int thread) {
+    inner_ctx *c = (inner_ctx *)p;
+    (*c->hits)[(size_t)(c->task * 8 + task)].fetch_add(1);
+    if (thread != c->thread) c->bad_thread->fetch_add(1);
+}
+
+void outer_task(void *p, int task, int thread) {
+    nested_ctx *c = (nested_ctx *)p;
+    inner_ctx ic{c->inner_hits, task, thread, &c->bad_thread};
+    stw_threadpool_run(c->pool, 8, inner_task, &ic);
+}
+
+// A task that starts a run on its own pool must not deadlock: the inner run executes inline
+// under the outer task's thread index.
+void test_nested_run() {
+    stw_threadpool *pool = stw_threadpool_init(3);
+    std::vector<std::atomic<int>> hits(16 * 8);
+    nested_ctx c;
+    c.pool = pool;
+    c.inner_hits = &hits;
+    stw_threadpool_run(pool, 16, outer_task, &c);
+    int wrong = 0;
+    for (auto &h : hits) wrong += h.load() != 1;
+    CHECK(wrong == 0, "%d nested tasks not run exactly once", wrong);
+    CHECK(c.bad_thread.load() == 0, "nested tasks keep the outer thread index");
+    stw_threadpool_free(pool);
+}
+
 void test_threadpool() {
     for (int size : {1, 2, 3, 5}) {
         stw_threadpool *pool = stw_threadpool_init(size);
@@ -511,6 +554,7 @@ void test_threadpool() {
         stw_threadpool_free(pool);
     }
     CHECK(stw_threadpool_size(nullptr) == 1, "a NULL pool is the caller alone");
+    test_nested_run();
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ void stw_threadpool_free(struct stw_threadpool *pool);  // NULL is a no-op
 int stw_threadpool_size(const struct stw_threadpool *pool);  // 1 for NULL
 // Calls fn(ctx, task, thread) once for every task in [0, n_tasks) and returns when all are done;
 // thread is in [0, size). A NULL pool runs every task on the caller. Concurrent runs on one
-// pool are serialised.
+// pool are serialised; a run started from inside a task executes inline on that thread.
 void stw_threadpool_run(struct stw_threadpool *pool, int n_tasks, void (*fn)(void *ctx, int task, int thread),
                         void *ctx);
 

@@ -156,10 +156,23 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
     }
 }
 
+template <dot_fn Dot>
+void rows_of(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x, float *out) {
+    for (int r = 0; r < nr; r++) Dot(cols, w + (size_t)r * row_bytes, x, 0, 1, out + r, 1);
+}
+
 }  // namespace
 
 const kernel_set kernel_set_portable = {
-    "portable", quantize_x_portable, dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K,
+    "portable",
+    quantize_x_portable,
+    {rows_of<dot_f32>, dot_f32},
+    {rows_of<dot_f16>, dot_f16},
+    {rows_of<dot_bf16>, dot_bf16},
+    {rows_of<dot_q8_0>, dot_q8_0},
+    {rows_of<dot_q4_0>, dot_q4_0},
+    {rows_of<dot_q4_K>, dot_q4_K},
+    {rows_of<dot_q6_K>, dot_q6_K},
 };
 
 }  // namespace stw_cpu

@@ -124,12 +124,23 @@ static inline void q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *
 // at block_q8_x activation blocks (x_stride in bytes); for float types at floats.
 typedef void (*dot_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx, float *out,
                        int64_t out_stride);
+// nr (1..4) consecutive rows of a matmul against one activation vector (the decode shape):
+// out[r] = dot(w + r * row_bytes, x) for r < nr. Sharing each activation load (and, for Q4_0
+// and Q4_K, the activation sums) across rows saves work the per-row form repeats.
+typedef void (*dot_rows_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
+                            float *out);
 typedef void (*quantize_x_fn)(const float *x, block_q8_x *y, int64_t cols);
+
+// The kernels of one weight type: several rows x one activation, or one row x several.
+struct type_kernels {
+    dot_rows_fn rows;
+    dot_fn cols;
+};
 
 struct kernel_set {
     const char *name;
     quantize_x_fn quantize_x;
-    dot_fn dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K;
+    type_kernels f32, f16, bf16, q8_0, q4_0, q4_K, q6_K;
 };
 
 // Reference quantizers and dequantizers (quants.cpp); n is a multiple of the block size.
