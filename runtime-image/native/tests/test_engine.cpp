@@ -1,6 +1,8 @@
 // test_engine.cpp: batching equivalences, KV cache types, the memory contract (KV bytes per token,
 // workspace, weight bytes), the KV pool budget and the descriptor (Java) load path on stories260K.
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "core.h"
 #include "test_util.h"
@@ -275,6 +277,47 @@ void test_descriptor_path() {
     stw_model_free(m);
 }
 
+// A cancel with no step running is dropped; one during a step either lands (CANCELLED, nothing
+// changed, blocks returned) or comes too late (OK, the step complete). Both outcomes are checked.
+void test_cancel() {
+    stw_kv_pool *p;
+    stw_context *c;
+    REQUIRE_OK(stw_kv_pool_init(g_model, STW_TYPE_F32, 512 * stw_kv_bytes_per_token(g_model, STW_TYPE_F32), &p));
+    REQUIRE_OK(stw_context_init(g_model, 1, 256, 1, &c));
+    stw_seq *s;
+    REQUIRE_OK(stw_seq_init(p, 512, &s));
+    stw_context_cancel(c); // nothing running: dropped
+    std::vector<int32_t> toks(256, 300);
+    std::vector<stw_seq *> seqs(256, s);
+    CHECK_OK(stw_decode(c, 4, toks.data(), seqs.data(), nullptr, nullptr));
+    CHECK(stw_seq_length(s) == 4);
+    int cancelled = 0, completed = 0;
+    for (int round = 0; round < 5; round++) {
+        std::atomic<bool> done{false};
+        std::thread canceller([&] {
+            while (!done.load()) stw_context_cancel(c);
+        });
+        const int32_t before = stw_seq_length(s);
+        const stw_status st = stw_decode(c, 64, toks.data(), seqs.data(), nullptr, nullptr);
+        done = true;
+        canceller.join();
+        if (st == STW_STATUS_CANCELLED) {
+            cancelled++;
+            CHECK(stw_seq_length(s) == before);
+            CHECK(stw_kv_pool_used_bytes(p) == (uint64_t)((before + 15) / 16) * p->block_bytes);
+            CHECK(std::strstr(stw_last_error(), "cancelled") != nullptr);
+        } else {
+            CHECK_OK(st);
+            completed++;
+            CHECK(stw_seq_length(s) == before + 64);
+        }
+    }
+    std::printf("cancel during 64-token steps: %d cancelled, %d completed first\n", cancelled, completed);
+    stw_seq_free(s);
+    stw_context_free(c);
+    stw_kv_pool_free(p);
+}
+
 } // namespace
 
 int main() {
@@ -289,6 +332,7 @@ int main() {
     test_kv_types();
     test_pool_budget();
     test_descriptor_path();
+    test_cancel();
     stw_model_free(g_model);
     return test_finish("test_engine");
 }

@@ -91,6 +91,7 @@ struct cfg {
     int n_layer, n_embd, n_ff, n_head, n_head_kv, dk, dv, rope_dim, n_vocab;
     float freq_base, eps;
     bool neox, bias, tied;
+    bool freq_factors; // a rope_freqs.weight tensor (llama 3.x) divides the RoPE frequencies
 };
 
 struct ref_layer {
@@ -99,7 +100,7 @@ struct ref_layer {
 
 struct ref_model {
     cfg c;
-    std::vector<float> embd, out_norm, output;
+    std::vector<float> embd, out_norm, output, rope_freqs;
     std::vector<ref_layer> layers;
 };
 
@@ -161,6 +162,12 @@ std::string write_model(const cfg &c, int32_t wtype, ref_model *m, const char *f
     } else {
         g.tensors.push_back(make_weight("output.weight", wtype, c.n_embd, c.n_vocab, &m->output, ws));
     }
+    if (c.freq_factors) {
+        g.tensors.push_back(make_weight("rope_freqs.weight", STW_TYPE_F32, c.rope_dim / 2, 0, &m->rope_freqs, 1.0f));
+        for (float &x : m->rope_freqs) x = 1.0f + 7.0f * std::fabs(x);
+        g.tensors.back().data.assign((uint8_t *)m->rope_freqs.data(),
+                                     (uint8_t *)(m->rope_freqs.data() + m->rope_freqs.size()));
+    }
     m->layers.resize((size_t)c.n_layer);
     for (int l = 0; l < c.n_layer; l++) {
         ref_layer &L = m->layers[(size_t)l];
@@ -216,11 +223,12 @@ std::vector<float> rmsnorm(const std::vector<float> &x, const std::vector<float>
     return o;
 }
 
-void rope(std::vector<float> *x, int n_heads, int hd, int pos, const cfg &c) {
+void rope(std::vector<float> *x, int n_heads, int hd, int pos, const cfg &c, const std::vector<float> &factors) {
     for (int h = 0; h < n_heads; h++) {
         float *v = x->data() + (size_t)h * hd;
         for (int i = 0; i < c.rope_dim / 2; i++) {
-            const double theta = pos * std::pow((double)c.freq_base, -2.0 * i / c.rope_dim);
+            const double theta = pos * std::pow((double)c.freq_base, -2.0 * i / c.rope_dim) /
+                                 (factors.empty() ? 1.0 : (double)factors[(size_t)i]);
             const int a = c.neox ? i : 2 * i, b = c.neox ? i + c.rope_dim / 2 : 2 * i + 1;
             const double x0 = v[a], x1 = v[b];
             v[a] = (float)(x0 * std::cos(theta) - x1 * std::sin(theta));
@@ -247,8 +255,8 @@ std::vector<float> ref_step(const ref_model &m, ref_state *st, int token, int po
             for (size_t i = 0; i < k.size(); i++) k[i] += L.bk[i];
             for (size_t i = 0; i < v.size(); i++) v[i] += L.bv[i];
         }
-        rope(&q, c.n_head, c.dk, pos, c);
-        rope(&k, c.n_head_kv, c.dk, pos, c);
+        rope(&q, c.n_head, c.dk, pos, c, m.rope_freqs);
+        rope(&k, c.n_head_kv, c.dk, pos, c, m.rope_freqs);
         st->k[(size_t)l].insert(st->k[(size_t)l].end(), k.begin(), k.end());
         st->v[(size_t)l].insert(st->v[(size_t)l].end(), v.begin(), v.end());
         const int group = c.n_head / c.n_head_kv;
@@ -343,15 +351,20 @@ int main() {
     const char *tmp = std::getenv("STW_TEST_TMP");
     g_tmp = tmp ? tmp : ".";
     // qwen2: QKV biases, NEOX RoPE, head dim (32) unlike n_embd / n_head (16), GQA 4:2, tied output
-    const cfg qwen = {"qwen2", 2, 64, 96, 4, 2, 32, 32, 32, 128, 1000000.0f, 1e-6f, true, true, true};
+    const cfg qwen = {"qwen2", 2, 64, 96, 4, 2, 32, 32, 32, 128, 1000000.0f, 1e-6f, true, true, true, false};
     // llama: adjacent-pair RoPE on 16 of 32 dims, separate output head, dv != dk
-    const cfg llama = {"llama", 2, 64, 96, 4, 1, 32, 64, 16, 128, 10000.0f, 1e-5f, false, false, false};
+    const cfg llama = {"llama", 2, 64, 96, 4, 1, 32, 64, 16, 128, 10000.0f, 1e-5f, false, false, false, false};
+    // llama 3.x style: per-frequency divisors from rope_freqs.weight
+    const cfg llama3 = {"llama", 1, 64, 96, 4, 2, 16, 16, 16, 128, 500000.0f, 1e-5f, false, false, true, true};
     double e = run_and_compare(qwen, STW_TYPE_F32, "qwen2-f32.gguf");
     std::printf("qwen2 F32 vs reference: NMSE %.2e\n", e);
     CHECK_MSG(e < 1e-9, "qwen2 F32 NMSE %g", e);
     e = run_and_compare(llama, STW_TYPE_F32, "llama-f32.gguf");
     std::printf("llama F32 (partial RoPE, dv != dk) vs reference: NMSE %.2e\n", e);
     CHECK_MSG(e < 1e-9, "llama F32 NMSE %g", e);
+    e = run_and_compare(llama3, STW_TYPE_F32, "llama3-f32.gguf");
+    std::printf("llama F32 with rope_freqs.weight vs reference: NMSE %.2e\n", e);
+    CHECK_MSG(e < 1e-9, "rope_freqs NMSE %g", e);
     e = run_and_compare(qwen, STW_TYPE_F32, "qwen2-f32-kvf16.gguf", STW_TYPE_F16);
     std::printf("qwen2 F32, f16 KV: NMSE %.2e\n", e);
     CHECK_MSG(e < 1e-5, "f16 KV NMSE %g", e);
@@ -361,7 +374,7 @@ int main() {
 
     // every weight type (rows of 256 for the K-quants): the engine against the reference on the same
     // dequantized weights; the error left is the kernels' activation rounding
-    const cfg wide = {"llama", 1, 256, 512, 4, 2, 64, 64, 64, 256, 10000.0f, 1e-5f, false, false, false};
+    const cfg wide = {"llama", 1, 256, 512, 4, 2, 64, 64, 64, 256, 10000.0f, 1e-5f, false, false, false, false};
     const struct {
         int32_t type;
         const char *name;

@@ -41,11 +41,14 @@ int cpu_rmsnorm(stw_backend *, const float *x, const float *w, int64_t n, int64_
 }
 
 int cpu_rope(stw_backend *, float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t rope_dim,
-             int32_t rope_type, float freq_base, const int32_t *pos) {
+             int32_t rope_type, float freq_base, const float *freq_factors, const int32_t *pos) {
     if (rope_dim > kMaxHeadDim || rope_dim % 2 != 0 || rope_dim > head_dim) return -1;
     const int32_t half = rope_dim / 2;
     float freq[kMaxHeadDim / 2], cs[kMaxHeadDim / 2], sn[kMaxHeadDim / 2];
-    for (int32_t k = 0; k < half; k++) freq[k] = 1.0f / powf(freq_base, (float)(2 * k) / (float)rope_dim);
+    for (int32_t k = 0; k < half; k++) {
+        freq[k] = 1.0f / powf(freq_base, (float)(2 * k) / (float)rope_dim);
+        if (freq_factors) freq[k] /= freq_factors[k];
+    }
     for (int64_t i = 0; i < n; i++) {
         for (int32_t k = 0; k < half; k++) {
             const float theta = (float)pos[i] * freq[k];
