@@ -135,6 +135,8 @@ void test_descriptors() {
     expect_desc("gqa ratio", STW_STATUS_BAD_MODEL, "n_head_kv", [&](H &hp, D &) { hp.n_head_kv = 3; });
     expect_desc("head dim", STW_STATUS_BAD_MODEL, "head_dim_k is 0", [&](H &hp, D &) { hp.head_dim_k = 0; });
     expect_desc("rope dim", STW_STATUS_BAD_MODEL, "rope_dim", [&](H &hp, D &) { hp.rope_dim = 7; });
+    expect_desc("rope layout", STW_STATUS_BAD_MODEL, "architecture llama uses 0",
+                [&](H &hp, D &) { hp.rope_type = STW_ROPE_TYPE_NEOX; });
     expect_desc("arch", STW_STATUS_UNSUPPORTED, "hparams.arch is 7", [&](H &hp, D &) { hp.arch = 7; });
     expect_desc("eps", STW_STATUS_BAD_MODEL, "rms_eps", [&](H &hp, D &) { hp.rms_eps = -1; });
     expect_desc("layers", STW_STATUS_BAD_MODEL, "blk.5.attn_norm.weight", [&](H &hp, D &) { hp.n_layer = 6; });

@@ -19,6 +19,9 @@ const float *fp16_table() {
     return table;
 }
 
+// Multiply-adds below which attention runs on the calling thread (about 10 microseconds of work).
+constexpr int64_t kAttentionInlineWork = 1 << 15;
+
 stw_threadpool *pool_of(stw_backend *be) { return (stw_threadpool *)be->impl; }
 
 int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
@@ -163,7 +166,12 @@ void attention_task(void *ctx, int task, int /*thread*/) {
 
 int cpu_attention(stw_backend *be, const stw_attn_args *a) {
     if (a->dk > kMaxHeadDim || a->dv > kMaxHeadDim || a->n_head % a->n_head_kv != 0) return -1;
-    stw_threadpool_run(pool_of(be), a->n_tokens * a->n_head, attention_task, (void *)a);
+    // a small step (short contexts, tiny models) costs less than waking the workers: run it here
+    int64_t work = 0;
+    for (int32_t i = 0; i < a->n_tokens; i++) work += (int64_t)(a->pos[i] + 1);
+    work *= (int64_t)a->n_head * (a->dk + a->dv);
+    stw_threadpool_run(work < kAttentionInlineWork ? nullptr : pool_of(be), a->n_tokens * a->n_head, attention_task,
+                       (void *)a);
     return 0;
 }
 

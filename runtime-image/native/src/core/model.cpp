@@ -52,6 +52,11 @@ stw_status check_hparams(const stw_hparams *hp) {
     if (hp->rope_type != STW_ROPE_TYPE_NORM && hp->rope_type != STW_ROPE_TYPE_NEOX)
         return stw_error(STW_STATUS_UNSUPPORTED, "hparams.rope_type is %d; supported: 0 (adjacent pairs), 2 (neox)",
                          hp->rope_type);
+    // the layout follows the architecture; a mismatch would run and silently produce garbage
+    const int32_t want_rope = hp->arch == STW_ARCH_QWEN2 ? STW_ROPE_TYPE_NEOX : STW_ROPE_TYPE_NORM;
+    if (hp->rope_type != want_rope)
+        return stw_error(STW_STATUS_BAD_MODEL, "hparams.rope_type is %d but architecture %s uses %d", hp->rope_type,
+                         hp->arch == STW_ARCH_QWEN2 ? "qwen2" : "llama", want_rope);
     if (!(std::isfinite(hp->rope_freq_base) && hp->rope_freq_base > 0))
         return stw_error(STW_STATUS_BAD_MODEL, "hparams.rope_freq_base is %g, expected a positive number",
                          (double)hp->rope_freq_base);
