@@ -60,6 +60,11 @@ void test_greedy() {
     const float nan_lg[2] = {1, NAN};
     CHECK(stw_sampler_sample(s, nan_lg, nullptr, 0, &t) == STW_STATUS_INVALID_ARGUMENT);
     CHECK(std::strstr(stw_last_error(), "logits[1]") != nullptr);
+    const float inf_lg[2] = {1, INFINITY};
+    CHECK(stw_sampler_sample(s, inf_lg, nullptr, 0, &t) == STW_STATUS_INVALID_ARGUMENT);
+    const float masked[2] = {-INFINITY, 0.5f}; // -inf masks a token
+    CHECK_OK(stw_sampler_sample(s, masked, nullptr, 0, &t));
+    CHECK(t == 1);
     stw_sampler_free(s);
 }
 
