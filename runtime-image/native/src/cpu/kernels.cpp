@@ -156,6 +156,16 @@ void matmul_task(void *p, int task, int) {
         }
         return;
     }
+    if (c->k->tile != nullptr) {
+        for (int64_t r = r0; r < r1; r += 2) {
+            for (int64_t i = i0; i < i1; i += 4) {
+                c->k->tile(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(2, r1 - r),
+                           c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i), c->y + i * c->rows + r,
+                           c->rows);
+            }
+        }
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
         for (int64_t i = i0; i < i1; i += 4) {

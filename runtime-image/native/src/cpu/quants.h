@@ -134,10 +134,18 @@ typedef void (*dot_rows_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, in
                             float *out);
 typedef void (*quantize_x_fn)(const float *x, block_q8_x *y, int64_t cols);
 
-// The kernels of one weight type: several rows x one activation, or one row x several.
+// nr (1..2) rows x nx (1..4) activation vectors in one register tile (prefill for float weights,
+// where loading W and x once per 8 elements for 8 products matters):
+// out[r + j * out_stride] = dot(w + r * row_bytes, x + j * x_stride).
+typedef void (*dot_tile_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
+                            size_t x_stride, int nx, float *out, int64_t out_stride);
+
+// The kernels of one weight type: several rows x one activation, one row x several, and (where
+// it pays off; else NULL) a rows x activations tile.
 struct type_kernels {
     dot_rows_fn rows;
     dot_fn cols;
+    dot_tile_fn tile;
 };
 
 struct kernel_set {
