@@ -308,12 +308,18 @@ void check_matmul(const char *set, const type_case &t, const shape &s, stw_threa
     }
     std::vector<float> x = random_floats(rng, (size_t)(s.n * s.cols), 1.0f);
     x[0] = 7.5f;  // an outlier, as real activations have
-    std::vector<float> y((size_t)(s.n * s.rows), NAN);
+    // NaN marks outputs never written; a guard band after y catches writes past the end.
+    const size_t guard = 64;
+    std::vector<float> y((size_t)(s.n * s.rows) + guard, NAN);
+    for (size_t g = 0; g < guard; g++) y[(size_t)(s.n * s.rows) + g] = 12345.0f;
     std::vector<uint8_t> qs(stw_cpu_qscratch_bytes(t.type, s.cols, s.n) + 1);
     CHECK(qs.size() - 1 <= (size_t)(s.n * ((s.cols + 31) / 32) * 36), "scratch within the documented size");
     const int rc = stw_cpu_matmul(t.type, wp, s.rows, s.cols, x.data(), s.n, y.data(),
                                   is_quantized(t.type) ? qs.data() : nullptr, pool);
     CHECK(rc == 0, "%s %s matmul returned %d: %s", set, t.name, rc, stw_cpu_last_error());
+    int smashed = 0;
+    for (size_t g = 0; g < guard; g++) smashed += y[(size_t)(s.n * s.rows) + g] != 12345.0f;
+    CHECK(smashed == 0, "%s %s: %d values written past the end of y", set, t.name, smashed);
     int bad = 0, bad_exact = 0;
     double worst = 0;
     for (int64_t i = 0; i < s.n; i++) {
