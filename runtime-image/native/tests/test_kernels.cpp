@@ -454,6 +454,9 @@ void test_errors() {
     CHECK(stw_cpu_matmul(STW_CPU_TYPE_F32, w, (int64_t)1 << 40, 1 << 20, x, 1, y, qs, nullptr) ==
               STW_CPU_STATUS_BAD_SHAPE,
           "absurd rows are refused before any access");
+    CHECK(stw_cpu_matmul(STW_CPU_TYPE_F32, w, 1, 4, x, ((int64_t)1 << 24) + 1, y, qs, nullptr) ==
+              STW_CPU_STATUS_BAD_SHAPE,
+          "more than 2^24 activation vectors are refused");
     CHECK(stw_cpu_matmul(STW_CPU_TYPE_Q8_0, w, 1, 32, x, 1, y, nullptr, nullptr) == STW_CPU_STATUS_NULL_POINTER,
           "quantized weights need qscratch");
     CHECK(stw_cpu_matmul(STW_CPU_TYPE_F16, nullptr, 1, 32, x, 1, y, nullptr, nullptr) == STW_CPU_STATUS_NULL_POINTER,

@@ -53,7 +53,8 @@ void stw_threadpool_run(struct stw_threadpool *pool, int n_tasks, void (*fn)(voi
                         void *ctx);
 
 // --- kernels ------------------------------------------------------------------------------
-// y[i*rows + r] = dot(W row r, x[i*cols ...]) for i < n. W is rows x cols in ggml type `type`
+// y[i*rows + r] = dot(W row r, x[i*cols ...]) for i < n (n <= 2^24; rows, cols <= 2^36).
+// W is rows x cols in ggml type `type`
 // (rows stored back to back, stw_cpu_row_bytes(type, cols) bytes each). qscratch must hold at
 // least stw_cpu_qscratch_bytes(type, cols, n) bytes (n * ceil(cols/32) * 36 is always enough);
 // it may be NULL for F32, F16 and BF16. pool may be NULL (single-threaded). y must not overlap
