@@ -114,6 +114,8 @@ int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 // Sizes beyond this are certainly a corrupt descriptor; the cap keeps all index products
 // (rows * row_bytes, n * cols * 4, n * rows * 4) far from overflow.
 constexpr int64_t kMaxDim = (int64_t)1 << 36;
+// Activation vectors per matmul (tokens in a batch); keeps every task index within int.
+constexpr int64_t kMaxBatch = (int64_t)1 << 24;
 
 struct quantize_ctx {
     quantize_x_fn fn;
@@ -153,6 +155,16 @@ void matmul_task(void *p, int task, int) {
         for (int64_t r = r0; r < r1; r += 4) {
             c->k->rows(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(4, r1 - r), xi,
                        c->y + i0 * c->rows + r);
+        }
+        return;
+    }
+    if (c->k->tile != nullptr) {
+        for (int64_t r = r0; r < r1; r += 2) {
+            for (int64_t i = i0; i < i1; i += 4) {
+                c->k->tile(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(2, r1 - r),
+                           c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i), c->y + i * c->rows + r,
+                           c->rows);
+            }
         }
         return;
     }
@@ -295,9 +307,9 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     if (rows < 0 || rows > kMaxDim)
         return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: rows=%lld is outside [0, %lld]", (long long)rows,
                     (long long)kMaxDim);
-    if (n < 0 || n > kMaxDim)
-        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: n=%lld is outside [0, %lld]", (long long)n,
-                    (long long)kMaxDim);
+    if (n < 0 || n > kMaxBatch)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: n=%lld activation vectors is outside [0, %lld]",
+                    (long long)n, (long long)kMaxBatch);
     if (cols <= 0 || cols > kMaxDim || cols % ti->block != 0)
         return fail(STW_CPU_STATUS_BAD_SHAPE,
                     "stw_cpu_matmul: cols=%lld must be in [1, %lld] and a multiple of the %s block size %lld",
@@ -329,7 +341,7 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     if (ti->quantized) {
         quantize_ctx q = {ks->quantize_x, x, (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x)};
         // One activation row is cheap next to the weights; only a prefill batch is worth spreading.
-        if (n >= 4 && n <= 0x7fffffff) {
+        if (n >= 4) {
             stw_threadpool_run(pool, (int)n, quantize_task, &q);
         } else {
             for (int64_t i = 0; i < n; i++) quantize_task(&q, (int)i, 0);

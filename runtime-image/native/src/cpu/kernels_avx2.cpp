@@ -116,6 +116,53 @@ void dot_floats(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
     }
 }
 
+// NR rows x NX activations: per 8 elements NR weight loads (and conversions) and NX activation
+// loads feed NR * NX independent FMA chains.
+template <int NR, int NX, __m256 (*Load8)(const uint8_t *, int64_t), float (*Load1)(const uint8_t *, int64_t)>
+void tile_floats(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs, float *out, int64_t os) {
+    const float *xv[NX];
+    for (int j = 0; j < NX; j++) xv[j] = (const float *)(x + j * xs);
+    __m256 a[NR][NX];
+    for (int r = 0; r < NR; r++)
+        for (int j = 0; j < NX; j++) a[r][j] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= cols; i += 8) {
+        __m256 wv[NR];
+        for (int r = 0; r < NR; r++) wv[r] = Load8(w + r * rb, i);
+        for (int j = 0; j < NX; j++) {
+            const __m256 xx = _mm256_loadu_ps(xv[j] + i);
+            for (int r = 0; r < NR; r++) a[r][j] = _mm256_fmadd_ps(wv[r], xx, a[r][j]);
+        }
+    }
+    for (int r = 0; r < NR; r++) {
+        for (int j = 0; j < NX; j++) {
+            float s = hsum(a[r][j]);
+            for (int64_t k = i; k < cols; k++) s += Load1(w + r * rb, k) * xv[j][k];
+            out[r + j * os] = s;
+        }
+    }
+}
+
+template <__m256 (*Load8)(const uint8_t *, int64_t), float (*Load1)(const uint8_t *, int64_t)>
+void tile_floats_any(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx,
+                     float *out, int64_t os) {
+    if (nr >= 2) {
+        switch (nx) {
+            case 1: tile_floats<2, 1, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 2: tile_floats<2, 2, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 3: tile_floats<2, 3, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            default: tile_floats<2, 4, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+        }
+    } else {
+        switch (nx) {
+            case 1: tile_floats<1, 1, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 2: tile_floats<1, 2, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 3: tile_floats<1, 3, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            default: tile_floats<1, 4, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+        }
+    }
+}
+
 // --- Q8_0 / Q4_0 ----------------------------------------------------------------------------
 
 inline __m256i unpack_q8_0(const block_q8_0 *b) { return load32(b->qs); }
@@ -502,13 +549,13 @@ struct k_q6_K {
 const kernel_set kernel_set_avx2 = {
     "avx2",
     quantize_x_avx2,
-    {by_nr<k_f32>, by_nx<k_f32>},
-    {by_nr<k_f16>, by_nx<k_f16>},
-    {by_nr<k_bf16>, by_nx<k_bf16>},
-    {by_nr<k_q8_0>, by_nx<k_q8_0>},
-    {by_nr<k_q4_0>, by_nx<k_q4_0>},
-    {by_nr<k_q4_K>, by_nx<k_q4_K>},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>},
+    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>},
+    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>},
+    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>},
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr},
+    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr},
+    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr},
 };
 
 }  // namespace stw_cpu
