@@ -332,21 +332,13 @@ void rows_floats(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, fl
     }
 }
 
+// Q8_0 has nothing to share between rows (the sign trick needs each weight's sign against x),
+// and in cache the one-row kernel with two interleaved blocks measured faster than four
+// interleaved rows (3 of 3 paired runs, Zen 5, a busy shared machine), so the rows form calls it
+// per row.
 template <int NR>
 void rows_q8_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
-    const block_q8_x *xb = (const block_q8_x *)x;
-    __m256 a[NR];
-    for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < cols / QK; b++) {
-        const __m256i xv = load32(xb[b].qs);
-        const float dx = xb[b].d;
-        for (int r = 0; r < NR; r++) {
-            const block_q8_0 *wr = (const block_q8_0 *)(w + r * rb) + b;
-            const __m256i p = dot_i8(load32(wr->qs), xv);
-            a[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(wr->d) * dx), _mm256_cvtepi32_ps(p), a[r]);
-        }
-    }
-    for (int r = 0; r < NR; r++) out[r] = hsum(a[r]);
+    for (int r = 0; r < NR; r++) dot_q32<1, block_q8_0, unpack_q8_0>(cols, w + r * rb, x, 0, out + r, 1);
 }
 
 // sum((q - 8) * x) = sum(q * x) - 8 * sum(x): the nibbles stay unsigned for maddubs and the

@@ -4,6 +4,9 @@
 // prints GB/s per CPU-second of the calling thread, which a busy shared machine distorts less.
 // Not a test; run by hand:
 //   stw_bench_kernels [--threads 1,2] [--types all|q8_0,q4_0,...] [--seconds S] [--n N]
+//                     [--shape ROWSxCOLS]  (default: 4096x4096, 11008x4096, 4096x11008)
+//                     [--in-cache]  (one copy of the matrix, so a small one stays in cache)
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -118,18 +121,36 @@ int main(int argc, char **argv) {
     std::string types = "all";
     double seconds = 1.0;
     int64_t n = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool in_cache = false;  // one copy of the matrix: measures the kernels, not DRAM
+    std::vector<std::array<int64_t, 2>> shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--in-cache")) {
+            in_cache = true;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "option %s needs a value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--threads")) threads = parse_ints(argv[i + 1]);
         else if (!strcmp(argv[i], "--types")) types = argv[i + 1];
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--n")) n = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--shape")) {
+            long long r = 0, c = 0;
+            if (sscanf(argv[i + 1], "%lldx%lld", &r, &c) != 2 || r <= 0 || c <= 0) {
+                fprintf(stderr, "--shape wants ROWSxCOLS, got %s\n", argv[i + 1]);
+                return 2;
+            }
+            shapes = {{r, c}};
+        }
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
     }
     printf("kernel set: %s, n (activation vectors) = %lld\n", stw_cpu_kernel_set(), (long long)n);
-    const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
     std::mt19937 rng(1234);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     for (int nt : threads) {
@@ -150,8 +171,12 @@ int main(int argc, char **argv) {
                 const size_t rb = stw_cpu_row_bytes(t.type, cols);
                 // Several copies of the matrix (> 256 MiB in all) so successive calls stream from
                 // DRAM, not from the last-level cache, as decode does.
+                if (rb == 0) {
+                    printf("%-6s cols=%lld is not a multiple of the block size; skipped\n", t.name, (long long)cols);
+                    continue;
+                }
                 const size_t mat = rb * (size_t)rows;
-                const int copies = (int)std::max<size_t>(2, ((size_t)256 << 20) / mat + 1);
+                const int copies = in_cache ? 1 : (int)std::max<size_t>(2, ((size_t)256 << 20) / mat + 1);
                 std::vector<uint8_t> w(mat * copies);
                 std::vector<float> row((size_t)cols);
                 for (int64_t r = 0; r < rows; r++) {
