@@ -289,11 +289,14 @@ struct shape {
     int64_t rows, cols, n;
 };
 
-// Every kernel against a double-precision reference built from the dequantized weights. For
-// quantized weight types the reference uses the documented int8 activation quantization, so the
-// only difference left is float rounding: |y - ref| <= 2e-6 * sum|w * x| + 1e-30. A second
-// check bounds the total error against unquantized activations by half an activation step:
-// |y - ref_exact| <= sum over blocks of (max|x_b| / 254) * sum_b |w| (+ the same rounding).
+// Every kernel against a double-precision reference built from the dequantized weights
+// (ref = sum of (double)w * (double)x). Tolerances per type:
+//   F32, F16, BF16: |y - ref| <= 2e-6 * sum|w * x| (float accumulation only; the weights are
+//     exactly the dequantized values).
+//   Q8_0, Q4_0, Q4_K, Q6_K: the reference quantizes the activations the documented way (int8 per
+//     32, scale max|x|/127, round to nearest even), so again |y - ref| <= 2e-6 * sum|w * xq|;
+//     and against the unquantized activations |y - ref_exact| <= sum over blocks b of
+//     (max|x_b| / 254) * sum_b |w| (half an activation step) plus the same rounding term.
 void verify_matmul(const char *set, const type_case &t, const uint8_t *wp, const float *wf, const shape &s,
                    stw_threadpool *pool, std::mt19937 &rng);
 
