@@ -1,11 +1,18 @@
 // Micro-benchmark of stw_cpu_matmul: weight GB/s per type and thread count for a matrix-vector
-// product, next to the machine's measured memcpy and read bandwidth. Not a test; run by hand:
+// product (or a batch of n activations), next to the machine's measured memcpy and read
+// bandwidth. Every figure is the best of repeated calls over --seconds. With one thread it also
+// prints GB/s per CPU-second of the calling thread, which a busy shared machine distorts less.
+// Not a test; run by hand:
 //   stw_bench_kernels [--threads 1,2] [--types all|q8_0,q4_0,...] [--seconds S] [--n N]
+//                     [--shape ROWSxCOLS]  (default: 4096x4096, 11008x4096, 4096x11008)
+//                     [--in-cache]  (one copy of the matrix, so a small one stays in cache)
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,6 +23,14 @@ namespace {
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// CPU time of the calling thread: with one thread all work runs on the caller, and on a shared
+// machine this discounts the time the scheduler gave to other processes.
+double thread_cpu_s() {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 struct type_row {
@@ -106,18 +121,36 @@ int main(int argc, char **argv) {
     std::string types = "all";
     double seconds = 1.0;
     int64_t n = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool in_cache = false;  // one copy of the matrix: measures the kernels, not DRAM
+    std::vector<std::array<int64_t, 2>> shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--in-cache")) {
+            in_cache = true;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "option %s needs a value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--threads")) threads = parse_ints(argv[i + 1]);
         else if (!strcmp(argv[i], "--types")) types = argv[i + 1];
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--n")) n = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--shape")) {
+            long long r = 0, c = 0;
+            if (sscanf(argv[i + 1], "%lldx%lld", &r, &c) != 2 || r <= 0 || c <= 0) {
+                fprintf(stderr, "--shape wants ROWSxCOLS, got %s\n", argv[i + 1]);
+                return 2;
+            }
+            shapes = {{r, c}};
+        }
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
     }
     printf("kernel set: %s, n (activation vectors) = %lld\n", stw_cpu_kernel_set(), (long long)n);
-    const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
     std::mt19937 rng(1234);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     for (int nt : threads) {
@@ -129,7 +162,8 @@ int main(int argc, char **argv) {
         double copy_gbs, read_gbs;
         bench_memory(pool, seconds, &copy_gbs, &read_gbs);
         printf("\nthreads=%d  memcpy %.2f GB/s (bytes copied/s)  read %.2f GB/s\n", nt, copy_gbs, read_gbs);
-        printf("%-6s %-12s %10s %10s %8s\n", "type", "rows x cols", "ms/call", "GB/s", "%copy");
+        printf("%-6s %-12s %10s %10s %8s %10s %12s\n", "type", "rows x cols", "ms/call", "GB/s", "%copy", "GMAC/s",
+               nt == 1 ? "GB/s(cpu)" : "");
         for (const type_row &t : kTypes) {
             if (types != "all" && types.find(t.name) == std::string::npos) continue;
             for (const auto &shape : shapes) {
@@ -137,8 +171,12 @@ int main(int argc, char **argv) {
                 const size_t rb = stw_cpu_row_bytes(t.type, cols);
                 // Several copies of the matrix (> 256 MiB in all) so successive calls stream from
                 // DRAM, not from the last-level cache, as decode does.
+                if (rb == 0) {
+                    printf("%-6s cols=%lld is not a multiple of the block size; skipped\n", t.name, (long long)cols);
+                    continue;
+                }
                 const size_t mat = rb * (size_t)rows;
-                const int copies = (int)std::max<size_t>(2, ((size_t)256 << 20) / mat + 1);
+                const int copies = in_cache ? 1 : (int)std::max<size_t>(2, ((size_t)256 << 20) / mat + 1);
                 std::vector<uint8_t> w(mat * copies);
                 std::vector<float> row((size_t)cols);
                 for (int64_t r = 0; r < rows; r++) {
@@ -149,13 +187,14 @@ int main(int argc, char **argv) {
                 std::vector<float> x((size_t)(cols * n)), y((size_t)(rows * n));
                 for (auto &v : x) v = u(rng);
                 std::vector<uint8_t> q(stw_cpu_qscratch_bytes(t.type, cols, n) + 1);
-                double best = 1e30;
+                double best = 1e30, best_cpu = 1e30;
                 int k = 0;
                 for (double t0 = now_s(); now_s() - t0 < seconds; k++) {
-                    const double s = now_s();
+                    const double s = now_s(), sc = thread_cpu_s();
                     const int rc = stw_cpu_matmul(t.type, w.data() + (k % copies) * mat, rows, cols, x.data(), n,
                                                   y.data(), q.data(), pool);
                     best = std::min(best, now_s() - s);
+                    best_cpu = std::min(best_cpu, thread_cpu_s() - sc);
                     if (rc != 0) {
                         fprintf(stderr, "matmul failed: %s\n", stw_cpu_last_error());
                         return 1;
@@ -164,8 +203,10 @@ int main(int argc, char **argv) {
                 const double gbs = mat / best / 1e9;
                 char shape_s[32];
                 snprintf(shape_s, sizeof shape_s, "%lldx%lld", (long long)rows, (long long)cols);
-                printf("%-6s %-12s %10.3f %10.2f %7.0f%%\n", t.name, shape_s, best * 1e3, gbs,
-                       100.0 * gbs / copy_gbs);
+                printf("%-6s %-12s %10.3f %10.2f %7.0f%% %10.1f", t.name, shape_s, best * 1e3, gbs,
+                       100.0 * gbs / copy_gbs, (double)rows * cols * n / best / 1e9);
+                if (nt == 1) printf(" %12.2f", mat / best_cpu / 1e9);
+                printf("\n");
                 fflush(stdout);
             }
         }

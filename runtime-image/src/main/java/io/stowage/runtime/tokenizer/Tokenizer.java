@@ -1,15 +1,16 @@
 package io.stowage.runtime.tokenizer;
 
+import io.stowage.placement.gguf.GgufFile;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Turns text into token ids and back for one model, built from the model's GGUF tokenizer
@@ -41,7 +42,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     private final int[] eotIds;
     /** Decoded bytes per token when special tokens are not rendered; rendered ones come from the text. */
-    private final byte[][] pieces;
+    private final AtomicReferenceArray<byte[]> pieces;
 
     Tokenizer(TokenizerVocabulary vocab) {
         this.vocab = vocab;
@@ -77,7 +78,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             }
         }
         this.eotIds = eot.stream().mapToInt(Integer::intValue).sorted().toArray();
-        this.pieces = new byte[n][];
+        this.pieces = new AtomicReferenceArray<>(n);
     }
 
     /** The tokenizer for {@code vocab.model()}: SentencePiece for {@code llama}, byte-level BPE for {@code gpt2}. */
@@ -89,6 +90,11 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                 throw new IllegalArgumentException(TokenizerVocabulary.KEY_MODEL + " = '" + vocab.model()
                         + "' is not supported; this runtime implements 'llama' and 'gpt2'");
         };
+    }
+
+    /** Reads the vocabulary from a parsed GGUF header and builds its tokenizer. */
+    public static Tokenizer fromGguf(GgufFile file) {
+        return create(TokenizerVocabulary.fromGguf(file));
     }
 
     /** Reads the vocabulary from GGUF metadata and builds its tokenizer. */
@@ -161,8 +167,9 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             List<Fragment> next = null;
             for (int i = 0; i < fragments.size(); i++) {
                 Fragment f = fragments.get(i);
-                int at = f.token < 0 ? text.indexOf(special, f.start) : -1;
-                if (at < 0 || at + special.length() > f.end) {
+                // Bounded to the fragment, so each special token costs one pass over the text.
+                int at = f.token < 0 ? text.indexOf(special, f.start, f.end) : -1;
+                if (at < 0) {
                     if (next != null) {
                         next.add(f);
                     }
@@ -172,13 +179,13 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                     next = new ArrayList<>(fragments.subList(0, i));
                 }
                 int pos = f.start;
-                while (at >= 0 && at + special.length() <= f.end) {
+                while (at >= 0) {
                     if (at > pos) {
                         next.add(new Fragment(-1, pos, at));
                     }
                     next.add(new Fragment(id, at, at + special.length()));
                     pos = at + special.length();
-                    at = text.indexOf(special, pos);
+                    at = text.indexOf(special, pos, f.end);
                 }
                 if (pos < f.end) {
                     next.add(new Fragment(-1, pos, f.end));
@@ -203,6 +210,18 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
      * @throws IllegalArgumentException naming the position and the id when an id is outside the vocabulary
      */
     public String decode(int[] ids, boolean renderSpecial) {
+        return decode(ids, renderSpecial, true);
+    }
+
+    /**
+     * Text of tokens that continue a prompt (generated tokens): like {@link #decode(int[])} but
+     * a leading space of the first token is kept, as the {@link #streamingDecoder()} keeps it.
+     */
+    public String decodeContinuation(int[] ids) {
+        return decode(ids, false, false);
+    }
+
+    private String decode(int[] ids, boolean renderSpecial, boolean atTextStart) {
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= vocab.size()) {
                 throw new IllegalArgumentException("token id " + ids[i] + " at position " + i
@@ -210,7 +229,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                         + ")");
             }
         }
-        StreamingDecoder d = new StreamingDecoder(this, renderSpecial, true);
+        StreamingDecoder d = new StreamingDecoder(this, renderSpecial, atTextStart);
         StringBuilder sb = new StringBuilder();
         for (int id : ids) {
             sb.append(d.accept(id));
@@ -228,22 +247,20 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     /** The UTF-8 bytes token {@code id} stands for; empty for control tokens unless rendered. */
     final byte[] piece(int id, boolean renderSpecial) {
-        if (id < 0 || id >= vocab.size()) {
-            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
-                    + " tokens, ids 0.." + (vocab.size() - 1) + ")");
-        }
+        checkId(id);
         TokenType t = vocab.type(id);
         if (renderSpecial && (t == TokenType.CONTROL || t == TokenType.UNKNOWN)) {
             return vocab.tokens().get(id).getBytes(StandardCharsets.UTF_8);
         }
-        byte[] p = pieces[id];
+        byte[] p = pieces.get(id);
         if (p == null) {
             p = switch (t) {
                 case CONTROL, UNKNOWN, UNUSED, UNDEFINED -> new byte[0];
                 case USER_DEFINED -> vocab.tokens().get(id).getBytes(StandardCharsets.UTF_8);
                 case NORMAL, BYTE -> textPiece(id);
             };
-            pieces[id] = p; // benign race: every thread computes the same bytes
+            // Filled lazily; racing threads compute equal bytes, and the array publishes them safely.
+            pieces.set(id, p);
         }
         return p;
     }
@@ -294,16 +311,15 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     /** The token's text as stored in the vocabulary. */
     public String tokenText(int id) {
+        checkId(id);
         return vocab.tokens().get(id);
     }
 
-    /** Special-token ids in matching order, for tests and diagnostics. */
-    List<Integer> specialIds() {
-        List<Integer> l = new ArrayList<>();
-        for (int id : specialIds) {
-            l.add(id);
+    private void checkId(int id) {
+        if (id < 0 || id >= vocab.size()) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
+                    + " tokens, ids 0.." + (vocab.size() - 1) + ")");
         }
-        return Collections.unmodifiableList(l);
     }
 
     /** A growable int array. */
@@ -320,6 +336,14 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                 a = Arrays.copyOf(a, a.length * 2);
             }
             a[n++] = v;
+        }
+
+        void addAll(int[] values) {
+            if (n + values.length > a.length) {
+                a = Arrays.copyOf(a, Math.max(a.length * 2, n + values.length));
+            }
+            System.arraycopy(values, 0, a, n, values.length);
+            n += values.length;
         }
 
         int[] toArray() {

@@ -1,5 +1,8 @@
 package io.stowage.runtime.tokenizer;
 
+import io.stowage.placement.gguf.GgufArray;
+import io.stowage.placement.gguf.GgufFile;
+import io.stowage.placement.gguf.GgufValue;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
@@ -112,6 +115,22 @@ public record TokenizerVocabulary(
     }
 
     /**
+     * Reads the tokenizer keys of a parsed GGUF header.
+     *
+     * @throws IllegalArgumentException naming the key and the values when a key is missing, has
+     *     the wrong type, or disagrees with another
+     */
+    public static TokenizerVocabulary fromGguf(GgufFile file) {
+        return fromMetadata(key -> {
+            GgufValue v = file.metadata().get(key);
+            if (v == null) {
+                return null;
+            }
+            return v.value() instanceof GgufArray a ? a.data() : v.value();
+        });
+    }
+
+    /**
      * Reads the tokenizer keys from GGUF metadata. Arrays may come as Java arrays or lists, numbers
      * as any {@link Number}.
      *
@@ -141,8 +160,8 @@ public record TokenizerVocabulary(
         boolean spm = model.equals("llama");
         String pre = string(metadata, KEY_PRE);
         // llama.cpp's defaults when the file leaves the flags out: SentencePiece adds BOS; of the
-        // BPE pre-tokenizers we support, Llama 3's does, Qwen2's and GPT-2's do not.
-        boolean defaultAddBos = spm || (pre != null && LLAMA3_PRE_NAMES.contains(pre));
+        // BPE pre-tokenizers, Llama 3's does, Qwen2's and GPT-2's do not.
+        boolean defaultAddBos = spm || PreTokenizer.addsBosByDefault(pre);
         return new TokenizerVocabulary(
                 model,
                 pre,
@@ -162,7 +181,9 @@ public record TokenizerVocabulary(
                 string(metadata, KEY_CHAT_TEMPLATE));
     }
 
-    static final Set<String> LLAMA3_PRE_NAMES = Set.of("llama-bpe", "llama3", "llama-v3", "smaug-bpe");
+    /** Pre-tokenizer names that llama.cpp runs as Llama 3's (same regex, whole-word lookup, BOS). */
+    static final Set<String> LLAMA3_PRE_NAMES =
+            Set.of("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2");
 
     private static String string(Metadata m, String key) {
         Object v = m.get(key);
