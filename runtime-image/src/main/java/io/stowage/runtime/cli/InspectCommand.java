@@ -6,9 +6,10 @@ import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.gguf.ModelDescription;
+import io.stowage.placement.memory.MemoryBreakdown;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.plan.DeviceKind;
 import io.stowage.runtime.engine.KvType;
-import io.stowage.runtime.engine.MemoryContract;
-import io.stowage.runtime.engine.ModelHparams;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeEngineException;
 import java.io.IOException;
@@ -31,8 +32,9 @@ final class InspectCommand {
 
             Reads only the GGUF header (no weights are loaded) and prints the architecture, parameter count,
             quantization, hyperparameters, the tensor table and the memory breakdown of one replica by the
-            memory contract: weights W, KV cache K for max-tokens (default: the trained context) × max-sequences
-            (default 1) in the KV type (default f16), and the workspace A of a 512-token prefill step.
+            placement memory model on a CPU host: weights W, KV cache K for max-tokens (default: the trained
+            context) × max-sequences (default 1) in the KV type (default f16), the workspace A of a 512-token
+            prefill step, and the host's fixed overhead.
             """;
 
     private InspectCommand() {}
@@ -98,68 +100,70 @@ final class InspectCommand {
             countByType.merge(t.type(), 1, Integer::sum);
         }
         r.put("parameters", params);
-        String quantization;
+        ModelDescription d = null;
         try {
-            quantization = ModelDescription.from(file).quantization();
-        } catch (GgufFormatException e) {
-            // A header the memory model cannot read (a missing hyperparameter): still name the dominant type.
-            quantization = bytesByType.entrySet().stream()
-                    .max(Map.Entry.comparingByValue())
-                    .map(x -> x.getKey().name())
-                    .orElse("none");
+            d = ModelDescription.from(file);
+        } catch (GgufFormatException | ArithmeticException e) {
+            // A header the memory model cannot read (a missing hyperparameter): still show its tensors.
             r.put("descriptionError", e.getMessage());
         }
-        r.put("quantization", quantization);
+        r.put(
+                "quantization",
+                d != null
+                        ? d.quantization()
+                        : bytesByType.entrySet().stream()
+                                .max(Map.Entry.comparingByValue())
+                                .map(x -> x.getKey().name())
+                                .orElse("none"));
         file.findLong("general.file_type").ifPresent(ft -> r.put("fileType", ft));
         r.put("weightBytes", weightBytes);
         Map<String, Object> types = new LinkedHashMap<>();
         bytesByType.forEach(
                 (type, bytes) -> types.put(type.name(), Map.of("tensors", countByType.get(type), "bytes", bytes)));
         r.put("bytesByType", types);
-
-        ModelHparams hp = null;
         try {
-            hp = ModelSpec.of(path, file).hparams();
+            ModelSpec.of(path, file);
             r.put("engine", "supported");
         } catch (NativeEngineException e) {
             r.put("engine", "not supported: " + e.getMessage());
         }
-        if (hp != null) {
+        if (d != null) {
             Map<String, Object> h = new LinkedHashMap<>();
-            h.put("layers", hp.layers());
-            h.put("embeddingLength", hp.embeddingLength());
-            h.put("feedForwardLength", hp.feedForwardLength());
-            h.put("headCount", hp.headCount());
-            h.put("headCountKv", hp.headCountKv());
-            h.put("keyLength", hp.keyLength());
-            h.put("valueLength", hp.valueLength());
-            h.put("vocabSize", hp.vocabSize());
-            h.put("contextLength", hp.contextLength());
-            h.put("ropeDimensions", hp.ropeDimensions());
-            h.put("ropeFreqBase", hp.ropeFreqBase());
-            h.put("rmsEps", hp.rmsEps());
+            h.put("layers", d.blockCount());
+            h.put("embeddingLength", d.embeddingLength());
+            h.put("feedForwardLength", d.feedForwardLength());
+            h.put("headCount", d.headCount());
+            h.put("headCountKv", d.headCountKv());
+            h.put("keyLength", d.keyLength());
+            h.put("valueLength", d.valueLength());
+            h.put("vocabSize", d.vocabSize());
+            h.put("contextLength", d.contextLength());
+            h.put("ropeDimensions", d.ropeDimensionCount());
+            h.put("ropeFreqBase", d.ropeFreqBase());
+            h.put("rmsEps", d.rmsEpsilon());
             r.put("hyperparameters", h);
 
-            int maxTokens = args.intOption("inspect", "max-tokens", hp.contextLength(), 1, Integer.MAX_VALUE);
+            MemoryModel memory = MemoryModel.withDefaults();
+            long context = d.contextLength() > 0 ? d.contextLength() : 4096;
+            int maxTokens = args.intOption(
+                    "inspect", "max-tokens", (int) Math.min(context, Integer.MAX_VALUE), 1, Integer.MAX_VALUE);
             int maxSeqs = args.intOption("inspect", "max-sequences", 1, 1, 1 << 20);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("kvType", kv.toString());
             m.put("maxTokens", maxTokens);
             m.put("maxSequences", maxSeqs);
-            m.put("weightBytes", weightBytes);
             try {
-                long perToken = MemoryContract.kvBytesPerToken(hp, kv);
-                long kvBytes = MemoryContract.kvBudget(hp, kv, maxTokens, maxSeqs);
-                long ws = MemoryContract.workspaceBytes(
-                        hp, MemoryContract.DEFAULT_BATCH_TOKENS, MemoryContract.DEFAULT_LOGIT_ROWS);
-                m.put("kvBytesPerToken", perToken);
-                m.put("kvBytes", kvBytes);
-                m.put("workspaceBytes", ws);
-                m.put("workspaceBatchTokens", MemoryContract.DEFAULT_BATCH_TOKENS);
-                m.put("workspaceLogitRows", MemoryContract.DEFAULT_LOGIT_ROWS);
-                m.put("totalBytes", weightBytes + kvBytes + ws);
-                m.put("note", "total = weights + KV + workspace; the host's fixed overhead O_host is not included");
-            } catch (IllegalArgumentException e) {
+                MemoryBreakdown b = memory.estimate(d.shape(), maxTokens, maxSeqs, kv.placementType(), DeviceKind.CPU);
+                m.put("weightBytes", b.weightBytes());
+                m.put("kvBytesPerToken", b.kvBytesPerToken());
+                m.put("kvBytes", b.kvBytesPerReplica());
+                m.put("workspaceBytes", b.workspaceBytes());
+                m.put("workspaceBatchTokens", memory.parameters().prefillChunkTokens());
+                m.put("workspaceLogitRows", memory.parameters().logitRows());
+                m.put("hostOverheadBytes", b.hostOverheadBytes());
+                m.put("totalBytes", b.totalForOneReplica());
+                m.put("note", "placement memory model, CPU host: total = weights + KV + workspace + host overhead");
+            } catch (IllegalArgumentException | ArithmeticException e) {
                 m.put("error", e.getMessage());
             }
             r.put("memory", m);

@@ -6,6 +6,7 @@ import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.gguf.ModelDescription;
+import io.stowage.placement.memory.ModelShape;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -74,6 +75,16 @@ public final class ModelSpec {
 
     public ModelHparams hparams() {
         return hparams;
+    }
+
+    /** The placement library's reading of the header. */
+    public ModelDescription description() {
+        return ModelDescription.from(file);
+    }
+
+    /** The shape the placement memory model takes (its estimates must equal what the engine allocates). */
+    public ModelShape shape() {
+        return description().shape();
     }
 
     /** Exact bytes of all tensors as stored (W_m of the memory model). */
