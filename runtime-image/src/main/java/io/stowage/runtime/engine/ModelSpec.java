@@ -225,6 +225,10 @@ public final class ModelSpec {
         long[] longs = new long[tensors.size() * NativeEngine.TENSOR_LONGS];
         for (int i = 0; i < tensors.size(); i++) {
             GgufTensorInfo t = tensors.get(i);
+            if (t.name().indexOf('\0') >= 0) {
+                // Names cross to C as NUL-terminated strings; an embedded NUL would shift every later name.
+                throw new ModelFormatException("model " + path + ": tensor " + i + " has a name with a NUL character");
+            }
             names.writeBytes(t.name().getBytes(StandardCharsets.UTF_8));
             names.write(0);
             ints[i * NativeEngine.TENSOR_INTS] = t.type().id();
