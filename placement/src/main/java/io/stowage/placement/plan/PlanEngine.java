@@ -21,10 +21,12 @@ import java.util.TreeSet;
  * Stowage planner and the two baselines (which differ only in {@link Mode}).
  *
  * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (DESIGN.md). The search for a
- * replica's device is lexicographic over (tier, added bytes, free bytes after, device id) where tier
- * 1 is "the model's weights are already there", 2 "the device is open", 3 "the device is empty".
- * Small changes use a linear scan over the eligible devices; large batches use per-eligibility-class
- * sorted indexes that return the same answer in logarithmic time per step.
+ * replica's device goes by tiers: 1, a device that already holds the model's weights (costs K only;
+ * best fit); then, for a new weight copy, 2, an open device with room for the rest of the model's
+ * pending group; 3, an empty device; 4, any open device it fits; within a tier least added bytes, then
+ * best fit, then device id (see {@link #findLinear}). Small changes use a linear scan over the eligible
+ * devices; large batches use per-eligibility-class sorted indexes that give the same answer in
+ * logarithmic time per step (a property test holds them equal).
  */
 final class PlanEngine {
 
@@ -91,6 +93,7 @@ final class PlanEngine {
     private final List<Eviction> evictions = new ArrayList<>();
     private final List<Rep> refused = new ArrayList<>();
     private final PriorityQueue<Rep> queue = new PriorityQueue<>(PENDING_ORDER);
+    private final Map<Integer, Long> groupKv = new HashMap<>();
 
     PlanEngine(Mode mode, PlanRequest request, boolean linearOnly) {
         this(mode, request, linearOnly, true);
@@ -110,13 +113,13 @@ final class PlanEngine {
         for (Rep r : pending) {
             r.dep.cls.pending++;
         }
-        queue.addAll(pending);
+        enqueue(pending);
         placeQueue(preemption);
         if (mode == Mode.SHARING && request.rebalance() && request.maxDisruption() > 0) {
             rebalance(request.maxDisruption());
             List<Rep> retry = new ArrayList<>(refused);
             refused.clear();
-            queue.addAll(retry);
+            enqueue(retry);
             placeQueue(false);
         }
         return result();
@@ -503,6 +506,22 @@ final class PlanEngine {
 
     // ---------------------------------------------------------------- the search
 
+    private void enqueue(List<Rep> reps) {
+        queue.addAll(reps);
+        for (Rep r : reps) pendingKv(r, +1);
+    }
+
+    /**
+     * The KV of the queued replicas of {@code r}'s model, including {@code r}; {@code sign} adds (+1)
+     * or removes (-1) r's share. Without sharing every replica is its own group.
+     */
+    private long pendingKv(Rep r, int sign) {
+        if (mode != Mode.SHARING) return r.dep.k;
+        long before = groupKv.getOrDefault(r.model, 0L);
+        groupKv.put(r.model, before + sign * r.dep.k);
+        return sign < 0 ? before : before + r.dep.k;
+    }
+
     private void placeQueue(boolean preemption) {
         Dep lastRefused = null;
         long lastRefusedVersion = -1;
@@ -513,11 +532,12 @@ final class PlanEngine {
                 refused.add(r); // nothing changed since its sibling was refused
                 continue;
             }
+            long group = pendingKv(r, -1);
             if (!fitsAloneSomewhere(r)) {
                 refused.add(r); // larger than any eligible device even when empty: no search, no preemption
                 continue;
             }
-            Dev v = find(r, true);
+            Dev v = find(r, true, group);
             if (v != null) {
                 add(r, v);
                 continue;
@@ -545,7 +565,11 @@ final class PlanEngine {
     }
 
     /** The best device for {@code r}, or null if none fits; {@code allowEmpty=false} never opens a device. */
-    Dev find(Rep r, boolean allowEmpty) {
+    Dev find(Rep r, boolean allowEmpty, long groupKv) {
+        if (r.dep.spread > 0) {
+            // a spread-limited deployment puts at most maxReplicasPerNode replicas beside one copy
+            groupKv = Math.min(groupKv, r.dep.spread * r.dep.k);
+        }
         Cls c = r.dep.cls;
         BitSet el = eligible(c);
         if (mode == Mode.SHARING) {
@@ -564,75 +588,104 @@ final class PlanEngine {
         }
         boolean index = !linearOnly && (c.indexed || c.pending >= INDEX_THRESHOLD);
         if (index && !c.indexed) buildIndex(c);
-        return index ? findIndexed(r, c, allowEmpty) : findLinear(r, el, allowEmpty);
+        return index ? findIndexed(r, c, allowEmpty, groupKv) : findLinear(r, el, allowEmpty, groupKv);
     }
 
-    /** The reference search: every eligible device, lexicographic (tier, added, free after, id). */
-    private Dev findLinear(Rep r, BitSet el, boolean allowEmpty) {
+    /**
+     * The reference search over every eligible device. A replica whose model is not on any fitting
+     * device opens a new weight copy, and a copy is worth its bytes only if the model's replicas still
+     * to come can use the room beside it. So the order is: (2) an open device where the whole rest of
+     * the group ({@code groupKv}: the KV of this and every still-pending replica of the model) fits, by
+     * least added then best fit; else (3) an empty device, the smallest that holds the whole group or
+     * else the largest; else (4) any open device where this replica fits, by least added then best fit.
+     */
+    private Dev findLinear(Rep r, BitSet el, boolean allowEmpty, long groupKv) {
+        long rest = groupKv - r.dep.k;
         Dev best = null;
         int bestTier = 0;
         long bestAdded = 0;
         long bestAfter = 0;
+        boolean bestWhole = false;
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
-            int tier;
-            if (v.count == 0) {
-                if (!allowEmpty) continue;
-                tier = 3;
-            } else if (holds(v, r.model)) {
-                continue; // tier 1 was searched first
-            } else {
-                tier = 2;
-            }
+            if (v.count == 0 && !allowEmpty) continue;
+            if (v.count > 0 && holds(v, r.model)) continue; // tier 1 was searched first
             if (!fits(r, v)) continue;
             long add = added(r, v);
             long after = v.free() - add;
-            if (best == null
-                    || tier < bestTier
-                    || (tier == bestTier
-                            && (add < bestAdded
-                                    || (add == bestAdded
-                                            && (after < bestAfter
-                                                    || (after == bestAfter && v.id.compareTo(best.id) < 0)))))) {
+            boolean whole = after >= rest;
+            int tier = v.count == 0 ? 3 : whole ? 2 : 4;
+            boolean better;
+            if (best == null || tier != bestTier) {
+                better = best == null || tier < bestTier;
+            } else if (add != bestAdded) {
+                better = add < bestAdded;
+            } else if (tier == 3 && whole != bestWhole) {
+                better = whole;
+            } else if (after != bestAfter) {
+                // empty devices that cannot hold the whole group: the largest leaves the most room
+                better = (tier == 3 && !whole) ? after > bestAfter : after < bestAfter;
+            } else {
+                better = v.id.compareTo(best.id) < 0;
+            }
+            if (better) {
                 best = v;
                 bestTier = tier;
                 bestAdded = add;
                 bestAfter = after;
+                bestWhole = whole;
             }
         }
         return best;
     }
 
-    private Dev findIndexed(Rep r, Cls c, boolean allowEmpty) {
+    /** The same answer as {@link #findLinear} from the class's sorted indexes. */
+    private Dev findIndexed(Rep r, Cls c, boolean allowEmpty, long groupKv) {
         long w = modelW.get(r.model);
         long a = modelA.get(r.model);
         long base = w + r.dep.k;
+        long rest = groupKv - r.dep.k;
         if (mode != Mode.WHOLE_DEVICE) {
-            Dev best = null;
-            long bestAdded = 0;
-            long bestAfter = 0;
-            for (Dev v : c.open.tailSet(Dev.probe(base), true)) {
-                if (holds(v, r.model) || !fits(r, v)) continue;
-                long add = added(r, v);
-                long after = v.free() - add;
-                if (best == null || add < bestAdded || (add == bestAdded && after < bestAfter)) {
-                    best = v;
-                    bestAdded = add;
-                    bestAfter = after;
+            Dev whole = openDevice(r, c, base, rest);
+            if (whole != null) return whole;
+        }
+        if (allowEmpty) {
+            for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
+                long need = group.getKey() + w + a + r.dep.k;
+                TreeSet<Dev> devices = group.getValue();
+                for (Dev v : devices.tailSet(Dev.probeCap(need + rest), true)) {
+                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
                 }
-                // Ascending free: the first device that needs no extra workspace cannot be beaten.
-                if (add == base) break;
-            }
-            if (best != null) return best;
-        }
-        if (!allowEmpty) return null;
-        for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
-            long need = group.getKey() + w + a + r.dep.k;
-            for (Dev v : group.getValue().tailSet(Dev.probeCap(need), true)) {
-                if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
+                Dev largest = null; // the largest that fits; among equal sizes the first id
+                for (Dev v : devices.descendingSet()) {
+                    if (v.cap < need || (largest != null && v.cap < largest.cap)) break;
+                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) largest = v;
+                }
+                if (largest != null) return largest;
             }
         }
-        return null;
+        return mode == Mode.WHOLE_DEVICE || rest == 0 ? null : openDevice(r, c, base, 0);
+    }
+
+    /** The open device, without the model, with room for this replica and {@code rest} more KV. */
+    private Dev openDevice(Rep r, Cls c, long base, long rest) {
+        Dev best = null;
+        long bestAdded = 0;
+        long bestAfter = 0;
+        for (Dev v : c.open.tailSet(Dev.probe(base + rest), true)) {
+            if (holds(v, r.model) || !fits(r, v)) continue;
+            long add = added(r, v);
+            long after = v.free() - add;
+            if (after < rest) continue;
+            if (best == null || add < bestAdded || (add == bestAdded && after < bestAfter)) {
+                best = v;
+                bestAdded = add;
+                bestAfter = after;
+            }
+            // Ascending free: the first device that needs no extra workspace cannot be beaten.
+            if (add == base) break;
+        }
+        return best;
     }
 
     // ---------------------------------------------------------------- preemption
@@ -700,7 +753,7 @@ final class PlanEngine {
             remove(x);
             evictions.add(new Eviction(x.rid, bestDev.id, r.rid, why));
             x.dep.cls.pending++;
-            queue.add(x);
+            enqueue(List.of(x));
         }
         add(r, bestDev);
         bestDev.preemptedInto = true;
@@ -754,7 +807,7 @@ final class PlanEngine {
             for (Rep x : moving) remove(x);
             List<Rep> done = new ArrayList<>();
             for (Rep x : moving) {
-                Dev t = find(x, false);
+                Dev t = find(x, false, x.dep.k);
                 if (t == null) break;
                 add(x, t);
                 done.add(x);
