@@ -73,8 +73,8 @@ final class PlanEngine {
     private final PlanRequest request;
 
     private Dev[] devs;
-    private final Map<String, Dev> devById = new HashMap<>();
-    private final Map<String, Integer> nodeIds = new HashMap<>();
+    private Map<String, Dev> devById;
+    private Map<String, Integer> nodeIds;
     private final List<Dep> deps = new ArrayList<>();
     private final Map<String, Dep> depById = new HashMap<>();
     private final Map<ClassKey, Cls> classes = new HashMap<>();
@@ -131,6 +131,8 @@ final class PlanEngine {
         List<Device> in = new ArrayList<>(request.devices());
         sortIfNeeded(in, Comparator.comparing(Device::id));
         devs = new Dev[in.size()];
+        devById = HashMap.newHashMap(in.size());
+        nodeIds = HashMap.newHashMap(in.size());
         for (int i = 0; i < in.size(); i++) {
             Device d = in.get(i);
             if (i > 0 && d.id().equals(in.get(i - 1).id())) {
@@ -487,6 +489,11 @@ final class PlanEngine {
      */
     private String keptIneligibility(Dep dep, Dev v) {
         Device d = v.d;
+        if (dep.d.nodeSelector().isEmpty()
+                && d.taints().isEmpty()
+                && dep.d.device().accepts(d.kind())) {
+            return null;
+        }
         if (!dep.d.device().accepts(d.kind())) {
             return "device " + v.id + " is " + d.kind() + " but " + dep.id + " asks for " + dep.d.device();
         }
@@ -839,7 +846,7 @@ final class PlanEngine {
         for (Dev v : devs) {
             if (v.count == 0) continue;
             List<ReplicaId> ids = new ArrayList<>(v.reps.size());
-            TreeSet<String> digests = new TreeSet<>();
+            List<String> digests = new ArrayList<>(v.models.size());
             long weights = v.weights;
             long ws = v.ws;
             if (mode == Mode.NO_SHARING) {
@@ -848,13 +855,15 @@ final class PlanEngine {
             }
             for (Rep x : v.reps) {
                 ids.add(x.rid);
-                digests.add(x.dep.d.model().digest());
+                String digest = x.dep.d.model().digest();
+                if (!digests.contains(digest)) digests.add(digest);
                 if (mode == Mode.NO_SHARING) {
                     weights += x.dep.w;
                     ws += x.dep.a;
                 }
             }
             ids.sort(null);
+            digests.sort(null);
             usage.add(new DeviceUsage(
                     v.id,
                     v.cap,
