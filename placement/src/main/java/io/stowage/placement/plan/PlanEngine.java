@@ -48,6 +48,9 @@ final class PlanEngine {
 
     private static final long UNLIMITED_COMPUTE = Long.MAX_VALUE / 4;
 
+    /** Replicas in one request; far above any cluster, low enough that a typo cannot exhaust the heap. */
+    static final long MAX_REPLICAS = 5_000_000;
+
     private static final Comparator<Dev> OPEN_ORDER = (a, b) -> {
         int c = Long.compare(a.keyFree, b.keyFree);
         return c != 0 ? c : a.id.compareTo(b.id);
@@ -168,6 +171,14 @@ final class PlanEngine {
             }
             // Two deployments of one file may size their step differently: the device keeps the larger.
             workspace.merge(d.model().digest(), d.model().workspaceBytes(), Math::max);
+        }
+        long total = 0;
+        for (Deployment d : in) {
+            total += d.replicas();
+            if (total > MAX_REPLICAS) {
+                throw new IllegalArgumentException("deployment " + d.id() + ": " + d.replicas() + " replicas bring the"
+                        + " request to " + total + " replicas, more than the planner's limit of " + MAX_REPLICAS);
+            }
         }
         for (Deployment d : in) {
             long a = workspace.get(d.model().digest());

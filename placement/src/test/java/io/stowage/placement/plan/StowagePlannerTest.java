@@ -334,4 +334,14 @@ class StowagePlannerTest {
             assertThat(r.evictions()).isEmpty();
         }
     }
+
+    @Test
+    void anAbsurdReplicaCountIsRejectedBeforeAnythingIsAllocated() {
+        var d = deployment("ns/typo", QWEN, gib(1), Integer.MAX_VALUE);
+        assertThatThrownBy(() -> planner.plan(PlanRequest.of(gpus(1, 1, gib(24)), List.of(d))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("deployment ns/typo")
+                .hasMessageContaining(String.valueOf(Integer.MAX_VALUE))
+                .hasMessageContaining("limit of " + PlanEngine.MAX_REPLICAS);
+    }
 }
