@@ -51,6 +51,8 @@ final class PlanEngine {
     /** Replicas in one request; far above any cluster, low enough that a typo cannot exhaust the heap. */
     static final long MAX_REPLICAS = 5_000_000;
 
+    static final long MAX_BYTES = 1L << 50;
+
     private static final Comparator<Dev> OPEN_ORDER = (a, b) -> {
         int c = Long.compare(a.keyFree, b.keyFree);
         return c != 0 ? c : a.id.compareTo(b.id);
@@ -146,6 +148,8 @@ final class PlanEngine {
                 throw new IllegalArgumentException(
                         "device " + d.id() + ": computeCapacity must be >= 0, got " + d.computeCapacity());
             }
+            checkBytes("device " + d.id(), "totalBytes", d.totalBytes());
+            checkBytes("device " + d.id(), "hostOverheadBytes", d.hostOverheadBytes());
             int node = nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
             Dev v = new Dev(i, d, node, micro(d.computeCapacity()));
             devs[i] = v;
@@ -174,6 +178,9 @@ final class PlanEngine {
         }
         long total = 0;
         for (Deployment d : in) {
+            checkBytes("deployment " + d.id(), "model weightBytes", d.model().weightBytes());
+            checkBytes("deployment " + d.id(), "model workspaceBytes", d.model().workspaceBytes());
+            checkBytes("deployment " + d.id(), "kvBytesPerReplica", d.kvBytesPerReplica());
             total += d.replicas();
             if (total > MAX_REPLICAS) {
                 throw new IllegalArgumentException("deployment " + d.id() + ": " + d.replicas() + " replicas bring the"
@@ -995,6 +1002,14 @@ final class PlanEngine {
     private long freeCompute(Dev v) {
         if (mode == Mode.WHOLE_DEVICE) return v.count == 0 ? v.computeCap : 0;
         return v.computeCap - v.compute;
+    }
+
+    /** Byte figures above 1 PiB are typos (and sums of them could overflow): refuse them by name. */
+    private static void checkBytes(String object, String field, long bytes) {
+        if (bytes > MAX_BYTES) {
+            throw new IllegalArgumentException(object + ": " + field + " is " + bytes
+                    + " bytes, more than the limit of " + MAX_BYTES + " (1 PiB)");
+        }
     }
 
     /** Inputs usually arrive sorted (ids from the inventory, placements from the last plan): check first. */

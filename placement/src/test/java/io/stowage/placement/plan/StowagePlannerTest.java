@@ -344,4 +344,12 @@ class StowagePlannerTest {
                 .hasMessageContaining(String.valueOf(Integer.MAX_VALUE))
                 .hasMessageContaining("limit of " + PlanEngine.MAX_REPLICAS);
     }
+
+    @Test
+    void byteFiguresBeyondOnePebibyteAreRejectedByName() {
+        var d = deployment("ns/kv", QWEN, Long.MAX_VALUE, 1);
+        assertThatThrownBy(() -> planner.plan(PlanRequest.of(gpus(1, 1, gib(24)), List.of(d))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("deployment ns/kv: kvBytesPerReplica is " + Long.MAX_VALUE);
+    }
 }
