@@ -544,7 +544,16 @@ final class PlanEngine {
         if (mode != Mode.SHARING) return r.dep.k;
         long before = groupKv.getOrDefault(r.model, 0L);
         groupKv.put(r.model, before + sign * r.dep.k);
-        return sign < 0 ? before : before + r.dep.k;
+        long ownBefore = r.dep.pendingKv;
+        r.dep.pendingKv += sign * r.dep.k;
+        long group = sign < 0 ? before : before + r.dep.k;
+        if (r.dep.spread > 0) {
+            // beside one copy, a spread-limited deployment puts at most maxReplicasPerNode replicas;
+            // the model's other deployments may fill the rest
+            long own = sign < 0 ? ownBefore : ownBefore + r.dep.k;
+            group = group - own + Math.min(own, r.dep.spread * r.dep.k);
+        }
+        return group;
     }
 
     private void placeQueue(boolean preemption) {
@@ -591,10 +600,6 @@ final class PlanEngine {
 
     /** The best device for {@code r}, or null if none fits; {@code allowEmpty=false} never opens a device. */
     Dev find(Rep r, boolean allowEmpty, long groupKv) {
-        if (r.dep.spread > 0) {
-            // a spread-limited deployment puts at most maxReplicasPerNode replicas beside one copy
-            groupKv = Math.min(groupKv, r.dep.spread * r.dep.k);
-        }
         Cls c = r.dep.cls;
         BitSet el = eligible(c);
         if (mode == Mode.SHARING) {
@@ -1145,6 +1150,7 @@ final class PlanEngine {
         final int spread;
         final Cls cls;
         Map<Integer, Integer> perNode;
+        long pendingKv;
         // replica index -> replica, for output in id order without a sort
         final Rep[] reps;
 
