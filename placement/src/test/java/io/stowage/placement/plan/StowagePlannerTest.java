@@ -352,4 +352,22 @@ class StowagePlannerTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("deployment ns/kv: kvBytesPerReplica is " + Long.MAX_VALUE);
     }
+
+    @Test
+    void anEvictedReplicaIsPlacedAgainWhereItStillFits() {
+        var g0 = gpu("node-a", 0, gib(24));
+        var g1 = gpu("node-b", 0, gib(16));
+        var low = withPriority(deployment("ns/low", QWEN, gib(2), 1), 1);
+        // 1 + 10 + 1 + 10 = 22 GiB: only the 24 GiB GPU can hold it, and only without "low" (11 GiB).
+        var big = withPriority(deployment("ns/big", LLAMA, gib(10), 1), 5);
+
+        var r = planner.plan(request(List.of(g0, g1), List.of(low, big), List.of(at("ns/low", 0, g0.id()))));
+
+        assertThat(r.placements()).containsExactly(at("ns/big", 0, g0.id()), at("ns/low", 0, g1.id()));
+        assertThat(r.evictions()).singleElement().satisfies(e -> {
+            assertThat(e.victim()).isEqualTo(new ReplicaId("ns/low", 0));
+            assertThat(e.forReplica()).isEqualTo(new ReplicaId("ns/big", 0));
+        });
+        assertThat(r.refusals()).isEmpty();
+    }
 }
