@@ -120,8 +120,10 @@ final class PlanEngine {
         }
         enqueue(pending);
         placeQueue(preemption);
-        if (mode == Mode.SHARING && request.rebalance() && request.maxDisruption() > 0) {
-            rebalance(request.maxDisruption());
+        if (mode == Mode.SHARING) {
+            // Replicas placed in this pass are not running yet: moving them disrupts nothing, so the
+            // drain runs on every plan; running replicas move only in an asked-for rebalance.
+            rebalance(request.rebalance() ? request.maxDisruption() : 0);
             List<Rep> retry = new ArrayList<>(refused);
             refused.clear();
             enqueue(retry);
@@ -134,7 +136,7 @@ final class PlanEngine {
 
     private void loadDevices() {
         List<Device> in = new ArrayList<>(request.devices());
-        sortIfNeeded(in, Comparator.comparing(Device::id));
+        sortIfNeeded(in, (a, b) -> a.id().compareTo(b.id()));
         devs = new Dev[in.size()];
         devById = HashMap.newHashMap(in.size());
         nodeIds = HashMap.newHashMap(in.size());
@@ -159,7 +161,7 @@ final class PlanEngine {
 
     private void loadDeployments() {
         List<Deployment> in = new ArrayList<>(request.deployments());
-        sortIfNeeded(in, Comparator.comparing(Deployment::id));
+        sortIfNeeded(in, (a, b) -> a.id().compareTo(b.id()));
         Map<String, Deployment> firstOfDigest = new HashMap<>();
         Map<String, Long> workspace = new HashMap<>();
         for (int i = 0; i < in.size(); i++) {
@@ -240,7 +242,10 @@ final class PlanEngine {
     /** Applies the running placements, drops what no longer fits, and returns every replica still to place. */
     private List<Rep> loadCurrent() {
         List<Placement> current = new ArrayList<>(request.current());
-        sortIfNeeded(current, Comparator.comparing(Placement::replica).thenComparing(Placement::deviceId));
+        sortIfNeeded(current, (x, y) -> {
+            int c = x.replica().compareTo(y.replica());
+            return c != 0 ? c : x.deviceId().compareTo(y.deviceId());
+        });
         List<Rep> pending = new ArrayList<>();
         ReplicaId last = null;
         for (Placement p : current) {
@@ -813,18 +818,28 @@ final class PlanEngine {
 
     // ---------------------------------------------------------------- rebalance
 
-    /** Drains the devices that are cheapest to empty into open devices, within the disruption budget. */
+    /**
+     * Drains the devices that are cheapest to empty (fewest replicas, least used) into open devices;
+     * a drain happens only when the device ends empty, and moves at most {@code budget} running
+     * replicas in all (replicas placed in this pass are free to move).
+     */
     private void rebalance(int budget) {
         List<Dev> order = new ArrayList<>();
         for (Dev v : devs) {
-            if (v.count > 0) order.add(v);
+            if (v.count == 0 || v.preemptedInto) continue;
+            int running = 0;
+            for (Rep x : v.reps) {
+                if (x.runningOn == v) running++;
+            }
+            // With no budget only devices holding nothing that runs yet can be drained: after a small
+            // change that is a handful, so an incremental plan does not sort the whole fleet.
+            if (running <= budget) order.add(v);
         }
         order.sort(Comparator.comparingInt((Dev v) -> v.count)
                 .thenComparingLong(Dev::used)
                 .thenComparing(v -> v.id));
         Set<Dev> received = new HashSet<>();
         for (Dev v : order) {
-            if (budget <= 0) break;
             // A device that just took a replica by preemption keeps it: the eviction said it goes there.
             if (v.count == 0 || v.preemptedInto || received.contains(v)) continue;
             Set<Rep> running = new HashSet<>();

@@ -15,8 +15,9 @@
  *       later does not move it, NoExecute does. Scale down removes the highest indices.
  *   <li>Preemption evicts only strictly lower priorities, on one device, fewest victims first; victims
  *       are re-placed elsewhere when possible.
- *   <li>Rebalance drains the devices cheapest to empty into open devices, within maxDisruption moves of
- *       running replicas, and only when the device ends empty.
+ *   <li>After placing, devices are drained into open devices where that empties them: replicas placed
+ *       in this pass move freely (nothing runs yet); running replicas move only when a rebalance is
+ *       asked for, at most maxDisruption of them, and only when the device ends empty.
  *   <li>The baselines plan from scratch: current placements, rebalance and preemption do not apply.
  * </ul>
  */
