@@ -223,8 +223,90 @@ public final class PlannerBench {
         return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
     }
 
-    /** {@code [nodes gpusPerNode replicas changes]}: prints the scale case for the Stowage planner. */
+    /** Devices used by each packer and the bounds, on one fleet. */
+    public record Quality(
+            String name,
+            int replicas,
+            int wholeDevice,
+            int noSharing,
+            int stowage,
+            int refused,
+            int memoryBound,
+            int computeBound,
+            double planMillis) {
+
+        @Override
+        public String toString() {
+            int bound = Math.max(memoryBound, computeBound);
+            return String.format(
+                    Locale.ROOT,
+                    "%-28s %6d replicas: whole-device %6d, no-sharing %6d, stowage %6d (%d refused),"
+                            + " lower bound %6d (memory %d, compute %d), stowage/bound %.3f, plan %.1f ms",
+                    name,
+                    replicas,
+                    wholeDevice,
+                    noSharing,
+                    stowage,
+                    refused,
+                    bound,
+                    memoryBound,
+                    computeBound,
+                    stowage / (double) Math.max(1, bound),
+                    planMillis);
+        }
+    }
+
+    /** Runs the three packers and the bounds on {@code fleet}. */
+    public static Quality quality(String name, PlanRequest fleet) {
+        long t0 = System.nanoTime();
+        PlanResult stowage = new StowagePlanner().plan(fleet);
+        double millis = (System.nanoTime() - t0) / 1e6;
+        return new Quality(
+                name,
+                fleet.deployments().stream().mapToInt(Deployment::replicas).sum(),
+                new WholeDevicePacker().plan(fleet).devicesUsed(),
+                new NoSharingPacker().plan(fleet).devicesUsed(),
+                stowage.devicesUsed(),
+                stowage.refusals().size(),
+                LowerBound.devices(fleet),
+                LowerBound.computeDevices(fleet),
+                millis);
+    }
+
+    /** The same fleet with every compute share set to {@code share} (0: memory alone limits packing). */
+    public static PlanRequest withComputeShare(PlanRequest fleet, double share) {
+        List<Deployment> deps = new ArrayList<>();
+        for (Deployment d : fleet.deployments()) {
+            deps.add(new Deployment(
+                    d.id(),
+                    d.model(),
+                    d.kvBytesPerReplica(),
+                    d.replicas(),
+                    d.priority(),
+                    d.nodeSelector(),
+                    d.tolerations(),
+                    d.maxReplicasPerNode(),
+                    d.device(),
+                    share));
+        }
+        return new PlanRequest(fleet.devices(), deps, fleet.current(), fleet.rebalance(), fleet.maxDisruption());
+    }
+
+    /**
+     * {@code [nodes gpusPerNode replicas changes]}: prints the scale case for the Stowage planner;
+     * {@code quality}: prints devices used by each packer on seeded fleets with and without the compute cap.
+     */
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("quality")) {
+            for (long seed = 1; seed <= 4; seed++) {
+                for (int replicas : new int[] {200, 2000}) {
+                    PlanRequest fleet = scaleFleet(seed, replicas / 8 + 1, 8, replicas);
+                    System.out.println(quality("seed " + seed + " no compute cap", withComputeShare(fleet, 0)));
+                    System.out.println(quality("seed " + seed + " compute 0.25", fleet));
+                }
+            }
+            return;
+        }
         int nodes = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         int gpus = args.length > 1 ? Integer.parseInt(args[1]) : 8;
         int replicas = args.length > 2 ? Integer.parseInt(args[2]) : 10_000;
