@@ -404,6 +404,7 @@ void test_matmul_all(const char *set) {
         check_matmul(set, t, {130, 512, 17}, pool2, rng);
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
         check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
+        check_matmul(set, t, {3, 33024, 5}, pool2, rng);  // rows too long for the stack sums buffer
     }
     stw_threadpool_free(pool2);
     stw_threadpool_free(pool3);

@@ -21,12 +21,16 @@ const float *fp16_table() {
 
 // Multiply-adds below which attention runs on the calling thread (about 10 microseconds of work).
 constexpr int64_t kAttentionInlineWork = 1 << 15;
+// Multiply-adds below which a matmul runs on the calling thread (tens of microseconds of work).
+constexpr int64_t kMatmulInlineWork = 1 << 17;
 
 stw_threadpool *pool_of(stw_backend *be) { return (stw_threadpool *)be->impl; }
 
 int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
                float *y, void *qscratch) {
-    return stw_cpu_matmul(type, w, rows, cols, x, n, y, qscratch, pool_of(be));
+    // a small product costs less than waking the workers (tiny models, decode of narrow matrices)
+    const bool inline_run = rows * cols * n < kMatmulInlineWork;
+    return stw_cpu_matmul(type, w, rows, cols, x, n, y, qscratch, inline_run ? nullptr : pool_of(be));
 }
 
 int cpu_rmsnorm(stw_backend *, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out) {

@@ -114,6 +114,9 @@ int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 // Sizes beyond this are certainly a corrupt descriptor; the cap keeps all index products
 // (rows * row_bytes, n * cols * 4, n * rows * 4) far from overflow.
 constexpr int64_t kMaxDim = (int64_t)1 << 36;
+// Rows up to this many 32-blocks (cols <= 32768) use the precomputed-sums kernels; the buffer
+// (4 activation vectors x 2 floats per block = 32 KiB) lives on the stack of the calling thread.
+constexpr int64_t kPreMaxBlocks = 1024;
 // Activation vectors per matmul (tokens in a batch); keeps every task index within int.
 constexpr int64_t kMaxBatch = (int64_t)1 << 24;
 
@@ -155,6 +158,31 @@ void matmul_task(void *p, int task, int) {
         for (int64_t r = r0; r < r1; r += 4) {
             c->k->rows(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(4, r1 - r), xi,
                        c->y + i0 * c->rows + r);
+        }
+        return;
+    }
+    if (c->k->cols_pre != nullptr && c->cols / QK <= kPreMaxBlocks) {
+        // Per group of 4 activation vectors: their block scales and sums once, then every row of
+        // the tile against them (the tile's ~32 KiB of weight rows stays in cache across groups).
+        const int64_t nbk = c->cols / QK, ps = 2 * nbk;
+        float pre[4 * 2 * kPreMaxBlocks];
+        for (int64_t i = i0; i < i1; i += 4) {
+            const int nx = (int)min64(4, i1 - i);
+            for (int j = 0; j < nx; j++) {
+                const block_q8_x *xq = (const block_q8_x *)(c->x + (size_t)(i + j) * c->x_stride);
+                float *pj = pre + j * ps;
+                for (int64_t b = 0; b < nbk; b++) {
+                    int32_t sum = 0;
+                    for (int k = 0; k < QK; k++) sum += xq[b].qs[k];
+                    // Per 8 blocks: the 8 scales, then the 8 scaled sums.
+                    pj[(b / 8) * 16 + (b % 8)] = xq[b].d;
+                    pj[(b / 8) * 16 + 8 + (b % 8)] = xq[b].d * (float)sum;
+                }
+            }
+            for (int64_t r = r0; r < r1; r++) {
+                c->k->cols_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i * c->x_stride, c->x_stride,
+                               nx, pre, ps, c->y + i * c->rows + r, c->rows);
+            }
         }
         return;
     }

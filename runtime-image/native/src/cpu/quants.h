@@ -140,12 +140,20 @@ typedef void (*quantize_x_fn)(const float *x, block_q8_x *y, int64_t cols);
 typedef void (*dot_tile_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
                             size_t x_stride, int nx, float *out, int64_t out_stride);
 
+// One row x nx (1..4) activation vectors for a weight type whose dot also needs the sum of each
+// activation block (Q4_K's mins). pre holds, per activation vector (stride pre_stride floats) and
+// per 256 elements, the 8 block scales dx and then the 8 products dx * sum(block): computed once
+// per activation vector and tile instead of once per weight row.
+typedef void (*dot_pre_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx,
+                           const float *pre, int64_t pre_stride, float *out, int64_t out_stride);
+
 // The kernels of one weight type: several rows x one activation, one row x several, and (where
-// it pays off; else NULL) a rows x activations tile.
+// they pay off; else NULL) a rows x activations tile and the precomputed-sums form.
 struct type_kernels {
     dot_rows_fn rows;
     dot_fn cols;
     dot_tile_fn tile;
+    dot_pre_fn cols_pre;
 };
 
 struct kernel_set {

@@ -8,7 +8,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Token-by-token decoding that only ever emits whole UTF-8 characters. */
-class StreamingDecoderTest {
+class TokenizerStreamingDecoderTest {
 
     private static List<String> stream(Tokenizer t, int[] ids) {
         StreamingDecoder d = t.streamingDecoder();
