@@ -34,7 +34,8 @@ import java.util.concurrent.TimeUnit;
 final class BenchEngineCommand {
     static final String USAGE = """
             usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--no-1b]
-                                          [--prompt-tokens 128] [--decode-tokens 32] [--llama-cpp] [--json]
+                                          [--prompt-tokens 128] [--decode-tokens 32] [--copy-mib 256]
+                                          [--llama-cpp] [--json]
 
             Models: stories260K (the largest test model) and a generated Llama-shaped ~1.1B-parameter model in
             Q8_0 and Q4_0 (random weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of
@@ -42,7 +43,8 @@ final class BenchEngineCommand {
             Per model and thread count: prompt tok/s (one batched step of --prompt-tokens random tokens) and
             decode tok/s (--decode-tokens single-token steps), the weight bytes a decode step reads, the achieved
             bandwidth (bytes read × decode tok/s) and its share of the copy bandwidth measured here with the same
-            threads (STREAM convention: read + written bytes per second of a 256 MiB array copy).
+            threads (STREAM convention: read + written bytes per second of a --copy-mib array copy). It also
+            compares the workspace and KV pool the engine allocated with the placement memory model's estimate.
             --llama-cpp also runs runtime-image/bench/llama-cpp-bench.mjs (node-llama-cpp, its prebuilt CPU
             build of llama.cpp; `npm ci` in runtime-image/bench first) on the same files and prints the ratio.
             """;
@@ -53,7 +55,7 @@ final class BenchEngineCommand {
         Args args = Args.parse(
                 "bench-engine",
                 argv,
-                Set.of("threads", "model", "prompt-tokens", "decode-tokens"),
+                Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib"),
                 Set.of("llama-cpp", "json", "no-1b", "help"));
         if (args.flag("help")) {
             out.print(USAGE);
@@ -62,6 +64,7 @@ final class BenchEngineCommand {
         int[] threads = parseThreads(args.option("threads"));
         int promptTokens = args.intOption("bench-engine", "prompt-tokens", 128, 1, 4096);
         int decodeTokens = args.intOption("bench-engine", "decode-tokens", 32, 1, 4096);
+        int copyMib = args.intOption("bench-engine", "copy-mib", 256, 1, 1024);
         Path moduleDir = moduleDir();
         List<Path> models = new ArrayList<>();
         if (args.option("model") != null) {
@@ -91,7 +94,7 @@ final class BenchEngineCommand {
         err.println("bench-engine: native core " + NativeLibrary.version() + ", CPU: " + NativeLibrary.cpuFeatures());
         Map<Integer, Double> copy = new LinkedHashMap<>();
         for (int t : threads) {
-            copy.put(t, CopyBandwidth.measure(t));
+            copy.put(t, CopyBandwidth.measure(t, copyMib << 20));
             err.printf(
                     Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
         }
@@ -114,6 +117,20 @@ final class BenchEngineCommand {
             out.println(Json.pretty(r));
         } else {
             printTable(rows, out);
+            for (Map<String, Object> r : rows) {
+                out.printf(
+                        Locale.ROOT,
+                        "memory %s, %d thread(s): workspace %,d bytes (memory model %,d, error %+.2f%%), KV pool %,d"
+                                + " bytes (memory model %,d, error %+.2f%%)%n",
+                        r.get("model"),
+                        (int) r.get("threads"),
+                        (long) r.get("workspaceBytes"),
+                        (long) r.get("workspaceEstimateBytes"),
+                        error((long) r.get("workspaceEstimateBytes"), (long) r.get("workspaceBytes")),
+                        (long) r.get("kvPoolBytes"),
+                        (long) r.get("kvEstimateBytes"),
+                        error((long) r.get("kvEstimateBytes"), (long) r.get("kvPoolBytes")));
+            }
         }
         return 0;
     }
@@ -270,6 +287,11 @@ final class BenchEngineCommand {
         return best;
     }
 
+    /** (estimate − measured) / measured, in percent. */
+    private static double error(long estimate, long measured) {
+        return measured == 0 ? 0 : 100.0 * (estimate - measured) / measured;
+    }
+
     private static double round(double v) {
         return Math.round(v * 100) / 100.0;
     }
@@ -315,8 +337,7 @@ final class BenchEngineCommand {
     static final class CopyBandwidth {
         private CopyBandwidth() {}
 
-        static double measure(int threads) {
-            int size = 256 << 20;
+        static double measure(int threads, int size) {
             byte[] src = new byte[size];
             byte[] dst = new byte[size];
             Arrays.fill(src, (byte) 1);

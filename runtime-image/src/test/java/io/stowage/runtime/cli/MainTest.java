@@ -167,4 +167,38 @@ class MainTest {
         assertThat(tooLong.code()).isEqualTo(1);
         assertThat(tooLong.err()).contains("exceeds the model's context of 512 tokens");
     }
+
+    /** The benchmark's bookkeeping (not its timings): rows per model and thread count, bytes read, memory model agreement. */
+    @Test
+    void benchEngineJsonReportsEveryRowAndTheMemoryModelAgrees() throws Exception {
+        Run r = run(
+                "bench-engine",
+                "--model",
+                TestModels.q8().toString(),
+                "--threads",
+                "1,2",
+                "--prompt-tokens",
+                "8",
+                "--decode-tokens",
+                "4",
+                "--copy-mib",
+                "4",
+                "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode results = r.json().get("results");
+        assertThat(results).hasSize(2);
+        for (JsonNode row : results) {
+            assertThat(row.get("model").asText()).isEqualTo("stories260K-q8_0.gguf");
+            assertThat(row.get("promptTokensPerSecond").asDouble()).isPositive();
+            assertThat(row.get("decodeTokensPerSecond").asDouble()).isPositive();
+            // Every weight once, output.weight included, but one row of token_embd (34,816 bytes / 512 rows).
+            assertThat(row.get("bytesReadPerToken").asLong()).isEqualTo(474_848L - 34_816L + 68L);
+            assertThat(row.get("workspaceBytes").asLong())
+                    .isEqualTo(row.get("workspaceEstimateBytes").asLong());
+            assertThat(row.get("kvPoolBytes").asLong())
+                    .isEqualTo(row.get("kvEstimateBytes").asLong());
+        }
+        assertThat(results.get(0).get("threads").asInt()).isEqualTo(1);
+        assertThat(results.get(1).get("threads").asInt()).isEqualTo(2);
+    }
 }
