@@ -108,7 +108,7 @@ const kernel_set *current_set() {
     return ks;
 }
 
-size_t g_rows_kernel_max_bytes = (size_t)16 << 20;
+size_t g_rows_kernel_max_bytes = (size_t)8 << 20;
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -384,10 +384,10 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     c.cols = cols;
     c.n = n;
     c.y = y;
-    // Measured on Zen 5 (bench_kernels, weights streamed from DRAM): for quantized weights the
-    // 4-row decode kernel is 10-30% faster up to matrices of ~16 MiB and 1.5-4x slower beyond (as
-    // if 4 interleaved row streams lose to the TLB once a matrix outgrows its reach), while the
-    // one-row kernels hold their speed at every size; float weights prefer 4 rows at every size.
+    // Measured on Zen 5 (bench_kernels, weights streamed from DRAM, a busy shared machine): for
+    // quantized weights the 4-row decode kernel beats one row at a time by 10-35% on 2.4 MiB
+    // matrices, is mixed around 6-10 MiB and 1.5-4x slower from ~14 MiB up, while the one-row
+    // kernels hold their speed at every size; float weights prefer 4 rows at every size.
     c.rows_kernel = !ti->quantized || (double)rows * (double)row_bytes <= (double)g_rows_kernel_max_bytes;
     if (ti->quantized) {
         quantize_ctx q = {ks->quantize_x, x, (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x)};
