@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "quants.h"  // stw_cpu::set_rows_kernel_max_bytes, to test both decode paths
 
 namespace {
 
@@ -679,6 +680,11 @@ int main() {
     if (stw_cpu_select_kernel_set("avx2") == 0) {
         printf("test_matmul avx2\n");
         test_matmul_all("avx2");
+        // Quantized matrices above the threshold decode one row at a time: all of them here.
+        printf("test_matmul avx2, one-row decode\n");
+        const size_t old = stw_cpu::set_rows_kernel_max_bytes(0);
+        test_matmul_all("avx2");
+        stw_cpu::set_rows_kernel_max_bytes(old);
         test_sets_agree();
     } else {
         printf("SKIP test_matmul avx2: %s\n", stw_cpu_last_error());

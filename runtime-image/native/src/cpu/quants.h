@@ -172,6 +172,10 @@ void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
 void dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n);
 void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
 
+// Largest quantized matrix (bytes) decoded through the 4-row kernel; returns the previous value.
+// For tests, which need both paths without multi-megabyte matrices.
+size_t set_rows_kernel_max_bytes(size_t bytes);
+
 extern const kernel_set kernel_set_portable;
 #if defined(STW_CPU_HAVE_AVX2)
 extern const kernel_set kernel_set_avx2;

@@ -6,6 +6,7 @@
 //   stw_bench_kernels [--threads 1,2] [--types all|q8_0,q4_0,...] [--seconds S] [--n N]
 //                     [--shape ROWSxCOLS]  (default: 4096x4096, 11008x4096, 4096x11008)
 //                     [--in-cache]  (one copy of the matrix, so a small one stays in cache)
+//                     [--rows-kernel-max BYTES]  (largest quantized matrix decoded 4 rows at a time)
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -22,6 +23,7 @@
 #endif
 
 #include "kernels.h"
+#include "quants.h"  // stw_cpu::set_rows_kernel_max_bytes for --rows-kernel-max
 
 namespace {
 
@@ -157,6 +159,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--types")) types = argv[i + 1];
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--n")) n = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rows-kernel-max")) stw_cpu::set_rows_kernel_max_bytes((size_t)atoll(argv[i + 1]));
         else if (!strcmp(argv[i], "--shape")) {
             long long r = 0, c = 0;
             if (sscanf(argv[i + 1], "%lldx%lld", &r, &c) != 2 || r <= 0 || c <= 0) {
