@@ -27,8 +27,8 @@ public class ModelStatus {
     @JsonPropertyDescription("Architecture and size in one phrase, for kubectl, e.g. llama 7.2B.")
     private String summary;
 
-    @JsonPropertyDescription("The content key the weights are shared by (sha256 when given, else derived from the"
-            + " URI).")
+    @JsonPropertyDescription(
+            "The content key the weights are shared by (sha256 when given, else derived from the" + " URI).")
     private String digest;
 
     public String getArchitecture() {
