@@ -1,11 +1,10 @@
 package io.stowage.operator.model;
 
+import io.stowage.placement.gguf.GgufFormatException;
+import io.stowage.placement.gguf.GgufReader;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -15,9 +14,7 @@ import java.util.Locale;
  * custom resource cannot make the operator fetch arbitrary URLs.
  */
 public final class HttpModelHeaderReader {
-    private static final int FIRST_CHUNK = 1 << 20;
-
-    private final HttpClient client;
+    private final GgufReader reader;
     private final List<String> allowedHosts;
     private final Duration timeout;
     private final int maxHeaderBytes;
@@ -30,9 +27,13 @@ public final class HttpModelHeaderReader {
         this.allowedHosts = List.copyOf(allowedHosts);
         this.timeout = timeout;
         this.maxHeaderBytes = maxHeaderBytes;
-        this.client = HttpClient.newBuilder()
-                .connectTimeout(timeout)
-                .followRedirects(HttpClient.Redirect.NEVER)
+        this.reader = GgufReader.builder()
+                .httpClient(HttpClient.newBuilder()
+                        .connectTimeout(timeout)
+                        .followRedirects(HttpClient.Redirect.NEVER)
+                        .build())
+                .requestTimeout(timeout)
+                .maxHeaderBytes(maxHeaderBytes)
                 .build();
     }
 
@@ -49,48 +50,20 @@ public final class HttpModelHeaderReader {
     }
 
     /**
-     * Fetches as many leading bytes as the header needs (1 MiB, doubling up to the limit) and parses them.
+     * Reads the header with the placement library's Range reader; redirects are not followed, so the
+     * allowlist cannot be sidestepped.
      *
      * @throws InvalidModelException for a host not on the allowlist, an HTTP error, or bytes that are not GGUF
      */
-    public ModelHeader read(URI uri) throws IOException, InterruptedException {
+    public ModelHeader read(URI uri) throws IOException {
         if (!allows(uri)) {
             throw new InvalidModelException("model.uri host " + uri.getHost() + " is not on the operator's allowlist "
                     + allowedHosts + "; add it to the chart's modelHeader.allowedHosts or use an s3/hf/pvc URI");
         }
-        int want = FIRST_CHUNK;
-        while (true) {
-            byte[] bytes = fetch(uri, want);
-            try {
-                return GgufHeaderParser.parse(bytes, uri.toString());
-            } catch (GgufHeaderParser.NeedMoreBytes e) {
-                if (bytes.length < want) {
-                    throw new InvalidModelException(uri + ": the file ends (" + bytes.length
-                            + " bytes) inside its GGUF header; the file is truncated or not GGUF");
-                }
-                if (want >= maxHeaderBytes) {
-                    throw new InvalidModelException(uri + ": the GGUF header is larger than " + maxHeaderBytes
-                            + " bytes, the operator's limit for reading headers");
-                }
-                want = (int) Math.min((long) want * 4, maxHeaderBytes);
-            }
-        }
-    }
-
-    private byte[] fetch(URI uri, int length) throws IOException, InterruptedException {
-        HttpRequest req = HttpRequest.newBuilder(uri)
-                .timeout(timeout)
-                .header("Range", "bytes=0-" + (length - 1))
-                .GET()
-                .build();
-        HttpResponse<InputStream> resp = client.send(req, HttpResponse.BodyHandlers.ofInputStream());
-        try (InputStream in = resp.body()) {
-            int code = resp.statusCode();
-            if (code != 206 && code != 200) {
-                throw new InvalidModelException(uri + ": HTTP " + code + " while reading the GGUF header");
-            }
-            // A server that ignores Range sends the whole file: read only what we asked for.
-            return in.readNBytes(length);
+        try {
+            return ModelHeader.from(reader.read(uri));
+        } catch (GgufFormatException | IllegalArgumentException e) {
+            throw new InvalidModelException(uri + ": " + e.getMessage());
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.stowage.operator.model;
 
+import io.stowage.placement.gguf.GgufFile;
+import io.stowage.placement.gguf.ModelDescription;
 import io.stowage.placement.memory.ModelShape;
 import java.util.Objects;
 
@@ -14,6 +16,17 @@ public record ModelHeader(String architecture, String name, long parameters, Str
     public ModelHeader {
         Objects.requireNonNull(architecture, "architecture");
         Objects.requireNonNull(shape, "shape");
+    }
+
+    /** The summary of a header read by the placement library. */
+    public static ModelHeader from(GgufFile file) {
+        ModelDescription d = ModelDescription.from(file);
+        return new ModelHeader(
+                d.architecture(),
+                d.name().isEmpty() ? null : d.name(),
+                d.parameterCount(),
+                d.quantization(),
+                d.shape());
     }
 
     /** "7.2B", "292K": parameters in human units. */

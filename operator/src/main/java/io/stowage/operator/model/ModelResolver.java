@@ -115,9 +115,6 @@ public final class ModelResolver {
         } catch (InvalidModelException e) {
             return new Failed(
                     http.allows(uri) ? "InvalidModel" : "ModelHostNotAllowed", e.getMessage(), clock.instant());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return new Pending("reading the model header was interrupted");
         } catch (Exception e) {
             return new Failed("ModelUnreachable", uri + ": " + e, clock.instant());
         }

@@ -774,7 +774,8 @@ public final class PlacementLoop {
         }
         for (Eviction ev : evictions) {
             Planned victim = planned.get(ev.victim().deployment());
-            Planned winner = planned.get(ev.forReplica().deployment());
+            Planned winner =
+                    ev.forReplica() == null ? null : planned.get(ev.forReplica().deployment());
             if (victim != null) {
                 events.warning(
                         victim.cr(),
