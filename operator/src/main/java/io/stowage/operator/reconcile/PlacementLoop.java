@@ -833,6 +833,11 @@ public final class PlacementLoop {
     }
 
     private void removeFinalizer(LlmDeployment d) {
+        // The Service is owned by the deployment; deleting it here does not wait for the garbage collector.
+        client.services()
+                .inNamespace(d.getMetadata().getNamespace())
+                .withName(StatusAggregator.serviceName(d))
+                .delete();
         try {
             client.resource(d).edit(x -> {
                 x.removeFinalizer(Labels.FINALIZER);

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /** The placement loop against the mock API server with real hosts' admin APIs and a real GGUF over Range. */
 @EnableKubernetesMockClient(crud = true)
 class PlacementLoopTest {
-    static KubernetesClient client;
+    KubernetesClient client;
 
     TestCluster cluster;
 
@@ -96,5 +96,152 @@ class PlacementLoopTest {
         });
         assertThat(st.getEndpoint()).isEqualTo("http://chat.team-a.svc.cluster.local/v1");
         assertThat(cluster.events("team-a", "Placed")).isNotEmpty();
+    }
+
+    @Test
+    void twoDeploymentsOfTheSameModelShareOneGpuAndItsWeights() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.apply("team-a", "chat-long", 1, s -> s.getContext().setMaxSequences(8));
+        cluster.converge();
+
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        HostAssignment a = assignmentOf(host);
+        assertThat(a.models()).as("one copy of the weights").hasSize(1);
+        assertThat(a.replicas()).extracting(r -> r.id()).containsExactly("team-a/chat#0", "team-a/chat-long#0");
+        var chat = cluster.get("team-a", "chat").getStatus().getPlacements().get(0);
+        var longer =
+                cluster.get("team-a", "chat-long").getStatus().getPlacements().get(0);
+        assertThat(chat.getSharesWeightsWith()).containsExactly("team-a/chat-long#0");
+        assertThat(longer.getSharesWeightsWith()).containsExactly("team-a/chat#0");
+        long weights = cluster.get("team-a", "chat").getStatus().getMemory().getWeightsBytes();
+        // Only the first replica of the model on the device pays for the weights.
+        assertThat(chat.getBytes() + longer.getBytes())
+                .isEqualTo(weights
+                        + cluster.get("team-a", "chat").getStatus().getMemory().getKvPerReplicaBytes()
+                        + cluster.get("team-a", "chat-long")
+                                .getStatus()
+                                .getMemory()
+                                .getKvPerReplicaBytes());
+        assertThat(host.getMetadata().getLabels())
+                .containsEntry(Labels.readyLabel("chat"), "true")
+                .containsEntry(Labels.readyLabel("chat-long"), "true");
+    }
+
+    @Test
+    void scaleUpAddsReplicasAndScaleDownRemovesThemAndEmptyHosts() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        // 0.5 compute per replica: at most two replicas per GPU.
+        cluster.apply("team-a", "chat", 1, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.converge();
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+
+        cluster.apply("team-a", "chat", 4, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.converge();
+        assertThat(cluster.hostPods("team-a")).hasSize(2);
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(4);
+
+        cluster.apply("team-a", "chat", 1, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.converge();
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        HostAssignment a = assignmentOf(cluster.hostPods("team-a").get(0));
+        assertThat(a.replicas()).extracting(r -> r.id()).containsExactly("team-a/chat#0");
+        FakeHost fake = cluster.hosts.get(
+                cluster.hostPods("team-a").get(0).getMetadata().getName());
+        assertThat(fake.assignment.replicas()).hasSize(1);
+        assertThat(cluster.get("team-a", "chat").getStatus().getReady()).isEqualTo("1/1");
+    }
+
+    @Test
+    void deleteUnassignsRemovesHostsAndReleasesTheFinalizer() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.apply("team-a", "extract", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.get(
+                cluster.hostPods("team-a").get(0).getMetadata().getName());
+        assertThat(fake.assignment.replicas()).hasSize(2);
+
+        client.resources(LlmDeployment.class)
+                .inNamespace("team-a")
+                .withName("chat")
+                .delete();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat"))
+                .as("finalizer released, object gone")
+                .isNull();
+        assertThat(fake.assignment.replicas()).extracting(r -> r.id()).containsExactly("team-a/extract#0");
+        assertThat(client.services().inNamespace("team-a").withName("chat").get())
+                .isNull();
+
+        client.resources(LlmDeployment.class)
+                .inNamespace("team-a")
+                .withName("extract")
+                .delete();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "extract")).isNull();
+        assertThat(cluster.hostPods("team-a")).isEmpty();
+    }
+
+    @Test
+    void anUnplaceableDeploymentSaysWhyWithNumbers() throws Exception {
+        // The real GRID-A100-4C vGPU nodes: 4096 MiB each.
+        cluster.addGpuNode(
+                "vgpu-small",
+                TestCluster.vksLabels().stream()
+                        .filter(l -> "4096".equals(l.get("nvidia.com/gpu.memory")))
+                        .findFirst()
+                        .orElseThrow());
+        // 4096 sequences x 512 tokens x 640 B = 1.25 GiB of KV per replica.
+        cluster.apply("team-a", "wide", 3, s -> {
+            s.getContext().setMaxSequences(4096);
+            s.getPlacement().setComputeShare(0.1);
+        });
+        cluster.converge();
+
+        var st = cluster.get("team-a", "wide").getStatus();
+        assertThat(st.getReplicas()).isEqualTo(2);
+        var placed = st.condition("Placed");
+        assertThat(placed.getStatus()).isEqualTo("False");
+        assertThat(placed.getReason()).isEqualTo("Unplaceable");
+        assertThat(placed.getMessage()).contains("2/3 replicas placed", "1.3 GiB", "vgpu-small/gpu-0");
+        assertThat(cluster.events("team-a", "Unplaceable"))
+                .anySatisfy(e -> assertThat(e.getMessage()).contains("1.3 GiB"));
+    }
+
+    @Test
+    void aHigherPriorityDeploymentPreemptsALowerOne() throws Exception {
+        cluster.addGpuNode(
+                "vgpu-small",
+                TestCluster.vksLabels().stream()
+                        .filter(l -> "4096".equals(l.get("nvidia.com/gpu.memory")))
+                        .findFirst()
+                        .orElseThrow());
+        cluster.apply("team-a", "batch", 2, s -> {
+            s.getContext().setMaxSequences(4096);
+            s.getPlacement().setComputeShare(0.1);
+        });
+        cluster.converge();
+        assertThat(cluster.get("team-a", "batch").getStatus().getReplicas()).isEqualTo(2);
+
+        cluster.apply("team-a", "urgent", 1, s -> {
+            s.getContext().setMaxSequences(4096);
+            s.getContext().setMaxTokens(400);
+            s.getPlacement().setComputeShare(0.1);
+            s.getPlacement().setPriority(100);
+        });
+        cluster.converge();
+
+        assertThat(cluster.get("team-a", "urgent").getStatus().getReplicas()).isEqualTo(1);
+        assertThat(cluster.get("team-a", "batch").getStatus().getReplicas()).isEqualTo(1);
+        assertThat(cluster.events("team-a", "Preempted")).isNotEmpty();
+        assertThat(cluster.get("team-a", "batch")
+                        .getStatus()
+                        .condition("Placed")
+                        .getReason())
+                .isEqualTo("Unplaceable");
     }
 }
