@@ -36,6 +36,8 @@ final class FakeHost implements AutoCloseable {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext(HostApi.STATE_PATH, this::state);
         server.createContext(HostApi.ASSIGNMENT_PATH, this::assign);
+        // Several threads: a request held by delayMillis must not block the next one.
+        server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
         server.start();
     }
 

@@ -8,8 +8,11 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.operator.crd.LlmDeployment;
+import io.stowage.operator.dcgm.GpuMemory;
 import io.stowage.operator.host.HostAdminClient;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -243,5 +246,188 @@ class PlacementLoopTest {
                         .condition("Placed")
                         .getReason())
                 .isEqualTo("Unplaceable");
+    }
+
+    @Test
+    void foreignUsageReportedByDcgmShrinksCapacity() throws Exception {
+        cluster.addGpuNode(
+                "vgpu-small",
+                TestCluster.vksLabels().stream()
+                        .filter(l -> "4096".equals(l.get("nvidia.com/gpu.memory")))
+                        .findFirst()
+                        .orElseThrow());
+        // Another workload holds 3500 MiB of the 4096 MiB GPU, as dcgm-exporter reports it.
+        cluster.dcgm.add(new GpuMemory(
+                "vgpu-small", "GPU-1", 0, "GRID A100-4C", "other", "some-training-job", 3500L << 20, 596L << 20));
+        cluster.apply("team-a", "chat", 1, s -> s.getContext().setMaxSequences(512));
+        cluster.converge();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.getReplicas()).isZero();
+        assertThat(st.condition("Placed").getMessage()).contains("vgpu-small/gpu-0");
+
+        cluster.dcgm.clear();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat").getStatus().getReplicas()).isEqualTo(1);
+    }
+
+    @Test
+    void aRemovedNodesReplicasArePlacedElsewhere() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat")
+                        .getStatus()
+                        .getPlacements()
+                        .get(0)
+                        .getNode())
+                .isEqualTo("gpu-a");
+
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        client.nodes().withName("gpu-a").delete();
+        cluster.converge();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.getPlacements())
+                .singleElement()
+                .satisfies(p -> assertThat(p.getNode()).isEqualTo("gpu-b"));
+        assertThat(st.getReadyReplicas()).isEqualTo(1);
+        assertThat(cluster.hostPods("team-a"))
+                .singleElement()
+                .satisfies(p -> assertThat(p.getMetadata().getAnnotations().get(Labels.DEVICE_ANNOTATION))
+                        .isEqualTo("gpu-b/gpu-0"));
+    }
+
+    @Test
+    void aRestartedOperatorRebuildsItsLedgerFromTheHostsAndMovesNothing() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 3, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.apply("team-a", "extract", 1, s -> {});
+        cluster.converge();
+        Map<String, String> before = new TreeMap<>();
+        for (Pod p : cluster.hostPods("team-a")) {
+            before.put(
+                    p.getMetadata().getName(), p.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION));
+        }
+        int puts = cluster.hosts.values().stream().mapToInt(h -> h.puts.get()).sum();
+
+        cluster.restartOperator();
+        cluster.converge();
+
+        Map<String, String> after = new TreeMap<>();
+        for (Pod p : cluster.hostPods("team-a")) {
+            after.put(
+                    p.getMetadata().getName(), p.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION));
+        }
+        assertThat(after).isEqualTo(before);
+        assertThat(cluster.hosts.values().stream().mapToInt(h -> h.puts.get()).sum())
+                .as("no assignment pushed again")
+                .isEqualTo(puts);
+    }
+
+    @Test
+    void aCrashedHostGetsItsAssignmentPushedAgain() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 2, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+        int puts = fake.puts.get();
+
+        fake.crash();
+        cluster.loop.runPass();
+
+        assertThat(fake.puts.get()).isEqualTo(puts + 1);
+        assertThat(fake.assignment.replicas()).hasSize(2);
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
+    }
+
+    @Test
+    void aBadUriGivesAConditionAndAnEventNotACrash() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        // The CRD's CEL rule rejects this at apply time on a real API server; the mock does not validate.
+        cluster.apply("team-a", "ftp", 1, s -> s.getModel().setUri("ftp://example.com/model.gguf"));
+        cluster.apply("team-a", "elsewhere", 1, s -> s.getModel().setUri("https://evil.example.com/model.gguf"));
+        cluster.apply("team-a", "good", 1, s -> {});
+        cluster.converge();
+
+        var ftp = cluster.get("team-a", "ftp").getStatus();
+        assertThat(ftp.condition("Placed").getStatus()).isEqualTo("False");
+        assertThat(ftp.condition("Placed").getReason()).isEqualTo("InvalidModelUri");
+        assertThat(ftp.condition("Placed").getMessage()).contains("ftp");
+        var elsewhere = cluster.get("team-a", "elsewhere").getStatus();
+        assertThat(elsewhere.condition("Placed").getReason()).isEqualTo("ModelHostNotAllowed");
+        assertThat(elsewhere.condition("Placed").getMessage()).contains("evil.example.com", "allowlist");
+        assertThat(cluster.events("team-a", "InvalidModelUri")).isNotEmpty();
+        assertThat(cluster.get("team-a", "good").getStatus().getReadyReplicas())
+                .as("the others are unaffected")
+                .isEqualTo(1);
+    }
+
+    @Test
+    void aModelServerThatReturnsGarbageGivesInvalidModel() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.models.files.put(
+                "/garbage.gguf", "<html>this is not a model</html>".repeat(100).getBytes());
+        cluster.apply("team-a", "garbage", 1, s -> s.getModel().setUri(cluster.models.url("/garbage.gguf")));
+        cluster.apply("team-a", "missing", 1, s -> s.getModel().setUri(cluster.models.url("/missing.gguf")));
+        cluster.converge();
+
+        var garbage = cluster.get("team-a", "garbage").getStatus();
+        assertThat(garbage.condition("Placed").getStatus()).isEqualTo("False");
+        assertThat(garbage.condition("Placed").getReason()).isEqualTo("InvalidModel");
+        assertThat(garbage.condition("Degraded").getStatus()).isEqualTo("True");
+        var missing = cluster.get("team-a", "missing").getStatus();
+        assertThat(missing.condition("Placed").getStatus()).isEqualTo("False");
+        assertThat(missing.condition("Placed").getMessage()).contains("404");
+        assertThat(cluster.hostPods("team-a")).isEmpty();
+    }
+
+    @Test
+    void aHostWhoseAdminApiTimesOutMakesTheDeploymentDegraded() throws Exception {
+        cluster.config = cluster.config.withHttpTimeout(java.time.Duration.ofMillis(300));
+        cluster.restartOperator();
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+
+        fake.delayMillis = 1500;
+        cluster.loop.runPass();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.condition("Degraded").getStatus()).isEqualTo("True");
+        assertThat(st.condition("Degraded").getReason()).isEqualTo("HostUnavailable");
+        assertThat(st.condition("Degraded").getMessage()).contains("timed out");
+        assertThat(cluster.events("team-a", "HostTimeout")).isNotEmpty();
+        assertThat(cluster.hostPods("team-a").get(0).getMetadata().getLabels())
+                .as("a host that does not answer leaves the Service")
+                .doesNotContainKey(Labels.readyLabel("chat"));
+
+        fake.delayMillis = 0;
+        fake.garbage = true;
+        cluster.loop.runPass();
+        assertThat(cluster.get("team-a", "chat")
+                        .getStatus()
+                        .condition("Degraded")
+                        .getMessage())
+                .contains("unparseable");
+    }
+
+    @Test
+    void aModelThatFailsToLoadOnItsHostIsReported() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+
+        fake.failModelReason = "sha256 mismatch: expected abc, found def";
+        cluster.loop.runPass();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.condition("Degraded").getReason()).isEqualTo("ModelLoadFailed");
+        assertThat(st.condition("Degraded").getMessage()).contains("sha256 mismatch");
+        assertThat(st.condition("Ready").getStatus()).isEqualTo("False");
+        assertThat(cluster.events("team-a", "ModelLoadFailed")).isNotEmpty();
     }
 }
