@@ -21,7 +21,7 @@ RUN ./mvnw -B -ntp -pl operator -am package -DskipTests -Dspotless.check.skip=tr
 # --- run -----------------------------------------------------------------------------------------
 FROM eclipse-temurin:25-jre
 ENV LANGUAGE=en_US:en LC_ALL=C.UTF-8 \
-    JAVA_OPTS_APPEND="-XX:MaxRAMPercentage=75 -Djava.util.logging.manager=org.jboss.logmanager.LogManager"
+    JAVA_OPTS_APPEND="-XX:MaxRAMPercentage=75 -Djava.util.logging.manager=org.jboss.logmanager.LogManager --add-opens java.base/java.lang=ALL-UNNAMED"
 RUN groupadd --system --gid 10001 stowage && useradd --system --uid 10001 --gid 10001 --no-create-home stowage
 WORKDIR /deployments
 COPY --from=build --chown=10001:10001 /src/operator/target/quarkus-app/lib/ lib/

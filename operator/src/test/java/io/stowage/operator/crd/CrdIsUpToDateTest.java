@@ -17,15 +17,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CRD in crds/ is generated from the Java model; this fails when the checked-in file is stale.
- * Regenerate with {@code -Dstowage.crd.update=true}.
+ * Regenerate with {@code -Dcrd.update=true}.
  */
 class CrdIsUpToDateTest {
     static final String FILE = LlmDeployment.CRD_NAME + "-v1.yml";
 
     static Path repoRoot() {
-        return Path.of(System.getProperty("stowage.repo.root", ".."))
-                .toAbsolutePath()
-                .normalize();
+        return Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
     }
 
     /**
@@ -58,15 +56,15 @@ class CrdIsUpToDateTest {
     void checkedInCrdMatchesTheJavaModel(@TempDir Path tmp) throws IOException {
         String generated = Files.readString(generate(tmp));
         Path checkedIn = repoRoot().resolve("crds").resolve(FILE);
-        if (Boolean.getBoolean("stowage.crd.update")) {
+        if (Boolean.getBoolean("crd.update")) {
             Files.createDirectories(checkedIn.getParent());
             Files.writeString(checkedIn, generated);
         }
         assertThat(checkedIn)
-                .as("crds/%s exists (generate it with -Dstowage.crd.update=true)", FILE)
+                .as("crds/%s exists (generate it with -Dcrd.update=true)", FILE)
                 .exists();
         assertThat(Files.readString(checkedIn))
-                .as("crds/%s is stale: rerun the operator tests with -Dstowage.crd.update=true and commit it", FILE)
+                .as("crds/%s is stale: rerun the operator tests with -Dcrd.update=true and commit it", FILE)
                 .isEqualTo(generated);
     }
 

@@ -23,9 +23,8 @@ import org.junit.jupiter.api.Test;
 
 /** Lints and renders helm/stowage with the real helm library (helm-java) and checks the rendered objects. */
 class HelmChartTest {
-    static final Path ROOT = Path.of(System.getProperty("stowage.repo.root", ".."))
-            .toAbsolutePath()
-            .normalize();
+    static final Path ROOT =
+            Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
     static final Path CHART = ROOT.resolve("helm/stowage");
 
     static List<HasMetadata> render(Map<String, Object> sets) {

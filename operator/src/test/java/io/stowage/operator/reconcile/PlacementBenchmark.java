@@ -24,8 +24,8 @@ class PlacementBenchmark {
 
     @Test
     void thousandDeploymentsOverTwoThousandGpuNodes() throws Exception {
-        int nodes = Integer.getInteger("stowage.bench.nodes", 2000);
-        int deployments = Integer.getInteger("stowage.bench.deployments", 1000);
+        int nodes = Integer.getInteger("bench.nodes", 2000);
+        int deployments = Integer.getInteger("bench.deployments", 1000);
         int models = 10;
         try (TestCluster cluster = new TestCluster(client, OperatorConfig.defaults())) {
             byte[] gguf = ModelServer.resource("/models/stories260K-q8_0.gguf");

@@ -64,9 +64,8 @@ final class TestCluster implements AutoCloseable {
     }
 
     static CustomResourceDefinition crd() throws IOException {
-        Path root = Path.of(System.getProperty("stowage.repo.root", ".."))
-                .toAbsolutePath()
-                .normalize();
+        Path root =
+                Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
         return Serialization.unmarshal(
                 Files.readString(root.resolve("crds/" + LlmDeployment.CRD_NAME + "-v1.yml")),
                 CustomResourceDefinition.class);
