@@ -301,11 +301,5 @@ public final class StatusAggregator {
         return m;
     }
 
-    static String apiPort() {
-        return Integer.toString(HostApi.DEFAULT_API_PORT);
-    }
 
-    static Map<String, String> none() {
-        return new TreeMap<>();
-    }
 }

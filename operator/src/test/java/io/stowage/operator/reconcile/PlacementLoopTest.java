@@ -430,4 +430,79 @@ class PlacementLoopTest {
         assertThat(st.condition("Ready").getStatus()).isEqualTo("False");
         assertThat(cluster.events("team-a", "ModelLoadFailed")).isNotEmpty();
     }
+
+    @Test
+    void aPvcModelIsInspectedByAProbePodOnceAndThenPlaced() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+
+        cluster.loop.runPass();
+        var inspecting = cluster.get("team-a", "from-pvc").getStatus().condition("Placed");
+        assertThat(inspecting.getStatus()).isEqualTo("False");
+        assertThat(inspecting.getReason()).isEqualTo("InspectingModel");
+        Pod probe = client.pods()
+                .inNamespace("team-a")
+                .withLabel(Labels.COMPONENT, Labels.COMPONENT_PROBE)
+                .list()
+                .getItems()
+                .get(0);
+        assertThat(probe.getSpec()
+                        .getVolumes()
+                        .get(0)
+                        .getPersistentVolumeClaim()
+                        .getClaimName())
+                .isEqualTo("models");
+        assertThat(probe.getSpec().getContainers().get(0).getArgs()).containsSequence("inspect", "--json");
+
+        cluster.kubelet();
+        cluster.converge();
+        var st = cluster.get("team-a", "from-pvc").getStatus();
+        assertThat(st.condition("Placed").getStatus()).isEqualTo("True");
+        assertThat(st.getModel().getArchitecture()).isEqualTo("llama");
+        assertThat(client.pods()
+                        .inNamespace("team-a")
+                        .withLabel(Labels.COMPONENT, Labels.COMPONENT_PROBE)
+                        .list()
+                        .getItems())
+                .as("the probe pod is removed once read")
+                .isEmpty();
+
+        cluster.apply("team-a", "same-file", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.converge();
+        assertThat(cluster.probes)
+                .as("the summary is cached per URI and digest")
+                .hasSize(1);
+        assertThat(cluster.get("team-a", "same-file").getStatus().getReadyReplicas())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void aProbeThatFailsSaysWhy() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "nope", 1, s -> s.getModel().setUri("s3://bucket/absent.gguf"));
+        cluster.converge();
+
+        var placed = cluster.get("team-a", "nope").getStatus().condition("Placed");
+        assertThat(placed.getReason()).isEqualTo("InvalidModel");
+        assertThat(placed.getMessage()).contains("exit 1", "no such file");
+    }
+
+    @Test
+    void aDeletedHostPodOrServiceComesBack() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        client.pods()
+                .inNamespace("team-a")
+                .withLabel(Labels.COMPONENT, Labels.COMPONENT_HOST)
+                .delete();
+        client.services().inNamespace("team-a").withName("chat").delete();
+
+        cluster.converge();
+
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        assertThat(client.services().inNamespace("team-a").withName("chat").get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+    }
 }

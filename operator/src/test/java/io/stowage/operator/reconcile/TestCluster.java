@@ -15,7 +15,9 @@ import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.crd.LlmDeploymentSpec;
 import io.stowage.operator.dcgm.GpuMemory;
 import io.stowage.operator.host.HostAdminClient;
+import io.stowage.operator.model.ModelHeader;
 import io.stowage.operator.model.ModelResolver;
+import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.plan.StowagePlanner;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,6 +41,7 @@ final class TestCluster implements AutoCloseable {
     final KubernetesClient client;
     final Map<String, FakeHost> hosts = new ConcurrentHashMap<>();
     final List<GpuMemory> dcgm = new ArrayList<>();
+    final List<String> probes = new ArrayList<>();
     final ModelServer models;
     OperatorConfig config;
     PlacementLoop loop;
@@ -179,6 +182,10 @@ final class TestCluster implements AutoCloseable {
                         Base64.getDecoder().decode(s.getData().get(Labels.TOKEN_KEY)), StandardCharsets.UTF_8);
                 hosts.put(p.getMetadata().getName(), new FakeHost(token));
             }
+            if (Labels.COMPONENT_PROBE.equals(p.getMetadata().getLabels().get(Labels.COMPONENT))) {
+                probe(p);
+                continue;
+            }
             p.setStatus(new PodStatusBuilder()
                     .withPhase("Running")
                     .withPodIP("127.0.0.1")
@@ -188,6 +195,43 @@ final class TestCluster implements AutoCloseable {
                     .resource(p)
                     .updateStatus();
         }
+    }
+
+    /**
+     * Plays the probe pod's {@code inspect --json}: reads the GGUF its URI names (a test resource) and
+     * writes the summary to the termination message, exit 0; a missing file exits 1 with the error.
+     */
+    private void probe(Pod p) throws IOException {
+        List<String> args = p.getSpec().getContainers().get(0).getArgs();
+        String uri = args.get(args.size() - 1);
+        String file = uri.substring(uri.lastIndexOf('/'));
+        int exit;
+        String message;
+        try (InputStream in = TestCluster.class.getResourceAsStream("/models" + file)) {
+            if (in == null) {
+                exit = 1;
+                message = "inspect: " + uri + ": no such file";
+            } else {
+                exit = 0;
+                message = HostAdminClient.JSON.writeValueAsString(
+                        ModelHeader.from(GgufReader.readBytes(in.readAllBytes())));
+            }
+        }
+        probes.add(uri);
+        p.setStatus(new PodStatusBuilder()
+                .withPhase(exit == 0 ? "Succeeded" : "Failed")
+                .addNewContainerStatus()
+                .withName("inspect")
+                .withNewState()
+                .withNewTerminated()
+                .withExitCode(exit)
+                .withMessage(message)
+                .withReason(exit == 0 ? "Completed" : "Error")
+                .endTerminated()
+                .endState()
+                .endContainerStatus()
+                .build());
+        client.pods().inNamespace(p.getMetadata().getNamespace()).resource(p).updateStatus();
     }
 
     /** Runs passes, with the kubelet in between, until a pass changes nothing the test can see. */
