@@ -9,7 +9,6 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.stowage.hostapi.HostApi;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ModelState;
@@ -30,7 +29,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeMap;
 
 /** Builds an LlmDeployment's status in one place, keeps the conditions truthful, and owns its Service. */
 public final class StatusAggregator {
@@ -300,6 +298,4 @@ public final class StatusAggregator {
                 + " weights adds " + Units.bytes(b.kvBytesPerReplica()));
         return m;
     }
-
-
 }

@@ -505,4 +505,37 @@ class PlacementLoopTest {
                 .isNotNull();
         assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(1);
     }
+
+    @Test
+    void maxTokensAboveTheModelsContextIsRefusedWithTheLimit() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "too-long", 1, s -> s.getContext().setMaxTokens(4096));
+        cluster.converge();
+
+        var placed = cluster.get("team-a", "too-long").getStatus().condition("Placed");
+        assertThat(placed.getStatus()).isEqualTo("False");
+        assertThat(placed.getReason()).isEqualTo("InvalidContext");
+        assertThat(placed.getMessage()).contains("4096", "512");
+        assertThat(cluster.hostPods("team-a")).isEmpty();
+    }
+
+    @Test
+    void aChangedContextIsPushedToTheHostWithANewGeneration() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+        long generation = fake.assignment.generation();
+        long kv = fake.assignment.replicas().get(0).kvBytes();
+
+        cluster.apply("team-a", "chat", 1, s -> s.getContext().setMaxSequences(16));
+        cluster.converge();
+
+        assertThat(fake.assignment.generation()).isGreaterThan(generation);
+        assertThat(fake.assignment.replicas()).singleElement().satisfies(r -> {
+            assertThat(r.maxSequences()).isEqualTo(16);
+            assertThat(r.kvBytes()).isEqualTo(kv * 4);
+        });
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+    }
 }
