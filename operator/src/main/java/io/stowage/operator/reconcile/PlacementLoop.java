@@ -88,7 +88,30 @@ public final class PlacementLoop {
             List<Refusal> refusals,
             List<Eviction> evictions,
             Map<String, Long> plannedBytesByDevice,
-            Map<String, Long> reportedBytesByDevice) {}
+            Map<String, Long> reportedBytesByDevice,
+            Map<String, Long> phaseMillis) {}
+
+    /** Wall time per phase of a pass, for the benchmark and the logs. */
+    private static final class PhaseClock {
+        private final Map<String, Long> millis = new LinkedHashMap<>();
+        private String current;
+        private long since = System.nanoTime();
+
+        PhaseClock(String first) {
+            current = first;
+        }
+
+        void mark(String next) {
+            long now = System.nanoTime();
+            millis.merge(current, (now - since) / 1_000_000, Long::sum);
+            current = next;
+            since = now;
+        }
+
+        Map<String, Long> millis() {
+            return millis;
+        }
+    }
 
     private final KubernetesClient client;
     private final OperatorConfig config;
@@ -136,11 +159,14 @@ public final class PlacementLoop {
 
     /** One level-based pass over the whole cluster. */
     public synchronized PassResult runPass() {
+        PhaseClock phases = new PhaseClock("read");
         List<LlmDeployment> all = new ArrayList<>(
                 client.resources(LlmDeployment.class).inAnyNamespace().list().getItems());
         all.sort(Comparator.comparing(LlmDeployment::key));
         List<Node> nodes = client.nodes().list().getItems();
         List<Pod> pods = client.pods().inAnyNamespace().list().getItems();
+
+        phases.mark("finalizers");
 
         // 1. Finalizers first, so that a deletion always passes through us.
         List<LlmDeployment> live = new ArrayList<>();
@@ -177,12 +203,16 @@ public final class PlacementLoop {
             ledger.put(dev, new Host(p, dev, a));
         }
 
+        phases.mark("models");
+
         // 3. Models and memory: what each live deployment asks of the planner.
         Map<String, Planned> planned = new LinkedHashMap<>();
         Map<String, StatusAggregator.Problem> problems = new HashMap<>();
         for (LlmDeployment d : live) {
             plan(d, ledger, planned, problems);
         }
+
+        phases.mark("inventory");
 
         // 4. Devices, with foreign usage; placements on devices that vanished are dropped.
         List<GpuMemory> gpus = safeDcgm();
@@ -226,6 +256,8 @@ public final class PlacementLoop {
             }
         }
 
+        phases.mark("plan");
+
         // 6. Plan, per namespace (namespaces never share a device), in one batch each.
         Map<String, List<Deployment>> depsByNs = new TreeMap<>();
         planned.values()
@@ -249,6 +281,8 @@ public final class PlacementLoop {
             evictions.addAll(r.evictions());
         }
 
+        phases.mark("commit");
+
         // 7. Commit: one host pod per used device, its assignment recorded on it.
         Map<String, List<ReplicaId>> byDevice = new TreeMap<>();
         Map<ReplicaId, String> deviceOf = new HashMap<>();
@@ -267,6 +301,8 @@ public final class PlacementLoop {
         }
         Map<String, Pod> hostPods = commitHostPods(desiredAssignments, deviceById, planned, ledger);
 
+        phases.mark("push");
+
         // 8. Push each host's whole assignment and read its state back.
         Map<String, HostReport> reports = new TreeMap<>();
         Map<String, Long> reported = new TreeMap<>();
@@ -284,6 +320,8 @@ public final class PlacementLoop {
             }
         }
         updateReadyLabels(hostPods, reports, desiredAssignments);
+
+        phases.mark("status");
 
         // 9. Services and statuses.
         for (Planned p : planned.values()) {
@@ -314,6 +352,7 @@ public final class PlacementLoop {
                 removeFinalizer(d);
             }
         }
+        phases.mark("end");
         int pending = planned.values().stream()
                         .mapToInt(p -> p.deployment().replicas())
                         .sum()
@@ -327,7 +366,8 @@ public final class PlacementLoop {
                 refusals,
                 evictions,
                 plannedBytes,
-                reported);
+                reported,
+                phases.millis());
     }
 
     private void plan(

@@ -61,8 +61,14 @@ class PlacementBenchmark {
                                                 .getStatus()))
                         .count();
                 System.out.printf(
-                        "pass %d: %d replicas placed, %d pending, %d hosts; %d/%d deployments Placed%n",
-                        passes, r.placedReplicas(), r.pendingReplicas(), r.hosts(), placed, deployments);
+                        "pass %d: %d replicas placed, %d pending, %d hosts; %d/%d deployments Placed; ms per phase %s%n",
+                        passes,
+                        r.placedReplicas(),
+                        r.pendingReplicas(),
+                        r.hosts(),
+                        placed,
+                        deployments,
+                        r.phaseMillis());
             } while (placed < deployments && passes < 5);
             double seconds = (System.nanoTime() - start) / 1e9;
             System.out.printf(
