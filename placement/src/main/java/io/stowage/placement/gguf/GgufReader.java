@@ -225,8 +225,17 @@ public final class GgufReader {
                 readFromPlainBody(target);
             } else {
                 body.close();
+                String hint = status == 416
+                        ? ": the file is empty or shorter than the server reports"
+                        : status / 100 == 3
+                                ? ": a redirect to '"
+                                        + response.headers()
+                                                .firstValue("Location")
+                                                .orElse("?")
+                                        + "' that this reader's HTTP client does not follow"
+                                : "";
                 throw new IOException("GET " + uri + " (Range bytes=" + have + "-" + (target - 1) + ") returned HTTP "
-                        + status + (status == 416 ? ": the file is empty or shorter than the server reports" : ""));
+                        + status + hint);
             }
         }
 

@@ -46,10 +46,14 @@ final class PlanEngine {
 
     private static final long UNLIMITED_COMPUTE = Long.MAX_VALUE / 4;
 
-    private static final Comparator<Dev> OPEN_ORDER =
-            Comparator.<Dev>comparingLong(d -> d.keyFree).thenComparing(d -> d.id);
-    private static final Comparator<Dev> EMPTY_ORDER =
-            Comparator.<Dev>comparingLong(d -> d.cap).thenComparing(d -> d.id);
+    private static final Comparator<Dev> OPEN_ORDER = (a, b) -> {
+        int c = Long.compare(a.keyFree, b.keyFree);
+        return c != 0 ? c : a.id.compareTo(b.id);
+    };
+    private static final Comparator<Dev> EMPTY_ORDER = (a, b) -> {
+        int c = Long.compare(a.cap, b.cap);
+        return c != 0 ? c : a.id.compareTo(b.id);
+    };
 
     /** Pending order: priority desc, size (W + K) desc, deployment id, replica index. */
     private static final Comparator<Rep> PENDING_ORDER = (a, b) -> {
@@ -63,6 +67,7 @@ final class PlanEngine {
 
     private final Mode mode;
     private final boolean linearOnly;
+    private final boolean preemption;
     private final PlanRequest request;
 
     private Dev[] devs;
@@ -88,9 +93,14 @@ final class PlanEngine {
     private final PriorityQueue<Rep> queue = new PriorityQueue<>(PENDING_ORDER);
 
     PlanEngine(Mode mode, PlanRequest request, boolean linearOnly) {
+        this(mode, request, linearOnly, true);
+    }
+
+    PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption) {
         this.mode = mode;
         this.request = request;
         this.linearOnly = linearOnly;
+        this.preemption = preemption;
     }
 
     PlanResult run() {
@@ -101,7 +111,7 @@ final class PlanEngine {
             r.dep.cls.pending++;
         }
         queue.addAll(pending);
-        placeQueue(true);
+        placeQueue(preemption);
         if (mode == Mode.SHARING && request.rebalance() && request.maxDisruption() > 0) {
             rebalance(request.maxDisruption());
             List<Rep> retry = new ArrayList<>(refused);
@@ -116,7 +126,7 @@ final class PlanEngine {
 
     private void loadDevices() {
         List<Device> in = new ArrayList<>(request.devices());
-        in.sort(Comparator.comparing(Device::id));
+        sortIfNeeded(in, Comparator.comparing(Device::id));
         devs = new Dev[in.size()];
         for (int i = 0; i < in.size(); i++) {
             Device d = in.get(i);
@@ -137,7 +147,7 @@ final class PlanEngine {
 
     private void loadDeployments() {
         List<Deployment> in = new ArrayList<>(request.deployments());
-        in.sort(Comparator.comparing(Deployment::id));
+        sortIfNeeded(in, Comparator.comparing(Deployment::id));
         Map<String, Deployment> firstOfDigest = new HashMap<>();
         Map<String, Long> workspace = new HashMap<>();
         for (int i = 0; i < in.size(); i++) {
@@ -194,6 +204,7 @@ final class PlanEngine {
 
     private Rep newRep(Dep dep, int index) {
         Rep r = new Rep(dep, index);
+        dep.reps[index] = r;
         if (mode == Mode.NO_SHARING) {
             // No sharing: every replica is its own process with its own weights and workspace.
             r.model = newModel(dep.d.model().digest(), dep.w + dep.a, 0);
@@ -206,9 +217,8 @@ final class PlanEngine {
     /** Applies the running placements, drops what no longer fits, and returns every replica still to place. */
     private List<Rep> loadCurrent() {
         List<Placement> current = new ArrayList<>(request.current());
-        current.sort(Comparator.comparing(Placement::replica).thenComparing(Placement::deviceId));
+        sortIfNeeded(current, Comparator.comparing(Placement::replica).thenComparing(Placement::deviceId));
         List<Rep> pending = new ArrayList<>();
-        Map<Dep, BitSet> kept = new HashMap<>();
         ReplicaId last = null;
         for (Placement p : current) {
             if (p.replica().equals(last)) {
@@ -220,8 +230,6 @@ final class PlanEngine {
                 continue; // deployment deleted or scaled down: the replica is removed
             }
             Rep r = newRep(dep, p.replica().index());
-            r.running = true;
-            kept.computeIfAbsent(dep, x -> new BitSet()).set(r.index);
             Dev v = devById.get(p.deviceId());
             if (v == null) {
                 evictions.add(new Eviction(r.rid, p.deviceId(), null, "device " + p.deviceId() + " is gone"));
@@ -235,6 +243,7 @@ final class PlanEngine {
                 continue;
             }
             add(r, v);
+            r.runningOn = v;
         }
         pending.addAll(dropSpreadExcess());
         for (Dev v : devs) {
@@ -243,11 +252,8 @@ final class PlanEngine {
             }
         }
         for (Dep dep : deps) {
-            BitSet k = kept.get(dep);
-            for (int i = 0; i < dep.d.replicas(); i++) {
-                if (k == null || !k.get(i)) {
-                    pending.add(newRep(dep, i));
-                }
+            for (int i = 0; i < dep.reps.length; i++) {
+                if (dep.reps[i] == null) pending.add(newRep(dep, i));
             }
         }
         return pending;
@@ -315,6 +321,10 @@ final class PlanEngine {
     private void add(Rep r, Dev v) {
         unindex(v);
         Dep dep = r.dep;
+        if (v.count == 0 && v.reps.isEmpty() && !(v.reps instanceof ArrayList)) {
+            v.reps = new ArrayList<>(4);
+            v.models = new HashMap<>(4);
+        }
         v.reps.add(r);
         v.count++;
         int[] c = v.models.get(r.model);
@@ -356,6 +366,7 @@ final class PlanEngine {
         v.compute -= shareOn(dep, v);
         if (dep.spread > 0) dep.perNode.merge(v.node, -1, Integer::sum);
         r.dev = null;
+        r.runningOn = null;
         reindex(v);
         version++;
     }
@@ -502,6 +513,10 @@ final class PlanEngine {
                 refused.add(r); // nothing changed since its sibling was refused
                 continue;
             }
+            if (!fitsAloneSomewhere(r)) {
+                refused.add(r); // larger than any eligible device even when empty: no search, no preemption
+                continue;
+            }
             Dev v = find(r, true);
             if (v != null) {
                 add(r, v);
@@ -514,6 +529,19 @@ final class PlanEngine {
             lastRefused = r.dep;
             lastRefusedVersion = version;
         }
+    }
+
+    private boolean fitsAloneSomewhere(Rep r) {
+        Cls c = r.dep.cls;
+        if (c.maxUsable == Long.MIN_VALUE) {
+            BitSet el = eligible(c);
+            long max = -1;
+            for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+                max = Math.max(max, devs[i].cap - devs[i].overhead);
+            }
+            c.maxUsable = max;
+        }
+        return modelW.get(r.model) + modelA.get(r.model) + r.dep.k <= c.maxUsable;
     }
 
     /** The best device for {@code r}, or null if none fits; {@code allowEmpty=false} never opens a device. */
@@ -619,6 +647,7 @@ final class PlanEngine {
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
             if (v.count == 0 || !spreadOk(r.dep, v)) continue;
+            if (v.overhead + modelW.get(r.model) + modelA.get(r.model) + r.dep.k > v.cap) continue;
             List<Rep> cands = new ArrayList<>();
             for (Rep x : v.reps) {
                 if (x.dep.priority < p) cands.add(x);
@@ -674,6 +703,7 @@ final class PlanEngine {
             queue.add(x);
         }
         add(r, bestDev);
+        bestDev.preemptedInto = true;
         return true;
     }
 
@@ -712,12 +742,13 @@ final class PlanEngine {
         Set<Dev> received = new HashSet<>();
         for (Dev v : order) {
             if (budget <= 0) break;
-            if (v.count == 0 || received.contains(v)) continue;
-            int disruption = 0;
+            // A device that just took a replica by preemption keeps it: the eviction said it goes there.
+            if (v.count == 0 || v.preemptedInto || received.contains(v)) continue;
+            Set<Rep> running = new HashSet<>();
             for (Rep x : v.reps) {
-                if (x.running) disruption++;
+                if (x.runningOn == v) running.add(x);
             }
-            if (disruption > budget) continue;
+            if (running.size() > budget) continue;
             List<Rep> moving = new ArrayList<>(v.reps);
             moving.sort(PENDING_ORDER);
             for (Rep x : moving) remove(x);
@@ -730,13 +761,16 @@ final class PlanEngine {
             }
             if (done.size() < moving.size()) {
                 for (Rep x : done) remove(x);
-                for (Rep x : moving) add(x, v);
+                for (Rep x : moving) {
+                    add(x, v);
+                    if (running.contains(x)) x.runningOn = v;
+                }
                 continue;
             }
-            budget -= disruption;
+            budget -= running.size();
             for (Rep x : moving) {
                 received.add(x.dev);
-                if (x.running) {
+                if (running.contains(x)) {
                     evictions.add(new Eviction(
                             x.rid, v.id, null, "rebalance: moved to " + x.dev.id + " so that " + v.id + " is freed"));
                 }
@@ -761,7 +795,6 @@ final class PlanEngine {
             }
             for (Rep x : v.reps) {
                 ids.add(x.rid);
-                placements.add(new Placement(x.rid, v.id));
                 digests.add(x.dep.d.model().digest());
                 if (mode == Mode.NO_SHARING) {
                     weights += x.dep.w;
@@ -781,7 +814,11 @@ final class PlanEngine {
                     List.copyOf(digests),
                     List.copyOf(ids)));
         }
-        placements.sort(Comparator.comparing(Placement::replica));
+        for (Dep dep : deps) { // deployments are in id order, so this is ReplicaId order
+            for (Rep x : dep.reps) {
+                if (x != null && x.dev != null) placements.add(new Placement(x.rid, x.dev.id));
+            }
+        }
         List<Refusal> refusals = new ArrayList<>();
         Map<Dep, Refusal> byDep = new IdentityHashMap<>();
         refused.sort(Comparator.comparing(x -> x.rid));
@@ -804,8 +841,14 @@ final class PlanEngine {
         Dep dep = r.dep;
         Dev best = null;
         Map<String, Integer> why = new LinkedHashMap<>();
-        for (Dev v : devs) {
-            String no = ineligibility(dep.cls.key, v.d);
+        BitSet el = eligible(dep.cls);
+        // Only when nothing is eligible are the reasons needed; otherwise scan the eligible devices.
+        boolean explain = el.isEmpty() || (dep.spread > 0 && noneSpreadOk(dep, el));
+        for (int i = explain ? 0 : el.nextSetBit(0);
+                i >= 0 && i < devs.length;
+                i = explain ? i + 1 : el.nextSetBit(i + 1)) {
+            Dev v = devs[i];
+            String no = explain ? ineligibility(dep.cls.key, v.d) : null;
             if (no == null && !spreadOk(dep, v)) {
                 no = "are on nodes that already run " + dep.spread + " replicas (maxReplicasPerNode " + dep.spread
                         + ")";
@@ -857,12 +900,21 @@ final class PlanEngine {
         return new Refusal(r.rid, need, needCompute, best.id, best.free(), freeCompute, reason);
     }
 
+    private boolean noneSpreadOk(Dep dep, BitSet el) {
+        for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+            if (spreadOk(dep, devs[i])) return false;
+        }
+        return true;
+    }
+
     /** "GPUs have taint x" for one device reads "GPU has taint x". */
     private static String singular(String plural) {
         String noun = plural.startsWith("CPU devices ") ? "CPU device" : "GPU";
         String rest = plural.substring(noun.length() + 2);
         if (rest.startsWith("fail ")) rest = "fails " + rest.substring(5);
         else if (rest.startsWith("have ")) rest = "has " + rest.substring(5);
+        else if (rest.equals("are not GPUs")) rest = "is not a GPU";
+        else if (rest.equals("are not CPU devices")) rest = "is not a CPU device";
         else if (rest.startsWith("are ")) rest = "is " + rest.substring(4);
         return noun + " " + rest;
     }
@@ -870,6 +922,16 @@ final class PlanEngine {
     private long freeCompute(Dev v) {
         if (mode == Mode.WHOLE_DEVICE) return v.count == 0 ? v.computeCap : 0;
         return v.computeCap - v.compute;
+    }
+
+    /** Inputs usually arrive sorted (ids from the inventory, placements from the last plan): check first. */
+    private static <T> void sortIfNeeded(List<T> list, Comparator<? super T> order) {
+        for (int i = 1; i < list.size(); i++) {
+            if (order.compare(list.get(i - 1), list.get(i)) > 0) {
+                list.sort(order);
+                return;
+            }
+        }
     }
 
     static long micro(double share) {
@@ -886,6 +948,7 @@ final class PlanEngine {
     static final class Cls {
         final ClassKey key;
         BitSet eligible;
+        long maxUsable = Long.MIN_VALUE;
         int pending;
         boolean indexed;
         TreeSet<Dev> open;
@@ -934,12 +997,14 @@ final class PlanEngine {
         long ws;
         long kv;
         long compute;
-        final Map<Integer, int[]> models;
-        final List<Rep> reps;
+        // allocated on first use: most of a large inventory stays empty
+        Map<Integer, int[]> models = Map.of();
+        List<Rep> reps = List.of();
         List<Cls> classes;
         // the key under which the device sits in the class indexes (changed only while it is out of them)
         long keyFree;
         int keyState;
+        boolean preemptedInto;
 
         Dev(int idx, Device d, int node, long computeCap) {
             this.idx = idx;
@@ -949,8 +1014,6 @@ final class PlanEngine {
             this.cap = d.capacityBytes();
             this.overhead = d.hostOverheadBytes();
             this.computeCap = computeCap;
-            this.models = new HashMap<>(4);
-            this.reps = new ArrayList<>(4);
         }
 
         private Dev(String id, long cap, long keyFree) {
@@ -962,8 +1025,6 @@ final class PlanEngine {
             this.overhead = 0;
             this.computeCap = 0;
             this.keyFree = keyFree;
-            this.models = null;
-            this.reps = null;
         }
 
         static Dev probe(long free) {
@@ -996,6 +1057,8 @@ final class PlanEngine {
         final int spread;
         final Cls cls;
         Map<Integer, Integer> perNode;
+        // replica index -> replica, for output in id order without a sort
+        final Rep[] reps;
 
         Dep(Deployment d, long w, long a, long share, int model, Cls cls) {
             this.d = d;
@@ -1008,6 +1071,7 @@ final class PlanEngine {
             this.model = model;
             this.spread = d.maxReplicasPerNode();
             this.cls = cls;
+            this.reps = new Rep[d.replicas()];
         }
     }
 
@@ -1018,7 +1082,8 @@ final class PlanEngine {
         final ReplicaId rid;
         int model;
         Dev dev;
-        boolean running;
+        // the device it was running on before this plan, while it is still there
+        Dev runningOn;
 
         Rep(Dep dep, int index) {
             this.dep = dep;

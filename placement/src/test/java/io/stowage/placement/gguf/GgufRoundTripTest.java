@@ -168,6 +168,24 @@ class GgufRoundTripTest {
     }
 
     @Test
+    void writerQuantizesFloatTensorsWithTheReferenceQuantizer() {
+        float[] values = new float[256 * 2];
+        for (int i = 0; i < values.length; i++) values[i] = (float) Math.sin(i * 0.1);
+        byte[] file = new GgufWriter()
+                .addTensor("a", GgufType.Q6_K, new long[] {256, 2}, values)
+                .addTensor("b", GgufType.BF16, new long[] {512}, values)
+                .toBytes();
+
+        GgufFile f = GgufReader.readBytes(file);
+
+        for (GgufTensorInfo t : f.tensors()) {
+            byte[] stored = GgufRealFilesTest.slice(file, t);
+            assertThat(stored).as(t.name()).isEqualTo(GgufQuantizer.quantize(t.type(), values));
+            assertThat(GgufQuantizer.dequantize(t.type(), stored)).hasSize(512);
+        }
+    }
+
+    @Test
     void writerRefusesWhatCouldNotBeRead() {
         GgufWriter w = new GgufWriter().putString("k", "v");
         assertThatThrownBy(() -> w.putString("k", "again")).hasMessageContaining("'k' was already added");

@@ -299,4 +299,39 @@ class StowagePlannerTest {
             assertThat(f.bestFreeCompute()).isEqualTo(0.0);
         });
     }
+
+    @Test
+    void aNoScheduleTaintAddedLaterKeepsRunningReplicasButNoExecuteMovesThem() {
+        var g0 = gpu("node-a", 0, gib(24));
+        var g1 = gpu("node-b", 0, gib(24));
+        var d = deployment("ns/a", QWEN, gib(1), 1);
+        var current = List.of(at("ns/a", 0, g0.id()));
+
+        var cordoned = withTaints(g0, new Taint("maintenance", "", "NoSchedule"));
+        assertThat(planner.plan(request(List.of(cordoned, g1), List.of(d), current))
+                        .placements())
+                .containsExactly(at("ns/a", 0, g0.id()));
+
+        var drained = withTaints(g0, new Taint("maintenance", "", "NoExecute"));
+        var r = planner.plan(request(List.of(drained, g1), List.of(d), current));
+        assertThat(r.placements()).containsExactly(at("ns/a", 0, g1.id()));
+        assertThat(r.evictions())
+                .singleElement()
+                .extracting(Eviction::reason)
+                .asString()
+                .contains("NoExecute");
+    }
+
+    @Test
+    void theBaselinesPlanFromScratchWithTheSameRules() {
+        var devices = List.of(
+                withTaints(gpu("node-a", 0, gib(80)), new Taint("x", "y", "NoSchedule")), gpu("node-b", 0, gib(24)));
+        var d = deployment("ns/a", QWEN, gib(1), 2);
+        var current = List.of(at("ns/a", 0, "node-a/gpu-0"));
+        for (Packer p : List.of(new NoSharingPacker(), new WholeDevicePacker())) {
+            var r = p.plan(request(devices, List.of(d), current));
+            assertThat(r.placements()).extracting(Placement::deviceId).doesNotContain("node-a/gpu-0");
+            assertThat(r.evictions()).isEmpty();
+        }
+    }
 }
