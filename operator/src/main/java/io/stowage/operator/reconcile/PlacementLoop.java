@@ -70,7 +70,16 @@ public final class PlacementLoop {
     private static final Logger LOG = Logger.getLogger(PlacementLoop.class);
 
     /** One deployment the planner sees, with what it was computed from. */
-    record Planned(LlmDeployment cr, ModelHeader header, MemoryBreakdown memory, Deployment deployment, String uri) {}
+    record Planned(
+            LlmDeployment cr,
+            ModelHeader header,
+            MemoryBreakdown memory,
+            Deployment deployment,
+            String uri,
+            ModelAssignment recordedModel) {}
+
+    /** The planner id of the replicas of a deployment's previous model version, kept while the new one starts. */
+    static final String PREVIOUS_SUFFIX = "~previous";
 
     /** One host pod as found: its device, namespace and recorded assignment. */
     record Host(Pod pod, String deviceId, HostAssignment assignment) {}
@@ -234,6 +243,7 @@ public final class PlacementLoop {
         // 5. Current placements from the ledger, kept only while they still match their deployment.
         Map<String, List<Placement>> currentByNs = new HashMap<>();
         Map<String, String> claimed = new HashMap<>();
+        Map<String, List<Object[]>> outgoing = new TreeMap<>();
         for (Host h : ledger.values()) {
             String ns = h.pod().getMetadata().getNamespace();
             if (!deviceById.containsKey(h.deviceId())) {
@@ -241,9 +251,14 @@ public final class PlacementLoop {
             }
             for (ReplicaAssignment r : h.assignment().replicas()) {
                 Planned p = planned.get(r.deployment());
-                if (p == null
-                        || !sameReplica(p, r)
-                        || !ns.equals(p.cr().getMetadata().getNamespace())) {
+                if (p == null || !ns.equals(p.cr().getMetadata().getNamespace())) {
+                    continue;
+                }
+                if (!sameReplica(p, r)) {
+                    if (p.header() != null && !p.deployment().model().digest().equals(r.modelDigest())) {
+                        outgoing.computeIfAbsent(r.deployment(), k -> new ArrayList<>())
+                                .add(new Object[] {h, r});
+                    }
                     continue;
                 }
                 int index = replicaIndex(r.id());
@@ -271,8 +286,19 @@ public final class PlacementLoop {
             List<Device> mine = devices.stream()
                     .filter(dv -> ns.equals(claimed.getOrDefault(dv.id(), ns)))
                     .toList();
-            PlanResult r = planner.apply(
-                    new PlanRequest(mine, e.getValue(), currentByNs.getOrDefault(ns, List.of()), false, 0));
+            List<Deployment> deps = new ArrayList<>(e.getValue());
+            List<Placement> current = new ArrayList<>(currentByNs.getOrDefault(ns, List.of()));
+            List<Deployment> previous = keepPrevious(ns, outgoing, planned, current);
+            deps.addAll(previous);
+            PlanResult r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
+            if (!previous.isEmpty()
+                    && r.refusals().stream()
+                            .anyMatch(x -> !x.replica().deployment().endsWith(PREVIOUS_SUFFIX))) {
+                // Memory does not allow both versions at once: replace in place instead.
+                previous.forEach(pd -> planned.remove(pd.id()));
+                current.removeIf(pl -> pl.replica().deployment().endsWith(PREVIOUS_SUFFIX));
+                r = planner.apply(new PlanRequest(mine, e.getValue(), current, false, 0));
+            }
             for (Placement p : r.placements()) {
                 claimed.put(p.deviceId(), ns);
             }
@@ -446,7 +472,77 @@ public final class PlacementLoop {
                 pl.getMaxReplicasPerNode() == null ? 0 : pl.getMaxReplicasPerNode(),
                 req,
                 share);
-        return new Planned(d, h, mem, dep, uri);
+        return new Planned(d, h, mem, dep, uri, null);
+    }
+
+    /**
+     * The previous model version of deployments whose model changed, kept (as their own planner
+     * deployments) until the new version has as many ready replicas as asked for: replacing a model
+     * does not drop below the ready count when memory allows both.
+     */
+    private List<Deployment> keepPrevious(
+            String ns, Map<String, List<Object[]>> outgoing, Map<String, Planned> planned, List<Placement> current) {
+        List<Deployment> out = new ArrayList<>();
+        for (Map.Entry<String, List<Object[]>> e : outgoing.entrySet()) {
+            Planned p = planned.get(e.getKey());
+            if (p == null || !ns.equals(p.cr().getMetadata().getNamespace())) {
+                continue;
+            }
+            int want = p.deployment().replicas();
+            // The status describes the version of status.model.digest: only its ready replicas count.
+            var st = p.cr().getStatus();
+            boolean statusIsNew = st != null
+                    && st.getModel() != null
+                    && p.deployment().model().digest().equals(st.getModel().getDigest());
+            Integer ready = statusIsNew ? st.getReadyReplicas() : null;
+            if (ready != null && ready >= want) {
+                continue;
+            }
+            String id = e.getKey() + PREVIOUS_SUFFIX;
+            ModelAssignment model = null;
+            long kv = 0;
+            int max = -1;
+            for (Object[] hr : e.getValue()) {
+                Host h = (Host) hr[0];
+                ReplicaAssignment r = (ReplicaAssignment) hr[1];
+                int index = replicaIndex(r.id());
+                if (index < 0 || index >= want) {
+                    continue;
+                }
+                for (ModelAssignment m : h.assignment().models()) {
+                    if (m.digest().equals(r.modelDigest())) {
+                        model = m;
+                    }
+                }
+                kv = Math.max(kv, r.kvBytes());
+                max = Math.max(max, index);
+                current.add(new Placement(new ReplicaId(id, index), h.deviceId()));
+            }
+            if (model == null) {
+                continue;
+            }
+            Deployment prev = new Deployment(
+                    id,
+                    new ModelRef(model.digest(), model.weightBytes(), model.workspaceBytes()),
+                    kv,
+                    max + 1,
+                    p.deployment().priority(),
+                    Map.of(),
+                    List.of(),
+                    0,
+                    DeviceRequest.ANY,
+                    p.deployment().computeShare());
+            MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, kv, model.workspaceBytes(), 0);
+            planned.put(id, new Planned(p.cr(), null, mem, prev, model.uri(), model));
+            out.add(prev);
+        }
+        return out;
+    }
+
+    private static String statusKey(String plannerId) {
+        return plannerId.endsWith(PREVIOUS_SUFFIX)
+                ? plannerId.substring(0, plannerId.length() - PREVIOUS_SUFFIX.length())
+                : plannerId;
     }
 
     /** A deployment whose header is being re-read, as its replicas are recorded on the hosts. */
@@ -483,7 +579,7 @@ public final class PlacementLoop {
                 DeviceRequest.ANY,
                 0);
         MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, any.kvBytes(), model.workspaceBytes(), 0);
-        return new Planned(d, null, mem, dep, model.uri());
+        return new Planned(d, null, mem, dep, model.uri(), model);
     }
 
     private static boolean sameReplica(Planned p, ReplicaAssignment r) {
@@ -507,7 +603,9 @@ public final class PlacementLoop {
         for (ReplicaId r : replicas.stream().sorted().toList()) {
             Planned p = planned.get(r.deployment());
             String digest = p.deployment().model().digest();
-            String sha = p.cr().getSpec().getModel().getSha256();
+            String sha = p.recordedModel() != null
+                    ? p.recordedModel().sha256()
+                    : p.cr().getSpec().getModel().getSha256();
             modelsByDigest.putIfAbsent(
                     digest,
                     new ModelAssignment(
@@ -532,6 +630,19 @@ public final class PlacementLoop {
                     ctx.kvType().name(),
                     p.memory().kvBytesPerReplica()));
         }
+        // A new version's replica and the previous version's with the same id on one host: the new one wins.
+        Map<String, ReplicaAssignment> byId = new LinkedHashMap<>();
+        for (ReplicaAssignment a : reps) {
+            ReplicaAssignment had = byId.get(a.id());
+            Planned current = planned.get(a.deployment());
+            if (had == null
+                    || (current != null && current.deployment().model().digest().equals(a.modelDigest()))) {
+                byId.put(a.id(), a);
+            }
+        }
+        reps = new ArrayList<>(byId.values());
+        Set<String> used = reps.stream().map(ReplicaAssignment::modelDigest).collect(Collectors.toSet());
+        modelsByDigest.keySet().retainAll(used);
         List<ModelAssignment> models = new ArrayList<>(modelsByDigest.values());
         long budget = dev.capacityBytes();
         if (old != null
@@ -545,16 +656,17 @@ public final class PlacementLoop {
     }
 
     private static ReplicaAssignment findRecorded(ReplicaId r, Host old, Planned p) {
+        String id = statusKey(r.deployment()) + "#" + r.index();
         if (old != null) {
             for (ReplicaAssignment a : old.assignment().replicas()) {
-                if (a.id().equals(r.toString())) {
+                if (a.id().equals(id)) {
                     return a;
                 }
             }
         }
         return new ReplicaAssignment(
-                r.toString(),
-                r.deployment(),
+                id,
+                statusKey(r.deployment()),
                 p.cr().servedModelName(),
                 p.deployment().model().digest(),
                 0,

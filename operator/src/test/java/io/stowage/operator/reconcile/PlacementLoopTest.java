@@ -538,4 +538,50 @@ class PlacementLoopTest {
         });
         assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(1);
     }
+
+    @Test
+    void aNewModelVersionStartsBesideTheOldOneWhichLeavesOnceTheNewIsReady() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        byte[] gguf = ModelServer.resource("/models/stories260K-q8_0.gguf");
+        cluster.models.files.put("/v1.gguf", gguf);
+        cluster.models.files.put("/v2.gguf", gguf);
+        // Two replicas of 0.5 compute fill one GPU; the new version must start on the other.
+        cluster.apply("team-a", "chat", 2, s -> {
+            s.getModel().setUri(cluster.models.url("/v1.gguf"));
+            s.getPlacement().setComputeShare(0.5);
+        });
+        cluster.converge();
+        Pod v1Host = cluster.hostPods("team-a").get(0);
+        String v1Digest = assignmentOf(v1Host).models().get(0).digest();
+
+        cluster.apply("team-a", "chat", 2, s -> {
+            s.getModel().setUri(cluster.models.url("/v2.gguf"));
+            s.getPlacement().setComputeShare(0.5);
+        });
+        cluster.loop.runPass();
+
+        Pod stillThere = client.pods()
+                .inNamespace("team-a")
+                .withName(v1Host.getMetadata().getName())
+                .get();
+        assertThat(assignmentOf(stillThere).replicas())
+                .as("the old version keeps serving while the new one starts")
+                .extracting(r -> r.modelDigest())
+                .containsExactly(v1Digest, v1Digest);
+        assertThat(stillThere.getMetadata().getLabels()).containsEntry(Labels.readyLabel("chat"), "true");
+        assertThat(cluster.hostPods("team-a")).hasSize(2);
+
+        cluster.converge();
+
+        assertThat(cluster.hostPods("team-a")).singleElement().satisfies(p -> {
+            assertThat(p.getMetadata().getName())
+                    .isNotEqualTo(v1Host.getMetadata().getName());
+            assertThat(assignmentOf(p).models()).singleElement().satisfies(m -> {
+                assertThat(m.digest()).isNotEqualTo(v1Digest);
+                assertThat(m.uri()).endsWith("/v2.gguf");
+            });
+        });
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
+    }
 }
