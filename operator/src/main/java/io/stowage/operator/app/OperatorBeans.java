@@ -40,7 +40,8 @@ public class OperatorBeans {
                         m.hostOverheadGpuBytes(),
                         m.hostOverheadCpuBytes()),
                 m,
-                s.serviceDomain());
+                s.serviceDomain(),
+                s.namespaces().orElse(List.of()));
     }
 
     @Produces

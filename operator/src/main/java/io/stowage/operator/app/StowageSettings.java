@@ -51,6 +51,9 @@ public interface StowageSettings {
     @WithDefault("15s")
     Duration resyncInterval();
 
+    /** Namespaces whose LlmDeployments this operator manages (its RBAC covers them); empty means all. */
+    Optional<List<String>> namespaces();
+
     @WithDefault("svc.cluster.local")
     String serviceDomain();
 }

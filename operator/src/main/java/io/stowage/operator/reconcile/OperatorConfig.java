@@ -11,6 +11,7 @@ import java.util.List;
  * @param modelCacheHostPath node-local directory for model files, used when modelCachePvc is empty
  * @param modelCachePvc a PVC (in each deployment's namespace) holding model files instead of a hostPath
  * @param allowedModelHosts hosts the operator may read GGUF headers from over http(s)
+ * @param namespaces the namespaces whose LlmDeployments the operator manages; empty means all
  * @param dcgmService {@code namespace/name} of the dcgm-exporter Service, or empty to skip DCGM
  */
 public record OperatorConfig(
@@ -25,7 +26,17 @@ public record OperatorConfig(
         int dcgmPort,
         InventoryConfig inventory,
         MemoryParameters memory,
-        String serviceDomain) {
+        String serviceDomain,
+        List<String> namespaces) {
+
+    public OperatorConfig {
+        namespaces = namespaces == null ? List.of() : List.copyOf(namespaces);
+    }
+
+    /** Whether LlmDeployments of this namespace are ours (an empty list manages every namespace). */
+    public boolean manages(String namespace) {
+        return namespaces.isEmpty() || namespaces.contains(namespace);
+    }
 
     /** Defaults for tests and local runs. */
     public static OperatorConfig defaults() {
@@ -42,7 +53,8 @@ public record OperatorConfig(
                 9400,
                 new InventoryConfig(0.05, 256L << 20, 0.0, m.hostOverheadGpuBytes(), m.hostOverheadCpuBytes()),
                 m,
-                "svc.cluster.local");
+                "svc.cluster.local",
+                List.of());
     }
 
     public OperatorConfig withAllowedModelHosts(List<String> hosts) {
@@ -58,7 +70,8 @@ public record OperatorConfig(
                 dcgmPort,
                 inventory,
                 memory,
-                serviceDomain);
+                serviceDomain,
+                namespaces);
     }
 
     public OperatorConfig withHttpTimeout(Duration t) {
@@ -74,7 +87,8 @@ public record OperatorConfig(
                 dcgmPort,
                 inventory,
                 memory,
-                serviceDomain);
+                serviceDomain,
+                namespaces);
     }
 
     public OperatorConfig withDcgm(String service, int port) {
@@ -90,7 +104,8 @@ public record OperatorConfig(
                 port,
                 inventory,
                 memory,
-                serviceDomain);
+                serviceDomain,
+                namespaces);
     }
 
     public OperatorConfig withInventory(InventoryConfig inv) {
@@ -106,6 +121,7 @@ public record OperatorConfig(
                 dcgmPort,
                 inv,
                 memory,
-                serviceDomain);
+                serviceDomain,
+                namespaces);
     }
 }

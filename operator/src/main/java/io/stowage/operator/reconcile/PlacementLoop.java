@@ -171,6 +171,7 @@ public final class PlacementLoop {
         PhaseClock phases = new PhaseClock("read");
         List<LlmDeployment> all = new ArrayList<>(
                 client.resources(LlmDeployment.class).inAnyNamespace().list().getItems());
+        all.removeIf(d -> !config.manages(d.getMetadata().getNamespace()));
         all.sort(Comparator.comparing(LlmDeployment::key));
         List<Node> nodes = client.nodes().list().getItems();
         List<Pod> pods = client.pods().inAnyNamespace().list().getItems();
@@ -357,16 +358,21 @@ public final class PlacementLoop {
             if (!planned.containsKey(d.key())) {
                 statuses.ensureService(d);
             }
-            statuses.write(
-                    d,
-                    planned.get(d.key()),
-                    problems.get(d.key()),
-                    deviceOf,
-                    deviceById,
-                    desiredAssignments,
-                    hostPods,
-                    reports,
-                    refusals);
+            try {
+                statuses.write(
+                        d,
+                        planned.get(d.key()),
+                        problems.get(d.key()),
+                        deviceOf,
+                        deviceById,
+                        desiredAssignments,
+                        hostPods,
+                        reports,
+                        refusals);
+            } catch (KubernetesClientException e) {
+                // One deployment's status must not stop the pass for the others.
+                LOG.warnf("status of %s not written: %s", d.key(), e.getMessage());
+            }
         }
 
         // 10. Deletions: once no host carries a replica of the deployment, release it.

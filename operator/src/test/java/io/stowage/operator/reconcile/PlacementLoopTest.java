@@ -584,4 +584,37 @@ class PlacementLoopTest {
         });
         assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
     }
+
+    @Test
+    void deploymentsOutsideTheManagedNamespacesAreLeftAlone() throws Exception {
+        OperatorConfig d = cluster.config;
+        cluster.config = new OperatorConfig(
+                d.runtimeImage(),
+                d.imagePullPolicy(),
+                d.modelCacheHostPath(),
+                d.modelCachePvc(),
+                d.allowedModelHosts(),
+                d.httpTimeout(),
+                d.maxHeaderBytes(),
+                d.dcgmService(),
+                d.dcgmPort(),
+                d.inventory(),
+                d.memory(),
+                d.serviceDomain(),
+                List.of("team-a"));
+        cluster.restartOperator();
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "mine", 1, s -> {});
+        cluster.apply("team-b", "not-mine", 1, s -> {});
+        cluster.converge();
+
+        assertThat(cluster.get("team-a", "mine").getStatus().getReadyReplicas()).isEqualTo(1);
+        LlmDeployment other = cluster.get("team-b", "not-mine");
+        assertThat(other.getStatus() == null
+                        || other.getStatus().getConditions().isEmpty())
+                .as("no status written")
+                .isTrue();
+        assertThat(other.getMetadata().getFinalizers()).isEmpty();
+        assertThat(cluster.hostPods("team-b")).isEmpty();
+    }
 }
