@@ -84,6 +84,9 @@ public final class PlacementLoop {
     /** One host pod as found: its device, namespace and recorded assignment. */
     record Host(Pod pod, String deviceId, HostAssignment assignment) {}
 
+    /** A replica as recorded on a host. */
+    record Recorded(Host host, ReplicaAssignment replica) {}
+
     /** What a host reported in this pass. */
     record HostReport(HostState state, HostUnavailableException error) {}
 
@@ -244,7 +247,7 @@ public final class PlacementLoop {
         // 5. Current placements from the ledger, kept only while they still match their deployment.
         Map<String, List<Placement>> currentByNs = new HashMap<>();
         Map<String, String> claimed = new HashMap<>();
-        Map<String, List<Object[]>> outgoing = new TreeMap<>();
+        Map<String, List<Recorded>> outgoing = new TreeMap<>();
         for (Host h : ledger.values()) {
             String ns = h.pod().getMetadata().getNamespace();
             if (!deviceById.containsKey(h.deviceId())) {
@@ -258,7 +261,7 @@ public final class PlacementLoop {
                 if (!sameReplica(p, r)) {
                     if (p.header() != null && !p.deployment().model().digest().equals(r.modelDigest())) {
                         outgoing.computeIfAbsent(r.deployment(), k -> new ArrayList<>())
-                                .add(new Object[] {h, r});
+                                .add(new Recorded(h, r));
                     }
                     continue;
                 }
@@ -411,7 +414,12 @@ public final class PlacementLoop {
             problems.put(d.key(), new StatusAggregator.Problem("InvalidSpec", "spec.model is required", true));
             return;
         }
-        ModelResolver.Resolution res = models.resolve(d);
+        ModelResolver.Resolution res;
+        try {
+            res = models.resolve(d);
+        } catch (KubernetesClientException e) {
+            res = new ModelResolver.Pending("the model probe could not be started yet: " + e.getMessage());
+        }
         switch (res) {
             case ModelResolver.Known k -> {
                 try {
@@ -487,9 +495,9 @@ public final class PlacementLoop {
      * does not drop below the ready count when memory allows both.
      */
     private List<Deployment> keepPrevious(
-            String ns, Map<String, List<Object[]>> outgoing, Map<String, Planned> planned, List<Placement> current) {
+            String ns, Map<String, List<Recorded>> outgoing, Map<String, Planned> planned, List<Placement> current) {
         List<Deployment> out = new ArrayList<>();
-        for (Map.Entry<String, List<Object[]>> e : outgoing.entrySet()) {
+        for (Map.Entry<String, List<Recorded>> e : outgoing.entrySet()) {
             Planned p = planned.get(e.getKey());
             if (p == null || !ns.equals(p.cr().getMetadata().getNamespace())) {
                 continue;
@@ -508,9 +516,9 @@ public final class PlacementLoop {
             ModelAssignment model = null;
             long kv = 0;
             int max = -1;
-            for (Object[] hr : e.getValue()) {
-                Host h = (Host) hr[0];
-                ReplicaAssignment r = (ReplicaAssignment) hr[1];
+            for (Recorded rec : e.getValue()) {
+                Host h = rec.host();
+                ReplicaAssignment r = rec.replica();
                 int index = replicaIndex(r.id());
                 if (index < 0 || index >= want) {
                     continue;
@@ -720,27 +728,40 @@ public final class PlacementLoop {
             Host old = ledger.get(devId);
             Map<String, String> ready = old == null ? Map.of() : readyLabelsOf(old.pod());
             Pod want = HostPodDependent.desired(config, ns, dev, json, owners, a.budgetBytes(), ready);
-            if (old == null) {
-                out.put(devId, client.pods().inNamespace(ns).resource(want).create());
-            } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
-                    || !sameOwners(old.pod(), want)) {
-                // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
-                out.put(
-                        devId,
-                        client.pods()
-                                .inNamespace(ns)
-                                .withName(old.pod().getMetadata().getName())
-                                .edit(p -> {
-                                    p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
-                                    p.getMetadata()
-                                            .setOwnerReferences(
-                                                    want.getMetadata().getOwnerReferences());
-                                    return p;
-                                }));
-            } else {
-                out.put(devId, old.pod());
+            try {
+                commitHostPod(out, devId, ns, old, want, json);
+            } catch (KubernetesClientException ex) {
+                // One host that cannot be written must not stop the others; the next pass retries.
+                LOG.warnf("host pod for %s in %s not written: %s", devId, ns, ex.getMessage());
             }
         }
+        deleteEmptyHosts(desired, ledger);
+        return out;
+    }
+
+    private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
+        if (old == null) {
+            out.put(devId, client.pods().inNamespace(ns).resource(want).create());
+        } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
+                || !sameOwners(old.pod(), want)) {
+            // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
+            out.put(
+                    devId,
+                    client.pods()
+                            .inNamespace(ns)
+                            .withName(old.pod().getMetadata().getName())
+                            .edit(p -> {
+                                p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
+                                p.getMetadata()
+                                        .setOwnerReferences(want.getMetadata().getOwnerReferences());
+                                return p;
+                            }));
+        } else {
+            out.put(devId, old.pod());
+        }
+    }
+
+    private void deleteEmptyHosts(Map<String, HostAssignment> desired, Map<String, Host> ledger) {
         for (Host h : ledger.values()) {
             if (!desired.containsKey(h.deviceId())) {
                 Pod p = h.pod();
@@ -753,7 +774,6 @@ public final class PlacementLoop {
                         .delete();
             }
         }
-        return out;
     }
 
     private static boolean sameOwners(Pod have, Pod want) {
