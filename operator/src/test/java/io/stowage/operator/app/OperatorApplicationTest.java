@@ -5,11 +5,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.kubernetes.client.WithKubernetesTestServer;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.crd.LlmDeploymentSpec;
 import jakarta.inject.Inject;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -23,6 +28,9 @@ import org.junit.jupiter.api.Test;
 class OperatorApplicationTest {
     @Inject
     KubernetesClient client;
+
+    @TestHTTPResource("/metrics")
+    URI metrics;
 
     @Test
     void anAppliedDeploymentGetsItsStatusFromTheRunningOperator() throws Exception {
@@ -54,5 +62,9 @@ class OperatorApplicationTest {
         assertThat(d.getStatus()).as("status written by the operator").isNotNull();
         assertThat(d.getStatus().condition("Placed").getReason()).isEqualTo("ModelHostNotAllowed");
         assertThat(d.getMetadata().getFinalizers()).contains("stowage.io/finalizer");
+        String scraped = HttpClient.newHttpClient()
+                .send(HttpRequest.newBuilder(metrics).build(), HttpResponse.BodyHandlers.ofString())
+                .body();
+        assertThat(scraped).contains("stowage_placement_pass_seconds_count", "stowage_replicas_pending");
     }
 }
