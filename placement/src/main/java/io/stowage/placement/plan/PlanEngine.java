@@ -152,7 +152,10 @@ final class PlanEngine {
             }
             checkBytes("device " + d.id(), "totalBytes", d.totalBytes());
             checkBytes("device " + d.id(), "hostOverheadBytes", d.hostOverheadBytes());
-            int node = nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
+            // ids sort a node's devices together: reuse the previous device's node id when it matches
+            int node = i > 0 && d.node().equals(in.get(i - 1).node())
+                    ? devs[i - 1].node
+                    : nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
             Dev v = new Dev(i, d, node, micro(d.computeCapacity()));
             devs[i] = v;
             devById.put(d.id(), v);

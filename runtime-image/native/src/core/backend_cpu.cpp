@@ -1,0 +1,232 @@
+// backend_cpu.cpp: the CPU backend's op table (matrix work in the kernels library, the rest here),
+// with attention as an online-softmax loop over the block-paged KV cache.
+#include <cmath>
+#include <cstring>
+
+#include "core.h"
+#include "fp16.h"
+#include "kernels.h"
+
+namespace {
+
+// fp16 -> fp32 for every half bit pattern (256 KiB, built once): the f16 KV read in attention's inner loop.
+const float *fp16_table() {
+    static const float *table = [] {
+        static float t[65536];
+        for (uint32_t h = 0; h < 65536; h++) t[h] = stw_fp16_to_fp32((uint16_t)h);
+        return t;
+    }();
+    return table;
+}
+
+// Multiply-adds below which attention runs on the calling thread (about 10 microseconds of work).
+constexpr int64_t kAttentionInlineWork = 1 << 15;
+// Multiply-adds below which a matmul runs on the calling thread (tens of microseconds of work).
+constexpr int64_t kMatmulInlineWork = 1 << 17;
+
+stw_threadpool *pool_of(stw_backend *be) { return (stw_threadpool *)be->impl; }
+
+int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+               float *y, void *qscratch) {
+    // a small product costs less than waking the workers (tiny models, decode of narrow matrices)
+    const bool inline_run = rows * cols * n < kMatmulInlineWork;
+    return stw_cpu_matmul(type, w, rows, cols, x, n, y, qscratch, inline_run ? nullptr : pool_of(be));
+}
+
+int cpu_rmsnorm(stw_backend *, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *xi = x + i * dim;
+        float *oi = out + i * dim;
+        float ss = 0.0f;
+        for (int64_t j = 0; j < dim; j++) ss += xi[j] * xi[j];
+        ss /= (float)dim;
+        ss += eps;
+        ss = 1.0f / sqrtf(ss);
+        for (int64_t j = 0; j < dim; j++) oi[j] = w[j] * (ss * xi[j]);
+    }
+    return 0;
+}
+
+int cpu_rope(stw_backend *, float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t rope_dim,
+             int32_t rope_type, float freq_base, const float *freq_factors, const int32_t *pos) {
+    if (rope_dim > kMaxHeadDim || rope_dim % 2 != 0 || rope_dim > head_dim) return -1;
+    const int32_t half = rope_dim / 2;
+    float freq[kMaxHeadDim / 2], cs[kMaxHeadDim / 2], sn[kMaxHeadDim / 2];
+    for (int32_t k = 0; k < half; k++) {
+        freq[k] = 1.0f / powf(freq_base, (float)(2 * k) / (float)rope_dim);
+        if (freq_factors) freq[k] /= freq_factors[k];
+    }
+    for (int64_t i = 0; i < n; i++) {
+        for (int32_t k = 0; k < half; k++) {
+            const float theta = (float)pos[i] * freq[k];
+            cs[k] = cosf(theta);
+            sn[k] = sinf(theta);
+        }
+        for (int32_t h = 0; h < n_heads; h++) {
+            float *v = x + (i * n_heads + h) * head_dim;
+            for (int32_t k = 0; k < half; k++) {
+                // llama pairs neighbours, NEOX pairs the two halves of the rotated part
+                const int32_t a = rope_type == STW_ROPE_TYPE_NEOX ? k : 2 * k;
+                const int32_t b = rope_type == STW_ROPE_TYPE_NEOX ? k + half : 2 * k + 1;
+                const float v0 = v[a], v1 = v[b];
+                v[a] = v0 * cs[k] - v1 * sn[k];
+                v[b] = v0 * sn[k] + v1 * cs[k];
+            }
+        }
+    }
+    return 0;
+}
+
+void kv_write_row(int32_t type, const float *src, int64_t w, uint8_t *dst) {
+    switch (type) {
+        case STW_TYPE_F32:
+            std::memcpy(dst, src, (size_t)w * 4);
+            return;
+        case STW_TYPE_F16:
+            for (int64_t j = 0; j < w; j++) {
+                const uint16_t h = stw_fp32_to_fp16(src[j]);
+                std::memcpy(dst + 2 * j, &h, 2);
+            }
+            return;
+        case STW_TYPE_Q8_0:
+            // ggml's reference rounding (d = max|x| / 127, q = round-half-away(x / d)); w is a multiple of 32
+            stw_cpu_quantize_row(STW_TYPE_Q8_0, src, dst, w);
+            return;
+        default:
+            return;
+    }
+}
+
+// Reads values [start, start + count) of a KV row into out.
+inline void kv_read(int32_t type, const uint8_t *row, int64_t start, int64_t count, float *out) {
+    switch (type) {
+        case STW_TYPE_F32:
+            std::memcpy(out, row + 4 * start, (size_t)count * 4);
+            return;
+        case STW_TYPE_F16: {
+            const float *t = fp16_table();
+            for (int64_t j = 0; j < count; j++) out[j] = t[stw_load_u16(row + 2 * (start + j))];
+            return;
+        }
+        case STW_TYPE_Q8_0: {
+            int64_t e = start;
+            const int64_t end = start + count;
+            while (e < end) {
+                const uint8_t *blk = row + (e / 32) * 34;
+                const float d = stw_fp16_to_fp32(stw_load_u16(blk));
+                const int64_t stop = e - e % 32 + 32 < end ? e - e % 32 + 32 : end;
+                for (; e < stop; e++) *out++ = d * (float)(int8_t)blk[2 + e % 32];
+            }
+            return;
+        }
+        default:
+            return;
+    }
+}
+
+int cpu_kv_store(stw_backend *, int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width,
+                 int64_t n, stw_seq *const *seqs, const int32_t *pos) {
+    for (int64_t i = 0; i < n; i++) {
+        const stw_seq *s = seqs[i];
+        const int32_t type = s->pool->kv_type;
+        kv_write_row(type, k + i * k_width, k_width, stw_seq_kv_row(s, layer, pos[i], false));
+        kv_write_row(type, v + i * v_width, v_width, stw_seq_kv_row(s, layer, pos[i], true));
+    }
+    return 0;
+}
+
+void attention_task(void *ctx, int task, int /*thread*/) {
+    const stw_attn_args *a = (const stw_attn_args *)ctx;
+    const int32_t i = task / a->n_head, h = task % a->n_head;
+    const stw_seq *s = a->seqs[i];
+    const int32_t type = s->pool->kv_type;
+    const int32_t kvh = h / (a->n_head / a->n_head_kv);
+    const int32_t dk = a->dk, dv = a->dv;
+    const float *q = a->q + ((int64_t)i * a->n_head + h) * dk;
+    float kbuf[kMaxHeadDim], vbuf[kMaxHeadDim], acc[kMaxHeadDim];
+    for (int32_t j = 0; j < dv; j++) acc[j] = 0.0f;
+    // online softmax: running max m and running sum of exp(score - m), rescaling acc when m grows
+    float m = -INFINITY, sum = 0.0f;
+    for (int32_t t = 0; t <= a->pos[i]; t++) {
+        kv_read(type, stw_seq_kv_row(s, a->layer, t, false), (int64_t)kvh * dk, dk, kbuf);
+        float score = 0.0f;
+        for (int32_t j = 0; j < dk; j++) score += q[j] * kbuf[j];
+        score *= a->scale;
+        if (score > m) {
+            const float c = expf(m - score);
+            sum *= c;
+            for (int32_t j = 0; j < dv; j++) acc[j] *= c;
+            m = score;
+        }
+        const float w = expf(score - m);
+        sum += w;
+        kv_read(type, stw_seq_kv_row(s, a->layer, t, true), (int64_t)kvh * dv, dv, vbuf);
+        for (int32_t j = 0; j < dv; j++) acc[j] += w * vbuf[j];
+    }
+    float *out = a->out + ((int64_t)i * a->n_head + h) * dv;
+    const float inv = 1.0f / sum;
+    for (int32_t j = 0; j < dv; j++) out[j] = acc[j] * inv;
+}
+
+int cpu_attention(stw_backend *be, const stw_attn_args *a) {
+    if (a->dk > kMaxHeadDim || a->dv > kMaxHeadDim || a->n_head % a->n_head_kv != 0) return -1;
+    // a small step (short contexts, tiny models) costs less than waking the workers: run it here
+    int64_t work = 0;
+    for (int32_t i = 0; i < a->n_tokens; i++) work += (int64_t)(a->pos[i] + 1);
+    work *= (int64_t)a->n_head * (a->dk + a->dv);
+    stw_threadpool_run(work < kAttentionInlineWork ? nullptr : pool_of(be), a->n_tokens * a->n_head, attention_task,
+                       (void *)a);
+    return 0;
+}
+
+int cpu_swiglu(stw_backend *, float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+    return 0;
+}
+
+int cpu_add(stw_backend *, float *x, const float *y, int64_t n, int64_t dim, int64_t y_row_stride) {
+    for (int64_t i = 0; i < n; i++) {
+        float *xi = x + i * dim;
+        const float *yi = y + i * y_row_stride;
+        for (int64_t j = 0; j < dim; j++) xi[j] += yi[j];
+    }
+    return 0;
+}
+
+int cpu_get_rows(stw_backend *, int32_t type, const void *table, size_t row_bytes, int64_t n_table, const int32_t *ids,
+                 int64_t n, int64_t dim, float *out) {
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= n_table) return -1;
+        const int rc = stw_cpu_dequantize_row(type, (const uint8_t *)table + (size_t)ids[i] * row_bytes, out + i * dim, dim);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+void cpu_free(stw_backend *be) {
+    stw_threadpool_free(pool_of(be));
+    be->impl = nullptr;
+}
+
+} // namespace
+
+bool stw_backend_cpu_init(stw_backend *be, int n_threads) {
+    std::memset(be, 0, sizeof *be);
+    be->name = "cpu";
+    fp16_table(); // built here, not inside the first step
+    be->impl = stw_threadpool_init(n_threads);
+    if (!be->impl) return false;
+    be->matmul = cpu_matmul;
+    be->rmsnorm = cpu_rmsnorm;
+    be->rope = cpu_rope;
+    be->kv_store = cpu_kv_store;
+    be->attention = cpu_attention;
+    be->swiglu = cpu_swiglu;
+    be->add = cpu_add;
+    be->get_rows = cpu_get_rows;
+    be->free = cpu_free;
+    return true;
+}

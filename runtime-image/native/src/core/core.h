@@ -1,0 +1,141 @@
+// core.h: the engine's internal structs (model weights, KV pool, sequences, compute context) and
+// helpers shared by the core's translation units; llama2.c-style, with shapes in the comments.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "stowage.h"
+
+// Largest head dimension the attention loop supports: its per-thread scratch lives on the stack.
+constexpr int32_t kMaxHeadDim = 1024;
+
+// Sets the thread-local error message and returns the status (printf-style).
+stw_status stw_error(stw_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *stw_type_name(int32_t type);
+// Elements per block and bytes per block of a ggml type the core knows; 0 for an unknown id.
+int64_t stw_type_block_size(int32_t type);
+int64_t stw_type_block_bytes(int32_t type);
+// Whether the CPU kernels can use weights of this type.
+bool stw_type_supported_weight(int32_t type);
+
+// One weight tensor inside the mapping. Shapes in GGUF order: ne0 = row length (input width),
+// ne1 = number of rows (output width).
+struct stw_weight {
+    const void *data; // points into the read-only mapping; null when absent
+    int32_t type;
+    int64_t ne0, ne1;
+    size_t row_bytes; // bytes of one row of ne0 values
+};
+
+struct stw_layer_weights {
+    stw_weight attn_norm; // [n_embd] f32
+    stw_weight wq; // [n_embd] -> [n_head * dk]
+    stw_weight wk; // [n_embd] -> [n_head_kv * dk]
+    stw_weight wv; // [n_embd] -> [n_head_kv * dv]
+    stw_weight bq, bk, bv; // qwen2 biases, f32 [n_head*dk], [n_head_kv*dk], [n_head_kv*dv]
+    stw_weight wo; // [n_head * dv] -> [n_embd]
+    stw_weight ffn_norm; // [n_embd] f32
+    stw_weight w_gate; // [n_embd] -> [n_ff]
+    stw_weight w_up; // [n_embd] -> [n_ff]
+    stw_weight w_down; // [n_ff] -> [n_embd]
+};
+
+struct stw_model {
+    stw_hparams hp;
+    int fd = -1;
+    const uint8_t *map = nullptr; // read-only MAP_SHARED mapping of the whole file
+    size_t map_bytes = 0;
+    uint64_t weight_bytes = 0; // sum of every tensor's bytes as stored
+    stw_weight tok_embd; // [n_embd] x n_vocab rows
+    stw_weight output_norm; // [n_embd] f32
+    stw_weight output; // [n_embd] x n_vocab rows; == tok_embd when the file ties them
+    stw_weight rope_freqs; // optional [rope_dim / 2] f32 divisors of the RoPE frequencies (llama 3.x)
+    std::vector<stw_layer_weights> layers; // n_layer
+};
+
+struct stw_kv_pool {
+    const stw_model *model;
+    int32_t kv_type;
+    size_t k_row_bytes; // one token's K row of one layer: n_head_kv * dk values
+    size_t v_row_bytes; // one token's V row of one layer: n_head_kv * dv values
+    size_t layer_block_bytes; // 16 * (k_row_bytes + v_row_bytes)
+    size_t block_bytes; // n_layer * layer_block_bytes
+    int32_t n_blocks;
+    uint8_t *data; // n_blocks * block_bytes; block b, layer l: K slots then V slots
+    std::mutex mu; // guards the free list and the sequence count
+    int32_t *free_list; // n_blocks block ids; [0, n_free) are free
+    int32_t n_free;
+    int32_t n_seqs;
+    bool closing; // stw_kv_pool_free was called while sequences lived: the last stw_seq_free frees it
+};
+
+// Takes a free block (false when the pool is dry) / returns one; both lock the pool.
+bool stw_kv_pool_take(stw_kv_pool *p, int32_t *block);
+void stw_kv_pool_give(stw_kv_pool *p, const int32_t *blocks, int32_t n);
+
+struct stw_seq {
+    stw_kv_pool *pool;
+    int32_t max_tokens;
+    int32_t length; // tokens whose K/V are in the cache
+    int32_t n_blocks; // blocks held (block_table[0 .. n_blocks))
+    int32_t *block_table; // ceil(max_tokens / 16) entries
+    int32_t step_count; // scratch of stw_decode: this sequence's tokens in the current step
+    int32_t step_blocks; // scratch of stw_decode: blocks held before the current step
+};
+
+// K (is_v false) or V row of one token of one layer in a sequence's cache.
+static inline uint8_t *stw_seq_kv_row(const stw_seq *s, int32_t layer, int32_t pos, bool is_v) {
+    const stw_kv_pool *p = s->pool;
+    const int32_t block = s->block_table[pos / STW_KV_BLOCK_TOKENS];
+    const int32_t slot = pos % STW_KV_BLOCK_TOKENS;
+    uint8_t *base = p->data + (size_t)block * p->block_bytes + (size_t)layer * p->layer_block_bytes;
+    if (is_v) return base + STW_KV_BLOCK_TOKENS * p->k_row_bytes + (size_t)slot * p->v_row_bytes;
+    return base + (size_t)slot * p->k_row_bytes;
+}
+
+// Bytes of a KV row of width w for a KV type per the memory contract; 0 when the type cannot hold it.
+size_t stw_kv_row_bytes(int32_t kv_type, int64_t w);
+
+struct stw_context {
+    const stw_model *model;
+    stw_backend backend;
+    int32_t max_batch; // B
+    int32_t max_logit_rows; // L
+    uint64_t workspace_bytes; // the memory contract's A_m
+    void *workspace; // one allocation holding every buffer below
+    // run state, all inside workspace
+    float *x; // [B][n_embd] residual stream
+    float *xb; // [B][n_embd] normed input / projection output
+    float *q; // [B][n_head * dk]
+    float *att; // [B][n_head * dv] attention output
+    float *k; // [B][n_head_kv * dk]
+    float *v; // [B][n_head_kv * dv]
+    float *gate; // [B][n_ff]
+    float *up; // [B][n_ff]
+    float *logits; // [L][n_vocab]
+    void *qscratch; // B * ceil(max(n_embd, n_head*dv, n_ff)/32) * 36 bytes
+    // per-step token metadata, allocated once beside the workspace (host overhead, 4*B + 8*B bytes)
+    int32_t *pos; // [B] position of each token in its sequence
+    stw_seq **tok_seq; // [B] sequence of each token
+    int busy; // 1 while a step runs (atomic builtins)
+    int cancel; // set by stw_context_cancel, read between layers (atomic builtins)
+};
+
+// Shared by stw_model_init and stw_model_init_file: checks hparams and descriptors against the
+// mapping and fills the weights. Takes ownership of fd and map (released by stw_model_free on error).
+stw_status stw_model_init_mapped(stw_model *m, const stw_hparams *hp, const stw_tensor_desc *tensors,
+                                 int32_t n_tensors);
+
+// The checked GGUF parser: reads the header of the mapped file into hparams and descriptors.
+struct stw_gguf_tensors {
+    std::vector<std::string> names;
+    std::vector<stw_tensor_desc> descs; // name pointers refer into names
+};
+stw_status stw_gguf_parse(const uint8_t *data, size_t size, stw_hparams *hp, stw_gguf_tensors *out);

@@ -1,0 +1,404 @@
+// The checked entry points of stw_cpu: argument validation, kernel-set selection and the tiled,
+// threaded matmul driver.
+#include "kernels.h"
+
+#include <atomic>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "quants.h"
+
+using namespace stw_cpu;
+
+namespace {
+
+thread_local char g_last_error[512];
+
+int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int fail(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+struct type_info {
+    const char *name;
+    int64_t block;       // elements per block
+    size_t block_bytes;  // bytes per block
+    bool quantized;      // activations are quantized to block_q8_x
+};
+
+const type_info *info_of(int type) {
+    static const type_info f32 = {"F32", 1, 4, false};
+    static const type_info f16 = {"F16", 1, 2, false};
+    static const type_info bf16 = {"BF16", 1, 2, false};
+    static const type_info q8_0 = {"Q8_0", QK, sizeof(block_q8_0), true};
+    static const type_info q4_0 = {"Q4_0", QK, sizeof(block_q4_0), true};
+    static const type_info q4_K = {"Q4_K", QK_K, sizeof(block_q4_K), true};
+    static const type_info q6_K = {"Q6_K", QK_K, sizeof(block_q6_K), true};
+    switch (type) {
+        case STW_CPU_TYPE_F32: return &f32;
+        case STW_CPU_TYPE_F16: return &f16;
+        case STW_CPU_TYPE_BF16: return &bf16;
+        case STW_CPU_TYPE_Q8_0: return &q8_0;
+        case STW_CPU_TYPE_Q4_0: return &q4_0;
+        case STW_CPU_TYPE_Q4_K: return &q4_K;
+        case STW_CPU_TYPE_Q6_K: return &q6_K;
+        default: return nullptr;
+    }
+}
+
+const char *kSupported = "F32 (0), F16 (1), Q4_0 (2), Q8_0 (8), Q4_K (12), Q6_K (14), BF16 (30)";
+
+const type_kernels *kernels_of(const kernel_set *ks, int type) {
+    switch (type) {
+        case STW_CPU_TYPE_F32: return &ks->f32;
+        case STW_CPU_TYPE_F16: return &ks->f16;
+        case STW_CPU_TYPE_BF16: return &ks->bf16;
+        case STW_CPU_TYPE_Q8_0: return &ks->q8_0;
+        case STW_CPU_TYPE_Q4_0: return &ks->q4_0;
+        case STW_CPU_TYPE_Q4_K: return &ks->q4_K;
+        case STW_CPU_TYPE_Q6_K: return &ks->q6_K;
+        default: return nullptr;
+    }
+}
+
+bool cpu_has_avx2_fma_f16c() {
+#if defined(STW_CPU_HAVE_AVX2) && (defined(__x86_64__) || defined(__i386__))
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!(fma && osxsave && avx && f16c)) return false;
+    // The OS must save the YMM registers (XCR0 bits 1 and 2), or AVX code faults.
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6u) != 6u) return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (b & (1u << 5)) != 0;
+#else
+    return false;
+#endif
+}
+
+const kernel_set *auto_set() {
+#if defined(STW_CPU_HAVE_AVX2)
+    const char *env = getenv("STOWAGE_CPU");
+    if (env != nullptr && strcmp(env, "portable") == 0) return &kernel_set_portable;
+    if (cpu_has_avx2_fma_f16c()) return &kernel_set_avx2;
+#endif
+    return &kernel_set_portable;
+}
+
+std::atomic<const kernel_set *> g_set{nullptr};
+
+const kernel_set *current_set() {
+    const kernel_set *ks = g_set.load(std::memory_order_acquire);
+    if (ks == nullptr) {
+        ks = auto_set();
+        g_set.store(ks, std::memory_order_release);
+    }
+    return ks;
+}
+
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Sizes beyond this are certainly a corrupt descriptor; the cap keeps all index products
+// (rows * row_bytes, n * cols * 4, n * rows * 4) far from overflow.
+constexpr int64_t kMaxDim = (int64_t)1 << 36;
+// Rows up to this many 32-blocks (cols <= 32768) use the precomputed-sums kernels; the buffer
+// (4 activation vectors x 2 floats per block = 32 KiB) lives on the stack of the calling thread.
+constexpr int64_t kPreMaxBlocks = 1024;
+// Activation vectors per matmul (tokens in a batch); keeps every task index within int.
+constexpr int64_t kMaxBatch = (int64_t)1 << 24;
+
+struct quantize_ctx {
+    quantize_x_fn fn;
+    const float *x;
+    uint8_t *q;
+    int64_t cols;
+    size_t q_stride;
+};
+
+void quantize_task(void *p, int task, int) {
+    const quantize_ctx *c = (const quantize_ctx *)p;
+    c->fn(c->x + (int64_t)task * c->cols, (block_q8_x *)(c->q + (size_t)task * c->q_stride), c->cols);
+}
+
+// A task is a tile: row_chunk weight rows x n_chunk activation vectors. Inside a tile each weight
+// row is read from memory once and reused from L1 for all the tile's activations (4 at a time);
+// a single activation vector (decode) goes through the rows kernel, 4 weight rows at a time.
+struct matmul_ctx {
+    const type_kernels *k;
+    const uint8_t *w;
+    size_t row_bytes;
+    int64_t rows, cols;
+    const uint8_t *x;
+    size_t x_stride;
+    int64_t n;
+    float *y;
+    int64_t row_chunk, n_chunk, n_row_chunks;
+};
+
+void matmul_task(void *p, int task, int) {
+    const matmul_ctx *c = (const matmul_ctx *)p;
+    const int64_t rc = task % c->n_row_chunks, nc = task / c->n_row_chunks;
+    const int64_t r0 = rc * c->row_chunk, r1 = min64(r0 + c->row_chunk, c->rows);
+    const int64_t i0 = nc * c->n_chunk, i1 = min64(i0 + c->n_chunk, c->n);
+    if (i1 - i0 == 1) {
+        const uint8_t *xi = c->x + (size_t)i0 * c->x_stride;
+        for (int64_t r = r0; r < r1; r += 4) {
+            c->k->rows(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(4, r1 - r), xi,
+                       c->y + i0 * c->rows + r);
+        }
+        return;
+    }
+    if (c->k->cols_pre != nullptr && c->cols / QK <= kPreMaxBlocks) {
+        // Per group of 4 activation vectors: their block scales and sums once, then every row of
+        // the tile against them (the tile's ~32 KiB of weight rows stays in cache across groups).
+        const int64_t nbk = c->cols / QK, ps = 2 * nbk;
+        float pre[4 * 2 * kPreMaxBlocks];
+        for (int64_t i = i0; i < i1; i += 4) {
+            const int nx = (int)min64(4, i1 - i);
+            for (int j = 0; j < nx; j++) {
+                const block_q8_x *xq = (const block_q8_x *)(c->x + (size_t)(i + j) * c->x_stride);
+                float *pj = pre + j * ps;
+                for (int64_t b = 0; b < nbk; b++) {
+                    int32_t sum = 0;
+                    for (int k = 0; k < QK; k++) sum += xq[b].qs[k];
+                    // Per 8 blocks: the 8 scales, then the 8 scaled sums.
+                    pj[(b / 8) * 16 + (b % 8)] = xq[b].d;
+                    pj[(b / 8) * 16 + 8 + (b % 8)] = xq[b].d * (float)sum;
+                }
+            }
+            for (int64_t r = r0; r < r1; r++) {
+                c->k->cols_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i * c->x_stride, c->x_stride,
+                               nx, pre, ps, c->y + i * c->rows + r, c->rows);
+            }
+        }
+        return;
+    }
+    if (c->k->tile != nullptr) {
+        for (int64_t r = r0; r < r1; r += 2) {
+            for (int64_t i = i0; i < i1; i += 4) {
+                c->k->tile(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(2, r1 - r),
+                           c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i), c->y + i * c->rows + r,
+                           c->rows);
+            }
+        }
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
+        for (int64_t i = i0; i < i1; i += 4) {
+            c->k->cols(c->cols, wr, c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i),
+                       c->y + i * c->rows + r, c->rows);
+        }
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char *stw_cpu_last_error(void) { return g_last_error; }
+
+int64_t stw_cpu_block_size(int type) {
+    const type_info *ti = info_of(type);
+    return ti == nullptr ? 0 : ti->block;
+}
+
+size_t stw_cpu_row_bytes(int type, int64_t cols) {
+    const type_info *ti = info_of(type);
+    if (ti == nullptr || cols <= 0 || cols > kMaxDim || cols % ti->block != 0) return 0;
+    return (size_t)(cols / ti->block) * ti->block_bytes;
+}
+
+size_t stw_cpu_qscratch_bytes(int type, int64_t cols, int64_t n) {
+    const type_info *ti = info_of(type);
+    if (ti == nullptr || !ti->quantized || cols <= 0 || n <= 0 || cols > kMaxDim || n > kMaxDim) return 0;
+    return (size_t)n * (size_t)((cols + QK - 1) / QK) * sizeof(block_q8_x);
+}
+
+const char *stw_cpu_kernel_set(void) { return current_set()->name; }
+
+int stw_cpu_select_kernel_set(const char *name) {
+    if (name == nullptr) return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_select_kernel_set: name is NULL");
+    if (strcmp(name, "auto") == 0) {
+        g_set.store(auto_set(), std::memory_order_release);
+        return STW_CPU_STATUS_OK;
+    }
+    if (strcmp(name, "portable") == 0) {
+        g_set.store(&kernel_set_portable, std::memory_order_release);
+        return STW_CPU_STATUS_OK;
+    }
+    if (strcmp(name, "avx2") == 0) {
+#if defined(STW_CPU_HAVE_AVX2)
+        if (cpu_has_avx2_fma_f16c()) {
+            g_set.store(&kernel_set_avx2, std::memory_order_release);
+            return STW_CPU_STATUS_OK;
+        }
+        return fail(STW_CPU_STATUS_UNAVAILABLE, "kernel set 'avx2' needs AVX2, FMA and F16C; this CPU lacks one");
+#else
+        return fail(STW_CPU_STATUS_UNAVAILABLE, "kernel set 'avx2' is not compiled into this build (not x86-64)");
+#endif
+    }
+    return fail(STW_CPU_STATUS_UNAVAILABLE, "unknown kernel set '%.64s' (expected avx2, portable or auto)", name);
+}
+
+int stw_cpu_dequantize_row(int type, const void *src, float *dst, int64_t n) {
+    const type_info *ti = info_of(type);
+    if (ti == nullptr)
+        return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE, "stw_cpu_dequantize_row: type %d is not supported (%s)", type,
+                    kSupported);
+    if (n < 0 || n > kMaxDim || n % ti->block != 0)
+        return fail(STW_CPU_STATUS_BAD_SHAPE,
+                    "stw_cpu_dequantize_row: n=%lld must be in [0, %lld] and a multiple of the %s block size %lld",
+                    (long long)n, (long long)kMaxDim, ti->name, (long long)ti->block);
+    if (n == 0) return STW_CPU_STATUS_OK;
+    if (src == nullptr || dst == nullptr)
+        return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_dequantize_row: %s is NULL", src == nullptr ? "src" : "dst");
+    const uint8_t *s = (const uint8_t *)src;
+    switch (type) {
+        case STW_CPU_TYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
+        case STW_CPU_TYPE_F16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, s + 2 * i, 2);
+                dst[i] = fp16_to_fp32(h);
+            }
+            break;
+        case STW_CPU_TYPE_BF16:
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, s + 2 * i, 2);
+                dst[i] = bf16_to_fp32(h);
+            }
+            break;
+        case STW_CPU_TYPE_Q8_0: dequantize_row_q8_0((const block_q8_0 *)src, dst, n); break;
+        case STW_CPU_TYPE_Q4_0: dequantize_row_q4_0((const block_q4_0 *)src, dst, n); break;
+        case STW_CPU_TYPE_Q4_K: dequantize_row_q4_K((const block_q4_K *)src, dst, n); break;
+        case STW_CPU_TYPE_Q6_K: dequantize_row_q6_K((const block_q6_K *)src, dst, n); break;
+    }
+    return STW_CPU_STATUS_OK;
+}
+
+int stw_cpu_quantize_row(int type, const float *src, void *dst, int64_t n) {
+    const type_info *ti = info_of(type);
+    if (ti == nullptr)
+        return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE, "stw_cpu_quantize_row: type %d is not supported (%s)", type,
+                    kSupported);
+    if (n < 0 || n > kMaxDim || n % ti->block != 0)
+        return fail(STW_CPU_STATUS_BAD_SHAPE,
+                    "stw_cpu_quantize_row: n=%lld must be in [0, %lld] and a multiple of the %s block size %lld",
+                    (long long)n, (long long)kMaxDim, ti->name, (long long)ti->block);
+    if (n == 0) return STW_CPU_STATUS_OK;
+    if (src == nullptr || dst == nullptr)
+        return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_quantize_row: %s is NULL", src == nullptr ? "src" : "dst");
+    uint8_t *d = (uint8_t *)dst;
+    switch (type) {
+        case STW_CPU_TYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
+        case STW_CPU_TYPE_F16:
+            for (int64_t i = 0; i < n; i++) {
+                const uint16_t h = fp32_to_fp16(src[i]);
+                memcpy(d + 2 * i, &h, 2);
+            }
+            break;
+        case STW_CPU_TYPE_BF16:
+            for (int64_t i = 0; i < n; i++) {
+                const uint16_t h = fp32_to_bf16(src[i]);
+                memcpy(d + 2 * i, &h, 2);
+            }
+            break;
+        case STW_CPU_TYPE_Q8_0: quantize_row_q8_0_ref(src, (block_q8_0 *)dst, n); break;
+        case STW_CPU_TYPE_Q4_0: quantize_row_q4_0_ref(src, (block_q4_0 *)dst, n); break;
+        case STW_CPU_TYPE_Q4_K: quantize_row_q4_K_ref(src, (block_q4_K *)dst, n); break;
+        case STW_CPU_TYPE_Q6_K: quantize_row_q6_K_ref(src, (block_q6_K *)dst, n); break;
+    }
+    return STW_CPU_STATUS_OK;
+}
+
+int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
+                   void *qscratch, stw_threadpool *pool) {
+    const type_info *ti = info_of(type);
+    if (ti == nullptr)
+        return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE, "stw_cpu_matmul: weight type %d is not supported (%s)", type,
+                    kSupported);
+    if (rows < 0 || rows > kMaxDim)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: rows=%lld is outside [0, %lld]", (long long)rows,
+                    (long long)kMaxDim);
+    if (n < 0 || n > kMaxBatch)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: n=%lld activation vectors is outside [0, %lld]",
+                    (long long)n, (long long)kMaxBatch);
+    if (cols <= 0 || cols > kMaxDim || cols % ti->block != 0)
+        return fail(STW_CPU_STATUS_BAD_SHAPE,
+                    "stw_cpu_matmul: cols=%lld must be in [1, %lld] and a multiple of the %s block size %lld",
+                    (long long)cols, (long long)kMaxDim, ti->name, (long long)ti->block);
+    // rows * row_bytes, n * cols and n * rows are all used as byte offsets.
+    const size_t row_bytes = stw_cpu_row_bytes(type, cols);
+    if ((double)rows * (double)row_bytes > 9.0e18 || (double)n * (double)cols * 4.0 > 9.0e18 ||
+        (double)n * (double)rows * 4.0 > 9.0e18)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: rows=%lld cols=%lld n=%lld overflow the address space",
+                    (long long)rows, (long long)cols, (long long)n);
+    if (rows == 0 || n == 0) return STW_CPU_STATUS_OK;
+    if (w == nullptr || x == nullptr || y == nullptr)
+        return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_matmul: %s is NULL",
+                    w == nullptr ? "w" : (x == nullptr ? "x" : "y"));
+    if (ti->quantized && qscratch == nullptr)
+        return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_matmul: qscratch is NULL; %s weights need %zu bytes",
+                    ti->name, stw_cpu_qscratch_bytes(type, cols, n));
+
+    const kernel_set *ks = current_set();
+    const int threads = stw_threadpool_size(pool);
+    matmul_ctx c;
+    c.k = kernels_of(ks, type);
+    c.w = (const uint8_t *)w;
+    c.row_bytes = row_bytes;
+    c.rows = rows;
+    c.cols = cols;
+    c.n = n;
+    c.y = y;
+    if (ti->quantized) {
+        quantize_ctx q = {ks->quantize_x, x, (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x)};
+        // One activation row is cheap next to the weights; only a prefill batch is worth spreading.
+        if (n >= 4) {
+            stw_threadpool_run(pool, (int)n, quantize_task, &q);
+        } else {
+            for (int64_t i = 0; i < n; i++) quantize_task(&q, (int)i, 0);
+        }
+        c.x = (const uint8_t *)qscratch;
+        c.x_stride = q.q_stride;
+    } else {
+        c.x = (const uint8_t *)x;
+        c.x_stride = (size_t)cols * sizeof(float);
+    }
+
+    // Activation tile: up to ~256 KiB of activations (stays in L2 while the tile's weight rows
+    // stream past), a multiple of 4, at least 4.
+    c.n_chunk = max64(4, min64(64, (int64_t)(256 * 1024 / c.x_stride)) & ~(int64_t)3);
+    const int64_t n_chunks = (n + c.n_chunk - 1) / c.n_chunk;
+    // Weight tile: ~32 KiB of rows in whole groups of 4 (the rows kernel's unit), but enough
+    // tiles that every thread gets several (the counter-based scheduler then evens out threads
+    // that run slower, e.g. on a busy core).
+    int64_t row_chunk = max64(4, (int64_t)(32 * 1024 / row_bytes));
+    const int64_t want_tiles = (int64_t)threads * 8;
+    if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(4, rows * n_chunks / want_tiles));
+    // Keep the task count within int range for absurdly tall matrices.
+    row_chunk = max64(row_chunk, (rows * n_chunks + (1 << 24) - 1) / (1 << 24));
+    row_chunk = (row_chunk + 3) & ~(int64_t)3;
+    c.row_chunk = row_chunk;
+    c.n_row_chunks = (rows + row_chunk - 1) / row_chunk;
+    const int64_t n_tasks = c.n_row_chunks * n_chunks;
+    stw_threadpool_run(pool, (int)n_tasks, matmul_task, &c);
+    return STW_CPU_STATUS_OK;
+}
+
+}  // extern "C"

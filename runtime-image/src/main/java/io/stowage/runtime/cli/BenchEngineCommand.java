@@ -1,0 +1,438 @@
+package io.stowage.runtime.cli;
+
+import io.stowage.placement.gguf.GgufTensorInfo;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.memory.MemoryParameters;
+import io.stowage.runtime.engine.ComputeContext;
+import io.stowage.runtime.engine.KvPool;
+import io.stowage.runtime.engine.KvType;
+import io.stowage.runtime.engine.ModelSpec;
+import io.stowage.runtime.engine.NativeLibrary;
+import io.stowage.runtime.engine.NativeModel;
+import io.stowage.runtime.engine.Sequence;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code bench-engine}: prompt and decode tokens/s of the native engine per model and thread count, the memory
+ * bandwidth decode achieves next to the machine's measured copy bandwidth, and optionally llama.cpp's speed on
+ * the same file.
+ */
+final class BenchEngineCommand {
+    static final String USAGE = """
+            usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--no-1b]
+                                          [--prompt-tokens 128] [--decode-tokens 32] [--copy-mib 256]
+                                          [--llama-cpp] [--json]
+
+            Models: stories260K (the largest test model) and a generated Llama-shaped ~1.1B-parameter model in
+            Q8_0 and Q4_0 (random weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of
+            the repository, a gitignored cache, ~1.8 GB for both), or the --model list instead of all of them.
+            Per model and thread count: prompt tok/s (one batched step of --prompt-tokens random tokens) and
+            decode tok/s (--decode-tokens single-token steps), the weight bytes a decode step reads, the achieved
+            bandwidth (bytes read × decode tok/s) and its share of the copy bandwidth measured here with the same
+            threads (STREAM convention: read + written bytes per second of a --copy-mib array copy). It also
+            compares the workspace and KV pool the engine allocated with the placement memory model's estimate.
+            --llama-cpp also runs runtime-image/bench/llama-cpp-bench.mjs (node-llama-cpp, its prebuilt CPU
+            build of llama.cpp; `npm ci` in runtime-image/bench first) on the same files and prints the ratio.
+            """;
+
+    private BenchEngineCommand() {}
+
+    static int run(String[] argv, PrintStream out, PrintStream err) throws UsageException {
+        Args args = Args.parse(
+                "bench-engine",
+                argv,
+                Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib"),
+                Set.of("llama-cpp", "json", "no-1b", "help"));
+        if (args.flag("help")) {
+            out.print(USAGE);
+            return 0;
+        }
+        int[] threads = parseThreads(args.option("threads"));
+        int promptTokens = args.intOption("bench-engine", "prompt-tokens", 128, 1, 4096);
+        int decodeTokens = args.intOption("bench-engine", "decode-tokens", 32, 1, 4096);
+        int copyMib = args.intOption("bench-engine", "copy-mib", 256, 1, 1024);
+        Path moduleDir = moduleDir();
+        List<Path> models = new ArrayList<>();
+        if (args.option("model") != null) {
+            for (String m : args.option("model").split(",")) {
+                models.add(Path.of(m.trim()));
+            }
+        } else {
+            Path stories = moduleDir.resolve("src/test/resources/models/stories260K-f32.gguf");
+            if (Files.isRegularFile(stories)) {
+                models.add(stories);
+            } else {
+                err.println("bench-engine: " + stories + " not found; skipping stories260K");
+            }
+            if (!args.flag("no-1b")) {
+                Path cache = moduleDir.getParent().resolve(".stowage/bench");
+                for (String type : List.of("Q8_0", "Q4_0")) {
+                    try {
+                        models.add(SyntheticModel.ensure(cache, type, err));
+                    } catch (IOException e) {
+                        err.println("bench-engine: cannot write the 1B model to " + cache + ": " + e.getMessage());
+                        return 1;
+                    }
+                }
+            }
+        }
+        NativeLibrary.load();
+        err.println("bench-engine: native core " + NativeLibrary.version() + ", CPU: " + NativeLibrary.cpuFeatures());
+        Map<Integer, Double> copy = new LinkedHashMap<>();
+        for (int t : threads) {
+            copy.put(t, CopyBandwidth.measure(t, copyMib << 20));
+            err.printf(
+                    Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
+        }
+        List<Map<String, Object>> rows = new ArrayList<>();
+        boolean llama = args.flag("llama-cpp");
+        for (Path model : models) {
+            for (int t : threads) {
+                Map<String, Object> row = benchOne(model, t, promptTokens, decodeTokens, copy.get(t), err);
+                if (llama) {
+                    LlamaCpp.run(moduleDir.resolve("bench"), model, t, promptTokens, decodeTokens, row, err);
+                }
+                rows.add(row);
+            }
+        }
+        if (args.flag("json")) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("cpu", NativeLibrary.cpuFeatures());
+            r.put("copyBandwidthBytesPerSecond", copy);
+            r.put("results", rows);
+            out.println(Json.pretty(r));
+        } else {
+            printTable(rows, out);
+            for (Map<String, Object> r : rows) {
+                out.printf(
+                        Locale.ROOT,
+                        "memory %s, %d thread(s): workspace %,d bytes (memory model %,d, error %+.2f%%), KV pool %,d"
+                                + " bytes (memory model %,d, error %+.2f%%)%n",
+                        r.get("model"),
+                        (int) r.get("threads"),
+                        (long) r.get("workspaceBytes"),
+                        (long) r.get("workspaceEstimateBytes"),
+                        error((long) r.get("workspaceEstimateBytes"), (long) r.get("workspaceBytes")),
+                        (long) r.get("kvPoolBytes"),
+                        (long) r.get("kvEstimateBytes"),
+                        error((long) r.get("kvEstimateBytes"), (long) r.get("kvPoolBytes")));
+            }
+        }
+        return 0;
+    }
+
+    static int[] parseThreads(String text) {
+        if (text == null) {
+            return new int[] {1, 2};
+        }
+        try {
+            int[] t = Arrays.stream(text.split(","))
+                    .map(String::trim)
+                    .mapToInt(Integer::parseInt)
+                    .toArray();
+            for (int v : t) {
+                if (v < 1 || v > 1024) {
+                    throw new UsageException("bench-engine: --threads values must be in 1..1024, got " + v);
+                }
+            }
+            return t;
+        } catch (NumberFormatException e) {
+            throw new UsageException(
+                    "bench-engine: --threads must be a comma-separated list of integers, got '" + text + "'");
+        }
+    }
+
+    /** The runtime-image module directory: the jar's target/.. when run from the build, else ./runtime-image. */
+    static Path moduleDir() {
+        try {
+            Path code = Path.of(BenchEngineCommand.class
+                    .getProtectionDomain()
+                    .getCodeSource()
+                    .getLocation()
+                    .toURI());
+            Path dir = code.getParent();
+            while (dir != null && !Files.isRegularFile(dir.resolve("pom.xml"))) {
+                dir = dir.getParent();
+            }
+            if (dir != null && Files.isDirectory(dir.resolve("native"))) {
+                return dir;
+            }
+        } catch (URISyntaxException | RuntimeException ignored) {
+            // fall through to the working directory
+        }
+        Path cwd = Path.of("").toAbsolutePath();
+        return Files.isDirectory(cwd.resolve("runtime-image")) ? cwd.resolve("runtime-image") : cwd;
+    }
+
+    /** Bytes one decode step reads: every weight once, but only one row of token_embd unless it doubles as the head. */
+    static long bytesReadPerToken(ModelSpec spec) {
+        long sum = 0;
+        boolean tiedHead = spec.file().tensor("output.weight").isEmpty();
+        for (GgufTensorInfo t : spec.file().tensors()) {
+            if (t.name().equals("token_embd.weight") && !tiedHead) {
+                sum += t.byteSize() / t.dim(1);
+            } else {
+                sum += t.byteSize();
+            }
+        }
+        return sum;
+    }
+
+    private static Map<String, Object> benchOne(
+            Path path, int threads, int promptTokens, int decodeTokens, double copyBandwidth, PrintStream err) {
+        ModelSpec spec = ModelSpec.read(path);
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("model", path.getFileName().toString());
+        row.put("threads", threads);
+        try (NativeModel model = NativeModel.open(spec)) {
+            int vocab = model.vocabSize();
+            int total = promptTokens + decodeTokens + 8;
+            // The placement memory model for this run's step shape: its figures must equal what the engine allocates.
+            MemoryModel memory = new MemoryModel(new MemoryParameters(0, 0, promptTokens, 1, KvPool.BLOCK_TOKENS, 0));
+            long budget = memory.kvBytesPerToken(spec.shape(), KvType.F16.placementType()) * memory.slotsFor(total);
+            try (ComputeContext ctx = model.newContext(threads, promptTokens, 1);
+                    KvPool pool = model.newKvPool(KvType.F16, budget)) {
+                SplittableRandom random = new SplittableRandom(7);
+                float[] logits = new float[vocab];
+                // Warm-up: page the mapped weights in and let the threads spin up.
+                try (Sequence warm = pool.newSequence(total)) {
+                    step(
+                            ctx,
+                            warm,
+                            random.ints(Math.min(8, promptTokens), 0, vocab).toArray(),
+                            logits);
+                    step(ctx, warm, new int[] {1}, logits);
+                }
+                long promptNanos;
+                long decodeNanos;
+                try (Sequence seq = pool.newSequence(total)) {
+                    int[] prompt = random.ints(promptTokens, 0, vocab).toArray();
+                    long t0 = System.nanoTime();
+                    step(ctx, seq, prompt, logits);
+                    promptNanos = System.nanoTime() - t0;
+                    int token = argmax(logits);
+                    long t1 = System.nanoTime();
+                    for (int i = 0; i < decodeTokens; i++) {
+                        step(ctx, seq, new int[] {token}, logits);
+                        token = argmax(logits);
+                    }
+                    decodeNanos = System.nanoTime() - t1;
+                }
+                double promptTps = promptTokens * 1e9 / promptNanos;
+                double decodeTps = decodeTokens * 1e9 / decodeNanos;
+                long readBytes = bytesReadPerToken(spec);
+                double achieved = readBytes * decodeTps;
+                row.put(
+                        "parameters",
+                        spec.file().tensors().stream()
+                                .mapToLong(GgufTensorInfo::elementCount)
+                                .sum());
+                row.put("weightBytes", model.weightBytes());
+                row.put("promptTokens", promptTokens);
+                row.put("decodeTokens", decodeTokens);
+                row.put("promptTokensPerSecond", round(promptTps));
+                row.put("decodeTokensPerSecond", round(decodeTps));
+                row.put("bytesReadPerToken", readBytes);
+                row.put("achievedBandwidthBytesPerSecond", Math.round(achieved));
+                row.put("copyBandwidthBytesPerSecond", Math.round(copyBandwidth));
+                row.put("bandwidthShare", round(achieved / copyBandwidth));
+                long wsEstimate = memory.workspaceBytes(spec.shape());
+                row.put("workspaceBytes", ctx.workspaceBytes());
+                row.put("workspaceEstimateBytes", wsEstimate);
+                row.put("kvPoolBytes", pool.allocatedBytes());
+                row.put("kvEstimateBytes", budget);
+                err.printf(
+                        Locale.ROOT,
+                        "bench-engine: %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s, %.2f GB/s (%.0f%% of copy)%n",
+                        path.getFileName(),
+                        threads,
+                        promptTps,
+                        decodeTps,
+                        achieved / 1e9,
+                        100 * achieved / copyBandwidth);
+            }
+        }
+        return row;
+    }
+
+    private static void step(ComputeContext ctx, Sequence seq, int[] tokens, float[] logits) {
+        Sequence[] seqs = new Sequence[tokens.length];
+        Arrays.fill(seqs, seq);
+        boolean[] want = new boolean[tokens.length];
+        want[tokens.length - 1] = true;
+        ctx.decode(tokens, seqs, want, logits);
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** (estimate − measured) / measured, in percent. */
+    private static double error(long estimate, long measured) {
+        return measured == 0 ? 0 : 100.0 * (estimate - measured) / measured;
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+
+    private static void printTable(List<Map<String, Object>> rows, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                "%-32s %3s %12s %12s %11s %10s %6s %14s %14s%n",
+                "model",
+                "thr",
+                "prompt t/s",
+                "decode t/s",
+                "read/token",
+                "GB/s",
+                "% copy",
+                "llama.cpp pp",
+                "llama.cpp tg");
+        for (Map<String, Object> r : rows) {
+            out.printf(
+                    Locale.ROOT,
+                    "%-32s %3d %12.1f %12.2f %11s %10.2f %5.0f%% %14s %14s%n",
+                    r.get("model"),
+                    (int) r.get("threads"),
+                    (double) r.get("promptTokensPerSecond"),
+                    (double) r.get("decodeTokensPerSecond"),
+                    Bytes.human((long) r.get("bytesReadPerToken")),
+                    ((long) r.get("achievedBandwidthBytesPerSecond")) / 1e9,
+                    100 * (double) r.get("bandwidthShare"),
+                    ratio(r, "llamaCppPromptTokensPerSecond", "promptTokensPerSecond"),
+                    ratio(r, "llamaCppDecodeTokensPerSecond", "decodeTokensPerSecond"));
+        }
+    }
+
+    private static String ratio(Map<String, Object> r, String theirs, String ours) {
+        Object t = r.get(theirs);
+        if (!(t instanceof Double d) || d <= 0) {
+            return "-";
+        }
+        return String.format(Locale.ROOT, "%.1f (x%.2f)", d, (double) r.get(ours) / d);
+    }
+
+    /** The machine's copy bandwidth with n threads (STREAM convention: bytes read plus bytes written per second). */
+    static final class CopyBandwidth {
+        private CopyBandwidth() {}
+
+        static double measure(int threads, int size) {
+            byte[] src = new byte[size];
+            byte[] dst = new byte[size];
+            Arrays.fill(src, (byte) 1);
+            Arrays.fill(dst, (byte) 2);
+            double best = 0;
+            for (int rep = 0; rep < 5; rep++) {
+                long t0 = System.nanoTime();
+                copy(src, dst, threads);
+                long ns = System.nanoTime() - t0;
+                best = Math.max(best, 2.0 * size * 1e9 / ns);
+            }
+            return best;
+        }
+
+        private static void copy(byte[] src, byte[] dst, int threads) {
+            if (threads == 1) {
+                System.arraycopy(src, 0, dst, 0, src.length);
+                return;
+            }
+            Thread[] workers = new Thread[threads];
+            int chunk = src.length / threads;
+            for (int i = 0; i < threads; i++) {
+                int from = i * chunk;
+                int len = i == threads - 1 ? src.length - from : chunk;
+                workers[i] = new Thread(() -> System.arraycopy(src, from, dst, from, len));
+                workers[i].start();
+            }
+            for (Thread w : workers) {
+                try {
+                    w.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Runs the node-llama-cpp script on one model and puts its tokens/s into the row. */
+    static final class LlamaCpp {
+        private LlamaCpp() {}
+
+        static void run(
+                Path benchDir,
+                Path model,
+                int threads,
+                int prompt,
+                int decode,
+                Map<String, Object> row,
+                PrintStream err) {
+            Path script = benchDir.resolve("llama-cpp-bench.mjs");
+            if (!Files.isDirectory(benchDir.resolve("node_modules/node-llama-cpp"))) {
+                err.println("bench-engine: llama.cpp comparison skipped: run `npm ci` in " + benchDir + " first");
+                return;
+            }
+            try {
+                Process p = new ProcessBuilder(
+                                "node",
+                                script.toString(),
+                                "--model",
+                                model.toAbsolutePath().toString(),
+                                "--threads",
+                                Integer.toString(threads),
+                                "--prompt-tokens",
+                                Integer.toString(prompt),
+                                "--decode-tokens",
+                                Integer.toString(decode))
+                        .directory(benchDir.toFile())
+                        .redirectError(ProcessBuilder.Redirect.INHERIT)
+                        .start();
+                String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+                if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
+                    err.println("bench-engine: llama.cpp run failed on " + model.getFileName() + ": " + output);
+                    return;
+                }
+                String last = output.lines().reduce((a, b) -> b).orElse("");
+                @SuppressWarnings("unchecked")
+                Map<String, Object> r = new com.fasterxml.jackson.databind.ObjectMapper().readValue(last, Map.class);
+                row.put("llamaCppVersion", r.get("llamaCpp"));
+                row.put("llamaCppPromptTokensPerSecond", ((Number) r.get("promptTokensPerSecond")).doubleValue());
+                row.put("llamaCppDecodeTokensPerSecond", ((Number) r.get("decodeTokensPerSecond")).doubleValue());
+                err.printf(
+                        Locale.ROOT,
+                        "bench-engine: llama.cpp %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s%n",
+                        model.getFileName(),
+                        threads,
+                        row.get("llamaCppPromptTokensPerSecond"),
+                        row.get("llamaCppDecodeTokensPerSecond"));
+            } catch (IOException e) {
+                err.println("bench-engine: llama.cpp comparison skipped (is node on the PATH?): " + e.getMessage());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (RuntimeException e) {
+                err.println("bench-engine: cannot read llama.cpp's result: " + e);
+            }
+        }
+    }
+}

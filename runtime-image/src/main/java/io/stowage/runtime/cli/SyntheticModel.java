@@ -1,0 +1,151 @@
+package io.stowage.runtime.cli;
+
+import io.stowage.placement.gguf.GgufArray;
+import io.stowage.placement.gguf.GgufFile;
+import io.stowage.placement.gguf.GgufReader;
+import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.gguf.GgufWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * A Llama-shaped model of about 1.1 billion parameters with random weights (TinyLlama-1.1B's shape), written once
+ * with GgufWriter for the engine benchmark and cached.
+ */
+final class SyntheticModel {
+    // TinyLlama-1.1B: 22 layers, n_embd 2048, n_ff 5632, 32 query heads, 4 KV heads (head dim 64), vocab 32000.
+    static final int LAYERS = 22;
+    static final int EMBD = 2048;
+    static final int FF = 5632;
+    static final int HEADS = 32;
+    static final int HEADS_KV = 4;
+    static final int VOCAB = 32000;
+    static final int CONTEXT = 2048;
+
+    private SyntheticModel() {}
+
+    /** The cached file for this weight type, written first when missing or unreadable. */
+    static Path ensure(Path cacheDir, String typeName, PrintStream err) throws IOException {
+        GgufType type = GgufType.valueOf(typeName);
+        // v2: with byte tokens in the vocabulary (v1 files made llama.cpp throw); bump when the contents change.
+        Path file = cacheDir.resolve("llama-1.1b-random-v2-" + typeName.toLowerCase(Locale.ROOT) + ".gguf");
+        if (Files.isRegularFile(file)) {
+            try {
+                GgufFile f = GgufReader.readFile(file);
+                if (f.tensors().size() == 3 + 9 * LAYERS) {
+                    return file;
+                }
+            } catch (RuntimeException | IOException e) {
+                err.println(
+                        "bench-engine: cached " + file + " is unreadable (" + e.getMessage() + "); writing it again");
+            }
+        }
+        Files.createDirectories(cacheDir);
+        err.printf(
+                Locale.ROOT,
+                "bench-engine: writing a random-weight 1.1B Llama-shaped model (%s) to %s "
+                        + "(once; the cache directory is gitignored)%n",
+                typeName,
+                file);
+        GgufWriter w = new GgufWriter();
+        w.putString("general.architecture", "llama");
+        w.putString("general.name", "stowage-bench-1.1b-random");
+        w.putUInt32("general.file_type", type == GgufType.Q8_0 ? 7 : type == GgufType.Q4_0 ? 2 : 0);
+        w.putUInt32("llama.context_length", CONTEXT);
+        w.putUInt32("llama.embedding_length", EMBD);
+        w.putUInt32("llama.block_count", LAYERS);
+        w.putUInt32("llama.feed_forward_length", FF);
+        w.putUInt32("llama.attention.head_count", HEADS);
+        w.putUInt32("llama.attention.head_count_kv", HEADS_KV);
+        w.putUInt32("llama.rope.dimension_count", EMBD / HEADS);
+        w.putFloat32("llama.rope.freq_base", 10000f);
+        w.putFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        w.putUInt32("llama.vocab_size", VOCAB);
+        // A SentencePiece-shaped vocabulary so llama.cpp accepts the file: <unk>, <s>, </s>, the 256 byte tokens
+        // (llama.cpp looks up <0x0A> for the newline), then placeholder pieces.
+        String[] tokens = new String[VOCAB];
+        float[] scores = new float[VOCAB];
+        long[] types = new long[VOCAB];
+        for (int i = 0; i < VOCAB; i++) {
+            if (i < 3) {
+                tokens[i] = i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>";
+                types[i] = i == 0 ? 2 : 3;
+            } else if (i < 3 + 256) {
+                tokens[i] = String.format(Locale.ROOT, "<0x%02X>", i - 3);
+                types[i] = 6;
+            } else {
+                tokens[i] = "▁t" + i;
+                types[i] = 1;
+            }
+            scores[i] = -i;
+        }
+        w.putString("tokenizer.ggml.model", "llama");
+        w.putArray("tokenizer.ggml.tokens", GgufArray.ofStrings(tokens));
+        w.putArray("tokenizer.ggml.scores", GgufArray.ofFloat32(scores));
+        w.putArray(
+                "tokenizer.ggml.token_type",
+                GgufArray.ofIntegers(io.stowage.placement.gguf.GgufValueType.INT32, types));
+        w.putUInt32("tokenizer.ggml.bos_token_id", 1);
+        w.putUInt32("tokenizer.ggml.eos_token_id", 2);
+        SplittableRandom random = new SplittableRandom(20261123);
+        long t0 = System.nanoTime();
+        w.addTensor("token_embd.weight", type, new long[] {EMBD, VOCAB}, random(random, EMBD, VOCAB));
+        w.addTensor("output_norm.weight", GgufType.F32, new long[] {EMBD}, ones(EMBD));
+        w.addTensor("output.weight", type, new long[] {EMBD, VOCAB}, random(random, EMBD, VOCAB));
+        int kv = EMBD / HEADS * HEADS_KV;
+        for (int l = 0; l < LAYERS; l++) {
+            String b = "blk." + l + ".";
+            w.addTensor(b + "attn_norm.weight", GgufType.F32, new long[] {EMBD}, ones(EMBD));
+            w.addTensor(b + "attn_q.weight", type, new long[] {EMBD, EMBD}, random(random, EMBD, EMBD));
+            w.addTensor(b + "attn_k.weight", type, new long[] {EMBD, kv}, random(random, EMBD, kv));
+            w.addTensor(b + "attn_v.weight", type, new long[] {EMBD, kv}, random(random, EMBD, kv));
+            w.addTensor(b + "attn_output.weight", type, new long[] {EMBD, EMBD}, random(random, EMBD, EMBD));
+            w.addTensor(b + "ffn_norm.weight", GgufType.F32, new long[] {EMBD}, ones(EMBD));
+            w.addTensor(b + "ffn_gate.weight", type, new long[] {EMBD, FF}, random(random, EMBD, FF));
+            w.addTensor(b + "ffn_up.weight", type, new long[] {EMBD, FF}, random(random, EMBD, FF));
+            w.addTensor(b + "ffn_down.weight", type, new long[] {FF, EMBD}, random(random, FF, EMBD));
+            err.printf(
+                    Locale.ROOT,
+                    "bench-engine:   layer %d/%d quantized (%.0f s)%n",
+                    l + 1,
+                    LAYERS,
+                    (System.nanoTime() - t0) / 1e9);
+        }
+        Path tmp = Files.createTempFile(cacheDir, "writing-", ".gguf");
+        try {
+            w.write(tmp);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        err.printf(
+                Locale.ROOT,
+                "bench-engine: wrote %s (%s) in %.0f s%n",
+                file,
+                Bytes.human(Files.size(file)),
+                (System.nanoTime() - t0) / 1e9);
+        return file;
+    }
+
+    /** Uniform weights scaled by 1/sqrt(in), so activations keep their size through the layers. */
+    private static float[] random(SplittableRandom random, int in, int out) {
+        float[] v = new float[in * out];
+        float scale = (float) (Math.sqrt(3.0 / in));
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (random.nextDouble() * 2 - 1) * scale;
+        }
+        return v;
+    }
+
+    private static float[] ones(int n) {
+        float[] v = new float[n];
+        Arrays.fill(v, 1f);
+        return v;
+    }
+}

@@ -1,0 +1,73 @@
+package io.stowage.runtime.engine;
+
+/**
+ * The native methods of the inference core, one per C API call (implemented in native/src/jni/stowage_jni.cpp).
+ *
+ * <p>Handles are raw pointers; only the handle classes of this package call these, after checking that the
+ * handle is open. Text crosses as UTF-8 bytes, bulk data as arrays. A failed call throws the exception that
+ * {@link NativeErrors#create} builds for the status.
+ */
+final class NativeEngine {
+    /** Layout of the hparams int array: arch, n_layer, n_embd, n_ff, n_head, n_head_kv, head_dim_k, head_dim_v,
+     * n_vocab, n_ctx_train, rope_dim, rope_type. */
+    static final int HPARAM_INTS = 12;
+    /** Layout of the hparams float array: rope_freq_base, rms_eps. */
+    static final int HPARAM_FLOATS = 2;
+    /** Per tensor in the int array: ggml type, n_dims. */
+    static final int TENSOR_INTS = 2;
+    /** Per tensor in the long array: ne[0..3], absolute offset, byte size. */
+    static final int TENSOR_LONGS = 6;
+
+    private NativeEngine() {}
+
+    static native String version();
+
+    static native String cpuFeatures();
+
+    /** names: the tensor names as NUL-terminated UTF-8, back to back. */
+    static native long modelInit(
+            byte[] path, int[] hparamInts, float[] hparamFloats, byte[] names, int[] tensorInts, long[] tensorLongs);
+
+    static native long modelInitFile(byte[] path);
+
+    static native void modelFree(long model);
+
+    static native void modelHparams(long model, int[] hparamInts, float[] hparamFloats);
+
+    static native long modelWeightBytes(long model);
+
+    static native long kvBytesPerToken(long model, int kvType);
+
+    static native long kvPoolInit(long model, int kvType, long budgetBytes);
+
+    static native void kvPoolFree(long pool);
+
+    static native long kvPoolBytes(long pool);
+
+    static native long kvPoolUsedBytes(long pool);
+
+    static native long seqInit(long pool, int maxTokens);
+
+    static native void seqFree(long seq);
+
+    static native int seqLength(long seq);
+
+    static native void seqTruncate(long seq, int length);
+
+    static native long contextInit(long model, int threads, int maxBatchTokens, int maxLogitRows);
+
+    static native void contextFree(long context);
+
+    static native long contextWorkspaceBytes(long context);
+
+    /** wantLogits: 0 or 1 per token; logitsOut: (rows with 1) × nVocab floats. */
+    static native void decode(
+            long context, int nTokens, int[] tokens, long[] seqs, byte[] wantLogits, float[] logitsOut, int nVocab);
+
+    /** floats: temperature, top_p, min_p, repeat_penalty. */
+    static native long samplerInit(float[] floats, int topK, int repeatLastN, long seed, int nVocab);
+
+    static native void samplerFree(long sampler);
+
+    static native int samplerSample(long sampler, float[] logits, int offset, int nVocab, int[] recent, int nRecent);
+}

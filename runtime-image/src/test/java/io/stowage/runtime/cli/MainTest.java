@@ -1,0 +1,204 @@
+package io.stowage.runtime.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.stowage.runtime.engine.TestModels;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The runtime commands run in-process: inspect, generate, tokenize, and their usage errors. */
+class MainTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    record Run(int code, String out, String err) {
+        JsonNode json() throws Exception {
+            return JSON.readTree(out);
+        }
+    }
+
+    static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(
+                args,
+                new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void inspectJsonStatesTheFactsOfTheQ8Model() throws Exception {
+        Run r = run("inspect", TestModels.q8().toString(), "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode j = r.json();
+        assertThat(j.get("architecture").asText()).isEqualTo("llama");
+        assertThat(j.get("name").asText()).isEqualTo("stories260K");
+        assertThat(j.get("quantization").asText()).isEqualTo("Q8_0");
+        assertThat(j.get("tensorCount").asInt()).isEqualTo(48);
+        assertThat(j.get("engine").asText()).isEqualTo("supported");
+        JsonNode h = j.get("hyperparameters");
+        assertThat(h.get("layers").asInt()).isEqualTo(5);
+        assertThat(h.get("headCount").asInt()).isEqualTo(8);
+        assertThat(h.get("headCountKv").asInt()).isEqualTo(4);
+        assertThat(h.get("vocabSize").asInt()).isEqualTo(512);
+        // Independently from the README's shapes: sum of elements, and Q8_0 vs F32 bytes.
+        long embd = 64, ff = 172, vocab = 512, kv = 32;
+        long perLayer = embd * embd * 2 + embd * kv * 2 + embd * ff * 3 + embd * 2;
+        long params = embd * vocab * 2 + embd + 5 * perLayer;
+        assertThat(j.get("parameters").asLong()).isEqualTo(params);
+        long f32Bytes = 4 * (embd + 5 * (2 * embd + ff * embd));
+        assertThat(j.at("/bytesByType/F32/bytes").asLong()).isEqualTo(f32Bytes);
+        assertThat(j.get("weightBytes").asLong()).isEqualTo(474_848L);
+        assertThat(j.get("tensors").get(0).get("name").asText()).isEqualTo("token_embd.weight");
+        assertThat(j.get("tensors").get(0).get("type").asText()).isEqualTo("Q8_0");
+        JsonNode m = j.get("memory");
+        assertThat(m.get("kvBytesPerToken").asLong()).isEqualTo(5 * 2 * kv * 2);
+        assertThat(m.get("kvBytes").asLong()).isEqualTo(5 * 2 * kv * 2 * 512);
+        assertThat(m.get("weightBytes").asLong()).isEqualTo(474_848L);
+        assertThat(m.get("hostOverheadBytes").asLong()).isPositive();
+        assertThat(m.get("totalBytes").asLong())
+                .isEqualTo(m.get("weightBytes").asLong()
+                        + m.get("kvBytes").asLong()
+                        + m.get("workspaceBytes").asLong()
+                        + m.get("hostOverheadBytes").asLong());
+    }
+
+    @Test
+    void inspectTextShowsTheTensorTableAndBreakdown() {
+        Run r = run(
+                "inspect", TestModels.f32().toString(), "--max-tokens", "100", "--max-sequences", "2", "--kv", "q8_0");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out())
+                .contains("architecture   llama")
+                .contains("quantization   F32")
+                .contains("100 tokens × 2 sequences, KV q8_0")
+                .contains("blk.4.ffn_down.weight");
+    }
+
+    @Test
+    void generateJsonGivesTheGoldenIdsAndText() throws Exception {
+        JsonNode golden = TestModels.golden("stories260K.golden.json");
+        Run r = run(
+                "generate",
+                "--model",
+                TestModels.f32().toString(),
+                "--prompt",
+                "Once upon a time",
+                "-n",
+                "40",
+                "--temp",
+                "0",
+                "--threads",
+                "1",
+                "--kv",
+                "f32",
+                "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode j = r.json();
+        assertThat(j.get("promptIds")).isEqualTo(golden.get("prompt_token_ids"));
+        assertThat(j.get("ids")).isEqualTo(golden.get("generated_token_ids"));
+        assertThat("Once upon a time" + j.get("text").asText())
+                .isEqualTo(golden.get("full_text").asText());
+        assertThat(r.err()).contains("prompt: 5 tokens").contains("tok/s");
+    }
+
+    @Test
+    void generateStreamsTextToStdoutAndSpeedsToStderr() {
+        Run r = run(
+                "generate",
+                "--model",
+                TestModels.q8().toString(),
+                "--prompt",
+                "Once upon a time",
+                "-n",
+                "12",
+                "--threads",
+                "1");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith("Once upon a time, there was a little girl named Lily");
+        assertThat(r.err()).containsPattern("generation: 12 tokens, 11 decode steps in [0-9.]+ ms");
+    }
+
+    @Test
+    void tokenizePrintsIdsAsAJsonArray() {
+        assertThat(run("tokenize", "--model", TestModels.f32().toString(), "--text", "Once upon a time", "--bos")
+                        .out()
+                        .trim())
+                .isEqualTo("[1,403,407,261,378]");
+        assertThat(run("tokenize", "--model", TestModels.f32().toString(), "--text", "Once upon a time")
+                        .out()
+                        .trim())
+                .isEqualTo("[403,407,261,378]");
+    }
+
+    @Test
+    void usageErrorsExitWithTwoAndSayWhatIsWrong() {
+        Run missing = run("generate", "--prompt", "x");
+        assertThat(missing.code()).isEqualTo(2);
+        assertThat(missing.err()).contains("--model is required");
+        Run badTemp = run("generate", "--model", TestModels.f32().toString(), "--prompt", "x", "--temp", "hot");
+        assertThat(badTemp.code()).isEqualTo(2);
+        assertThat(badTemp.err()).contains("--temp must be a number, got 'hot'");
+        Run unknown = run("inspect", TestModels.f32().toString(), "--frobnicate");
+        assertThat(unknown.code()).isEqualTo(2);
+        assertThat(unknown.err()).contains("unknown option --frobnicate");
+        assertThat(run("bogus").code()).isEqualTo(2);
+        assertThat(run("generate", "--help").out()).contains("usage: ./stowage generate");
+    }
+
+    @Test
+    void badModelFilesAreReportedNotThrown(@TempDir Path dir) throws Exception {
+        Path junk = dir.resolve("junk.gguf");
+        Files.writeString(junk, "not a gguf at all");
+        Run inspect = run("inspect", junk.toString());
+        assertThat(inspect.code()).isEqualTo(1);
+        assertThat(inspect.err()).contains("is not a valid GGUF file");
+        Run generate = run("generate", "--model", junk.toString(), "--prompt", "x");
+        assertThat(generate.code()).isEqualTo(1);
+        assertThat(generate.err()).contains(junk.toString());
+        Run tooLong = run("generate", "--model", TestModels.f32().toString(), "--prompt", "x", "-n", "600");
+        assertThat(tooLong.code()).isEqualTo(1);
+        assertThat(tooLong.err()).contains("exceeds the model's context of 512 tokens");
+    }
+
+    /** The benchmark's bookkeeping (not its timings): rows per model and thread count, bytes read, memory model agreement. */
+    @Test
+    void benchEngineJsonReportsEveryRowAndTheMemoryModelAgrees() throws Exception {
+        Run r = run(
+                "bench-engine",
+                "--model",
+                TestModels.q8().toString(),
+                "--threads",
+                "1,2",
+                "--prompt-tokens",
+                "8",
+                "--decode-tokens",
+                "4",
+                "--copy-mib",
+                "4",
+                "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode results = r.json().get("results");
+        assertThat(results).hasSize(2);
+        for (JsonNode row : results) {
+            assertThat(row.get("model").asText()).isEqualTo("stories260K-q8_0.gguf");
+            assertThat(row.get("promptTokensPerSecond").asDouble()).isPositive();
+            assertThat(row.get("decodeTokensPerSecond").asDouble()).isPositive();
+            // Every weight once, output.weight included, but one row of token_embd (34,816 bytes / 512 rows).
+            assertThat(row.get("bytesReadPerToken").asLong()).isEqualTo(474_848L - 34_816L + 68L);
+            assertThat(row.get("workspaceBytes").asLong())
+                    .isEqualTo(row.get("workspaceEstimateBytes").asLong());
+            assertThat(row.get("kvPoolBytes").asLong())
+                    .isEqualTo(row.get("kvEstimateBytes").asLong());
+        }
+        assertThat(results.get(0).get("threads").asInt()).isEqualTo(1);
+        assertThat(results.get(1).get("threads").asInt()).isEqualTo(2);
+    }
+}
