@@ -1,0 +1,33 @@
+# The Stowage operator image: a Quarkus fast-jar on a JRE, running as a non-root user.
+#   docker build -t ghcr.io/stowage/operator:0.1.0 .
+
+# --- build ---------------------------------------------------------------------------------------
+FROM eclipse-temurin:25-jdk AS build
+WORKDIR /src
+# Dependencies first, so that a source change does not download them again.
+COPY mvnw pom.xml ./
+COPY .mvn .mvn
+COPY placement/pom.xml placement/
+COPY host-api/pom.xml host-api/
+COPY runtime-image/pom.xml runtime-image/
+COPY operator/pom.xml operator/
+RUN ./mvnw -B -ntp -pl operator -am dependency:go-offline -DskipTests || true
+COPY placement placement
+COPY host-api host-api
+COPY operator operator
+COPY crds crds
+RUN ./mvnw -B -ntp -pl operator -am package -DskipTests -Dspotless.check.skip=true -Dspotless.apply.skip=true
+
+# --- run -----------------------------------------------------------------------------------------
+FROM eclipse-temurin:25-jre
+ENV LANGUAGE=en_US:en LC_ALL=C.UTF-8 \
+    JAVA_OPTS_APPEND="-XX:MaxRAMPercentage=75 -Djava.util.logging.manager=org.jboss.logmanager.LogManager --add-opens java.base/java.lang=ALL-UNNAMED"
+RUN groupadd --system --gid 10001 stowage && useradd --system --uid 10001 --gid 10001 --no-create-home stowage
+WORKDIR /deployments
+COPY --from=build --chown=10001:10001 /src/operator/target/quarkus-app/lib/ lib/
+COPY --from=build --chown=10001:10001 /src/operator/target/quarkus-app/*.jar ./
+COPY --from=build --chown=10001:10001 /src/operator/target/quarkus-app/app/ app/
+COPY --from=build --chown=10001:10001 /src/operator/target/quarkus-app/quarkus/ quarkus/
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["sh", "-c", "exec java $JAVA_OPTS_APPEND -jar /deployments/quarkus-run.jar"]

@@ -1,0 +1,75 @@
+package io.stowage.operator.app;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.stowage.operator.dcgm.DcgmScraper;
+import io.stowage.operator.host.HostAdminClient;
+import io.stowage.operator.inventory.InventoryConfig;
+import io.stowage.operator.model.ModelResolver;
+import io.stowage.operator.reconcile.EventRecorder;
+import io.stowage.operator.reconcile.OperatorConfig;
+import io.stowage.operator.reconcile.PlacementLoop;
+import io.stowage.placement.memory.MemoryParameters;
+import io.stowage.placement.plan.StowagePlanner;
+import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Singleton;
+import java.time.Clock;
+import java.util.List;
+
+/** Wires the plain-Java reconciliation into Quarkus from {@link StowageSettings}. */
+public class OperatorBeans {
+
+    @Produces
+    @Singleton
+    OperatorConfig operatorConfig(StowageSettings s) {
+        MemoryParameters m = MemoryParameters.defaults();
+        return new OperatorConfig(
+                s.runtimeImage(),
+                s.imagePullPolicy(),
+                s.modelCacheHostPath(),
+                s.modelCachePvc().orElse(""),
+                s.allowedModelHosts().orElse(List.of()),
+                s.httpTimeout(),
+                64 << 20,
+                s.dcgmService().orElse(""),
+                s.dcgmPort(),
+                new InventoryConfig(
+                        s.reserveFraction(),
+                        s.reserveFloorMib() << 20,
+                        s.cpuFraction(),
+                        m.hostOverheadGpuBytes(),
+                        m.hostOverheadCpuBytes()),
+                m,
+                s.serviceDomain(),
+                s.namespaces().orElse(List.of()));
+    }
+
+    @Produces
+    @Singleton
+    PlacementLoop placementLoop(KubernetesClient client, OperatorConfig cfg) {
+        Clock clock = Clock.systemUTC();
+        DcgmScraper scraper = null;
+        if (!cfg.dcgmService().isBlank() && cfg.dcgmService().contains("/")) {
+            String[] ns = cfg.dcgmService().split("/", 2);
+            scraper = new DcgmScraper(client, ns[0], ns[1], cfg.dcgmPort(), cfg.httpTimeout());
+        }
+        DcgmScraper dcgm = scraper;
+        return new PlacementLoop(
+                client,
+                cfg,
+                new ModelResolver(client, cfg, clock),
+                new StowagePlanner()::plan,
+                new HostAdminClient(cfg.httpTimeout()),
+                PlacementLoop::podAdminUri,
+                () -> dcgm == null ? List.of() : dcgm.scrape(),
+                new EventRecorder(client, clock),
+                clock);
+    }
+
+    /** One placement loop per cluster: only the lease holder reconciles. */
+    @Produces
+    @Singleton
+    LeaderElectionConfiguration leaderElection() {
+        return new LeaderElectionConfiguration("stowage-operator-lease");
+    }
+}

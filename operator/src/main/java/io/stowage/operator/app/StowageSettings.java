@@ -1,0 +1,59 @@
+package io.stowage.operator.app;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/** The operator's settings, from application properties or {@code STOWAGE_*} environment variables (Helm values). */
+@ConfigMapping(prefix = "stowage")
+public interface StowageSettings {
+    /** The runtime host image (also runs the model probe's {@code inspect}). */
+    @WithDefault("ghcr.io/stowage/runtime:0.1.0")
+    String runtimeImage();
+
+    @WithDefault("IfNotPresent")
+    String imagePullPolicy();
+
+    /** Node-local model cache directory for hosts, used when no PVC is given. */
+    @WithDefault("/var/cache/stowage/models")
+    String modelCacheHostPath();
+
+    /** A PVC name (in each deployment's namespace) to cache models on instead of a hostPath. */
+    Optional<String> modelCachePvc();
+
+    /** Hosts the operator may read GGUF headers from over http(s); others need a probe pod. */
+    Optional<List<String>> allowedModelHosts();
+
+    @WithDefault("5s")
+    Duration httpTimeout();
+
+    /** Fraction of each GPU's memory kept free. */
+    @WithDefault("0.05")
+    double reserveFraction();
+
+    /** The least memory kept free on each GPU, in MiB. */
+    @WithDefault("256")
+    long reserveFloorMib();
+
+    /** Share of a node's allocatable memory offered for CPU serving; 0 disables CPU hosts. */
+    @WithDefault("0")
+    double cpuFraction();
+
+    /** {@code namespace/name} of the dcgm-exporter Service; empty disables DCGM. */
+    Optional<String> dcgmService();
+
+    @WithDefault("9400")
+    int dcgmPort();
+
+    /** How often the placement loop runs without a change to trigger it. */
+    @WithDefault("15s")
+    Duration resyncInterval();
+
+    /** Namespaces whose LlmDeployments this operator manages (its RBAC covers them); empty means all. */
+    Optional<List<String>> namespaces();
+
+    @WithDefault("svc.cluster.local")
+    String serviceDomain();
+}

@@ -1,0 +1,198 @@
+package io.stowage.operator.reconcile;
+
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
+import io.stowage.hostapi.HostApi;
+import io.stowage.operator.crd.LlmDeployment;
+import io.stowage.operator.inventory.Inventory;
+import io.stowage.placement.plan.Device;
+import io.stowage.placement.plan.DeviceKind;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The desired runtime host pod of one device: pure, from the device, its assignment and its owners. */
+public final class HostPodDependent {
+    private HostPodDependent() {}
+
+    /**
+     * The host pod for {@code device} in {@code namespace}.
+     *
+     * @param assignmentJson the host's {@code HostAssignment}, recorded on the pod as the ledger
+     * @param owners the deployments with replicas on it: deleting the last one lets the GC remove the pod
+     * @param budgetBytes what the planner gave the host (CPU hosts request it as memory)
+     */
+    public static Pod desired(
+            OperatorConfig cfg,
+            String namespace,
+            Device device,
+            String assignmentJson,
+            List<LlmDeployment> owners,
+            long budgetBytes,
+            Map<String, String> readyLabels) {
+        String name = Labels.hostPodName(device.id());
+        Map<String, String> labels = new LinkedHashMap<>();
+        labels.put(Labels.MANAGED_BY, Labels.MANAGED_BY_VALUE);
+        labels.put(Labels.COMPONENT, Labels.COMPONENT_HOST);
+        labels.put("app.kubernetes.io/name", "stowage-runtime");
+        labels.put(Labels.NODE_LABEL, Labels.hash(device.node(), 16));
+        labels.putAll(readyLabels);
+        List<OwnerReference> refs = new ArrayList<>();
+        for (LlmDeployment d : owners) {
+            refs.add(new OwnerReferenceBuilder()
+                    .withApiVersion(LlmDeployment.API_VERSION)
+                    .withKind(LlmDeployment.KIND)
+                    .withName(d.getMetadata().getName())
+                    .withUid(d.getMetadata().getUid())
+                    .withBlockOwnerDeletion(false)
+                    .withController(false)
+                    .build());
+        }
+        Map<String, Quantity> requests = new LinkedHashMap<>();
+        Map<String, Quantity> limits = new LinkedHashMap<>();
+        if (device.kind() == DeviceKind.GPU) {
+            limits.put(Inventory.GPU_RESOURCE, new Quantity("1"));
+            requests.put(Inventory.GPU_RESOURCE, new Quantity("1"));
+            requests.put("memory", new Quantity("1Gi"));
+        } else {
+            // A CPU host's weights and KV live in its RAM: request what it was planned.
+            requests.put("memory", new Quantity(Long.toString(budgetBytes)));
+            limits.put("memory", new Quantity(Long.toString(budgetBytes)));
+        }
+        Volume cache = cfg.modelCachePvc() == null || cfg.modelCachePvc().isBlank()
+                ? new VolumeBuilder()
+                        .withName("model-cache")
+                        .withNewHostPath()
+                        .withPath(cfg.modelCacheHostPath())
+                        .withType("DirectoryOrCreate")
+                        .endHostPath()
+                        .build()
+                : new VolumeBuilder()
+                        .withName("model-cache")
+                        .withNewPersistentVolumeClaim()
+                        .withClaimName(cfg.modelCachePvc())
+                        .endPersistentVolumeClaim()
+                        .build();
+        return new PodBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .withNamespace(namespace)
+                .withLabels(labels)
+                .addToAnnotations(Labels.DEVICE_ANNOTATION, device.id())
+                .addToAnnotations(Labels.ASSIGNMENT_ANNOTATION, assignmentJson)
+                .withOwnerReferences(refs)
+                .endMetadata()
+                .withNewSpec()
+                .withRestartPolicy("Always")
+                .withAutomountServiceAccountToken(false)
+                .withNewAffinity()
+                .withNewNodeAffinity()
+                .withNewRequiredDuringSchedulingIgnoredDuringExecution()
+                .addNewNodeSelectorTerm()
+                .addNewMatchField()
+                .withKey("metadata.name")
+                .withOperator("In")
+                .withValues(device.node())
+                .endMatchField()
+                .endNodeSelectorTerm()
+                .endRequiredDuringSchedulingIgnoredDuringExecution()
+                .endNodeAffinity()
+                .endAffinity()
+                .withTolerations(device.taints().stream()
+                        .map(t -> new io.fabric8.kubernetes.api.model.TolerationBuilder()
+                                .withKey(t.key())
+                                .withOperator("Equal")
+                                .withValue(t.value())
+                                .withEffect(t.effect())
+                                .build())
+                        .toList())
+                .withNewSecurityContext()
+                .withRunAsNonRoot(true)
+                .withRunAsUser(10001L)
+                .withFsGroup(10001L)
+                .withNewSeccompProfile()
+                .withType("RuntimeDefault")
+                .endSeccompProfile()
+                .endSecurityContext()
+                .withContainers(new ContainerBuilder()
+                        .withName("runtime")
+                        .withImage(cfg.runtimeImage())
+                        .withImagePullPolicy(cfg.imagePullPolicy())
+                        .withArgs("host", "--device", device.kind() == DeviceKind.GPU ? "cuda" : "cpu")
+                        .withEnv(
+                                new EnvVarBuilder()
+                                        .withName(HostApi.TOKEN_ENV)
+                                        .withNewValueFrom()
+                                        .withNewSecretKeyRef(Labels.TOKEN_KEY, Labels.TOKEN_SECRET, false)
+                                        .endValueFrom()
+                                        .build(),
+                                new EnvVarBuilder()
+                                        .withName("STOWAGE_MODEL_CACHE")
+                                        .withValue("/models")
+                                        .build(),
+                                new EnvVarBuilder()
+                                        .withName("STOWAGE_DEVICE_ID")
+                                        .withValue(device.id())
+                                        .build())
+                        .addNewPort()
+                        .withName("http")
+                        .withContainerPort(HostApi.DEFAULT_API_PORT)
+                        .endPort()
+                        .addNewPort()
+                        .withName("admin")
+                        .withContainerPort(HostApi.DEFAULT_ADMIN_PORT)
+                        .endPort()
+                        .withNewResources()
+                        .withRequests(requests)
+                        .withLimits(limits)
+                        .endResources()
+                        .withNewSecurityContext()
+                        .withAllowPrivilegeEscalation(false)
+                        .withReadOnlyRootFilesystem(true)
+                        .withNewCapabilities()
+                        .withDrop("ALL")
+                        .endCapabilities()
+                        .endSecurityContext()
+                        .withNewLivenessProbe()
+                        .withNewHttpGet()
+                        .withPath("/q/health/live")
+                        .withNewPort("http")
+                        .endHttpGet()
+                        .withPeriodSeconds(10)
+                        .withFailureThreshold(6)
+                        .endLivenessProbe()
+                        .withNewReadinessProbe()
+                        .withNewHttpGet()
+                        .withPath("/q/health/ready")
+                        .withNewPort("http")
+                        .endHttpGet()
+                        .withPeriodSeconds(5)
+                        .endReadinessProbe()
+                        .addNewVolumeMount()
+                        .withName("model-cache")
+                        .withMountPath("/models")
+                        .endVolumeMount()
+                        .addNewVolumeMount()
+                        .withName("tmp")
+                        .withMountPath("/tmp")
+                        .endVolumeMount()
+                        .build())
+                .withVolumes(
+                        cache,
+                        new VolumeBuilder()
+                                .withName("tmp")
+                                .withNewEmptyDir()
+                                .endEmptyDir()
+                                .build())
+                .endSpec()
+                .build();
+    }
+}

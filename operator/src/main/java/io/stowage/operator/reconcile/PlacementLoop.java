@@ -1,0 +1,1030 @@
+package io.stowage.operator.reconcile;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.HostState;
+import io.stowage.hostapi.ModelAssignment;
+import io.stowage.hostapi.ModelPhase;
+import io.stowage.hostapi.ModelState;
+import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.hostapi.ReplicaState;
+import io.stowage.operator.crd.ContextSpec;
+import io.stowage.operator.crd.LlmDeployment;
+import io.stowage.operator.crd.PlacementSpec;
+import io.stowage.operator.crd.TolerationSpec;
+import io.stowage.operator.dcgm.DcgmUsage;
+import io.stowage.operator.dcgm.GpuMemory;
+import io.stowage.operator.host.HostAdminClient;
+import io.stowage.operator.host.HostUnavailableException;
+import io.stowage.operator.inventory.Inventory;
+import io.stowage.operator.model.ModelHeader;
+import io.stowage.operator.model.ModelResolver;
+import io.stowage.operator.model.Units;
+import io.stowage.placement.memory.KvCacheType;
+import io.stowage.placement.memory.MemoryBreakdown;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.plan.Deployment;
+import io.stowage.placement.plan.Device;
+import io.stowage.placement.plan.DeviceKind;
+import io.stowage.placement.plan.DeviceRequest;
+import io.stowage.placement.plan.Eviction;
+import io.stowage.placement.plan.ModelRef;
+import io.stowage.placement.plan.Placement;
+import io.stowage.placement.plan.PlanRequest;
+import io.stowage.placement.plan.PlanResult;
+import io.stowage.placement.plan.Refusal;
+import io.stowage.placement.plan.ReplicaId;
+import io.stowage.placement.plan.Toleration;
+import java.net.URI;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+
+/**
+ * The one placement loop of the cluster: reads every LlmDeployment, the nodes and the host pods (the
+ * ledger), batches all pending replicas through the planner, commits host pods and assignments, reads
+ * the hosts' state back, and writes Services and statuses.
+ */
+public final class PlacementLoop {
+    private static final Logger LOG = Logger.getLogger(PlacementLoop.class);
+
+    /** One deployment the planner sees, with what it was computed from. */
+    record Planned(
+            LlmDeployment cr,
+            ModelHeader header,
+            MemoryBreakdown memory,
+            Deployment deployment,
+            String uri,
+            ModelAssignment recordedModel) {}
+
+    /** The planner id of the replicas of a deployment's previous model version, kept while the new one starts. */
+    static final String PREVIOUS_SUFFIX = "~previous";
+
+    /** One host pod as found: its device, namespace and recorded assignment. */
+    record Host(Pod pod, String deviceId, HostAssignment assignment) {}
+
+    /** A replica as recorded on a host. */
+    record Recorded(Host host, ReplicaAssignment replica) {}
+
+    /** What a host reported in this pass. */
+    record HostReport(HostState state, HostUnavailableException error) {}
+
+    /** What one pass did, for tests and metrics. */
+    public record PassResult(
+            int deployments,
+            int placedReplicas,
+            int pendingReplicas,
+            int devices,
+            int hosts,
+            List<Refusal> refusals,
+            List<Eviction> evictions,
+            Map<String, Long> plannedBytesByDevice,
+            Map<String, Long> reportedBytesByDevice,
+            Map<String, Long> phaseMillis) {}
+
+    /** Wall time per phase of a pass, for the benchmark and the logs. */
+    private static final class PhaseClock {
+        private final Map<String, Long> millis = new LinkedHashMap<>();
+        private String current;
+        private long since = System.nanoTime();
+
+        PhaseClock(String first) {
+            current = first;
+        }
+
+        void mark(String next) {
+            long now = System.nanoTime();
+            millis.merge(current, (now - since) / 1_000_000, Long::sum);
+            current = next;
+            since = now;
+        }
+
+        Map<String, Long> millis() {
+            return millis;
+        }
+    }
+
+    private final KubernetesClient client;
+    private final OperatorConfig config;
+    private final ModelResolver models;
+    private final Function<PlanRequest, PlanResult> planner;
+    private final HostAdminClient admin;
+    private final Function<Pod, URI> adminUri;
+    private final Supplier<List<GpuMemory>> dcgm;
+    private final EventRecorder events;
+    private final Inventory inventory;
+    private final MemoryModel memoryModel;
+    private final StatusAggregator statuses;
+    private final Map<String, String> tokens = new HashMap<>();
+    private final Map<String, Long> lastUsed = new java.util.concurrent.ConcurrentHashMap<>();
+    private final SecureRandom random = new SecureRandom();
+
+    public PlacementLoop(
+            KubernetesClient client,
+            OperatorConfig config,
+            ModelResolver models,
+            Function<PlanRequest, PlanResult> planner,
+            HostAdminClient admin,
+            Function<Pod, URI> adminUri,
+            Supplier<List<GpuMemory>> dcgm,
+            EventRecorder events,
+            Clock clock) {
+        this.client = client;
+        this.config = config;
+        this.models = models;
+        this.planner = planner;
+        this.admin = admin;
+        this.adminUri = adminUri;
+        this.dcgm = dcgm;
+        this.events = events;
+        this.inventory = new Inventory(config.inventory());
+        this.memoryModel = new MemoryModel(config.memory());
+        this.statuses = new StatusAggregator(client, config, clock);
+    }
+
+    /** The admin URI of a host pod in a cluster: its pod IP and the admin port. */
+    public static URI podAdminUri(Pod pod) {
+        String ip = pod.getStatus() == null ? null : pod.getStatus().getPodIP();
+        return ip == null ? null : URI.create("http://" + ip + ":" + io.stowage.hostapi.HostApi.DEFAULT_ADMIN_PORT);
+    }
+
+    /** One level-based pass over the whole cluster. */
+    public synchronized PassResult runPass() {
+        PhaseClock phases = new PhaseClock("read");
+        List<LlmDeployment> all = new ArrayList<>(
+                client.resources(LlmDeployment.class).inAnyNamespace().list().getItems());
+        all.removeIf(d -> !config.manages(d.getMetadata().getNamespace()));
+        all.sort(Comparator.comparing(LlmDeployment::key));
+        List<Node> nodes = client.nodes().list().getItems();
+        List<Pod> pods = client.pods().inAnyNamespace().list().getItems();
+
+        phases.mark("finalizers");
+
+        // 1. Finalizers first, so that a deletion always passes through us.
+        List<LlmDeployment> live = new ArrayList<>();
+        List<LlmDeployment> deleting = new ArrayList<>();
+        for (LlmDeployment d : all) {
+            if (d.getMetadata().getDeletionTimestamp() != null) {
+                deleting.add(d);
+            } else {
+                live.add(ensureFinalizer(d));
+            }
+        }
+
+        // 2. The ledger: host pods and the assignments recorded on them.
+        Map<String, Host> ledger = new TreeMap<>();
+        for (Pod p : pods) {
+            if (!Labels.isHost(p) || p.getMetadata().getDeletionTimestamp() != null) {
+                continue;
+            }
+            Map<String, String> ann = p.getMetadata().getAnnotations();
+            String dev = ann == null ? null : ann.get(Labels.DEVICE_ANNOTATION);
+            if (dev == null) {
+                continue;
+            }
+            HostAssignment a;
+            try {
+                a = HostAdminClient.JSON.readValue(
+                        ann.getOrDefault(Labels.ASSIGNMENT_ANNOTATION, "{}"), HostAssignment.class);
+            } catch (JsonProcessingException e) {
+                LOG.warnf(
+                        "host pod %s/%s has an unreadable assignment annotation; treating it as empty",
+                        p.getMetadata().getNamespace(), p.getMetadata().getName());
+                a = new HostAssignment(0, 0, List.of(), List.of());
+            }
+            ledger.put(dev, new Host(p, dev, a));
+        }
+
+        phases.mark("models");
+
+        // 3. Models and memory: what each live deployment asks of the planner.
+        Map<String, Planned> planned = new LinkedHashMap<>();
+        Map<String, StatusAggregator.Problem> problems = new HashMap<>();
+        for (LlmDeployment d : live) {
+            plan(d, ledger, planned, problems);
+        }
+
+        phases.mark("inventory");
+
+        // 4. Devices, with foreign usage; placements on devices that vanished are dropped.
+        List<GpuMemory> gpus = safeDcgm();
+        Set<String> hostPodKeys = ledger.values().stream()
+                .map(h -> h.pod().getMetadata().getNamespace() + "/"
+                        + h.pod().getMetadata().getName())
+                .collect(Collectors.toSet());
+        DcgmUsage.ForeignUsage foreign = gpus.isEmpty()
+                ? DcgmUsage.ForeignUsage.NONE
+                : DcgmUsage.foreign(
+                        gpus,
+                        hostPodKeys::contains,
+                        reportedUsage(ledger),
+                        Set.of("nvidia-dcgm-exporter", "dcgm-exporter"));
+        List<Device> devices = inventory.devices(nodes, pods, foreign);
+        Map<String, Device> deviceById = new LinkedHashMap<>();
+        devices.forEach(dv -> deviceById.put(dv.id(), dv));
+
+        // 5. Current placements from the ledger, kept only while they still match their deployment.
+        Map<String, List<Placement>> currentByNs = new HashMap<>();
+        Map<String, String> claimed = new HashMap<>();
+        Map<String, List<Recorded>> outgoing = new TreeMap<>();
+        for (Host h : ledger.values()) {
+            String ns = h.pod().getMetadata().getNamespace();
+            if (!deviceById.containsKey(h.deviceId())) {
+                continue;
+            }
+            for (ReplicaAssignment r : h.assignment().replicas()) {
+                Planned p = planned.get(r.deployment());
+                if (p == null || !ns.equals(p.cr().getMetadata().getNamespace())) {
+                    continue;
+                }
+                if (!sameReplica(p, r)) {
+                    if (p.header() != null && !p.deployment().model().digest().equals(r.modelDigest())) {
+                        outgoing.computeIfAbsent(r.deployment(), k -> new ArrayList<>())
+                                .add(new Recorded(h, r));
+                    }
+                    continue;
+                }
+                int index = replicaIndex(r.id());
+                if (index >= 0 && index < p.deployment().replicas()) {
+                    currentByNs
+                            .computeIfAbsent(ns, k -> new ArrayList<>())
+                            .add(new Placement(new ReplicaId(r.deployment(), index), h.deviceId()));
+                    claimed.put(h.deviceId(), ns);
+                }
+            }
+        }
+
+        phases.mark("plan");
+
+        // 6. Plan, per namespace (namespaces never share a device), in one batch each.
+        Map<String, List<Deployment>> depsByNs = new TreeMap<>();
+        planned.values()
+                .forEach(p -> depsByNs.computeIfAbsent(p.cr().getMetadata().getNamespace(), k -> new ArrayList<>())
+                        .add(p.deployment()));
+        List<Placement> placements = new ArrayList<>();
+        List<Refusal> refusals = new ArrayList<>();
+        List<Eviction> evictions = new ArrayList<>();
+        for (Map.Entry<String, List<Deployment>> e : depsByNs.entrySet()) {
+            String ns = e.getKey();
+            List<Device> mine = devices.stream()
+                    .filter(dv -> ns.equals(claimed.getOrDefault(dv.id(), ns)))
+                    .toList();
+            List<Deployment> deps = new ArrayList<>(e.getValue());
+            List<Placement> current = new ArrayList<>(currentByNs.getOrDefault(ns, List.of()));
+            List<Deployment> previous = keepPrevious(ns, outgoing, planned, current);
+            deps.addAll(previous);
+            PlanResult r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
+            if (!previous.isEmpty()
+                    && r.refusals().stream()
+                            .anyMatch(x -> !x.replica().deployment().endsWith(PREVIOUS_SUFFIX))) {
+                // Memory does not allow both versions at once: replace in place instead.
+                previous.forEach(pd -> planned.remove(pd.id()));
+                current.removeIf(pl -> pl.replica().deployment().endsWith(PREVIOUS_SUFFIX));
+                r = planner.apply(new PlanRequest(mine, e.getValue(), current, false, 0));
+            }
+            for (Placement p : r.placements()) {
+                claimed.put(p.deviceId(), ns);
+            }
+            placements.addAll(r.placements());
+            refusals.addAll(r.refusals());
+            evictions.addAll(r.evictions());
+        }
+
+        phases.mark("commit");
+
+        // 7. Commit: one host pod per used device, its assignment recorded on it.
+        Map<String, List<ReplicaId>> byDevice = new TreeMap<>();
+        Map<ReplicaId, String> deviceOf = new HashMap<>();
+        for (Placement p : placements) {
+            byDevice.computeIfAbsent(p.deviceId(), k -> new ArrayList<>()).add(p.replica());
+            deviceOf.put(p.replica(), p.deviceId());
+        }
+        reportPlacementEvents(ledger, deviceOf, planned, refusals, evictions);
+        Map<String, HostAssignment> desiredAssignments = new TreeMap<>();
+        Map<String, Long> plannedBytes = new TreeMap<>();
+        for (Map.Entry<String, List<ReplicaId>> e : byDevice.entrySet()) {
+            Device dev = deviceById.get(e.getKey());
+            HostAssignment a = assignment(dev, e.getValue(), planned, ledger.get(e.getKey()));
+            desiredAssignments.put(e.getKey(), a);
+            plannedBytes.put(e.getKey(), plannedBytes(a, dev));
+        }
+        Map<String, Pod> hostPods = commitHostPods(desiredAssignments, deviceById, planned, ledger);
+
+        phases.mark("push");
+
+        // 8. Push each host's whole assignment and read its state back.
+        Map<String, HostReport> reports = new TreeMap<>();
+        Map<String, Long> reported = new TreeMap<>();
+        for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
+            HostReport rep = push(e.getValue(), desiredAssignments.get(e.getKey()), planned);
+            if (rep != null) {
+                reports.put(e.getKey(), rep);
+                if (rep.state() != null && rep.state().device() != null) {
+                    reported.put(e.getKey(), rep.state().device().usedBytes());
+                    lastUsed.put(
+                            e.getValue().getMetadata().getNamespace() + "/"
+                                    + e.getValue().getMetadata().getName(),
+                            rep.state().device().usedBytes());
+                }
+            }
+        }
+        updateReadyLabels(hostPods, reports, desiredAssignments);
+
+        phases.mark("status");
+
+        // 9. Services and statuses.
+        for (Planned p : planned.values()) {
+            statuses.ensureService(p.cr());
+        }
+        for (LlmDeployment d : live) {
+            if (!planned.containsKey(d.key())) {
+                statuses.ensureService(d);
+            }
+            try {
+                statuses.write(
+                        d,
+                        planned.get(d.key()),
+                        problems.get(d.key()),
+                        deviceOf,
+                        deviceById,
+                        desiredAssignments,
+                        hostPods,
+                        reports,
+                        refusals);
+            } catch (KubernetesClientException e) {
+                // One deployment's status must not stop the pass for the others.
+                LOG.warnf("status of %s not written: %s", d.key(), e.getMessage());
+            }
+        }
+
+        // 10. Deletions: once no host carries a replica of the deployment, release it.
+        for (LlmDeployment d : deleting) {
+            boolean stillAssigned = desiredAssignments.values().stream()
+                    .flatMap(a -> a.replicas().stream())
+                    .anyMatch(r -> r.deployment().equals(d.key()));
+            if (!stillAssigned) {
+                removeFinalizer(d);
+            }
+        }
+        phases.mark("end");
+        int pending = planned.values().stream()
+                        .mapToInt(p -> p.deployment().replicas())
+                        .sum()
+                - placements.size();
+        return new PassResult(
+                all.size(),
+                placements.size(),
+                pending,
+                devices.size(),
+                hostPods.size(),
+                refusals,
+                evictions,
+                plannedBytes,
+                reported,
+                phases.millis());
+    }
+
+    private void plan(
+            LlmDeployment d,
+            Map<String, Host> ledger,
+            Map<String, Planned> planned,
+            Map<String, StatusAggregator.Problem> problems) {
+        if (d.getSpec() == null || d.getSpec().getModel() == null) {
+            problems.put(d.key(), new StatusAggregator.Problem("InvalidSpec", "spec.model is required", true));
+            return;
+        }
+        ModelResolver.Resolution res;
+        try {
+            res = models.resolve(d);
+        } catch (KubernetesClientException e) {
+            res = new ModelResolver.Pending("the model probe could not be started yet: " + e.getMessage());
+        }
+        switch (res) {
+            case ModelResolver.Known k -> {
+                try {
+                    planned.put(d.key(), planned(d, k.header()));
+                } catch (IllegalArgumentException | ArithmeticException e) {
+                    problems.put(d.key(), new StatusAggregator.Problem("InvalidContext", e.getMessage(), true));
+                    events.warning(d, "InvalidContext", e.getMessage());
+                }
+            }
+            case ModelResolver.Pending p -> {
+                problems.put(d.key(), new StatusAggregator.Problem("InspectingModel", p.message(), false));
+                Planned kept = fromLedger(d, ledger);
+                if (kept != null) {
+                    // Keep what runs while the header is re-read (after a restart): nothing moves.
+                    planned.put(d.key(), kept);
+                }
+            }
+            case ModelResolver.Failed f -> {
+                problems.put(d.key(), new StatusAggregator.Problem(f.reason(), f.message(), true));
+                events.warning(d, f.reason(), f.message());
+            }
+        }
+    }
+
+    private Planned planned(LlmDeployment d, ModelHeader h) {
+        ContextSpec ctx = d.getSpec().contextOrDefault();
+        PlacementSpec pl = d.getSpec().placementOrDefault();
+        DeviceRequest req = switch (pl.getDevice() == null ? PlacementSpec.DeviceKindSpec.gpu : pl.getDevice()) {
+            case gpu -> DeviceRequest.GPU;
+            case cpu -> DeviceRequest.CPU;
+            case any -> DeviceRequest.ANY;
+        };
+        KvCacheType kv = KvCacheType.parse(ctx.kvType().name());
+        if (h.shape().contextLength() > 0 && ctx.tokens() > h.shape().contextLength()) {
+            throw new IllegalArgumentException("spec.context.maxTokens " + ctx.tokens() + " is above the model's"
+                    + " context length " + h.shape().contextLength() + "; lower maxTokens to at most "
+                    + h.shape().contextLength());
+        }
+        MemoryBreakdown mem = memoryModel.estimate(
+                h.shape(),
+                ctx.tokens(),
+                ctx.sequences(),
+                kv,
+                req == DeviceRequest.CPU ? DeviceKind.CPU : DeviceKind.GPU);
+        String uri = d.getSpec().getModel().getUri();
+        String digest = ModelResolver.digest(uri, d.getSpec().getModel().getSha256());
+        double share = pl.getComputeShare() != null
+                ? pl.getComputeShare()
+                : (req == DeviceRequest.CPU ? 1.0 : Deployment.DEFAULT_GPU_COMPUTE_SHARE);
+        List<Toleration> tols = new ArrayList<>();
+        if (pl.getTolerations() != null) {
+            for (TolerationSpec t : pl.getTolerations()) {
+                tols.add(new Toleration(t.getKey(), t.getOperator(), t.getValue(), t.getEffect()));
+            }
+        }
+        Deployment dep = MemoryModel.deployment(
+                d.key(),
+                digest,
+                mem,
+                d.getSpec().replicasOrZero(),
+                pl.getPriority() == null ? 0 : pl.getPriority(),
+                pl.getNodeSelector(),
+                tols,
+                pl.getMaxReplicasPerNode() == null ? 0 : pl.getMaxReplicasPerNode(),
+                req,
+                share);
+        return new Planned(d, h, mem, dep, uri, null);
+    }
+
+    /**
+     * The previous model version of deployments whose model changed, kept (as their own planner
+     * deployments) until the new version has as many ready replicas as asked for: replacing a model
+     * does not drop below the ready count when memory allows both.
+     */
+    private List<Deployment> keepPrevious(
+            String ns, Map<String, List<Recorded>> outgoing, Map<String, Planned> planned, List<Placement> current) {
+        List<Deployment> out = new ArrayList<>();
+        for (Map.Entry<String, List<Recorded>> e : outgoing.entrySet()) {
+            Planned p = planned.get(e.getKey());
+            if (p == null || !ns.equals(p.cr().getMetadata().getNamespace())) {
+                continue;
+            }
+            int want = p.deployment().replicas();
+            // The status describes the version of status.model.digest: only its ready replicas count.
+            var st = p.cr().getStatus();
+            boolean statusIsNew = st != null
+                    && st.getModel() != null
+                    && p.deployment().model().digest().equals(st.getModel().getDigest());
+            Integer ready = statusIsNew ? st.getReadyReplicas() : null;
+            if (ready != null && ready >= want) {
+                continue;
+            }
+            String id = e.getKey() + PREVIOUS_SUFFIX;
+            ModelAssignment model = null;
+            long kv = 0;
+            int max = -1;
+            for (Recorded rec : e.getValue()) {
+                Host h = rec.host();
+                ReplicaAssignment r = rec.replica();
+                int index = replicaIndex(r.id());
+                if (index < 0 || index >= want) {
+                    continue;
+                }
+                for (ModelAssignment m : h.assignment().models()) {
+                    if (m.digest().equals(r.modelDigest())) {
+                        model = m;
+                    }
+                }
+                kv = Math.max(kv, r.kvBytes());
+                max = Math.max(max, index);
+                current.add(new Placement(new ReplicaId(id, index), h.deviceId()));
+            }
+            if (model == null) {
+                continue;
+            }
+            Deployment prev = new Deployment(
+                    id,
+                    new ModelRef(model.digest(), model.weightBytes(), model.workspaceBytes()),
+                    kv,
+                    max + 1,
+                    p.deployment().priority(),
+                    Map.of(),
+                    List.of(),
+                    0,
+                    DeviceRequest.ANY,
+                    p.deployment().computeShare());
+            MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, kv, model.workspaceBytes(), 0);
+            planned.put(id, new Planned(p.cr(), null, mem, prev, model.uri(), model));
+            out.add(prev);
+        }
+        return out;
+    }
+
+    private static String statusKey(String plannerId) {
+        return plannerId.endsWith(PREVIOUS_SUFFIX)
+                ? plannerId.substring(0, plannerId.length() - PREVIOUS_SUFFIX.length())
+                : plannerId;
+    }
+
+    /** A deployment whose header is being re-read, as its replicas are recorded on the hosts. */
+    private static Planned fromLedger(LlmDeployment d, Map<String, Host> ledger) {
+        ModelAssignment model = null;
+        ReplicaAssignment any = null;
+        int maxIndex = -1;
+        for (Host h : ledger.values()) {
+            for (ReplicaAssignment r : h.assignment().replicas()) {
+                if (r.deployment().equals(d.key())) {
+                    any = r;
+                    maxIndex = Math.max(maxIndex, replicaIndex(r.id()));
+                    for (ModelAssignment m : h.assignment().models()) {
+                        if (m.digest().equals(r.modelDigest())) {
+                            model = m;
+                        }
+                    }
+                }
+            }
+        }
+        if (any == null || model == null) {
+            return null;
+        }
+        int replicas = Math.min(maxIndex + 1, d.getSpec().replicasOrZero());
+        Deployment dep = new Deployment(
+                d.key(),
+                new ModelRef(model.digest(), model.weightBytes(), model.workspaceBytes()),
+                any.kvBytes(),
+                replicas,
+                0,
+                Map.of(),
+                List.of(),
+                0,
+                DeviceRequest.ANY,
+                0);
+        MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, any.kvBytes(), model.workspaceBytes(), 0);
+        return new Planned(d, null, mem, dep, model.uri(), model);
+    }
+
+    private static boolean sameReplica(Planned p, ReplicaAssignment r) {
+        return p.deployment().model().digest().equals(r.modelDigest())
+                && p.deployment().kvBytesPerReplica() == r.kvBytes()
+                && (p.header() == null || p.cr().servedModelName().equals(r.servedModelName()));
+    }
+
+    static int replicaIndex(String id) {
+        int hash = id.lastIndexOf('#');
+        try {
+            return hash < 0 ? -1 : Integer.parseInt(id.substring(hash + 1));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private HostAssignment assignment(Device dev, List<ReplicaId> replicas, Map<String, Planned> planned, Host old) {
+        Map<String, ModelAssignment> modelsByDigest = new TreeMap<>();
+        List<ReplicaAssignment> reps = new ArrayList<>();
+        for (ReplicaId r : replicas.stream().sorted().toList()) {
+            Planned p = planned.get(r.deployment());
+            String digest = p.deployment().model().digest();
+            String sha = p.recordedModel() != null
+                    ? p.recordedModel().sha256()
+                    : p.cr().getSpec().getModel().getSha256();
+            modelsByDigest.putIfAbsent(
+                    digest,
+                    new ModelAssignment(
+                            digest,
+                            p.uri(),
+                            sha,
+                            p.memory().weightBytes(),
+                            p.memory().workspaceBytes()));
+            if (p.header() == null) {
+                // Kept from the ledger: copy the recorded replica unchanged.
+                reps.add(findRecorded(r, old, p));
+                continue;
+            }
+            ContextSpec ctx = p.cr().getSpec().contextOrDefault();
+            reps.add(new ReplicaAssignment(
+                    r.toString(),
+                    r.deployment(),
+                    p.cr().servedModelName(),
+                    digest,
+                    ctx.tokens(),
+                    ctx.sequences(),
+                    ctx.kvType().name(),
+                    p.memory().kvBytesPerReplica()));
+        }
+        // A new version's replica and the previous version's with the same id on one host: the new one wins.
+        Map<String, ReplicaAssignment> byId = new LinkedHashMap<>();
+        for (ReplicaAssignment a : reps) {
+            ReplicaAssignment had = byId.get(a.id());
+            Planned current = planned.get(a.deployment());
+            if (had == null
+                    || (current != null && current.deployment().model().digest().equals(a.modelDigest()))) {
+                byId.put(a.id(), a);
+            }
+        }
+        reps = new ArrayList<>(byId.values());
+        Set<String> used = reps.stream().map(ReplicaAssignment::modelDigest).collect(Collectors.toSet());
+        modelsByDigest.keySet().retainAll(used);
+        List<ModelAssignment> models = new ArrayList<>(modelsByDigest.values());
+        long budget = dev.capacityBytes();
+        if (old != null
+                && old.assignment().models().equals(models)
+                && old.assignment().replicas().equals(reps)
+                && old.assignment().budgetBytes() == budget) {
+            return old.assignment();
+        }
+        long gen = old == null ? 1 : old.assignment().generation() + 1;
+        return new HostAssignment(gen, budget, models, reps);
+    }
+
+    private static ReplicaAssignment findRecorded(ReplicaId r, Host old, Planned p) {
+        String id = statusKey(r.deployment()) + "#" + r.index();
+        if (old != null) {
+            for (ReplicaAssignment a : old.assignment().replicas()) {
+                if (a.id().equals(id)) {
+                    return a;
+                }
+            }
+        }
+        return new ReplicaAssignment(
+                id,
+                statusKey(r.deployment()),
+                p.cr().servedModelName(),
+                p.deployment().model().digest(),
+                0,
+                0,
+                "f16",
+                p.deployment().kvBytesPerReplica());
+    }
+
+    private static long plannedBytes(HostAssignment a, Device dev) {
+        long ws = a.models().stream()
+                .mapToLong(ModelAssignment::workspaceBytes)
+                .max()
+                .orElse(0);
+        long w = a.models().stream().mapToLong(ModelAssignment::weightBytes).sum();
+        long kv = a.replicas().stream().mapToLong(ReplicaAssignment::kvBytes).sum();
+        return dev.hostOverheadBytes() + ws + w + kv;
+    }
+
+    private Map<String, Pod> commitHostPods(
+            Map<String, HostAssignment> desired,
+            Map<String, Device> deviceById,
+            Map<String, Planned> planned,
+            Map<String, Host> ledger) {
+        Map<String, Pod> out = new TreeMap<>();
+        for (Map.Entry<String, HostAssignment> e : desired.entrySet()) {
+            String devId = e.getKey();
+            HostAssignment a = e.getValue();
+            Device dev = deviceById.get(devId);
+            String ns = planned.get(a.replicas().get(0).deployment())
+                    .cr()
+                    .getMetadata()
+                    .getNamespace();
+            ensureToken(ns);
+            List<LlmDeployment> owners = a.replicas().stream()
+                    .map(ReplicaAssignment::deployment)
+                    .distinct()
+                    .map(k -> planned.get(k).cr())
+                    .toList();
+            String json;
+            try {
+                json = HostAdminClient.JSON.writeValueAsString(a);
+            } catch (JsonProcessingException ex) {
+                throw new IllegalStateException(ex);
+            }
+            Host old = ledger.get(devId);
+            Map<String, String> ready = old == null ? Map.of() : readyLabelsOf(old.pod());
+            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, a.budgetBytes(), ready);
+            try {
+                commitHostPod(out, devId, ns, old, want, json);
+            } catch (KubernetesClientException ex) {
+                // One host that cannot be written must not stop the others; the next pass retries.
+                LOG.warnf("host pod for %s in %s not written: %s", devId, ns, ex.getMessage());
+            }
+        }
+        deleteEmptyHosts(desired, ledger);
+        return out;
+    }
+
+    private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
+        if (old == null) {
+            out.put(devId, client.pods().inNamespace(ns).resource(want).create());
+        } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
+                || !sameOwners(old.pod(), want)) {
+            // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
+            out.put(
+                    devId,
+                    client.pods()
+                            .inNamespace(ns)
+                            .withName(old.pod().getMetadata().getName())
+                            .edit(p -> {
+                                p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
+                                p.getMetadata()
+                                        .setOwnerReferences(want.getMetadata().getOwnerReferences());
+                                return p;
+                            }));
+        } else {
+            out.put(devId, old.pod());
+        }
+    }
+
+    private void deleteEmptyHosts(Map<String, HostAssignment> desired, Map<String, Host> ledger) {
+        for (Host h : ledger.values()) {
+            if (!desired.containsKey(h.deviceId())) {
+                Pod p = h.pod();
+                LOG.infof(
+                        "removing host %s/%s: no replica is placed on %s any more",
+                        p.getMetadata().getNamespace(), p.getMetadata().getName(), h.deviceId());
+                client.pods()
+                        .inNamespace(p.getMetadata().getNamespace())
+                        .withName(p.getMetadata().getName())
+                        .delete();
+            }
+        }
+    }
+
+    private static boolean sameOwners(Pod have, Pod want) {
+        Set<String> a = have.getMetadata().getOwnerReferences().stream()
+                .map(o -> o.getUid())
+                .collect(Collectors.toSet());
+        Set<String> b = want.getMetadata().getOwnerReferences().stream()
+                .map(o -> o.getUid())
+                .collect(Collectors.toSet());
+        return a.equals(b);
+    }
+
+    private static Map<String, String> readyLabelsOf(Pod p) {
+        Map<String, String> out = new TreeMap<>();
+        if (p.getMetadata().getLabels() != null) {
+            p.getMetadata().getLabels().forEach((k, v) -> {
+                if (k.startsWith(Labels.READY_PREFIX)) {
+                    out.put(k, v);
+                }
+            });
+        }
+        return out;
+    }
+
+    private String ensureToken(String ns) {
+        String t = tokens.get(ns);
+        if (t != null) {
+            return t;
+        }
+        Secret s =
+                client.secrets().inNamespace(ns).withName(Labels.TOKEN_SECRET).get();
+        if (s == null || s.getData() == null || s.getData().get(Labels.TOKEN_KEY) == null) {
+            byte[] b = new byte[32];
+            random.nextBytes(b);
+            String token = Base64.getUrlEncoder().withoutPadding().encodeToString(b);
+            s = new SecretBuilder()
+                    .withNewMetadata()
+                    .withName(Labels.TOKEN_SECRET)
+                    .withNamespace(ns)
+                    .addToLabels(Labels.MANAGED_BY, Labels.MANAGED_BY_VALUE)
+                    .endMetadata()
+                    .withType("Opaque")
+                    .addToData(Labels.TOKEN_KEY, Base64.getEncoder().encodeToString(token.getBytes()))
+                    .build();
+            try {
+                client.secrets().inNamespace(ns).resource(s).create();
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 409) {
+                    throw e;
+                }
+                s = client.secrets()
+                        .inNamespace(ns)
+                        .withName(Labels.TOKEN_SECRET)
+                        .get();
+            }
+        }
+        t = new String(Base64.getDecoder().decode(s.getData().get(Labels.TOKEN_KEY)));
+        tokens.put(ns, t);
+        return t;
+    }
+
+    private HostReport push(Pod pod, HostAssignment a, Map<String, Planned> planned) {
+        String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
+        URI uri = "Running".equals(phase) ? adminUri.apply(pod) : null;
+        if (uri == null) {
+            return null;
+        }
+        String token = ensureToken(pod.getMetadata().getNamespace());
+        try {
+            HostState s = admin.state(uri, token);
+            if (s.generation() != a.generation() || !covers(s, a)) {
+                s = admin.assign(uri, token, a);
+            }
+            for (ModelState m : s.models()) {
+                if (m.phase() == ModelPhase.FAILED) {
+                    for (ReplicaAssignment r : a.replicas()) {
+                        Planned p = planned.get(r.deployment());
+                        if (p != null && r.modelDigest().equals(m.digest())) {
+                            events.warning(
+                                    p.cr(),
+                                    "ModelLoadFailed",
+                                    "host " + pod.getMetadata().getName() + " could not load " + m.uri() + ": "
+                                            + m.reason());
+                        }
+                    }
+                }
+            }
+            return new HostReport(s, null);
+        } catch (HostUnavailableException e) {
+            for (String dep : a.replicas().stream()
+                    .map(ReplicaAssignment::deployment)
+                    .distinct()
+                    .toList()) {
+                Planned p = planned.get(dep);
+                if (p != null) {
+                    events.warning(
+                            p.cr(), e.reason(), "host " + pod.getMetadata().getName() + ": " + e.getMessage());
+                }
+            }
+            return new HostReport(null, e);
+        }
+    }
+
+    /** Whether the host's state lists every assigned replica (a restarted host forgets its assignment). */
+    private static boolean covers(HostState s, HostAssignment a) {
+        Set<String> have = s.replicas().stream().map(ReplicaState::id).collect(Collectors.toSet());
+        return a.replicas().stream().allMatch(r -> have.contains(r.id()));
+    }
+
+    private void updateReadyLabels(
+            Map<String, Pod> hostPods, Map<String, HostReport> reports, Map<String, HostAssignment> desired) {
+        for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
+            Pod pod = e.getValue();
+            HostReport rep = reports.get(e.getKey());
+            Map<String, String> want = new TreeMap<>();
+            if (rep != null && rep.state() != null) {
+                Map<String, Boolean> allReady = new HashMap<>();
+                Set<String> readyIds = rep.state().replicas().stream()
+                        .filter(ReplicaState::ready)
+                        .map(ReplicaState::id)
+                        .collect(Collectors.toSet());
+                for (ReplicaAssignment r : desired.get(e.getKey()).replicas()) {
+                    allReady.merge(r.deployment(), readyIds.contains(r.id()), Boolean::logicalOr);
+                }
+                allReady.forEach((dep, ok) -> {
+                    if (ok) {
+                        want.put(Labels.readyLabel(dep.substring(dep.indexOf('/') + 1)), "true");
+                    }
+                });
+            }
+            Map<String, String> have = readyLabelsOf(pod);
+            if (!have.equals(want)) {
+                Pod updated = client.pods()
+                        .inNamespace(pod.getMetadata().getNamespace())
+                        .withName(pod.getMetadata().getName())
+                        .edit(p -> {
+                            p.getMetadata().getLabels().keySet().removeIf(k -> k.startsWith(Labels.READY_PREFIX));
+                            p.getMetadata().getLabels().putAll(want);
+                            return p;
+                        });
+                e.setValue(updated);
+            }
+        }
+    }
+
+    private void reportPlacementEvents(
+            Map<String, Host> ledger,
+            Map<ReplicaId, String> deviceOf,
+            Map<String, Planned> planned,
+            List<Refusal> refusals,
+            List<Eviction> evictions) {
+        Set<String> before = new HashSet<>();
+        ledger.values().forEach(h -> h.assignment().replicas().forEach(r -> before.add(r.id() + "@" + h.deviceId())));
+        Map<String, TreeSet<String>> newPlacements = new TreeMap<>();
+        deviceOf.forEach((r, dev) -> {
+            if (!before.contains(r + "@" + dev)) {
+                newPlacements
+                        .computeIfAbsent(r.deployment(), k -> new TreeSet<>())
+                        .add("#" + r.index() + " on " + dev);
+            }
+        });
+        newPlacements.forEach((dep, where) -> {
+            Planned p = planned.get(dep);
+            events.normal(
+                    p.cr(),
+                    "Placed",
+                    "placed replicas " + String.join(", ", where) + " ("
+                            + Units.bytes(p.memory().kvBytesPerReplica()) + " KV each, weights "
+                            + Units.bytes(p.memory().weightBytes()) + " once per device)");
+        });
+        for (Refusal r : refusals) {
+            Planned p = planned.get(r.replica().deployment());
+            if (p != null) {
+                events.warning(p.cr(), "Unplaceable", "replica #" + r.replica().index() + " " + r.reason());
+            }
+        }
+        for (Eviction ev : evictions) {
+            Planned victim = planned.get(ev.victim().deployment());
+            Planned winner =
+                    ev.forReplica() == null ? null : planned.get(ev.forReplica().deployment());
+            if (victim != null) {
+                events.warning(
+                        victim.cr(),
+                        "Preempted",
+                        "replica #" + ev.victim().index() + " removed from " + ev.deviceId() + " for " + ev.forReplica()
+                                + ": " + ev.reason());
+            }
+            if (winner != null) {
+                events.normal(
+                        winner.cr(),
+                        "Preempting",
+                        "replica #" + ev.forReplica().index() + " takes " + ev.deviceId() + " from " + ev.victim()
+                                + ": " + ev.reason());
+            }
+        }
+    }
+
+    /** What each host reported using in the last pass, by {@code namespace/pod}: ours, not foreign. */
+    private Map<String, Long> reportedUsage(Map<String, Host> ledger) {
+        Map<String, Long> out = new HashMap<>();
+        for (Host h : ledger.values()) {
+            String key = h.pod().getMetadata().getNamespace() + "/"
+                    + h.pod().getMetadata().getName();
+            Long used = lastUsed.get(key);
+            if (used != null) {
+                out.put(key, used);
+            }
+        }
+        return out;
+    }
+
+    private List<GpuMemory> safeDcgm() {
+        try {
+            return dcgm.get();
+        } catch (RuntimeException e) {
+            LOG.warnf("DCGM usage unavailable (%s); capacity is not reduced by foreign usage this pass", e.toString());
+            return List.of();
+        }
+    }
+
+    private LlmDeployment ensureFinalizer(LlmDeployment d) {
+        if (d.getMetadata().getFinalizers() != null
+                && d.getMetadata().getFinalizers().contains(Labels.FINALIZER)) {
+            return d;
+        }
+        try {
+            return client.resource(d).edit(x -> {
+                x.addFinalizer(Labels.FINALIZER);
+                return x;
+            });
+        } catch (KubernetesClientException e) {
+            LOG.debugf("finalizer not added to %s yet: %s", d.key(), e.getMessage());
+            return d;
+        }
+    }
+
+    private void removeFinalizer(LlmDeployment d) {
+        // The Service is owned by the deployment; deleting it here does not wait for the garbage collector.
+        client.services()
+                .inNamespace(d.getMetadata().getNamespace())
+                .withName(StatusAggregator.serviceName(d))
+                .delete();
+        try {
+            client.resource(d).edit(x -> {
+                x.removeFinalizer(Labels.FINALIZER);
+                return x;
+            });
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) {
+                throw e;
+            }
+        }
+    }
+}

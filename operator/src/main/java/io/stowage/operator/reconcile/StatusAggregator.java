@@ -1,0 +1,301 @@
+package io.stowage.operator.reconcile;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.ModelPhase;
+import io.stowage.hostapi.ModelState;
+import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.operator.crd.LlmDeployment;
+import io.stowage.operator.crd.LlmDeploymentStatus;
+import io.stowage.operator.crd.MemoryStatus;
+import io.stowage.operator.crd.ModelStatus;
+import io.stowage.operator.crd.ReplicaPlacementStatus;
+import io.stowage.operator.model.ModelHeader;
+import io.stowage.operator.model.Units;
+import io.stowage.placement.plan.Device;
+import io.stowage.placement.plan.Refusal;
+import io.stowage.placement.plan.ReplicaId;
+import java.time.Clock;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/** Builds an LlmDeployment's status in one place, keeps the conditions truthful, and owns its Service. */
+public final class StatusAggregator {
+    public static final String PLACED = "Placed";
+    public static final String READY = "Ready";
+    public static final String DEGRADED = "Degraded";
+
+    /** Why a deployment is not (fully) planned; {@code failure} marks a spec or model the user must fix. */
+    public record Problem(String reason, String message, boolean failure) {}
+
+    private final KubernetesClient client;
+    private final OperatorConfig config;
+    private final Clock clock;
+
+    StatusAggregator(KubernetesClient client, OperatorConfig config, Clock clock) {
+        this.client = client;
+        this.config = config;
+        this.clock = clock;
+    }
+
+    /** The Service of a deployment: selects the hosts on which its model is ready. */
+    public static Service desiredService(LlmDeployment d) {
+        String name = d.getMetadata().getName();
+        return new ServiceBuilder()
+                .withNewMetadata()
+                .withName(serviceName(d))
+                .withNamespace(d.getMetadata().getNamespace())
+                .addToLabels(Labels.MANAGED_BY, Labels.MANAGED_BY_VALUE)
+                .addToLabels(Labels.DEPLOYMENT_LABEL, name.length() <= 63 ? name : Labels.hash(name, 16))
+                .withOwnerReferences(new OwnerReferenceBuilder()
+                        .withApiVersion(LlmDeployment.API_VERSION)
+                        .withKind(LlmDeployment.KIND)
+                        .withName(name)
+                        .withUid(d.getMetadata().getUid())
+                        .withController(true)
+                        .withBlockOwnerDeletion(true)
+                        .build())
+                .endMetadata()
+                .withNewSpec()
+                .addToSelector(Labels.readyLabel(name), "true")
+                .addToSelector(Labels.COMPONENT, Labels.COMPONENT_HOST)
+                .addNewPort()
+                .withName("http")
+                .withPort(80)
+                .withTargetPort(new IntOrString("http"))
+                .endPort()
+                .endSpec()
+                .build();
+    }
+
+    /** Service names are DNS labels: at most 63 characters. */
+    public static String serviceName(LlmDeployment d) {
+        String n = d.getMetadata().getName();
+        return n.length() <= 63 ? n : n.substring(0, 50) + "-" + Labels.hash(n, 12);
+    }
+
+    void ensureService(LlmDeployment d) {
+        Service want = desiredService(d);
+        Service have = client.services()
+                .inNamespace(d.getMetadata().getNamespace())
+                .withName(serviceName(d))
+                .get();
+        if (have == null) {
+            client.services()
+                    .inNamespace(d.getMetadata().getNamespace())
+                    .resource(want)
+                    .create();
+        } else if (!Objects.equals(have.getSpec().getSelector(), want.getSpec().getSelector())
+                || have.getSpec().getPorts().size() != 1) {
+            client.services()
+                    .inNamespace(d.getMetadata().getNamespace())
+                    .withName(serviceName(d))
+                    .edit(s -> {
+                        s.getSpec().setSelector(want.getSpec().getSelector());
+                        s.getSpec().setPorts(want.getSpec().getPorts());
+                        return s;
+                    });
+        }
+    }
+
+    void write(
+            LlmDeployment d,
+            PlacementLoop.Planned planned,
+            Problem problem,
+            Map<ReplicaId, String> deviceOf,
+            Map<String, Device> devices,
+            Map<String, HostAssignment> assignments,
+            Map<String, Pod> hostPods,
+            Map<String, PlacementLoop.HostReport> reports,
+            List<Refusal> refusals) {
+        LlmDeploymentStatus old = d.getStatus() == null ? new LlmDeploymentStatus() : d.getStatus();
+        LlmDeploymentStatus s = new LlmDeploymentStatus();
+        int want = d.getSpec() == null ? 0 : d.getSpec().replicasOrZero();
+        s.setObservedGeneration(d.getMetadata().getGeneration());
+        s.setSelector(Labels.readyLabel(d.getMetadata().getName()) + "=true");
+        s.setEndpoint("http://" + serviceName(d) + "." + d.getMetadata().getNamespace() + "." + config.serviceDomain()
+                + "/v1");
+        if (planned != null && planned.header() != null) {
+            s.setModel(
+                    modelStatus(planned.header(), planned.deployment().model().digest()));
+            s.setMemory(memoryStatus(planned));
+        } else {
+            s.setModel(old.getModel());
+            s.setMemory(old.getMemory());
+        }
+        int placed = 0;
+        int ready = 0;
+        List<String> hostErrors = new ArrayList<>();
+        List<String> modelFailures = new ArrayList<>();
+        List<ReplicaPlacementStatus> ps = new ArrayList<>();
+        for (int i = 0; planned != null && i < want; i++) {
+            ReplicaId r = new ReplicaId(d.key(), i);
+            String dev = deviceOf.get(r);
+            if (dev == null) {
+                continue;
+            }
+            placed++;
+            Pod pod = hostPods.get(dev);
+            PlacementLoop.HostReport rep = reports.get(dev);
+            ReplicaPlacementStatus p = new ReplicaPlacementStatus();
+            p.setReplica(i);
+            p.setDevice(dev);
+            p.setNode(devices.get(dev) == null ? null : devices.get(dev).node());
+            p.setHost(pod == null ? null : pod.getMetadata().getName());
+            String digest = planned.deployment().model().digest();
+            List<String> sharing = new ArrayList<>();
+            boolean first = true;
+            for (ReplicaAssignment a : assignments.get(dev).replicas()) {
+                if (a.modelDigest().equals(digest) && !a.id().equals(r.toString())) {
+                    sharing.add(a.id());
+                    if (a.id().compareTo(r.toString()) < 0) {
+                        first = false;
+                    }
+                }
+            }
+            p.setSharesWeightsWith(sharing);
+            p.setBytes(planned.memory().kvBytesPerReplica()
+                    + (first ? planned.memory().weightBytes() : 0));
+            boolean isReady = false;
+            if (rep != null && rep.state() != null) {
+                isReady = rep.state().replicas().stream().anyMatch(x -> x.id().equals(r.toString()) && x.ready());
+                for (ModelState m : rep.state().models()) {
+                    if (m.phase() == ModelPhase.FAILED && m.digest().equals(digest)) {
+                        modelFailures.add(p.getHost() + ": " + m.reason());
+                    }
+                }
+            } else if (rep != null && rep.error() != null) {
+                hostErrors.add(rep.error().getMessage());
+            }
+            p.setReady(isReady);
+            if (isReady) {
+                ready++;
+            }
+            ps.add(p);
+        }
+        s.setPlacements(ps);
+        s.setReplicas(placed);
+        s.setReadyReplicas(ready);
+        s.setReady(ready + "/" + want);
+
+        List<Condition> conds = new ArrayList<>();
+        String phase;
+        if (problem != null && (planned == null || planned.header() == null)) {
+            conds.add(cond(old, PLACED, "False", problem.reason(), problem.message()));
+            phase = "InspectingModel".equals(problem.reason()) ? "Inspecting" : "Invalid";
+        } else if (placed < want) {
+            String why = refusals.stream()
+                    .filter(r -> r.replica().deployment().equals(d.key()))
+                    .map(r -> "replica #" + r.replica().index() + " " + r.reason())
+                    .findFirst()
+                    .orElse("waiting for the next placement pass");
+            conds.add(cond(old, PLACED, "False", "Unplaceable", placed + "/" + want + " replicas placed; " + why));
+            phase = "Unplaceable";
+        } else {
+            long devs = ps.stream()
+                    .map(ReplicaPlacementStatus::getDevice)
+                    .distinct()
+                    .count();
+            conds.add(cond(
+                    old, PLACED, "True", "Placed", placed + "/" + want + " replicas placed on " + devs + " device(s)"));
+            phase = "Placing";
+        }
+        if (want > 0 && ready == want) {
+            conds.add(cond(old, READY, "True", "AllReplicasReady", ready + "/" + want + " replicas ready"));
+            phase = "Ready";
+        } else {
+            conds.add(cond(
+                    old,
+                    READY,
+                    "False",
+                    want == 0 ? "ScaledToZero" : "ReplicasNotReady",
+                    ready + "/" + want + " replicas ready"));
+        }
+        if (!modelFailures.isEmpty()) {
+            conds.add(cond(old, DEGRADED, "True", "ModelLoadFailed", String.join("; ", modelFailures)));
+            phase = "Degraded";
+        } else if (!hostErrors.isEmpty()) {
+            conds.add(cond(old, DEGRADED, "True", "HostUnavailable", String.join("; ", hostErrors)));
+            phase = "Degraded";
+        } else if (problem != null && problem.failure()) {
+            conds.add(cond(old, DEGRADED, "True", problem.reason(), problem.message()));
+        } else {
+            conds.add(cond(old, DEGRADED, "False", "AsExpected", "no host or model errors"));
+        }
+        s.setConditions(conds);
+        s.setPhase(phase);
+        if (!sameStatus(old, s)) {
+            d.setStatus(s);
+            try {
+                client.resource(d).updateStatus();
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 409 && e.getCode() != 404) {
+                    throw e;
+                }
+                // A newer version exists: the next pass writes the status again.
+            }
+        }
+    }
+
+    private static boolean sameStatus(LlmDeploymentStatus a, LlmDeploymentStatus b) {
+        var json = io.stowage.operator.host.HostAdminClient.JSON;
+        return json.valueToTree(a).equals(json.valueToTree(b));
+    }
+
+    private Condition cond(LlmDeploymentStatus old, String type, String status, String reason, String message) {
+        Condition prev = old.condition(type);
+        String since = prev != null && status.equals(prev.getStatus())
+                ? prev.getLastTransitionTime()
+                : DateTimeFormatter.ISO_INSTANT.format(
+                        clock.instant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS));
+        return new ConditionBuilder()
+                .withType(type)
+                .withStatus(status)
+                .withReason(reason)
+                .withMessage(message)
+                .withLastTransitionTime(since)
+                .build();
+    }
+
+    private static ModelStatus modelStatus(ModelHeader h, String digest) {
+        ModelStatus m = new ModelStatus();
+        m.setArchitecture(h.architecture());
+        m.setName(h.name());
+        m.setParameters(h.parameters());
+        m.setParametersHuman(h.parametersHuman());
+        m.setQuantization(h.quantization());
+        m.setContextLength(h.shape().contextLength());
+        m.setDigest(digest);
+        m.setSummary(h.architecture() + " " + h.parametersHuman());
+        return m;
+    }
+
+    private static MemoryStatus memoryStatus(PlacementLoop.Planned p) {
+        MemoryStatus m = new MemoryStatus();
+        var b = p.memory();
+        long total = b.totalForOneReplica();
+        m.setWeightsBytes(b.weightBytes());
+        m.setKvPerReplicaBytes(b.kvBytesPerReplica());
+        m.setWorkspaceBytes(b.workspaceBytes());
+        m.setOverheadBytes(b.hostOverheadBytes());
+        m.setTotalPerReplicaBytes(total);
+        m.setPerReplica(Units.bytes(total));
+        m.setSummary("weights " + Units.bytes(b.weightBytes()) + " + KV " + Units.bytes(b.kvBytesPerReplica())
+                + " + workspace " + Units.bytes(b.workspaceBytes()) + " + overhead "
+                + Units.bytes(b.hostOverheadBytes())
+                + " = " + Units.bytes(total) + " for the first replica on a device; each further replica sharing the"
+                + " weights adds " + Units.bytes(b.kvBytesPerReplica()));
+        return m;
+    }
+}

@@ -1,0 +1,93 @@
+package io.stowage.operator.crd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.crdv2.generator.CRDGenerator;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The CRD in crds/ is generated from the Java model; this fails when the checked-in file is stale.
+ * Regenerate with {@code -Dcrd.update=true}.
+ */
+class CrdIsUpToDateTest {
+    static final String FILE = LlmDeployment.CRD_NAME + "-v1.yml";
+
+    static Path repoRoot() {
+        return Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
+    }
+
+    /**
+     * Generates the CRD YAML from the model into {@code dir}. The generator sorts printer columns by
+     * JSON path; they are put back in the order the class declares them, which is how kubectl shows them.
+     */
+    static Path generate(Path dir) throws IOException {
+        new CRDGenerator()
+                .inOutputDir(dir.toFile())
+                .forCRDVersions(List.of("v1"))
+                .customResourceClasses(LlmDeployment.class)
+                .generate();
+        Path out = dir.resolve(FILE);
+        CustomResourceDefinition crd = Serialization.unmarshal(Files.readString(out), CustomResourceDefinition.class);
+        List<String> order = Arrays.stream(LlmDeployment.class.getAnnotationsByType(AdditionalPrinterColumn.class))
+                .map(AdditionalPrinterColumn::name)
+                .toList();
+        crd.getSpec()
+                .getVersions()
+                .forEach(v ->
+                        v.getAdditionalPrinterColumns().sort(Comparator.comparingInt(c -> order.indexOf(c.getName()))));
+        Files.writeString(
+                out,
+                "# Generated from io.stowage.operator.crd.LlmDeployment by CrdIsUpToDateTest; do not edit.\n"
+                        + Serialization.asYaml(crd));
+        return out;
+    }
+
+    @Test
+    void checkedInCrdMatchesTheJavaModel(@TempDir Path tmp) throws IOException {
+        String generated = Files.readString(generate(tmp));
+        Path checkedIn = repoRoot().resolve("crds").resolve(FILE);
+        if (Boolean.getBoolean("crd.update")) {
+            Files.createDirectories(checkedIn.getParent());
+            Files.writeString(checkedIn, generated);
+        }
+        assertThat(checkedIn)
+                .as("crds/%s exists (generate it with -Dcrd.update=true)", FILE)
+                .exists();
+        assertThat(Files.readString(checkedIn))
+                .as("crds/%s is stale: rerun the operator tests with -Dcrd.update=true and commit it", FILE)
+                .isEqualTo(generated);
+    }
+
+    @Test
+    void crdHasStatusAndScaleSubresourcesPrinterColumnsAndCelRules(@TempDir Path tmp) throws IOException {
+        CustomResourceDefinition crd =
+                Serialization.unmarshal(Files.readString(generate(tmp)), CustomResourceDefinition.class);
+        var v = crd.getSpec().getVersions().get(0);
+        assertThat(crd.getSpec().getScope()).isEqualTo("Namespaced");
+        assertThat(v.getName()).isEqualTo(LlmDeployment.VERSION);
+        assertThat(v.getSubresources().getStatus()).isNotNull();
+        assertThat(v.getSubresources().getScale().getSpecReplicasPath()).isEqualTo(".spec.replicas");
+        assertThat(v.getSubresources().getScale().getStatusReplicasPath()).isEqualTo(".status.replicas");
+        assertThat(v.getAdditionalPrinterColumns())
+                .extracting(c -> c.getName())
+                .containsExactly("Ready", "Replicas", "Model", "Quant", "Mem/Replica", "Status", "Age");
+        var spec = v.getSchema().getOpenAPIV3Schema().getProperties().get("spec");
+        var model = spec.getProperties().get("model");
+        assertThat(model.getXKubernetesValidations()).isNotEmpty();
+        assertThat(model.getXKubernetesValidations().get(0).getMessage()).contains("https://", "hf://");
+        assertThat(model.getProperties().get("sha256").getPattern()).isEqualTo("^[a-f0-9]{64}$");
+        assertThat(spec.getProperties().get("replicas").getMinimum()).isEqualTo(0.0);
+        assertThat(spec.getProperties().get("replicas").getDescription()).isNotBlank();
+        assertThat(spec.getRequired()).contains("model");
+    }
+}

@@ -1,0 +1,95 @@
+package io.stowage.operator.crd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/** The example manifests a newcomer applies are valid LlmDeployments under the generated CRD's rules. */
+class ExamplesTest {
+    static final Path ROOT = CrdIsUpToDateTest.repoRoot();
+
+    static List<LlmDeployment> examples() throws IOException {
+        List<LlmDeployment> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(ROOT.resolve("examples/k8s"))) {
+            for (Path f :
+                    files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList()) {
+                for (String doc : Files.readString(f).split("(?m)^---\\s*$")) {
+                    if (doc.contains("kind: LlmDeployment")) {
+                        out.add(Serialization.unmarshal(doc, LlmDeployment.class));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    static JSONSchemaProps specSchema() throws IOException {
+        var crd = Serialization.unmarshal(
+                Files.readString(ROOT.resolve("crds").resolve(CrdIsUpToDateTest.FILE)),
+                io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition.class);
+        return crd.getSpec()
+                .getVersions()
+                .get(0)
+                .getSchema()
+                .getOpenAPIV3Schema()
+                .getProperties()
+                .get("spec");
+    }
+
+    @Test
+    void everyExampleUnmarshalsAndPassesTheSchemaPatterns() throws IOException {
+        JSONSchemaProps spec = specSchema();
+        JSONSchemaProps model = spec.getProperties().get("model");
+        Pattern uri = Pattern.compile(model.getProperties().get("uri").getPattern());
+        Pattern sha = Pattern.compile(model.getProperties().get("sha256").getPattern());
+        Pattern scheme = Pattern.compile("^(https|http|file|pvc|s3|hf)://");
+
+        List<LlmDeployment> all = examples();
+
+        assertThat(all).hasSizeGreaterThanOrEqualTo(5);
+        for (LlmDeployment d : all) {
+            String u = d.getSpec().getModel().getUri();
+            assertThat(uri.matcher(u).find())
+                    .as("%s: uri %s", d.getMetadata().getName(), u)
+                    .isTrue();
+            assertThat(scheme.matcher(u).find())
+                    .as("%s: scheme of %s", d.getMetadata().getName(), u)
+                    .isTrue();
+            if (d.getSpec().getModel().getSha256() != null) {
+                assertThat(sha.matcher(d.getSpec().getModel().getSha256()).find())
+                        .isTrue();
+            }
+            assertThat(d.getSpec().getReplicas()).isBetween(0, 1024);
+            assertThat(d.getSpec().contextOrDefault().tokens()).isBetween(1, ContextSpec.MAX_TOKENS_LIMIT);
+        }
+    }
+
+    @Test
+    void theSchemaRejectsWhatTheIssueNames() throws IOException {
+        JSONSchemaProps spec = specSchema();
+        JSONSchemaProps model = spec.getProperties().get("model");
+        Pattern sha = Pattern.compile(model.getProperties().get("sha256").getPattern());
+        Pattern scheme = Pattern.compile("^(https|http|file|pvc|s3|hf)://");
+
+        assertThat(spec.getProperties().get("replicas").getMinimum())
+                .as("negative replicas")
+                .isEqualTo(0.0);
+        assertThat(scheme.matcher("ftp://example.com/m.gguf").find())
+                .as("unknown scheme")
+                .isFalse();
+        assertThat(model.getXKubernetesValidations().get(0).getRule()).contains("https|http|file|pvc|s3|hf");
+        assertThat(sha.matcher("ABC123").find()).as("malformed sha256").isFalse();
+        assertThat(sha.matcher("a".repeat(64)).find()).isTrue();
+        JSONSchemaProps ctx = spec.getProperties().get("context");
+        assertThat(ctx.getProperties().get("maxTokens").getMaximum()).isEqualTo((double) ContextSpec.MAX_TOKENS_LIMIT);
+    }
+}

@@ -1,0 +1,130 @@
+package io.stowage.operator.helm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.LintResult;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.KubernetesList;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/** Lints and renders helm/stowage with the real helm library (helm-java) and checks the rendered objects. */
+class HelmChartTest {
+    static final Path ROOT =
+            Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
+    static final Path CHART = ROOT.resolve("helm/stowage");
+
+    static List<HasMetadata> render(Map<String, Object> sets) {
+        var cmd = new Helm(CHART).template().withName("stowage").withNamespace("stowage-system");
+        sets.forEach(cmd::set);
+        String yaml = cmd.call();
+        List<HasMetadata> out = new ArrayList<>();
+        for (String doc : yaml.split("(?m)^---\\s*$")) {
+            if (doc.lines().anyMatch(l -> l.startsWith("kind:"))) {
+                Object o = Serialization.unmarshal(doc);
+                if (o instanceof KubernetesList l) {
+                    out.addAll(l.getItems());
+                } else {
+                    out.add((HasMetadata) o);
+                }
+            }
+        }
+        return out;
+    }
+
+    static <T> Stream<T> ofKind(List<HasMetadata> objs, Class<T> kind) {
+        return objs.stream().filter(kind::isInstance).map(kind::cast);
+    }
+
+    @Test
+    void chartLintsStrictly() {
+        LintResult r = new Helm(CHART).lint().strict().call();
+        assertThat(r.isFailed()).as("lint messages: %s", r.getMessages()).isFalse();
+    }
+
+    @Test
+    void operatorRunsNonRootReadOnlyWithTheConfiguredRuntimeImageAndAllowlist() {
+        List<HasMetadata> objs =
+                render(Map.of("runtimeImage.tag", "1.2.3", "modelHeader.allowedHosts[0]", "models.internal"));
+
+        Deployment d = ofKind(objs, Deployment.class).findFirst().orElseThrow();
+        var pod = d.getSpec().getTemplate().getSpec();
+        assertThat(pod.getSecurityContext().getRunAsNonRoot()).isTrue();
+        var c = pod.getContainers().get(0);
+        assertThat(c.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
+        assertThat(c.getSecurityContext().getAllowPrivilegeEscalation()).isFalse();
+        assertThat(c.getImage()).isEqualTo("ghcr.io/stowage/operator:0.1.0");
+        assertThat(c.getEnv())
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_RUNTIME_IMAGE");
+                    assertThat(e.getValue()).isEqualTo("ghcr.io/stowage/runtime:1.2.3");
+                })
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_ALLOWED_MODEL_HOSTS");
+                    assertThat(e.getValue()).startsWith("models.internal");
+                })
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_DCGM_SERVICE");
+                    assertThat(e.getValue()).isEqualTo("gpu-operator/nvidia-dcgm-exporter");
+                });
+        assertThat(d.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("stowage-operator");
+    }
+
+    @Test
+    void rbacIsLeastPrivilegeSecretsOnlyInManagedNamespaces() {
+        List<HasMetadata> objs = render(Map.of("managedNamespaces[0]", "team-a", "managedNamespaces[1]", "team-b"));
+
+        List<PolicyRule> clusterRules = ofKind(objs, ClusterRole.class)
+                .flatMap(r -> r.getRules().stream())
+                .toList();
+        assertThat(clusterRules).noneSatisfy(r -> assertThat(r.getResources()).contains("secrets"));
+        assertThat(clusterRules).allSatisfy(r -> {
+            assertThat(r.getVerbs()).doesNotContain("*");
+            assertThat(r.getResources()).doesNotContain("*");
+        });
+        assertThat(clusterRules)
+                .filteredOn(r -> r.getResources().contains("pods"))
+                .allSatisfy(r -> assertThat(r.getVerbs()).containsOnly("get", "list", "watch"));
+        assertThat(ofKind(objs, ClusterRoleBinding.class))
+                .allSatisfy(b -> assertThat(b.getRoleRef().getName()).isNotEqualTo("cluster-admin"));
+        List<Role> secretRoles = ofKind(objs, Role.class)
+                .filter(r ->
+                        r.getRules().stream().anyMatch(x -> x.getResources().contains("secrets")))
+                .toList();
+        assertThat(secretRoles)
+                .extracting(r -> r.getMetadata().getNamespace())
+                .containsExactlyInAnyOrder("team-a", "team-b");
+        assertThat(secretRoles)
+                .flatExtracting(Role::getRules)
+                .filteredOn(r -> r.getResources().contains("secrets"))
+                .allSatisfy(r -> assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "create"));
+    }
+
+    @Test
+    void serviceMonitorIsOptional() {
+        assertThat(render(Map.of())).noneMatch(o -> "ServiceMonitor".equals(o.getKind()));
+        assertThat(render(Map.of("metrics.serviceMonitor.enabled", "true")))
+                .anyMatch(o -> "ServiceMonitor".equals(o.getKind()));
+    }
+
+    @Test
+    void chartShipsTheGeneratedCrd() throws IOException {
+        String name = "llmdeployments.stowage.io-v1.yml";
+        assertThat(Files.readString(CHART.resolve("crds").resolve(name)))
+                .as("helm/stowage/crds/%s must be a copy of crds/%s", name, name)
+                .isEqualTo(Files.readString(ROOT.resolve("crds").resolve(name)));
+    }
+}

@@ -1,0 +1,143 @@
+package io.stowage.operator.reconcile;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.stowage.hostapi.AdminError;
+import io.stowage.hostapi.DeviceState;
+import io.stowage.hostapi.HostApi;
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.HostState;
+import io.stowage.hostapi.ModelAssignment;
+import io.stowage.hostapi.ModelPhase;
+import io.stowage.hostapi.ModelState;
+import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.hostapi.ReplicaState;
+import io.stowage.operator.host.HostAdminClient;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** A real HTTP server playing one runtime host's admin API: checks the token, keeps the assignment, reports state. */
+final class FakeHost implements AutoCloseable {
+    final HttpServer server;
+    final String token;
+    final AtomicInteger puts = new AtomicInteger();
+    volatile HostAssignment assignment = new HostAssignment(0, 0, List.of(), List.of());
+    volatile long delayMillis;
+    volatile String failModelReason;
+    volatile boolean garbage;
+
+    FakeHost(String token) throws IOException {
+        this.token = token;
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext(HostApi.STATE_PATH, this::state);
+        server.createContext(HostApi.ASSIGNMENT_PATH, this::assign);
+        // Several threads: a request held by delayMillis must not block the next one.
+        server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+        server.start();
+    }
+
+    URI uri() {
+        return URI.create("http://127.0.0.1:" + server.getAddress().getPort());
+    }
+
+    /** What a restarted host knows: nothing. */
+    void crash() {
+        assignment = new HostAssignment(0, 0, List.of(), List.of());
+    }
+
+    private boolean authorised(HttpExchange ex) throws IOException {
+        String auth = ex.getRequestHeaders().getFirst(HostApi.AUTHORIZATION_HEADER);
+        if (!(HostApi.BEARER_PREFIX + token).equals(auth)) {
+            send(ex, 401, new AdminError("Unauthorized", "missing or wrong bearer token"));
+            return false;
+        }
+        return true;
+    }
+
+    private void pause() {
+        if (delayMillis > 0) {
+            try {
+                Thread.sleep(delayMillis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void state(HttpExchange ex) throws IOException {
+        pause();
+        if (authorised(ex)) {
+            send(ex, 200, currentState());
+        }
+    }
+
+    private void assign(HttpExchange ex) throws IOException {
+        pause();
+        if (!authorised(ex)) {
+            return;
+        }
+        if (!"PUT".equals(ex.getRequestMethod())) {
+            send(ex, 405, new AdminError("MethodNotAllowed", ex.getRequestMethod()));
+            return;
+        }
+        HostAssignment a = HostAdminClient.JSON.readValue(ex.getRequestBody(), HostAssignment.class);
+        puts.incrementAndGet();
+        assignment = a;
+        send(ex, 200, currentState());
+    }
+
+    HostState currentState() {
+        HostAssignment a = assignment;
+        List<ModelState> models = new ArrayList<>();
+        long used = 0;
+        for (ModelAssignment m : a.models()) {
+            ModelPhase phase = failModelReason == null ? ModelPhase.LOADED : ModelPhase.FAILED;
+            models.add(new ModelState(
+                    m.digest(),
+                    m.uri(),
+                    phase,
+                    failModelReason,
+                    m.weightBytes(),
+                    m.weightBytes(),
+                    m.weightBytes(),
+                    m.workspaceBytes()));
+            used += m.weightBytes() + m.workspaceBytes();
+        }
+        List<ReplicaState> replicas = new ArrayList<>();
+        for (ReplicaAssignment r : a.replicas()) {
+            replicas.add(new ReplicaState(
+                    r.id(),
+                    r.deployment(),
+                    r.servedModelName(),
+                    r.modelDigest(),
+                    failModelReason == null,
+                    r.kvBytes(),
+                    0,
+                    0,
+                    0));
+            used += r.kvBytes();
+        }
+        return new HostState(
+                a.generation(), new DeviceState("gpu", "fake", 0, a.budgetBytes(), used), models, replicas, 0, 0);
+    }
+
+    private void send(HttpExchange ex, int code, Object body) throws IOException {
+        byte[] b = garbage
+                ? "<html>not json".getBytes(StandardCharsets.UTF_8)
+                : HostAdminClient.JSON.writeValueAsBytes(body);
+        ex.getResponseHeaders().set("Content-Type", "application/json");
+        ex.sendResponseHeaders(code, b.length);
+        ex.getResponseBody().write(b);
+        ex.close();
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}

@@ -1,0 +1,620 @@
+package io.stowage.operator.reconcile;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.operator.crd.LlmDeployment;
+import io.stowage.operator.dcgm.GpuMemory;
+import io.stowage.operator.host.HostAdminClient;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The placement loop against the mock API server with real hosts' admin APIs and a real GGUF over Range. */
+@EnableKubernetesMockClient(crud = true)
+class PlacementLoopTest {
+    KubernetesClient client;
+
+    TestCluster cluster;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        cluster = new TestCluster(client, OperatorConfig.defaults());
+    }
+
+    @AfterEach
+    void tearDown() {
+        cluster.close();
+    }
+
+    static HostAssignment assignmentOf(Pod p) throws Exception {
+        return HostAdminClient.JSON.readValue(
+                p.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), HostAssignment.class);
+    }
+
+    @Test
+    void applyCreatesAPinnedHostAServiceAndAReadyStatusWithTheModelAndMemory() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+
+        List<Pod> hosts = cluster.hostPods("team-a");
+        assertThat(hosts).hasSize(1);
+        Pod host = hosts.get(0);
+        assertThat(host.getMetadata().getAnnotations()).containsEntry(Labels.DEVICE_ANNOTATION, "gpu-a/gpu-0");
+        assertThat(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getLimits()
+                        .get("nvidia.com/gpu")
+                        .getAmount())
+                .isEqualTo("1");
+        assertThat(host.getSpec()
+                        .getAffinity()
+                        .getNodeAffinity()
+                        .getRequiredDuringSchedulingIgnoredDuringExecution()
+                        .getNodeSelectorTerms()
+                        .get(0)
+                        .getMatchFields()
+                        .get(0)
+                        .getValues())
+                .containsExactly("gpu-a");
+        assertThat(host.getSpec().getSecurityContext().getRunAsNonRoot()).isTrue();
+        assertThat(host.getSpec().getContainers().get(0).getSecurityContext().getReadOnlyRootFilesystem())
+                .isTrue();
+        assertThat(host.getMetadata().getLabels()).containsEntry(Labels.readyLabel("chat"), "true");
+
+        FakeHost fake = cluster.hosts.get(host.getMetadata().getName());
+        assertThat(fake.assignment.replicas()).extracting(r -> r.id()).containsExactly("team-a/chat#0");
+        assertThat(fake.assignment).isEqualTo(assignmentOf(host));
+
+        Service svc = client.services().inNamespace("team-a").withName("chat").get();
+        assertThat(svc.getSpec().getSelector()).containsEntry(Labels.readyLabel("chat"), "true");
+
+        LlmDeployment d = cluster.get("team-a", "chat");
+        assertThat(d.getMetadata().getFinalizers()).contains(Labels.FINALIZER);
+        var st = d.getStatus();
+        assertThat(st.condition("Placed").getStatus()).isEqualTo("True");
+        assertThat(st.condition("Ready").getStatus()).isEqualTo("True");
+        assertThat(st.condition("Degraded").getStatus()).isEqualTo("False");
+        assertThat(st.getReadyReplicas()).isEqualTo(1);
+        assertThat(st.getReady()).isEqualTo("1/1");
+        assertThat(st.getModel().getArchitecture()).isEqualTo("llama");
+        assertThat(st.getModel().getContextLength()).isEqualTo(512L);
+        // KV: 2 (K and V) x 5 layers x 4 KV heads x 8 dims x 2 bytes (f16) x 512 tokens x 4 sequences.
+        assertThat(st.getMemory().getKvPerReplicaBytes()).isEqualTo(2L * 5 * 4 * 8 * 2 * 512 * 4);
+        assertThat(st.getPlacements()).singleElement().satisfies(p -> {
+            assertThat(p.getNode()).isEqualTo("gpu-a");
+            assertThat(p.getHost()).isEqualTo(host.getMetadata().getName());
+            assertThat(p.getReady()).isTrue();
+        });
+        assertThat(st.getEndpoint()).isEqualTo("http://chat.team-a.svc.cluster.local/v1");
+        assertThat(cluster.events("team-a", "Placed")).isNotEmpty();
+    }
+
+    @Test
+    void twoDeploymentsOfTheSameModelShareOneGpuAndItsWeights() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.apply("team-a", "chat-long", 1, s -> s.getContext().setMaxSequences(8));
+        cluster.converge();
+
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        HostAssignment a = assignmentOf(host);
+        assertThat(a.models()).as("one copy of the weights").hasSize(1);
+        assertThat(a.replicas()).extracting(r -> r.id()).containsExactly("team-a/chat#0", "team-a/chat-long#0");
+        var chat = cluster.get("team-a", "chat").getStatus().getPlacements().get(0);
+        var longer =
+                cluster.get("team-a", "chat-long").getStatus().getPlacements().get(0);
+        assertThat(chat.getSharesWeightsWith()).containsExactly("team-a/chat-long#0");
+        assertThat(longer.getSharesWeightsWith()).containsExactly("team-a/chat#0");
+        long weights = cluster.get("team-a", "chat").getStatus().getMemory().getWeightsBytes();
+        // Only the first replica of the model on the device pays for the weights.
+        assertThat(chat.getBytes() + longer.getBytes())
+                .isEqualTo(weights
+                        + cluster.get("team-a", "chat").getStatus().getMemory().getKvPerReplicaBytes()
+                        + cluster.get("team-a", "chat-long")
+                                .getStatus()
+                                .getMemory()
+                                .getKvPerReplicaBytes());
+        assertThat(host.getMetadata().getLabels())
+                .containsEntry(Labels.readyLabel("chat"), "true")
+                .containsEntry(Labels.readyLabel("chat-long"), "true");
+    }
+
+    @Test
+    void scaleUpAddsReplicasAndScaleDownRemovesThemAndEmptyHosts() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        // 0.5 compute per replica: at most two replicas per GPU.
+        cluster.apply("team-a", "chat", 1, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.converge();
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+
+        cluster.apply("team-a", "chat", 4, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.converge();
+        assertThat(cluster.hostPods("team-a")).hasSize(2);
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(4);
+
+        cluster.apply("team-a", "chat", 1, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.converge();
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        HostAssignment a = assignmentOf(cluster.hostPods("team-a").get(0));
+        assertThat(a.replicas()).extracting(r -> r.id()).containsExactly("team-a/chat#0");
+        FakeHost fake = cluster.hosts.get(
+                cluster.hostPods("team-a").get(0).getMetadata().getName());
+        assertThat(fake.assignment.replicas()).hasSize(1);
+        assertThat(cluster.get("team-a", "chat").getStatus().getReady()).isEqualTo("1/1");
+    }
+
+    @Test
+    void deleteUnassignsRemovesHostsAndReleasesTheFinalizer() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.apply("team-a", "extract", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.get(
+                cluster.hostPods("team-a").get(0).getMetadata().getName());
+        assertThat(fake.assignment.replicas()).hasSize(2);
+
+        client.resources(LlmDeployment.class)
+                .inNamespace("team-a")
+                .withName("chat")
+                .delete();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat"))
+                .as("finalizer released, object gone")
+                .isNull();
+        assertThat(fake.assignment.replicas()).extracting(r -> r.id()).containsExactly("team-a/extract#0");
+        assertThat(client.services().inNamespace("team-a").withName("chat").get())
+                .isNull();
+
+        client.resources(LlmDeployment.class)
+                .inNamespace("team-a")
+                .withName("extract")
+                .delete();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "extract")).isNull();
+        assertThat(cluster.hostPods("team-a")).isEmpty();
+    }
+
+    @Test
+    void anUnplaceableDeploymentSaysWhyWithNumbers() throws Exception {
+        // The real GRID-A100-4C vGPU nodes: 4096 MiB each.
+        cluster.addGpuNode(
+                "vgpu-small",
+                TestCluster.vksLabels().stream()
+                        .filter(l -> "4096".equals(l.get("nvidia.com/gpu.memory")))
+                        .findFirst()
+                        .orElseThrow());
+        // 4096 sequences x 512 tokens x 640 B = 1.25 GiB of KV per replica.
+        cluster.apply("team-a", "wide", 3, s -> {
+            s.getContext().setMaxSequences(4096);
+            s.getPlacement().setComputeShare(0.1);
+        });
+        cluster.converge();
+
+        var st = cluster.get("team-a", "wide").getStatus();
+        assertThat(st.getReplicas()).isEqualTo(2);
+        var placed = st.condition("Placed");
+        assertThat(placed.getStatus()).isEqualTo("False");
+        assertThat(placed.getReason()).isEqualTo("Unplaceable");
+        assertThat(placed.getMessage()).contains("2/3 replicas placed", "1.3 GiB", "vgpu-small/gpu-0");
+        assertThat(cluster.events("team-a", "Unplaceable"))
+                .anySatisfy(e -> assertThat(e.getMessage()).contains("1.3 GiB"));
+    }
+
+    @Test
+    void aHigherPriorityDeploymentPreemptsALowerOne() throws Exception {
+        cluster.addGpuNode(
+                "vgpu-small",
+                TestCluster.vksLabels().stream()
+                        .filter(l -> "4096".equals(l.get("nvidia.com/gpu.memory")))
+                        .findFirst()
+                        .orElseThrow());
+        cluster.apply("team-a", "batch", 2, s -> {
+            s.getContext().setMaxSequences(4096);
+            s.getPlacement().setComputeShare(0.1);
+        });
+        cluster.converge();
+        assertThat(cluster.get("team-a", "batch").getStatus().getReplicas()).isEqualTo(2);
+
+        cluster.apply("team-a", "urgent", 1, s -> {
+            s.getContext().setMaxSequences(4096);
+            s.getContext().setMaxTokens(400);
+            s.getPlacement().setComputeShare(0.1);
+            s.getPlacement().setPriority(100);
+        });
+        cluster.converge();
+
+        assertThat(cluster.get("team-a", "urgent").getStatus().getReplicas()).isEqualTo(1);
+        assertThat(cluster.get("team-a", "batch").getStatus().getReplicas()).isEqualTo(1);
+        assertThat(cluster.events("team-a", "Preempted")).isNotEmpty();
+        assertThat(cluster.get("team-a", "batch")
+                        .getStatus()
+                        .condition("Placed")
+                        .getReason())
+                .isEqualTo("Unplaceable");
+    }
+
+    @Test
+    void foreignUsageReportedByDcgmShrinksCapacity() throws Exception {
+        cluster.addGpuNode(
+                "vgpu-small",
+                TestCluster.vksLabels().stream()
+                        .filter(l -> "4096".equals(l.get("nvidia.com/gpu.memory")))
+                        .findFirst()
+                        .orElseThrow());
+        // Another workload holds 3500 MiB of the 4096 MiB GPU, as dcgm-exporter reports it.
+        cluster.dcgm.add(new GpuMemory(
+                "vgpu-small", "GPU-1", 0, "GRID A100-4C", "other", "some-training-job", 3500L << 20, 596L << 20));
+        cluster.apply("team-a", "chat", 1, s -> s.getContext().setMaxSequences(512));
+        cluster.converge();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.getReplicas()).isZero();
+        assertThat(st.condition("Placed").getMessage()).contains("vgpu-small/gpu-0");
+
+        cluster.dcgm.clear();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat").getStatus().getReplicas()).isEqualTo(1);
+    }
+
+    @Test
+    void aRemovedNodesReplicasArePlacedElsewhere() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat")
+                        .getStatus()
+                        .getPlacements()
+                        .get(0)
+                        .getNode())
+                .isEqualTo("gpu-a");
+
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        client.nodes().withName("gpu-a").delete();
+        cluster.converge();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.getPlacements())
+                .singleElement()
+                .satisfies(p -> assertThat(p.getNode()).isEqualTo("gpu-b"));
+        assertThat(st.getReadyReplicas()).isEqualTo(1);
+        assertThat(cluster.hostPods("team-a"))
+                .singleElement()
+                .satisfies(p -> assertThat(p.getMetadata().getAnnotations().get(Labels.DEVICE_ANNOTATION))
+                        .isEqualTo("gpu-b/gpu-0"));
+    }
+
+    @Test
+    void aRestartedOperatorRebuildsItsLedgerFromTheHostsAndMovesNothing() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 3, s -> s.getPlacement().setComputeShare(0.5));
+        cluster.apply("team-a", "extract", 1, s -> {});
+        cluster.converge();
+        Map<String, String> before = new TreeMap<>();
+        for (Pod p : cluster.hostPods("team-a")) {
+            before.put(
+                    p.getMetadata().getName(), p.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION));
+        }
+        int puts = cluster.hosts.values().stream().mapToInt(h -> h.puts.get()).sum();
+
+        cluster.restartOperator();
+        cluster.converge();
+
+        Map<String, String> after = new TreeMap<>();
+        for (Pod p : cluster.hostPods("team-a")) {
+            after.put(
+                    p.getMetadata().getName(), p.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION));
+        }
+        assertThat(after).isEqualTo(before);
+        assertThat(cluster.hosts.values().stream().mapToInt(h -> h.puts.get()).sum())
+                .as("no assignment pushed again")
+                .isEqualTo(puts);
+    }
+
+    @Test
+    void aCrashedHostGetsItsAssignmentPushedAgain() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 2, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+        int puts = fake.puts.get();
+
+        fake.crash();
+        cluster.loop.runPass();
+
+        assertThat(fake.puts.get()).isEqualTo(puts + 1);
+        assertThat(fake.assignment.replicas()).hasSize(2);
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
+    }
+
+    @Test
+    void aBadUriGivesAConditionAndAnEventNotACrash() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        // The CRD's CEL rule rejects this at apply time on a real API server; the mock does not validate.
+        cluster.apply("team-a", "ftp", 1, s -> s.getModel().setUri("ftp://example.com/model.gguf"));
+        cluster.apply("team-a", "elsewhere", 1, s -> s.getModel().setUri("https://evil.example.com/model.gguf"));
+        cluster.apply("team-a", "good", 1, s -> {});
+        cluster.converge();
+
+        var ftp = cluster.get("team-a", "ftp").getStatus();
+        assertThat(ftp.condition("Placed").getStatus()).isEqualTo("False");
+        assertThat(ftp.condition("Placed").getReason()).isEqualTo("InvalidModelUri");
+        assertThat(ftp.condition("Placed").getMessage()).contains("ftp");
+        var elsewhere = cluster.get("team-a", "elsewhere").getStatus();
+        assertThat(elsewhere.condition("Placed").getReason()).isEqualTo("ModelHostNotAllowed");
+        assertThat(elsewhere.condition("Placed").getMessage()).contains("evil.example.com", "allowlist");
+        assertThat(cluster.events("team-a", "InvalidModelUri")).isNotEmpty();
+        assertThat(cluster.get("team-a", "good").getStatus().getReadyReplicas())
+                .as("the others are unaffected")
+                .isEqualTo(1);
+    }
+
+    @Test
+    void aModelServerThatReturnsGarbageGivesInvalidModel() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.models.files.put(
+                "/garbage.gguf", "<html>this is not a model</html>".repeat(100).getBytes());
+        cluster.apply("team-a", "garbage", 1, s -> s.getModel().setUri(cluster.models.url("/garbage.gguf")));
+        cluster.apply("team-a", "missing", 1, s -> s.getModel().setUri(cluster.models.url("/missing.gguf")));
+        cluster.converge();
+
+        var garbage = cluster.get("team-a", "garbage").getStatus();
+        assertThat(garbage.condition("Placed").getStatus()).isEqualTo("False");
+        assertThat(garbage.condition("Placed").getReason()).isEqualTo("InvalidModel");
+        assertThat(garbage.condition("Degraded").getStatus()).isEqualTo("True");
+        var missing = cluster.get("team-a", "missing").getStatus();
+        assertThat(missing.condition("Placed").getStatus()).isEqualTo("False");
+        assertThat(missing.condition("Placed").getMessage()).contains("404");
+        assertThat(cluster.hostPods("team-a")).isEmpty();
+    }
+
+    @Test
+    void aHostWhoseAdminApiTimesOutMakesTheDeploymentDegraded() throws Exception {
+        cluster.config = cluster.config.withHttpTimeout(java.time.Duration.ofMillis(300));
+        cluster.restartOperator();
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+
+        fake.delayMillis = 1500;
+        cluster.loop.runPass();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.condition("Degraded").getStatus()).isEqualTo("True");
+        assertThat(st.condition("Degraded").getReason()).isEqualTo("HostUnavailable");
+        assertThat(st.condition("Degraded").getMessage()).contains("timed out");
+        assertThat(cluster.events("team-a", "HostTimeout")).isNotEmpty();
+        assertThat(cluster.hostPods("team-a").get(0).getMetadata().getLabels())
+                .as("a host that does not answer leaves the Service")
+                .doesNotContainKey(Labels.readyLabel("chat"));
+
+        fake.delayMillis = 0;
+        fake.garbage = true;
+        cluster.loop.runPass();
+        assertThat(cluster.get("team-a", "chat")
+                        .getStatus()
+                        .condition("Degraded")
+                        .getMessage())
+                .contains("unparseable");
+    }
+
+    @Test
+    void aModelThatFailsToLoadOnItsHostIsReported() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+
+        fake.failModelReason = "sha256 mismatch: expected abc, found def";
+        cluster.loop.runPass();
+
+        var st = cluster.get("team-a", "chat").getStatus();
+        assertThat(st.condition("Degraded").getReason()).isEqualTo("ModelLoadFailed");
+        assertThat(st.condition("Degraded").getMessage()).contains("sha256 mismatch");
+        assertThat(st.condition("Ready").getStatus()).isEqualTo("False");
+        assertThat(cluster.events("team-a", "ModelLoadFailed")).isNotEmpty();
+    }
+
+    @Test
+    void aPvcModelIsInspectedByAProbePodOnceAndThenPlaced() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+
+        cluster.loop.runPass();
+        var inspecting = cluster.get("team-a", "from-pvc").getStatus().condition("Placed");
+        assertThat(inspecting.getStatus()).isEqualTo("False");
+        assertThat(inspecting.getReason()).isEqualTo("InspectingModel");
+        Pod probe = client.pods()
+                .inNamespace("team-a")
+                .withLabel(Labels.COMPONENT, Labels.COMPONENT_PROBE)
+                .list()
+                .getItems()
+                .get(0);
+        assertThat(probe.getSpec()
+                        .getVolumes()
+                        .get(0)
+                        .getPersistentVolumeClaim()
+                        .getClaimName())
+                .isEqualTo("models");
+        assertThat(probe.getSpec().getContainers().get(0).getArgs()).containsSequence("inspect", "--json");
+
+        cluster.kubelet();
+        cluster.converge();
+        var st = cluster.get("team-a", "from-pvc").getStatus();
+        assertThat(st.condition("Placed").getStatus()).isEqualTo("True");
+        assertThat(st.getModel().getArchitecture()).isEqualTo("llama");
+        assertThat(client.pods()
+                        .inNamespace("team-a")
+                        .withLabel(Labels.COMPONENT, Labels.COMPONENT_PROBE)
+                        .list()
+                        .getItems())
+                .as("the probe pod is removed once read")
+                .isEmpty();
+
+        cluster.apply("team-a", "same-file", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.converge();
+        assertThat(cluster.probes)
+                .as("the summary is cached per URI and digest")
+                .hasSize(1);
+        assertThat(cluster.get("team-a", "same-file").getStatus().getReadyReplicas())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void aProbeThatFailsSaysWhy() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "nope", 1, s -> s.getModel().setUri("s3://bucket/absent.gguf"));
+        cluster.converge();
+
+        var placed = cluster.get("team-a", "nope").getStatus().condition("Placed");
+        assertThat(placed.getReason()).isEqualTo("InvalidModel");
+        assertThat(placed.getMessage()).contains("exit 1", "no such file");
+    }
+
+    @Test
+    void aDeletedHostPodOrServiceComesBack() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        client.pods()
+                .inNamespace("team-a")
+                .withLabel(Labels.COMPONENT, Labels.COMPONENT_HOST)
+                .delete();
+        client.services().inNamespace("team-a").withName("chat").delete();
+
+        cluster.converge();
+
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        assertThat(client.services().inNamespace("team-a").withName("chat").get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+    }
+
+    @Test
+    void maxTokensAboveTheModelsContextIsRefusedWithTheLimit() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "too-long", 1, s -> s.getContext().setMaxTokens(4096));
+        cluster.converge();
+
+        var placed = cluster.get("team-a", "too-long").getStatus().condition("Placed");
+        assertThat(placed.getStatus()).isEqualTo("False");
+        assertThat(placed.getReason()).isEqualTo("InvalidContext");
+        assertThat(placed.getMessage()).contains("4096", "512");
+        assertThat(cluster.hostPods("team-a")).isEmpty();
+    }
+
+    @Test
+    void aChangedContextIsPushedToTheHostWithANewGeneration() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        FakeHost fake = cluster.hosts.values().iterator().next();
+        long generation = fake.assignment.generation();
+        long kv = fake.assignment.replicas().get(0).kvBytes();
+
+        cluster.apply("team-a", "chat", 1, s -> s.getContext().setMaxSequences(16));
+        cluster.converge();
+
+        assertThat(fake.assignment.generation()).isGreaterThan(generation);
+        assertThat(fake.assignment.replicas()).singleElement().satisfies(r -> {
+            assertThat(r.maxSequences()).isEqualTo(16);
+            assertThat(r.kvBytes()).isEqualTo(kv * 4);
+        });
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+    }
+
+    @Test
+    void aNewModelVersionStartsBesideTheOldOneWhichLeavesOnceTheNewIsReady() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+        byte[] gguf = ModelServer.resource("/models/stories260K-q8_0.gguf");
+        cluster.models.files.put("/v1.gguf", gguf);
+        cluster.models.files.put("/v2.gguf", gguf);
+        // Two replicas of 0.5 compute fill one GPU; the new version must start on the other.
+        cluster.apply("team-a", "chat", 2, s -> {
+            s.getModel().setUri(cluster.models.url("/v1.gguf"));
+            s.getPlacement().setComputeShare(0.5);
+        });
+        cluster.converge();
+        Pod v1Host = cluster.hostPods("team-a").get(0);
+        String v1Digest = assignmentOf(v1Host).models().get(0).digest();
+
+        cluster.apply("team-a", "chat", 2, s -> {
+            s.getModel().setUri(cluster.models.url("/v2.gguf"));
+            s.getPlacement().setComputeShare(0.5);
+        });
+        cluster.loop.runPass();
+
+        Pod stillThere = client.pods()
+                .inNamespace("team-a")
+                .withName(v1Host.getMetadata().getName())
+                .get();
+        assertThat(assignmentOf(stillThere).replicas())
+                .as("the old version keeps serving while the new one starts")
+                .extracting(r -> r.modelDigest())
+                .containsExactly(v1Digest, v1Digest);
+        assertThat(stillThere.getMetadata().getLabels()).containsEntry(Labels.readyLabel("chat"), "true");
+        assertThat(cluster.hostPods("team-a")).hasSize(2);
+
+        cluster.converge();
+
+        assertThat(cluster.hostPods("team-a")).singleElement().satisfies(p -> {
+            assertThat(p.getMetadata().getName())
+                    .isNotEqualTo(v1Host.getMetadata().getName());
+            assertThat(assignmentOf(p).models()).singleElement().satisfies(m -> {
+                assertThat(m.digest()).isNotEqualTo(v1Digest);
+                assertThat(m.uri()).endsWith("/v2.gguf");
+            });
+        });
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
+    }
+
+    @Test
+    void deploymentsOutsideTheManagedNamespacesAreLeftAlone() throws Exception {
+        OperatorConfig d = cluster.config;
+        cluster.config = new OperatorConfig(
+                d.runtimeImage(),
+                d.imagePullPolicy(),
+                d.modelCacheHostPath(),
+                d.modelCachePvc(),
+                d.allowedModelHosts(),
+                d.httpTimeout(),
+                d.maxHeaderBytes(),
+                d.dcgmService(),
+                d.dcgmPort(),
+                d.inventory(),
+                d.memory(),
+                d.serviceDomain(),
+                List.of("team-a"));
+        cluster.restartOperator();
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "mine", 1, s -> {});
+        cluster.apply("team-b", "not-mine", 1, s -> {});
+        cluster.converge();
+
+        assertThat(cluster.get("team-a", "mine").getStatus().getReadyReplicas()).isEqualTo(1);
+        LlmDeployment other = cluster.get("team-b", "not-mine");
+        assertThat(other.getStatus() == null
+                        || other.getStatus().getConditions().isEmpty())
+                .as("no status written")
+                .isTrue();
+        assertThat(other.getMetadata().getFinalizers()).isEmpty();
+        assertThat(cluster.hostPods("team-b")).isEmpty();
+    }
+}
