@@ -306,7 +306,7 @@ final class GgufParser {
             case STRING -> {
                 String[] out = new String[n];
                 for (int i = 0; i < n; i++) {
-                    out[i] = readString("array element " + i);
+                    out[i] = readString("array element", i);
                 }
                 yield GgufArray.trusted(elementType, out, n);
             }
@@ -349,13 +349,25 @@ final class GgufParser {
     }
 
     private String readString(String field) {
+        return readString(field, -1);
+    }
+
+    /** Reads a string; {@code index} (when >= 0) is appended to the field's name in errors only. */
+    private String readString(String field, long index) {
         int at = pos;
-        long n = readU64(field + " length");
-        if (n < 0) {
-            throw new GgufFormatException(context + ": " + field + " length " + Long.toUnsignedString(n) + " at byte "
-                    + at + " is larger than any file");
+        if (len - pos < 8 || buf.getLong(pos) < 0 || buf.getLong(pos) > len - pos - 8) {
+            // The slow path names the field precisely; the fast path below builds no strings.
+            field = index >= 0 ? field + " " + index : field;
+            long n = readU64(field + " length");
+            if (n < 0) {
+                throw new GgufFormatException(context + ": " + field + " length " + Long.toUnsignedString(n)
+                        + " at byte " + at + " is larger than any file");
+            }
+            require(n, field + " of " + n + " bytes");
+            pos = at;
         }
-        require(n, field + " of " + n + " bytes");
+        long n = buf.getLong(pos);
+        pos += 8;
         String s = new String(buf.array(), pos, (int) n, StandardCharsets.UTF_8);
         pos += (int) n;
         return s;

@@ -36,19 +36,33 @@ public final class GgufReader {
 
     private final int firstChunkBytes;
     private final int maxHeaderBytes;
-    private final HttpClient httpClient;
+    /** Made on first use: a client starts a selector thread, which file and byte reads should not pay for. */
+    private volatile HttpClient httpClient;
+
     private final Duration requestTimeout;
 
     private GgufReader(Builder b) {
         this.firstChunkBytes = b.firstChunkBytes;
         this.maxHeaderBytes = b.maxHeaderBytes;
         this.requestTimeout = b.requestTimeout;
-        this.httpClient = b.httpClient != null
-                ? b.httpClient
-                : HttpClient.newBuilder()
-                        .followRedirects(HttpClient.Redirect.NORMAL)
-                        .connectTimeout(Duration.ofSeconds(20))
-                        .build();
+        this.httpClient = b.httpClient;
+    }
+
+    private HttpClient httpClient() {
+        HttpClient c = httpClient;
+        if (c == null) {
+            synchronized (this) {
+                c = httpClient;
+                if (c == null) {
+                    c = HttpClient.newBuilder()
+                            .followRedirects(HttpClient.Redirect.NORMAL)
+                            .connectTimeout(Duration.ofSeconds(20))
+                            .build();
+                    httpClient = c;
+                }
+            }
+        }
+        return c;
     }
 
     /** A reader with the defaults: 4 MiB first chunk, 64 MiB cap. */
@@ -177,7 +191,7 @@ public final class GgufReader {
                     .build();
             HttpResponse<InputStream> response;
             try {
-                response = httpClient.send(request, HttpResponse.BodyHandlers.ofInputStream());
+                response = httpClient().send(request, HttpResponse.BodyHandlers.ofInputStream());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("interrupted while fetching the GGUF header of " + uri);
@@ -211,8 +225,17 @@ public final class GgufReader {
                 readFromPlainBody(target);
             } else {
                 body.close();
+                String hint = status == 416
+                        ? ": the file is empty or shorter than the server reports"
+                        : status / 100 == 3
+                                ? ": a redirect to '"
+                                        + response.headers()
+                                                .firstValue("Location")
+                                                .orElse("?")
+                                        + "' that this reader's HTTP client does not follow"
+                                : "";
                 throw new IOException("GET " + uri + " (Range bytes=" + have + "-" + (target - 1) + ") returned HTTP "
-                        + status + (status == 416 ? ": the file is empty or shorter than the server reports" : ""));
+                        + status + hint);
             }
         }
 

@@ -85,10 +85,16 @@ public record ModelDescription(
         long params = 0;
         long weights = 0;
         Map<GgufType, Long> byType = new EnumMap<>(GgufType.class);
-        for (GgufTensorInfo t : file.tensors()) {
-            params = Math.addExact(params, t.elementCount());
-            weights = Math.addExact(weights, t.byteSize());
-            byType.merge(t.type(), t.byteSize(), Long::sum);
+        try {
+            for (GgufTensorInfo t : file.tensors()) {
+                params = Math.addExact(params, t.elementCount());
+                weights = Math.addExact(weights, t.byteSize());
+                byType.merge(t.type(), t.byteSize(), Math::addExact);
+            }
+        } catch (ArithmeticException e) {
+            // Only possible when the source did not know the file size, so tensor ends were not checked.
+            throw new GgufFormatException("the tensors' element or byte counts sum past 2^63-1 ("
+                    + file.tensors().size() + " tensors): the header is corrupt");
         }
         String quant = quantization(file, byType);
         return new ModelDescription(

@@ -1,8 +1,8 @@
 package io.stowage.runtime.tokenizer;
 
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 
 /**
@@ -19,6 +19,15 @@ public final class BytePairTokenizer extends Tokenizer {
     private final int[] byteTokens = new int[256];
 
     private final int skippedMerges;
+
+    /**
+     * Ids of recently seen pre-tokens. Text repeats its words (Zipf), so most pre-tokens skip the
+     * merge loop; Hugging Face's tokenizers and tiktoken cache the same way. Bounded: cleared when full.
+     */
+    private final ConcurrentHashMap<String, int[]> wordCache = new ConcurrentHashMap<>();
+
+    static final int WORD_CACHE_ENTRIES = 1 << 16;
+    static final int WORD_CACHE_MAX_CHARS = 64;
 
     BytePairTokenizer(TokenizerVocabulary vocab) {
         super(vocab);
@@ -57,6 +66,11 @@ public final class BytePairTokenizer extends Tokenizer {
         this.skippedMerges = skipped;
     }
 
+    /** Empties the pre-token cache (benchmarks measure the merge loop with it). */
+    void clearCache() {
+        wordCache.clear();
+    }
+
     /** Number of merges left out because their parts or their result are not in the vocabulary. */
     public int skippedMerges() {
         return skippedMerges;
@@ -71,9 +85,25 @@ public final class BytePairTokenizer extends Tokenizer {
         String text = preTokenizer.normalize(raw);
         Matcher m = preTokenizer.matcher(text);
         while (m.find()) {
-            if (m.end() > m.start()) {
-                encodeWord(m.group().getBytes(StandardCharsets.UTF_8), out);
+            if (m.end() == m.start()) {
+                continue;
             }
+            String word = m.group();
+            if (word.length() > WORD_CACHE_MAX_CHARS) {
+                encodeWord(word.getBytes(StandardCharsets.UTF_8), out);
+                continue;
+            }
+            int[] ids = wordCache.get(word);
+            if (ids == null) {
+                IntList w = new IntList(word.length());
+                encodeWord(word.getBytes(StandardCharsets.UTF_8), w);
+                ids = w.toArray();
+                if (wordCache.size() >= WORD_CACHE_ENTRIES) {
+                    wordCache.clear();
+                }
+                wordCache.put(word, ids);
+            }
+            out.addAll(ids);
         }
     }
 
@@ -160,60 +190,6 @@ public final class BytePairTokenizer extends Tokenizer {
     @Override
     boolean stripsLeadingSpace() {
         return false;
-    }
-
-    /** A min-heap of longs. */
-    static final class LongHeap {
-        private long[] a;
-        private int n;
-
-        LongHeap(int capacity) {
-            a = new long[Math.max(4, capacity)];
-        }
-
-        boolean isEmpty() {
-            return n == 0;
-        }
-
-        void add(long v) {
-            if (n == a.length) {
-                a = Arrays.copyOf(a, n * 2);
-            }
-            int i = n++;
-            while (i > 0) {
-                int p = (i - 1) >>> 1;
-                if (a[p] <= v) {
-                    break;
-                }
-                a[i] = a[p];
-                i = p;
-            }
-            a[i] = v;
-        }
-
-        long poll() {
-            long top = a[0];
-            long last = a[--n];
-            int i = 0;
-            while (true) {
-                int c = 2 * i + 1;
-                if (c >= n) {
-                    break;
-                }
-                if (c + 1 < n && a[c + 1] < a[c]) {
-                    c++;
-                }
-                if (a[c] >= last) {
-                    break;
-                }
-                a[i] = a[c];
-                i = c;
-            }
-            if (n > 0) {
-                a[i] = last;
-            }
-            return top;
-        }
     }
 
     /** Open-addressing long → long map (non-negative values; ABSENT when missing). */

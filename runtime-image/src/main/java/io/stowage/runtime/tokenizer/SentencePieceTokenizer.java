@@ -1,7 +1,6 @@
 package io.stowage.runtime.tokenizer;
 
 import java.nio.charset.StandardCharsets;
-import java.util.PriorityQueue;
 
 /**
  * SentencePiece-style tokenizer ({@code tokenizer.ggml.model = llama}) as llama.cpp and
@@ -27,15 +26,6 @@ public final class SentencePieceTokenizer extends Tokenizer {
         }
     }
 
-    /** A candidate merge of two adjacent symbols; the best has the highest score, then the leftmost position. */
-    private record Bigram(float score, int left, int right, int length) implements Comparable<Bigram> {
-        @Override
-        public int compareTo(Bigram o) {
-            int c = Float.compare(o.score, score);
-            return c != 0 ? c : Integer.compare(left, o.left);
-        }
-    }
-
     @Override
     void encodeText(String raw, boolean afterSpecial, IntList out) {
         String text = (vocab.addSpacePrefix() && afterSpecial ? " " + raw : raw).replace(' ', SPACE);
@@ -56,16 +46,17 @@ public final class SentencePieceTokenizer extends Tokenizer {
             count++;
             i += len;
         }
-        PriorityQueue<Bigram> queue = new PriorityQueue<>();
+        LongHeap queue = new LongHeap(count);
         for (int i = 1; i < count; i++) {
             tryAddBigram(text, start, length, i - 1, i, queue);
         }
         while (!queue.isEmpty()) {
-            Bigram b = queue.poll();
-            int l = b.left;
-            int r = b.right;
-            // Stale: one side was merged since this candidate was queued.
-            if (length[l] == 0 || length[r] == 0 || length[l] + length[r] != b.length) {
+            long entry = queue.poll();
+            int l = (int) entry;
+            int r = length[l] == 0 ? -1 : next[l];
+            // Stale when a side was merged since: the pair now spells another piece (or none).
+            // A different pair with the very same score is the merge llama.cpp makes next anyway.
+            if (r < 0 || scoreKey(text, start, length, l, r) != entry) {
                 continue;
             }
             length[l] += length[r];
@@ -105,12 +96,28 @@ public final class SentencePieceTokenizer extends Tokenizer {
         }
     }
 
-    private void tryAddBigram(String text, int[] start, int[] length, int left, int right, PriorityQueue<Bigram> q) {
-        int len = length[left] + length[right];
-        Integer id = idsByText.get(text.substring(start[left], start[left] + len));
-        if (id != null) {
-            q.add(new Bigram(vocab.scores()[id], left, right, len));
+    private void tryAddBigram(String text, int[] start, int[] length, int left, int right, LongHeap q) {
+        long key = scoreKey(text, start, length, left, right);
+        if (key != NO_PIECE) {
+            q.add(key);
         }
+    }
+
+    private static final long NO_PIECE = Long.MAX_VALUE;
+
+    /**
+     * Heap key of merging {@code left} with {@code right}: the highest score first, then the
+     * leftmost (llama.cpp's order), or NO_PIECE when the merged text is not a piece.
+     */
+    private long scoreKey(String text, int[] start, int[] length, int left, int right) {
+        Integer id = idsByText.get(text.substring(start[left], start[left] + length[left] + length[right]));
+        if (id == null) {
+            return NO_PIECE;
+        }
+        int bits = Float.floatToIntBits(vocab.scores()[id]);
+        // Order-preserving float → int, then inverted so that a higher score is a smaller key.
+        int sortable = bits ^ ((bits >> 31) & 0x7FFF_FFFF);
+        return ((long) ~sortable << 32) | left;
     }
 
     @Override

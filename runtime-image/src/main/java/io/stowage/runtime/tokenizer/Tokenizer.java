@@ -1,5 +1,6 @@
 package io.stowage.runtime.tokenizer;
 
+import io.stowage.placement.gguf.GgufFile;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -91,6 +92,11 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
         };
     }
 
+    /** Reads the vocabulary from a parsed GGUF header and builds its tokenizer. */
+    public static Tokenizer fromGguf(GgufFile file) {
+        return create(TokenizerVocabulary.fromGguf(file));
+    }
+
     /** Reads the vocabulary from GGUF metadata and builds its tokenizer. */
     public static Tokenizer fromMetadata(TokenizerVocabulary.Metadata metadata) {
         return create(TokenizerVocabulary.fromMetadata(metadata));
@@ -161,8 +167,9 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             List<Fragment> next = null;
             for (int i = 0; i < fragments.size(); i++) {
                 Fragment f = fragments.get(i);
-                int at = f.token < 0 ? text.indexOf(special, f.start) : -1;
-                if (at < 0 || at + special.length() > f.end) {
+                // Bounded to the fragment, so each special token costs one pass over the text.
+                int at = f.token < 0 ? text.indexOf(special, f.start, f.end) : -1;
+                if (at < 0) {
                     if (next != null) {
                         next.add(f);
                     }
@@ -172,13 +179,13 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                     next = new ArrayList<>(fragments.subList(0, i));
                 }
                 int pos = f.start;
-                while (at >= 0 && at + special.length() <= f.end) {
+                while (at >= 0) {
                     if (at > pos) {
                         next.add(new Fragment(-1, pos, at));
                     }
                     next.add(new Fragment(id, at, at + special.length()));
                     pos = at + special.length();
-                    at = text.indexOf(special, pos);
+                    at = text.indexOf(special, pos, f.end);
                 }
                 if (pos < f.end) {
                     next.add(new Fragment(-1, pos, f.end));
@@ -228,10 +235,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     /** The UTF-8 bytes token {@code id} stands for; empty for control tokens unless rendered. */
     final byte[] piece(int id, boolean renderSpecial) {
-        if (id < 0 || id >= vocab.size()) {
-            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
-                    + " tokens, ids 0.." + (vocab.size() - 1) + ")");
-        }
+        checkId(id);
         TokenType t = vocab.type(id);
         if (renderSpecial && (t == TokenType.CONTROL || t == TokenType.UNKNOWN)) {
             return vocab.tokens().get(id).getBytes(StandardCharsets.UTF_8);
@@ -294,7 +298,15 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     /** The token's text as stored in the vocabulary. */
     public String tokenText(int id) {
+        checkId(id);
         return vocab.tokens().get(id);
+    }
+
+    private void checkId(int id) {
+        if (id < 0 || id >= vocab.size()) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
+                    + " tokens, ids 0.." + (vocab.size() - 1) + ")");
+        }
     }
 
     /** Special-token ids in matching order, for tests and diagnostics. */
@@ -320,6 +332,14 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                 a = Arrays.copyOf(a, a.length * 2);
             }
             a[n++] = v;
+        }
+
+        void addAll(int[] values) {
+            if (n + values.length > a.length) {
+                a = Arrays.copyOf(a, Math.max(a.length * 2, n + values.length));
+            }
+            System.arraycopy(values, 0, a, n, values.length);
+            n += values.length;
         }
 
         int[] toArray() {

@@ -1,5 +1,8 @@
 package io.stowage.runtime.tokenizer;
 
+import io.stowage.placement.gguf.GgufArray;
+import io.stowage.placement.gguf.GgufFile;
+import io.stowage.placement.gguf.GgufValue;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
@@ -109,6 +112,22 @@ public record TokenizerVocabulary(
 
     public TokenType type(int id) {
         return types[id];
+    }
+
+    /**
+     * Reads the tokenizer keys of a parsed GGUF header.
+     *
+     * @throws IllegalArgumentException naming the key and the values when a key is missing, has
+     *     the wrong type, or disagrees with another
+     */
+    public static TokenizerVocabulary fromGguf(GgufFile file) {
+        return fromMetadata(key -> {
+            GgufValue v = file.metadata().get(key);
+            if (v == null) {
+                return null;
+            }
+            return v.value() instanceof GgufArray a ? a.data() : v.value();
+        });
     }
 
     /**

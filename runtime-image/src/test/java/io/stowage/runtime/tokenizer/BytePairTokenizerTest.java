@@ -68,6 +68,18 @@ class BytePairTokenizerTest {
     }
 
     @Test
+    void qwen3NormalisesToNfcAndLlama3DoesNot() {
+        // Qwen's tokenizer.json has an NFC normalizer (the reference gives [963] for both spellings);
+        // Llama 3's has none, so the decomposed form stays two symbols.
+        Tokenizer qwen = TestTokenizers.tokenizer(TestTokenizers.QWEN3);
+        assertThat(qwen.encode("e\u0301", false)).containsExactly(963);
+        assertThat(qwen.encode("\u00e9", false)).containsExactly(963);
+        Tokenizer llama = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
+        assertThat(llama.encode("e\u0301", false)).isNotEqualTo(llama.encode("\u00e9", false));
+        assertThat(llama.decode(llama.encode("e\u0301", false))).isEqualTo("e\u0301");
+    }
+
+    @Test
     void llama3AddsBosByDefaultAndQwen3DoesNot() {
         Tokenizer llama = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
         assertThat(llama.addsBos()).isTrue();

@@ -2,6 +2,8 @@ package io.stowage.runtime.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.stowage.placement.gguf.GgufFile;
+import io.stowage.placement.gguf.GgufReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -19,33 +21,37 @@ public final class TestTokenizers {
     public static final String LLAMA_SPM = "/tokenizers/llama-cpp-vocab/ggml-vocab-llama-spm.gguf";
     public static final String STORIES = "/tokenizers/stories260K/stories260K-f32.gguf";
 
-    private static final Map<String, Map<String, Object>> METADATA = new ConcurrentHashMap<>();
+    private static final Map<String, GgufFile> FILES = new ConcurrentHashMap<>();
     private static final Map<String, Tokenizer> TOKENIZERS = new ConcurrentHashMap<>();
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private TestTokenizers() {}
 
-    public static Map<String, Object> metadata(String resource) {
-        return METADATA.computeIfAbsent(resource, TestGgufMetadata::read);
+    public static GgufFile gguf(String resource) {
+        return FILES.computeIfAbsent(resource, r -> GgufReader.readBytes(bytes(r)));
     }
 
     public static TokenizerVocabulary vocabulary(String resource) {
-        return TokenizerVocabulary.fromMetadata(metadata(resource)::get);
+        return TokenizerVocabulary.fromGguf(gguf(resource));
     }
 
     public static Tokenizer tokenizer(String resource) {
         return TOKENIZERS.computeIfAbsent(resource, r -> Tokenizer.create(vocabulary(r)));
     }
 
-    public static String text(String resource) {
+    public static byte[] bytes(String resource) {
         try (InputStream in = TestTokenizers.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new IllegalArgumentException("missing test resource " + resource);
             }
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return in.readAllBytes();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    public static String text(String resource) {
+        return new String(bytes(resource), StandardCharsets.UTF_8);
     }
 
     public static List<JsonNode> jsonLines(String resource) {

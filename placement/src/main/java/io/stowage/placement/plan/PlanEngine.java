@@ -1,0 +1,1094 @@
+package io.stowage.placement.plan;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.PriorityQueue;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * One planning pass over one request: the mutable ledger of devices and replicas shared by the
+ * Stowage planner and the two baselines (which differ only in {@link Mode}).
+ *
+ * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (DESIGN.md). The search for a
+ * replica's device is lexicographic over (tier, added bytes, free bytes after, device id) where tier
+ * 1 is "the model's weights are already there", 2 "the device is open", 3 "the device is empty".
+ * Small changes use a linear scan over the eligible devices; large batches use per-eligibility-class
+ * sorted indexes that return the same answer in logarithmic time per step.
+ */
+final class PlanEngine {
+
+    /** How replicas are costed and packed. */
+    enum Mode {
+        /** Stowage: one copy of a model's weights per device, workspace is a maximum. */
+        SHARING,
+        /** Memory-fraction best fit: each replica pays its own W + A + K. */
+        NO_SHARING,
+        /** Kubernetes {@code nvidia.com/gpu: 1}: one whole device per replica. */
+        WHOLE_DEVICE
+    }
+
+    /** Compute shares are held as integer millionths so that sums never drift. */
+    static final long MICRO = 1_000_000L;
+
+    /** Above this many pending replicas in one eligibility class, the sorted indexes pay for their build. */
+    static final int INDEX_THRESHOLD = 16;
+
+    private static final long UNLIMITED_COMPUTE = Long.MAX_VALUE / 4;
+
+    private static final Comparator<Dev> OPEN_ORDER = (a, b) -> {
+        int c = Long.compare(a.keyFree, b.keyFree);
+        return c != 0 ? c : a.id.compareTo(b.id);
+    };
+    private static final Comparator<Dev> EMPTY_ORDER = (a, b) -> {
+        int c = Long.compare(a.cap, b.cap);
+        return c != 0 ? c : a.id.compareTo(b.id);
+    };
+
+    /** Pending order: priority desc, size (W + K) desc, deployment id, replica index. */
+    private static final Comparator<Rep> PENDING_ORDER = (a, b) -> {
+        int c = Integer.compare(b.dep.priority, a.dep.priority);
+        if (c != 0) return c;
+        c = Long.compare(b.dep.w + b.dep.k, a.dep.w + a.dep.k);
+        if (c != 0) return c;
+        c = a.dep.id.compareTo(b.dep.id);
+        return c != 0 ? c : Integer.compare(a.index, b.index);
+    };
+
+    private final Mode mode;
+    private final boolean linearOnly;
+    private final boolean preemption;
+    private final PlanRequest request;
+
+    private Dev[] devs;
+    private final Map<String, Dev> devById = new HashMap<>();
+    private final Map<String, Integer> nodeIds = new HashMap<>();
+    private final List<Dep> deps = new ArrayList<>();
+    private final Map<String, Dep> depById = new HashMap<>();
+    private final Map<ClassKey, Cls> classes = new HashMap<>();
+
+    // Per model id (a digest in SHARING mode, a replica in NO_SHARING mode): W, A, devices holding it.
+    private final List<String> modelDigest = new ArrayList<>();
+    private final List<Long> modelW = new ArrayList<>();
+    private final List<Long> modelA = new ArrayList<>();
+    private final List<BitSet> holders = new ArrayList<>();
+    private final Map<String, Integer> modelByDigest = new HashMap<>();
+
+    private long minShare = Long.MAX_VALUE;
+    private int minPriority = Integer.MAX_VALUE;
+    private long version;
+
+    private final List<Eviction> evictions = new ArrayList<>();
+    private final List<Rep> refused = new ArrayList<>();
+    private final PriorityQueue<Rep> queue = new PriorityQueue<>(PENDING_ORDER);
+
+    PlanEngine(Mode mode, PlanRequest request, boolean linearOnly) {
+        this(mode, request, linearOnly, true);
+    }
+
+    PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption) {
+        this.mode = mode;
+        this.request = request;
+        this.linearOnly = linearOnly;
+        this.preemption = preemption;
+    }
+
+    PlanResult run() {
+        loadDevices();
+        loadDeployments();
+        List<Rep> pending = mode == Mode.SHARING ? loadCurrent() : allReplicas();
+        for (Rep r : pending) {
+            r.dep.cls.pending++;
+        }
+        queue.addAll(pending);
+        placeQueue(preemption);
+        if (mode == Mode.SHARING && request.rebalance() && request.maxDisruption() > 0) {
+            rebalance(request.maxDisruption());
+            List<Rep> retry = new ArrayList<>(refused);
+            refused.clear();
+            queue.addAll(retry);
+            placeQueue(false);
+        }
+        return result();
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    private void loadDevices() {
+        List<Device> in = new ArrayList<>(request.devices());
+        sortIfNeeded(in, Comparator.comparing(Device::id));
+        devs = new Dev[in.size()];
+        for (int i = 0; i < in.size(); i++) {
+            Device d = in.get(i);
+            if (i > 0 && d.id().equals(in.get(i - 1).id())) {
+                throw new IllegalArgumentException(
+                        "device " + d.id() + " appears twice in the inventory; ids must be unique");
+            }
+            if (!(d.computeCapacity() >= 0)) {
+                throw new IllegalArgumentException(
+                        "device " + d.id() + ": computeCapacity must be >= 0, got " + d.computeCapacity());
+            }
+            int node = nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
+            Dev v = new Dev(i, d, node, micro(d.computeCapacity()));
+            devs[i] = v;
+            devById.put(d.id(), v);
+        }
+    }
+
+    private void loadDeployments() {
+        List<Deployment> in = new ArrayList<>(request.deployments());
+        sortIfNeeded(in, Comparator.comparing(Deployment::id));
+        Map<String, Deployment> firstOfDigest = new HashMap<>();
+        Map<String, Long> workspace = new HashMap<>();
+        for (int i = 0; i < in.size(); i++) {
+            Deployment d = in.get(i);
+            if (i > 0 && d.id().equals(in.get(i - 1).id())) {
+                throw new IllegalArgumentException("deployment " + d.id() + " appears twice; ids must be unique");
+            }
+            Deployment first = firstOfDigest.putIfAbsent(d.model().digest(), d);
+            if (first != null && first.model().weightBytes() != d.model().weightBytes()) {
+                throw new IllegalArgumentException("model " + d.model().digest() + ": deployment " + first.id()
+                        + " says " + first.model().weightBytes() + " weight bytes but " + d.id() + " says "
+                        + d.model().weightBytes() + "; one digest must have one size");
+            }
+            // Two deployments of one file may size their step differently: the device keeps the larger.
+            workspace.merge(d.model().digest(), d.model().workspaceBytes(), Math::max);
+        }
+        for (Deployment d : in) {
+            long a = workspace.get(d.model().digest());
+            int model = -1;
+            if (mode != Mode.NO_SHARING) {
+                model = modelByDigest.computeIfAbsent(
+                        d.model().digest(), g -> newModel(g, d.model().weightBytes(), a));
+            }
+            ClassKey key = new ClassKey(d.device(), d.nodeSelector(), d.tolerations());
+            Cls cls = classes.computeIfAbsent(key, Cls::new);
+            long share = mode == Mode.WHOLE_DEVICE ? 0 : micro(d.computeShare());
+            Dep dep = new Dep(d, d.model().weightBytes(), a, share, model, cls);
+            deps.add(dep);
+            depById.put(d.id(), dep);
+            if (d.replicas() > 0) {
+                minShare = Math.min(minShare, share);
+                minPriority = Math.min(minPriority, d.priority());
+            }
+        }
+    }
+
+    private int newModel(String digest, long w, long a) {
+        modelDigest.add(digest);
+        modelW.add(w);
+        modelA.add(a);
+        holders.add(mode == Mode.SHARING ? new BitSet(devs.length) : null);
+        return modelDigest.size() - 1;
+    }
+
+    private List<Rep> allReplicas() {
+        List<Rep> out = new ArrayList<>();
+        for (Dep dep : deps) {
+            for (int i = 0; i < dep.d.replicas(); i++) {
+                out.add(newRep(dep, i));
+            }
+        }
+        return out;
+    }
+
+    private Rep newRep(Dep dep, int index) {
+        Rep r = new Rep(dep, index);
+        dep.reps[index] = r;
+        if (mode == Mode.NO_SHARING) {
+            // No sharing: every replica is its own process with its own weights and workspace.
+            r.model = newModel(dep.d.model().digest(), dep.w + dep.a, 0);
+        } else {
+            r.model = dep.model;
+        }
+        return r;
+    }
+
+    /** Applies the running placements, drops what no longer fits, and returns every replica still to place. */
+    private List<Rep> loadCurrent() {
+        List<Placement> current = new ArrayList<>(request.current());
+        sortIfNeeded(current, Comparator.comparing(Placement::replica).thenComparing(Placement::deviceId));
+        List<Rep> pending = new ArrayList<>();
+        ReplicaId last = null;
+        for (Placement p : current) {
+            if (p.replica().equals(last)) {
+                continue; // a replica recorded twice: the first (by device id) wins, deterministically
+            }
+            last = p.replica();
+            Dep dep = depById.get(p.replica().deployment());
+            if (dep == null || p.replica().index() < 0 || p.replica().index() >= dep.d.replicas()) {
+                continue; // deployment deleted or scaled down: the replica is removed
+            }
+            Rep r = newRep(dep, p.replica().index());
+            Dev v = devById.get(p.deviceId());
+            if (v == null) {
+                evictions.add(new Eviction(r.rid, p.deviceId(), null, "device " + p.deviceId() + " is gone"));
+                pending.add(r);
+                continue;
+            }
+            String why = keptIneligibility(r.dep, v);
+            if (why != null) {
+                evictions.add(new Eviction(r.rid, v.id, null, why));
+                pending.add(r);
+                continue;
+            }
+            add(r, v);
+            r.runningOn = v;
+        }
+        pending.addAll(dropSpreadExcess());
+        for (Dev v : devs) {
+            if (v.count > 0) {
+                pending.addAll(dropUntilFeasible(v));
+            }
+        }
+        for (Dep dep : deps) {
+            for (int i = 0; i < dep.reps.length; i++) {
+                if (dep.reps[i] == null) pending.add(newRep(dep, i));
+            }
+        }
+        return pending;
+    }
+
+    private List<Rep> dropSpreadExcess() {
+        List<Rep> dropped = new ArrayList<>();
+        for (Dep dep : deps) {
+            if (dep.spread == 0 || dep.perNode == null) continue;
+            boolean over = false;
+            for (int n : dep.perNode.values()) over |= n > dep.spread;
+            if (!over) continue;
+            List<Rep> mine = new ArrayList<>();
+            for (Dev v : devs) {
+                for (Rep r : v.reps) {
+                    if (r.dep == dep) mine.add(r);
+                }
+            }
+            mine.sort(Comparator.comparingInt((Rep r) -> r.dev.node).thenComparingInt(r -> r.index));
+            Map<Integer, Integer> seen = new HashMap<>();
+            for (Rep r : mine) {
+                if (seen.merge(r.dev.node, 1, Integer::sum) > dep.spread) {
+                    Dev v = r.dev;
+                    remove(r);
+                    evictions.add(new Eviction(
+                            r.rid,
+                            v.id,
+                            null,
+                            "node " + v.d.node() + " runs more than " + dep.spread + " replicas of " + dep.id
+                                    + " (maxReplicasPerNode)"));
+                    dropped.add(r);
+                }
+            }
+        }
+        return dropped;
+    }
+
+    /** A device whose capacity shrank (foreign use grew) sheds its lowest-priority replicas until it fits. */
+    private List<Rep> dropUntilFeasible(Dev v) {
+        List<Rep> dropped = new ArrayList<>();
+        if (v.used() <= v.cap && v.compute <= v.computeCap) return dropped;
+        List<Rep> order = new ArrayList<>(v.reps);
+        order.sort(Comparator.comparingInt((Rep r) -> r.dep.priority)
+                .thenComparing((Rep r) -> r.dep.id, Comparator.reverseOrder())
+                .thenComparing((Rep r) -> r.index, Comparator.reverseOrder()));
+        for (Rep r : order) {
+            if (v.used() <= v.cap && v.compute <= v.computeCap) break;
+            String why = String.format(
+                    Locale.ROOT,
+                    "device %s no longer fits its replicas: they need %s and %.2f compute, it has %s and %.2f compute",
+                    v.id,
+                    HumanBytes.format(v.used()),
+                    v.compute / (double) MICRO,
+                    HumanBytes.format(v.cap),
+                    v.computeCap / (double) MICRO);
+            remove(r);
+            evictions.add(new Eviction(r.rid, v.id, null, why));
+            dropped.add(r);
+        }
+        return dropped;
+    }
+
+    // ---------------------------------------------------------------- the ledger
+
+    private void add(Rep r, Dev v) {
+        unindex(v);
+        Dep dep = r.dep;
+        if (v.count == 0 && v.reps.isEmpty() && !(v.reps instanceof ArrayList)) {
+            v.reps = new ArrayList<>(4);
+            v.models = new HashMap<>(4);
+        }
+        v.reps.add(r);
+        v.count++;
+        int[] c = v.models.get(r.model);
+        if (c == null) {
+            v.models.put(r.model, new int[] {1});
+            v.weights += modelW.get(r.model);
+            if (holders.get(r.model) != null) holders.get(r.model).set(v.idx);
+        } else {
+            c[0]++;
+        }
+        v.ws = Math.max(v.ws, modelA.get(r.model));
+        v.kv += dep.k;
+        v.compute += shareOn(dep, v);
+        if (dep.spread > 0) {
+            if (dep.perNode == null) dep.perNode = new HashMap<>();
+            dep.perNode.merge(v.node, 1, Integer::sum);
+        }
+        r.dev = v;
+        reindex(v);
+        version++;
+    }
+
+    private void remove(Rep r) {
+        Dev v = r.dev;
+        unindex(v);
+        Dep dep = r.dep;
+        v.reps.remove(r);
+        v.count--;
+        int[] c = v.models.get(r.model);
+        if (--c[0] == 0) {
+            v.models.remove(r.model);
+            v.weights -= modelW.get(r.model);
+            if (holders.get(r.model) != null) holders.get(r.model).clear(v.idx);
+            long ws = 0;
+            for (int m : v.models.keySet()) ws = Math.max(ws, modelA.get(m));
+            v.ws = ws;
+        }
+        v.kv -= dep.k;
+        v.compute -= shareOn(dep, v);
+        if (dep.spread > 0) dep.perNode.merge(v.node, -1, Integer::sum);
+        r.dev = null;
+        r.runningOn = null;
+        reindex(v);
+        version++;
+    }
+
+    private long shareOn(Dep dep, Dev v) {
+        return mode == Mode.WHOLE_DEVICE ? v.computeCap : dep.share;
+    }
+
+    private boolean holds(Dev v, int model) {
+        return v.models.containsKey(model);
+    }
+
+    /** Bytes that placing {@code r} on {@code v} adds to the device's demand. */
+    private long added(Rep r, Dev v) {
+        long w = modelW.get(r.model);
+        long a = modelA.get(r.model);
+        if (v.count == 0) return v.overhead + a + w + r.dep.k;
+        return (holds(v, r.model) ? 0 : w) + Math.max(0, a - v.ws) + r.dep.k;
+    }
+
+    private boolean spreadOk(Dep dep, Dev v) {
+        return dep.spread == 0 || dep.perNode == null || dep.perNode.getOrDefault(v.node, 0) < dep.spread;
+    }
+
+    private boolean computeOk(Dep dep, Dev v) {
+        if (mode == Mode.WHOLE_DEVICE) return v.count == 0;
+        return v.compute + dep.share <= v.computeCap;
+    }
+
+    private boolean fits(Rep r, Dev v) {
+        return spreadOk(r.dep, v) && computeOk(r.dep, v) && added(r, v) <= v.cap - v.used();
+    }
+
+    // ---------------------------------------------------------------- indexes
+
+    private void unindex(Dev v) {
+        if (v.classes == null) return;
+        for (Cls c : v.classes) c.removeDev(v);
+    }
+
+    private void reindex(Dev v) {
+        if (v.classes == null) return;
+        setKey(v);
+        for (Cls c : v.classes) c.addDev(v);
+    }
+
+    private void setKey(Dev v) {
+        v.keyFree = v.cap - v.used();
+        if (v.count == 0) {
+            v.keyState = Dev.EMPTY;
+        } else if (mode != Mode.WHOLE_DEVICE && v.computeCap - v.compute >= minShare) {
+            v.keyState = Dev.OPEN;
+        } else {
+            v.keyState = Dev.NONE; // saturated: no pending replica's share fits any more
+        }
+    }
+
+    private BitSet eligible(Cls c) {
+        if (c.eligible == null) {
+            c.eligible = new BitSet(devs.length);
+            for (Dev v : devs) {
+                if (ineligibility(c.key, v.d) == null) c.eligible.set(v.idx);
+            }
+        }
+        return c.eligible;
+    }
+
+    private void buildIndex(Cls c) {
+        c.open = new TreeSet<>(OPEN_ORDER);
+        c.empty = new TreeMap<>();
+        BitSet el = eligible(c);
+        for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+            Dev v = devs[i];
+            if (v.classes == null) {
+                v.classes = new ArrayList<>(2);
+                setKey(v);
+            }
+            v.classes.add(c);
+            c.addDev(v);
+        }
+        c.indexed = true;
+    }
+
+    /** Why class {@code key} may not use device {@code v} for a new replica, or null if it may. */
+    static String ineligibility(ClassKey key, Device d) {
+        if (!key.request().accepts(d.kind())) {
+            return "are not " + (key.request() == DeviceRequest.GPU ? "GPUs" : "CPU devices");
+        }
+        for (Map.Entry<String, String> e : key.selector().entrySet()) {
+            if (!e.getValue().equals(d.labels().get(e.getKey()))) {
+                return "fail nodeSelector " + e.getKey() + "=" + e.getValue();
+            }
+        }
+        for (Taint t : d.taints()) {
+            if (!"NoSchedule".equals(t.effect()) && !"NoExecute".equals(t.effect())) continue;
+            if (!tolerated(key.tolerations(), t)) {
+                return "have untolerated taint " + t.key() + (t.value().isEmpty() ? "" : "=" + t.value()) + ":"
+                        + t.effect();
+            }
+        }
+        return null;
+    }
+
+    private static boolean tolerated(List<Toleration> tolerations, Taint t) {
+        for (Toleration tol : tolerations) {
+            if (tol.tolerates(t)) return true;
+        }
+        return false;
+    }
+
+    /**
+     * Why a running replica must leave its device, or null if it stays. Like Kubernetes, a NoSchedule
+     * taint added later does not evict a running replica; NoExecute does. A changed device kind or
+     * nodeSelector moves it (the spec now asks for other devices).
+     */
+    private String keptIneligibility(Dep dep, Dev v) {
+        Device d = v.d;
+        if (!dep.d.device().accepts(d.kind())) {
+            return "device " + v.id + " is " + d.kind() + " but " + dep.id + " asks for " + dep.d.device();
+        }
+        for (Map.Entry<String, String> e : dep.d.nodeSelector().entrySet()) {
+            if (!e.getValue().equals(d.labels().get(e.getKey()))) {
+                return "device " + v.id + " fails nodeSelector " + e.getKey() + "=" + e.getValue() + " of " + dep.id;
+            }
+        }
+        for (Taint t : d.taints()) {
+            if ("NoExecute".equals(t.effect()) && !tolerated(dep.d.tolerations(), t)) {
+                return "device " + v.id + " has taint " + t.key() + "=" + t.value() + ":NoExecute that " + dep.id
+                        + " does not tolerate";
+            }
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------- the search
+
+    private void placeQueue(boolean preemption) {
+        Dep lastRefused = null;
+        long lastRefusedVersion = -1;
+        while (!queue.isEmpty()) {
+            Rep r = queue.poll();
+            r.dep.cls.pending--;
+            if (r.dep == lastRefused && version == lastRefusedVersion) {
+                refused.add(r); // nothing changed since its sibling was refused
+                continue;
+            }
+            if (!fitsAloneSomewhere(r)) {
+                refused.add(r); // larger than any eligible device even when empty: no search, no preemption
+                continue;
+            }
+            Dev v = find(r, true);
+            if (v != null) {
+                add(r, v);
+                continue;
+            }
+            if (preemption && mode == Mode.SHARING && preempt(r)) {
+                continue;
+            }
+            refused.add(r);
+            lastRefused = r.dep;
+            lastRefusedVersion = version;
+        }
+    }
+
+    private boolean fitsAloneSomewhere(Rep r) {
+        Cls c = r.dep.cls;
+        if (c.maxUsable == Long.MIN_VALUE) {
+            BitSet el = eligible(c);
+            long max = -1;
+            for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+                max = Math.max(max, devs[i].cap - devs[i].overhead);
+            }
+            c.maxUsable = max;
+        }
+        return modelW.get(r.model) + modelA.get(r.model) + r.dep.k <= c.maxUsable;
+    }
+
+    /** The best device for {@code r}, or null if none fits; {@code allowEmpty=false} never opens a device. */
+    Dev find(Rep r, boolean allowEmpty) {
+        Cls c = r.dep.cls;
+        BitSet el = eligible(c);
+        if (mode == Mode.SHARING) {
+            Dev best = null;
+            BitSet h = holders.get(r.model);
+            for (int i = h.nextSetBit(0); i >= 0; i = h.nextSetBit(i + 1)) {
+                Dev v = devs[i];
+                if (!el.get(i) || !fits(r, v)) continue;
+                if (best == null
+                        || v.free() < best.free()
+                        || (v.free() == best.free() && v.id.compareTo(best.id) < 0)) {
+                    best = v;
+                }
+            }
+            if (best != null) return best;
+        }
+        boolean index = !linearOnly && (c.indexed || c.pending >= INDEX_THRESHOLD);
+        if (index && !c.indexed) buildIndex(c);
+        return index ? findIndexed(r, c, allowEmpty) : findLinear(r, el, allowEmpty);
+    }
+
+    /** The reference search: every eligible device, lexicographic (tier, added, free after, id). */
+    private Dev findLinear(Rep r, BitSet el, boolean allowEmpty) {
+        Dev best = null;
+        int bestTier = 0;
+        long bestAdded = 0;
+        long bestAfter = 0;
+        for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+            Dev v = devs[i];
+            int tier;
+            if (v.count == 0) {
+                if (!allowEmpty) continue;
+                tier = 3;
+            } else if (holds(v, r.model)) {
+                continue; // tier 1 was searched first
+            } else {
+                tier = 2;
+            }
+            if (!fits(r, v)) continue;
+            long add = added(r, v);
+            long after = v.free() - add;
+            if (best == null
+                    || tier < bestTier
+                    || (tier == bestTier
+                            && (add < bestAdded
+                                    || (add == bestAdded
+                                            && (after < bestAfter
+                                                    || (after == bestAfter && v.id.compareTo(best.id) < 0)))))) {
+                best = v;
+                bestTier = tier;
+                bestAdded = add;
+                bestAfter = after;
+            }
+        }
+        return best;
+    }
+
+    private Dev findIndexed(Rep r, Cls c, boolean allowEmpty) {
+        long w = modelW.get(r.model);
+        long a = modelA.get(r.model);
+        long base = w + r.dep.k;
+        if (mode != Mode.WHOLE_DEVICE) {
+            Dev best = null;
+            long bestAdded = 0;
+            long bestAfter = 0;
+            for (Dev v : c.open.tailSet(Dev.probe(base), true)) {
+                if (holds(v, r.model) || !fits(r, v)) continue;
+                long add = added(r, v);
+                long after = v.free() - add;
+                if (best == null || add < bestAdded || (add == bestAdded && after < bestAfter)) {
+                    best = v;
+                    bestAdded = add;
+                    bestAfter = after;
+                }
+                // Ascending free: the first device that needs no extra workspace cannot be beaten.
+                if (add == base) break;
+            }
+            if (best != null) return best;
+        }
+        if (!allowEmpty) return null;
+        for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
+            long need = group.getKey() + w + a + r.dep.k;
+            for (Dev v : group.getValue().tailSet(Dev.probeCap(need), true)) {
+                if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
+            }
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------- preemption
+
+    private boolean preempt(Rep r) {
+        int p = r.dep.priority;
+        if (minPriority >= p) return false;
+        BitSet el = eligible(r.dep.cls);
+        Dev bestDev = null;
+        List<Rep> bestVictims = null;
+        int bestMaxPrio = 0;
+        for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+            Dev v = devs[i];
+            if (v.count == 0 || !spreadOk(r.dep, v)) continue;
+            if (v.overhead + modelW.get(r.model) + modelA.get(r.model) + r.dep.k > v.cap) continue;
+            List<Rep> cands = new ArrayList<>();
+            for (Rep x : v.reps) {
+                if (x.dep.priority < p) cands.add(x);
+            }
+            if (cands.isEmpty()) continue;
+            cands.sort(Comparator.comparingInt((Rep x) -> x.dep.priority)
+                    .thenComparing((Rep x) -> x.dep.w + x.dep.k, Comparator.reverseOrder())
+                    .thenComparing((Rep x) -> x.rid));
+            List<Rep> chosen = new ArrayList<>();
+            boolean ok = false;
+            for (Rep x : cands) {
+                chosen.add(x);
+                if (fitsWithout(r, v, chosen)) {
+                    ok = true;
+                    break;
+                }
+            }
+            if (!ok) continue;
+            // Keep only the victims that are needed: fewest evictions.
+            for (int j = chosen.size() - 2; j >= 0; j--) {
+                Rep x = chosen.remove(j);
+                if (!fitsWithout(r, v, chosen)) chosen.add(j, x);
+            }
+            int maxPrio = Integer.MIN_VALUE;
+            for (Rep x : chosen) maxPrio = Math.max(maxPrio, x.dep.priority);
+            if (bestDev == null
+                    || chosen.size() < bestVictims.size()
+                    || (chosen.size() == bestVictims.size() && maxPrio < bestMaxPrio)) {
+                bestDev = v;
+                bestVictims = chosen;
+                bestMaxPrio = maxPrio;
+            }
+        }
+        if (bestDev == null) return false;
+        long free = bestDev.free();
+        long needed = added(r, bestDev);
+        String[] f = HumanBytes.formatPair(needed, free);
+        for (Rep x : bestVictims) {
+            String why = String.format(
+                    Locale.ROOT,
+                    "priority %d < %d: %s needs %s and %.2f compute; device %s had %s and %.2f compute free",
+                    x.dep.priority,
+                    p,
+                    r.rid,
+                    f[0],
+                    r.dep.share / (double) MICRO,
+                    bestDev.id,
+                    f[1],
+                    (bestDev.computeCap - bestDev.compute) / (double) MICRO);
+            remove(x);
+            evictions.add(new Eviction(x.rid, bestDev.id, r.rid, why));
+            x.dep.cls.pending++;
+            queue.add(x);
+        }
+        add(r, bestDev);
+        bestDev.preemptedInto = true;
+        return true;
+    }
+
+    /** Would {@code r} fit on {@code v} once {@code victims} are gone? Recomputed from the device's replicas. */
+    private boolean fitsWithout(Rep r, Dev v, Collection<Rep> victims) {
+        Set<Integer> models = new HashSet<>();
+        long weights = 0;
+        long ws = 0;
+        long kv = 0;
+        long compute = 0;
+        for (Rep x : v.reps) {
+            if (victims.contains(x)) continue;
+            if (models.add(x.model)) weights += modelW.get(x.model);
+            ws = Math.max(ws, modelA.get(x.model));
+            kv += x.dep.k;
+            compute += shareOn(x.dep, v);
+        }
+        if (models.add(r.model)) weights += modelW.get(r.model);
+        ws = Math.max(ws, modelA.get(r.model));
+        kv += r.dep.k;
+        compute += shareOn(r.dep, v);
+        return v.overhead + ws + weights + kv <= v.cap && compute <= v.computeCap;
+    }
+
+    // ---------------------------------------------------------------- rebalance
+
+    /** Drains the devices that are cheapest to empty into open devices, within the disruption budget. */
+    private void rebalance(int budget) {
+        List<Dev> order = new ArrayList<>();
+        for (Dev v : devs) {
+            if (v.count > 0) order.add(v);
+        }
+        order.sort(Comparator.comparingInt((Dev v) -> v.count)
+                .thenComparingLong(Dev::used)
+                .thenComparing(v -> v.id));
+        Set<Dev> received = new HashSet<>();
+        for (Dev v : order) {
+            if (budget <= 0) break;
+            // A device that just took a replica by preemption keeps it: the eviction said it goes there.
+            if (v.count == 0 || v.preemptedInto || received.contains(v)) continue;
+            Set<Rep> running = new HashSet<>();
+            for (Rep x : v.reps) {
+                if (x.runningOn == v) running.add(x);
+            }
+            if (running.size() > budget) continue;
+            List<Rep> moving = new ArrayList<>(v.reps);
+            moving.sort(PENDING_ORDER);
+            for (Rep x : moving) remove(x);
+            List<Rep> done = new ArrayList<>();
+            for (Rep x : moving) {
+                Dev t = find(x, false);
+                if (t == null) break;
+                add(x, t);
+                done.add(x);
+            }
+            if (done.size() < moving.size()) {
+                for (Rep x : done) remove(x);
+                for (Rep x : moving) {
+                    add(x, v);
+                    if (running.contains(x)) x.runningOn = v;
+                }
+                continue;
+            }
+            budget -= running.size();
+            for (Rep x : moving) {
+                received.add(x.dev);
+                if (running.contains(x)) {
+                    evictions.add(new Eviction(
+                            x.rid, v.id, null, "rebalance: moved to " + x.dev.id + " so that " + v.id + " is freed"));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- the result
+
+    private PlanResult result() {
+        List<Placement> placements = new ArrayList<>();
+        List<DeviceUsage> usage = new ArrayList<>();
+        for (Dev v : devs) {
+            if (v.count == 0) continue;
+            List<ReplicaId> ids = new ArrayList<>(v.reps.size());
+            TreeSet<String> digests = new TreeSet<>();
+            long weights = v.weights;
+            long ws = v.ws;
+            if (mode == Mode.NO_SHARING) {
+                weights = 0;
+                ws = 0;
+            }
+            for (Rep x : v.reps) {
+                ids.add(x.rid);
+                digests.add(x.dep.d.model().digest());
+                if (mode == Mode.NO_SHARING) {
+                    weights += x.dep.w;
+                    ws += x.dep.a;
+                }
+            }
+            ids.sort(null);
+            usage.add(new DeviceUsage(
+                    v.id,
+                    v.cap,
+                    v.used(),
+                    v.overhead,
+                    ws,
+                    weights,
+                    v.kv,
+                    v.compute / (double) MICRO,
+                    List.copyOf(digests),
+                    List.copyOf(ids)));
+        }
+        for (Dep dep : deps) { // deployments are in id order, so this is ReplicaId order
+            for (Rep x : dep.reps) {
+                if (x != null && x.dev != null) placements.add(new Placement(x.rid, x.dev.id));
+            }
+        }
+        List<Refusal> refusals = new ArrayList<>();
+        Map<Dep, Refusal> byDep = new IdentityHashMap<>();
+        refused.sort(Comparator.comparing(x -> x.rid));
+        for (Rep r : refused) {
+            Refusal first = byDep.computeIfAbsent(r.dep, d -> refusal(r));
+            refusals.add(new Refusal(
+                    r.rid,
+                    first.neededBytes(),
+                    first.neededCompute(),
+                    first.bestDeviceId(),
+                    first.bestFreeBytes(),
+                    first.bestFreeCompute(),
+                    first.reason()));
+        }
+        return new PlanResult(placements, List.copyOf(evictions), refusals, usage);
+    }
+
+    /** The numbers of a refusal, taken from the final state so that they agree with the usage table. */
+    private Refusal refusal(Rep r) {
+        Dep dep = r.dep;
+        Dev best = null;
+        Map<String, Integer> why = new LinkedHashMap<>();
+        BitSet el = eligible(dep.cls);
+        // Only when nothing is eligible are the reasons needed; otherwise scan the eligible devices.
+        boolean explain = el.isEmpty() || (dep.spread > 0 && noneSpreadOk(dep, el));
+        for (int i = explain ? 0 : el.nextSetBit(0);
+                i >= 0 && i < devs.length;
+                i = explain ? i + 1 : el.nextSetBit(i + 1)) {
+            Dev v = devs[i];
+            String no = explain ? ineligibility(dep.cls.key, v.d) : null;
+            if (no == null && !spreadOk(dep, v)) {
+                no = "are on nodes that already run " + dep.spread + " replicas (maxReplicasPerNode " + dep.spread
+                        + ")";
+            }
+            if (no != null) {
+                String what = v.d.kind() == DeviceKind.GPU ? "GPUs" : "CPU devices";
+                why.merge(what + " " + no, 1, Integer::sum);
+                continue;
+            }
+            if (best == null
+                    || v.free() > best.free()
+                    || (v.free() == best.free() && freeCompute(v) > freeCompute(best))
+                    || (v.free() == best.free()
+                            && freeCompute(v) == freeCompute(best)
+                            && v.id.compareTo(best.id) < 0)) {
+                best = v;
+            }
+        }
+        double needCompute = mode == Mode.WHOLE_DEVICE ? 1.0 : dep.share / (double) MICRO;
+        if (best == null) {
+            long need = modelW.get(r.model) + modelA.get(r.model) + dep.k;
+            StringBuilder sb = new StringBuilder("no eligible device: ");
+            if (why.isEmpty()) {
+                sb.append("the inventory has no devices");
+            } else {
+                List<Map.Entry<String, Integer>> reasons = new ArrayList<>(why.entrySet());
+                reasons.sort(Map.Entry.<String, Integer>comparingByValue(Comparator.reverseOrder())
+                        .thenComparing(Map.Entry.comparingByKey()));
+                for (int i = 0; i < reasons.size(); i++) {
+                    if (i > 0) sb.append(", ");
+                    int n = reasons.get(i).getValue();
+                    String what = reasons.get(i).getKey();
+                    sb.append(n).append(' ').append(n == 1 ? singular(what) : what);
+                }
+            }
+            return new Refusal(r.rid, need, needCompute, null, 0, 0, sb.toString());
+        }
+        long need = added(r, best);
+        double freeCompute = freeCompute(best) / (double) MICRO;
+        String[] f = HumanBytes.formatPair(need, best.free());
+        String reason = String.format(
+                Locale.ROOT,
+                "needs %s and %.2f compute; best eligible device %s has %s and %.2f compute free",
+                f[0],
+                needCompute,
+                best.id,
+                f[1],
+                freeCompute);
+        return new Refusal(r.rid, need, needCompute, best.id, best.free(), freeCompute, reason);
+    }
+
+    private boolean noneSpreadOk(Dep dep, BitSet el) {
+        for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
+            if (spreadOk(dep, devs[i])) return false;
+        }
+        return true;
+    }
+
+    /** "GPUs have taint x" for one device reads "GPU has taint x". */
+    private static String singular(String plural) {
+        String noun = plural.startsWith("CPU devices ") ? "CPU device" : "GPU";
+        String rest = plural.substring(noun.length() + 2);
+        if (rest.startsWith("fail ")) rest = "fails " + rest.substring(5);
+        else if (rest.startsWith("have ")) rest = "has " + rest.substring(5);
+        else if (rest.equals("are not GPUs")) rest = "is not a GPU";
+        else if (rest.equals("are not CPU devices")) rest = "is not a CPU device";
+        else if (rest.startsWith("are ")) rest = "is " + rest.substring(4);
+        return noun + " " + rest;
+    }
+
+    private long freeCompute(Dev v) {
+        if (mode == Mode.WHOLE_DEVICE) return v.count == 0 ? v.computeCap : 0;
+        return v.computeCap - v.compute;
+    }
+
+    /** Inputs usually arrive sorted (ids from the inventory, placements from the last plan): check first. */
+    private static <T> void sortIfNeeded(List<T> list, Comparator<? super T> order) {
+        for (int i = 1; i < list.size(); i++) {
+            if (order.compare(list.get(i - 1), list.get(i)) > 0) {
+                list.sort(order);
+                return;
+            }
+        }
+    }
+
+    static long micro(double share) {
+        if (Double.isInfinite(share)) return UNLIMITED_COMPUTE;
+        return Math.round(share * MICRO);
+    }
+
+    // ---------------------------------------------------------------- state types
+
+    /** What decides a deployment's eligible devices; deployments with equal keys share indexes. */
+    record ClassKey(DeviceRequest request, Map<String, String> selector, List<Toleration> tolerations) {}
+
+    /** An eligibility class with its (lazily built) sorted indexes of open and empty devices. */
+    static final class Cls {
+        final ClassKey key;
+        BitSet eligible;
+        long maxUsable = Long.MIN_VALUE;
+        int pending;
+        boolean indexed;
+        TreeSet<Dev> open;
+        // host overhead -> empty devices by capacity: least overhead first, then best fit
+        TreeMap<Long, TreeSet<Dev>> empty;
+
+        Cls(ClassKey key) {
+            this.key = key;
+        }
+
+        void addDev(Dev v) {
+            if (v.keyState == Dev.OPEN) {
+                open.add(v);
+            } else if (v.keyState == Dev.EMPTY) {
+                empty.computeIfAbsent(v.overhead, o -> new TreeSet<>(EMPTY_ORDER))
+                        .add(v);
+            }
+        }
+
+        void removeDev(Dev v) {
+            if (v.keyState == Dev.OPEN) {
+                open.remove(v);
+            } else if (v.keyState == Dev.EMPTY) {
+                TreeSet<Dev> g = empty.get(v.overhead);
+                g.remove(v);
+                if (g.isEmpty()) empty.remove(v.overhead);
+            }
+        }
+    }
+
+    /** A device and what is on it now. */
+    static final class Dev {
+        static final int NONE = 0;
+        static final int EMPTY = 1;
+        static final int OPEN = 2;
+
+        final int idx;
+        final Device d;
+        final String id;
+        final int node;
+        final long cap;
+        final long overhead;
+        final long computeCap;
+        int count;
+        long weights;
+        long ws;
+        long kv;
+        long compute;
+        // allocated on first use: most of a large inventory stays empty
+        Map<Integer, int[]> models = Map.of();
+        List<Rep> reps = List.of();
+        List<Cls> classes;
+        // the key under which the device sits in the class indexes (changed only while it is out of them)
+        long keyFree;
+        int keyState;
+        boolean preemptedInto;
+
+        Dev(int idx, Device d, int node, long computeCap) {
+            this.idx = idx;
+            this.d = d;
+            this.id = d.id();
+            this.node = node;
+            this.cap = d.capacityBytes();
+            this.overhead = d.hostOverheadBytes();
+            this.computeCap = computeCap;
+        }
+
+        private Dev(String id, long cap, long keyFree) {
+            this.idx = -1;
+            this.d = null;
+            this.id = id;
+            this.node = -1;
+            this.cap = cap;
+            this.overhead = 0;
+            this.computeCap = 0;
+            this.keyFree = keyFree;
+        }
+
+        static Dev probe(long free) {
+            return new Dev("", 0, free);
+        }
+
+        static Dev probeCap(long cap) {
+            return new Dev("", cap, 0);
+        }
+
+        long used() {
+            return count == 0 ? 0 : overhead + ws + weights + kv;
+        }
+
+        long free() {
+            return cap - used();
+        }
+    }
+
+    /** A deployment with its figures resolved. */
+    static final class Dep {
+        final Deployment d;
+        final String id;
+        final int priority;
+        final long w;
+        final long a;
+        final long k;
+        final long share;
+        final int model;
+        final int spread;
+        final Cls cls;
+        Map<Integer, Integer> perNode;
+        // replica index -> replica, for output in id order without a sort
+        final Rep[] reps;
+
+        Dep(Deployment d, long w, long a, long share, int model, Cls cls) {
+            this.d = d;
+            this.id = d.id();
+            this.priority = d.priority();
+            this.w = w;
+            this.a = a;
+            this.k = d.kvBytesPerReplica();
+            this.share = share;
+            this.model = model;
+            this.spread = d.maxReplicasPerNode();
+            this.cls = cls;
+            this.reps = new Rep[d.replicas()];
+        }
+    }
+
+    /** One replica: where it is now and whether it was running before this plan. */
+    static final class Rep {
+        final Dep dep;
+        final int index;
+        final ReplicaId rid;
+        int model;
+        Dev dev;
+        // the device it was running on before this plan, while it is still there
+        Dev runningOn;
+
+        Rep(Dep dep, int index) {
+            this.dep = dep;
+            this.index = index;
+            this.rid = new ReplicaId(dep.id, index);
+        }
+    }
+}
