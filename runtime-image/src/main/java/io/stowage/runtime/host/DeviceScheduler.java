@@ -322,8 +322,13 @@ public final class DeviceScheduler implements AutoCloseable {
             try {
                 reason = j.accept(token, tokenizer, lp, top);
             } catch (RuntimeException e) {
-                reason = "error";
                 LOG.warnf(e, "scheduler %s: output of a sequence failed", name);
+                Replica r = j.replica;
+                r.active.remove(j);
+                j.release();
+                r.reservedBlocks -= j.blocks;
+                j.sink.onError(500, "server_error", "output failed: " + e);
+                continue;
             }
             if (reason != null) {
                 Replica r = j.replica;
