@@ -127,8 +127,8 @@ public final class DeviceScheduler implements AutoCloseable {
                 for (Iterator<Job> it = r.active.iterator(); it.hasNext(); ) {
                     Job j = it.next();
                     if (j.cancelled()) {
-                        finish(r, j, "cancelled");
                         it.remove();
+                        finish(r, j, "cancelled");
                     }
                 }
                 admit(r, m);
@@ -206,6 +206,7 @@ public final class DeviceScheduler implements AutoCloseable {
         int generated = j.generated;
         j.release();
         r.reservedBlocks -= j.blocks;
+        r.running = r.active.size();
         j.sink.onFinish(reason, j.request.prompt().length, generated);
     }
 

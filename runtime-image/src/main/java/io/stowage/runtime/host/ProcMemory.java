@@ -18,9 +18,19 @@ public final class ProcMemory {
         return kbField(Path.of("/proc/self/smaps_rollup"), "Pss:");
     }
 
-    /** MemTotal of /proc/meminfo in bytes, or -1. */
+    /** MemTotal of /proc/meminfo in bytes, lowered to the cgroup's memory.max in a container with a limit; -1 if unknown. */
     public static long machineRamBytes() {
-        return kbField(Path.of("/proc/meminfo"), "MemTotal:");
+        long total = kbField(Path.of("/proc/meminfo"), "MemTotal:");
+        try {
+            String max = Files.readString(Path.of("/sys/fs/cgroup/memory.max")).trim();
+            if (!max.equals("max")) {
+                long limit = Long.parseLong(max);
+                return total > 0 ? Math.min(total, limit) : limit;
+            }
+        } catch (IOException | RuntimeException e) {
+            // no cgroup v2 limit readable: the machine's RAM
+        }
+        return total;
     }
 
     static long kbField(Path file, String field) {

@@ -227,6 +227,32 @@ class OpenAiApiTest {
     }
 
     @Test
+    void metricsAndProbesReportTheHost() throws Exception {
+        client.completions().create(greedy("Once upon a time", 7).build());
+        var http = java.net.http.HttpClient.newHttpClient();
+        String metrics = http.send(
+                        java.net.http.HttpRequest.newBuilder(base.toURI().resolve("/q/metrics"))
+                                .build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString())
+                .body();
+        assertThat(metrics)
+                .containsPattern("stowage_requests_total\\{.*model=\"stories\".*status=\"200\".*} [1-9]")
+                .containsPattern("stowage_generated_tokens_total\\{model=\"stories\"} [1-9]")
+                .contains("stowage_time_to_first_token_seconds_bucket")
+                .contains("stowage_inter_token_latency_seconds_bucket")
+                .containsPattern("stowage_kv_reserved_bytes [1-9]")
+                .containsPattern("stowage_model_bytes [1-9]")
+                .contains("stowage_queue_depth");
+        for (String probe : List.of("/q/health/live", "/q/health/ready")) {
+            var r = http.send(
+                    java.net.http.HttpRequest.newBuilder(base.toURI().resolve(probe))
+                            .build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(probe + ": " + r.body()).isEqualTo(200);
+        }
+    }
+
+    @Test
     void badInputAnswers4xxInOpenAiShape() throws Exception {
         URI b = base.toURI();
         var malformed = TestHost.post(b, "/v1/completions", "{\"model\": \"stories\", \"prompt\": ");

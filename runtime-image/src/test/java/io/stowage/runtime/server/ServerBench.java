@@ -73,8 +73,12 @@ public final class ServerBench {
         put(admin, token, new HostAssignment(1, 0, List.of(m), List.of(r0)));
         awaitReady(admin, token, "a");
         System.out.printf(
-                Locale.ROOT, "model %s (%s %s), %d tokens per stream, greedy%n", model.getFileName(), d.architecture(),
-                d.quantization(), tokens);
+                Locale.ROOT,
+                "model %s (%s %s), %d tokens per stream, greedy%n",
+                model.getFileName(),
+                d.architecture(),
+                d.quantization(),
+                tokens);
         stream(api, "a", 8, 1); // warm-up
         for (int streams : new int[] {1, 4, 16}) {
             long t0 = System.nanoTime();
@@ -85,7 +89,12 @@ public final class ServerBench {
             System.out.printf(
                     Locale.ROOT,
                     "streams %2d: %7.1f tok/s aggregate, TTFT p50 %7.2f ms, p99 %7.2f ms (%d tokens in %.2f s)%n",
-                    streams, total / secs, pct(ttft, 50) / 1e6, pct(ttft, 99) / 1e6, total, secs);
+                    streams,
+                    total / secs,
+                    pct(ttft, 50) / 1e6,
+                    pct(ttft, 99) / 1e6,
+                    total,
+                    secs);
         }
 
         HostState before = state(admin, token);
@@ -95,8 +104,10 @@ public final class ServerBench {
         Run first = stream(api, "b", 1, 1);
         long addToFirst = System.nanoTime() - t0;
         System.out.printf(
-                Locale.ROOT, "add replica of a loaded model -> its first token: %.1f ms (request TTFT %.1f ms)%n",
-                addToFirst / 1e6, first.ttftNanos() / 1e6);
+                Locale.ROOT,
+                "add replica of a loaded model -> its first token: %.1f ms (request TTFT %.1f ms)%n",
+                addToFirst / 1e6,
+                first.ttftNanos() / 1e6);
         parallel(api, "b", tokens, 16); // touch the new replica's KV
         HostState after = state(admin, token);
         long kv = after.replicas().stream()
@@ -110,9 +121,16 @@ public final class ServerBench {
                 Locale.ROOT,
                 "bytes added per replica: KV reserved %d, planner estimate %d (error %+.3f%%); device used %d -> %d"
                         + " (+%d); process RSS %d -> %d (+%d), weights counted %d time(s)%n",
-                kv, planned, 100.0 * (kv - planned) / planned, before.device().usedBytes(), after.device().usedBytes(),
-                after.device().usedBytes() - before.device().usedBytes(), before.processRssBytes(),
-                after.processRssBytes(), after.processRssBytes() - before.processRssBytes(), after.models().size());
+                kv,
+                planned,
+                100.0 * (kv - planned) / planned,
+                before.device().usedBytes(),
+                after.device().usedBytes(),
+                after.device().usedBytes() - before.device().usedBytes(),
+                before.processRssBytes(),
+                after.processRssBytes(),
+                after.processRssBytes() - before.processRssBytes(),
+                after.models().size());
         put(admin, token, new HostAssignment(3, 0, List.of(), List.of()));
     }
 
@@ -202,7 +220,8 @@ public final class ServerBench {
                 return;
             }
             if (s.models().stream().anyMatch(m -> m.reason() != null)) {
-                throw new IllegalStateException("model failed: " + Arrays.toString(s.models().toArray()));
+                throw new IllegalStateException(
+                        "model failed: " + Arrays.toString(s.models().toArray()));
             }
             Thread.sleep(20);
         }

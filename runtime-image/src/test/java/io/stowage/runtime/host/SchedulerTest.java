@@ -19,8 +19,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A cancelled job (client gone) leaves the batch before its next step and returns its KV blocks at once. */
-class CancellationTest {
+/**
+ * The device scheduler on a host without HTTP: chunked prefill beside decoding sequences gives the engine's
+ * single-sequence output; a cancelled job (client gone) leaves the batch before its next step and returns its KV.
+ */
+class SchedulerTest {
     @TempDir
     Path cache;
 
@@ -84,6 +87,57 @@ class CancellationTest {
         assertThat(counts[1]).isBetween(3, 4);
         assertThat(replica.kvUsedBytes()).isZero();
         assertThat(replica.activeSequences()).isZero();
+    }
+
+    /** Collects one job's tokens. */
+    static final class Collect implements TokenSink {
+        final List<Integer> ids = new java.util.ArrayList<>();
+        final CompletableFuture<String> done = new CompletableFuture<>();
+
+        @Override
+        public void onPiece(Piece piece) {
+            ids.add(piece.tokenId());
+        }
+
+        @Override
+        public void onFinish(String finishReason, int promptTokens, int completionTokens) {
+            done.complete(finishReason);
+        }
+
+        @Override
+        public void onError(int httpStatus, String type, String message) {
+            done.completeExceptionally(new AssertionError(message));
+        }
+    }
+
+    @Test
+    void chunkedPrefillBesideDecodersGivesTheSingleSequenceOutput() throws Exception {
+        // a 300-token prompt: five chunks of the 64-token steps of this host, while another sequence decodes
+        int[] golden =
+                TestModels.ints(TestModels.golden("stories260K.golden.json").get("generated_token_ids"));
+        int[] prompt = new int[300];
+        prompt[0] = 1;
+        for (int i = 1; i < prompt.length; i++) {
+            prompt[i] = golden[i % golden.length];
+        }
+        int[] expected;
+        try (io.stowage.runtime.engine.NativeModel m = io.stowage.runtime.engine.NativeModel.open(TestModels.q8());
+                io.stowage.runtime.engine.Generator g = new io.stowage.runtime.engine.Generator(m, 1)) {
+            expected =
+                    g.generate(prompt, 30, SamplerParams.greedy(), null, null).tokens();
+        }
+        Collect decoder = new Collect();
+        Collect chunked = new Collect();
+        host.device()
+                .submit(
+                        replica,
+                        new GenerationRequest(new int[] {1, 403}, 100, SamplerParams.greedy(), null, -1),
+                        decoder);
+        host.device().submit(replica, new GenerationRequest(prompt, 30, SamplerParams.greedy(), null, -1), chunked);
+        chunked.done.get(10, TimeUnit.SECONDS);
+        decoder.done.get(10, TimeUnit.SECONDS);
+        assertThat(chunked.ids.stream().mapToInt(Integer::intValue).toArray()).isEqualTo(expected);
+        assertThat(decoder.ids).hasSize(100);
     }
 
     @Test
