@@ -96,7 +96,7 @@ public final class Job {
             return "stop";
         }
         pending.append(decoder.accept(token));
-        String tokenText = request.topLogprobs() >= 0 ? tokenizer.decode(new int[] {token}) : null;
+        String tokenText = request.topLogprobs() >= 0 ? piece(tokenizer, token) : null;
         int stopAt = firstStop();
         if (stopAt >= 0) {
             pending.setLength(stopAt);
@@ -119,7 +119,7 @@ public final class Job {
     private void flushPending(
             int token, double logprob, List<TokenSink.TopLogprob> top, Tokenizer tokenizer, boolean eos) {
         pending.append(decoder.flush());
-        String tokenText = request.topLogprobs() >= 0 ? (eos ? "" : tokenizer.decode(new int[] {token})) : null;
+        String tokenText = request.topLogprobs() >= 0 ? (eos ? "" : piece(tokenizer, token)) : null;
         if (!pending.isEmpty() || request.topLogprobs() >= 0) {
             emit(pending.toString(), token, tokenText, logprob, top);
         }
@@ -196,10 +196,16 @@ public final class Job {
         }
         for (int id : best) {
             if (id >= 0) {
-                out.add(new TokenSink.TopLogprob(tokenizer.decode(new int[] {id}), logits[offset + id] - lse));
+                out.add(new TokenSink.TopLogprob(piece(tokenizer, id), logits[offset + id] - lse));
             }
         }
         return out;
+    }
+
+    /** One token's own text as it reads inside a continuation (with its leading space, unlike decode of it alone). */
+    static String piece(Tokenizer tokenizer, int id) {
+        StreamingDecoder d = tokenizer.streamingDecoder();
+        return d.accept(id) + d.flush();
     }
 
     static double logprob(float[] logits, int offset, int vocab, int token) {
