@@ -25,7 +25,9 @@ import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import io.stowage.placement.manifest.ByteSize;
 import org.jboss.logging.Logger;
 
 /**
@@ -129,11 +131,34 @@ public class HostService {
                 }
                 Thread.sleep(20);
             }
-            for (var m : host.state().models()) {
+            HostState s = host.state();
+            for (var m : s.models()) {
                 if (m.reason() != null) {
                     System.out.println("model " + m.digest() + " " + m.phase() + ": " + m.reason());
                 }
             }
+            long kv = s.replicas().stream().mapToLong(r -> r.kvReservedBytes()).sum();
+            long weights = s.models().stream().mapToLong(m -> m.weightBytes()).sum();
+            long workspace = s.models().stream().mapToLong(m -> m.workspaceBytes()).sum();
+            System.out.printf(
+                    "Measured: weights %s (once per model), KV reserved %s, workspace %s; process RSS %s, PSS %s%n",
+                    ByteSize.human(weights),
+                    ByteSize.human(kv),
+                    ByteSize.human(workspace),
+                    ByteSize.human(s.processRssBytes()),
+                    ByteSize.human(s.processPssBytes()));
+            int port = ConfigProvider.getConfig()
+                    .getOptionalValue("quarkus.http.port", Integer.class)
+                    .orElse(HostApi.DEFAULT_API_PORT);
+            String first = host.servedModelNames().stream().findFirst().orElse("MODEL");
+            System.out.printf(
+                    "Serving %s on http://localhost:%d/v1 — try:%n  curl -s localhost:%d/v1/chat/completions"
+                            + " -H 'Content-Type: application/json' -d '{\"model\": \"%s\", \"messages\":"
+                            + " [{\"role\": \"user\", \"content\": \"Once upon a time\"}], \"max_tokens\": 40}'%n",
+                    host.servedModelNames(),
+                    port,
+                    port,
+                    first);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
