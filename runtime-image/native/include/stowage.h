@@ -112,10 +112,15 @@ stw_status stw_context_init(const stw_model *m, int32_t n_threads, int32_t max_b
 void stw_context_free(stw_context *c);
 /* Exactly the memory contract's A_m for (max_batch_tokens, max_logit_rows). */
 uint64_t stw_context_workspace_bytes(const stw_context *c);
+/* Asks the step running on this context (on another thread) to stop at the next layer: that
+ * stw_decode returns STW_STATUS_CANCELLED and changes no sequence. Dropped when no step runs. */
+void stw_context_cancel(stw_context *c);
 /* One batched forward step over tokens of one or more sequences (all of the context's model; the
  * sequences may come from different pools). Token i is appended to seqs[i] (tokens of one sequence
  * appear in order). Logits for tokens with want_logits[i] != 0 are written in order into logits_out
- * (rows x n_vocab floats). want_logits may be NULL (no logits). On any error no sequence changes. */
+ * (rows x n_vocab floats). want_logits may be NULL (no logits). On any error no sequence changes.
+ * A context runs one step at a time (a concurrent call gets INVALID_ARGUMENT); a sequence must not be
+ * in two steps at once. */
 stw_status stw_decode(stw_context *c, int32_t n_tokens, const int32_t *tokens, stw_seq *const *seqs,
                       const uint8_t *want_logits, float *logits_out);
 

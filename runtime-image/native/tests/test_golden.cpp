@@ -78,12 +78,22 @@ int main(int argc, char **argv) {
         CHECK_MSG(bos_tokens == bos_expected, "F32 BOS-200 tokens differ from index %d", first_diff);
     }
     {
+        // the file llama.cpp's converter wrote: missing keys take their defaults
+        engine e("stories260K-ggml-org.gguf", STW_TYPE_F32, threads);
+        CHECK(e.hp.n_ctx_train == 2048 && e.hp.rope_freq_base == 10000.0f && e.hp.n_vocab == 512);
+        std::vector<float> first;
+        const std::vector<int32_t> t = e.greedy(prompt, 40, &first);
+        CHECK_MSG(t == expected, "ggml-org GGUF greedy tokens differ from the golden vector");
+        CHECK(max_abs_diff(first, ref_logits) < 1e-3f);
+        std::printf("ggml-org GGUF (llama.cpp converter): 40/40 golden tokens %s\n", t == expected ? "equal" : "DIFFER");
+    }
+    {
         engine e("stories260K-q8_0.gguf", STW_TYPE_F32, threads);
         std::vector<float> first;
         const std::vector<int32_t> q8 = e.greedy(prompt, 40, &first);
         const float d = max_abs_diff(first, ref_logits);
         std::printf("Q8_0: first-step logits max |diff| vs F32 golden = %.4f\n", (double)d);
-        CHECK_MSG(d < 0.25f, "Q8_0 first-step logits differ from the F32 golden by %g", (double)d);
+        CHECK_MSG(d < 0.3f, "Q8_0 first-step logits differ from the F32 golden by %g", (double)d);
         // Q8_0 must equal the golden tokens, or first differ at a step where the F32 top-2 gap is
         // within quantization noise (after that the two continuations are different texts)
         int diverge = -1;

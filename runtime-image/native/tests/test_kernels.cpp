@@ -289,11 +289,17 @@ struct shape {
     int64_t rows, cols, n;
 };
 
-// Every kernel against a double-precision reference built from the dequantized weights. For
-// quantized weight types the reference uses the documented int8 activation quantization, so the
-// only difference left is float rounding: |y - ref| <= 2e-6 * sum|w * x| + 1e-30. A second
-// check bounds the total error against unquantized activations by half an activation step:
-// |y - ref_exact| <= sum over blocks of (max|x_b| / 254) * sum_b |w| (+ the same rounding).
+// Every kernel against a double-precision reference built from the dequantized weights
+// (ref = sum of (double)w * (double)x). Tolerances per type:
+//   F32, F16, BF16: |y - ref| <= 2e-6 * sum|w * x| (float accumulation only; the weights are
+//     exactly the dequantized values).
+//   Q8_0, Q4_0, Q4_K, Q6_K: the reference quantizes the activations the documented way (int8 per
+//     32, scale max|x|/127, round to nearest even), so again |y - ref| <= 2e-6 * sum|w * xq|;
+//     and against the unquantized activations |y - ref_exact| <= sum over blocks b of
+//     (max|x_b| / 254) * sum_b |w| (half an activation step) plus the same rounding term.
+void verify_matmul(const char *set, const type_case &t, const uint8_t *wp, const float *wf, const shape &s,
+                   stw_threadpool *pool, std::mt19937 &rng);
+
 void check_matmul(const char *set, const type_case &t, const shape &s, stw_threadpool *pool, std::mt19937 &rng) {
     const size_t rb = stw_cpu_row_bytes(t.type, s.cols);
     CHECK(rb > 0, "%s row_bytes(%lld)", t.name, (long long)s.cols);
@@ -306,21 +312,34 @@ void check_matmul(const char *set, const type_case &t, const shape &s, stw_threa
         stw_cpu_quantize_row(t.type, row.data(), wp + (size_t)r * rb, s.cols);
         stw_cpu_dequantize_row(t.type, wp + (size_t)r * rb, wf.data() + (size_t)(r * s.cols), s.cols);
     }
+    verify_matmul(set, t, wp, wf.data(), s, pool, rng);
+}
+
+// Runs the matmul on weights wp (rows x cols, dequantizing to wf) and random activations and
+// checks every output against the references above.
+void verify_matmul(const char *set, const type_case &t, const uint8_t *wp, const float *wf, const shape &s,
+                   stw_threadpool *pool, std::mt19937 &rng) {
     std::vector<float> x = random_floats(rng, (size_t)(s.n * s.cols), 1.0f);
     x[0] = 7.5f;  // an outlier, as real activations have
-    std::vector<float> y((size_t)(s.n * s.rows), NAN);
+    // NaN marks outputs never written; a guard band after y catches writes past the end.
+    const size_t guard = 64;
+    std::vector<float> y((size_t)(s.n * s.rows) + guard, NAN);
+    for (size_t g = 0; g < guard; g++) y[(size_t)(s.n * s.rows) + g] = 12345.0f;
     std::vector<uint8_t> qs(stw_cpu_qscratch_bytes(t.type, s.cols, s.n) + 1);
     CHECK(qs.size() - 1 <= (size_t)(s.n * ((s.cols + 31) / 32) * 36), "scratch within the documented size");
     const int rc = stw_cpu_matmul(t.type, wp, s.rows, s.cols, x.data(), s.n, y.data(),
                                   is_quantized(t.type) ? qs.data() : nullptr, pool);
     CHECK(rc == 0, "%s %s matmul returned %d: %s", set, t.name, rc, stw_cpu_last_error());
+    int smashed = 0;
+    for (size_t g = 0; g < guard; g++) smashed += y[(size_t)(s.n * s.rows) + g] != 12345.0f;
+    CHECK(smashed == 0, "%s %s: %d values written past the end of y", set, t.name, smashed);
     int bad = 0, bad_exact = 0;
     double worst = 0;
     for (int64_t i = 0; i < s.n; i++) {
         const float *xi = x.data() + i * s.cols;
         std::vector<double> xq = is_quantized(t.type) ? quantize_activations_ref(xi, s.cols) : std::vector<double>();
         for (int64_t r = 0; r < s.rows; r++) {
-            const float *wr = wf.data() + r * s.cols;
+            const float *wr = wf + r * s.cols;
             double ref = 0, ref_exact = 0, mag = 0, act_bound = 0;
             for (int64_t k = 0; k < s.cols; k++) {
                 const double xv = is_quantized(t.type) ? xq[(size_t)k] : (double)xi[k];
@@ -375,6 +394,8 @@ void test_matmul_all(const char *set) {
             {37, unit == 1 ? 100 : 3 * unit, 1},
             {29, unit == 1 ? 257 : (unit == 32 ? 544 : 768), 17},
             {67, unit == 1 ? 1031 : 1024, 3},
+            {6, unit == 1 ? 24 : 2 * unit, 1},  // the decode kernel takes rows 4 at a time: 4 + 2
+            {7, unit == 1 ? 9 : unit, 1},       // 4 + 3
         };
         for (const shape &s : shapes) {
             check_matmul(set, t, s, nullptr, rng);
@@ -382,6 +403,8 @@ void test_matmul_all(const char *set) {
         }
         check_matmul(set, t, {130, 512, 17}, pool2, rng);
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
+        check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
+        check_matmul(set, t, {3, 33024, 5}, pool2, rng);  // rows too long for the stack sums buffer
     }
     stw_threadpool_free(pool2);
     stw_threadpool_free(pool3);
@@ -418,6 +441,81 @@ void test_sets_agree() {
     }
 }
 
+// --- ggml's own outputs ------------------------------------------------------------------------
+
+std::vector<uint8_t> read_golden(const char *name) {
+    std::string path = std::string(STW_KERNELS_GOLDEN_DIR) + "/" + name;
+    std::vector<uint8_t> data;
+    FILE *f = fopen(path.c_str(), "rb");
+    CHECK(f != nullptr, "cannot open %s", path.c_str());
+    if (f == nullptr) return data;
+    uint8_t buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) data.insert(data.end(), buf, buf + got);
+    fclose(f);
+    return data;
+}
+
+struct golden_case {
+    int type;
+    const char *name;
+    bool bit_exact_quantizer;  // our quantizer is ggml's algorithm, not only its format
+};
+
+// The dequantizers reproduce ggml's output exactly from ggml's bytes (so the kernels read the same
+// layouts), the Q8_0/Q4_0/F16/BF16 quantizers reproduce ggml's bytes exactly, and the Q4_K/Q6_K
+// quantizers (same format, simpler scale search) stay within 1.5x of ggml's RMS error.
+void test_ggml_golden() {
+    const std::vector<uint8_t> in_bytes = read_golden("input-f32.bin");
+    CHECK(in_bytes.size() == 4096 * 4, "input-f32.bin holds 4096 floats");
+    if (in_bytes.size() != 4096 * 4) return;
+    std::vector<float> in(4096);
+    memcpy(in.data(), in_bytes.data(), in_bytes.size());
+    const golden_case cases[] = {
+        {STW_CPU_TYPE_Q8_0, "q8_0", true}, {STW_CPU_TYPE_Q4_0, "q4_0", true}, {STW_CPU_TYPE_Q4_K, "q4_K", false},
+        {STW_CPU_TYPE_Q6_K, "q6_K", false}, {STW_CPU_TYPE_F16, "f16", true},  {STW_CPU_TYPE_BF16, "bf16", true},
+    };
+    for (const golden_case &g : cases) {
+        const std::vector<uint8_t> q = read_golden((std::string(g.name) + ".bin").c_str());
+        const std::vector<uint8_t> dq = read_golden((std::string(g.name) + "-dequant-f32.bin").c_str());
+        CHECK(q.size() == stw_cpu_row_bytes(g.type, 4096), "%s.bin has %zu bytes", g.name, q.size());
+        CHECK(dq.size() == 4096 * 4, "%s-dequant-f32.bin has %zu bytes", g.name, dq.size());
+        if (q.size() != stw_cpu_row_bytes(g.type, 4096) || dq.size() != 4096 * 4) continue;
+        std::vector<float> ours(4096), theirs(4096);
+        memcpy(theirs.data(), dq.data(), dq.size());
+        CHECK(stw_cpu_dequantize_row(g.type, q.data(), ours.data(), 4096) == 0, "%s dequantize", g.name);
+        int differ = 0;
+        for (int i = 0; i < 4096; i++) differ += memcmp(&ours[(size_t)i], &theirs[(size_t)i], 4) != 0;
+        CHECK(differ == 0, "%s: %d of 4096 dequantized values differ from ggml's", g.name, differ);
+
+        std::vector<uint8_t> mine(q.size());
+        CHECK(stw_cpu_quantize_row(g.type, in.data(), mine.data(), 4096) == 0, "%s quantize", g.name);
+        if (g.bit_exact_quantizer) {
+            CHECK(mine == q, "%s: our quantizer's bytes differ from ggml's", g.name);
+        } else {
+            std::vector<float> back(4096);
+            stw_cpu_dequantize_row(g.type, mine.data(), back.data(), 4096);
+            double e_ours = 0, e_ggml = 0;
+            for (int i = 0; i < 4096; i++) {
+                e_ours += ((double)back[(size_t)i] - in[(size_t)i]) * ((double)back[(size_t)i] - in[(size_t)i]);
+                e_ggml += ((double)theirs[(size_t)i] - in[(size_t)i]) * ((double)theirs[(size_t)i] - in[(size_t)i]);
+            }
+            printf("  %s RMS error: ours %.5g, ggml %.5g\n", g.name, sqrt(e_ours / 4096), sqrt(e_ggml / 4096));
+            CHECK(e_ours <= 1.5 * 1.5 * e_ggml, "%s: our RMS error %g is over 1.5x ggml's %g", g.name,
+                  sqrt(e_ours / 4096), sqrt(e_ggml / 4096));
+        }
+        // ggml's bytes as weights: 16 rows of 256, in every kernel set.
+        for (const char *set : {"portable", "avx2"}) {
+            if (stw_cpu_select_kernel_set(set) != 0) continue;
+            std::mt19937 rng(11);
+            const type_case t = {g.type, g.name};
+            verify_matmul(set, t, q.data(), theirs.data(), {16, 256, 1}, nullptr, rng);
+            verify_matmul(set, t, q.data(), theirs.data(), {16, 256, 5}, nullptr, rng);
+        }
+        stw_cpu_select_kernel_set("auto");
+    }
+}
+
 // --- errors ------------------------------------------------------------------------------------
 
 void test_errors() {
@@ -445,6 +543,9 @@ void test_errors() {
     CHECK(stw_cpu_matmul(STW_CPU_TYPE_F32, w, (int64_t)1 << 40, 1 << 20, x, 1, y, qs, nullptr) ==
               STW_CPU_STATUS_BAD_SHAPE,
           "absurd rows are refused before any access");
+    CHECK(stw_cpu_matmul(STW_CPU_TYPE_F32, w, 1, 4, x, ((int64_t)1 << 24) + 1, y, qs, nullptr) ==
+              STW_CPU_STATUS_BAD_SHAPE,
+          "more than 2^24 activation vectors are refused");
     CHECK(stw_cpu_matmul(STW_CPU_TYPE_Q8_0, w, 1, 32, x, 1, y, nullptr, nullptr) == STW_CPU_STATUS_NULL_POINTER,
           "quantized weights need qscratch");
     CHECK(stw_cpu_matmul(STW_CPU_TYPE_F16, nullptr, 1, 32, x, 1, y, nullptr, nullptr) == STW_CPU_STATUS_NULL_POINTER,
@@ -486,6 +587,46 @@ void pool_task(void *p, int task, int thread) {
     if (thread < 0 || thread >= c->size) c->bad_thread.fetch_add(1);
 }
 
+struct nested_ctx {
+    stw_threadpool *pool;
+    std::vector<std::atomic<int>> *inner_hits;
+    std::atomic<int> bad_thread{0};
+};
+
+struct inner_ctx {
+    std::vector<std::atomic<int>> *hits;
+    int task, thread;
+    std::atomic<int> *bad_thread;
+};
+
+void inner_task(void *p, int task, int thread) {
+    inner_ctx *c = (inner_ctx *)p;
+    (*c->hits)[(size_t)(c->task * 8 + task)].fetch_add(1);
+    if (thread != c->thread) c->bad_thread->fetch_add(1);
+}
+
+void outer_task(void *p, int task, int thread) {
+    nested_ctx *c = (nested_ctx *)p;
+    inner_ctx ic{c->inner_hits, task, thread, &c->bad_thread};
+    stw_threadpool_run(c->pool, 8, inner_task, &ic);
+}
+
+// A task that starts a run on its own pool must not deadlock: the inner run executes inline
+// under the outer task's thread index.
+void test_nested_run() {
+    stw_threadpool *pool = stw_threadpool_init(3);
+    std::vector<std::atomic<int>> hits(16 * 8);
+    nested_ctx c;
+    c.pool = pool;
+    c.inner_hits = &hits;
+    stw_threadpool_run(pool, 16, outer_task, &c);
+    int wrong = 0;
+    for (auto &h : hits) wrong += h.load() != 1;
+    CHECK(wrong == 0, "%d nested tasks not run exactly once", wrong);
+    CHECK(c.bad_thread.load() == 0, "nested tasks keep the outer thread index");
+    stw_threadpool_free(pool);
+}
+
 void test_threadpool() {
     for (int size : {1, 2, 3, 5}) {
         stw_threadpool *pool = stw_threadpool_init(size);
@@ -511,6 +652,7 @@ void test_threadpool() {
         stw_threadpool_free(pool);
     }
     CHECK(stw_threadpool_size(nullptr) == 1, "a NULL pool is the caller alone");
+    test_nested_run();
 }
 
 }  // namespace
@@ -525,6 +667,8 @@ int main() {
     test_q6_K_layout();
     printf("test_quantize_roundtrip\n");
     test_quantize_roundtrip();
+    printf("test_ggml_golden\n");
+    test_ggml_golden();
     printf("test_threadpool\n");
     test_threadpool();
     printf("test_errors\n");

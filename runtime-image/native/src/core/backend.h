@@ -28,9 +28,10 @@ struct stw_backend {
                   int64_t n, float *y, void *qscratch);
     // out[i] = x[i] / rms(x[i]) * w for n rows of dim values (out may be x).
     int (*rmsnorm)(stw_backend *be, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out);
-    // Rotates the first rope_dim values of each of n_heads heads of head_dim values in each of n rows.
+    // Rotates the first rope_dim values of each of n_heads heads of head_dim values in each of n rows;
+    // freq_factors (optional, rope_dim/2 values) divide the frequencies.
     int (*rope)(stw_backend *be, float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t rope_dim,
-                int32_t rope_type, float freq_base, const int32_t *pos);
+                int32_t rope_type, float freq_base, const float *freq_factors, const int32_t *pos);
     // Writes the K row k[i] and V row v[i] of layer `layer` into seqs[i]'s cache at pos[i].
     int (*kv_store)(stw_backend *be, int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width,
                     int64_t n, stw_seq *const *seqs, const int32_t *pos);

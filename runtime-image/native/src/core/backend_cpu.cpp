@@ -9,11 +9,28 @@
 
 namespace {
 
+// fp16 -> fp32 for every half bit pattern (256 KiB, built once): the f16 KV read in attention's inner loop.
+const float *fp16_table() {
+    static const float *table = [] {
+        static float t[65536];
+        for (uint32_t h = 0; h < 65536; h++) t[h] = stw_fp16_to_fp32((uint16_t)h);
+        return t;
+    }();
+    return table;
+}
+
+// Multiply-adds below which attention runs on the calling thread (about 10 microseconds of work).
+constexpr int64_t kAttentionInlineWork = 1 << 15;
+// Multiply-adds below which a matmul runs on the calling thread (tens of microseconds of work).
+constexpr int64_t kMatmulInlineWork = 1 << 17;
+
 stw_threadpool *pool_of(stw_backend *be) { return (stw_threadpool *)be->impl; }
 
 int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
                float *y, void *qscratch) {
-    return stw_cpu_matmul(type, w, rows, cols, x, n, y, qscratch, pool_of(be));
+    // a small product costs less than waking the workers (tiny models, decode of narrow matrices)
+    const bool inline_run = rows * cols * n < kMatmulInlineWork;
+    return stw_cpu_matmul(type, w, rows, cols, x, n, y, qscratch, inline_run ? nullptr : pool_of(be));
 }
 
 int cpu_rmsnorm(stw_backend *, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out) {
@@ -31,11 +48,14 @@ int cpu_rmsnorm(stw_backend *, const float *x, const float *w, int64_t n, int64_
 }
 
 int cpu_rope(stw_backend *, float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t rope_dim,
-             int32_t rope_type, float freq_base, const int32_t *pos) {
+             int32_t rope_type, float freq_base, const float *freq_factors, const int32_t *pos) {
     if (rope_dim > kMaxHeadDim || rope_dim % 2 != 0 || rope_dim > head_dim) return -1;
     const int32_t half = rope_dim / 2;
     float freq[kMaxHeadDim / 2], cs[kMaxHeadDim / 2], sn[kMaxHeadDim / 2];
-    for (int32_t k = 0; k < half; k++) freq[k] = 1.0f / powf(freq_base, (float)(2 * k) / (float)rope_dim);
+    for (int32_t k = 0; k < half; k++) {
+        freq[k] = 1.0f / powf(freq_base, (float)(2 * k) / (float)rope_dim);
+        if (freq_factors) freq[k] /= freq_factors[k];
+    }
     for (int64_t i = 0; i < n; i++) {
         for (int32_t k = 0; k < half; k++) {
             const float theta = (float)pos[i] * freq[k];
@@ -69,18 +89,8 @@ void kv_write_row(int32_t type, const float *src, int64_t w, uint8_t *dst) {
             }
             return;
         case STW_TYPE_Q8_0:
-            // ggml's reference rounding: d = max|x| / 127, q = round-half-away(x / d)
-            for (int64_t b = 0; b < w / 32; b++) {
-                const float *xb = src + b * 32;
-                uint8_t *blk = dst + b * 34;
-                float amax = 0.0f;
-                for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
-                const float d = amax / 127.0f;
-                const float id = d != 0.0f ? 1.0f / d : 0.0f;
-                const uint16_t dh = stw_fp32_to_fp16(d);
-                std::memcpy(blk, &dh, 2);
-                for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)roundf(xb[j] * id);
-            }
+            // ggml's reference rounding (d = max|x| / 127, q = round-half-away(x / d)); w is a multiple of 32
+            stw_cpu_quantize_row(STW_TYPE_Q8_0, src, dst, w);
             return;
         default:
             return;
@@ -93,9 +103,11 @@ inline void kv_read(int32_t type, const uint8_t *row, int64_t start, int64_t cou
         case STW_TYPE_F32:
             std::memcpy(out, row + 4 * start, (size_t)count * 4);
             return;
-        case STW_TYPE_F16:
-            for (int64_t j = 0; j < count; j++) out[j] = stw_fp16_to_fp32(stw_load_u16(row + 2 * (start + j)));
+        case STW_TYPE_F16: {
+            const float *t = fp16_table();
+            for (int64_t j = 0; j < count; j++) out[j] = t[stw_load_u16(row + 2 * (start + j))];
             return;
+        }
         case STW_TYPE_Q8_0: {
             int64_t e = start;
             const int64_t end = start + count;
@@ -158,7 +170,12 @@ void attention_task(void *ctx, int task, int /*thread*/) {
 
 int cpu_attention(stw_backend *be, const stw_attn_args *a) {
     if (a->dk > kMaxHeadDim || a->dv > kMaxHeadDim || a->n_head % a->n_head_kv != 0) return -1;
-    stw_threadpool_run(pool_of(be), a->n_tokens * a->n_head, attention_task, (void *)a);
+    // a small step (short contexts, tiny models) costs less than waking the workers: run it here
+    int64_t work = 0;
+    for (int32_t i = 0; i < a->n_tokens; i++) work += (int64_t)(a->pos[i] + 1);
+    work *= (int64_t)a->n_head * (a->dk + a->dv);
+    stw_threadpool_run(work < kAttentionInlineWork ? nullptr : pool_of(be), a->n_tokens * a->n_head, attention_task,
+                       (void *)a);
     return 0;
 }
 
@@ -199,6 +216,7 @@ void cpu_free(stw_backend *be) {
 bool stw_backend_cpu_init(stw_backend *be, int n_threads) {
     std::memset(be, 0, sizeof *be);
     be->name = "cpu";
+    fp16_table(); // built here, not inside the first step
     be->impl = stw_threadpool_init(n_threads);
     if (!be->impl) return false;
     be->matmul = cpu_matmul;

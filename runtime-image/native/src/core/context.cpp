@@ -119,6 +119,8 @@ stw_status forward(stw_context *c, int32_t n, const int32_t *tokens, const uint8
     attn.pos = c->pos;
 
     for (int32_t l = 0; l < hp.n_layer; l++) {
+        if (__atomic_exchange_n(&c->cancel, 0, __ATOMIC_ACQ_REL))
+            return stw_error(STW_STATUS_CANCELLED, "step of %d tokens cancelled before layer %d", n, l);
         const stw_layer_weights &L = m->layers[(size_t)l];
         // attention block
         if ((rc = be->rmsnorm(be, c->x, (const float *)L.attn_norm.data, n, e, hp.rms_eps, c->xb))) return op_failed("rmsnorm", l, rc);
@@ -128,9 +130,11 @@ stw_status forward(stw_context *c, int32_t n, const int32_t *tokens, const uint8
         if (L.bq.data && (rc = be->add(be, c->q, (const float *)L.bq.data, n, q_w, 0))) return op_failed("add q bias", l, rc);
         if (L.bk.data && (rc = be->add(be, c->k, (const float *)L.bk.data, n, k_w, 0))) return op_failed("add k bias", l, rc);
         if (L.bv.data && (rc = be->add(be, c->v, (const float *)L.bv.data, n, v_w, 0))) return op_failed("add v bias", l, rc);
-        if ((rc = be->rope(be, c->q, n, hp.n_head, hp.head_dim_k, hp.rope_dim, hp.rope_type, hp.rope_freq_base, c->pos)))
+        if ((rc = be->rope(be, c->q, n, hp.n_head, hp.head_dim_k, hp.rope_dim, hp.rope_type, hp.rope_freq_base,
+                           (const float *)m->rope_freqs.data, c->pos)))
             return op_failed("rope q", l, rc);
-        if ((rc = be->rope(be, c->k, n, hp.n_head_kv, hp.head_dim_k, hp.rope_dim, hp.rope_type, hp.rope_freq_base, c->pos)))
+        if ((rc = be->rope(be, c->k, n, hp.n_head_kv, hp.head_dim_k, hp.rope_dim, hp.rope_type, hp.rope_freq_base,
+                           (const float *)m->rope_freqs.data, c->pos)))
             return op_failed("rope k", l, rc);
         // every token's K/V is stored before any attention so tokens of one sequence in this step see each other
         if ((rc = be->kv_store(be, l, c->k, k_w, c->v, v_w, n, c->tok_seq, c->pos))) return op_failed("kv_store", l, rc);
@@ -160,6 +164,23 @@ stw_status forward(stw_context *c, int32_t n, const int32_t *tokens, const uint8
     const stw_weight &out = m->output;
     if ((rc = be->matmul(be, out.type, out.data, hp.n_vocab, e, c->xb, n_logits, c->logits, c->qscratch)))
         return op_failed("matmul output", hp.n_layer, rc);
+    return STW_STATUS_OK;
+}
+
+stw_status decode_step(stw_context *c, int32_t n_tokens, const int32_t *tokens, stw_seq *const *seqs,
+                       const uint8_t *want_logits, float *logits_out) {
+    int32_t n_logits = 0;
+    stw_status st = check_step(c, n_tokens, tokens, seqs, want_logits, logits_out, &n_logits);
+    if (st) return st;
+    if ((st = reserve_step(c, n_tokens, seqs))) return st;
+    st = forward(c, n_tokens, tokens, want_logits, n_logits);
+    if (st) {
+        release_step_blocks(seqs, n_tokens);
+        return st;
+    }
+    for (int32_t i = 0; i < n_tokens; i++) c->tok_seq[i]->length = c->pos[i] + 1;
+    if (n_logits > 0)
+        std::memcpy(logits_out, c->logits, sizeof(float) * (size_t)n_logits * (size_t)c->model->hp.n_vocab);
     return STW_STATUS_OK;
 }
 
@@ -230,17 +251,14 @@ extern "C" uint64_t stw_context_workspace_bytes(const stw_context *c) { return c
 extern "C" stw_status stw_decode(stw_context *c, int32_t n_tokens, const int32_t *tokens, stw_seq *const *seqs,
                                  const uint8_t *want_logits, float *logits_out) {
     if (!c) return stw_error(STW_STATUS_INVALID_ARGUMENT, "context is null");
-    int32_t n_logits = 0;
-    stw_status st = check_step(c, n_tokens, tokens, seqs, want_logits, logits_out, &n_logits);
-    if (st) return st;
-    if ((st = reserve_step(c, n_tokens, seqs))) return st;
-    st = forward(c, n_tokens, tokens, want_logits, n_logits);
-    if (st) {
-        release_step_blocks(seqs, n_tokens);
-        return st;
-    }
-    for (int32_t i = 0; i < n_tokens; i++) c->tok_seq[i]->length = c->pos[i] + 1;
-    if (n_logits > 0)
-        std::memcpy(logits_out, c->logits, sizeof(float) * (size_t)n_logits * (size_t)c->model->hp.n_vocab);
-    return STW_STATUS_OK;
+    if (__atomic_exchange_n(&c->busy, 1, __ATOMIC_ACQUIRE))
+        return stw_error(STW_STATUS_INVALID_ARGUMENT, "the context is running a step on another thread");
+    __atomic_store_n(&c->cancel, 0, __ATOMIC_RELEASE);
+    const stw_status st = decode_step(c, n_tokens, tokens, seqs, want_logits, logits_out);
+    __atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+    return st;
+}
+
+extern "C" void stw_context_cancel(stw_context *c) {
+    if (c && __atomic_load_n(&c->busy, __ATOMIC_ACQUIRE)) __atomic_store_n(&c->cancel, 1, __ATOMIC_RELEASE);
 }

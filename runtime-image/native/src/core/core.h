@@ -56,6 +56,7 @@ struct stw_model {
     stw_weight tok_embd; // [n_embd] x n_vocab rows
     stw_weight output_norm; // [n_embd] f32
     stw_weight output; // [n_embd] x n_vocab rows; == tok_embd when the file ties them
+    stw_weight rope_freqs; // optional [rope_dim / 2] f32 divisors of the RoPE frequencies (llama 3.x)
     std::vector<stw_layer_weights> layers; // n_layer
 };
 
@@ -123,6 +124,8 @@ struct stw_context {
     // per-step token metadata, allocated once beside the workspace (host overhead, 4*B + 8*B bytes)
     int32_t *pos; // [B] position of each token in its sequence
     stw_seq **tok_seq; // [B] sequence of each token
+    int busy; // 1 while a step runs (atomic builtins)
+    int cancel; // set by stw_context_cancel, read between layers (atomic builtins)
 };
 
 // Shared by stw_model_init and stw_model_init_file: checks hparams and descriptors against the

@@ -176,11 +176,11 @@ stw_status stw_gguf_parse(const uint8_t *data, size_t size, stw_hparams *hp, stw
         return stw_error(STW_STATUS_UNSUPPORTED, "GGUF version %u is not supported (2 or 3)", version);
     r.read(&n_tensors, "tensor count");
     r.read(&n_kv, "metadata count");
-    // a tensor info takes at least 8 + 1 + 4 + 8 + 4 + 8 bytes, a metadata entry at least 8 + 1 + 4 + 1
-    if (n_tensors > (size - r.pos) / 33)
+    // a tensor info takes at least 8 + 4 + 8 + 4 + 8 bytes, a metadata entry at least 8 + 4 + 1
+    if (n_tensors > (size - r.pos) / 32)
         return stw_error(STW_STATUS_BAD_MODEL, "GGUF tensor count %" PRIu64 " cannot fit in a %zu-byte file", n_tensors,
                          size);
-    if (n_kv > (size - r.pos) / 14)
+    if (n_kv > (size - r.pos) / 13)
         return stw_error(STW_STATUS_BAD_MODEL, "GGUF metadata count %" PRIu64 " cannot fit in a %zu-byte file", n_kv,
                          size);
 

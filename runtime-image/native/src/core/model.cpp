@@ -52,6 +52,11 @@ stw_status check_hparams(const stw_hparams *hp) {
     if (hp->rope_type != STW_ROPE_TYPE_NORM && hp->rope_type != STW_ROPE_TYPE_NEOX)
         return stw_error(STW_STATUS_UNSUPPORTED, "hparams.rope_type is %d; supported: 0 (adjacent pairs), 2 (neox)",
                          hp->rope_type);
+    // the layout follows the architecture; a mismatch would run and silently produce garbage
+    const int32_t want_rope = hp->arch == STW_ARCH_QWEN2 ? STW_ROPE_TYPE_NEOX : STW_ROPE_TYPE_NORM;
+    if (hp->rope_type != want_rope)
+        return stw_error(STW_STATUS_BAD_MODEL, "hparams.rope_type is %d but architecture %s uses %d", hp->rope_type,
+                         hp->arch == STW_ARCH_QWEN2 ? "qwen2" : "llama", want_rope);
     if (!(std::isfinite(hp->rope_freq_base) && hp->rope_freq_base > 0))
         return stw_error(STW_STATUS_BAD_MODEL, "hparams.rope_freq_base is %g, expected a positive number",
                          (double)hp->rope_freq_base);
@@ -181,6 +186,15 @@ stw_status stw_model_init_mapped(stw_model *m, const stw_hparams *hp, const stw_
     if ((st = b.bind("output_norm.weight", e, 0, true, &m->output_norm))) return st;
     if ((st = b.bind("output.weight", e, hp->n_vocab, false, &m->output))) return st;
     if (!m->output.data) m->output = m->tok_embd; // tied embeddings
+    if ((st = b.bind("rope_freqs.weight", hp->rope_dim / 2, 0, false, &m->rope_freqs))) return st;
+    if (m->rope_freqs.data) {
+        // divisors of the RoPE frequencies: a zero or NaN would poison every attention score
+        const float *f = (const float *)m->rope_freqs.data;
+        for (int32_t k = 0; k < hp->rope_dim / 2; k++)
+            if (!(std::isfinite(f[k]) && f[k] > 0))
+                return stw_error(STW_STATUS_BAD_MODEL, "tensor 'rope_freqs.weight' has value %g at %d, expected > 0",
+                                 (double)f[k], k);
+    }
     m->layers.resize((size_t)hp->n_layer);
     const bool biases_required = hp->arch == STW_ARCH_QWEN2;
     for (int32_t l = 0; l < hp->n_layer; l++) {

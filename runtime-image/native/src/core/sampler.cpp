@@ -90,7 +90,9 @@ extern "C" stw_status stw_sampler_sample(stw_sampler *s, const float *logits, co
     float *w = s->work;
     std::memcpy(w, logits, sizeof(float) * (size_t)n);
     for (int32_t i = 0; i < n; i++)
-        if (std::isnan(w[i])) return stw_error(STW_STATUS_INVALID_ARGUMENT, "logits[%d] is NaN", i);
+        if (std::isnan(w[i]) || w[i] == INFINITY) // -inf is a mask, +inf has no probability
+            return stw_error(STW_STATUS_INVALID_ARGUMENT, "logits[%d] is %g, expected a finite value or -inf", i,
+                             (double)w[i]);
 
     // repetition penalty (llama.cpp / CTRL style): each distinct recent token once
     if (p.repeat_penalty != 1.0f && n_recent > 0) {

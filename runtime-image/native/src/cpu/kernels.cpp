@@ -58,15 +58,15 @@ const type_info *info_of(int type) {
 
 const char *kSupported = "F32 (0), F16 (1), Q4_0 (2), Q8_0 (8), Q4_K (12), Q6_K (14), BF16 (30)";
 
-dot_fn dot_of(const kernel_set *ks, int type) {
+const type_kernels *kernels_of(const kernel_set *ks, int type) {
     switch (type) {
-        case STW_CPU_TYPE_F32: return ks->dot_f32;
-        case STW_CPU_TYPE_F16: return ks->dot_f16;
-        case STW_CPU_TYPE_BF16: return ks->dot_bf16;
-        case STW_CPU_TYPE_Q8_0: return ks->dot_q8_0;
-        case STW_CPU_TYPE_Q4_0: return ks->dot_q4_0;
-        case STW_CPU_TYPE_Q4_K: return ks->dot_q4_K;
-        case STW_CPU_TYPE_Q6_K: return ks->dot_q6_K;
+        case STW_CPU_TYPE_F32: return &ks->f32;
+        case STW_CPU_TYPE_F16: return &ks->f16;
+        case STW_CPU_TYPE_BF16: return &ks->bf16;
+        case STW_CPU_TYPE_Q8_0: return &ks->q8_0;
+        case STW_CPU_TYPE_Q4_0: return &ks->q4_0;
+        case STW_CPU_TYPE_Q4_K: return &ks->q4_K;
+        case STW_CPU_TYPE_Q6_K: return &ks->q6_K;
         default: return nullptr;
     }
 }
@@ -114,6 +114,11 @@ int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 // Sizes beyond this are certainly a corrupt descriptor; the cap keeps all index products
 // (rows * row_bytes, n * cols * 4, n * rows * 4) far from overflow.
 constexpr int64_t kMaxDim = (int64_t)1 << 36;
+// Rows up to this many 32-blocks (cols <= 32768) use the precomputed-sums kernels; the buffer
+// (4 activation vectors x 2 floats per block = 32 KiB) lives on the stack of the calling thread.
+constexpr int64_t kPreMaxBlocks = 1024;
+// Activation vectors per matmul (tokens in a batch); keeps every task index within int.
+constexpr int64_t kMaxBatch = (int64_t)1 << 24;
 
 struct quantize_ctx {
     quantize_x_fn fn;
@@ -129,9 +134,10 @@ void quantize_task(void *p, int task, int) {
 }
 
 // A task is a tile: row_chunk weight rows x n_chunk activation vectors. Inside a tile each weight
-// row is read from memory once and reused from L1 for all the tile's activations (4 at a time).
+// row is read from memory once and reused from L1 for all the tile's activations (4 at a time);
+// a single activation vector (decode) goes through the rows kernel, 4 weight rows at a time.
 struct matmul_ctx {
-    dot_fn dot;
+    const type_kernels *k;
     const uint8_t *w;
     size_t row_bytes;
     int64_t rows, cols;
@@ -147,11 +153,54 @@ void matmul_task(void *p, int task, int) {
     const int64_t rc = task % c->n_row_chunks, nc = task / c->n_row_chunks;
     const int64_t r0 = rc * c->row_chunk, r1 = min64(r0 + c->row_chunk, c->rows);
     const int64_t i0 = nc * c->n_chunk, i1 = min64(i0 + c->n_chunk, c->n);
+    if (i1 - i0 == 1) {
+        const uint8_t *xi = c->x + (size_t)i0 * c->x_stride;
+        for (int64_t r = r0; r < r1; r += 4) {
+            c->k->rows(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(4, r1 - r), xi,
+                       c->y + i0 * c->rows + r);
+        }
+        return;
+    }
+    if (c->k->cols_pre != nullptr && c->cols / QK <= kPreMaxBlocks) {
+        // Per group of 4 activation vectors: their block scales and sums once, then every row of
+        // the tile against them (the tile's ~32 KiB of weight rows stays in cache across groups).
+        const int64_t nbk = c->cols / QK, ps = 2 * nbk;
+        float pre[4 * 2 * kPreMaxBlocks];
+        for (int64_t i = i0; i < i1; i += 4) {
+            const int nx = (int)min64(4, i1 - i);
+            for (int j = 0; j < nx; j++) {
+                const block_q8_x *xq = (const block_q8_x *)(c->x + (size_t)(i + j) * c->x_stride);
+                float *pj = pre + j * ps;
+                for (int64_t b = 0; b < nbk; b++) {
+                    int32_t sum = 0;
+                    for (int k = 0; k < QK; k++) sum += xq[b].qs[k];
+                    // Per 8 blocks: the 8 scales, then the 8 scaled sums.
+                    pj[(b / 8) * 16 + (b % 8)] = xq[b].d;
+                    pj[(b / 8) * 16 + 8 + (b % 8)] = xq[b].d * (float)sum;
+                }
+            }
+            for (int64_t r = r0; r < r1; r++) {
+                c->k->cols_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i * c->x_stride, c->x_stride,
+                               nx, pre, ps, c->y + i * c->rows + r, c->rows);
+            }
+        }
+        return;
+    }
+    if (c->k->tile != nullptr) {
+        for (int64_t r = r0; r < r1; r += 2) {
+            for (int64_t i = i0; i < i1; i += 4) {
+                c->k->tile(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(2, r1 - r),
+                           c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i), c->y + i * c->rows + r,
+                           c->rows);
+            }
+        }
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
         for (int64_t i = i0; i < i1; i += 4) {
-            c->dot(c->cols, wr, c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i),
-                   c->y + i * c->rows + r, c->rows);
+            c->k->cols(c->cols, wr, c->x + (size_t)i * c->x_stride, c->x_stride, (int)min64(4, i1 - i),
+                       c->y + i * c->rows + r, c->rows);
         }
     }
 }
@@ -286,9 +335,9 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     if (rows < 0 || rows > kMaxDim)
         return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: rows=%lld is outside [0, %lld]", (long long)rows,
                     (long long)kMaxDim);
-    if (n < 0 || n > kMaxDim)
-        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: n=%lld is outside [0, %lld]", (long long)n,
-                    (long long)kMaxDim);
+    if (n < 0 || n > kMaxBatch)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: n=%lld activation vectors is outside [0, %lld]",
+                    (long long)n, (long long)kMaxBatch);
     if (cols <= 0 || cols > kMaxDim || cols % ti->block != 0)
         return fail(STW_CPU_STATUS_BAD_SHAPE,
                     "stw_cpu_matmul: cols=%lld must be in [1, %lld] and a multiple of the %s block size %lld",
@@ -310,7 +359,7 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     const kernel_set *ks = current_set();
     const int threads = stw_threadpool_size(pool);
     matmul_ctx c;
-    c.dot = dot_of(ks, type);
+    c.k = kernels_of(ks, type);
     c.w = (const uint8_t *)w;
     c.row_bytes = row_bytes;
     c.rows = rows;
@@ -320,7 +369,7 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     if (ti->quantized) {
         quantize_ctx q = {ks->quantize_x, x, (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x)};
         // One activation row is cheap next to the weights; only a prefill batch is worth spreading.
-        if (n >= 4 && n <= 0x7fffffff) {
+        if (n >= 4) {
             stw_threadpool_run(pool, (int)n, quantize_task, &q);
         } else {
             for (int64_t i = 0; i < n; i++) quantize_task(&q, (int)i, 0);
@@ -336,13 +385,15 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // stream past), a multiple of 4, at least 4.
     c.n_chunk = max64(4, min64(64, (int64_t)(256 * 1024 / c.x_stride)) & ~(int64_t)3);
     const int64_t n_chunks = (n + c.n_chunk - 1) / c.n_chunk;
-    // Weight tile: ~32 KiB of rows, but enough tiles that every thread gets several (the
-    // counter-based scheduler then balances uneven progress).
-    int64_t row_chunk = max64(1, (int64_t)(32 * 1024 / row_bytes));
+    // Weight tile: ~32 KiB of rows in whole groups of 4 (the rows kernel's unit), but enough
+    // tiles that every thread gets several (the counter-based scheduler then evens out threads
+    // that run slower, e.g. on a busy core).
+    int64_t row_chunk = max64(4, (int64_t)(32 * 1024 / row_bytes));
     const int64_t want_tiles = (int64_t)threads * 8;
-    if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(1, rows * n_chunks / want_tiles));
+    if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(4, rows * n_chunks / want_tiles));
     // Keep the task count within int range for absurdly tall matrices.
     row_chunk = max64(row_chunk, (rows * n_chunks + (1 << 24) - 1) / (1 << 24));
+    row_chunk = (row_chunk + 3) & ~(int64_t)3;
     c.row_chunk = row_chunk;
     c.n_row_chunks = (rows + row_chunk - 1) / row_chunk;
     const int64_t n_tasks = c.n_row_chunks * n_chunks;

@@ -44,19 +44,22 @@ enum stw_cpu_status {
 struct stw_threadpool;
 // Returns NULL when n_threads < 1, n_threads > 512 or a thread cannot be started.
 struct stw_threadpool *stw_threadpool_init(int n_threads);
-void stw_threadpool_free(struct stw_threadpool *pool);  // NULL is a no-op
+void stw_threadpool_free(struct stw_threadpool *pool);  // NULL is a no-op; not during a run
 int stw_threadpool_size(const struct stw_threadpool *pool);  // 1 for NULL
 // Calls fn(ctx, task, thread) once for every task in [0, n_tasks) and returns when all are done;
 // thread is in [0, size). A NULL pool runs every task on the caller. Concurrent runs on one
-// pool are serialised.
+// pool are serialised; a run started from inside a task executes inline on that thread.
 void stw_threadpool_run(struct stw_threadpool *pool, int n_tasks, void (*fn)(void *ctx, int task, int thread),
                         void *ctx);
 
 // --- kernels ------------------------------------------------------------------------------
-// y[i*rows + r] = dot(W row r, x[i*cols ...]) for i < n. W is rows x cols in ggml type `type`
+// y[i*rows + r] = dot(W row r, x[i*cols ...]) for i < n (n <= 2^24; rows, cols <= 2^36).
+// W is rows x cols in ggml type `type`
 // (rows stored back to back, stw_cpu_row_bytes(type, cols) bytes each). qscratch must hold at
 // least stw_cpu_qscratch_bytes(type, cols, n) bytes (n * ceil(cols/32) * 36 is always enough);
-// it may be NULL for F32, F16 and BF16. pool may be NULL (single-threaded).
+// it may be NULL for F32, F16 and BF16. pool may be NULL (single-threaded). y must not overlap
+// x or qscratch. For quantized W the activations are quantized to int8 per 32 values first, so
+// the result is within half an activation step of the float product.
 // Returns 0, or a negative stw_cpu_status for an unsupported type or shape (never aborts).
 int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
                    void *qscratch, struct stw_threadpool *pool);

@@ -31,6 +31,20 @@ inline __m256i dot_i8(__m256i a, __m256i b) {
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
+// [sum(v[0]), ..., sum(v[7])] of eight int32 vectors. hadd pairs neighbours inside each 128-bit
+// lane, so after two rounds lane k of the low half holds the low-half sum of v[k]; the permutes
+// then add the two halves.
+inline __m256i hsum8_epi32(const __m256i v[8]) {
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// The scales of eight consecutive activation blocks.
+inline __m256 load_dx8(const block_q8_x *x) {
+    return _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d);
+}
+
 // --- activations ----------------------------------------------------------------------------
 
 void quantize_x_avx2(const float *x, block_q8_x *y, int64_t cols) {
@@ -116,6 +130,53 @@ void dot_floats(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
     }
 }
 
+// NR rows x NX activations: per 8 elements NR weight loads (and conversions) and NX activation
+// loads feed NR * NX independent FMA chains.
+template <int NR, int NX, __m256 (*Load8)(const uint8_t *, int64_t), float (*Load1)(const uint8_t *, int64_t)>
+void tile_floats(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs, float *out, int64_t os) {
+    const float *xv[NX];
+    for (int j = 0; j < NX; j++) xv[j] = (const float *)(x + j * xs);
+    __m256 a[NR][NX];
+    for (int r = 0; r < NR; r++)
+        for (int j = 0; j < NX; j++) a[r][j] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= cols; i += 8) {
+        __m256 wv[NR];
+        for (int r = 0; r < NR; r++) wv[r] = Load8(w + r * rb, i);
+        for (int j = 0; j < NX; j++) {
+            const __m256 xx = _mm256_loadu_ps(xv[j] + i);
+            for (int r = 0; r < NR; r++) a[r][j] = _mm256_fmadd_ps(wv[r], xx, a[r][j]);
+        }
+    }
+    for (int r = 0; r < NR; r++) {
+        for (int j = 0; j < NX; j++) {
+            float s = hsum(a[r][j]);
+            for (int64_t k = i; k < cols; k++) s += Load1(w + r * rb, k) * xv[j][k];
+            out[r + j * os] = s;
+        }
+    }
+}
+
+template <__m256 (*Load8)(const uint8_t *, int64_t), float (*Load1)(const uint8_t *, int64_t)>
+void tile_floats_any(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx,
+                     float *out, int64_t os) {
+    if (nr >= 2) {
+        switch (nx) {
+            case 1: tile_floats<2, 1, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 2: tile_floats<2, 2, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 3: tile_floats<2, 3, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            default: tile_floats<2, 4, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+        }
+    } else {
+        switch (nx) {
+            case 1: tile_floats<1, 1, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 2: tile_floats<1, 2, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            case 3: tile_floats<1, 3, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+            default: tile_floats<1, 4, Load8, Load1>(cols, w, rb, x, xs, out, os); break;
+        }
+    }
+}
+
 // --- Q8_0 / Q4_0 ----------------------------------------------------------------------------
 
 inline __m256i unpack_q8_0(const block_q8_0 *b) { return load32(b->qs); }
@@ -161,45 +222,104 @@ void dot_q32(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float 
 
 // --- Q4_K -----------------------------------------------------------------------------------
 
+// The 8 scales and 8 mins of a Q4_K block as float vectors: get_scale_min_k4 on four bytes at a
+// time (scales 0-3 and mins 0-3 are the low 6 bits of bytes 0-3 and 4-7; scales/mins 4-7 take
+// their low 4 bits from bytes 8-11 and their top 2 bits from the top of bytes 0-3 / 4-7).
+inline void q4k_scales_mins(const block_q4_K *blk, __m256 *scf, __m256 *mf) {
+    uint32_t u[3];
+    memcpy(u, blk->scales, 12);
+    const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+    const uint32_t sc_lo = u[0] & k1, sc_hi = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    const uint32_t m_lo = u[1] & k1, m_hi = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    *scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo)));
+    *mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo)));
+}
+
 // Per 32-element sub-block s with 6-bit scale sc and min m:
 //   dot = d*dx*sc*sum(q*x) - dmin*dx*m*sum(x)
-// The first term accumulates in a, the second in b; sum(x) comes from maddubs with ones.
+// Per super-block and activation vector the eight sub-block dots and the eight sums of x are
+// each reduced to one vector (hsum8), so the float work is per 256 elements, not per 32; the
+// unpacked nibbles and the scales are shared by the NX activation vectors.
 template <int NX>
 void dot_q4_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float *out, int64_t os) {
     const block_q4_K *wb = (const block_q4_K *)w;
     const block_q8_x *xb[NX];
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
-    __m256 a[NX], b[NX];
-    for (int j = 0; j < NX; j++) a[j] = b[j] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i ones8 = _mm256_set1_epi8(1);
+    __m256 a[NX];
+    for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
     for (int64_t i = 0; i < cols / QK_K; i++) {
-        const float d = h2f(wb[i].d), dmin = h2f(wb[i].dmin);
-        uint8_t sc[8], mn[8];
-        for (int s = 0; s < 8; s++) q4k_scale_min(s, wb[i].scales, &sc[s], &mn[s]);
+        const block_q4_K *blk = wb + i;
+        __m256 scf, mf;
+        q4k_scales_mins(blk, &scf, &mf);
+        const __m256 d = _mm256_set1_ps(h2f(blk->d)), dmin = _mm256_set1_ps(h2f(blk->dmin));
+        __m256i q[8];
         for (int k = 0; k < 4; k++) {
-            const __m256i qv = load32(wb[i].qs + 32 * k);
-            const __m256i lo = _mm256_and_si256(qv, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-            const __m256i sc_lo = _mm256_set1_epi16(sc[2 * k]), sc_hi = _mm256_set1_epi16(sc[2 * k + 1]);
-            const __m256i m_lo = _mm256_set1_epi16(mn[2 * k]), m_hi = _mm256_set1_epi16(mn[2 * k + 1]);
-            for (int j = 0; j < NX; j++) {
-                const block_q8_x &x0 = xb[j][i * 8 + 2 * k];
-                const block_q8_x &x1 = xb[j][i * 8 + 2 * k + 1];
-                const __m256i xv0 = load32(x0.qs), xv1 = load32(x1.qs);
-                // lo/hi are 0..15, so the unsigned-by-signed maddubs is exact.
-                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xv0), sc_lo);
-                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xv1), sc_hi);
-                const __m256i s0 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv0), m_lo);
-                const __m256i s1 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv1), m_hi);
-                a[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * x0.d), _mm256_cvtepi32_ps(p0), a[j]);
-                a[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * x1.d), _mm256_cvtepi32_ps(p1), a[j]);
-                b[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * x0.d), _mm256_cvtepi32_ps(s0), b[j]);
-                b[j] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * x1.d), _mm256_cvtepi32_ps(s1), b[j]);
+            const __m256i qv = load32(blk->qs + 32 * k);
+            q[2 * k] = _mm256_and_si256(qv, m4);
+            q[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        }
+        for (int j = 0; j < NX; j++) {
+            const block_q8_x *xq = xb[j] + 8 * i;
+            __m256i p[8], t[8];
+            for (int s = 0; s < 8; s++) {
+                const __m256i xv = load32(xq[s].qs);
+                // q is 0..15, so the unsigned-by-signed maddubs is exact.
+                p[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], xv), ones);
+                t[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones);
             }
+            const __m256 dxv = load_dx8(xq);
+            const __m256 dots = _mm256_cvtepi32_ps(hsum8_epi32(p)), sums = _mm256_cvtepi32_ps(hsum8_epi32(t));
+            a[j] = _mm256_fmadd_ps(d, _mm256_mul_ps(dots, _mm256_mul_ps(scf, dxv)), a[j]);
+            a[j] = _mm256_fnmadd_ps(dmin, _mm256_mul_ps(sums, _mm256_mul_ps(mf, dxv)), a[j]);
         }
     }
-    for (int j = 0; j < NX; j++) out[j * os] = hsum(_mm256_sub_ps(a[j], b[j]));
+    for (int j = 0; j < NX; j++) out[j * os] = hsum(a[j]);
+}
+
+// dot_q4_K with the activation scales and sums precomputed (see dot_pre_fn): per sub-block only
+// the maddubs and madd of the weights against x remain, half the multiply work of dot_q4_K.
+template <int NX>
+void dot_q4_K_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, const float *pre, int64_t ps,
+                  float *out, int64_t os) {
+    const block_q4_K *wb = (const block_q4_K *)w;
+    const block_q8_x *xb[NX];
+    for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
+    __m256 a[NX];
+    for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < cols / QK_K; i++) {
+        const block_q4_K *blk = wb + i;
+        __m256 scf, mf;
+        q4k_scales_mins(blk, &scf, &mf);
+        const __m256 d = _mm256_set1_ps(h2f(blk->d)), dmin = _mm256_set1_ps(h2f(blk->dmin));
+        __m256i q[8];
+        for (int k = 0; k < 4; k++) {
+            const __m256i qv = load32(blk->qs + 32 * k);
+            q[2 * k] = _mm256_and_si256(qv, m4);
+            q[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        }
+        for (int j = 0; j < NX; j++) {
+            const block_q8_x *xq = xb[j] + 8 * i;
+            __m256i p[8];
+            for (int s = 0; s < 8; s++) p[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], load32(xq[s].qs)), ones);
+            const float *pj = pre + j * ps + 16 * i;
+            const __m256 dxv = _mm256_loadu_ps(pj), fsx = _mm256_loadu_ps(pj + 8);
+            a[j] = _mm256_fmadd_ps(d, _mm256_mul_ps(_mm256_cvtepi32_ps(hsum8_epi32(p)), _mm256_mul_ps(scf, dxv)), a[j]);
+            a[j] = _mm256_fnmadd_ps(dmin, _mm256_mul_ps(mf, fsx), a[j]);
+        }
+    }
+    for (int j = 0; j < NX; j++) out[j * os] = hsum(a[j]);
+}
+
+void dot_q4_K_pre_any(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, const float *pre,
+                      int64_t ps, float *out, int64_t os) {
+    switch (nx) {
+        case 1: dot_q4_K_pre<1>(cols, w, x, xs, pre, ps, out, os); break;
+        case 2: dot_q4_K_pre<2>(cols, w, x, xs, pre, ps, out, os); break;
+        case 3: dot_q4_K_pre<3>(cols, w, x, xs, pre, ps, out, os); break;
+        default: dot_q4_K_pre<4>(cols, w, x, xs, pre, ps, out, os); break;
+    }
 }
 
 // --- Q6_K -----------------------------------------------------------------------------------
@@ -251,6 +371,172 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
     for (int j = 0; j < NX; j++) out[j * os] = hsum(_mm256_add_ps(a[j], b[j]));
 }
 
+
+// --- several rows x one activation vector (decode) ---------------------------------------------
+
+template <int NR, __m256 (*Load8)(const uint8_t *, int64_t), float (*Load1)(const uint8_t *, int64_t)>
+void rows_floats(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
+    const float *xv = (const float *)x;
+    __m256 a[NR];
+    for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= cols; i += 8) {
+        const __m256 xx = _mm256_loadu_ps(xv + i);
+        for (int r = 0; r < NR; r++) a[r] = _mm256_fmadd_ps(Load8(w + r * rb, i), xx, a[r]);
+    }
+    for (int r = 0; r < NR; r++) {
+        float s = hsum(a[r]);
+        for (int64_t k = i; k < cols; k++) s += Load1(w + r * rb, k) * xv[k];
+        out[r] = s;
+    }
+}
+
+// Q8_0 has nothing to share between rows (the sign trick needs each weight's sign against x),
+// and in cache the one-row kernel with two interleaved blocks measured faster than four
+// interleaved rows (3 of 3 paired runs, Zen 5, a busy shared machine), so the rows form calls it
+// per row.
+template <int NR>
+void rows_q8_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
+    for (int r = 0; r < NR; r++) dot_q32<1, block_q8_0, unpack_q8_0>(cols, w + r * rb, x, 0, out + r, 1);
+}
+
+// sum((q - 8) * x) = sum(q * x) - 8 * sum(x): the nibbles stay unsigned for maddubs and the
+// 8 * sum(x) term is computed once per activation block for all rows.
+template <int NR>
+void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
+    const block_q8_x *xb = (const block_q8_x *)x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    __m256 a[NR];
+    for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
+    const int64_t nb = cols / QK;
+    int64_t b = 0;
+    // Two blocks per step in one register: [A elements 0..15 | B elements 0..15] from the low
+    // nibbles and [A 16..31 | B 16..31] from the high ones, so one madd, convert and FMA serve
+    // two blocks. The activations are rearranged the same way once for all rows.
+    for (; b + 2 <= nb; b += 2) {
+        const __m256i x0 = load32(xb[b].qs), x1 = load32(xb[b + 1].qs);
+        const __m256i xlo = _mm256_permute2x128_si256(x0, x1, 0x20);
+        const __m256i xhi = _mm256_permute2x128_si256(x0, x1, 0x31);
+        const __m256i sx8 = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(k8, xlo), _mm256_maddubs_epi16(k8, xhi)), ones);
+        const __m256 dx = _mm256_set_m128(_mm_set1_ps(xb[b + 1].d), _mm_set1_ps(xb[b].d));
+        for (int r = 0; r < NR; r++) {
+            const block_q4_0 *wr = (const block_q4_0 *)(w + r * rb) + b;
+            const __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)wr[1].qs),
+                                               _mm_loadu_si128((const __m128i *)wr[0].qs));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            // Each maddubs lane is at most 2 * 15 * 127, so the sum of the two stays in int16.
+            const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+            const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), sx8);
+            const __m256 dw = _mm256_set_m128(_mm_set1_ps(h2f(wr[1].d)), _mm_set1_ps(h2f(wr[0].d)));
+            a[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(p), a[r]);
+        }
+    }
+    for (; b < nb; b++) {
+        const __m256i xv = load32(xb[b].qs);
+        const __m256i sx8 = _mm256_madd_epi16(_mm256_maddubs_epi16(k8, xv), ones);
+        const float dx = xb[b].d;
+        for (int r = 0; r < NR; r++) {
+            const block_q4_0 *wr = (const block_q4_0 *)(w + r * rb) + b;
+            const __m128i t = _mm_loadu_si128((const __m128i *)wr->qs);
+            const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+            const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones), sx8);
+            a[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(wr->d) * dx), _mm256_cvtepi32_ps(p), a[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++) out[r] = hsum(a[r]);
+}
+
+// Per super-block the eight sub-block dots are reduced to one vector (hsum8) and scaled by
+// vectors of (6-bit scale, activation scale), so the float work is per 256 elements, not per 32.
+// The mins term needs dx * sum(x) per sub-block, computed once for all rows.
+template <int NR>
+void rows_q4_K(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
+    const block_q8_x *xb = (const block_q8_x *)x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+    __m256 a[NR];
+    for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < cols / QK_K; i++) {
+        const block_q8_x *xs = xb + 8 * i;
+        const __m256 dxv = load_dx8(xs);
+        __m256i t[8];
+        for (int s = 0; s < 8; s++) t[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, load32(xs[s].qs)), ones);
+        const __m256 fsx = _mm256_mul_ps(dxv, _mm256_cvtepi32_ps(hsum8_epi32(t)));
+        for (int r = 0; r < NR; r++) {
+            const block_q4_K *blk = (const block_q4_K *)(w + r * rb) + i;
+            __m256 scf, mf;
+            q4k_scales_mins(blk, &scf, &mf);
+            __m256i p[8];
+            for (int k = 0; k < 4; k++) {
+                const __m256i qv = load32(blk->qs + 32 * k);
+                const __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+                p[2 * k] = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(xs[2 * k].qs)), ones);
+                p[2 * k + 1] = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(xs[2 * k + 1].qs)), ones);
+            }
+            const __m256 dots = _mm256_cvtepi32_ps(hsum8_epi32(p));
+            a[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk->d)), _mm256_mul_ps(dots, _mm256_mul_ps(scf, dxv)), a[r]);
+            a[r] = _mm256_fnmadd_ps(_mm256_set1_ps(h2f(blk->dmin)), _mm256_mul_ps(mf, fsx), a[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++) out[r] = hsum(a[r]);
+}
+
+// Two reduction trees of four 32-element chunks each keep the 16-element halves apart, giving
+// the sixteen sub-block dots in the order [0 2 4 6 | 1 3 5 7] and [8 10 12 14 | 9 11 13 15];
+// the int8 scales are shuffled into the same order.
+template <int NR>
+void rows_q6_K(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
+    const block_q8_x *xb = (const block_q8_x *)x;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    __m256 a[NR];
+    for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < cols / QK_K; i++) {
+        const block_q8_x *xs = xb + 8 * i;
+        const __m256 dxa = _mm256_setr_ps(xs[0].d, xs[1].d, xs[2].d, xs[3].d, xs[0].d, xs[1].d, xs[2].d, xs[3].d);
+        const __m256 dxb = _mm256_setr_ps(xs[4].d, xs[5].d, xs[6].d, xs[7].d, xs[4].d, xs[5].d, xs[6].d, xs[7].d);
+        for (int r = 0; r < NR; r++) {
+            const block_q6_K *blk = (const block_q6_K *)(w + r * rb) + i;
+            const __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)blk->scales), order);
+            const __m256 sca = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), dxa);
+            const __m256 scb = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), dxb);
+            __m256i p[8];
+            for (int h = 0; h < 2; h++) {
+                const __m256i ql0 = load32(blk->ql + 64 * h), ql1 = load32(blk->ql + 64 * h + 32);
+                const __m256i qh = load32(blk->qh + 32 * h);
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+                q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                for (int c = 0; c < 4; c++) {
+                    const __m256i qs = _mm256_sub_epi8(q[c], k32);
+                    const __m256i xv = load32(xs[4 * h + c].qs);
+                    p[4 * h + c] = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(_mm256_sign_epi8(qs, qs), _mm256_sign_epi8(xv, qs)), ones);
+                }
+            }
+            const __m256i da = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+            const __m256i db = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+            const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(db), scb, _mm256_mul_ps(_mm256_cvtepi32_ps(da), sca));
+            a[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk->d)), sum, a[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++) out[r] = hsum(a[r]);
+}
+
+template <template <int> class K>
+void by_nr(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, float *out) {
+    switch (nr) {
+        case 1: K<1>::rows(cols, w, rb, x, out); break;
+        case 2: K<2>::rows(cols, w, rb, x, out); break;
+        case 3: K<3>::rows(cols, w, rb, x, out); break;
+        default: K<4>::rows(cols, w, rb, x, out); break;
+    }
+}
+
 // --- dispatch on the number of activation vectors ---------------------------------------------
 
 template <template <int> class K>
@@ -268,11 +554,17 @@ struct k_f32 {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_floats<NX, load8_f32, load1_f32>(c, w, x, xs, o, os);
     }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_floats<NX, load8_f32, load1_f32>(c, w, rb, x, o);
+    }
 };
 template <int NX>
 struct k_f16 {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_floats<NX, load8_f16, load1_f16>(c, w, x, xs, o, os);
+    }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_floats<NX, load8_f16, load1_f16>(c, w, rb, x, o);
     }
 };
 template <int NX>
@@ -280,11 +572,17 @@ struct k_bf16 {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_floats<NX, load8_bf16, load1_bf16>(c, w, x, xs, o, os);
     }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_floats<NX, load8_bf16, load1_bf16>(c, w, rb, x, o);
+    }
 };
 template <int NX>
 struct k_q8_0 {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_q32<NX, block_q8_0, unpack_q8_0>(c, w, x, xs, o, os);
+    }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_q8_0<NX>(c, w, rb, x, o);
     }
 };
 template <int NX>
@@ -292,11 +590,17 @@ struct k_q4_0 {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_q32<NX, block_q4_0, unpack_q4_0>(c, w, x, xs, o, os);
     }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_q4_0<NX>(c, w, rb, x, o);
+    }
 };
 template <int NX>
 struct k_q4_K {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_q4_K<NX>(c, w, x, xs, o, os);
+    }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_q4_K<NX>(c, w, rb, x, o);
     }
 };
 template <int NX>
@@ -304,13 +608,23 @@ struct k_q6_K {
     static void run(int64_t c, const uint8_t *w, const uint8_t *x, size_t xs, float *o, int64_t os) {
         dot_q6_K<NX>(c, w, x, xs, o, os);
     }
+    static void rows(int64_t c, const uint8_t *w, size_t rb, const uint8_t *x, float *o) {
+        rows_q6_K<NX>(c, w, rb, x, o);
+    }
 };
 
 }  // namespace
 
 const kernel_set kernel_set_avx2 = {
-    "avx2",       quantize_x_avx2, by_nx<k_f32>,  by_nx<k_f16>,  by_nx<k_bf16>,
-    by_nx<k_q8_0>, by_nx<k_q4_0>,   by_nx<k_q4_K>, by_nx<k_q6_K>,
+    "avx2",
+    quantize_x_avx2,
+    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr},
+    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr},
+    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr},
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr},
+    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, nullptr},
+    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr},
 };
 
 }  // namespace stw_cpu

@@ -21,43 +21,81 @@ void quantize_x_portable(const float *x, block_q8_x *y, int64_t cols) {
 }
 
 // Eight independent partial sums: the compiler keeps them in one vector register, and the
-// summation order is fixed (no -ffast-math needed).
-template <typename Load>
-float dot_floats(int64_t cols, const uint8_t *w, const float *x, Load load) {
+// summation order is fixed (no -ffast-math needed). Half-precision rows are converted 64 at a time
+// into a float buffer first, which keeps both loops simple enough to vectorize.
+inline void dot8(const float *w, const float *x, int64_t len, float s[8]) {
+    // Local accumulators: s may alias w or x as far as the compiler knows, which would force a
+    // store and reload of s on every step.
+    float a[8];
+    for (int k = 0; k < 8; k++) a[k] = s[k];
+    for (int64_t i = 0; i < len; i += 8) {
+        for (int k = 0; k < 8; k++) a[k] += w[i + k] * x[i + k];
+    }
+    for (int k = 0; k < 8; k++) s[k] = a[k];
+}
+
+template <float (*Convert)(uint16_t)>
+float dot_halves(int64_t cols, const uint8_t *w, const float *x) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float f[64];
     int64_t i = 0;
-    for (; i + 8 <= cols; i += 8) {
-        for (int k = 0; k < 8; k++) s[k] += load(w, i + k) * x[i + k];
+    for (; i + 64 <= cols; i += 64) {
+        for (int k = 0; k < 64; k++) {
+            uint16_t h;
+            memcpy(&h, w + 2 * (i + k), 2);  // an unaligned 16-bit load, vectorized
+            f[k] = Convert(h);
+        }
+        dot8(f, x + i, 64, s);
     }
     float tail = 0.0f;
-    for (; i < cols; i++) tail += load(w, i) * x[i];
+    for (; i < cols; i++) {
+        uint16_t h;
+        memcpy(&h, w + 2 * i, 2);
+        tail += Convert(h) * x[i];
+    }
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
 }
 
-inline float load_f32(const uint8_t *w, int64_t i) {
-    float f;
-    memcpy(&f, w + 4 * i, 4);
-    return f;
-}
-inline float load_f16(const uint8_t *w, int64_t i) {
-    uint16_t h;
-    memcpy(&h, w + 2 * i, 2);
-    return fp16_to_fp32(h);
-}
-inline float load_bf16(const uint8_t *w, int64_t i) {
-    uint16_t h;
-    memcpy(&h, w + 2 * i, 2);
-    return bf16_to_fp32(h);
+float dot_f32_row(int64_t cols, const uint8_t *w, const float *x) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float f[64];
+    int64_t i = 0;
+    for (; i + 64 <= cols; i += 64) {
+        // Through a local buffer: GGUF tensors need not be 4-byte aligned.
+        for (int k = 0; k < 64; k++) memcpy(&f[k], w + 4 * (i + k), 4);
+        dot8(f, x + i, 64, s);
+    }
+    float tail = 0.0f;
+    for (; i < cols; i++) {
+        float v;
+        memcpy(&v, w + 4 * i, 4);
+        tail += v * x[i];
+    }
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
 }
 
 void dot_f32(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
-    for (int j = 0; j < nx; j++) out[j * os] = dot_floats(cols, w, (const float *)(x + j * xs), load_f32);
+    for (int j = 0; j < nx; j++) out[j * os] = dot_f32_row(cols, w, (const float *)(x + j * xs));
 }
 void dot_f16(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
-    for (int j = 0; j < nx; j++) out[j * os] = dot_floats(cols, w, (const float *)(x + j * xs), load_f16);
+    for (int j = 0; j < nx; j++) out[j * os] = dot_halves<fp16_to_fp32>(cols, w, (const float *)(x + j * xs));
 }
 void dot_bf16(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
-    for (int j = 0; j < nx; j++) out[j * os] = dot_floats(cols, w, (const float *)(x + j * xs), load_bf16);
+    for (int j = 0; j < nx; j++) out[j * os] = dot_halves<bf16_to_fp32>(cols, w, (const float *)(x + j * xs));
+}
+
+// The integer loops below work on plain int8 arrays of a fixed length so that the compiler
+// vectorizes them (SSE2, NEON); the nibble and 6-bit formats are unpacked into such arrays first.
+inline int32_t dot_i8(const int8_t *a, const int8_t *b, int len) {
+    int32_t s = 0;
+    for (int k = 0; k < len; k++) s += (int32_t)a[k] * (int32_t)b[k];
+    return s;
+}
+
+inline int32_t sum_i8(const int8_t *a, int len) {
+    int32_t s = 0;
+    for (int k = 0; k < len; k++) s += a[k];
+    return s;
 }
 
 void dot_q8_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
@@ -66,8 +104,7 @@ void dot_q8_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
         const block_q8_x *xb = (const block_q8_x *)(x + j * xs);
         float acc = 0.0f;
         for (int64_t b = 0; b < cols / QK; b++) {
-            int32_t s = 0;
-            for (int k = 0; k < QK; k++) s += wb[b].qs[k] * xb[b].qs[k];
+            const int32_t s = dot_i8(wb[b].qs, xb[b].qs, QK);
             acc += fp16_to_fp32(wb[b].d) * xb[b].d * (float)s;
         }
         out[j * os] = acc;
@@ -80,12 +117,12 @@ void dot_q4_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
         const block_q8_x *xb = (const block_q8_x *)(x + j * xs);
         float acc = 0.0f;
         for (int64_t b = 0; b < cols / QK; b++) {
-            int32_t s = 0;
+            int8_t q[QK];
             for (int k = 0; k < QK / 2; k++) {
-                s += ((wb[b].qs[k] & 0xF) - 8) * xb[b].qs[k];
-                s += ((wb[b].qs[k] >> 4) - 8) * xb[b].qs[k + QK / 2];
+                q[k] = (int8_t)((wb[b].qs[k] & 0xF) - 8);
+                q[k + QK / 2] = (int8_t)((wb[b].qs[k] >> 4) - 8);
             }
-            acc += fp16_to_fp32(wb[b].d) * xb[b].d * (float)s;
+            acc += fp16_to_fp32(wb[b].d) * xb[b].d * (float)dot_i8(q, xb[b].qs, QK);
         }
         out[j * os] = acc;
     }
@@ -99,21 +136,20 @@ void dot_q4_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
         float acc = 0.0f;
         for (int64_t b = 0; b < cols / QK_K; b++) {
             const float d = fp16_to_fp32(wb[b].d), dmin = fp16_to_fp32(wb[b].dmin);
-            const uint8_t *q = wb[b].qs;
+            int8_t q[QK_K];  // nibbles 0..15
+            for (int c = 0; c < 4; c++) {
+                for (int l = 0; l < 32; l++) {
+                    q[64 * c + l] = (int8_t)(wb[b].qs[32 * c + l] & 0xF);
+                    q[64 * c + 32 + l] = (int8_t)(wb[b].qs[32 * c + l] >> 4);
+                }
+            }
             float sumf = 0.0f, summ = 0.0f;
             for (int sb = 0; sb < 8; sb++) {
                 const block_q8_x &xq = xb[b * 8 + sb];
-                const int shift = (sb & 1) * 4;
-                const uint8_t *qq = q + (sb / 2) * 32;
-                int32_t s = 0, sx = 0;
-                for (int k = 0; k < 32; k++) {
-                    s += ((qq[k] >> shift) & 0xF) * xq.qs[k];
-                    sx += xq.qs[k];
-                }
                 uint8_t sc, m;
                 q4k_scale_min(sb, wb[b].scales, &sc, &m);
-                sumf += xq.d * (float)(s * sc);
-                summ += xq.d * (float)(sx * m);
+                sumf += xq.d * (float)(dot_i8(q + 32 * sb, xq.qs, 32) * sc);
+                summ += xq.d * (float)(sum_i8(xq.qs, 32) * m);
             }
             acc += d * sumf - dmin * summ;
         }
@@ -129,26 +165,23 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
         const block_q8_x *xb = (const block_q8_x *)(x + j * xs);
         float acc = 0.0f;
         for (int64_t b = 0; b < cols / QK_K; b++) {
-            float sumf = 0.0f;
+            int8_t q[QK_K];  // -32..31
             for (int h = 0; h < 2; h++) {
                 const uint8_t *ql = wb[b].ql + h * 64;
                 const uint8_t *qh = wb[b].qh + h * 32;
-                const int8_t *sc = wb[b].scales + h * 8;
-                for (int c = 0; c < 4; c++) {
-                    const block_q8_x &xq = xb[b * 8 + h * 4 + c];
-                    const uint8_t *qlc = ql + (c & 1) * 32;
-                    const int shift = (c >> 1) * 4;
-                    int32_t s0 = 0, s1 = 0;
-                    for (int l = 0; l < 16; l++) {
-                        const int q = (int)(((qlc[l] >> shift) & 0xF) | (((qh[l] >> (2 * c)) & 3) << 4)) - 32;
-                        s0 += q * xq.qs[l];
-                    }
-                    for (int l = 16; l < 32; l++) {
-                        const int q = (int)(((qlc[l] >> shift) & 0xF) | (((qh[l] >> (2 * c)) & 3) << 4)) - 32;
-                        s1 += q * xq.qs[l];
-                    }
-                    sumf += xq.d * (float)(s0 * sc[2 * c] + s1 * sc[2 * c + 1]);
+                int8_t *qq = q + h * 128;
+                for (int l = 0; l < 32; l++) {
+                    qq[l] = (int8_t)(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+                    qq[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                    qq[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                    qq[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
                 }
+            }
+            float sumf = 0.0f;
+            for (int c = 0; c < 8; c++) {
+                const block_q8_x &xq = xb[b * 8 + c];
+                const int32_t s0 = dot_i8(q + 32 * c, xq.qs, 16), s1 = dot_i8(q + 32 * c + 16, xq.qs + 16, 16);
+                sumf += xq.d * (float)(s0 * wb[b].scales[2 * c] + s1 * wb[b].scales[2 * c + 1]);
             }
             acc += fp16_to_fp32(wb[b].d) * sumf;
         }
@@ -156,10 +189,23 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
     }
 }
 
+template <dot_fn Dot>
+void rows_of(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x, float *out) {
+    for (int r = 0; r < nr; r++) Dot(cols, w + (size_t)r * row_bytes, x, 0, 1, out + r, 1);
+}
+
 }  // namespace
 
 const kernel_set kernel_set_portable = {
-    "portable", quantize_x_portable, dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K,
+    "portable",
+    quantize_x_portable,
+    {rows_of<dot_f32>, dot_f32, nullptr, nullptr},
+    {rows_of<dot_f16>, dot_f16, nullptr, nullptr},
+    {rows_of<dot_bf16>, dot_bf16, nullptr, nullptr},
+    {rows_of<dot_q8_0>, dot_q8_0, nullptr, nullptr},
+    {rows_of<dot_q4_0>, dot_q4_0, nullptr, nullptr},
+    {rows_of<dot_q4_K>, dot_q4_K, nullptr, nullptr},
+    {rows_of<dot_q6_K>, dot_q6_K, nullptr, nullptr},
 };
 
 }  // namespace stw_cpu

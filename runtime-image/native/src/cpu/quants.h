@@ -62,17 +62,20 @@ static inline uint32_t fp32_to_bits(float f) {
     return u;
 }
 
-// IEEE half to float, exact for every input (normals, subnormals, inf, NaN).
+// IEEE half to float, exact for every input (normals, subnormals, inf, NaN). Branch-free so that
+// loops over F16 rows vectorize: normals and inf/NaN move the exponent and mantissa into float
+// position and rescale by 2^-112; subnormals (exponent 0) are built as 0.5 + m * 2^-24 in float
+// and then have 0.5 subtracted, which is exact.
 static inline float fp16_to_fp32(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t mant = h & 0x3ffu;
-    if (exp == 0x1f) return fp32_from_bits(sign | 0x7f800000u | (mant << 13));
-    if (exp != 0) return fp32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
-    if (mant == 0) return fp32_from_bits(sign);
-    // subnormal half: mant * 2^-24
-    float f = (float)mant * 5.9604644775390625e-8f;
-    return (h & 0x8000u) ? -f : f;
+    const uint32_t w = (uint32_t)h << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t two_w = w + w;  // exponent and mantissa, sign shifted out
+    const float normalized = fp32_from_bits((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+    const float denormalized = fp32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
+    // A mask rather than ?: so the compiler does not turn the select into a branch.
+    const uint32_t is_sub = 0u - (uint32_t)(two_w < (1u << 27));
+    const uint32_t bits = (fp32_to_bits(denormalized) & is_sub) | (fp32_to_bits(normalized) & ~is_sub);
+    return fp32_from_bits(sign | bits);
 }
 
 // Float to IEEE half, round to nearest even, overflow to inf, NaN kept.
@@ -124,12 +127,39 @@ static inline void q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *
 // at block_q8_x activation blocks (x_stride in bytes); for float types at floats.
 typedef void (*dot_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx, float *out,
                        int64_t out_stride);
+// nr (1..4) consecutive rows of a matmul against one activation vector (the decode shape):
+// out[r] = dot(w + r * row_bytes, x) for r < nr. Sharing each activation load (and, for Q4_0
+// and Q4_K, the activation sums) across rows saves work the per-row form repeats.
+typedef void (*dot_rows_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
+                            float *out);
 typedef void (*quantize_x_fn)(const float *x, block_q8_x *y, int64_t cols);
+
+// nr (1..2) rows x nx (1..4) activation vectors in one register tile (prefill for float weights,
+// where loading W and x once per 8 elements for 8 products matters):
+// out[r + j * out_stride] = dot(w + r * row_bytes, x + j * x_stride).
+typedef void (*dot_tile_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
+                            size_t x_stride, int nx, float *out, int64_t out_stride);
+
+// One row x nx (1..4) activation vectors for a weight type whose dot also needs the sum of each
+// activation block (Q4_K's mins). pre holds, per activation vector (stride pre_stride floats) and
+// per 256 elements, the 8 block scales dx and then the 8 products dx * sum(block): computed once
+// per activation vector and tile instead of once per weight row.
+typedef void (*dot_pre_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx,
+                           const float *pre, int64_t pre_stride, float *out, int64_t out_stride);
+
+// The kernels of one weight type: several rows x one activation, one row x several, and (where
+// they pay off; else NULL) a rows x activations tile and the precomputed-sums form.
+struct type_kernels {
+    dot_rows_fn rows;
+    dot_fn cols;
+    dot_tile_fn tile;
+    dot_pre_fn cols_pre;
+};
 
 struct kernel_set {
     const char *name;
     quantize_x_fn quantize_x;
-    dot_fn dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K;
+    type_kernels f32, f16, bf16, q8_0, q4_0, q4_K, q6_K;
 };
 
 // Reference quantizers and dequantizers (quants.cpp); n is a multiple of the block size.

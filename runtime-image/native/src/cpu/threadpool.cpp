@@ -46,6 +46,11 @@ struct stw_threadpool {
 
 namespace {
 
+// Set while this thread executes pool tasks: a task that itself calls stw_threadpool_run would
+// otherwise deadlock on run_mutex (or wait for workers that are busy running it).
+thread_local bool t_in_pool_task = false;
+thread_local int t_thread_index = 0;  // this thread's index in the run it is executing
+
 void run_tasks(stw_threadpool *pool, int thread) {
     const int n = pool->n_tasks;
     for (;;) {
@@ -54,6 +59,14 @@ void run_tasks(stw_threadpool *pool, int thread) {
         pool->fn(pool->ctx, t, thread);
     }
 }
+
+struct in_task_scope {
+    explicit in_task_scope(int thread) {
+        t_in_pool_task = true;
+        t_thread_index = thread;
+    }
+    ~in_task_scope() { t_in_pool_task = false; }
+};
 
 void worker_main(stw_threadpool *pool, int thread) {
     unsigned seen = 0;
@@ -75,7 +88,10 @@ void worker_main(stw_threadpool *pool, int thread) {
         }
         seen = gen;
         if (pool->stop.load(std::memory_order_acquire)) return;
-        run_tasks(pool, thread);
+        {
+            in_task_scope scope(thread);
+            run_tasks(pool, thread);
+        }
         pool->pending.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
@@ -125,6 +141,13 @@ int stw_threadpool_size(const stw_threadpool *pool) { return pool == nullptr ? 1
 
 void stw_threadpool_run(stw_threadpool *pool, int n_tasks, void (*fn)(void *ctx, int task, int thread), void *ctx) {
     if (fn == nullptr || n_tasks <= 0) return;
+    if (t_in_pool_task) {
+        // A nested run executes inline under the thread index this thread already holds, which
+        // no other thread of the outer run uses.
+        const int thread = t_thread_index < stw_threadpool_size(pool) ? t_thread_index : 0;
+        for (int t = 0; t < n_tasks; t++) fn(ctx, t, thread);
+        return;
+    }
     if (pool == nullptr || pool->n_threads == 1 || n_tasks == 1) {
         for (int t = 0; t < n_tasks; t++) fn(ctx, t, 0);
         return;
@@ -137,7 +160,10 @@ void stw_threadpool_run(stw_threadpool *pool, int n_tasks, void (*fn)(void *ctx,
     pool->pending.store((int)pool->workers.size(), std::memory_order_relaxed);
     pool->generation.fetch_add(1);  // seq_cst: publishes the fields above to the workers
     notify_workers(pool);
-    run_tasks(pool, 0);
+    {
+        in_task_scope scope(0);
+        run_tasks(pool, 0);
+    }
     // Wait for every worker to leave run_tasks: only then may the next run rewrite fn/ctx.
     int spin = 0;
     while (pool->pending.load(std::memory_order_acquire) != 0) {

@@ -9,6 +9,7 @@
 
 #include <jni.h>
 
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -338,6 +339,11 @@ JNIEXPORT void STW_JNI(decode)(JNIEnv *env, jclass, jlong ctx, jint n_tokens, ji
         if (want[static_cast<size_t>(i)] != 0) rows++;
     }
     size_t n_out = rows * static_cast<size_t>(n_vocab > 0 ? n_vocab : 0);
+    if (n_out > static_cast<size_t>(INT32_MAX)) {
+        throw_illegal_argument(env, "decode: " + std::to_string(rows) + " logit rows of " + std::to_string(n_vocab) +
+                                        " floats do not fit a Java array");
+        return;
+    }
     if (rows > 0 && !check_length(env, logits_out, static_cast<jsize>(n_out), "decode logitsOut")) return;
     std::vector<float> out(n_out);
     static_assert(sizeof(jint) == sizeof(int32_t), "jint is 32-bit");
@@ -383,7 +389,11 @@ JNIEXPORT jint STW_JNI(samplerSample)(JNIEnv *env, jclass, jlong sampler, jfloat
                                         ", n_recent " + std::to_string(n_recent) + " must be >= 0 (n_vocab > 0)");
         return -1;
     }
-    if (!check_length(env, logits, offset + n_vocab, "sample logits")) return -1;
+    if (logits == nullptr || static_cast<int64_t>(offset) + n_vocab > env->GetArrayLength(logits)) {
+        throw_illegal_argument(env, "sample: a row of " + std::to_string(n_vocab) + " logits at offset " +
+                                        std::to_string(offset) + " does not fit the logits array");
+        return -1;
+    }
     if (n_recent > 0 && !check_length(env, recent, n_recent, "sample recent tokens")) return -1;
     std::vector<float> row(static_cast<size_t>(n_vocab));
     env->GetFloatArrayRegion(logits, offset, n_vocab, row.data());

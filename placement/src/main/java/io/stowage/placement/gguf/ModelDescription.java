@@ -61,6 +61,7 @@ public record ModelDescription(
         int embedding = positive(p + "embedding_length", file.getInt(p + "embedding_length"));
         int ff = maxIntOrScalar(file, p + "feed_forward_length")
                 .orElseThrow(() -> missing(file, p + "feed_forward_length"));
+        positive(p + "feed_forward_length", ff);
         int heads = maxIntOrScalar(file, p + "attention.head_count")
                 .orElseThrow(() -> missing(file, p + "attention.head_count"));
         positive(p + "attention.head_count", heads);

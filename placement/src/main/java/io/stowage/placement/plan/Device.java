@@ -39,6 +39,8 @@ public record Device(
 
     /** Bytes Stowage may use on this device: total − reserve − foreign, never below zero. */
     public long capacityBytes() {
-        return Math.max(0, totalBytes - reserveBytes - foreignBytes);
+        // All three are >= 0, so subtracting one at a time cannot overflow.
+        long afterReserve = totalBytes - reserveBytes;
+        return afterReserve <= 0 ? 0 : Math.max(0, afterReserve - foreignBytes);
     }
 }

@@ -21,7 +21,10 @@ public final class LowerBound {
     /**
      * The memory bound. Model m (by digest) with n_m counted replicas needs at least
      * {@code k_m = ceil(n_m / floor((C_m − W_m − A_m) / K_m))} weight copies, C_m the largest usable
-     * capacity (capacity − O_host) among its eligible devices and K_m its smallest per-replica KV; the
+     * capacity (capacity − O_host) among its eligible devices and K_m its smallest per-replica KV; also
+     * at least {@code ceil(Σ_r K_r / (C_m − W_m − A_m))} (the KV beside each copy fits in that room),
+     * and at least {@code ceil(n_d / maxReplicasPerNode_d)} for a deployment d with a spread limit (one
+     * copy per node it spans). The
      * demand {@code Σ_m (k_m·W_m + n_m·K_m)} must fit in the usable capacity of the devices used, each
      * of which also pays O_host and at least the smallest workspace among the counted models. The bound
      * is the fewest devices, largest usable capacity first, that cover the demand.
@@ -29,15 +32,21 @@ public final class LowerBound {
     public static int devices(PlanRequest request) {
         Counted c = count(request);
         if (c.replicas == 0) return 0;
-        Map<String, long[]> byModel = new HashMap<>(); // digest -> {n, minK, W, A, C}
+        // digest -> {n, minK, W, A, C, ΣK, copies forced by spread}
+        Map<String, long[]> byModel = new HashMap<>();
         long kvTotal = 0;
         for (int j = 0; j < c.deployments.size(); j++) {
             Deployment d = c.deployments.get(j);
             int n = c.counts.get(j);
             long largest = c.largestUsable.get(j);
             long[] m = byModel.computeIfAbsent(
-                    d.model().digest(), g -> new long[] {0, Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE, 0});
+                    d.model().digest(), g -> new long[] {0, Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE, 0, 0, 0});
             m[0] += n;
+            m[5] += n * d.kvBytesPerReplica();
+            if (d.maxReplicasPerNode() > 0) {
+                // at most s replicas per node: the replicas span ceil(n / s) nodes, each with its own copy
+                m[6] = Math.max(m[6], (n + d.maxReplicasPerNode() - 1) / d.maxReplicasPerNode());
+            }
             m[1] = Math.min(m[1], d.kvBytesPerReplica());
             m[2] = Math.min(m[2], d.model().weightBytes());
             m[3] = Math.min(m[3], d.model().workspaceBytes());
@@ -48,8 +57,10 @@ public final class LowerBound {
         long minWorkspace = Long.MAX_VALUE;
         for (long[] m : byModel.values()) {
             long n = m[0];
-            long perCopy = m[1] == 0 ? n : Math.max(1, (m[4] - m[2] - m[3]) / m[1]);
-            long copies = (n + perCopy - 1) / perCopy;
+            long room = Math.max(1, m[4] - m[2] - m[3]); // KV room beside one copy on the largest device
+            long perCopy = m[1] == 0 ? n : Math.max(1, room / m[1]);
+            long copies = Math.max((n + perCopy - 1) / perCopy, (m[5] + room - 1) / room);
+            copies = Math.max(copies, m[6]);
             demand += copies * m[2];
             minWorkspace = Math.min(minWorkspace, m[3]);
         }

@@ -21,10 +21,12 @@ import java.util.TreeSet;
  * Stowage planner and the two baselines (which differ only in {@link Mode}).
  *
  * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (DESIGN.md). The search for a
- * replica's device is lexicographic over (tier, added bytes, free bytes after, device id) where tier
- * 1 is "the model's weights are already there", 2 "the device is open", 3 "the device is empty".
- * Small changes use a linear scan over the eligible devices; large batches use per-eligibility-class
- * sorted indexes that return the same answer in logarithmic time per step.
+ * replica's device goes by tiers: 1, a device that already holds the model's weights (costs K only;
+ * best fit); then, for a new weight copy, 2, an open device with room for the rest of the model's
+ * pending group; 3, an empty device; 4, any open device it fits; within a tier least added bytes, then
+ * best fit, then device id (see {@link #findLinear}). Small changes use a linear scan over the eligible
+ * devices; large batches use per-eligibility-class sorted indexes that give the same answer in
+ * logarithmic time per step (a property test holds them equal).
  */
 final class PlanEngine {
 
@@ -45,6 +47,11 @@ final class PlanEngine {
     static final int INDEX_THRESHOLD = 16;
 
     private static final long UNLIMITED_COMPUTE = Long.MAX_VALUE / 4;
+
+    /** Replicas in one request; far above any cluster, low enough that a typo cannot exhaust the heap. */
+    static final long MAX_REPLICAS = 5_000_000;
+
+    static final long MAX_BYTES = 1L << 50;
 
     private static final Comparator<Dev> OPEN_ORDER = (a, b) -> {
         int c = Long.compare(a.keyFree, b.keyFree);
@@ -71,8 +78,8 @@ final class PlanEngine {
     private final PlanRequest request;
 
     private Dev[] devs;
-    private final Map<String, Dev> devById = new HashMap<>();
-    private final Map<String, Integer> nodeIds = new HashMap<>();
+    private Map<String, Dev> devById;
+    private Map<String, Integer> nodeIds;
     private final List<Dep> deps = new ArrayList<>();
     private final Map<String, Dep> depById = new HashMap<>();
     private final Map<ClassKey, Cls> classes = new HashMap<>();
@@ -91,6 +98,7 @@ final class PlanEngine {
     private final List<Eviction> evictions = new ArrayList<>();
     private final List<Rep> refused = new ArrayList<>();
     private final PriorityQueue<Rep> queue = new PriorityQueue<>(PENDING_ORDER);
+    private final Map<Integer, Long> groupKv = new HashMap<>();
 
     PlanEngine(Mode mode, PlanRequest request, boolean linearOnly) {
         this(mode, request, linearOnly, true);
@@ -110,13 +118,15 @@ final class PlanEngine {
         for (Rep r : pending) {
             r.dep.cls.pending++;
         }
-        queue.addAll(pending);
+        enqueue(pending);
         placeQueue(preemption);
-        if (mode == Mode.SHARING && request.rebalance() && request.maxDisruption() > 0) {
-            rebalance(request.maxDisruption());
+        if (mode == Mode.SHARING) {
+            // Replicas placed in this pass are not running yet: moving them disrupts nothing, so the
+            // drain runs on every plan; running replicas move only in an asked-for rebalance.
+            rebalance(request.rebalance() ? request.maxDisruption() : 0);
             List<Rep> retry = new ArrayList<>(refused);
             refused.clear();
-            queue.addAll(retry);
+            enqueue(retry);
             placeQueue(false);
         }
         return result();
@@ -126,8 +136,10 @@ final class PlanEngine {
 
     private void loadDevices() {
         List<Device> in = new ArrayList<>(request.devices());
-        sortIfNeeded(in, Comparator.comparing(Device::id));
+        sortIfNeeded(in, (a, b) -> a.id().compareTo(b.id()));
         devs = new Dev[in.size()];
+        devById = HashMap.newHashMap(in.size());
+        nodeIds = HashMap.newHashMap(in.size());
         for (int i = 0; i < in.size(); i++) {
             Device d = in.get(i);
             if (i > 0 && d.id().equals(in.get(i - 1).id())) {
@@ -138,7 +150,12 @@ final class PlanEngine {
                 throw new IllegalArgumentException(
                         "device " + d.id() + ": computeCapacity must be >= 0, got " + d.computeCapacity());
             }
-            int node = nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
+            checkBytes("device " + d.id(), "totalBytes", d.totalBytes());
+            checkBytes("device " + d.id(), "hostOverheadBytes", d.hostOverheadBytes());
+            // ids sort a node's devices together: reuse the previous device's node id when it matches
+            int node = i > 0 && d.node().equals(in.get(i - 1).node())
+                    ? devs[i - 1].node
+                    : nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
             Dev v = new Dev(i, d, node, micro(d.computeCapacity()));
             devs[i] = v;
             devById.put(d.id(), v);
@@ -147,7 +164,7 @@ final class PlanEngine {
 
     private void loadDeployments() {
         List<Deployment> in = new ArrayList<>(request.deployments());
-        sortIfNeeded(in, Comparator.comparing(Deployment::id));
+        sortIfNeeded(in, (a, b) -> a.id().compareTo(b.id()));
         Map<String, Deployment> firstOfDigest = new HashMap<>();
         Map<String, Long> workspace = new HashMap<>();
         for (int i = 0; i < in.size(); i++) {
@@ -163,6 +180,17 @@ final class PlanEngine {
             }
             // Two deployments of one file may size their step differently: the device keeps the larger.
             workspace.merge(d.model().digest(), d.model().workspaceBytes(), Math::max);
+        }
+        long total = 0;
+        for (Deployment d : in) {
+            checkBytes("deployment " + d.id(), "model weightBytes", d.model().weightBytes());
+            checkBytes("deployment " + d.id(), "model workspaceBytes", d.model().workspaceBytes());
+            checkBytes("deployment " + d.id(), "kvBytesPerReplica", d.kvBytesPerReplica());
+            total += d.replicas();
+            if (total > MAX_REPLICAS) {
+                throw new IllegalArgumentException("deployment " + d.id() + ": " + d.replicas() + " replicas bring the"
+                        + " request to " + total + " replicas, more than the planner's limit of " + MAX_REPLICAS);
+            }
         }
         for (Deployment d : in) {
             long a = workspace.get(d.model().digest());
@@ -217,7 +245,10 @@ final class PlanEngine {
     /** Applies the running placements, drops what no longer fits, and returns every replica still to place. */
     private List<Rep> loadCurrent() {
         List<Placement> current = new ArrayList<>(request.current());
-        sortIfNeeded(current, Comparator.comparing(Placement::replica).thenComparing(Placement::deviceId));
+        sortIfNeeded(current, (x, y) -> {
+            int c = x.replica().compareTo(y.replica());
+            return c != 0 ? c : x.deviceId().compareTo(y.deviceId());
+        });
         List<Rep> pending = new ArrayList<>();
         ReplicaId last = null;
         for (Placement p : current) {
@@ -484,6 +515,11 @@ final class PlanEngine {
      */
     private String keptIneligibility(Dep dep, Dev v) {
         Device d = v.d;
+        if (dep.d.nodeSelector().isEmpty()
+                && d.taints().isEmpty()
+                && dep.d.device().accepts(d.kind())) {
+            return null;
+        }
         if (!dep.d.device().accepts(d.kind())) {
             return "device " + v.id + " is " + d.kind() + " but " + dep.id + " asks for " + dep.d.device();
         }
@@ -503,6 +539,31 @@ final class PlanEngine {
 
     // ---------------------------------------------------------------- the search
 
+    private void enqueue(List<Rep> reps) {
+        queue.addAll(reps);
+        for (Rep r : reps) pendingKv(r, +1);
+    }
+
+    /**
+     * The KV of the queued replicas of {@code r}'s model, including {@code r}; {@code sign} adds (+1)
+     * or removes (-1) r's share. Without sharing every replica is its own group.
+     */
+    private long pendingKv(Rep r, int sign) {
+        if (mode != Mode.SHARING) return r.dep.k;
+        long before = groupKv.getOrDefault(r.model, 0L);
+        groupKv.put(r.model, before + sign * r.dep.k);
+        long ownBefore = r.dep.pendingKv;
+        r.dep.pendingKv += sign * r.dep.k;
+        long group = sign < 0 ? before : before + r.dep.k;
+        if (r.dep.spread > 0) {
+            // beside one copy, a spread-limited deployment puts at most maxReplicasPerNode replicas;
+            // the model's other deployments may fill the rest
+            long own = sign < 0 ? ownBefore : ownBefore + r.dep.k;
+            group = group - own + Math.min(own, r.dep.spread * r.dep.k);
+        }
+        return group;
+    }
+
     private void placeQueue(boolean preemption) {
         Dep lastRefused = null;
         long lastRefusedVersion = -1;
@@ -513,11 +574,12 @@ final class PlanEngine {
                 refused.add(r); // nothing changed since its sibling was refused
                 continue;
             }
+            long group = pendingKv(r, -1);
             if (!fitsAloneSomewhere(r)) {
                 refused.add(r); // larger than any eligible device even when empty: no search, no preemption
                 continue;
             }
-            Dev v = find(r, true);
+            Dev v = find(r, true, group);
             if (v != null) {
                 add(r, v);
                 continue;
@@ -545,7 +607,7 @@ final class PlanEngine {
     }
 
     /** The best device for {@code r}, or null if none fits; {@code allowEmpty=false} never opens a device. */
-    Dev find(Rep r, boolean allowEmpty) {
+    Dev find(Rep r, boolean allowEmpty, long groupKv) {
         Cls c = r.dep.cls;
         BitSet el = eligible(c);
         if (mode == Mode.SHARING) {
@@ -564,75 +626,104 @@ final class PlanEngine {
         }
         boolean index = !linearOnly && (c.indexed || c.pending >= INDEX_THRESHOLD);
         if (index && !c.indexed) buildIndex(c);
-        return index ? findIndexed(r, c, allowEmpty) : findLinear(r, el, allowEmpty);
+        return index ? findIndexed(r, c, allowEmpty, groupKv) : findLinear(r, el, allowEmpty, groupKv);
     }
 
-    /** The reference search: every eligible device, lexicographic (tier, added, free after, id). */
-    private Dev findLinear(Rep r, BitSet el, boolean allowEmpty) {
+    /**
+     * The reference search over every eligible device. A replica whose model is not on any fitting
+     * device opens a new weight copy, and a copy is worth its bytes only if the model's replicas still
+     * to come can use the room beside it. So the order is: (2) an open device where the whole rest of
+     * the group ({@code groupKv}: the KV of this and every still-pending replica of the model) fits, by
+     * least added then best fit; else (3) an empty device, the smallest that holds the whole group or
+     * else the largest; else (4) any open device where this replica fits, by least added then best fit.
+     */
+    private Dev findLinear(Rep r, BitSet el, boolean allowEmpty, long groupKv) {
+        long rest = groupKv - r.dep.k;
         Dev best = null;
         int bestTier = 0;
         long bestAdded = 0;
         long bestAfter = 0;
+        boolean bestWhole = false;
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
-            int tier;
-            if (v.count == 0) {
-                if (!allowEmpty) continue;
-                tier = 3;
-            } else if (holds(v, r.model)) {
-                continue; // tier 1 was searched first
-            } else {
-                tier = 2;
-            }
+            if (v.count == 0 && !allowEmpty) continue;
+            if (v.count > 0 && holds(v, r.model)) continue; // tier 1 was searched first
             if (!fits(r, v)) continue;
             long add = added(r, v);
             long after = v.free() - add;
-            if (best == null
-                    || tier < bestTier
-                    || (tier == bestTier
-                            && (add < bestAdded
-                                    || (add == bestAdded
-                                            && (after < bestAfter
-                                                    || (after == bestAfter && v.id.compareTo(best.id) < 0)))))) {
+            boolean whole = after >= rest;
+            int tier = v.count == 0 ? 3 : whole ? 2 : 4;
+            boolean better;
+            if (best == null || tier != bestTier) {
+                better = best == null || tier < bestTier;
+            } else if (add != bestAdded) {
+                better = add < bestAdded;
+            } else if (tier == 3 && whole != bestWhole) {
+                better = whole;
+            } else if (after != bestAfter) {
+                // empty devices that cannot hold the whole group: the largest leaves the most room
+                better = (tier == 3 && !whole) ? after > bestAfter : after < bestAfter;
+            } else {
+                better = v.id.compareTo(best.id) < 0;
+            }
+            if (better) {
                 best = v;
                 bestTier = tier;
                 bestAdded = add;
                 bestAfter = after;
+                bestWhole = whole;
             }
         }
         return best;
     }
 
-    private Dev findIndexed(Rep r, Cls c, boolean allowEmpty) {
+    /** The same answer as {@link #findLinear} from the class's sorted indexes. */
+    private Dev findIndexed(Rep r, Cls c, boolean allowEmpty, long groupKv) {
         long w = modelW.get(r.model);
         long a = modelA.get(r.model);
         long base = w + r.dep.k;
+        long rest = groupKv - r.dep.k;
         if (mode != Mode.WHOLE_DEVICE) {
-            Dev best = null;
-            long bestAdded = 0;
-            long bestAfter = 0;
-            for (Dev v : c.open.tailSet(Dev.probe(base), true)) {
-                if (holds(v, r.model) || !fits(r, v)) continue;
-                long add = added(r, v);
-                long after = v.free() - add;
-                if (best == null || add < bestAdded || (add == bestAdded && after < bestAfter)) {
-                    best = v;
-                    bestAdded = add;
-                    bestAfter = after;
+            Dev whole = openDevice(r, c, base, rest);
+            if (whole != null) return whole;
+        }
+        if (allowEmpty) {
+            for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
+                long need = group.getKey() + w + a + r.dep.k;
+                TreeSet<Dev> devices = group.getValue();
+                for (Dev v : devices.tailSet(Dev.probeCap(need + rest), true)) {
+                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
                 }
-                // Ascending free: the first device that needs no extra workspace cannot be beaten.
-                if (add == base) break;
-            }
-            if (best != null) return best;
-        }
-        if (!allowEmpty) return null;
-        for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
-            long need = group.getKey() + w + a + r.dep.k;
-            for (Dev v : group.getValue().tailSet(Dev.probeCap(need), true)) {
-                if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
+                Dev largest = null; // the largest that fits; among equal sizes the first id
+                for (Dev v : devices.descendingSet()) {
+                    if (v.cap < need || (largest != null && v.cap < largest.cap)) break;
+                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) largest = v;
+                }
+                if (largest != null) return largest;
             }
         }
-        return null;
+        return mode == Mode.WHOLE_DEVICE || rest == 0 ? null : openDevice(r, c, base, 0);
+    }
+
+    /** The open device, without the model, with room for this replica and {@code rest} more KV. */
+    private Dev openDevice(Rep r, Cls c, long base, long rest) {
+        Dev best = null;
+        long bestAdded = 0;
+        long bestAfter = 0;
+        for (Dev v : c.open.tailSet(Dev.probe(base + rest), true)) {
+            if (holds(v, r.model) || !fits(r, v)) continue;
+            long add = added(r, v);
+            long after = v.free() - add;
+            if (after < rest) continue;
+            if (best == null || add < bestAdded || (add == bestAdded && after < bestAfter)) {
+                best = v;
+                bestAdded = add;
+                bestAfter = after;
+            }
+            // Ascending free: the first device that needs no extra workspace cannot be beaten.
+            if (add == base) break;
+        }
+        return best;
     }
 
     // ---------------------------------------------------------------- preemption
@@ -700,7 +791,7 @@ final class PlanEngine {
             remove(x);
             evictions.add(new Eviction(x.rid, bestDev.id, r.rid, why));
             x.dep.cls.pending++;
-            queue.add(x);
+            enqueue(List.of(x));
         }
         add(r, bestDev);
         bestDev.preemptedInto = true;
@@ -730,18 +821,28 @@ final class PlanEngine {
 
     // ---------------------------------------------------------------- rebalance
 
-    /** Drains the devices that are cheapest to empty into open devices, within the disruption budget. */
+    /**
+     * Drains the devices that are cheapest to empty (fewest replicas, least used) into open devices;
+     * a drain happens only when the device ends empty, and moves at most {@code budget} running
+     * replicas in all (replicas placed in this pass are free to move).
+     */
     private void rebalance(int budget) {
         List<Dev> order = new ArrayList<>();
         for (Dev v : devs) {
-            if (v.count > 0) order.add(v);
+            if (v.count == 0 || v.preemptedInto) continue;
+            int running = 0;
+            for (Rep x : v.reps) {
+                if (x.runningOn == v) running++;
+            }
+            // With no budget only devices holding nothing that runs yet can be drained: after a small
+            // change that is a handful, so an incremental plan does not sort the whole fleet.
+            if (running <= budget) order.add(v);
         }
         order.sort(Comparator.comparingInt((Dev v) -> v.count)
                 .thenComparingLong(Dev::used)
                 .thenComparing(v -> v.id));
         Set<Dev> received = new HashSet<>();
         for (Dev v : order) {
-            if (budget <= 0) break;
             // A device that just took a replica by preemption keeps it: the eviction said it goes there.
             if (v.count == 0 || v.preemptedInto || received.contains(v)) continue;
             Set<Rep> running = new HashSet<>();
@@ -754,7 +855,7 @@ final class PlanEngine {
             for (Rep x : moving) remove(x);
             List<Rep> done = new ArrayList<>();
             for (Rep x : moving) {
-                Dev t = find(x, false);
+                Dev t = find(x, false, x.dep.k);
                 if (t == null) break;
                 add(x, t);
                 done.add(x);
@@ -786,7 +887,7 @@ final class PlanEngine {
         for (Dev v : devs) {
             if (v.count == 0) continue;
             List<ReplicaId> ids = new ArrayList<>(v.reps.size());
-            TreeSet<String> digests = new TreeSet<>();
+            List<String> digests = new ArrayList<>(v.models.size());
             long weights = v.weights;
             long ws = v.ws;
             if (mode == Mode.NO_SHARING) {
@@ -795,13 +896,15 @@ final class PlanEngine {
             }
             for (Rep x : v.reps) {
                 ids.add(x.rid);
-                digests.add(x.dep.d.model().digest());
+                String digest = x.dep.d.model().digest();
+                if (!digests.contains(digest)) digests.add(digest);
                 if (mode == Mode.NO_SHARING) {
                     weights += x.dep.w;
                     ws += x.dep.a;
                 }
             }
             ids.sort(null);
+            digests.sort(null);
             usage.add(new DeviceUsage(
                     v.id,
                     v.cap,
@@ -922,6 +1025,14 @@ final class PlanEngine {
     private long freeCompute(Dev v) {
         if (mode == Mode.WHOLE_DEVICE) return v.count == 0 ? v.computeCap : 0;
         return v.computeCap - v.compute;
+    }
+
+    /** Byte figures above 1 PiB are typos (and sums of them could overflow): refuse them by name. */
+    private static void checkBytes(String object, String field, long bytes) {
+        if (bytes > MAX_BYTES) {
+            throw new IllegalArgumentException(object + ": " + field + " is " + bytes
+                    + " bytes, more than the limit of " + MAX_BYTES + " (1 PiB)");
+        }
     }
 
     /** Inputs usually arrive sorted (ids from the inventory, placements from the last plan): check first. */
@@ -1057,6 +1168,7 @@ final class PlanEngine {
         final int spread;
         final Cls cls;
         Map<Integer, Integer> perNode;
+        long pendingKv;
         // replica index -> replica, for output in id order without a sort
         final Rep[] reps;
 

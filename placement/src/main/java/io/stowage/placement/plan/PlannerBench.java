@@ -1,5 +1,7 @@
 package io.stowage.placement.plan;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -41,23 +43,27 @@ public final class PlannerBench {
             int devicesUsed,
             int refusals,
             double fullPlanMillis,
+            double fullPlanCpuMillis,
             double incrementalP50Millis,
             double incrementalP99Millis,
+            double incrementalCpuP99Millis,
             int changes) {
 
         @Override
         public String toString() {
             return String.format(
                     Locale.ROOT,
-                    "%d replicas on %d devices: %d devices used, %d refused; full plan %.1f ms;"
-                            + " incremental change p50 %.2f ms, p99 %.2f ms over %d changes",
+                    "%d replicas on %d devices: %d devices used, %d refused; full plan %.1f ms (CPU %.1f ms);"
+                            + " incremental change p50 %.2f ms, p99 %.2f ms (p99 CPU time %.2f ms) over %d changes",
                     replicas,
                     devices,
                     devicesUsed,
                     refusals,
                     fullPlanMillis,
+                    fullPlanCpuMillis,
                     incrementalP50Millis,
                     incrementalP99Millis,
+                    incrementalCpuP99Millis,
                     changes);
         }
     }
@@ -143,12 +149,20 @@ public final class PlannerBench {
      * then {@code changes} incremental plans, each the fleet with every replica running plus one change.
      */
     public static Timing measure(Packer packer, PlanRequest fleet, int fullRuns, int changes, long seed) {
+        // Wall time is what a reconcile waits; the thread's CPU time shows the planner's own cost on a
+        // machine shared with other work.
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        boolean cpu = threads.isCurrentThreadCpuTimeSupported();
         PlanResult base = packer.plan(fleet); // warm-up
         double full = Double.MAX_VALUE;
+        double fullCpu = Double.MAX_VALUE;
         for (int i = 0; i < Math.max(1, fullRuns); i++) {
+            long c0 = cpu ? threads.getCurrentThreadCpuTime() : 0;
             long t0 = System.nanoTime();
             base = packer.plan(fleet);
-            full = Math.min(full, (System.nanoTime() - t0) / 1e6);
+            double wall = (System.nanoTime() - t0) / 1e6;
+            full = Math.min(full, wall);
+            fullCpu = Math.min(fullCpu, cpu ? (threads.getCurrentThreadCpuTime() - c0) / 1e6 : wall);
         }
         Random rnd = new Random(seed);
         List<PlanRequest> requests = new ArrayList<>(changes);
@@ -178,12 +192,16 @@ public final class PlannerBench {
         int warm = Math.min(changes, 20);
         for (int c = 0; c < warm; c++) packer.plan(requests.get(c));
         double[] millis = new double[changes];
+        double[] cpuMillis = new double[changes];
         for (int c = 0; c < changes; c++) {
+            long c0 = cpu ? threads.getCurrentThreadCpuTime() : 0;
             long t0 = System.nanoTime();
             packer.plan(requests.get(c));
             millis[c] = (System.nanoTime() - t0) / 1e6;
+            cpuMillis[c] = cpu ? (threads.getCurrentThreadCpuTime() - c0) / 1e6 : millis[c];
         }
         Arrays.sort(millis);
+        Arrays.sort(cpuMillis);
         int replicas =
                 fleet.deployments().stream().mapToInt(Deployment::replicas).sum();
         return new Timing(
@@ -192,8 +210,10 @@ public final class PlannerBench {
                 base.devicesUsed(),
                 base.refusals().size(),
                 full,
+                fullCpu,
                 percentile(millis, 0.50),
                 percentile(millis, 0.99),
+                percentile(cpuMillis, 0.99),
                 changes);
     }
 
@@ -203,8 +223,90 @@ public final class PlannerBench {
         return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
     }
 
-    /** {@code [nodes gpusPerNode replicas changes]}: prints the scale case for the Stowage planner. */
+    /** Devices used by each packer and the bounds, on one fleet. */
+    public record Quality(
+            String name,
+            int replicas,
+            int wholeDevice,
+            int noSharing,
+            int stowage,
+            int refused,
+            int memoryBound,
+            int computeBound,
+            double planMillis) {
+
+        @Override
+        public String toString() {
+            int bound = Math.max(memoryBound, computeBound);
+            return String.format(
+                    Locale.ROOT,
+                    "%-28s %6d replicas: whole-device %6d, no-sharing %6d, stowage %6d (%d refused),"
+                            + " lower bound %6d (memory %d, compute %d), stowage/bound %.3f, plan %.1f ms",
+                    name,
+                    replicas,
+                    wholeDevice,
+                    noSharing,
+                    stowage,
+                    refused,
+                    bound,
+                    memoryBound,
+                    computeBound,
+                    stowage / (double) Math.max(1, bound),
+                    planMillis);
+        }
+    }
+
+    /** Runs the three packers and the bounds on {@code fleet}. */
+    public static Quality quality(String name, PlanRequest fleet) {
+        long t0 = System.nanoTime();
+        PlanResult stowage = new StowagePlanner().plan(fleet);
+        double millis = (System.nanoTime() - t0) / 1e6;
+        return new Quality(
+                name,
+                fleet.deployments().stream().mapToInt(Deployment::replicas).sum(),
+                new WholeDevicePacker().plan(fleet).devicesUsed(),
+                new NoSharingPacker().plan(fleet).devicesUsed(),
+                stowage.devicesUsed(),
+                stowage.refusals().size(),
+                LowerBound.devices(fleet),
+                LowerBound.computeDevices(fleet),
+                millis);
+    }
+
+    /** The same fleet with every compute share set to {@code share} (0: memory alone limits packing). */
+    public static PlanRequest withComputeShare(PlanRequest fleet, double share) {
+        List<Deployment> deps = new ArrayList<>();
+        for (Deployment d : fleet.deployments()) {
+            deps.add(new Deployment(
+                    d.id(),
+                    d.model(),
+                    d.kvBytesPerReplica(),
+                    d.replicas(),
+                    d.priority(),
+                    d.nodeSelector(),
+                    d.tolerations(),
+                    d.maxReplicasPerNode(),
+                    d.device(),
+                    share));
+        }
+        return new PlanRequest(fleet.devices(), deps, fleet.current(), fleet.rebalance(), fleet.maxDisruption());
+    }
+
+    /**
+     * {@code [nodes gpusPerNode replicas changes]}: prints the scale case for the Stowage planner;
+     * {@code quality}: prints devices used by each packer on seeded fleets with and without the compute cap.
+     */
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("quality")) {
+            for (long seed = 1; seed <= 4; seed++) {
+                for (int replicas : new int[] {200, 2000}) {
+                    PlanRequest fleet = scaleFleet(seed, replicas / 8 + 1, 8, replicas);
+                    System.out.println(quality("seed " + seed + " no compute cap", withComputeShare(fleet, 0)));
+                    System.out.println(quality("seed " + seed + " compute 0.25", fleet));
+                }
+            }
+            return;
+        }
         int nodes = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         int gpus = args.length > 1 ? Integer.parseInt(args[1]) : 8;
         int replicas = args.length > 2 ? Integer.parseInt(args[2]) : 10_000;

@@ -6,7 +6,8 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  * Jazzer fuzz test of the reader: whatever the bytes, reading them (and describing the model when they parse) either
  * succeeds or throws {@link GgufFormatException}; any other exception or error is a finding.
  *
- * <p>Without {@code JAZZER_FUZZ} it replays the seeds under {@code GgufReaderFuzzTestInputs/}; the surefire
+ * <p>The seeds under {@code GgufReaderFuzzTestInputs/} are small files written by {@link GgufWriter} plus past
+ * findings ({@code finding-*}). Without {@code JAZZER_FUZZ} the test replays them; the surefire
  * configuration sets {@code JAZZER_FUZZ=1} so CI also fuzzes, bounded by {@code maxExecutions} (about 15 s on the
  * 2-core build machine) and, on a slow or loaded machine, by {@code maxDuration}. A finding is written to
  * {@code target/jazzer/crash-*}; copy it into the inputs folder to keep it as a regression seed.

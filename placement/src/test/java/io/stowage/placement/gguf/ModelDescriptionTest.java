@@ -153,6 +153,10 @@ class ModelDescriptionTest {
                 .hasMessageStartingWith("metadata key 'general.architecture' is missing");
         assertThatThrownBy(() -> describe(header("llama", 1, 64, 64, 0, 1, 16, 8, -1)))
                 .hasMessage("metadata key 'llama.attention.head_count' is 0, must be > 0");
+        // Found by the fuzz test: a zero n_ff reached ModelShape's constructor as an IllegalArgumentException.
+        assertThatThrownBy(() -> describe(header("llama", 1, 64, 0, 2, 1, 16, 8, -1)))
+                .isInstanceOf(GgufFormatException.class)
+                .hasMessage("metadata key 'llama.feed_forward_length' is 0, must be > 0");
         assertThatThrownBy(() -> describe(header("llama", 1, 100, 64, 3, 1, 16, 8, -1)))
                 .hasMessageContaining("embedding_length 100 is not a multiple of llama.attention.head_count 3");
         assertThatThrownBy(() -> describe(header("llama", 1, 64, 64, 2, 1, 16, -1, -1)))

@@ -18,7 +18,7 @@ class PlannerPropertiesTest {
     private final NoSharingPacker noSharing = new NoSharingPacker();
     private final WholeDevicePacker wholeDevice = new WholeDevicePacker();
 
-    @Property(tries = 250)
+    @Property(tries = 200)
     void capacityComputeSelectorsTaintsAndSpreadAreNeverViolated(@ForAll long seed) {
         PlanRequest req = RandomFleets.request(seed);
         PlanResult r = planner.plan(req);
@@ -26,13 +26,19 @@ class PlannerPropertiesTest {
         new PlanChecker(req, noSharing.plan(req), false).assertValid();
     }
 
-    @Property(tries = 250)
+    @Property(tries = 200)
     void everyRefusalsNumbersAreTrue(@ForAll long seed) {
         PlanRequest req = RandomFleets.request(seed);
         new PlanChecker(req, planner.plan(req)).assertRefusalsTrue();
     }
 
-    @Property(tries = 250)
+    @Property(tries = 200)
+    void refusalsStayTrueAfterPreemptionEvictionsAndRebalance(@ForAll long seed) {
+        PlanRequest req = withCurrentAndChange(seed);
+        new PlanChecker(req, planner.plan(req)).assertRefusalsTrue();
+    }
+
+    @Property(tries = 200)
     void theSameInputGivesTheSameOutputInAnyOrder(@ForAll long seed) {
         PlanRequest req = withCurrentAndChange(seed);
         PlanResult r = planner.plan(req);
@@ -40,13 +46,24 @@ class PlannerPropertiesTest {
         assertThat(planner.plan(RandomFleets.shuffled(req, seed + 1))).isEqualTo(r);
     }
 
-    @Property(tries = 250)
+    @Property(tries = 200)
     void theIndexedSearchAgreesWithTheLinearReferenceSearch(@ForAll long seed) {
         PlanRequest req = withCurrentAndChange(seed);
         assertThat(planner.plan(req)).isEqualTo(new StowagePlanner(true).plan(req));
     }
 
-    @Property(tries = 250)
+    @Property(tries = 60)
+    void onLargerFleetsTheIndexedPlanIsValidTrueAndEqualToTheLinearOne(@ForAll long seed) {
+        Random rnd = new Random(seed);
+        PlanRequest req = PlanRequest.of(RandomFleets.devices(rnd, 40), RandomFleets.deployments(rnd, 40, "ns/"));
+        PlanResult r = planner.plan(req);
+        PlanChecker check = new PlanChecker(req, r);
+        check.assertValid();
+        check.assertRefusalsTrue();
+        assertThat(new StowagePlanner(true).plan(req)).isEqualTo(r);
+    }
+
+    @Property(tries = 200)
     void replanningAnUnchangedFleetMovesNothing(@ForAll long seed) {
         PlanRequest req = RandomFleets.request(seed);
         PlanResult first = planner.plan(req);
@@ -56,7 +73,7 @@ class PlannerPropertiesTest {
         assertThat(again.placements()).containsAll(first.placements());
     }
 
-    @Property(tries = 250)
+    @Property(tries = 200)
     void sharingNeverUsesMoreDevicesThanNoSharing(@ForAll long seed) {
         PlanRequest req = RandomFleets.request(seed);
         PlanResult shared = planner.plan(req);
@@ -67,7 +84,7 @@ class PlannerPropertiesTest {
         }
     }
 
-    @Property(tries = 250)
+    @Property(tries = 200)
     void noPackerBeatsTheLowerBound(@ForAll long seed) {
         PlanRequest req = RandomFleets.request(seed);
         int bound = LowerBound.combined(req);
@@ -79,7 +96,7 @@ class PlannerPropertiesTest {
         }
     }
 
-    @Property(tries = 250)
+    @Property(tries = 200)
     void preemptionOnlyEvictsStrictlyLowerPriorityReplicasThatWereRunningThere(@ForAll long seed) {
         PlanRequest req = withCurrentAndChange(seed);
         PlanResult r = planner.plan(req);

@@ -334,4 +334,40 @@ class StowagePlannerTest {
             assertThat(r.evictions()).isEmpty();
         }
     }
+
+    @Test
+    void anAbsurdReplicaCountIsRejectedBeforeAnythingIsAllocated() {
+        var d = deployment("ns/typo", QWEN, gib(1), Integer.MAX_VALUE);
+        assertThatThrownBy(() -> planner.plan(PlanRequest.of(gpus(1, 1, gib(24)), List.of(d))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("deployment ns/typo")
+                .hasMessageContaining(String.valueOf(Integer.MAX_VALUE))
+                .hasMessageContaining("limit of " + PlanEngine.MAX_REPLICAS);
+    }
+
+    @Test
+    void byteFiguresBeyondOnePebibyteAreRejectedByName() {
+        var d = deployment("ns/kv", QWEN, Long.MAX_VALUE, 1);
+        assertThatThrownBy(() -> planner.plan(PlanRequest.of(gpus(1, 1, gib(24)), List.of(d))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("deployment ns/kv: kvBytesPerReplica is " + Long.MAX_VALUE);
+    }
+
+    @Test
+    void anEvictedReplicaIsPlacedAgainWhereItStillFits() {
+        var g0 = gpu("node-a", 0, gib(24));
+        var g1 = gpu("node-b", 0, gib(16));
+        var low = withPriority(deployment("ns/low", QWEN, gib(2), 1), 1);
+        // 1 + 10 + 1 + 10 = 22 GiB: only the 24 GiB GPU can hold it, and only without "low" (11 GiB).
+        var big = withPriority(deployment("ns/big", LLAMA, gib(10), 1), 5);
+
+        var r = planner.plan(request(List.of(g0, g1), List.of(low, big), List.of(at("ns/low", 0, g0.id()))));
+
+        assertThat(r.placements()).containsExactly(at("ns/big", 0, g0.id()), at("ns/low", 0, g1.id()));
+        assertThat(r.evictions()).singleElement().satisfies(e -> {
+            assertThat(e.victim()).isEqualTo(new ReplicaId("ns/low", 0));
+            assertThat(e.forReplica()).isEqualTo(new ReplicaId("ns/big", 0));
+        });
+        assertThat(r.refusals()).isEmpty();
+    }
 }

@@ -61,7 +61,7 @@ public final class ChatTemplate {
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.compiledSource =
-                parenthesizeNamespaceArguments(REVERSE_SLICE.matcher(source).replaceAll("|reverse|list"));
+                parenthesizeNamespaceArguments(REVERSE_SLICE.matcher(source).replaceAll("|reverse"));
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonMethodResolver());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_WRITE);

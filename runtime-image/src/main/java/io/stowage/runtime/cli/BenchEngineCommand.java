@@ -1,10 +1,11 @@
 package io.stowage.runtime.cli;
 
 import io.stowage.placement.gguf.GgufTensorInfo;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.memory.MemoryParameters;
 import io.stowage.runtime.engine.ComputeContext;
 import io.stowage.runtime.engine.KvPool;
 import io.stowage.runtime.engine.KvType;
-import io.stowage.runtime.engine.MemoryContract;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeLibrary;
 import io.stowage.runtime.engine.NativeModel;
@@ -183,7 +184,9 @@ final class BenchEngineCommand {
         try (NativeModel model = NativeModel.open(spec)) {
             int vocab = model.vocabSize();
             int total = promptTokens + decodeTokens + 8;
-            long budget = MemoryContract.kvBudget(model.hparams(), KvType.F16, total, 1);
+            // The placement memory model for this run's step shape: its figures must equal what the engine allocates.
+            MemoryModel memory = new MemoryModel(new MemoryParameters(0, 0, promptTokens, 1, KvPool.BLOCK_TOKENS, 0));
+            long budget = memory.kvBytesPerToken(spec.shape(), KvType.F16.placementType()) * memory.slotsFor(total);
             try (ComputeContext ctx = model.newContext(threads, promptTokens, 1);
                     KvPool pool = model.newKvPool(KvType.F16, budget)) {
                 SplittableRandom random = new SplittableRandom(7);
@@ -230,7 +233,7 @@ final class BenchEngineCommand {
                 row.put("achievedBandwidthBytesPerSecond", Math.round(achieved));
                 row.put("copyBandwidthBytesPerSecond", Math.round(copyBandwidth));
                 row.put("bandwidthShare", round(achieved / copyBandwidth));
-                long wsEstimate = MemoryContract.workspaceBytes(model.hparams(), promptTokens, 1);
+                long wsEstimate = memory.workspaceBytes(spec.shape());
                 row.put("workspaceBytes", ctx.workspaceBytes());
                 row.put("workspaceEstimateBytes", wsEstimate);
                 row.put("kvPoolBytes", pool.allocatedBytes());
@@ -274,7 +277,7 @@ final class BenchEngineCommand {
     private static void printTable(List<Map<String, Object>> rows, PrintStream out) {
         out.printf(
                 Locale.ROOT,
-                "%-26s %3s %12s %12s %11s %10s %6s %14s %14s%n",
+                "%-32s %3s %12s %12s %11s %10s %6s %14s %14s%n",
                 "model",
                 "thr",
                 "prompt t/s",
@@ -287,7 +290,7 @@ final class BenchEngineCommand {
         for (Map<String, Object> r : rows) {
             out.printf(
                     Locale.ROOT,
-                    "%-26s %3d %12.1f %12.2f %11s %10.2f %5.0f%% %14s %14s%n",
+                    "%-32s %3d %12.1f %12.2f %11s %10.2f %5.0f%% %14s %14s%n",
                     r.get("model"),
                     (int) r.get("threads"),
                     (double) r.get("promptTokensPerSecond"),

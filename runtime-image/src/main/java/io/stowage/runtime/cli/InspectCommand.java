@@ -5,9 +5,11 @@ import io.stowage.placement.gguf.GgufFormatException;
 import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.gguf.ModelDescription;
+import io.stowage.placement.memory.MemoryBreakdown;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.plan.DeviceKind;
 import io.stowage.runtime.engine.KvType;
-import io.stowage.runtime.engine.MemoryContract;
-import io.stowage.runtime.engine.ModelHparams;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeEngineException;
 import java.io.IOException;
@@ -30,29 +32,10 @@ final class InspectCommand {
 
             Reads only the GGUF header (no weights are loaded) and prints the architecture, parameter count,
             quantization, hyperparameters, the tensor table and the memory breakdown of one replica by the
-            memory contract: weights W, KV cache K for max-tokens (default: the trained context) × max-sequences
-            (default 1) in the KV type (default f16), and the workspace A of a 512-token prefill step.
+            placement memory model on a CPU host: weights W, KV cache K for max-tokens (default: the trained
+            context) × max-sequences (default 1) in the KV type (default f16), the workspace A of a 512-token
+            prefill step, and the host's fixed overhead.
             """;
-
-    /** llama.cpp's LLAMA_FTYPE names for general.file_type. */
-    private static final Map<Long, String> FILE_TYPES = Map.ofEntries(
-            Map.entry(0L, "F32"),
-            Map.entry(1L, "F16"),
-            Map.entry(2L, "Q4_0"),
-            Map.entry(3L, "Q4_1"),
-            Map.entry(7L, "Q8_0"),
-            Map.entry(8L, "Q5_0"),
-            Map.entry(9L, "Q5_1"),
-            Map.entry(10L, "Q2_K"),
-            Map.entry(11L, "Q3_K_S"),
-            Map.entry(12L, "Q3_K_M"),
-            Map.entry(13L, "Q3_K_L"),
-            Map.entry(14L, "Q4_K_S"),
-            Map.entry(15L, "Q4_K_M"),
-            Map.entry(16L, "Q5_K_S"),
-            Map.entry(17L, "Q5_K_M"),
-            Map.entry(18L, "Q6_K"),
-            Map.entry(32L, "BF16"));
 
     private InspectCommand() {}
 
@@ -117,57 +100,70 @@ final class InspectCommand {
             countByType.merge(t.type(), 1, Integer::sum);
         }
         r.put("parameters", params);
-        r.put("quantization", quantization(file, bytesByType));
+        ModelDescription d = null;
+        try {
+            d = ModelDescription.from(file);
+        } catch (GgufFormatException | ArithmeticException e) {
+            // A header the memory model cannot read (a missing hyperparameter): still show its tensors.
+            r.put("descriptionError", e.getMessage());
+        }
+        r.put(
+                "quantization",
+                d != null
+                        ? d.quantization()
+                        : bytesByType.entrySet().stream()
+                                .max(Map.Entry.comparingByValue())
+                                .map(x -> x.getKey().name())
+                                .orElse("none"));
         file.findLong("general.file_type").ifPresent(ft -> r.put("fileType", ft));
         r.put("weightBytes", weightBytes);
         Map<String, Object> types = new LinkedHashMap<>();
         bytesByType.forEach(
                 (type, bytes) -> types.put(type.name(), Map.of("tensors", countByType.get(type), "bytes", bytes)));
         r.put("bytesByType", types);
-
-        ModelHparams hp = null;
         try {
-            hp = ModelSpec.of(path, file).hparams();
+            ModelSpec.of(path, file);
             r.put("engine", "supported");
         } catch (NativeEngineException e) {
             r.put("engine", "not supported: " + e.getMessage());
         }
-        if (hp != null) {
+        if (d != null) {
             Map<String, Object> h = new LinkedHashMap<>();
-            h.put("layers", hp.layers());
-            h.put("embeddingLength", hp.embeddingLength());
-            h.put("feedForwardLength", hp.feedForwardLength());
-            h.put("headCount", hp.headCount());
-            h.put("headCountKv", hp.headCountKv());
-            h.put("keyLength", hp.keyLength());
-            h.put("valueLength", hp.valueLength());
-            h.put("vocabSize", hp.vocabSize());
-            h.put("contextLength", hp.contextLength());
-            h.put("ropeDimensions", hp.ropeDimensions());
-            h.put("ropeFreqBase", hp.ropeFreqBase());
-            h.put("rmsEps", hp.rmsEps());
+            h.put("layers", d.blockCount());
+            h.put("embeddingLength", d.embeddingLength());
+            h.put("feedForwardLength", d.feedForwardLength());
+            h.put("headCount", d.headCount());
+            h.put("headCountKv", d.headCountKv());
+            h.put("keyLength", d.keyLength());
+            h.put("valueLength", d.valueLength());
+            h.put("vocabSize", d.vocabSize());
+            h.put("contextLength", d.contextLength());
+            h.put("ropeDimensions", d.ropeDimensionCount());
+            h.put("ropeFreqBase", d.ropeFreqBase());
+            h.put("rmsEps", d.rmsEpsilon());
             r.put("hyperparameters", h);
 
-            int maxTokens = args.intOption("inspect", "max-tokens", hp.contextLength(), 1, Integer.MAX_VALUE);
+            MemoryModel memory = MemoryModel.withDefaults();
+            long context = d.contextLength() > 0 ? d.contextLength() : 4096;
+            int maxTokens = args.intOption(
+                    "inspect", "max-tokens", (int) Math.min(context, Integer.MAX_VALUE), 1, Integer.MAX_VALUE);
             int maxSeqs = args.intOption("inspect", "max-sequences", 1, 1, 1 << 20);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("kvType", kv.toString());
             m.put("maxTokens", maxTokens);
             m.put("maxSequences", maxSeqs);
-            m.put("weightBytes", weightBytes);
             try {
-                long perToken = MemoryContract.kvBytesPerToken(hp, kv);
-                long kvBytes = MemoryContract.kvBudget(hp, kv, maxTokens, maxSeqs);
-                long ws = MemoryContract.workspaceBytes(
-                        hp, MemoryContract.DEFAULT_BATCH_TOKENS, MemoryContract.DEFAULT_LOGIT_ROWS);
-                m.put("kvBytesPerToken", perToken);
-                m.put("kvBytes", kvBytes);
-                m.put("workspaceBytes", ws);
-                m.put("workspaceBatchTokens", MemoryContract.DEFAULT_BATCH_TOKENS);
-                m.put("workspaceLogitRows", MemoryContract.DEFAULT_LOGIT_ROWS);
-                m.put("totalBytes", weightBytes + kvBytes + ws);
-                m.put("note", "total = weights + KV + workspace; the host's fixed overhead O_host is not included");
-            } catch (IllegalArgumentException e) {
+                MemoryBreakdown b = memory.estimate(d.shape(), maxTokens, maxSeqs, kv.placementType(), DeviceKind.CPU);
+                m.put("weightBytes", b.weightBytes());
+                m.put("kvBytesPerToken", b.kvBytesPerToken());
+                m.put("kvBytes", b.kvBytesPerReplica());
+                m.put("workspaceBytes", b.workspaceBytes());
+                m.put("workspaceBatchTokens", memory.parameters().prefillChunkTokens());
+                m.put("workspaceLogitRows", memory.parameters().logitRows());
+                m.put("hostOverheadBytes", b.hostOverheadBytes());
+                m.put("totalBytes", b.totalForOneReplica());
+                m.put("note", "placement memory model, CPU host: total = weights + KV + workspace + host overhead");
+            } catch (IllegalArgumentException | ArithmeticException e) {
                 m.put("error", e.getMessage());
             }
             r.put("memory", m);
@@ -185,17 +181,6 @@ final class InspectCommand {
         r.put("tensorCount", tensors.size());
         r.put("tensors", tensors);
         return r;
-    }
-
-    static String quantization(GgufFile file, Map<GgufType, Long> bytesByType) {
-        var ft = file.findLong("general.file_type");
-        if (ft.isPresent() && FILE_TYPES.containsKey(ft.getAsLong())) {
-            return FILE_TYPES.get(ft.getAsLong());
-        }
-        return bytesByType.entrySet().stream()
-                .max(Map.Entry.comparingByValue())
-                .map(e -> e.getKey().name())
-                .orElse("none");
     }
 
     @SuppressWarnings("unchecked")

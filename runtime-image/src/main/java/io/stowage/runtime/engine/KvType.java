@@ -1,5 +1,6 @@
 package io.stowage.runtime.engine;
 
+import io.stowage.placement.memory.KvCacheType;
 import java.util.Locale;
 
 /** The element type of the KV cache, with its ggml type id (the id the C API takes). */
@@ -26,6 +27,15 @@ public enum KvType {
             }
         }
         throw new IllegalArgumentException("KV cache type '" + text + "' is not one of f32, f16, q8_0");
+    }
+
+    /** The same type in the placement memory model. */
+    public KvCacheType placementType() {
+        return switch (this) {
+            case F32 -> KvCacheType.F32;
+            case F16 -> KvCacheType.F16;
+            case Q8_0 -> KvCacheType.Q8_0;
+        };
     }
 
     @Override

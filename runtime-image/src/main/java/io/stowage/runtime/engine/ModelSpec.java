@@ -5,6 +5,8 @@ import io.stowage.placement.gguf.GgufFormatException;
 import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.gguf.ModelDescription;
+import io.stowage.placement.memory.ModelShape;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -75,6 +77,16 @@ public final class ModelSpec {
         return hparams;
     }
 
+    /** The placement library's reading of the header. */
+    public ModelDescription description() {
+        return ModelDescription.from(file);
+    }
+
+    /** The shape the placement memory model takes (its estimates must equal what the engine allocates). */
+    public ModelShape shape() {
+        return description().shape();
+    }
+
     /** Exact bytes of all tensors as stored (W_m of the memory model). */
     public long weightBytes() {
         long sum = 0;
@@ -101,63 +113,37 @@ public final class ModelSpec {
                 throw new UnsupportedModelException("model " + path + ": architecture '" + arch
                         + "' is not supported by the engine (supported: llama, mistral, qwen2)");
         }
-        int layers = positive(path, f, arch + ".block_count", f.getLong(arch + ".block_count"));
-        int embd = positive(path, f, arch + ".embedding_length", f.getLong(arch + ".embedding_length"));
-        int ff = positive(path, f, arch + ".feed_forward_length", f.getLong(arch + ".feed_forward_length"));
-        int heads = positive(path, f, arch + ".attention.head_count", f.getLong(arch + ".attention.head_count"));
-        int headsKv = positive(
-                path,
-                f,
-                arch + ".attention.head_count_kv",
-                f.findLong(arch + ".attention.head_count_kv").orElse(heads));
-        if (embd % heads != 0 && !f.has(arch + ".attention.key_length")) {
-            throw new ModelFormatException(
-                    "model " + path + ": " + arch + ".embedding_length " + embd + " is not a multiple of " + arch
-                            + ".attention.head_count " + heads + " and no key_length is given");
-        }
+        // The placement library's reading of the header (the same defaults the memory model uses).
+        ModelDescription d = ModelDescription.from(f);
+        int layers = positive(path, arch + ".block_count", d.blockCount());
+        int embd = positive(path, arch + ".embedding_length", d.embeddingLength());
+        int ff = positive(path, arch + ".feed_forward_length", d.feedForwardLength());
+        int heads = positive(path, arch + ".attention.head_count", d.headCount());
+        int headsKv = positive(path, arch + ".attention.head_count_kv", d.headCountKv());
         if (heads % headsKv != 0) {
             throw new ModelFormatException("model " + path + ": " + arch + ".attention.head_count " + heads
                     + " is not a multiple of head_count_kv " + headsKv);
         }
-        int dk = positive(
-                path,
-                f,
-                arch + ".attention.key_length",
-                f.findLong(arch + ".attention.key_length").orElse(embd / heads));
-        int dv = positive(
-                path,
-                f,
-                arch + ".attention.value_length",
-                f.findLong(arch + ".attention.value_length").orElse(embd / heads));
-        long vocab = f.findLong(arch + ".vocab_size")
-                .orElseGet(() -> f.findArray("tokenizer.ggml.tokens")
-                        .map(a -> (long) a.size())
-                        .orElseGet(() ->
-                                f.tensor("token_embd.weight").map(t -> t.dim(1)).orElse(0L)));
-        int nVocab = positive(path, f, arch + ".vocab_size", vocab);
-        int ctx = (int)
-                Math.min(Integer.MAX_VALUE, f.findLong(arch + ".context_length").orElse(2048));
-        int ropeDim = positive(
-                path,
-                f,
-                arch + ".rope.dimension_count",
-                f.findLong(arch + ".rope.dimension_count").orElse(dk));
+        int dk = positive(path, arch + ".attention.key_length", d.keyLength());
+        int dv = positive(path, arch + ".attention.value_length", d.valueLength());
+        int nVocab = positive(path, arch + ".vocab_size", d.vocabSize());
+        int ctx = (int) Math.min(Integer.MAX_VALUE, d.contextLength());
+        int ropeDim = positive(path, arch + ".rope.dimension_count", d.ropeDimensionCount());
         if (ropeDim > dk || ropeDim % 2 != 0) {
             throw new ModelFormatException("model " + path + ": " + arch + ".rope.dimension_count " + ropeDim
                     + " must be even and at most the head dimension " + dk);
         }
-        float freqBase = (float) f.findDouble(arch + ".rope.freq_base").orElse(10000.0);
-        float eps =
-                (float) f.findDouble(arch + ".attention.layer_norm_rms_epsilon").orElse(1e-5);
-        if (!(freqBase > 0) || !(eps > 0)) {
-            throw new ModelFormatException(
-                    "model " + path + ": rope.freq_base " + freqBase + " and rms epsilon " + eps + " must be > 0");
+        float freqBase = (float) d.ropeFreqBase();
+        float eps = (float) d.rmsEpsilon();
+        if (!(freqBase > 0) || !(eps > 0) || Float.isInfinite(freqBase)) {
+            throw new ModelFormatException("model " + path + ": rope.freq_base " + freqBase + " and rms epsilon " + eps
+                    + " must be finite and > 0");
         }
         return new ModelHparams(
                 archId, layers, embd, ff, heads, headsKv, dk, dv, nVocab, ctx, ropeDim, ropeType, freqBase, eps);
     }
 
-    private static int positive(Path path, GgufFile f, String key, long value) {
+    private static int positive(Path path, String key, long value) {
         // 1 << 24 bounds every width: far above real models, and keeps products of two widths inside a long.
         if (value <= 0 || value > (1 << 24)) {
             throw new ModelFormatException(
@@ -239,6 +225,10 @@ public final class ModelSpec {
         long[] longs = new long[tensors.size() * NativeEngine.TENSOR_LONGS];
         for (int i = 0; i < tensors.size(); i++) {
             GgufTensorInfo t = tensors.get(i);
+            if (t.name().indexOf('\0') >= 0) {
+                // Names cross to C as NUL-terminated strings; an embedded NUL would shift every later name.
+                throw new ModelFormatException("model " + path + ": tensor " + i + " has a name with a NUL character");
+            }
             names.writeBytes(t.name().getBytes(StandardCharsets.UTF_8));
             names.write(0);
             ints[i * NativeEngine.TENSOR_INTS] = t.type().id();

@@ -3,6 +3,7 @@ package io.stowage.runtime.tokenizer;
 import java.text.Normalizer;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -28,25 +29,62 @@ record PreTokenizer(String name, Pattern pattern, boolean ignoreMerges, boolean 
     private static final String QWEN2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
             + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-    private static final Map<String, String> PATTERNS = Map.of("gpt2", GPT2, "llama3", LLAMA3, "qwen2", QWEN2);
+    /** How llama.cpp treats a {@code tokenizer.ggml.pre} name (its {@code llama_vocab::impl::load}). */
+    private record Options(String pattern, boolean ignoreMerges, boolean addBos, boolean nfc) {}
 
-    /** Pre-tokenizer names accepted in {@code tokenizer.ggml.pre}, by the pattern they use. */
-    private static final Map<String, List<String>> NAMES = Map.of(
-            "gpt2", List.of("default", "gpt2", "gpt-2"),
-            "llama3", List.copyOf(TokenizerVocabulary.LLAMA3_PRE_NAMES),
-            "qwen2", List.of("qwen2", "deepseek-r1-qwen"));
+    private static final Options GPT2_OPTIONS = new Options(GPT2, false, false, false);
+    private static final Options LLAMA3_OPTIONS = new Options(LLAMA3, true, true, false);
+    /** Same split as Llama 3, but merges always run and no BOS by default. */
+    private static final Options SMAUG_OPTIONS = new Options(LLAMA3, false, false, false);
+
+    private static final Options QWEN2_OPTIONS = new Options(QWEN2, false, false, true);
+
+    private static final Map<String, Options> BY_NAME = byName();
+
+    private static Map<String, Options> byName() {
+        Map<String, Options> m = new TreeMap<>();
+        // llama.cpp's "default" is a chain of four regexes; we use GPT-2's byte-level split, which
+        // is what Hugging Face's ByteLevel pre-tokenizer does when a tokenizer.json names no regex.
+        for (String n : List.of(
+                "default",
+                "gpt2",
+                "gpt-2",
+                "phi-2",
+                "jina-es",
+                "jina-de",
+                "gigachat",
+                "jina-v2-es",
+                "jina-v2-de",
+                "a.x-4.0",
+                "mellum",
+                "exaone4")) {
+            m.put(n, GPT2_OPTIONS);
+        }
+        for (String n : TokenizerVocabulary.LLAMA3_PRE_NAMES) {
+            m.put(n, LLAMA3_OPTIONS);
+        }
+        m.put("smaug-bpe", SMAUG_OPTIONS);
+        m.put("dbrx", SMAUG_OPTIONS);
+        for (String n : List.of("qwen2", "deepseek-r1-qwen", "kormo", "megrez")) {
+            m.put(n, QWEN2_OPTIONS);
+        }
+        return m;
+    }
 
     static PreTokenizer forName(String pre) {
-        for (Map.Entry<String, List<String>> e : NAMES.entrySet()) {
-            if (e.getValue().contains(pre)) {
-                String kind = e.getKey();
-                Pattern p = Pattern.compile(PATTERNS.get(kind), Pattern.UNICODE_CHARACTER_CLASS);
-                return new PreTokenizer(pre, p, kind.equals("llama3"), kind.equals("qwen2"));
-            }
+        Options o = BY_NAME.get(pre);
+        if (o == null) {
+            throw new IllegalArgumentException(TokenizerVocabulary.KEY_PRE + " = '" + pre
+                    + "' is not a supported pre-tokenizer; supported: " + BY_NAME.keySet());
         }
-        throw new IllegalArgumentException(TokenizerVocabulary.KEY_PRE + " = '" + pre
-                + "' is not a supported pre-tokenizer; supported: "
-                + NAMES.values().stream().flatMap(List::stream).sorted().toList());
+        return new PreTokenizer(
+                pre, Pattern.compile(o.pattern, Pattern.UNICODE_CHARACTER_CLASS), o.ignoreMerges, o.nfc);
+    }
+
+    /** Whether llama.cpp adds BOS for this pre-tokenizer when the file does not say. */
+    static boolean addsBosByDefault(String pre) {
+        Options o = pre == null ? null : BY_NAME.get(pre);
+        return o != null && o.addBos;
     }
 
     /** Normalises {@code text} as the model's tokenizer does before splitting. */

@@ -4,13 +4,13 @@ import io.stowage.placement.gguf.GgufFile;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Turns text into token ids and back for one model, built from the model's GGUF tokenizer
@@ -42,7 +42,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     private final int[] eotIds;
     /** Decoded bytes per token when special tokens are not rendered; rendered ones come from the text. */
-    private final byte[][] pieces;
+    private final AtomicReferenceArray<byte[]> pieces;
 
     Tokenizer(TokenizerVocabulary vocab) {
         this.vocab = vocab;
@@ -78,7 +78,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             }
         }
         this.eotIds = eot.stream().mapToInt(Integer::intValue).sorted().toArray();
-        this.pieces = new byte[n][];
+        this.pieces = new AtomicReferenceArray<>(n);
     }
 
     /** The tokenizer for {@code vocab.model()}: SentencePiece for {@code llama}, byte-level BPE for {@code gpt2}. */
@@ -210,6 +210,18 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
      * @throws IllegalArgumentException naming the position and the id when an id is outside the vocabulary
      */
     public String decode(int[] ids, boolean renderSpecial) {
+        return decode(ids, renderSpecial, true);
+    }
+
+    /**
+     * Text of tokens that continue a prompt (generated tokens): like {@link #decode(int[])} but
+     * a leading space of the first token is kept, as the {@link #streamingDecoder()} keeps it.
+     */
+    public String decodeContinuation(int[] ids) {
+        return decode(ids, false, false);
+    }
+
+    private String decode(int[] ids, boolean renderSpecial, boolean atTextStart) {
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= vocab.size()) {
                 throw new IllegalArgumentException("token id " + ids[i] + " at position " + i
@@ -217,7 +229,7 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
                         + ")");
             }
         }
-        StreamingDecoder d = new StreamingDecoder(this, renderSpecial, true);
+        StreamingDecoder d = new StreamingDecoder(this, renderSpecial, atTextStart);
         StringBuilder sb = new StringBuilder();
         for (int id : ids) {
             sb.append(d.accept(id));
@@ -240,14 +252,15 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
         if (renderSpecial && (t == TokenType.CONTROL || t == TokenType.UNKNOWN)) {
             return vocab.tokens().get(id).getBytes(StandardCharsets.UTF_8);
         }
-        byte[] p = pieces[id];
+        byte[] p = pieces.get(id);
         if (p == null) {
             p = switch (t) {
                 case CONTROL, UNKNOWN, UNUSED, UNDEFINED -> new byte[0];
                 case USER_DEFINED -> vocab.tokens().get(id).getBytes(StandardCharsets.UTF_8);
                 case NORMAL, BYTE -> textPiece(id);
             };
-            pieces[id] = p; // benign race: every thread computes the same bytes
+            // Filled lazily; racing threads compute equal bytes, and the array publishes them safely.
+            pieces.set(id, p);
         }
         return p;
     }
@@ -307,15 +320,6 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (" + vocab.size()
                     + " tokens, ids 0.." + (vocab.size() - 1) + ")");
         }
-    }
-
-    /** Special-token ids in matching order, for tests and diagnostics. */
-    List<Integer> specialIds() {
-        List<Integer> l = new ArrayList<>();
-        for (int id : specialIds) {
-            l.add(id);
-        }
-        return Collections.unmodifiableList(l);
     }
 
     /** A growable int array. */

@@ -160,8 +160,8 @@ public record TokenizerVocabulary(
         boolean spm = model.equals("llama");
         String pre = string(metadata, KEY_PRE);
         // llama.cpp's defaults when the file leaves the flags out: SentencePiece adds BOS; of the
-        // BPE pre-tokenizers we support, Llama 3's does, Qwen2's and GPT-2's do not.
-        boolean defaultAddBos = spm || (pre != null && LLAMA3_PRE_NAMES.contains(pre));
+        // BPE pre-tokenizers, Llama 3's does, Qwen2's and GPT-2's do not.
+        boolean defaultAddBos = spm || PreTokenizer.addsBosByDefault(pre);
         return new TokenizerVocabulary(
                 model,
                 pre,
@@ -181,7 +181,9 @@ public record TokenizerVocabulary(
                 string(metadata, KEY_CHAT_TEMPLATE));
     }
 
-    static final Set<String> LLAMA3_PRE_NAMES = Set.of("llama-bpe", "llama3", "llama-v3", "smaug-bpe");
+    /** Pre-tokenizer names that llama.cpp runs as Llama 3's (same regex, whole-word lookup, BOS). */
+    static final Set<String> LLAMA3_PRE_NAMES =
+            Set.of("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2");
 
     private static String string(Metadata m, String key) {
         Object v = m.get(key);

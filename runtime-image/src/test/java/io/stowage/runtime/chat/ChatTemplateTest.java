@@ -17,6 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+/** Chat templates rendered as transformers renders them, and the ids their prompts encode to. */
 class ChatTemplateTest {
 
     static Stream<Arguments> conversations() {
@@ -137,9 +138,9 @@ class ChatTemplateTest {
     void pythonStringMethodsBehaveAsInPython() {
         ChatTemplate template = ChatTemplate.of(
                 "{{ 'a</think>'.split('</think>')[-1] == '' }}|{{ '\\n\\nx\\n'.strip('\\n') }}|{{ 'abc'.startswith(('x', 'a')) }}"
-                        + "|{{ ' a  b '.split() | length }}|{% for x in [1, 2, 3][::-1] %}{{ x }}{% endfor %}|{{ bos_token }}",
+                        + "|{{ ' a  b '.split() | length }}|{% for x in [1, 2, 3][::-1] %}{{ x }}{% endfor %}|{{ 'abc'[::-1] }}|{{ bos_token }}",
                 "<s>", "</s>");
-        assertThat(template.render(List.of(), false)).isEqualTo("true|x|true|2|321|<s>");
+        assertThat(template.render(List.of(), false)).isEqualTo("true|x|true|2|321|cba|<s>");
     }
 
     @Test
@@ -162,6 +163,17 @@ class ChatTemplateTest {
                                 + "|{\n    \"name\": \"f\",\n    \"parameters\": {\n        \"type\": \"object\",\n"
                                 + "        \"required\": [\n            \"a\"\n        ],\n        \"properties\": {}\n    },\n"
                                 + "    \"n\": [\n        1,\n        2.5,\n        true,\n        null,\n        \"é\\\"\\n\"\n    ]\n}");
+    }
+
+    @Test
+    void namespaceKeywordArgumentsTakeTheWholeExpression() {
+        assertThat(ChatTemplate.parenthesizeNamespaceArguments(
+                        "{% set ns = namespace(a='x, y(', b=messages|length - 1, c=f(1, 2)) %}"))
+                .isEqualTo("{% set ns = namespace(a=('x, y('), b=(messages|length - 1), c=(f(1, 2))) %}");
+        ChatTemplate template = ChatTemplate.of(
+                "{% set ns = namespace(last=messages|length - 1, s='a,b') %}{{ ns.last }}|{{ ns.s }}", null, null);
+        assertThat(template.render(List.of(ChatMessage.user("a"), ChatMessage.user("b")), false))
+                .isEqualTo("1|a,b");
     }
 
     @Test

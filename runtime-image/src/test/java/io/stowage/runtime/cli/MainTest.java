@@ -61,10 +61,13 @@ class MainTest {
         JsonNode m = j.get("memory");
         assertThat(m.get("kvBytesPerToken").asLong()).isEqualTo(5 * 2 * kv * 2);
         assertThat(m.get("kvBytes").asLong()).isEqualTo(5 * 2 * kv * 2 * 512);
+        assertThat(m.get("weightBytes").asLong()).isEqualTo(474_848L);
+        assertThat(m.get("hostOverheadBytes").asLong()).isPositive();
         assertThat(m.get("totalBytes").asLong())
                 .isEqualTo(m.get("weightBytes").asLong()
                         + m.get("kvBytes").asLong()
-                        + m.get("workspaceBytes").asLong());
+                        + m.get("workspaceBytes").asLong()
+                        + m.get("hostOverheadBytes").asLong());
     }
 
     @Test

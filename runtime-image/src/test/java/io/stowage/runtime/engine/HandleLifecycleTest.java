@@ -3,6 +3,11 @@ package io.stowage.runtime.engine;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.stowage.placement.memory.KvCacheType;
+import io.stowage.placement.memory.MemoryBreakdown;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.memory.ModelShape;
+import io.stowage.placement.plan.DeviceKind;
 import org.junit.jupiter.api.Test;
 
 /** Native handles free exactly once, refuse calls after close, and report the bytes of the memory contract. */
@@ -47,26 +52,33 @@ class HandleLifecycleTest {
         ctx.close();
     }
 
+    /** The engine allocates exactly what the placement memory model (io.stowage.placement.memory) estimates. */
     @Test
-    void reportedBytesFollowTheMemoryContract() {
+    void allocatedBytesEqualThePlacementMemoryModel() {
+        MemoryModel memory = MemoryModel.withDefaults();
         try (NativeModel model = NativeModel.open(TestModels.f32())) {
-            ModelHparams hp = model.hparams();
+            ModelShape shape = model.spec().shape();
             for (KvType t : KvType.values()) {
                 assertThat(model.kvBytesPerToken(t))
                         .as("KV bytes per token, %s", t)
-                        .isEqualTo(MemoryContract.kvBytesPerToken(hp, t));
+                        .isEqualTo(memory.kvBytesPerToken(shape, t.placementType()));
             }
             // 5 layers × (K + V) × 4 KV heads × head dim 8 × 2 bytes.
             assertThat(model.kvBytesPerToken(KvType.F16)).isEqualTo(5 * 2 * 4 * 8 * 2);
-            try (ComputeContext ctx = model.newContext(1, 512, 64)) {
-                assertThat(ctx.workspaceBytes()).isEqualTo(MemoryContract.workspaceBytes(hp, 512, 64));
+            MemoryBreakdown estimate = memory.estimate(shape, 100, 3, KvCacheType.F16, DeviceKind.CPU);
+            try (ComputeContext ctx = model.newContext(
+                    1,
+                    memory.parameters().prefillChunkTokens(),
+                    memory.parameters().logitRows())) {
+                assertThat(ctx.workspaceBytes()).isEqualTo(estimate.workspaceBytes());
             }
-            long budget = MemoryContract.kvBudget(hp, KvType.F16, 100, 3);
-            try (KvPool pool = model.newKvPool(KvType.F16, budget)) {
-                assertThat(pool.allocatedBytes()).isEqualTo(budget);
+            try (KvPool pool = model.newKvPool(KvType.F16, estimate.kvBytesPerReplica())) {
+                assertThat(pool.allocatedBytes()).isEqualTo(estimate.kvBytesPerReplica());
                 assertThat(pool.usedBytes()).isZero();
             }
-            assertThat(model.weightBytes()).isEqualTo(model.spec().weightBytes());
+            assertThat(model.weightBytes())
+                    .isEqualTo(estimate.weightBytes())
+                    .isEqualTo(model.spec().weightBytes());
         }
     }
 

@@ -3,6 +3,9 @@ package io.stowage.runtime.tokenizer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.stowage.placement.gguf.GgufArray;
+import io.stowage.placement.gguf.GgufFile;
+import io.stowage.placement.gguf.GgufValue;
 import io.stowage.runtime.tokenizer.TestTokenizers.VocabCase;
 import java.text.Normalizer;
 import java.util.List;
@@ -13,6 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+/** Byte-level BPE against the Llama 3 and Qwen3 reference vectors and llama.cpp's Llama 3 test pair. */
 class BytePairTokenizerTest {
 
     static Stream<Arguments> vectors() {
@@ -77,6 +81,50 @@ class BytePairTokenizerTest {
         Tokenizer llama = TestTokenizers.tokenizer(TestTokenizers.LLAMA3);
         assertThat(llama.encode("e\u0301", false)).isNotEqualTo(llama.encode("\u00e9", false));
         assertThat(llama.decode(llama.encode("e\u0301", false))).isEqualTo("e\u0301");
+    }
+
+    @Test
+    void smaugBpeSplitsLikeLlama3ButAlwaysRunsTheMerges() {
+        GgufFile llama3 = TestTokenizers.gguf(TestTokenizers.LLAMA3);
+        Tokenizer smaug = Tokenizer.fromMetadata(key -> {
+            if (key.equals(TokenizerVocabulary.KEY_PRE)) {
+                return "smaug-bpe";
+            }
+            GgufValue v = llama3.metadata().get(key);
+            return v == null ? null : v.value() instanceof GgufArray a ? a.data() : v.value();
+        });
+        assertThat(smaug.addsBos()).isFalse();
+        JsonNode v = TestTokenizers.jsonLines("/tokenizers/llama3/vectors.jsonl").stream()
+                .filter(n -> n.get("name").asText().equals("latin-accented-02"))
+                .findFirst()
+                .orElseThrow();
+        int[] reference = TestTokenizers.ids(v.get("ids"));
+        // The reference (ignore_merges) emits a whole-word vocabulary entry that the merges would split:
+        // the README records two more tokens when the merges run.
+        int[] merged = smaug.encode(v.get("text").asText(), false);
+        assertThat(merged).hasSize(reference.length + 2);
+        assertThat(smaug.decode(merged)).isEqualTo(v.get("text").asText());
+    }
+
+    @Test
+    void oneTokenizerServesManyThreads() throws Exception {
+        Tokenizer t = TestTokenizers.tokenizer(TestTokenizers.QWEN3);
+        List<JsonNode> lines = TestTokenizers.jsonLines("/tokenizers/qwen3/vectors.jsonl");
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<Boolean>> results = new java.util.ArrayList<>();
+            for (int round = 0; round < 8; round++) {
+                for (JsonNode v : lines) {
+                    results.add(pool.submit(() -> java.util.Arrays.equals(
+                            t.encode(v.get("text").asText(), false), TestTokenizers.ids(v.get("ids")))));
+                }
+            }
+            for (var r : results) {
+                assertThat(r.get()).isTrue();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     @Test

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+/** SentencePiece tokenizer against llama.cpp's SPM vectors and llama2.c's stories260K behaviour. */
 class SentencePieceTokenizerTest {
 
     static List<VocabCase> llamaSpmCases() {

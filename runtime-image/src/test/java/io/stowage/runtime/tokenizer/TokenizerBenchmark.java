@@ -8,8 +8,15 @@ import java.util.List;
 
 /**
  * A benchmark, not a test: load time of each test vocabulary and encode/decode throughput on
- * the vector texts (prose, code, many scripts) concatenated. Run from runtime-image after
- * {@code test-compile} with the test classpath: {@code java -cp ... io.stowage.runtime.tokenizer.TokenizerBenchmark}.
+ * the vector texts (prose, code, many scripts) concatenated to about 1.2 MB. Run from the
+ * repository root:
+ *
+ * <pre>
+ * ./mvnw -B -ntp -o -q -pl runtime-image -am test-compile dependency:build-classpath \
+ *     -Dmdep.outputFile=target/test-classpath.txt
+ * java -cp runtime-image/target/test-classes:runtime-image/target/classes:$(cat runtime-image/target/test-classpath.txt) \
+ *     io.stowage.runtime.tokenizer.TokenizerBenchmark
+ * </pre>
  */
 public final class TokenizerBenchmark {
     private TokenizerBenchmark() {}

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
+/** Reading tokenizer metadata from GGUF files, and the errors for inconsistent or unsupported ones. */
 class TokenizerVocabularyTest {
 
     /**

@@ -7,7 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-class StreamingDecoderTest {
+/** Token-by-token decoding that only ever emits whole UTF-8 characters. */
+class TokenizerStreamingDecoderTest {
 
     private static List<String> stream(Tokenizer t, int[] ids) {
         StreamingDecoder d = t.streamingDecoder();
@@ -61,6 +62,7 @@ class StreamingDecoderTest {
         int[] withBos = t.encode("Once", true);
         assertThat(String.join("", stream(t, withBos))).isEqualTo("Once");
         assertThat(t.decode(once)).isEqualTo("Once");
+        assertThat(t.decodeContinuation(once)).isEqualTo(" Once");
     }
 
     @Test
