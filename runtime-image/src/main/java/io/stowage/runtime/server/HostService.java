@@ -6,6 +6,7 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.stowage.hostapi.HostApi;
 import io.stowage.hostapi.HostState;
+import io.stowage.placement.manifest.ByteSize;
 import io.stowage.runtime.admin.AdminRoutes;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
@@ -27,7 +28,6 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import io.stowage.placement.manifest.ByteSize;
 import org.jboss.logging.Logger;
 
 /**
@@ -139,7 +139,8 @@ public class HostService {
             }
             long kv = s.replicas().stream().mapToLong(r -> r.kvReservedBytes()).sum();
             long weights = s.models().stream().mapToLong(m -> m.weightBytes()).sum();
-            long workspace = s.models().stream().mapToLong(m -> m.workspaceBytes()).sum();
+            long workspace =
+                    s.models().stream().mapToLong(m -> m.workspaceBytes()).sum();
             System.out.printf(
                     "Measured: weights %s (once per model), KV reserved %s, workspace %s; process RSS %s, PSS %s%n",
                     ByteSize.human(weights),
@@ -155,10 +156,7 @@ public class HostService {
                     "Serving %s on http://localhost:%d/v1 — try:%n  curl -s localhost:%d/v1/chat/completions"
                             + " -H 'Content-Type: application/json' -d '{\"model\": \"%s\", \"messages\":"
                             + " [{\"role\": \"user\", \"content\": \"Once upon a time\"}], \"max_tokens\": 40}'%n",
-                    host.servedModelNames(),
-                    port,
-                    port,
-                    first);
+                    host.servedModelNames(), port, port, first);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
