@@ -11,7 +11,6 @@ import io.stowage.hostapi.ReplicaState;
 import io.stowage.runtime.chat.ChatTemplate;
 import io.stowage.runtime.engine.KvPool;
 import io.stowage.runtime.engine.KvType;
-import io.stowage.runtime.engine.MemoryContract;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.tokenizer.Tokenizer;
 import java.nio.file.Files;
@@ -220,7 +219,11 @@ public final class Host implements AutoCloseable {
         }
         LoadedModel m = models.get(r.modelDigest());
         if (m != null && m.model != null) {
-            return MemoryContract.kvBudget(m.model.hparams(), kvType(r), r.maxTokens(), r.maxSequences());
+            // the memory model's K_r: bytes per token x maxTokens rounded up to whole blocks x maxSequences
+            long blocks = (r.maxTokens() + KvPool.BLOCK_TOKENS - 1) / KvPool.BLOCK_TOKENS;
+            return Math.multiplyExact(
+                    Math.multiplyExact(m.model.kvBytesPerToken(kvType(r)), blocks * KvPool.BLOCK_TOKENS),
+                    (long) r.maxSequences());
         }
         return 0;
     }
