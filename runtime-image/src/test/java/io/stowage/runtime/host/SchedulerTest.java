@@ -141,6 +141,62 @@ class SchedulerTest {
     }
 
     @Test
+    void twoModelsOnOneDeviceTakeTurns() throws Exception {
+        host.apply(new HostAssignment(
+                2,
+                0,
+                List.of(
+                        new ModelAssignment("m", TestModels.q8().toString(), null, 0, 0),
+                        new ModelAssignment("f", TestModels.f32().toString(), null, 0, 0)),
+                List.of(
+                        new ReplicaAssignment("r#0", "r", "r", "m", 512, 2, "f16", 0),
+                        new ReplicaAssignment("f#0", "f", "f", "f", 512, 2, "f16", 0))));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        Replica f;
+        while ((f = host.route("f")) == null) {
+            assertThat(System.nanoTime()).isLessThan(deadline);
+            Thread.sleep(5);
+        }
+        // the scheduler thread calls the sinks in step order: one label per step of that model
+        StringBuffer order = new StringBuffer();
+        List<CompletableFuture<String>> done = new java.util.ArrayList<>();
+        for (var target : List.of(replica, f)) {
+            String label = target == replica ? "a" : "b";
+            CompletableFuture<String> d = new CompletableFuture<>();
+            done.add(d);
+            host.device()
+                    .submit(
+                            target,
+                            new GenerationRequest(new int[] {1}, 60, SamplerParams.greedy(), null, -1),
+                            new TokenSink() {
+                                @Override
+                                public void onPiece(Piece piece) {
+                                    order.append(label);
+                                }
+
+                                @Override
+                                public void onFinish(String finishReason, int promptTokens, int completionTokens) {
+                                    d.complete(finishReason);
+                                }
+
+                                @Override
+                                public void onError(int httpStatus, String type, String message) {
+                                    d.completeExceptionally(new AssertionError(message));
+                                }
+                            });
+        }
+        for (var d : done) {
+            d.get(10, TimeUnit.SECONDS);
+        }
+        String o = order.toString();
+        // while both models have work they alternate step by step: no model runs two steps in a row
+        String both =
+                o.substring(Math.max(o.indexOf('a'), o.indexOf('b')), Math.min(o.lastIndexOf('a'), o.lastIndexOf('b')));
+        assertThat(both.length()).isGreaterThan(40);
+        assertThat(both).doesNotContain("aa").doesNotContain("bb");
+    }
+
+    @Test
     void stopStringIsCutAndHeldBackText() throws Exception {
         StringBuilder text = new StringBuilder();
         CompletableFuture<String> done = new CompletableFuture<>();
