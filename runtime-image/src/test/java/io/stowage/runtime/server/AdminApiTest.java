@@ -234,6 +234,45 @@ class AdminApiTest {
     }
 
     @Test
+    void clientThatDisconnectsCancelsItsSequenceAndFreesItsKv() throws Exception {
+        TestHost.applyAndWait(
+                admin(),
+                TestHost.assignment(
+                        40,
+                        List.of(TestHost.q8Model()),
+                        List.of(TestHost.replica("default/gone#0", "gone", TestHost.Q8_DIGEST, 512, 1))));
+        String body = "{\"model\": \"gone\", \"prompt\": \"Once\", \"max_tokens\": 500, \"temperature\": 0,"
+                + " \"stream\": true}";
+        try (java.net.Socket socket = new java.net.Socket(base.getHost(), base.getPort())) {
+            socket.getOutputStream()
+                    .write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                    + "Content-Length: " + body.length() + "\r\n\r\n" + body)
+                            .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream()));
+            for (String line; (line = in.readLine()) != null && !line.startsWith("data: "); ) {
+                // headers, until the first token's event
+            }
+        } // closed after the first token
+        HostState s = TestHost.await(
+                admin(),
+                st -> st.replicas().get(0).activeSequences() == 0
+                        && st.replicas().get(0).kvUsedBytes() == 0,
+                "the cancelled sequence to leave");
+        assertThat(s.replicas().get(0).kvReservedBytes()).isPositive();
+        String metrics = TestHost.HTTP
+                .send(
+                        java.net.http.HttpRequest.newBuilder(base.toURI().resolve("/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
+        var m = java.util.regex.Pattern.compile("stowage_generated_tokens_total\\{model=\"gone\"} ([0-9.]+)")
+                .matcher(metrics);
+        assertThat(m.find()).as(metrics).isTrue();
+        // it stopped generating when the client left, far short of its 500 tokens
+        assertThat(Double.parseDouble(m.group(1))).isLessThan(400);
+    }
+
+    @Test
     void fullQueueAnswers429WithRetryAfterAndTheServerKeepsServing() throws Exception {
         TestHost.applyAndWait(
                 admin(),
