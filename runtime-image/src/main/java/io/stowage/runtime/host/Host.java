@@ -180,7 +180,9 @@ public final class Host implements AutoCloseable {
             LoadedModel have = models.get(m.digest());
             boolean measured = have != null && sameSource(m, have.assignment) && have.model != null;
             weights += measured ? have.weightBytes() : Math.max(m.weightBytes(), localFileSize(m.uri()));
-            workspace = Math.max(workspace, measured ? have.workspaceBytes() : m.workspaceBytes());
+            // Each model has its own compute context (the engine's contexts are per model), so workspaces add up
+            // here, where the memory model takes their maximum: the host checks what it will really allocate.
+            workspace += measured ? have.workspaceBytes() : m.workspaceBytes();
         }
         for (ReplicaAssignment r : a.replicas()) {
             Replica have = replicas.get(r.id());
@@ -257,6 +259,17 @@ public final class Host implements AutoCloseable {
             synchronized (this) {
                 if (m.removed) {
                     m.close();
+                    return;
+                }
+                // Sizes unknown at assignment time (an http model without weightBytes) are checked now, measured.
+                long weights = nm.weightBytes();
+                long workspace = m.context.workspaceBytes();
+                long free = budgetFor(current) - usedBytes();
+                if (weights + workspace > free) {
+                    m.close();
+                    m.fail("the model needs " + (weights + workspace) + " bytes (weights " + weights + " + workspace "
+                            + workspace + ") but only " + free + " bytes of the host's budget of " + budgetFor(current)
+                            + " are free");
                     return;
                 }
                 m.phase = ModelPhase.LOADED;

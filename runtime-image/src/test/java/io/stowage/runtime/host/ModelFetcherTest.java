@@ -74,6 +74,38 @@ class ModelFetcherTest {
     }
 
     @Test
+    void anHttpModelOfUnknownSizeThatDoesNotFitFailsWhenMeasured() throws Exception {
+        byte[] model = Files.readAllBytes(TestModels.f32());
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/f32.gguf", ex -> {
+            ex.sendResponseHeaders(200, model.length);
+            ex.getResponseBody().write(model);
+            ex.close();
+        });
+        server.start();
+        // a budget of 1 MiB: the assignment gives no sizes, so only the loaded model's measured bytes can refuse it
+        try (Host host = new Host(
+                new HostSettings("cpu", "t/cpu", 1L << 30, 1L << 20, cache, 1, 16, 4, 1),
+                new ModelFetcher(cache, Map.of()))) {
+            String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/f32.gguf";
+            host.apply(new io.stowage.hostapi.HostAssignment(
+                    1, 0, List.of(new io.stowage.hostapi.ModelAssignment("f", url, null, 0, 0)), List.of()));
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (host.state().models().get(0).phase() != io.stowage.hostapi.ModelPhase.FAILED) {
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(5);
+            }
+            assertThat(host.state().models().get(0).reason())
+                    .contains("needs")
+                    .contains("1048576")
+                    .contains("free");
+            assertThat(host.state().device().usedBytes()).isZero();
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
     void shaMismatchOfALocalFileIsRefusedWithBothDigests() {
         ModelFetcher f = new ModelFetcher(cache, Map.of());
         assertThatThrownBy(() -> f.fetch(TestModels.q8().toString(), "f".repeat(64), b -> {}, t -> {}))
