@@ -1,0 +1,442 @@
+package io.stowage.runtime.host;
+
+import io.stowage.hostapi.DeviceState;
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.HostState;
+import io.stowage.hostapi.ModelAssignment;
+import io.stowage.hostapi.ModelPhase;
+import io.stowage.hostapi.ModelState;
+import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.hostapi.ReplicaState;
+import io.stowage.runtime.chat.ChatTemplate;
+import io.stowage.runtime.engine.KvPool;
+import io.stowage.runtime.engine.KvType;
+import io.stowage.runtime.engine.NativeModel;
+import io.stowage.runtime.tokenizer.Tokenizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.jboss.logging.Logger;
+
+/**
+ * A runtime host: converges its device to the assignment it is given (models loaded once per digest, replicas as KV
+ * partitions), routes requests to replicas by served name and reports its measured state.
+ */
+public final class Host implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Host.class);
+
+    private final HostSettings settings;
+    private final ModelFetcher fetcher;
+    private final DeviceScheduler device;
+    private final ExecutorService loader;
+
+    // Guarded by this.
+    private final Map<String, LoadedModel> models = new LinkedHashMap<>();
+    private final Map<String, ReplicaAssignment> wantedReplicas = new LinkedHashMap<>();
+    private final Map<String, Replica> replicas = new LinkedHashMap<>();
+    private final Map<String, String> replicaFailures = new HashMap<>();
+    private long generation;
+    private HostAssignment current = new HostAssignment(0, 0, List.of(), List.of());
+
+    public Host(HostSettings settings, ModelFetcher fetcher) {
+        this.settings = settings;
+        this.fetcher = fetcher;
+        this.device = new DeviceScheduler(settings.deviceName());
+        this.loader = Executors.newThreadPerTaskExecutor(
+                Thread.ofPlatform().name("stowage-loader-", 0).daemon().factory());
+    }
+
+    public HostSettings settings() {
+        return settings;
+    }
+
+    public DeviceScheduler device() {
+        return device;
+    }
+
+    /**
+     * Converges to the assignment: the same assignment twice changes nothing; one over budget changes nothing and
+     * throws.
+     *
+     * @throws AssignmentException Invalid (400) or OverBudget (409)
+     */
+    public synchronized HostState apply(HostAssignment a) {
+        validate(a);
+        checkBudget(a);
+        Map<String, ModelAssignment> wantedModels = new LinkedHashMap<>();
+        a.models().forEach(m -> wantedModels.put(m.digest(), m));
+        Map<String, ReplicaAssignment> wanted = new LinkedHashMap<>();
+        a.replicas().forEach(r -> wanted.put(r.id(), r));
+
+        for (Replica r : List.copyOf(replicas.values())) {
+            ReplicaAssignment w = wanted.get(r.id());
+            if (w == null || !w.equals(r.assignment)) {
+                removeReplica(r);
+            }
+        }
+        for (LoadedModel m : List.copyOf(models.values())) {
+            ModelAssignment w = wantedModels.get(m.digest());
+            // A changed source for the same digest is a new model (e.g. a corrected URI after a failure).
+            if (w == null || !sameSource(w, m.assignment)) {
+                m.removed = true;
+                models.remove(m.digest());
+                if (m.phase != ModelPhase.LOADED) {
+                    m.phase = ModelPhase.UNLOADING;
+                }
+                device.wake();
+            }
+        }
+        wantedReplicas.clear();
+        wantedReplicas.putAll(wanted);
+        replicaFailures.keySet().retainAll(wanted.keySet());
+        for (ModelAssignment w : wantedModels.values()) {
+            if (!models.containsKey(w.digest())) {
+                LoadedModel m = new LoadedModel(w);
+                models.put(w.digest(), m);
+                loader.submit(() -> load(m));
+            }
+        }
+        generation = a.generation();
+        current = a;
+        createReadyReplicas();
+        return state();
+    }
+
+    private static boolean sameSource(ModelAssignment a, ModelAssignment b) {
+        return Objects.equals(a.uri(), b.uri()) && Objects.equals(a.sha256(), b.sha256());
+    }
+
+    private void validate(HostAssignment a) {
+        Set<String> digests = new HashSet<>();
+        for (ModelAssignment m : a.models()) {
+            if (m == null || m.digest() == null || m.digest().isBlank()) {
+                throw invalid("models[]: digest is required");
+            }
+            if (!digests.add(m.digest())) {
+                throw invalid("models[]: digest " + m.digest() + " is listed twice (one entry per model file)");
+            }
+            if (m.uri() == null || m.uri().isBlank()) {
+                throw invalid("models[" + m.digest() + "]: uri is required");
+            }
+            if (m.weightBytes() < 0 || m.workspaceBytes() < 0) {
+                throw invalid("models[" + m.digest() + "]: weightBytes and workspaceBytes must be >= 0");
+            }
+        }
+        Set<String> ids = new HashSet<>();
+        for (ReplicaAssignment r : a.replicas()) {
+            if (r == null || r.id() == null || r.id().isBlank()) {
+                throw invalid("replicas[]: id is required");
+            }
+            if (!ids.add(r.id())) {
+                throw invalid("replicas[]: id " + r.id() + " is listed twice");
+            }
+            if (r.servedModelName() == null || r.servedModelName().isBlank()) {
+                throw invalid("replicas[" + r.id() + "]: servedModelName is required");
+            }
+            if (!digests.contains(r.modelDigest())) {
+                throw invalid("replicas[" + r.id() + "]: modelDigest " + r.modelDigest()
+                        + " is not one of the assignment's models " + digests);
+            }
+            if (r.maxTokens() <= 0 || r.maxSequences() <= 0) {
+                throw invalid("replicas[" + r.id() + "]: maxTokens and maxSequences must be > 0, got " + r.maxTokens()
+                        + " and " + r.maxSequences());
+            }
+            if (r.kvBytes() < 0) {
+                throw invalid("replicas[" + r.id() + "]: kvBytes must be >= 0, got " + r.kvBytes());
+            }
+            try {
+                KvType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
+            } catch (IllegalArgumentException e) {
+                throw invalid("replicas[" + r.id() + "]: kvCacheType: " + e.getMessage());
+            }
+        }
+    }
+
+    private static AssignmentException invalid(String message) {
+        return new AssignmentException("Invalid", 400, message);
+    }
+
+    /** The most the host may use now: its own budget, lowered by the assignment's when that is smaller. */
+    private long budgetFor(HostAssignment a) {
+        return a.budgetBytes() > 0 ? Math.min(a.budgetBytes(), settings.budgetBytes()) : settings.budgetBytes();
+    }
+
+    private void checkBudget(HostAssignment a) {
+        long weights = 0;
+        long workspace = 0;
+        long kv = 0;
+        for (ModelAssignment m : a.models()) {
+            LoadedModel have = models.get(m.digest());
+            boolean measured = have != null && sameSource(m, have.assignment) && have.model != null;
+            weights += measured ? have.weightBytes() : Math.max(m.weightBytes(), localFileSize(m.uri()));
+            // Each model has its own compute context (the engine's contexts are per model), so workspaces add up
+            // here, where the memory model takes their maximum: the host checks what it will really allocate.
+            workspace += measured ? have.workspaceBytes() : m.workspaceBytes();
+        }
+        for (ReplicaAssignment r : a.replicas()) {
+            Replica have = replicas.get(r.id());
+            kv += have != null && have.assignment.equals(r) ? have.kvReservedBytes() : kvBudgetOf(r);
+        }
+        long budget = budgetFor(a);
+        long need = weights + workspace + kv;
+        if (need > budget) {
+            throw new AssignmentException(
+                    "OverBudget",
+                    409,
+                    "assignment generation " + a.generation() + " needs " + need + " bytes (weights " + weights
+                            + " + workspace " + workspace + " + KV " + kv + " for "
+                            + a.replicas().size()
+                            + " replicas) but this host's budget is " + budget + " bytes (host "
+                            + settings.budgetBytes()
+                            + ", assignment " + a.budgetBytes() + "); nothing was changed");
+        }
+    }
+
+    private static long localFileSize(String uri) {
+        try {
+            Path p = uri.startsWith("file:")
+                    ? Path.of(java.net.URI.create(uri))
+                    : uri.contains("://") ? null : Path.of(uri);
+            return p != null && Files.isRegularFile(p) ? Files.size(p) : 0;
+        } catch (Exception e) {
+            return 0;
+        }
+    }
+
+    /** K_r of a replica: as assigned, else the exact contract once the model's hyperparameters are known. */
+    private long kvBudgetOf(ReplicaAssignment r) {
+        if (r.kvBytes() > 0) {
+            return r.kvBytes();
+        }
+        LoadedModel m = models.get(r.modelDigest());
+        if (m != null && m.model != null) {
+            // the memory model's K_r: bytes per token x maxTokens rounded up to whole blocks x maxSequences
+            long blocks = (r.maxTokens() + KvPool.BLOCK_TOKENS - 1) / KvPool.BLOCK_TOKENS;
+            return Math.multiplyExact(
+                    Math.multiplyExact(m.model.kvBytesPerToken(kvType(r)), blocks * KvPool.BLOCK_TOKENS),
+                    (long) r.maxSequences());
+        }
+        return 0;
+    }
+
+    private static KvType kvType(ReplicaAssignment r) {
+        return KvType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
+    }
+
+    private void load(LoadedModel m) {
+        try {
+            ModelAssignment a = m.assignment;
+            m.phase = ModelPhase.DOWNLOADING;
+            Path file = fetcher.fetch(a.uri(), a.sha256(), b -> m.downloadedBytes = b, t -> m.totalBytes = t);
+            if (m.removed) {
+                return;
+            }
+            m.phase = ModelPhase.LOADING;
+            NativeModel nm = NativeModel.open(file);
+            try {
+                m.tokenizer = Tokenizer.fromGguf(nm.spec().file());
+                m.chatTemplate = ChatTemplate.fromGguf(nm.spec().file());
+                m.context = nm.newContext(settings.threads(), settings.batchTokens(), settings.logitRows());
+            } catch (RuntimeException | Error e) {
+                if (m.context != null) {
+                    m.context.close();
+                }
+                nm.close();
+                throw e;
+            }
+            m.model = nm;
+            synchronized (this) {
+                if (m.removed) {
+                    m.close();
+                    return;
+                }
+                // Sizes unknown at assignment time (an http model without weightBytes) are checked now, measured.
+                long weights = nm.weightBytes();
+                long workspace = m.context.workspaceBytes();
+                long free = budgetFor(current) - usedBytes();
+                if (weights + workspace > free) {
+                    m.close();
+                    m.fail("the model needs " + (weights + workspace) + " bytes (weights " + weights + " + workspace "
+                            + workspace + ") but only " + free + " bytes of the host's budget of " + budgetFor(current)
+                            + " are free");
+                    return;
+                }
+                m.phase = ModelPhase.LOADED;
+                device.addModel(m);
+                createReadyReplicas();
+            }
+            LOG.infof(
+                    "model %s loaded from %s: %d weight bytes, %d workspace bytes",
+                    m.digest(), file, nm.weightBytes(), m.context.workspaceBytes());
+        } catch (ModelFetcher.FetchException e) {
+            m.fail(e.getMessage());
+            LOG.warnf("model %s failed: %s", m.digest(), e.getMessage());
+        } catch (RuntimeException | Error e) {
+            m.fail(e.getClass().getSimpleName() + ": " + e.getMessage());
+            LOG.warnf(e, "model %s failed to load", m.digest());
+        }
+    }
+
+    /** Makes the wanted replicas whose model is loaded (their KV pools allocated now, within the budget). */
+    private void createReadyReplicas() {
+        for (ReplicaAssignment ra : wantedReplicas.values()) {
+            if (replicas.containsKey(ra.id())) {
+                continue;
+            }
+            LoadedModel m = models.get(ra.modelDigest());
+            if (m == null || !m.loaded()) {
+                continue;
+            }
+            long kv = kvBudgetOf(ra);
+            long free = budgetFor(current) - usedBytes();
+            if (kv > free) {
+                replicaFailures.put(
+                        ra.id(),
+                        "its KV budget of " + kv + " bytes exceeds the " + free + " bytes free of the host's budget");
+                continue;
+            }
+            KvPool pool = m.model.newKvPool(kvType(ra), kv);
+            Replica r = new Replica(ra, m, pool, settings.queuePerReplica(), device);
+            m.replicas.add(r);
+            replicas.put(ra.id(), r);
+            replicaFailures.remove(ra.id());
+        }
+    }
+
+    private void removeReplica(Replica r) {
+        replicas.remove(r.id());
+        r.removed = true;
+        device.wake();
+    }
+
+    /**
+     * Bytes the host holds on its device: weights and workspace of each model once, and every replica's KV,
+     * counting removed replicas and models until their last sequence ends and they are freed.
+     */
+    private long usedBytes() {
+        long used = 0;
+        for (LoadedModel m : device.models()) {
+            used += m.weightBytes() + m.workspaceBytes();
+            for (Replica r : m.replicas) {
+                used += r.pool.isClosed() ? 0 : r.kvReservedBytes();
+            }
+        }
+        return used;
+    }
+
+    /** The least loaded ready replica serving that name, or null when none is. */
+    public synchronized Replica route(String servedModelName) {
+        Replica best = null;
+        for (Replica r : replicas.values()) {
+            if (r.servedModelName().equals(servedModelName) && !r.removed && r.model.loaded()) {
+                if (best == null || r.load() < best.load()) {
+                    best = r;
+                }
+            }
+        }
+        return best;
+    }
+
+    /** Served names with at least one ready replica, sorted. */
+    public synchronized Collection<String> servedModelNames() {
+        Set<String> names = new TreeSet<>();
+        for (Replica r : replicas.values()) {
+            if (!r.removed && r.model.loaded()) {
+                names.add(r.servedModelName());
+            }
+        }
+        return names;
+    }
+
+    /** Served names the assignment names, ready or not. */
+    public synchronized Set<String> assignedModelNames() {
+        Set<String> names = new TreeSet<>();
+        wantedReplicas.values().forEach(r -> names.add(r.servedModelName()));
+        return names;
+    }
+
+    public synchronized boolean allReady() {
+        for (ReplicaAssignment ra : wantedReplicas.values()) {
+            Replica r = replicas.get(ra.id());
+            if (r == null || !r.model.loaded()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public synchronized HostState state() {
+        List<ModelState> ms = new ArrayList<>();
+        for (LoadedModel m : models.values()) {
+            ms.add(new ModelState(
+                    m.digest(),
+                    m.assignment.uri(),
+                    m.phase,
+                    m.reason,
+                    m.downloadedBytes,
+                    m.totalBytes,
+                    m.weightBytes(),
+                    m.workspaceBytes()));
+        }
+        List<ReplicaState> rs = new ArrayList<>();
+        for (ReplicaAssignment ra : wantedReplicas.values()) {
+            Replica r = replicas.get(ra.id());
+            rs.add(new ReplicaState(
+                    ra.id(),
+                    ra.deployment(),
+                    ra.servedModelName(),
+                    ra.modelDigest(),
+                    r != null && r.model.loaded(),
+                    r == null ? 0 : r.kvReservedBytes(),
+                    r == null ? 0 : r.kvUsedBytes(),
+                    r == null ? 0 : r.running,
+                    r == null ? 0 : r.queued));
+        }
+        DeviceState ds = new DeviceState(
+                settings.deviceKind(),
+                settings.deviceName(),
+                settings.totalBytes(),
+                settings.budgetBytes(),
+                usedBytes());
+        return new HostState(generation, ds, ms, rs, ProcMemory.rssBytes(), ProcMemory.pssBytes());
+    }
+
+    /** Why a wanted replica is not running (its model failed, or its KV does not fit), or null. */
+    public synchronized String replicaProblem(String id) {
+        ReplicaAssignment ra = wantedReplicas.get(id);
+        if (ra == null) {
+            return null;
+        }
+        LoadedModel m = models.get(ra.modelDigest());
+        if (m != null && m.phase == ModelPhase.FAILED) {
+            return "model " + m.digest() + " failed: " + m.reason;
+        }
+        return replicaFailures.get(id);
+    }
+
+    /** All replicas, for metrics. */
+    public synchronized List<Replica> replicas() {
+        return List.copyOf(replicas.values());
+    }
+
+    public synchronized List<LoadedModel> models() {
+        return List.copyOf(models.values());
+    }
+
+    @Override
+    public void close() {
+        loader.shutdownNow();
+        device.close();
+    }
+}

@@ -1,0 +1,218 @@
+package io.stowage.runtime.local;
+
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.ModelAssignment;
+import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.placement.gguf.GgufReader;
+import io.stowage.placement.gguf.ModelDescription;
+import io.stowage.placement.manifest.ByteSize;
+import io.stowage.placement.manifest.LlmDeploymentManifest;
+import io.stowage.placement.manifest.ManifestException;
+import io.stowage.placement.manifest.ManifestReader;
+import io.stowage.placement.manifest.ManifestSet;
+import io.stowage.placement.memory.MemoryBreakdown;
+import io.stowage.placement.memory.MemoryModel;
+import io.stowage.placement.plan.Deployment;
+import io.stowage.placement.plan.Device;
+import io.stowage.placement.plan.DeviceKind;
+import io.stowage.placement.plan.DeviceRequest;
+import io.stowage.placement.plan.DeviceUsage;
+import io.stowage.placement.plan.Placement;
+import io.stowage.placement.plan.PlanRequest;
+import io.stowage.placement.plan.PlanResult;
+import io.stowage.placement.plan.Refusal;
+import io.stowage.placement.plan.StowagePlanner;
+import io.stowage.runtime.host.ModelFetcher;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Local mode's placement: the LlmDeployment manifests of a directory, placed by the placement planner on this
+ * machine's CPU budget, turned into the host assignment the server applies, with the table it prints.
+ *
+ * @param warnings what the manifest reader ignored, and refused replicas
+ */
+public record LocalPlan(HostAssignment assignment, String table, List<String> warnings, int refused) {
+
+    /** One deployment as planned here: its manifest, model file, header and memory breakdown. */
+    record Planned(
+            LlmDeploymentManifest manifest, Path file, ModelDescription model, long maxTokens, MemoryBreakdown b) {}
+
+    /**
+     * Reads and places the manifests of dir on one CPU device of budgetBytes; models that are not local files are
+     * downloaded first (their headers are needed to size them).
+     *
+     * @throws ManifestException a manifest or model problem, naming the file and field
+     */
+    public static LocalPlan of(Path dir, long budgetBytes, String node, ModelFetcher fetcher) throws IOException {
+        ManifestSet set = ManifestReader.read(dir);
+        List<String> warnings = new ArrayList<>(set.warnings());
+        if (set.deployments().isEmpty()) {
+            throw new ManifestException(dir + ": no LlmDeployment manifests found (*.yaml / *.yml with kind: "
+                    + LlmDeploymentManifest.KIND + ")");
+        }
+        MemoryModel memory = MemoryModel.withDefaults();
+        List<Planned> planned = new ArrayList<>();
+        List<Deployment> deployments = new ArrayList<>();
+        for (LlmDeploymentManifest m : set.deployments()) {
+            Path file;
+            try {
+                file = m.model().localFile() != null
+                        ? fetcher.fetch(
+                                m.model().localFile().toString(), m.model().sha256(), b -> {}, t -> {})
+                        : fetcher.fetch(m.model().uri(), m.model().sha256(), b -> {}, t -> {});
+            } catch (ModelFetcher.FetchException e) {
+                throw new ManifestException(m.source() + ": spec.model.uri: " + e.getMessage());
+            }
+            ModelDescription d;
+            try {
+                d = ModelDescription.from(GgufReader.readFile(file));
+            } catch (RuntimeException e) {
+                throw new ManifestException(m.source() + ": spec.model.uri: cannot read the GGUF header of " + file
+                        + ": " + e.getMessage());
+            }
+            long maxTokens = m.maxTokensFor(d.shape().contextLength());
+            MemoryBreakdown b;
+            try {
+                b = memory.estimate(d.shape(), maxTokens, m.maxSequences(), m.kvCacheType(), DeviceKind.CPU);
+            } catch (IllegalArgumentException | ArithmeticException e) {
+                throw new ManifestException(m.source() + ": spec.context: " + e.getMessage());
+            }
+            planned.add(new Planned(m, file, d, maxTokens, b));
+            DeviceRequest device = m.device();
+            if (device == DeviceRequest.GPU) {
+                // Local mode serves on this machine's CPU; a manifest written for a GPU cluster still runs here.
+                warnings.add(m.source() + ": " + m.id() + " asks for a GPU; local mode places it on the CPU");
+                device = DeviceRequest.ANY;
+            }
+            deployments.add(MemoryModel.deployment(
+                    m.id(),
+                    m.model().digest(),
+                    b,
+                    m.replicas(),
+                    m.priority(),
+                    Map.of(),
+                    List.of(),
+                    0,
+                    device,
+                    m.computeShare()));
+        }
+        long overhead = memory.hostOverheadBytes(DeviceKind.CPU);
+        Device cpu =
+                new Device(node + "/cpu", node, DeviceKind.CPU, budgetBytes, 0, 0, overhead, 1.0, Map.of(), List.of());
+        PlanResult result = new StowagePlanner().plan(PlanRequest.of(List.of(cpu), deployments));
+
+        Map<String, ModelAssignment> models = new LinkedHashMap<>();
+        List<ReplicaAssignment> replicas = new ArrayList<>();
+        for (Placement p : result.placements()) {
+            Planned pl = find(planned, p.replica().deployment());
+            LlmDeploymentManifest m = pl.manifest();
+            String digest = m.model().digest();
+            models.computeIfAbsent(
+                    digest,
+                    k -> new ModelAssignment(
+                            digest,
+                            pl.file().toString(),
+                            m.model().sha256(),
+                            pl.b().weightBytes(),
+                            pl.b().workspaceBytes()));
+            replicas.add(new ReplicaAssignment(
+                    p.replica().toString(),
+                    m.id(),
+                    m.servedModelName() != null ? m.servedModelName() : m.name(),
+                    digest,
+                    (int) pl.maxTokens(),
+                    m.maxSequences(),
+                    m.kvCacheType().label(),
+                    pl.b().kvBytesPerReplica()));
+        }
+        for (Refusal r : result.refusals()) {
+            warnings.add("refused " + r.replica() + ": " + r.reason());
+        }
+        // The host's budget excludes O_host, which the planner charged to the device.
+        HostAssignment assignment =
+                new HostAssignment(1, budgetBytes - overhead, List.copyOf(models.values()), replicas);
+        return new LocalPlan(
+                assignment,
+                table(cpu, planned, result),
+                warnings,
+                result.refusals().size());
+    }
+
+    private static Planned find(List<Planned> planned, String id) {
+        for (Planned p : planned) {
+            if (p.manifest().id().equals(id)) {
+                return p;
+            }
+        }
+        throw new IllegalStateException("the planner placed an unknown deployment " + id);
+    }
+
+    static String table(Device cpu, List<Planned> planned, PlanResult result) {
+        StringBuilder sb = new StringBuilder();
+        DeviceUsage u = result.usage().stream()
+                .filter(x -> x.deviceId().equals(cpu.id()))
+                .findFirst()
+                .orElse(null);
+        long used = u == null ? 0 : u.usedBytes();
+        sb.append(String.format(
+                Locale.ROOT,
+                "Placement on %s (budget %s): %d replicas, %s used (weights %s, KV %s, workspace %s, overhead %s),"
+                        + " %s free%n",
+                cpu.id(),
+                ByteSize.human(cpu.capacityBytes()),
+                result.placements().size(),
+                ByteSize.human(used),
+                ByteSize.human(u == null ? 0 : u.weightBytes()),
+                ByteSize.human(u == null ? 0 : u.kvBytes()),
+                ByteSize.human(u == null ? 0 : u.workspaceBytes()),
+                ByteSize.human(u == null ? 0 : u.overheadBytes()),
+                ByteSize.human(cpu.capacityBytes() - used)));
+        String fmt = "%-28s %-20s %-22s %9s %12s %9s %10s %10s %12s%n";
+        sb.append(String.format(
+                Locale.ROOT,
+                fmt,
+                "DEPLOYMENT",
+                "SERVED AS",
+                "MODEL",
+                "REPLICAS",
+                "CONTEXT",
+                "KV TYPE",
+                "WEIGHTS",
+                "KV/REPLICA",
+                "WORKSPACE"));
+        for (Planned p : planned) {
+            long placed = result.placements().stream()
+                    .filter(x -> x.replica().deployment().equals(p.manifest().id()))
+                    .count();
+            LlmDeploymentManifest m = p.manifest();
+            String model = p.model().architecture()
+                    + (p.model().quantization() == null ? "" : " " + p.model().quantization());
+            sb.append(String.format(
+                    Locale.ROOT,
+                    fmt,
+                    m.id(),
+                    m.servedModelName() != null ? m.servedModelName() : m.name(),
+                    model,
+                    placed + "/" + m.replicas(),
+                    p.maxTokens() + " x" + m.maxSequences(),
+                    m.kvCacheType().label(),
+                    ByteSize.human(p.b().weightBytes()),
+                    ByteSize.human(p.b().kvBytesPerReplica()),
+                    ByteSize.human(p.b().workspaceBytes())));
+        }
+        for (Refusal r : result.refusals()) {
+            sb.append("refused ")
+                    .append(r.replica())
+                    .append(": ")
+                    .append(r.reason())
+                    .append('\n');
+        }
+        return sb.toString();
+    }
+}

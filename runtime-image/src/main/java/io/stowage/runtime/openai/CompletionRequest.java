@@ -1,0 +1,271 @@
+package io.stowage.runtime.openai;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.stowage.runtime.chat.ChatMessage;
+import io.stowage.runtime.engine.SamplerParams;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * The parameters of a {@code /v1/completions} or {@code /v1/chat/completions} body, checked field by field: a
+ * wrong type or an out-of-range value names the field, the value and the allowed range.
+ */
+record CompletionRequest(
+        String model,
+        boolean chat,
+        String prompt,
+        int[] promptTokens,
+        List<ChatMessage> messages,
+        Integer maxTokens,
+        SamplerParams sampler,
+        List<String> stop,
+        int topLogprobs,
+        boolean stream,
+        boolean includeUsage,
+        boolean echo) {
+
+    static final int MAX_LOGPROBS = 20;
+    static final int MAX_STOP = 4;
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+
+    static CompletionRequest parse(JsonNode body, boolean chat) {
+        if (body == null || !body.isObject()) {
+            throw ApiException.invalid(null, "the request body must be a JSON object");
+        }
+        String model = text(body, "model", true);
+        String prompt = null;
+        int[] promptTokens = null;
+        List<ChatMessage> messages = null;
+        if (chat) {
+            messages = messages(body.get("messages"));
+        } else {
+            JsonNode p = body.get("prompt");
+            if (p == null || p.isNull()) {
+                throw ApiException.invalid("prompt", "prompt is required");
+            }
+            if (p.isTextual()) {
+                prompt = p.asText();
+            } else if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
+                prompt = p.get(0).asText();
+            } else if (p.isArray() && !p.isEmpty() && p.get(0).isInt()) {
+                promptTokens = new int[p.size()];
+                for (int i = 0; i < p.size(); i++) {
+                    if (!p.get(i).isInt() || p.get(i).asInt() < 0) {
+                        throw ApiException.invalid(
+                                "prompt", "prompt[" + i + "] must be a token id >= 0, got " + p.get(i));
+                    }
+                    promptTokens[i] = p.get(i).asInt();
+                }
+            } else {
+                throw ApiException.invalid(
+                        "prompt",
+                        "prompt must be a string, an array of one string, or an array of token ids"
+                                + " (batches of several prompts are not supported)");
+            }
+        }
+        Integer maxTokens =
+                integer(body, chat && body.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
+        if (maxTokens != null && maxTokens < 1) {
+            throw ApiException.invalid("max_tokens", "max_tokens must be >= 1, got " + maxTokens);
+        }
+        if (!chat && maxTokens == null) {
+            maxTokens = 16; // OpenAI's default for completions; chat defaults to the rest of the context
+        }
+        double temperature = number(body, "temperature", 1.0, 0, 2);
+        double topP = number(body, "top_p", 1.0, Double.MIN_VALUE, 1);
+        number(body, "frequency_penalty", 0, -2, 2);
+        number(body, "presence_penalty", 0, -2, 2);
+        Integer n = integer(body, "n");
+        if (n != null && n != 1) {
+            throw ApiException.invalid("n", "n must be 1 (one choice per request), got " + n);
+        }
+        JsonNode seedNode = body.get("seed");
+        long seed;
+        if (seedNode == null || seedNode.isNull()) {
+            seed = ThreadLocalRandom.current().nextLong();
+        } else if (seedNode.isIntegralNumber() && seedNode.canConvertToLong()) {
+            seed = seedNode.asLong();
+        } else {
+            throw ApiException.invalid("seed", "seed must be an integer, got " + seedNode);
+        }
+        SamplerParams sampler = temperature == 0
+                ? SamplerParams.greedy()
+                : new SamplerParams((float) temperature, 0, (float) topP, 0f, 1f, 0, seed);
+        List<String> stop = stop(body.get("stop"));
+        int topLogprobs = -1;
+        if (chat) {
+            JsonNode lp = body.get("logprobs");
+            boolean want = false;
+            if (lp != null && !lp.isNull()) {
+                if (!lp.isBoolean()) {
+                    throw ApiException.invalid("logprobs", "logprobs must be true or false, got " + lp);
+                }
+                want = lp.asBoolean();
+            }
+            Integer top = integer(body, "top_logprobs");
+            if (top != null && (top < 0 || top > MAX_LOGPROBS)) {
+                throw ApiException.invalid(
+                        "top_logprobs", "top_logprobs must be in 0.." + MAX_LOGPROBS + ", got " + top);
+            }
+            if (top != null && !want) {
+                throw ApiException.invalid("top_logprobs", "top_logprobs needs logprobs: true");
+            }
+            topLogprobs = want ? (top == null ? 0 : top) : -1;
+        } else {
+            Integer lp = integer(body, "logprobs");
+            if (lp != null && (lp < 0 || lp > MAX_LOGPROBS)) {
+                throw ApiException.invalid("logprobs", "logprobs must be in 0.." + MAX_LOGPROBS + ", got " + lp);
+            }
+            topLogprobs = lp == null ? -1 : lp;
+        }
+        boolean stream = bool(body, "stream");
+        boolean includeUsage = false;
+        JsonNode so = body.get("stream_options");
+        if (so != null && !so.isNull()) {
+            if (!so.isObject()) {
+                throw ApiException.invalid("stream_options", "stream_options must be an object");
+            }
+            includeUsage = bool(so, "include_usage");
+        }
+        boolean echo = !chat && bool(body, "echo");
+        return new CompletionRequest(
+                model,
+                chat,
+                prompt,
+                promptTokens,
+                messages,
+                maxTokens,
+                sampler,
+                stop,
+                topLogprobs,
+                stream,
+                includeUsage,
+                echo);
+    }
+
+    private static List<ChatMessage> messages(JsonNode node) {
+        if (node == null || node.isNull()) {
+            throw ApiException.invalid("messages", "messages is required");
+        }
+        if (!node.isArray() || node.isEmpty()) {
+            throw ApiException.invalid("messages", "messages must be a non-empty array of {role, content}");
+        }
+        List<ChatMessage> out = new ArrayList<>();
+        for (int i = 0; i < node.size(); i++) {
+            JsonNode m = node.get(i);
+            String where = "messages[" + i + "]";
+            if (!m.isObject()) {
+                throw ApiException.invalid(where, where + " must be an object");
+            }
+            JsonNode role = m.get("role");
+            if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
+                throw ApiException.invalid(where + ".role", where + ".role must be one of " + ROLES + ", got " + role);
+            }
+            JsonNode content = m.get("content");
+            String text;
+            if (content == null || content.isNull()) {
+                text = "";
+            } else if (content.isTextual()) {
+                text = content.asText();
+            } else if (content.isArray()) {
+                StringBuilder sb = new StringBuilder();
+                for (JsonNode part : content) {
+                    if (!"text".equals(part.path("type").asText())
+                            || !part.path("text").isTextual()) {
+                        throw ApiException.invalid(
+                                where + ".content",
+                                where + ".content: only text parts ({type: text, text}) are supported");
+                    }
+                    sb.append(part.get("text").asText());
+                }
+                text = sb.toString();
+            } else {
+                throw ApiException.invalid(
+                        where + ".content", where + ".content must be a string or an array of text parts");
+            }
+            String r = role.asText().equals("developer") ? "system" : role.asText();
+            out.add(new ChatMessage(r, text));
+        }
+        return out;
+    }
+
+    private static List<String> stop(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        if (node.isTextual()) {
+            out.add(node.asText());
+        } else if (node.isArray()) {
+            for (JsonNode s : node) {
+                if (!s.isTextual()) {
+                    throw ApiException.invalid("stop", "stop must be a string or an array of strings, got " + node);
+                }
+                out.add(s.asText());
+            }
+        } else {
+            throw ApiException.invalid("stop", "stop must be a string or an array of strings, got " + node);
+        }
+        if (out.size() > MAX_STOP) {
+            throw ApiException.invalid("stop", "stop takes at most " + MAX_STOP + " sequences, got " + out.size());
+        }
+        for (String s : out) {
+            if (s.isEmpty()) {
+                throw ApiException.invalid("stop", "stop sequences must not be empty");
+            }
+        }
+        return out;
+    }
+
+    private static String text(JsonNode body, String field, boolean required) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            if (required) {
+                throw ApiException.invalid(field, field + " is required");
+            }
+            return null;
+        }
+        if (!v.isTextual()) {
+            throw ApiException.invalid(field, field + " must be a string, got " + v);
+        }
+        return v.asText();
+    }
+
+    private static Integer integer(JsonNode body, String field) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+            throw ApiException.invalid(field, field + " must be an integer, got " + v);
+        }
+        return v.asInt();
+    }
+
+    private static double number(JsonNode body, String field, double dflt, double min, double max) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isNumber() || !(v.asDouble() >= min && v.asDouble() <= max)) {
+            throw ApiException.invalid(
+                    field,
+                    field + " must be a number in [" + (min == Double.MIN_VALUE ? "0 (exclusive)" : min) + ", " + max
+                            + "], got " + v);
+        }
+        return v.asDouble();
+    }
+
+    private static boolean bool(JsonNode body, String field) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            return false;
+        }
+        if (!v.isBoolean()) {
+            throw ApiException.invalid(field, field + " must be true or false, got " + v);
+        }
+        return v.asBoolean();
+    }
+}

@@ -1,0 +1,216 @@
+package io.stowage.runtime.server;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.stowage.hostapi.HostApi;
+import io.stowage.hostapi.HostState;
+import io.stowage.placement.manifest.ByteSize;
+import io.stowage.runtime.admin.AdminRoutes;
+import io.stowage.runtime.host.Host;
+import io.stowage.runtime.host.HostSettings;
+import io.stowage.runtime.host.ModelFetcher;
+import io.stowage.runtime.host.ProcMemory;
+import io.stowage.runtime.local.LocalPlan;
+import io.stowage.runtime.metrics.HostMetrics;
+import io.stowage.runtime.openai.OpenAiRoutes;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.ext.web.Router;
+import jakarta.annotation.PostConstruct;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.ConfigProvider;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+/**
+ * The runtime host inside Quarkus: builds the {@link Host} from configuration, mounts the OpenAI routes on the main
+ * HTTP server and the admin API on its own port, and in local mode places and applies the manifests of a directory.
+ */
+@ApplicationScoped
+public class HostService {
+    private static final Logger LOG = Logger.getLogger(HostService.class);
+
+    @Inject
+    Vertx vertx;
+
+    @Inject
+    ObjectMapper json;
+
+    @Inject
+    MeterRegistry registry;
+
+    @ConfigProperty(name = "stowage.admin.port", defaultValue = "8081")
+    int adminPort;
+
+    @ConfigProperty(name = "stowage.admin.token")
+    Optional<String> adminToken;
+
+    @ConfigProperty(name = "stowage.budget-bytes")
+    Optional<Long> budgetBytes;
+
+    @ConfigProperty(name = "stowage.cpu.memory-fraction", defaultValue = "0.5")
+    double memoryFraction;
+
+    @ConfigProperty(name = "stowage.cache-dir")
+    Optional<String> cacheDir;
+
+    @ConfigProperty(name = "stowage.threads")
+    Optional<Integer> threads;
+
+    @ConfigProperty(name = "stowage.batch-tokens", defaultValue = "512")
+    int batchTokens;
+
+    @ConfigProperty(name = "stowage.logit-rows", defaultValue = "64")
+    int logitRows;
+
+    @ConfigProperty(name = "stowage.queue-per-replica", defaultValue = "64")
+    int queuePerReplica;
+
+    @ConfigProperty(name = "stowage.retry-after-seconds", defaultValue = "1")
+    int retryAfterSeconds;
+
+    @ConfigProperty(name = "stowage.local.dir")
+    Optional<String> localDir;
+
+    private Host host;
+    private HostMetrics metrics;
+    private HttpServer admin;
+    private volatile int adminActualPort = -1;
+
+    @PostConstruct
+    void init() {
+        long ram = ProcMemory.machineRamBytes();
+        if (ram <= 0) {
+            ram = Runtime.getRuntime().maxMemory();
+        }
+        if (!(memoryFraction > 0 && memoryFraction <= 1)) {
+            throw new IllegalArgumentException("stowage.cpu.memory-fraction must be in (0, 1], got " + memoryFraction);
+        }
+        long budget = budgetBytes.orElse((long) (ram * memoryFraction));
+        Path cache = Path.of(cacheDir.orElse(System.getProperty("java.io.tmpdir") + "/stowage-models"));
+        HostSettings settings = new HostSettings(
+                "cpu",
+                hostName() + "/cpu",
+                ram,
+                budget,
+                cache,
+                threads.orElse(Math.max(1, Runtime.getRuntime().availableProcessors())),
+                batchTokens,
+                logitRows,
+                queuePerReplica);
+        host = new Host(settings, new ModelFetcher(cache, System.getenv()));
+        metrics = new HostMetrics(registry, host);
+        if (localDir.isPresent()) {
+            startLocal(Path.of(localDir.get()), settings);
+        }
+    }
+
+    private void startLocal(Path dir, HostSettings settings) {
+        try {
+            LocalPlan plan = LocalPlan.of(
+                    dir, settings.budgetBytes(), hostName(), new ModelFetcher(settings.cacheDir(), System.getenv()));
+            for (String w : plan.warnings()) {
+                System.out.println("warning: " + w);
+            }
+            System.out.print(plan.table());
+            host.apply(plan.assignment());
+            // Local mode answers once its models are loaded (a small model loads in well under a second).
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
+            while (!host.allReady() && System.nanoTime() < deadline) {
+                HostState s = host.state();
+                if (s.models().stream().anyMatch(m -> m.phase() == io.stowage.hostapi.ModelPhase.FAILED)) {
+                    break;
+                }
+                Thread.sleep(20);
+            }
+            HostState s = host.state();
+            for (var m : s.models()) {
+                if (m.reason() != null) {
+                    System.out.println("model " + m.digest() + " " + m.phase() + ": " + m.reason());
+                }
+            }
+            long kv = s.replicas().stream().mapToLong(r -> r.kvReservedBytes()).sum();
+            long weights = s.models().stream().mapToLong(m -> m.weightBytes()).sum();
+            long workspace =
+                    s.models().stream().mapToLong(m -> m.workspaceBytes()).sum();
+            System.out.printf(
+                    "Measured: weights %s (once per model), KV reserved %s, workspace %s; process RSS %s, PSS %s%n",
+                    ByteSize.human(weights),
+                    ByteSize.human(kv),
+                    ByteSize.human(workspace),
+                    ByteSize.human(s.processRssBytes()),
+                    ByteSize.human(s.processPssBytes()));
+            int port = ConfigProvider.getConfig()
+                    .getOptionalValue("quarkus.http.port", Integer.class)
+                    .orElse(HostApi.DEFAULT_API_PORT);
+            String first = host.servedModelNames().stream().findFirst().orElse("MODEL");
+            System.out.printf(
+                    "Serving %s on http://localhost:%d/v1 — try:%n  curl -s localhost:%d/v1/chat/completions"
+                            + " -H 'Content-Type: application/json' -d '{\"model\": \"%s\", \"messages\":"
+                            + " [{\"role\": \"user\", \"content\": \"Once upon a time\"}], \"max_tokens\": 40}'%n",
+                    host.servedModelNames(), port, port, first);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            throw new IllegalStateException("serve -f " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    void routes(@Observes Router router) {
+        new OpenAiRoutes(host, metrics, json, retryAfterSeconds).register(router);
+    }
+
+    void start(@Observes StartupEvent ev) throws Exception {
+        String token = adminToken.filter(t -> !t.isBlank()).orElse(System.getenv(HostApi.TOKEN_ENV));
+        if (token == null || token.isBlank()) {
+            LOG.infof("admin API off: %s is not set", HostApi.TOKEN_ENV);
+            return;
+        }
+        Router router = Router.router(vertx);
+        new AdminRoutes(host, json, token).register(router);
+        admin = vertx.createHttpServer()
+                .requestHandler(router)
+                .listen(adminPort)
+                .toCompletionStage()
+                .toCompletableFuture()
+                .get(30, TimeUnit.SECONDS);
+        adminActualPort = admin.actualPort();
+        LOG.infof("admin API on port %d", adminActualPort);
+    }
+
+    void stop(@Observes ShutdownEvent ev) {
+        if (admin != null) {
+            admin.close();
+        }
+        host.close();
+    }
+
+    public Host host() {
+        return host;
+    }
+
+    /** The admin API's port (useful with port 0), or -1 when it is off. */
+    public int adminPort() {
+        return adminActualPort;
+    }
+
+    private static String hostName() {
+        String env = System.getenv("NODE_NAME");
+        if (env != null && !env.isBlank()) {
+            return env;
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (Exception e) {
+            return "localhost";
+        }
+    }
+}

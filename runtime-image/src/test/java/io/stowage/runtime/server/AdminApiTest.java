@@ -1,0 +1,314 @@
+package io.stowage.runtime.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.sun.net.httpserver.HttpServer;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.HostState;
+import io.stowage.hostapi.ModelAssignment;
+import io.stowage.hostapi.ModelPhase;
+import io.stowage.hostapi.ModelState;
+import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.hostapi.ReplicaState;
+import jakarta.inject.Inject;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.URL;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+
+/** The admin API of a running host: authentication, convergence, budget refusals, model sources, sharing. */
+@QuarkusTest
+class AdminApiTest {
+    @Inject
+    HostService service;
+
+    @TestHTTPResource("/")
+    URL base;
+
+    private int admin() {
+        return service.adminPort();
+    }
+
+    private static ReplicaAssignment stories(int i) {
+        return TestHost.replica("default/stories#" + i, "stories", TestHost.Q8_DIGEST, 512, 8);
+    }
+
+    private String complete(String model) throws Exception {
+        HttpResponse<String> r = TestHost.post(
+                base.toURI(),
+                "/v1/completions",
+                "{\"model\": \"" + model
+                        + "\", \"prompt\": \"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        return TestHost.json(r.body()).at("/choices/0/text").asText();
+    }
+
+    @Test
+    void refusesCallsWithoutTheToken() throws Exception {
+        HostAssignment a = TestHost.assignment(1, List.of(), List.of());
+        assertThat(TestHost.put(admin(), a, null).statusCode()).isEqualTo(401);
+        HttpResponse<String> wrong = TestHost.put(admin(), a, "not-the-token");
+        assertThat(wrong.statusCode()).isEqualTo(401);
+        assertThat(wrong.body()).contains("Unauthorized");
+    }
+
+    @Test
+    void malformedAssignmentIs400() throws Exception {
+        assertThat(TestHost.put(admin(), "{\"models\": 7", TestHost.TOKEN).statusCode())
+                .isEqualTo(400);
+        HostAssignment dangling =
+                TestHost.assignment(2, List.of(), List.of(TestHost.replica("x#0", "x", "sha256:missing", 64, 1)));
+        HttpResponse<String> r = TestHost.put(admin(), dangling, TestHost.TOKEN);
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(r.body()).contains("sha256:missing");
+    }
+
+    @Test
+    void sameAssignmentTwiceChangesNothing() throws Exception {
+        HostAssignment a = TestHost.assignment(5, List.of(TestHost.q8Model()), List.of(stories(0), stories(1)));
+        HostState first = TestHost.applyAndWait(admin(), a);
+        String before = complete("stories");
+        HostState second = TestHost.apply(admin(), a);
+        // answered at once with everything still loaded and ready: nothing was reloaded or re-reserved
+        assertThat(second.models()).extracting(ModelState::phase).containsExactly(ModelPhase.LOADED);
+        assertThat(second.replicas()).allMatch(ReplicaState::ready);
+        assertThat(second.device().usedBytes()).isEqualTo(first.device().usedBytes());
+        assertThat(second.models()).isEqualTo(first.models());
+        assertThat(complete("stories")).isEqualTo(before);
+    }
+
+    @Test
+    void overBudgetAssignmentIsRefusedWithTheNumbersAndChangesNothing() throws Exception {
+        HostAssignment ok = TestHost.assignment(7, List.of(TestHost.q8Model()), List.of(stories(0)));
+        HostState before = TestHost.applyAndWait(admin(), ok);
+        // 512 tokens x 1000 sequences of 640 bytes: 327 MB of KV against the test budget of 128 MiB
+        HostAssignment big = TestHost.assignment(
+                8,
+                List.of(TestHost.q8Model()),
+                List.of(stories(0), TestHost.replica("default/huge#0", "huge", TestHost.Q8_DIGEST, 512, 1000)));
+        HttpResponse<String> r = TestHost.put(admin(), big, TestHost.TOKEN);
+        assertThat(r.statusCode()).isEqualTo(409);
+        var body = TestHost.json(r.body());
+        assertThat(body.get("reason").asText()).isEqualTo("OverBudget");
+        assertThat(body.get("message").asText()).contains("134217728").contains("needs");
+        HostState after = TestHost.state(admin());
+        assertThat(after.generation()).isEqualTo(before.generation());
+        assertThat(after.replicas()).extracting(ReplicaState::id).containsExactly("default/stories#0");
+    }
+
+    @Test
+    void badUriAndShaMismatchFailTheirModelWhileOthersServe() throws Exception {
+        Path copy = Files.createTempFile("stories-copy", ".gguf");
+        Files.copy(TestHost.Q8, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        String wrongSha = "0".repeat(64);
+        HostAssignment a = TestHost.assignment(
+                9,
+                List.of(
+                        TestHost.q8Model(),
+                        new ModelAssignment("bad-uri", "ftp://example.invalid/model.gguf", null, 0, 0),
+                        new ModelAssignment("missing", "file:///nonexistent/stowage/model.gguf", null, 0, 0),
+                        new ModelAssignment("sha:" + wrongSha, copy.toString(), wrongSha, 0, 0)),
+                List.of(
+                        stories(0),
+                        TestHost.replica("default/a#0", "a", "bad-uri", 64, 1),
+                        TestHost.replica("default/b#0", "b", "missing", 64, 1),
+                        TestHost.replica("default/c#0", "c", "sha:" + wrongSha, 64, 1)));
+        TestHost.apply(admin(), a);
+        HostState s = TestHost.await(
+                admin(),
+                st -> st.models().stream()
+                                        .filter(m -> m.phase() == ModelPhase.FAILED)
+                                        .count()
+                                == 3
+                        && st.replicas().stream().anyMatch(ReplicaState::ready),
+                "three failed models and one ready replica");
+        assertThat(reason(s, "bad-uri")).contains("unsupported scheme");
+        assertThat(reason(s, "missing")).contains("does not exist");
+        assertThat(reason(s, "sha:" + wrongSha)).contains("sha256 mismatch").contains(TestHost.Q8_SHA);
+        assertThat(complete("stories")).isNotEmpty();
+        HttpResponse<String> failed = TestHost.post(
+                base.toURI(), "/v1/completions", "{\"model\": \"c\", \"prompt\": \"x\", \"max_tokens\": 1}");
+        assertThat(failed.statusCode()).isEqualTo(503);
+        Files.deleteIfExists(copy);
+    }
+
+    private static String reason(HostState s, String digest) {
+        return s.models().stream()
+                .filter(m -> m.digest().equals(digest))
+                .findFirst()
+                .orElseThrow()
+                .reason();
+    }
+
+    @Test
+    void httpModelIsDownloadedOnceVerifiedAndServed() throws Exception {
+        byte[] model = Files.readAllBytes(TestHost.Q8);
+        int[] downloads = {0};
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/stories.gguf", ex -> {
+            synchronized (downloads) {
+                downloads[0]++;
+            }
+            ex.sendResponseHeaders(200, model.length);
+            ex.getResponseBody().write(model);
+            ex.close();
+        });
+        server.start();
+        try {
+            String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/stories.gguf";
+            // a distinct digest so that this model is a new load, not the file-path one
+            ModelAssignment http = new ModelAssignment("http-stories", url, TestHost.Q8_SHA, 0, 0);
+            HostAssignment a = TestHost.assignment(
+                    11, List.of(http), List.of(TestHost.replica("default/h#0", "h", "http-stories", 128, 2)));
+            HostState s = TestHost.applyAndWait(admin(), a);
+            assertThat(s.models().get(0).downloadedBytes()).isEqualTo(model.length);
+            assertThat(s.models().get(0).totalBytes()).isEqualTo(model.length);
+            assertThat(complete("h")).isNotEmpty();
+            assertThat(Path.of("target/test-model-cache", TestHost.Q8_SHA + ".gguf"))
+                    .exists();
+            int after = downloads[0];
+            // unload, then load again: the verified cache file is reused
+            TestHost.applyAndWait(admin(), TestHost.assignment(12, List.of(), List.of()));
+            TestHost.applyAndWait(admin(), a);
+            assertThat(downloads[0]).isEqualTo(after);
+
+            ModelAssignment mismatch = new ModelAssignment("http-bad", url, "1".repeat(64), 0, 0);
+            TestHost.apply(
+                    admin(),
+                    TestHost.assignment(
+                            13,
+                            List.of(mismatch),
+                            List.of(TestHost.replica("default/hb#0", "hb", "http-bad", 128, 1))));
+            HostState bad = TestHost.await(
+                    admin(), st -> st.models().get(0).phase() == ModelPhase.FAILED, "the mismatched download to fail");
+            assertThat(bad.models().get(0).reason()).contains("sha256 mismatch");
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
+    void replicasAndDeploymentsOfOneModelShareItsWeights() throws Exception {
+        HostState one = TestHost.applyAndWait(
+                admin(), TestHost.assignment(20, List.of(TestHost.q8Model()), List.of(stories(0))));
+        complete("stories");
+        long rssOne = TestHost.state(admin()).processRssBytes();
+        HostAssignment three = TestHost.assignment(
+                21,
+                List.of(TestHost.q8Model()),
+                List.of(stories(0), stories(1), TestHost.replica("team/batch#0", "batch", TestHost.Q8_DIGEST, 256, 4)));
+        HostState s = TestHost.applyAndWait(admin(), three);
+        complete("stories");
+        complete("batch");
+        HostState after = TestHost.state(admin());
+        assertThat(s.models()).hasSize(1);
+        ModelState m = s.models().get(0);
+        assertThat(m.weightBytes()).isEqualTo(one.models().get(0).weightBytes()).isPositive();
+        long kv = s.replicas().stream().mapToLong(ReplicaState::kvReservedBytes).sum();
+        long kvAdded = kv - one.replicas().get(0).kvReservedBytes();
+        // weights and workspace once, plus each replica's KV
+        assertThat(s.device().usedBytes()).isEqualTo(m.weightBytes() + m.workspaceBytes() + kv);
+        // 512 x 8 x 640 bytes for stories#1, 256 x 4 x 640 for batch#0 (f16 KV of stories260K: 640 bytes a token)
+        assertThat(kvAdded).isEqualTo(512L * 8 * 640 + 256L * 4 * 640);
+        // the process grew by at most the added KV (+ JVM noise), never by another copy of the model
+        assertThat(after.processRssBytes() - rssOne).isLessThan(kvAdded + (24L << 20));
+
+        // removing one replica keeps the others serving
+        HostState two = TestHost.applyAndWait(
+                admin(),
+                TestHost.assignment(
+                        22,
+                        List.of(TestHost.q8Model()),
+                        List.of(stories(1), TestHost.replica("team/batch#0", "batch", TestHost.Q8_DIGEST, 256, 4))));
+        assertThat(two.replicas()).extracting(ReplicaState::id).containsExactly("default/stories#1", "team/batch#0");
+        assertThat(complete("stories")).isNotEmpty();
+        assertThat(complete("batch")).isNotEmpty();
+    }
+
+    @Test
+    void clientThatDisconnectsCancelsItsSequenceAndFreesItsKv() throws Exception {
+        TestHost.applyAndWait(
+                admin(),
+                TestHost.assignment(
+                        40,
+                        List.of(TestHost.q8Model()),
+                        List.of(TestHost.replica("default/gone#0", "gone", TestHost.Q8_DIGEST, 512, 1))));
+        String body = "{\"model\": \"gone\", \"prompt\": \"Once\", \"max_tokens\": 500, \"temperature\": 0,"
+                + " \"stream\": true}";
+        try (java.net.Socket socket = new java.net.Socket(base.getHost(), base.getPort())) {
+            socket.getOutputStream()
+                    .write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                    + "Content-Length: " + body.length() + "\r\n\r\n" + body)
+                            .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream()));
+            for (String line; (line = in.readLine()) != null && !line.startsWith("data: "); ) {
+                // headers, until the first token's event
+            }
+        } // closed after the first token
+        HostState s = TestHost.await(
+                admin(),
+                st -> st.replicas().get(0).activeSequences() == 0
+                        && st.replicas().get(0).kvUsedBytes() == 0,
+                "the cancelled sequence to leave");
+        assertThat(s.replicas().get(0).kvReservedBytes()).isPositive();
+        String metrics = TestHost.HTTP
+                .send(
+                        java.net.http.HttpRequest.newBuilder(base.toURI().resolve("/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
+        var m = java.util.regex.Pattern.compile("stowage_generated_tokens_total\\{model=\"gone\"} ([0-9.]+)")
+                .matcher(metrics);
+        assertThat(m.find()).as(metrics).isTrue();
+        // it stopped generating when the client left, far short of its 500 tokens
+        assertThat(Double.parseDouble(m.group(1))).isLessThan(400);
+    }
+
+    @Test
+    void fullQueueAnswers429WithRetryAfterAndTheServerKeepsServing() throws Exception {
+        TestHost.applyAndWait(
+                admin(),
+                TestHost.assignment(
+                        30,
+                        List.of(TestHost.q8Model()),
+                        List.of(TestHost.replica("default/narrow#0", "narrow", TestHost.Q8_DIGEST, 512, 1))));
+        URI b = base.toURI();
+        List<CompletableFuture<HttpResponse<String>>> calls = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            calls.add(TestHost.HTTP.sendAsync(
+                    java.net.http.HttpRequest.newBuilder(b.resolve("/v1/completions"))
+                            .POST(
+                                    java.net.http.HttpRequest.BodyPublishers.ofString(
+                                            "{\"model\": \"narrow\", \"prompt\": \"Once\", \"max_tokens\": 500, \"temperature\": 0}"))
+                            .header("Content-Type", "application/json")
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString()));
+        }
+        int ok = 0;
+        int refused = 0;
+        for (var c : calls) {
+            HttpResponse<String> r = c.get();
+            if (r.statusCode() == 200) {
+                ok++;
+            } else {
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(429);
+                assertThat(r.headers().firstValue("Retry-After")).isPresent();
+                assertThat(TestHost.json(r.body()).at("/error/message").asText())
+                        .contains("queued");
+                refused++;
+            }
+        }
+        // one running + a queue of 4 (test config) take at most 5 at once
+        assertThat(refused).isPositive();
+        assertThat(ok).isGreaterThanOrEqualTo(5);
+        assertThat(complete("narrow")).isNotEmpty();
+    }
+}
