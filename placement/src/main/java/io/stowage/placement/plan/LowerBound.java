@@ -162,7 +162,7 @@ public final class LowerBound {
     private static BitSet eligible(PlanEngine.ClassKey key, List<Device> devices) {
         BitSet el = new BitSet(devices.size());
         for (int i = 0; i < devices.size(); i++) {
-            if (PlanEngine.ineligibility(key, devices.get(i)) == null) el.set(i);
+            if (PlanEngine.eligibleFor(key, devices.get(i))) el.set(i);
         }
         return el;
     }

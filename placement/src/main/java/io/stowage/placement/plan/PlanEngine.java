@@ -78,8 +78,8 @@ final class PlanEngine {
     private final PlanRequest request;
 
     private Dev[] devs;
-    private Map<String, Dev> devById;
-    private Map<String, Integer> nodeIds;
+    private final Inventory inventory;
+    private Inventory inv;
     private final List<Dep> deps = new ArrayList<>();
     private final Map<String, Dep> depById = new HashMap<>();
     private final Map<ClassKey, Cls> classes = new HashMap<>();
@@ -105,6 +105,12 @@ final class PlanEngine {
     }
 
     PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption) {
+        this(mode, request, linearOnly, preemption, null);
+    }
+
+    /** {@code inventory}: one built earlier, used when it is of this request's very device list. */
+    PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption, Inventory inventory) {
+        this.inventory = inventory;
         this.mode = mode;
         this.request = request;
         this.linearOnly = linearOnly;
@@ -135,30 +141,10 @@ final class PlanEngine {
     // ---------------------------------------------------------------- loading
 
     private void loadDevices() {
-        List<Device> in = new ArrayList<>(request.devices());
-        sortIfNeeded(in, (a, b) -> a.id().compareTo(b.id()));
-        devs = new Dev[in.size()];
-        devById = HashMap.newHashMap(in.size());
-        nodeIds = HashMap.newHashMap(in.size());
-        for (int i = 0; i < in.size(); i++) {
-            Device d = in.get(i);
-            if (i > 0 && d.id().equals(in.get(i - 1).id())) {
-                throw new IllegalArgumentException(
-                        "device " + d.id() + " appears twice in the inventory; ids must be unique");
-            }
-            if (!(d.computeCapacity() >= 0)) {
-                throw new IllegalArgumentException(
-                        "device " + d.id() + ": computeCapacity must be >= 0, got " + d.computeCapacity());
-            }
-            checkBytes("device " + d.id(), "totalBytes", d.totalBytes());
-            checkBytes("device " + d.id(), "hostOverheadBytes", d.hostOverheadBytes());
-            // ids sort a node's devices together: reuse the previous device's node id when it matches
-            int node = i > 0 && d.node().equals(in.get(i - 1).node())
-                    ? devs[i - 1].node
-                    : nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
-            Dev v = new Dev(i, d, node, micro(d.computeCapacity()));
-            devs[i] = v;
-            devById.put(d.id(), v);
+        inv = Inventory.reuse(inventory, request.devices());
+        devs = new Dev[inv.sorted.length];
+        for (int i = 0; i < devs.length; i++) {
+            devs[i] = new Dev(i, inv.sorted[i], inv.node[i], inv.computeCap[i]);
         }
     }
 
@@ -261,7 +247,8 @@ final class PlanEngine {
                 continue; // deployment deleted or scaled down: the replica is removed
             }
             Rep r = newRep(dep, p.replica().index());
-            Dev v = devById.get(p.deviceId());
+            Integer at = inv.indexById.get(p.deviceId());
+            Dev v = at == null ? null : devs[at];
             if (v == null) {
                 evictions.add(new Eviction(r.rid, p.deviceId(), null, "device " + p.deviceId() + " is gone"));
                 pending.add(r);
@@ -354,17 +341,16 @@ final class PlanEngine {
         Dep dep = r.dep;
         if (v.count == 0 && v.reps.isEmpty() && !(v.reps instanceof ArrayList)) {
             v.reps = new ArrayList<>(4);
-            v.models = new HashMap<>(4);
         }
         v.reps.add(r);
         v.count++;
-        int[] c = v.models.get(r.model);
-        if (c == null) {
-            v.models.put(r.model, new int[] {1});
+        int slot = v.slot(r.model);
+        if (slot < 0) {
+            v.addModel(r.model);
             v.weights += modelW.get(r.model);
             if (holders.get(r.model) != null) holders.get(r.model).set(v.idx);
         } else {
-            c[0]++;
+            v.modelCount[slot]++;
         }
         v.ws = Math.max(v.ws, modelA.get(r.model));
         v.kv += dep.k;
@@ -384,13 +370,13 @@ final class PlanEngine {
         Dep dep = r.dep;
         v.reps.remove(r);
         v.count--;
-        int[] c = v.models.get(r.model);
-        if (--c[0] == 0) {
-            v.models.remove(r.model);
+        int slot = v.slot(r.model);
+        if (--v.modelCount[slot] == 0) {
+            v.removeModel(slot);
             v.weights -= modelW.get(r.model);
             if (holders.get(r.model) != null) holders.get(r.model).clear(v.idx);
             long ws = 0;
-            for (int m : v.models.keySet()) ws = Math.max(ws, modelA.get(m));
+            for (int i = 0; i < v.models; i++) ws = Math.max(ws, modelA.get(v.modelId[i]));
             v.ws = ws;
         }
         v.kv -= dep.k;
@@ -407,7 +393,7 @@ final class PlanEngine {
     }
 
     private boolean holds(Dev v, int model) {
-        return v.models.containsKey(model);
+        return v.slot(model) >= 0;
     }
 
     /** Bytes that placing {@code r} on {@code v} adds to the device's demand. */
@@ -456,12 +442,7 @@ final class PlanEngine {
     }
 
     private BitSet eligible(Cls c) {
-        if (c.eligible == null) {
-            c.eligible = new BitSet(devs.length);
-            for (Dev v : devs) {
-                if (ineligibility(c.key, v.d) == null) c.eligible.set(v.idx);
-            }
-        }
+        if (c.eligible == null) c.eligible = inv.eligible(c.key);
         return c.eligible;
     }
 
@@ -479,6 +460,19 @@ final class PlanEngine {
             c.addDev(v);
         }
         c.indexed = true;
+    }
+
+    /** Whether class {@code key} may use device {@code d} for a new replica: {@link #ineligibility} without the words. */
+    static boolean eligibleFor(ClassKey key, Device d) {
+        if (!key.request().accepts(d.kind())) return false;
+        for (Map.Entry<String, String> e : key.selector().entrySet()) {
+            if (!e.getValue().equals(d.labels().get(e.getKey()))) return false;
+        }
+        for (Taint t : d.taints()) {
+            if (!"NoSchedule".equals(t.effect()) && !"NoExecute".equals(t.effect())) continue;
+            if (!tolerated(key.tolerations(), t)) return false;
+        }
+        return true;
     }
 
     /** Why class {@code key} may not use device {@code v} for a new replica, or null if it may. */
@@ -595,14 +589,7 @@ final class PlanEngine {
 
     private boolean fitsAloneSomewhere(Rep r) {
         Cls c = r.dep.cls;
-        if (c.maxUsable == Long.MIN_VALUE) {
-            BitSet el = eligible(c);
-            long max = -1;
-            for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
-                max = Math.max(max, devs[i].cap - devs[i].overhead);
-            }
-            c.maxUsable = max;
-        }
+        if (c.maxUsable == Long.MIN_VALUE) c.maxUsable = inv.maxUsable(c.key);
         return modelW.get(r.model) + modelA.get(r.model) + r.dep.k <= c.maxUsable;
     }
 
@@ -887,7 +874,7 @@ final class PlanEngine {
         for (Dev v : devs) {
             if (v.count == 0) continue;
             List<ReplicaId> ids = new ArrayList<>(v.reps.size());
-            List<String> digests = new ArrayList<>(v.models.size());
+            List<String> digests = new ArrayList<>(v.models);
             long weights = v.weights;
             long ws = v.ws;
             if (mode == Mode.NO_SHARING) {
@@ -903,8 +890,8 @@ final class PlanEngine {
                     ws += x.dep.a;
                 }
             }
-            ids.sort(null);
-            digests.sort(null);
+            sortIfNeeded(ids, Comparator.naturalOrder());
+            sortIfNeeded(digests, Comparator.naturalOrder());
             usage.add(new DeviceUsage(
                     v.id,
                     v.cap,
@@ -1028,7 +1015,7 @@ final class PlanEngine {
     }
 
     /** Byte figures above 1 PiB are typos (and sums of them could overflow): refuse them by name. */
-    private static void checkBytes(String object, String field, long bytes) {
+    static void checkBytes(String object, String field, long bytes) {
         if (bytes > MAX_BYTES) {
             throw new IllegalArgumentException(object + ": " + field + " is " + bytes
                     + " bytes, more than the limit of " + MAX_BYTES + " (1 PiB)");
@@ -1036,7 +1023,7 @@ final class PlanEngine {
     }
 
     /** Inputs usually arrive sorted (ids from the inventory, placements from the last plan): check first. */
-    private static <T> void sortIfNeeded(List<T> list, Comparator<? super T> order) {
+    static <T> void sortIfNeeded(List<T> list, Comparator<? super T> order) {
         for (int i = 1; i < list.size(); i++) {
             if (order.compare(list.get(i - 1), list.get(i)) > 0) {
                 list.sort(order);
@@ -1108,8 +1095,11 @@ final class PlanEngine {
         long ws;
         long kv;
         long compute;
-        // allocated on first use: most of a large inventory stays empty
-        Map<Integer, int[]> models = Map.of();
+        // the models whose weights are here, with their replica counts (a device holds a few: a scan is
+        // cheaper than a map); allocated on first use, as most of a large inventory stays empty
+        int models;
+        int[] modelId = NO_INTS;
+        int[] modelCount = NO_INTS;
         List<Rep> reps = List.of();
         List<Cls> classes;
         // the key under which the device sits in the class indexes (changed only while it is out of them)
@@ -1136,6 +1126,32 @@ final class PlanEngine {
             this.overhead = 0;
             this.computeCap = 0;
             this.keyFree = keyFree;
+        }
+
+        private static final int[] NO_INTS = new int[0];
+
+        int slot(int model) {
+            for (int i = 0; i < models; i++) {
+                if (modelId[i] == model) return i;
+            }
+            return -1;
+        }
+
+        void addModel(int model) {
+            if (models == modelId.length) {
+                int n = Math.max(2, models * 2);
+                modelId = java.util.Arrays.copyOf(modelId, n);
+                modelCount = java.util.Arrays.copyOf(modelCount, n);
+            }
+            modelId[models] = model;
+            modelCount[models] = 1;
+            models++;
+        }
+
+        void removeModel(int slot) {
+            models--;
+            modelId[slot] = modelId[models];
+            modelCount[slot] = modelCount[models];
         }
 
         static Dev probe(long free) {
