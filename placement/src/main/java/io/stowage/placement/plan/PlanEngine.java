@@ -13,7 +13,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -57,8 +56,9 @@ final class PlanEngine {
         int c = Long.compare(a.keyFree, b.keyFree);
         return c != 0 ? c : a.id.compareTo(b.id);
     };
+    /** Empty devices, the one to open first first: largest usable capacity (cap − O_host), then id. */
     private static final Comparator<Dev> EMPTY_ORDER = (a, b) -> {
-        int c = Long.compare(a.cap, b.cap);
+        int c = Long.compare(b.cap - b.overhead, a.cap - a.overhead);
         return c != 0 ? c : a.id.compareTo(b.id);
     };
 
@@ -448,7 +448,7 @@ final class PlanEngine {
 
     private void buildIndex(Cls c) {
         c.open = new TreeSet<>(OPEN_ORDER);
-        c.empty = new TreeMap<>();
+        c.empty = new TreeSet<>(EMPTY_ORDER);
         BitSet el = eligible(c);
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
@@ -621,8 +621,9 @@ final class PlanEngine {
      * device opens a new weight copy, and a copy is worth its bytes only if the model's replicas still
      * to come can use the room beside it. So the order is: (2) an open device where the whole rest of
      * the group ({@code groupKv}: the KV of this and every still-pending replica of the model) fits, by
-     * least added then best fit; else (3) an empty device, the smallest that holds the whole group or
-     * else the largest; else (4) any open device where this replica fits, by least added then best fit.
+     * least added then best fit; else (3) an empty device, the largest (usable capacity), since the
+     * fewest devices are used when each one opened has the most room for the groups that follow; else
+     * (4) any open device where this replica fits, by least added then best fit.
      */
     private Dev findLinear(Rep r, BitSet el, boolean allowEmpty, long groupKv) {
         long rest = groupKv - r.dep.k;
@@ -630,7 +631,6 @@ final class PlanEngine {
         int bestTier = 0;
         long bestAdded = 0;
         long bestAfter = 0;
-        boolean bestWhole = false;
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
             if (v.count == 0 && !allowEmpty) continue;
@@ -643,13 +643,14 @@ final class PlanEngine {
             boolean better;
             if (best == null || tier != bestTier) {
                 better = best == null || tier < bestTier;
+            } else if (tier == 3) {
+                long usable = v.cap - v.overhead;
+                long bestUsable = best.cap - best.overhead;
+                better = usable != bestUsable ? usable > bestUsable : v.id.compareTo(best.id) < 0;
             } else if (add != bestAdded) {
                 better = add < bestAdded;
-            } else if (tier == 3 && whole != bestWhole) {
-                better = whole;
             } else if (after != bestAfter) {
-                // empty devices that cannot hold the whole group: the largest leaves the most room
-                better = (tier == 3 && !whole) ? after > bestAfter : after < bestAfter;
+                better = after < bestAfter;
             } else {
                 better = v.id.compareTo(best.id) < 0;
             }
@@ -658,7 +659,6 @@ final class PlanEngine {
                 bestTier = tier;
                 bestAdded = add;
                 bestAfter = after;
-                bestWhole = whole;
             }
         }
         return best;
@@ -675,18 +675,10 @@ final class PlanEngine {
             if (whole != null) return whole;
         }
         if (allowEmpty) {
-            for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
-                long need = group.getKey() + w + a + r.dep.k;
-                TreeSet<Dev> devices = group.getValue();
-                for (Dev v : devices.tailSet(Dev.probeCap(need + rest), true)) {
-                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
-                }
-                Dev largest = null; // the largest that fits; among equal sizes the first id
-                for (Dev v : devices.descendingSet()) {
-                    if (v.cap < need || (largest != null && v.cap < largest.cap)) break;
-                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) largest = v;
-                }
-                if (largest != null) return largest;
+            long need = w + a + r.dep.k;
+            for (Dev v : c.empty) {
+                if (v.cap - v.overhead < need) break; // largest first: no later one fits either
+                if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
             }
         }
         return mode == Mode.WHOLE_DEVICE || rest == 0 ? null : openDevice(r, c, base, 0);
@@ -881,11 +873,14 @@ final class PlanEngine {
                 weights = 0;
                 ws = 0;
             }
+            if (mode != Mode.NO_SHARING) {
+                for (int i = 0; i < v.models; i++) digests.add(modelDigest.get(v.modelId[i]));
+            }
             for (Rep x : v.reps) {
                 ids.add(x.rid);
-                String digest = x.dep.d.model().digest();
-                if (!digests.contains(digest)) digests.add(digest);
                 if (mode == Mode.NO_SHARING) {
+                    String digest = x.dep.d.model().digest();
+                    if (!digests.contains(digest)) digests.add(digest);
                     weights += x.dep.w;
                     ws += x.dep.a;
                 }
@@ -1050,8 +1045,8 @@ final class PlanEngine {
         int pending;
         boolean indexed;
         TreeSet<Dev> open;
-        // host overhead -> empty devices by capacity: least overhead first, then best fit
-        TreeMap<Long, TreeSet<Dev>> empty;
+        // empty devices in opening order (EMPTY_ORDER)
+        TreeSet<Dev> empty;
 
         Cls(ClassKey key) {
             this.key = key;
@@ -1061,8 +1056,7 @@ final class PlanEngine {
             if (v.keyState == Dev.OPEN) {
                 open.add(v);
             } else if (v.keyState == Dev.EMPTY) {
-                empty.computeIfAbsent(v.overhead, o -> new TreeSet<>(EMPTY_ORDER))
-                        .add(v);
+                empty.add(v);
             }
         }
 
@@ -1070,9 +1064,7 @@ final class PlanEngine {
             if (v.keyState == Dev.OPEN) {
                 open.remove(v);
             } else if (v.keyState == Dev.EMPTY) {
-                TreeSet<Dev> g = empty.get(v.overhead);
-                g.remove(v);
-                if (g.isEmpty()) empty.remove(v.overhead);
+                empty.remove(v);
             }
         }
     }
@@ -1156,10 +1148,6 @@ final class PlanEngine {
 
         static Dev probe(long free) {
             return new Dev("", 0, free);
-        }
-
-        static Dev probeCap(long cap) {
-            return new Dev("", cap, 0);
         }
 
         long used() {
