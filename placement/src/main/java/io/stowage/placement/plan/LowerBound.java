@@ -64,7 +64,9 @@ public final class LowerBound {
             List<Integer> order = largestFirst(c, part, minWorkspace);
             List<Long> sizes = new ArrayList<>();
             for (int i : order) sizes.add(usableOf(c.devices.get(i), minWorkspace));
-            int need = cover(sizes, demand(c, pinned).bytes);
+            Demand own = demand(c, pinned);
+            int need = (int) Math.max(
+                    cover(sizes, own.bytes), Math.min(sizes.size(), copiesApart(own.models, own.copies)));
             // any placement uses at least `need` devices of this part; its largest hold the most
             for (int i = 0; i < need; i++) forced.set(order.get(i));
             taken.or(part);
