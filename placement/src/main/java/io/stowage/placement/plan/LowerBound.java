@@ -65,8 +65,8 @@ public final class LowerBound {
             List<Long> sizes = new ArrayList<>();
             for (int i : order) sizes.add(usableOf(c.devices.get(i), minWorkspace));
             Demand own = demand(c, pinned);
-            int need = (int) Math.max(
-                    cover(sizes, own.bytes), Math.min(sizes.size(), copiesApart(own.models, own.copies)));
+            int need = (int)
+                    Math.max(cover(sizes, own.bytes), Math.min(sizes.size(), copiesApart(own.models, own.copies)));
             // any placement uses at least `need` devices of this part; its largest hold the most
             for (int i = 0; i < need; i++) forced.set(order.get(i));
             taken.or(part);
