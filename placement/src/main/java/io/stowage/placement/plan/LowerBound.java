@@ -44,17 +44,20 @@ public final class LowerBound {
         Demand total = demand(c, all);
         long minWorkspace = total.minWorkspace;
         // Deployments that only fit a part of the fleet (a nodeSelector, a replica too large for small
-        // GPUs) must be covered by that part: pick pairwise disjoint parts, smallest first.
+        // GPUs) must be covered by that part. Parts are taken smallest first while they nest (each one
+        // inside, around or apart from those taken): for such a family, forcing each part's largest
+        // devices bottom-up and then adding the largest others gives the most capacity any placement
+        // with that many devices can have, so the count below is a bound.
         List<BitSet> parts = new ArrayList<>();
         for (BitSet f : c.fits) {
             if (f.equals(c.fleet) || parts.contains(f)) continue;
             parts.add(f);
         }
         parts.sort(Comparator.comparingInt(BitSet::cardinality).thenComparing(b -> Arrays.toString(b.toLongArray())));
-        BitSet taken = new BitSet();
+        List<BitSet> accepted = new ArrayList<>();
         BitSet forced = new BitSet();
         for (BitSet part : parts) {
-            if (part.intersects(taken)) continue;
+            if (!laminar(part, accepted)) continue;
             BitSet pinned = new BitSet();
             for (int j = 0; j < c.fits.size(); j++) {
                 BitSet outside = (BitSet) c.fits.get(j).clone();
@@ -67,9 +70,18 @@ public final class LowerBound {
             Demand own = demand(c, pinned);
             int need = (int)
                     Math.max(cover(sizes, own.bytes), Math.min(sizes.size(), copiesApart(own.models, own.copies)));
-            // any placement uses at least `need` devices of this part; its largest hold the most
-            for (int i = 0; i < need; i++) forced.set(order.get(i));
-            taken.or(part);
+            // any placement uses at least `need` devices of this part; the parts inside it (taken
+            // first, being smaller) already forced some, and its largest others hold the most
+            BitSet inside = (BitSet) forced.clone();
+            inside.and(part);
+            int more = need - inside.cardinality();
+            for (int i = 0; i < order.size() && more > 0; i++) {
+                if (!forced.get(order.get(i))) {
+                    forced.set(order.get(i));
+                    more--;
+                }
+            }
+            accepted.add(part);
         }
         long covered = 0;
         for (int i = forced.nextSetBit(0); i >= 0; i = forced.nextSetBit(i + 1)) {
@@ -85,6 +97,17 @@ public final class LowerBound {
         }
         long apart = Math.min(c.fleet.cardinality(), copiesApart(total.models, total.copies));
         return (int) Math.max(count, apart);
+    }
+
+    /** Whether {@code part} nests with every accepted part: inside it, around it, or apart from it. */
+    private static boolean laminar(BitSet part, List<BitSet> accepted) {
+        for (BitSet q : accepted) {
+            if (!q.intersects(part)) continue;
+            BitSet outside = (BitSet) q.clone();
+            outside.andNot(part);
+            if (!outside.isEmpty()) return false; // overlaps without containing: skip this part
+        }
+        return true;
     }
 
     /** What a set of counted deployments needs: bytes to cover, their models and copies per model. */

@@ -62,11 +62,19 @@ final class PlanEngine {
         return c != 0 ? c : a.id.compareTo(b.id);
     };
 
-    /** Pending order: priority desc, size (W + K) desc, deployment id, replica index. */
+    /**
+     * Pending order: priority desc, then by model (weights desc, digest), so that a model's replicas
+     * are placed one after another and fill the devices that hold its weights (first fit decreasing by
+     * model groups); within a model, KV desc, deployment id, replica index.
+     */
     private static final Comparator<Rep> PENDING_ORDER = (a, b) -> {
         int c = Integer.compare(b.dep.priority, a.dep.priority);
         if (c != 0) return c;
-        c = Long.compare(b.dep.w + b.dep.k, a.dep.w + a.dep.k);
+        c = Long.compare(b.dep.w, a.dep.w);
+        if (c != 0) return c;
+        c = a.dep.d.model().digest().compareTo(b.dep.d.model().digest());
+        if (c != 0) return c;
+        c = Long.compare(b.dep.k, a.dep.k);
         if (c != 0) return c;
         c = a.dep.id.compareTo(b.dep.id);
         return c != 0 ? c : Integer.compare(a.index, b.index);
@@ -623,7 +631,8 @@ final class PlanEngine {
      * the group ({@code groupKv}: the KV of this and every still-pending replica of the model) fits, by
      * least added then best fit; else (3) an empty device, the largest (usable capacity), since the
      * fewest devices are used when each one opened has the most room for the groups that follow; else
-     * (4) any open device where this replica fits, by least added then best fit.
+     * (4) any open device where this replica fits, by least added then best fit. Whole-device packing
+     * (one replica per device) opens the smallest device that fits instead.
      */
     private Dev findLinear(Rep r, BitSet el, boolean allowEmpty, long groupKv) {
         long rest = groupKv - r.dep.k;
@@ -646,7 +655,9 @@ final class PlanEngine {
             } else if (tier == 3) {
                 long usable = v.cap - v.overhead;
                 long bestUsable = best.cap - best.overhead;
-                better = usable != bestUsable ? usable > bestUsable : v.id.compareTo(best.id) < 0;
+                // one whole device per replica: the smallest that fits keeps large ones for large replicas
+                boolean larger = mode == Mode.WHOLE_DEVICE ? usable < bestUsable : usable > bestUsable;
+                better = usable != bestUsable ? larger : v.id.compareTo(best.id) < 0;
             } else if (add != bestAdded) {
                 better = add < bestAdded;
             } else if (after != bestAfter) {
@@ -676,7 +687,11 @@ final class PlanEngine {
         }
         if (allowEmpty) {
             long need = w + a + r.dep.k;
-            for (Dev v : c.empty) {
+            // the devices that fit come first (largest first); whole-device packing takes the smallest
+            Iterable<Dev> order = mode == Mode.WHOLE_DEVICE
+                    ? c.empty.headSet(Dev.probeUsable(need - 1), false).descendingSet()
+                    : c.empty;
+            for (Dev v : order) {
                 if (v.cap - v.overhead < need) break; // largest first: no later one fits either
                 if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
             }
@@ -1148,6 +1163,11 @@ final class PlanEngine {
 
         static Dev probe(long free) {
             return new Dev("", 0, free);
+        }
+
+        /** Sorts in EMPTY_ORDER before every device of usable capacity {@code usable} ("" precedes any id). */
+        static Dev probeUsable(long usable) {
+            return new Dev("", usable, 0);
         }
 
         long used() {
