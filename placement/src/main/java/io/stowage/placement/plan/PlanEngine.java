@@ -22,8 +22,8 @@ import java.util.TreeSet;
  * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (DESIGN.md). The search for a
  * replica's device goes by tiers: 1, a device that already holds the model's weights (costs K only;
  * best fit); then, for a new weight copy, 2, an open device with room for the rest of the model's
- * pending group; 3, an empty device; 4, any open device it fits; within a tier least added bytes, then
- * best fit, then device id (see {@link #findLinear}). Small changes use a linear scan over the eligible
+ * pending group; 3, an empty device, the largest usable first; 4, any open device it fits; within tiers
+ * 2 and 4 least added bytes, then best fit, then device id (see {@link #findLinear}). Small changes use a linear scan over the eligible
  * devices; large batches use per-eligibility-class sorted indexes that give the same answer in
  * logarithmic time per step (a property test holds them equal).
  */

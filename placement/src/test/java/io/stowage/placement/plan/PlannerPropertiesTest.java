@@ -69,6 +69,19 @@ class PlannerPropertiesTest {
 
     @ParameterizedTest(name = "seed {0}")
     @MethodSource("seeds")
+    void aPlannerThatKeptTheInventoryOfAnotherRequestPlansLikeAFreshOne(long seed) {
+        property(seed, () -> {
+            PlanRequest req = withCurrentAndChange(seed);
+            StowagePlanner used = new StowagePlanner();
+            // another request on the very same device list: its inventory (and eligibility sets) is kept
+            used.plan(new PlanRequest(
+                    req.devices(), RandomFleets.deployments(new Random(seed), 8, "other/"), List.of(), false, 0));
+            assertThat(used.plan(req)).isEqualTo(new StowagePlanner().plan(req));
+        });
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
     void theIndexedSearchAgreesWithTheLinearReferenceSearch(long seed) {
         property(seed, () -> {
             PlanRequest req = withCurrentAndChange(seed);
