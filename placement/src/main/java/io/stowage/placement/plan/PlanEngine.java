@@ -83,7 +83,7 @@ final class PlanEngine {
     private final Mode mode;
     private final boolean linearOnly;
     private final boolean preemption;
-    private final PlanRequest request;
+    private PlanRequest request;
 
     private Dev[] devs;
     private final Inventory inventory;
@@ -128,7 +128,11 @@ final class PlanEngine {
     PlanResult run() {
         loadDevices();
         loadDeployments();
-        List<Rep> pending = mode == Mode.SHARING ? loadCurrent() : allReplicas();
+        return place(mode == Mode.SHARING ? loadCurrent() : allReplicas());
+    }
+
+    /** Places the pending replicas on the loaded ledger, drains, retries, and returns the plan. */
+    private PlanResult place(List<Rep> pending) {
         for (Rep r : pending) {
             r.dep.cls.pending++;
         }
@@ -144,6 +148,134 @@ final class PlanEngine {
             placeQueue(false);
         }
         return result();
+    }
+
+    /**
+     * Plans {@code next} on this engine's ledger as its last plan ({@code last}) left it, without loading
+     * the fleet again: the same answer as a fresh engine would give (a property test holds them equal),
+     * for the change an operator makes most, replica counts changed and deployments added. Returns null,
+     * having changed nothing, for any other change (devices, a deployment edited or deleted, a rebalance,
+     * current placements other than the last plan's): the caller then plans from scratch.
+     */
+    PlanResult replan(PlanRequest next, PlanResult last) {
+        if (mode != Mode.SHARING || next.rebalance()) return null;
+        if (next.devices() != request.devices() && !next.devices().equals(request.devices())) return null;
+        // ---- check, changing nothing
+        Map<String, Deployment> scaled = new HashMap<>();
+        List<Deployment> added = new ArrayList<>();
+        int matched = 0;
+        long total = 0;
+        long newMinShare = minShare;
+        Map<String, long[]> newModels = new HashMap<>(); // digest -> {W, A} of models new in this change
+        for (Deployment d : next.deployments()) {
+            total += d.replicas();
+            Dep old = depById.get(d.id());
+            if (old != null) {
+                matched++;
+                if (old.d == d || old.d.equals(d)) continue;
+                if (!sameButReplicas(old.d, d) || scaled.put(d.id(), d) != null) return null;
+                if (old.d.replicas() == 0 && d.replicas() > 0 && old.share < newMinShare) return null;
+                continue;
+            }
+            long w = d.model().weightBytes();
+            long a = d.model().workspaceBytes();
+            if (w > MAX_BYTES || a > MAX_BYTES || d.kvBytesPerReplica() > MAX_BYTES) return null;
+            Integer model = modelByDigest.get(d.model().digest());
+            long[] fresh = newModels.get(d.model().digest());
+            if (model != null && (modelW.get(model) != w || modelA.get(model) < a)) return null;
+            if (fresh != null && (fresh[0] != w || fresh[1] != a)) return null;
+            if (model == null && fresh == null) newModels.put(d.model().digest(), new long[] {w, a});
+            if (d.replicas() > 0) newMinShare = Math.min(newMinShare, micro(d.computeShare()));
+            added.add(d);
+        }
+        // a deletion or a duplicate id, a smaller share (the open-device indexes key on the smallest), or
+        // too many replicas: a fresh plan decides (and explains)
+        if (matched != deps.size() || newMinShare < minShare || total > MAX_REPLICAS) return null;
+        Set<String> addedIds = new HashSet<>();
+        for (Deployment d : added) {
+            if (!addedIds.add(d.id())) return null;
+        }
+        if (!sameCurrent(next.current(), last.placements(), scaled, addedIds)) return null;
+
+        // ---- apply
+        request = next;
+        evictions.clear();
+        List<Rep> pending = new ArrayList<>(refused);
+        refused.clear();
+        for (Dev v : devs) v.preemptedInto = false;
+        for (Dep dep : deps) {
+            for (Rep r : dep.reps) {
+                if (r != null && r.dev != null) r.runningOn = r.dev; // what the last plan placed now runs
+            }
+        }
+        for (Deployment d : scaled.values()) {
+            Dep dep = depById.get(d.id());
+            int n = d.replicas();
+            for (int i = n; i < dep.reps.length; i++) {
+                Rep r = dep.reps[i];
+                if (r.dev != null) remove(r);
+                pending.remove(r);
+            }
+            Rep[] reps = java.util.Arrays.copyOf(dep.reps, n);
+            dep.d = d;
+            dep.reps = reps;
+            for (int i = 0; i < n; i++) {
+                if (reps[i] == null) pending.add(newRep(dep, i));
+            }
+            if (n > 0) minPriority = Math.min(minPriority, dep.priority);
+        }
+        if (!added.isEmpty()) {
+            for (Deployment d : added) {
+                int model = modelByDigest.computeIfAbsent(
+                        d.model().digest(),
+                        g -> newModel(g, d.model().weightBytes(), d.model().workspaceBytes()));
+                ClassKey key = new ClassKey(d.device(), d.nodeSelector(), d.tolerations());
+                Cls cls = classes.computeIfAbsent(key, Cls::new);
+                Dep dep = new Dep(d, d.model().weightBytes(), modelA.get(model), micro(d.computeShare()), model, cls);
+                deps.add(dep);
+                depById.put(d.id(), dep);
+                for (int i = 0; i < d.replicas(); i++) pending.add(newRep(dep, i));
+                if (d.replicas() > 0) minPriority = Math.min(minPriority, d.priority());
+            }
+            deps.sort(Comparator.comparing((Dep x) -> x.id)); // the result lists replicas in id order
+        }
+        return place(pending);
+    }
+
+    /** Whether two deployments differ in nothing but their replica count. */
+    private static boolean sameButReplicas(Deployment a, Deployment b) {
+        return a.id().equals(b.id())
+                && a.model().equals(b.model())
+                && a.kvBytesPerReplica() == b.kvBytesPerReplica()
+                && a.priority() == b.priority()
+                && a.nodeSelector().equals(b.nodeSelector())
+                && a.tolerations().equals(b.tolerations())
+                && a.maxReplicasPerNode() == b.maxReplicasPerNode()
+                && a.device() == b.device()
+                && Double.compare(a.computeShare(), b.computeShare()) == 0;
+    }
+
+    /**
+     * Whether {@code current} is the last plan's placements, in its order, once the replicas that the
+     * scaled deployments no longer have are left out of both (a fresh plan ignores those too).
+     */
+    private boolean sameCurrent(
+            List<Placement> current, List<Placement> placed, Map<String, Deployment> scaled, Set<String> added) {
+        int i = 0;
+        int j = 0;
+        while (true) {
+            while (i < current.size() && gone(current.get(i), scaled)) i++;
+            while (j < placed.size() && gone(placed.get(j), scaled)) j++;
+            if (i == current.size() || j == placed.size()) return i == current.size() && j == placed.size();
+            Placement p = current.get(i++);
+            if (!p.equals(placed.get(j++)) || added.contains(p.replica().deployment())) return false;
+        }
+    }
+
+    private static boolean gone(Placement p, Map<String, Deployment> scaled) {
+        if (scaled.isEmpty()) return false;
+        Deployment d = scaled.get(p.replica().deployment());
+        return d != null && p.replica().index() >= d.replicas();
     }
 
     // ---------------------------------------------------------------- loading
@@ -1181,7 +1313,7 @@ final class PlanEngine {
 
     /** A deployment with its figures resolved. */
     static final class Dep {
-        final Deployment d;
+        Deployment d;
         final String id;
         final int priority;
         final long w;
@@ -1194,7 +1326,7 @@ final class PlanEngine {
         Map<Integer, Integer> perNode;
         long pendingKv;
         // replica index -> replica, for output in id order without a sort
-        final Rep[] reps;
+        Rep[] reps;
 
         Dep(Deployment d, long w, long a, long share, int model, Cls cls) {
             this.d = d;

@@ -34,20 +34,29 @@ public final class StowagePlanner implements Packer {
 
     @Override
     public PlanResult plan(PlanRequest request) {
+        return planKeepingLedger(request).result();
+    }
+
+    /** A plan and the engine whose ledger holds it (for {@link PlannerState}). */
+    record Planned(PlanResult result, PlanEngine engine) {}
+
+    Planned planKeepingLedger(PlanRequest request) {
         Inventory inv = Inventory.reuse(lastInventory, request.devices());
         lastInventory = inv;
-        PlanResult shared = new PlanEngine(PlanEngine.Mode.SHARING, request, linearSearchOnly, true, inv).run();
+        PlanEngine engine = new PlanEngine(PlanEngine.Mode.SHARING, request, linearSearchOnly, true, inv);
+        PlanResult shared = engine.run();
         if (!request.current().isEmpty() || (shared.refusals().isEmpty() && shared.devicesUsed() <= 1)) {
-            return shared;
+            return new Planned(shared, engine);
         }
         PlanResult separate = new PlanEngine(PlanEngine.Mode.NO_SHARING, request, linearSearchOnly, true, inv).run();
         if (!better(separate, shared)) {
-            return shared;
+            return new Planned(shared, engine);
         }
         // Re-cost the no-sharing placement with sharing; its refused replicas get one more try, where
         // the memory that sharing saved may now hold them (no preemption: nothing was running).
         PlanRequest adopt = new PlanRequest(request.devices(), request.deployments(), separate.placements(), false, 0);
-        return new PlanEngine(PlanEngine.Mode.SHARING, adopt, linearSearchOnly, false, inv).run();
+        PlanEngine adopted = new PlanEngine(PlanEngine.Mode.SHARING, adopt, linearSearchOnly, false, inv);
+        return new Planned(adopted.run(), adopted);
     }
 
     private static boolean better(PlanResult candidate, PlanResult incumbent) {
