@@ -82,7 +82,7 @@ final class PlanEngine {
 
     private final Mode mode;
     private final boolean linearOnly;
-    private final boolean preemption;
+    private boolean preemption;
     private PlanRequest request;
 
     private Dev[] devs;
@@ -102,6 +102,7 @@ final class PlanEngine {
     private long minShare = Long.MAX_VALUE;
     private int minPriority = Integer.MAX_VALUE;
     private long version;
+    private long replans;
 
     private final List<Eviction> evictions = new ArrayList<>();
     private final List<Rep> refused = new ArrayList<>();
@@ -158,19 +159,23 @@ final class PlanEngine {
      * current placements other than the last plan's): the caller then plans from scratch.
      */
     PlanResult replan(PlanRequest next, PlanResult last) {
-        if (mode != Mode.SHARING || next.rebalance()) return null;
+        // an empty current list is a fresh plan, which may adopt the no-sharing packing: not a change
+        if (mode != Mode.SHARING || next.rebalance() || next.current().isEmpty()) return null;
         if (next.devices() != request.devices() && !next.devices().equals(request.devices())) return null;
         // ---- check, changing nothing
         Map<String, Deployment> scaled = new HashMap<>();
         List<Deployment> added = new ArrayList<>();
         int matched = 0;
         long total = 0;
+        long epoch = ++replans;
         long newMinShare = minShare;
         Map<String, long[]> newModels = new HashMap<>(); // digest -> {W, A} of models new in this change
         for (Deployment d : next.deployments()) {
             total += d.replicas();
             Dep old = depById.get(d.id());
             if (old != null) {
+                if (old.seen == epoch) return null; // listed twice: a fresh plan says so
+                old.seen = epoch;
                 matched++;
                 if (old.d == d || old.d.equals(d)) continue;
                 if (!sameButReplicas(old.d, d) || scaled.put(d.id(), d) != null) return null;
@@ -199,6 +204,7 @@ final class PlanEngine {
 
         // ---- apply
         request = next;
+        preemption = true; // as a fresh plan of a request with running replicas has it
         evictions.clear();
         List<Rep> pending = new ArrayList<>(refused);
         refused.clear();
@@ -1325,6 +1331,8 @@ final class PlanEngine {
         final Cls cls;
         Map<Integer, Integer> perNode;
         long pendingKv;
+        // the replan that last saw this deployment in its request (duplicate ids fall back)
+        long seen;
         // replica index -> replica, for output in id order without a sort
         Rep[] reps;
 

@@ -37,7 +37,7 @@ public final class StowagePlanner implements Packer {
         return planKeepingLedger(request).result();
     }
 
-    /** A plan and the engine whose ledger holds it (for {@link PlannerState}). */
+    /** A plan and the engine whose ledger holds it (for {@link PlannerState}), or null if none may be kept. */
     record Planned(PlanResult result, PlanEngine engine) {}
 
     Planned planKeepingLedger(PlanRequest request) {
@@ -55,8 +55,8 @@ public final class StowagePlanner implements Packer {
         // Re-cost the no-sharing placement with sharing; its refused replicas get one more try, where
         // the memory that sharing saved may now hold them (no preemption: nothing was running).
         PlanRequest adopt = new PlanRequest(request.devices(), request.deployments(), separate.placements(), false, 0);
-        PlanEngine adopted = new PlanEngine(PlanEngine.Mode.SHARING, adopt, linearSearchOnly, false, inv);
-        return new Planned(adopted.run(), adopted);
+        // its ledger is not kept: it planned without preemption and from another request
+        return new Planned(new PlanEngine(PlanEngine.Mode.SHARING, adopt, linearSearchOnly, false, inv).run(), null);
     }
 
     private static boolean better(PlanResult candidate, PlanResult incumbent) {

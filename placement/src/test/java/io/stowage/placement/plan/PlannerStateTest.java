@@ -6,6 +6,7 @@ import static io.stowage.placement.plan.Fixtures.gpus;
 import static io.stowage.placement.plan.Fixtures.withPriority;
 import static io.stowage.placement.plan.Fixtures.withReplicas;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -59,5 +60,17 @@ class PlannerStateTest {
         PlanRequest shrunk = new PlanRequest(fewer, List.of(withPriority(a, 5), b), first.placements(), false, 0);
         assertThat(state.plan(shrunk)).isEqualTo(new StowagePlanner().plan(shrunk));
         assertThat(state.plansFromScratch()).isEqualTo(3);
+    }
+
+    @Test
+    void aDeploymentListedTwiceFailsAsInAFreshPlan() {
+        PlannerState state = new PlannerState();
+        PlanResult first = state.plan(PlanRequest.of(devices, List.of(a, b)));
+
+        PlanRequest twice = new PlanRequest(devices, List.of(a, a), first.placements(), false, 0);
+        assertThatThrownBy(() -> state.plan(twice)).hasMessageContaining("ns/a appears twice");
+        // and the state still plans (from scratch) afterwards
+        PlanRequest next = new PlanRequest(devices, List.of(a, withReplicas(b, 3)), first.placements(), false, 0);
+        assertThat(state.plan(next)).isEqualTo(new StowagePlanner().plan(next));
     }
 }
