@@ -13,7 +13,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -23,8 +22,8 @@ import java.util.TreeSet;
  * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (DESIGN.md). The search for a
  * replica's device goes by tiers: 1, a device that already holds the model's weights (costs K only;
  * best fit); then, for a new weight copy, 2, an open device with room for the rest of the model's
- * pending group; 3, an empty device; 4, any open device it fits; within a tier least added bytes, then
- * best fit, then device id (see {@link #findLinear}). Small changes use a linear scan over the eligible
+ * pending group; 3, an empty device, the largest usable first; 4, any open device it fits; within tiers
+ * 2 and 4 least added bytes, then best fit, then device id (see {@link #findLinear}). Small changes use a linear scan over the eligible
  * devices; large batches use per-eligibility-class sorted indexes that give the same answer in
  * logarithmic time per step (a property test holds them equal).
  */
@@ -57,16 +56,25 @@ final class PlanEngine {
         int c = Long.compare(a.keyFree, b.keyFree);
         return c != 0 ? c : a.id.compareTo(b.id);
     };
+    /** Empty devices, the one to open first first: largest usable capacity (cap − O_host), then id. */
     private static final Comparator<Dev> EMPTY_ORDER = (a, b) -> {
-        int c = Long.compare(a.cap, b.cap);
+        int c = Long.compare(b.cap - b.overhead, a.cap - a.overhead);
         return c != 0 ? c : a.id.compareTo(b.id);
     };
 
-    /** Pending order: priority desc, size (W + K) desc, deployment id, replica index. */
+    /**
+     * Pending order: priority desc, then by model (weights desc, digest), so that a model's replicas
+     * are placed one after another and fill the devices that hold its weights (first fit decreasing by
+     * model groups); within a model, KV desc, deployment id, replica index.
+     */
     private static final Comparator<Rep> PENDING_ORDER = (a, b) -> {
         int c = Integer.compare(b.dep.priority, a.dep.priority);
         if (c != 0) return c;
-        c = Long.compare(b.dep.w + b.dep.k, a.dep.w + a.dep.k);
+        c = Long.compare(b.dep.w, a.dep.w);
+        if (c != 0) return c;
+        c = a.dep.d.model().digest().compareTo(b.dep.d.model().digest());
+        if (c != 0) return c;
+        c = Long.compare(b.dep.k, a.dep.k);
         if (c != 0) return c;
         c = a.dep.id.compareTo(b.dep.id);
         return c != 0 ? c : Integer.compare(a.index, b.index);
@@ -74,12 +82,12 @@ final class PlanEngine {
 
     private final Mode mode;
     private final boolean linearOnly;
-    private final boolean preemption;
-    private final PlanRequest request;
+    private boolean preemption;
+    private PlanRequest request;
 
     private Dev[] devs;
-    private Map<String, Dev> devById;
-    private Map<String, Integer> nodeIds;
+    private final Inventory inventory;
+    private Inventory inv;
     private final List<Dep> deps = new ArrayList<>();
     private final Map<String, Dep> depById = new HashMap<>();
     private final Map<ClassKey, Cls> classes = new HashMap<>();
@@ -94,6 +102,7 @@ final class PlanEngine {
     private long minShare = Long.MAX_VALUE;
     private int minPriority = Integer.MAX_VALUE;
     private long version;
+    private long replans;
 
     private final List<Eviction> evictions = new ArrayList<>();
     private final List<Rep> refused = new ArrayList<>();
@@ -105,6 +114,12 @@ final class PlanEngine {
     }
 
     PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption) {
+        this(mode, request, linearOnly, preemption, null);
+    }
+
+    /** {@code inventory}: one built earlier, used when it is of this request's very device list. */
+    PlanEngine(Mode mode, PlanRequest request, boolean linearOnly, boolean preemption, Inventory inventory) {
+        this.inventory = inventory;
         this.mode = mode;
         this.request = request;
         this.linearOnly = linearOnly;
@@ -114,7 +129,11 @@ final class PlanEngine {
     PlanResult run() {
         loadDevices();
         loadDeployments();
-        List<Rep> pending = mode == Mode.SHARING ? loadCurrent() : allReplicas();
+        return place(mode == Mode.SHARING ? loadCurrent() : allReplicas());
+    }
+
+    /** Places the pending replicas on the loaded ledger, drains, retries, and returns the plan. */
+    private PlanResult place(List<Rep> pending) {
         for (Rep r : pending) {
             r.dep.cls.pending++;
         }
@@ -132,33 +151,146 @@ final class PlanEngine {
         return result();
     }
 
+    /**
+     * Plans {@code next} on this engine's ledger as its last plan ({@code last}) left it, without loading
+     * the fleet again: the same answer as a fresh engine would give (a property test holds them equal),
+     * for the change an operator makes most, replica counts changed and deployments added. Returns null,
+     * having changed nothing, for any other change (devices, a deployment edited or deleted, a rebalance,
+     * current placements other than the last plan's): the caller then plans from scratch.
+     */
+    PlanResult replan(PlanRequest next, PlanResult last) {
+        // an empty current list is a fresh plan, which may adopt the no-sharing packing: not a change
+        if (mode != Mode.SHARING || next.rebalance() || next.current().isEmpty()) return null;
+        if (next.devices() != request.devices() && !next.devices().equals(request.devices())) return null;
+        // ---- check, changing nothing
+        Map<String, Deployment> scaled = new HashMap<>();
+        List<Deployment> added = new ArrayList<>();
+        int matched = 0;
+        long total = 0;
+        long epoch = ++replans;
+        long newMinShare = minShare;
+        Map<String, long[]> newModels = new HashMap<>(); // digest -> {W, A} of models new in this change
+        for (Deployment d : next.deployments()) {
+            total += d.replicas();
+            Dep old = depById.get(d.id());
+            if (old != null) {
+                if (old.seen == epoch) return null; // listed twice: a fresh plan says so
+                old.seen = epoch;
+                matched++;
+                if (old.d == d || old.d.equals(d)) continue;
+                if (!sameButReplicas(old.d, d) || scaled.put(d.id(), d) != null) return null;
+                if (old.d.replicas() == 0 && d.replicas() > 0 && old.share < newMinShare) return null;
+                continue;
+            }
+            long w = d.model().weightBytes();
+            long a = d.model().workspaceBytes();
+            if (w > MAX_BYTES || a > MAX_BYTES || d.kvBytesPerReplica() > MAX_BYTES) return null;
+            Integer model = modelByDigest.get(d.model().digest());
+            long[] fresh = newModels.get(d.model().digest());
+            if (model != null && (modelW.get(model) != w || modelA.get(model) < a)) return null;
+            if (fresh != null && (fresh[0] != w || fresh[1] != a)) return null;
+            if (model == null && fresh == null) newModels.put(d.model().digest(), new long[] {w, a});
+            if (d.replicas() > 0) newMinShare = Math.min(newMinShare, micro(d.computeShare()));
+            added.add(d);
+        }
+        // a deletion or a duplicate id, a smaller share (the open-device indexes key on the smallest), or
+        // too many replicas: a fresh plan decides (and explains)
+        if (matched != deps.size() || newMinShare < minShare || total > MAX_REPLICAS) return null;
+        Set<String> addedIds = new HashSet<>();
+        for (Deployment d : added) {
+            if (!addedIds.add(d.id())) return null;
+        }
+        if (!sameCurrent(next.current(), last.placements(), scaled, addedIds)) return null;
+
+        // ---- apply
+        request = next;
+        preemption = true; // as a fresh plan of a request with running replicas has it
+        evictions.clear();
+        List<Rep> pending = new ArrayList<>(refused);
+        refused.clear();
+        for (Dev v : devs) v.preemptedInto = false;
+        for (Dep dep : deps) {
+            for (Rep r : dep.reps) {
+                if (r != null && r.dev != null) r.runningOn = r.dev; // what the last plan placed now runs
+            }
+        }
+        for (Deployment d : scaled.values()) {
+            Dep dep = depById.get(d.id());
+            int n = d.replicas();
+            for (int i = n; i < dep.reps.length; i++) {
+                Rep r = dep.reps[i];
+                if (r.dev != null) remove(r);
+                pending.remove(r);
+            }
+            Rep[] reps = java.util.Arrays.copyOf(dep.reps, n);
+            dep.d = d;
+            dep.reps = reps;
+            for (int i = 0; i < n; i++) {
+                if (reps[i] == null) pending.add(newRep(dep, i));
+            }
+            if (n > 0) minPriority = Math.min(minPriority, dep.priority);
+        }
+        if (!added.isEmpty()) {
+            for (Deployment d : added) {
+                int model = modelByDigest.computeIfAbsent(
+                        d.model().digest(),
+                        g -> newModel(g, d.model().weightBytes(), d.model().workspaceBytes()));
+                ClassKey key = new ClassKey(d.device(), d.nodeSelector(), d.tolerations());
+                Cls cls = classes.computeIfAbsent(key, Cls::new);
+                Dep dep = new Dep(d, d.model().weightBytes(), modelA.get(model), micro(d.computeShare()), model, cls);
+                deps.add(dep);
+                depById.put(d.id(), dep);
+                for (int i = 0; i < d.replicas(); i++) pending.add(newRep(dep, i));
+                if (d.replicas() > 0) minPriority = Math.min(minPriority, d.priority());
+            }
+            deps.sort(Comparator.comparing((Dep x) -> x.id)); // the result lists replicas in id order
+        }
+        return place(pending);
+    }
+
+    /** Whether two deployments differ in nothing but their replica count. */
+    private static boolean sameButReplicas(Deployment a, Deployment b) {
+        return a.id().equals(b.id())
+                && a.model().equals(b.model())
+                && a.kvBytesPerReplica() == b.kvBytesPerReplica()
+                && a.priority() == b.priority()
+                && a.nodeSelector().equals(b.nodeSelector())
+                && a.tolerations().equals(b.tolerations())
+                && a.maxReplicasPerNode() == b.maxReplicasPerNode()
+                && a.device() == b.device()
+                && Double.compare(a.computeShare(), b.computeShare()) == 0;
+    }
+
+    /**
+     * Whether {@code current} is the last plan's placements, in its order, once the replicas that the
+     * scaled deployments no longer have are left out of both (a fresh plan ignores those too).
+     */
+    private boolean sameCurrent(
+            List<Placement> current, List<Placement> placed, Map<String, Deployment> scaled, Set<String> added) {
+        int i = 0;
+        int j = 0;
+        while (true) {
+            while (i < current.size() && gone(current.get(i), scaled)) i++;
+            while (j < placed.size() && gone(placed.get(j), scaled)) j++;
+            if (i == current.size() || j == placed.size()) return i == current.size() && j == placed.size();
+            Placement p = current.get(i++);
+            if (!p.equals(placed.get(j++)) || added.contains(p.replica().deployment())) return false;
+        }
+    }
+
+    private static boolean gone(Placement p, Map<String, Deployment> scaled) {
+        if (scaled.isEmpty()) return false;
+        Deployment d = scaled.get(p.replica().deployment());
+        return d != null && p.replica().index() >= d.replicas();
+    }
+
     // ---------------------------------------------------------------- loading
 
     private void loadDevices() {
-        List<Device> in = new ArrayList<>(request.devices());
-        sortIfNeeded(in, (a, b) -> a.id().compareTo(b.id()));
-        devs = new Dev[in.size()];
-        devById = HashMap.newHashMap(in.size());
-        nodeIds = HashMap.newHashMap(in.size());
-        for (int i = 0; i < in.size(); i++) {
-            Device d = in.get(i);
-            if (i > 0 && d.id().equals(in.get(i - 1).id())) {
-                throw new IllegalArgumentException(
-                        "device " + d.id() + " appears twice in the inventory; ids must be unique");
-            }
-            if (!(d.computeCapacity() >= 0)) {
-                throw new IllegalArgumentException(
-                        "device " + d.id() + ": computeCapacity must be >= 0, got " + d.computeCapacity());
-            }
-            checkBytes("device " + d.id(), "totalBytes", d.totalBytes());
-            checkBytes("device " + d.id(), "hostOverheadBytes", d.hostOverheadBytes());
-            // ids sort a node's devices together: reuse the previous device's node id when it matches
-            int node = i > 0 && d.node().equals(in.get(i - 1).node())
-                    ? devs[i - 1].node
-                    : nodeIds.computeIfAbsent(d.node(), n -> nodeIds.size());
-            Dev v = new Dev(i, d, node, micro(d.computeCapacity()));
-            devs[i] = v;
-            devById.put(d.id(), v);
+        inv = Inventory.reuse(inventory, request.devices());
+        devs = new Dev[inv.sorted.length];
+        for (int i = 0; i < devs.length; i++) {
+            devs[i] = new Dev(i, inv.sorted[i], inv.node[i], inv.computeCap[i]);
         }
     }
 
@@ -261,7 +393,8 @@ final class PlanEngine {
                 continue; // deployment deleted or scaled down: the replica is removed
             }
             Rep r = newRep(dep, p.replica().index());
-            Dev v = devById.get(p.deviceId());
+            Integer at = inv.indexById.get(p.deviceId());
+            Dev v = at == null ? null : devs[at];
             if (v == null) {
                 evictions.add(new Eviction(r.rid, p.deviceId(), null, "device " + p.deviceId() + " is gone"));
                 pending.add(r);
@@ -354,17 +487,16 @@ final class PlanEngine {
         Dep dep = r.dep;
         if (v.count == 0 && v.reps.isEmpty() && !(v.reps instanceof ArrayList)) {
             v.reps = new ArrayList<>(4);
-            v.models = new HashMap<>(4);
         }
         v.reps.add(r);
         v.count++;
-        int[] c = v.models.get(r.model);
-        if (c == null) {
-            v.models.put(r.model, new int[] {1});
+        int slot = v.slot(r.model);
+        if (slot < 0) {
+            v.addModel(r.model);
             v.weights += modelW.get(r.model);
             if (holders.get(r.model) != null) holders.get(r.model).set(v.idx);
         } else {
-            c[0]++;
+            v.modelCount[slot]++;
         }
         v.ws = Math.max(v.ws, modelA.get(r.model));
         v.kv += dep.k;
@@ -384,13 +516,13 @@ final class PlanEngine {
         Dep dep = r.dep;
         v.reps.remove(r);
         v.count--;
-        int[] c = v.models.get(r.model);
-        if (--c[0] == 0) {
-            v.models.remove(r.model);
+        int slot = v.slot(r.model);
+        if (--v.modelCount[slot] == 0) {
+            v.removeModel(slot);
             v.weights -= modelW.get(r.model);
             if (holders.get(r.model) != null) holders.get(r.model).clear(v.idx);
             long ws = 0;
-            for (int m : v.models.keySet()) ws = Math.max(ws, modelA.get(m));
+            for (int i = 0; i < v.models; i++) ws = Math.max(ws, modelA.get(v.modelId[i]));
             v.ws = ws;
         }
         v.kv -= dep.k;
@@ -407,7 +539,7 @@ final class PlanEngine {
     }
 
     private boolean holds(Dev v, int model) {
-        return v.models.containsKey(model);
+        return v.slot(model) >= 0;
     }
 
     /** Bytes that placing {@code r} on {@code v} adds to the device's demand. */
@@ -456,18 +588,13 @@ final class PlanEngine {
     }
 
     private BitSet eligible(Cls c) {
-        if (c.eligible == null) {
-            c.eligible = new BitSet(devs.length);
-            for (Dev v : devs) {
-                if (ineligibility(c.key, v.d) == null) c.eligible.set(v.idx);
-            }
-        }
+        if (c.eligible == null) c.eligible = inv.eligible(c.key);
         return c.eligible;
     }
 
     private void buildIndex(Cls c) {
         c.open = new TreeSet<>(OPEN_ORDER);
-        c.empty = new TreeMap<>();
+        c.empty = new TreeSet<>(EMPTY_ORDER);
         BitSet el = eligible(c);
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
@@ -479,6 +606,19 @@ final class PlanEngine {
             c.addDev(v);
         }
         c.indexed = true;
+    }
+
+    /** Whether class {@code key} may use device {@code d} for a new replica: {@link #ineligibility} without the words. */
+    static boolean eligibleFor(ClassKey key, Device d) {
+        if (!key.request().accepts(d.kind())) return false;
+        for (Map.Entry<String, String> e : key.selector().entrySet()) {
+            if (!e.getValue().equals(d.labels().get(e.getKey()))) return false;
+        }
+        for (Taint t : d.taints()) {
+            if (!"NoSchedule".equals(t.effect()) && !"NoExecute".equals(t.effect())) continue;
+            if (!tolerated(key.tolerations(), t)) return false;
+        }
+        return true;
     }
 
     /** Why class {@code key} may not use device {@code v} for a new replica, or null if it may. */
@@ -595,14 +735,7 @@ final class PlanEngine {
 
     private boolean fitsAloneSomewhere(Rep r) {
         Cls c = r.dep.cls;
-        if (c.maxUsable == Long.MIN_VALUE) {
-            BitSet el = eligible(c);
-            long max = -1;
-            for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
-                max = Math.max(max, devs[i].cap - devs[i].overhead);
-            }
-            c.maxUsable = max;
-        }
+        if (c.maxUsable == Long.MIN_VALUE) c.maxUsable = inv.maxUsable(c.key);
         return modelW.get(r.model) + modelA.get(r.model) + r.dep.k <= c.maxUsable;
     }
 
@@ -634,8 +767,10 @@ final class PlanEngine {
      * device opens a new weight copy, and a copy is worth its bytes only if the model's replicas still
      * to come can use the room beside it. So the order is: (2) an open device where the whole rest of
      * the group ({@code groupKv}: the KV of this and every still-pending replica of the model) fits, by
-     * least added then best fit; else (3) an empty device, the smallest that holds the whole group or
-     * else the largest; else (4) any open device where this replica fits, by least added then best fit.
+     * least added then best fit; else (3) an empty device, the largest (usable capacity), since the
+     * fewest devices are used when each one opened has the most room for the groups that follow; else
+     * (4) any open device where this replica fits, by least added then best fit. Whole-device packing
+     * (one replica per device) opens the smallest device that fits instead.
      */
     private Dev findLinear(Rep r, BitSet el, boolean allowEmpty, long groupKv) {
         long rest = groupKv - r.dep.k;
@@ -643,7 +778,6 @@ final class PlanEngine {
         int bestTier = 0;
         long bestAdded = 0;
         long bestAfter = 0;
-        boolean bestWhole = false;
         for (int i = el.nextSetBit(0); i >= 0; i = el.nextSetBit(i + 1)) {
             Dev v = devs[i];
             if (v.count == 0 && !allowEmpty) continue;
@@ -656,13 +790,16 @@ final class PlanEngine {
             boolean better;
             if (best == null || tier != bestTier) {
                 better = best == null || tier < bestTier;
+            } else if (tier == 3) {
+                long usable = v.cap - v.overhead;
+                long bestUsable = best.cap - best.overhead;
+                // one whole device per replica: the smallest that fits keeps large ones for large replicas
+                boolean larger = mode == Mode.WHOLE_DEVICE ? usable < bestUsable : usable > bestUsable;
+                better = usable != bestUsable ? larger : v.id.compareTo(best.id) < 0;
             } else if (add != bestAdded) {
                 better = add < bestAdded;
-            } else if (tier == 3 && whole != bestWhole) {
-                better = whole;
             } else if (after != bestAfter) {
-                // empty devices that cannot hold the whole group: the largest leaves the most room
-                better = (tier == 3 && !whole) ? after > bestAfter : after < bestAfter;
+                better = after < bestAfter;
             } else {
                 better = v.id.compareTo(best.id) < 0;
             }
@@ -671,7 +808,6 @@ final class PlanEngine {
                 bestTier = tier;
                 bestAdded = add;
                 bestAfter = after;
-                bestWhole = whole;
             }
         }
         return best;
@@ -688,18 +824,14 @@ final class PlanEngine {
             if (whole != null) return whole;
         }
         if (allowEmpty) {
-            for (Map.Entry<Long, TreeSet<Dev>> group : c.empty.entrySet()) {
-                long need = group.getKey() + w + a + r.dep.k;
-                TreeSet<Dev> devices = group.getValue();
-                for (Dev v : devices.tailSet(Dev.probeCap(need + rest), true)) {
-                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
-                }
-                Dev largest = null; // the largest that fits; among equal sizes the first id
-                for (Dev v : devices.descendingSet()) {
-                    if (v.cap < need || (largest != null && v.cap < largest.cap)) break;
-                    if (spreadOk(r.dep, v) && computeOk(r.dep, v)) largest = v;
-                }
-                if (largest != null) return largest;
+            long need = w + a + r.dep.k;
+            // the devices that fit come first (largest first); whole-device packing takes the smallest
+            Iterable<Dev> order = mode == Mode.WHOLE_DEVICE
+                    ? c.empty.headSet(Dev.probeUsable(need - 1), false).descendingSet()
+                    : c.empty;
+            for (Dev v : order) {
+                if (v.cap - v.overhead < need) break; // largest first: no later one fits either
+                if (spreadOk(r.dep, v) && computeOk(r.dep, v)) return v;
             }
         }
         return mode == Mode.WHOLE_DEVICE || rest == 0 ? null : openDevice(r, c, base, 0);
@@ -887,24 +1019,27 @@ final class PlanEngine {
         for (Dev v : devs) {
             if (v.count == 0) continue;
             List<ReplicaId> ids = new ArrayList<>(v.reps.size());
-            List<String> digests = new ArrayList<>(v.models.size());
+            List<String> digests = new ArrayList<>(v.models);
             long weights = v.weights;
             long ws = v.ws;
             if (mode == Mode.NO_SHARING) {
                 weights = 0;
                 ws = 0;
             }
+            if (mode != Mode.NO_SHARING) {
+                for (int i = 0; i < v.models; i++) digests.add(modelDigest.get(v.modelId[i]));
+            }
             for (Rep x : v.reps) {
                 ids.add(x.rid);
-                String digest = x.dep.d.model().digest();
-                if (!digests.contains(digest)) digests.add(digest);
                 if (mode == Mode.NO_SHARING) {
+                    String digest = x.dep.d.model().digest();
+                    if (!digests.contains(digest)) digests.add(digest);
                     weights += x.dep.w;
                     ws += x.dep.a;
                 }
             }
-            ids.sort(null);
-            digests.sort(null);
+            sortIfNeeded(ids, Comparator.naturalOrder());
+            sortIfNeeded(digests, Comparator.naturalOrder());
             usage.add(new DeviceUsage(
                     v.id,
                     v.cap,
@@ -1028,7 +1163,7 @@ final class PlanEngine {
     }
 
     /** Byte figures above 1 PiB are typos (and sums of them could overflow): refuse them by name. */
-    private static void checkBytes(String object, String field, long bytes) {
+    static void checkBytes(String object, String field, long bytes) {
         if (bytes > MAX_BYTES) {
             throw new IllegalArgumentException(object + ": " + field + " is " + bytes
                     + " bytes, more than the limit of " + MAX_BYTES + " (1 PiB)");
@@ -1036,7 +1171,7 @@ final class PlanEngine {
     }
 
     /** Inputs usually arrive sorted (ids from the inventory, placements from the last plan): check first. */
-    private static <T> void sortIfNeeded(List<T> list, Comparator<? super T> order) {
+    static <T> void sortIfNeeded(List<T> list, Comparator<? super T> order) {
         for (int i = 1; i < list.size(); i++) {
             if (order.compare(list.get(i - 1), list.get(i)) > 0) {
                 list.sort(order);
@@ -1063,8 +1198,8 @@ final class PlanEngine {
         int pending;
         boolean indexed;
         TreeSet<Dev> open;
-        // host overhead -> empty devices by capacity: least overhead first, then best fit
-        TreeMap<Long, TreeSet<Dev>> empty;
+        // empty devices in opening order (EMPTY_ORDER)
+        TreeSet<Dev> empty;
 
         Cls(ClassKey key) {
             this.key = key;
@@ -1074,8 +1209,7 @@ final class PlanEngine {
             if (v.keyState == Dev.OPEN) {
                 open.add(v);
             } else if (v.keyState == Dev.EMPTY) {
-                empty.computeIfAbsent(v.overhead, o -> new TreeSet<>(EMPTY_ORDER))
-                        .add(v);
+                empty.add(v);
             }
         }
 
@@ -1083,9 +1217,7 @@ final class PlanEngine {
             if (v.keyState == Dev.OPEN) {
                 open.remove(v);
             } else if (v.keyState == Dev.EMPTY) {
-                TreeSet<Dev> g = empty.get(v.overhead);
-                g.remove(v);
-                if (g.isEmpty()) empty.remove(v.overhead);
+                empty.remove(v);
             }
         }
     }
@@ -1108,8 +1240,11 @@ final class PlanEngine {
         long ws;
         long kv;
         long compute;
-        // allocated on first use: most of a large inventory stays empty
-        Map<Integer, int[]> models = Map.of();
+        // the models whose weights are here, with their replica counts (a device holds a few: a scan is
+        // cheaper than a map); allocated on first use, as most of a large inventory stays empty
+        int models;
+        int[] modelId = NO_INTS;
+        int[] modelCount = NO_INTS;
         List<Rep> reps = List.of();
         List<Cls> classes;
         // the key under which the device sits in the class indexes (changed only while it is out of them)
@@ -1138,12 +1273,39 @@ final class PlanEngine {
             this.keyFree = keyFree;
         }
 
+        private static final int[] NO_INTS = new int[0];
+
+        int slot(int model) {
+            for (int i = 0; i < models; i++) {
+                if (modelId[i] == model) return i;
+            }
+            return -1;
+        }
+
+        void addModel(int model) {
+            if (models == modelId.length) {
+                int n = Math.max(2, models * 2);
+                modelId = java.util.Arrays.copyOf(modelId, n);
+                modelCount = java.util.Arrays.copyOf(modelCount, n);
+            }
+            modelId[models] = model;
+            modelCount[models] = 1;
+            models++;
+        }
+
+        void removeModel(int slot) {
+            models--;
+            modelId[slot] = modelId[models];
+            modelCount[slot] = modelCount[models];
+        }
+
         static Dev probe(long free) {
             return new Dev("", 0, free);
         }
 
-        static Dev probeCap(long cap) {
-            return new Dev("", cap, 0);
+        /** Sorts in EMPTY_ORDER before every device of usable capacity {@code usable} ("" precedes any id). */
+        static Dev probeUsable(long usable) {
+            return new Dev("", usable, 0);
         }
 
         long used() {
@@ -1157,7 +1319,7 @@ final class PlanEngine {
 
     /** A deployment with its figures resolved. */
     static final class Dep {
-        final Deployment d;
+        Deployment d;
         final String id;
         final int priority;
         final long w;
@@ -1169,8 +1331,10 @@ final class PlanEngine {
         final Cls cls;
         Map<Integer, Integer> perNode;
         long pendingKv;
+        // the replan that last saw this deployment in its request (duplicate ids fall back)
+        long seen;
         // replica index -> replica, for output in id order without a sort
-        final Rep[] reps;
+        Rep[] reps;
 
         Dep(Deployment d, long w, long a, long share, int model, Cls cls) {
             this.d = d;

@@ -19,6 +19,9 @@ import java.util.Set;
  */
 public final class StowagePlanner implements Packer {
     private final boolean linearSearchOnly;
+    // What the last request's device list gave (sorted, checked, eligibility sets): reused while the
+    // caller passes the same list, as an operator re-planning one ledger does; a pure cache.
+    private volatile Inventory lastInventory;
 
     public StowagePlanner() {
         this(false);
@@ -31,18 +34,29 @@ public final class StowagePlanner implements Packer {
 
     @Override
     public PlanResult plan(PlanRequest request) {
-        PlanResult shared = new PlanEngine(PlanEngine.Mode.SHARING, request, linearSearchOnly).run();
+        return planKeepingLedger(request).result();
+    }
+
+    /** A plan and the engine whose ledger holds it (for {@link PlannerState}), or null if none may be kept. */
+    record Planned(PlanResult result, PlanEngine engine) {}
+
+    Planned planKeepingLedger(PlanRequest request) {
+        Inventory inv = Inventory.reuse(lastInventory, request.devices());
+        lastInventory = inv;
+        PlanEngine engine = new PlanEngine(PlanEngine.Mode.SHARING, request, linearSearchOnly, true, inv);
+        PlanResult shared = engine.run();
         if (!request.current().isEmpty() || (shared.refusals().isEmpty() && shared.devicesUsed() <= 1)) {
-            return shared;
+            return new Planned(shared, engine);
         }
-        PlanResult separate = new PlanEngine(PlanEngine.Mode.NO_SHARING, request, linearSearchOnly).run();
+        PlanResult separate = new PlanEngine(PlanEngine.Mode.NO_SHARING, request, linearSearchOnly, true, inv).run();
         if (!better(separate, shared)) {
-            return shared;
+            return new Planned(shared, engine);
         }
         // Re-cost the no-sharing placement with sharing; its refused replicas get one more try, where
         // the memory that sharing saved may now hold them (no preemption: nothing was running).
         PlanRequest adopt = new PlanRequest(request.devices(), request.deployments(), separate.placements(), false, 0);
-        return new PlanEngine(PlanEngine.Mode.SHARING, adopt, linearSearchOnly, false).run();
+        // its ledger is not kept: it planned without preemption and from another request
+        return new Planned(new PlanEngine(PlanEngine.Mode.SHARING, adopt, linearSearchOnly, false, inv).run(), null);
     }
 
     private static boolean better(PlanResult candidate, PlanResult incumbent) {

@@ -6,7 +6,15 @@
  * <p>Decisions a caller should know:
  *
  * <ul>
- *   <li>Order: pending replicas go by priority (desc), W + K (desc), deployment id, replica index.
+ *   <li>Order: pending replicas go by priority (desc), then by model (W desc, digest) so that a model's
+ *       replicas are placed together, then K (desc), deployment id, replica index.
+ *   <li>A new weight copy goes to an open device with room for the model's pending group, else to the
+ *       empty device with the largest usable capacity (the fewest devices are used when each one opened
+ *       has the most room), else to any open device it fits. The whole-device baseline opens the
+ *       smallest device that fits instead.
+ *   <li>{@link io.stowage.placement.plan.StowagePlanner} keeps the checked, sorted device inventory of
+ *       its last request and reuses it while a request carries the very same device list (a pure cache:
+ *       results do not change).
  *   <li>Eligibility: device kind, nodeSelector against the device labels, every NoSchedule and NoExecute
  *       taint tolerated (PreferNoSchedule is ignored), maxReplicasPerNode per node, compute shares held
  *       in millionths so sums do not drift.

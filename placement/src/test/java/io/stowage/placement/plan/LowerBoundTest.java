@@ -7,6 +7,7 @@ import static io.stowage.placement.plan.Fixtures.withShare;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class LowerBoundTest {
@@ -51,5 +52,42 @@ class LowerBoundTest {
         var d = withShare(deployment("ns/m", new ModelRef("sha256:m", gib(20), 0), gib(1), 30), 0);
         assertThat(LowerBound.devices(PlanRequest.of(gpus(1, 4, gib(24)), List.of(d))))
                 .isEqualTo(4);
+    }
+
+    @Test
+    void copiesLargerThanHalfADeviceEachNeedTheirOwnDevice() {
+        // 24 GiB GPUs, 23 usable: three models of 12 GiB weights with one 1 GiB replica each. By volume
+        // 3·13 = 39 GiB fits two devices, but no two of the copies fit one device together.
+        List<Deployment> deps = List.of(
+                withShare(deployment("ns/a", new ModelRef("sha256:a", gib(12), 0), gib(1), 1), 0),
+                withShare(deployment("ns/b", new ModelRef("sha256:b", gib(12), 0), gib(1), 1), 0),
+                withShare(deployment("ns/c", new ModelRef("sha256:c", gib(12), 0), gib(1), 1), 0));
+        var req = PlanRequest.of(gpus(1, 8, gib(24)), deps);
+
+        assertThat(LowerBound.devices(req)).isEqualTo(3);
+        assertThat(new StowagePlanner().plan(req).devicesUsed()).isEqualTo(3);
+    }
+
+    @Test
+    void demandPinnedToSmallDevicesIsCoveredByThem() {
+        // Two 80 GiB GPUs (79 usable) labelled big, two 32 GiB (31 usable) labelled small. ns/x is pinned
+        // to small: W = 10, K = 10, 3 replicas, two per copy: 2 copies, 50 GiB, two small GPUs. ns/y
+        // (W = 1, K = 1, 100 replicas: 101 GiB) needs both big ones. By volume alone, 151 GiB would fit
+        // the two big GPUs.
+        List<Device> devices = List.of(
+                Fixtures.withLabels(Fixtures.gpu("n0", 0, gib(80)), Map.of("size", "big")),
+                Fixtures.withLabels(Fixtures.gpu("n0", 1, gib(80)), Map.of("size", "big")),
+                Fixtures.withLabels(Fixtures.gpu("n1", 0, gib(32)), Map.of("size", "small")),
+                Fixtures.withLabels(Fixtures.gpu("n1", 1, gib(32)), Map.of("size", "small")));
+        var x = Fixtures.withSelector(
+                withShare(deployment("ns/x", new ModelRef("sha256:x", gib(10), 0), gib(10), 3), 0),
+                Map.of("size", "small"));
+        var y = withShare(deployment("ns/y", new ModelRef("sha256:y", gib(1), 0), gib(1), 100), 0);
+        var req = PlanRequest.of(devices, List.of(x, y));
+
+        assertThat(LowerBound.devices(req)).isEqualTo(4);
+        PlanResult plan = new StowagePlanner().plan(req);
+        assertThat(plan.refusals()).isEmpty();
+        assertThat(plan.devicesUsed()).isEqualTo(4);
     }
 }
