@@ -72,15 +72,12 @@ final class InspectCommand {
         try {
             Source source = Source.of(model);
             GgufFile file = source.read();
-            if (output != null || source.path() == null) {
-                // The people's report below still shows a header the memory model cannot use; the summary cannot.
-                ModelHeader header = summary(model, file);
-                if (output != null) {
-                    write(output, Json.compact(header));
-                }
+            // The people's report below still shows a header the memory model cannot use; the summary cannot.
+            ModelHeader header = output != null || source.path() == null ? summary(model, file) : null;
+            if (output != null) {
+                write(output, Json.compact(header));
             }
             if (source.path() == null) {
-                ModelHeader header = summary(model, file);
                 // A remote header: the tensor table is there, but no file to check the engine against.
                 out.println(args.flag("json") ? Json.pretty(header) : Json.compact(header));
                 return 0;

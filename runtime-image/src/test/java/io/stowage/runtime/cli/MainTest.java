@@ -4,13 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
 import io.stowage.hostapi.ModelHeader;
 import io.stowage.runtime.engine.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -97,6 +101,43 @@ class MainTest {
         JsonNode report = r.json();
         assertThat(report.get("tensors").size()).isPositive();
         assertThat(report.get("header")).isEqualTo(JSON.readTree(written));
+    }
+
+    /** An http(s) source (hf and s3 URIs resolve to one): the header alone over Range requests, no download. */
+    @Test
+    void inspectReadsARemoteHeaderOverRangeRequests(@TempDir Path dir) throws Exception {
+        byte[] model = Files.readAllBytes(TestModels.q8());
+        List<String> ranges = new CopyOnWriteArrayList<>();
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/m.gguf", ex -> {
+            String range = ex.getRequestHeaders().getFirst("Range");
+            ranges.add(String.valueOf(range));
+            int from = 0;
+            int to = model.length - 1;
+            if (range != null && range.startsWith("bytes=")) {
+                String[] p = range.substring(6).split("-");
+                from = Integer.parseInt(p[0]);
+                if (p.length > 1 && !p[1].isEmpty()) {
+                    to = Math.min(to, Integer.parseInt(p[1]));
+                }
+                ex.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + model.length);
+            }
+            ex.sendResponseHeaders(range == null ? 200 : 206, to - from + 1);
+            ex.getResponseBody().write(model, from, to - from + 1);
+            ex.close();
+        });
+        server.start();
+        try {
+            Path termination = dir.resolve("termination-log");
+            String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/m.gguf";
+            Run r = run("inspect", "--output", termination.toString(), url);
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(Files.readString(termination))
+                    .isEqualTo(Files.readString(Path.of(PROBE_FIXTURE), StandardCharsets.UTF_8));
+            assertThat(ranges).isNotEmpty().allSatisfy(x -> assertThat(x).startsWith("bytes="));
+        } finally {
+            server.stop(0);
+        }
     }
 
     @Test
