@@ -15,6 +15,13 @@ package io.stowage.hostapi;
  * <p>Both need {@code Authorization: Bearer <token>}; the token comes from the Secret the operator
  * manages, mounted into the host as the environment variable {@link #TOKEN_ENV}. A missing or wrong
  * token answers 401. The admin API listens on its own port, {@link #DEFAULT_ADMIN_PORT}.
+ *
+ * <p>The host pod: the runtime image runs {@code host --device cuda|cpu} ({@link #HOST_COMMAND}) with the
+ * environment {@link #TOKEN_ENV}, {@link #CACHE_DIR_ENV} (the node-local model cache, mounted at
+ * {@link #CACHE_MOUNT}) and {@link #DEVICE_ID_ENV} (the operator's name of the device, reported back in the
+ * state); the OpenAI API and the health probes ({@link #LIVE_PATH}, {@link #READY_PATH}) on
+ * {@link #DEFAULT_API_PORT}. The model probe runs {@code inspect --json --output FILE URI} and writes a
+ * {@link ModelHeader}.
  */
 public final class HostApi {
     public static final String ASSIGNMENT_PATH = "/admin/v1/assignment";
@@ -22,6 +29,16 @@ public final class HostApi {
     public static final int DEFAULT_ADMIN_PORT = 8081;
     public static final int DEFAULT_API_PORT = 8080;
     public static final String TOKEN_ENV = "STOWAGE_ADMIN_TOKEN";
+    /** The model cache directory; the runtime's config property {@code stowage.cache-dir} reads it. */
+    public static final String CACHE_DIR_ENV = "STOWAGE_CACHE_DIR";
+    /** The device the operator planned this host for (e.g. {@code node-a/gpu-0}); the runtime reports it. */
+    public static final String DEVICE_ID_ENV = "STOWAGE_DEVICE_ID";
+
+    public static final String CACHE_MOUNT = "/models";
+    public static final String HOST_COMMAND = "host";
+    public static final String DEVICE_OPTION = "--device";
+    public static final String LIVE_PATH = "/q/health/live";
+    public static final String READY_PATH = "/q/health/ready";
     public static final String AUTHORIZATION_HEADER = "Authorization";
     public static final String BEARER_PREFIX = "Bearer ";
 

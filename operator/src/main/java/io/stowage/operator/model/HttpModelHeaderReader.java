@@ -1,5 +1,6 @@
 package io.stowage.operator.model;
 
+import io.stowage.hostapi.ModelHeader;
 import io.stowage.placement.gguf.GgufFormatException;
 import io.stowage.placement.gguf.GgufReader;
 import java.io.IOException;

@@ -9,9 +9,11 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.stowage.hostapi.ModelHeader;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.reconcile.Labels;
 import io.stowage.operator.reconcile.OperatorConfig;
+import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.time.Clock;
@@ -136,11 +138,7 @@ public final class ModelResolver {
         client.pods().inNamespace(ns).withName(name).delete();
         if (t.getExitCode() != null && t.getExitCode() == 0) {
             try {
-                ModelHeader h = JSON.readValue(t.getMessage(), ModelHeader.class);
-                if (h == null || h.shape() == null) {
-                    throw new InvalidModelException("empty summary");
-                }
-                return new Known(h);
+                return new Known(readSummary(t.getMessage()));
             } catch (Exception e) {
                 return new Failed(
                         "InvalidModel",
@@ -153,6 +151,21 @@ public final class ModelResolver {
                 "InvalidModel",
                 "inspecting " + uri + " failed (exit " + t.getExitCode() + "): " + msg,
                 clock.instant());
+    }
+
+    /**
+     * Reads the probe's termination message: the {@link ModelHeader} JSON that the runtime's {@code inspect --json
+     * --output FILE} writes.
+     */
+    public static ModelHeader readSummary(String message) throws IOException {
+        if (message == null || message.isBlank()) {
+            throw new InvalidModelException("empty summary");
+        }
+        ModelHeader h = JSON.readValue(message, ModelHeader.class);
+        if (h == null || h.shape() == null) {
+            throw new InvalidModelException("empty summary");
+        }
+        return h;
     }
 
     private static ContainerStateTerminated terminated(Pod pod) {
@@ -214,8 +227,8 @@ public final class ModelResolver {
                 .withName("inspect")
                 .withImage(config.runtimeImage())
                 .withImagePullPolicy(config.imagePullPolicy())
-                .withArgs("inspect", "--json", "--output", "/dev/termination-log", target)
-                .withTerminationMessagePath("/dev/termination-log")
+                .withArgs("inspect", "--json", "--output", ModelHeader.PROBE_OUTPUT, target)
+                .withTerminationMessagePath(ModelHeader.PROBE_OUTPUT)
                 .withTerminationMessagePolicy("FallbackToLogsOnError")
                 .addNewEnvFrom()
                 .withNewSecretRef("stowage-model-credentials", true)

@@ -126,7 +126,10 @@ public final class HostPodDependent {
                         .withName("runtime")
                         .withImage(cfg.runtimeImage())
                         .withImagePullPolicy(cfg.imagePullPolicy())
-                        .withArgs("host", "--device", device.kind() == DeviceKind.GPU ? "cuda" : "cpu")
+                        .withArgs(
+                                HostApi.HOST_COMMAND,
+                                HostApi.DEVICE_OPTION,
+                                device.kind() == DeviceKind.GPU ? "cuda" : "cpu")
                         .withEnv(
                                 new EnvVarBuilder()
                                         .withName(HostApi.TOKEN_ENV)
@@ -135,11 +138,11 @@ public final class HostPodDependent {
                                         .endValueFrom()
                                         .build(),
                                 new EnvVarBuilder()
-                                        .withName("STOWAGE_MODEL_CACHE")
-                                        .withValue("/models")
+                                        .withName(HostApi.CACHE_DIR_ENV)
+                                        .withValue(HostApi.CACHE_MOUNT)
                                         .build(),
                                 new EnvVarBuilder()
-                                        .withName("STOWAGE_DEVICE_ID")
+                                        .withName(HostApi.DEVICE_ID_ENV)
                                         .withValue(device.id())
                                         .build())
                         .addNewPort()
@@ -163,7 +166,7 @@ public final class HostPodDependent {
                         .endSecurityContext()
                         .withNewLivenessProbe()
                         .withNewHttpGet()
-                        .withPath("/q/health/live")
+                        .withPath(HostApi.LIVE_PATH)
                         .withNewPort("http")
                         .endHttpGet()
                         .withPeriodSeconds(10)
@@ -171,14 +174,14 @@ public final class HostPodDependent {
                         .endLivenessProbe()
                         .withNewReadinessProbe()
                         .withNewHttpGet()
-                        .withPath("/q/health/ready")
+                        .withPath(HostApi.READY_PATH)
                         .withNewPort("http")
                         .endHttpGet()
                         .withPeriodSeconds(5)
                         .endReadinessProbe()
                         .addNewVolumeMount()
                         .withName("model-cache")
-                        .withMountPath("/models")
+                        .withMountPath(HostApi.CACHE_MOUNT)
                         .endVolumeMount()
                         .addNewVolumeMount()
                         .withName("tmp")

@@ -10,6 +10,7 @@ import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.ModelHeader;
 import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ModelState;
 import io.stowage.hostapi.ReplicaAssignment;
@@ -18,7 +19,6 @@ import io.stowage.operator.crd.LlmDeploymentStatus;
 import io.stowage.operator.crd.MemoryStatus;
 import io.stowage.operator.crd.ModelStatus;
 import io.stowage.operator.crd.ReplicaPlacementStatus;
-import io.stowage.operator.model.ModelHeader;
 import io.stowage.operator.model.Units;
 import io.stowage.placement.plan.Device;
 import io.stowage.placement.plan.Refusal;
@@ -273,11 +273,11 @@ public final class StatusAggregator {
         m.setArchitecture(h.architecture());
         m.setName(h.name());
         m.setParameters(h.parameters());
-        m.setParametersHuman(h.parametersHuman());
+        m.setParametersHuman(Units.count(h.parameters()));
         m.setQuantization(h.quantization());
         m.setContextLength(h.shape().contextLength());
         m.setDigest(digest);
-        m.setSummary(h.architecture() + " " + h.parametersHuman());
+        m.setSummary(h.architecture() + " " + Units.count(h.parameters()));
         return m;
     }
 

@@ -1,5 +1,6 @@
 package io.stowage.runtime.cli;
 
+import io.stowage.hostapi.ModelHeader;
 import io.stowage.placement.gguf.GgufFile;
 import io.stowage.placement.gguf.GgufFormatException;
 import io.stowage.placement.gguf.GgufReader;
@@ -12,10 +13,16 @@ import io.stowage.placement.plan.DeviceKind;
 import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeEngineException;
+import io.stowage.runtime.host.ModelFetcher;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.http.HttpClient;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -25,52 +32,153 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
-/** {@code inspect MODEL.gguf [--json]}: a model's header facts, tensor table and memory breakdown, from the header only. */
+/**
+ * {@code inspect MODEL.gguf [--json] [--output FILE]}: a model's header facts, tensor table and memory breakdown,
+ * from the header only; {@code --output} also writes the {@link ModelHeader} summary the operator's probe reads.
+ */
 final class InspectCommand {
     static final String USAGE = """
-            usage: ./stowage inspect MODEL.gguf [--json] [--max-tokens N] [--max-sequences N] [--kv f16|q8_0|f32]
+            usage: ./stowage inspect MODEL [--json] [--output FILE] [--max-tokens N] [--max-sequences N] [--kv f16|q8_0|f32]
 
             Reads only the GGUF header (no weights are loaded) and prints the architecture, parameter count,
             quantization, hyperparameters, the tensor table and the memory breakdown of one replica by the
             placement memory model on a CPU host: weights W, KV cache K for max-tokens (default: the trained
             context) × max-sequences (default 1) in the KV type (default f16), the workspace A of a 512-token
             prefill step, and the host's fixed overhead.
+
+            MODEL is a path or a file: URI; http(s), hf and s3 URIs are read over HTTP Range requests (the
+            header only) and give the summary alone.
+
+            --output FILE writes the header summary (JSON: architecture, name, parameters, quantization, shape)
+            to FILE, or the error when the model cannot be read: the operator's probe pod passes its
+            termination message file. The --json document carries the same summary as its "header" field.
             """;
 
     private InspectCommand() {}
 
     static int run(String[] argv, PrintStream out, PrintStream err) {
-        Args args = Args.parse("inspect", argv, Set.of("max-tokens", "max-sequences", "kv"), Set.of("json", "help"));
+        Args args = Args.parse(
+                "inspect", argv, Set.of("max-tokens", "max-sequences", "kv", "output"), Set.of("json", "help"));
         if (args.flag("help")) {
             out.print(USAGE);
             return 0;
         }
         if (args.positional().size() != 1) {
-            throw new UsageException("inspect: give exactly one MODEL.gguf, got " + args.positional());
+            throw new UsageException("inspect: give exactly one MODEL (a path or URI), got " + args.positional());
         }
-        Path path = Path.of(args.positional().get(0));
-        if (!Files.isRegularFile(path)) {
-            err.println("inspect: " + path + " does not exist or is not a file");
-            return 1;
-        }
+        String output = args.option("output");
         KvType kv = kvType(args.option("kv"));
-        GgufFile file;
+        String model = args.positional().get(0);
         try {
-            file = GgufReader.readFile(path);
-        } catch (GgufFormatException e) {
-            err.println("inspect: " + path + " is not a valid GGUF file: " + e.getMessage());
-            return 1;
-        } catch (IOException e) {
-            err.println("inspect: cannot read " + path + ": " + e.getMessage());
+            Source source = Source.of(model);
+            GgufFile file = source.read();
+            // The people's report below still shows a header the memory model cannot use; the summary cannot.
+            ModelHeader header = output != null || source.path() == null ? summary(model, file) : null;
+            if (output != null) {
+                write(output, Json.compact(header));
+            }
+            if (source.path() == null) {
+                // A remote header: the tensor table is there, but no file to check the engine against.
+                out.println(args.flag("json") ? Json.pretty(header) : Json.compact(header));
+                return 0;
+            }
+            Map<String, Object> report = report(source.path(), file, args, kv);
+            if (args.flag("json")) {
+                out.println(Json.pretty(report));
+            } else {
+                printText(report, out);
+            }
+            return 0;
+        } catch (InspectException e) {
+            err.println(e.getMessage());
+            if (output != null) {
+                try {
+                    write(output, e.getMessage());
+                } catch (InspectException again) {
+                    err.println(again.getMessage());
+                }
+            }
             return 1;
         }
-        Map<String, Object> report = report(path, file, args, kv);
-        if (args.flag("json")) {
-            out.println(Json.pretty(report));
-        } else {
-            printText(report, out);
+    }
+
+    /** The summary of a header; a header the memory model cannot read (a missing hyperparameter) is an error. */
+    static ModelHeader summary(String model, GgufFile file) throws InspectException {
+        try {
+            return ModelHeader.from(file);
+        } catch (GgufFormatException | IllegalArgumentException | ArithmeticException e) {
+            throw new InspectException(
+                    "inspect: " + model + " has a header the memory model cannot use: " + e.getMessage());
         }
-        return 0;
+    }
+
+    private static void write(String output, String text) throws InspectException {
+        try {
+            Files.writeString(Path.of(output), text + "\n", StandardCharsets.UTF_8);
+        } catch (IOException | RuntimeException e) {
+            throw new InspectException("inspect: cannot write --output " + output + ": " + e);
+        }
+    }
+
+    /** An expected failure of inspect: the message is the whole story (what, which file, why). */
+    static final class InspectException extends Exception {
+        InspectException(String message) {
+            super(message);
+        }
+    }
+
+    /** Where the header comes from: a local file (path or file: URI) or a remote URI read over Range requests. */
+    record Source(String text, Path path, URI remote) {
+        static Source of(String text) throws InspectException {
+            int colon = text.indexOf(':');
+            String scheme = colon > 1 && text.substring(0, colon).matches("[A-Za-z][A-Za-z0-9+.-]*")
+                    ? text.substring(0, colon).toLowerCase(Locale.ROOT)
+                    : null;
+            if (scheme == null) {
+                return new Source(text, Path.of(text), null);
+            }
+            try {
+                switch (scheme) {
+                    case "file" -> {
+                        return new Source(text, Path.of(new URI(text)), null);
+                    }
+                    case "http", "https", "hf", "s3" -> {
+                        String url = new ModelFetcher(null, System.getenv()).httpUrlOf(text);
+                        return new Source(text, null, new URI(url));
+                    }
+                    default ->
+                        throw new InspectException("inspect: " + text + ": unknown URI scheme '" + scheme
+                                + "' (a path, or a file, http, https, hf or s3 URI)");
+                }
+            } catch (URISyntaxException | IllegalArgumentException e) {
+                throw new InspectException("inspect: " + text + " is not a valid URI: " + e.getMessage());
+            } catch (ModelFetcher.FetchException e) {
+                throw new InspectException("inspect: " + e.getMessage());
+            }
+        }
+
+        GgufFile read() throws InspectException {
+            try {
+                if (path != null) {
+                    if (!Files.isRegularFile(path)) {
+                        throw new InspectException("inspect: " + text + " does not exist or is not a file");
+                    }
+                    return GgufReader.readFile(path);
+                }
+                return GgufReader.builder()
+                        .httpClient(HttpClient.newBuilder()
+                                .followRedirects(HttpClient.Redirect.NORMAL)
+                                .connectTimeout(Duration.ofSeconds(20))
+                                .build())
+                        .requestTimeout(Duration.ofSeconds(60))
+                        .build()
+                        .read(remote);
+            } catch (GgufFormatException e) {
+                throw new InspectException("inspect: " + text + " is not a valid GGUF file: " + e.getMessage());
+            } catch (IOException e) {
+                throw new InspectException("inspect: cannot read " + text + ": " + e.getMessage());
+            }
+        }
     }
 
     static KvType kvType(String text) {
@@ -84,6 +192,11 @@ final class InspectCommand {
     static Map<String, Object> report(Path path, GgufFile file, Args args, KvType kv) {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("file", path.toString());
+        try {
+            r.put("header", ModelHeader.from(file));
+        } catch (GgufFormatException | IllegalArgumentException | ArithmeticException e) {
+            // Reported below as descriptionError.
+        }
         r.put("fileBytes", file.fileSize());
         r.put("ggufVersion", file.version());
         String arch = file.findString("general.architecture").orElse("unknown");

@@ -59,6 +59,8 @@ public class HostService {
     @ConfigProperty(name = "stowage.cpu.memory-fraction", defaultValue = "0.5")
     double memoryFraction;
 
+    // Set in a pod through the environment variable HostApi.CACHE_DIR_ENV (STOWAGE_CACHE_DIR): MicroProfile Config
+    // maps it to this property.
     @ConfigProperty(name = "stowage.cache-dir")
     Optional<String> cacheDir;
 
@@ -96,9 +98,11 @@ public class HostService {
         }
         long budget = budgetBytes.orElse((long) (ram * memoryFraction));
         Path cache = Path.of(cacheDir.orElse(System.getProperty("java.io.tmpdir") + "/stowage-models"));
+        // In a pod the operator names the device it planned (HostApi.DEVICE_ID_ENV); the state reports that name.
+        String deviceId = System.getenv(HostApi.DEVICE_ID_ENV);
         HostSettings settings = new HostSettings(
                 "cpu",
-                hostName() + "/cpu",
+                deviceId != null && !deviceId.isBlank() ? deviceId : hostName() + "/cpu",
                 ram,
                 budget,
                 cache,
@@ -110,6 +114,10 @@ public class HostService {
         metrics = new HostMetrics(registry, host);
         if (localDir.isPresent()) {
             startLocal(Path.of(localDir.get()), settings);
+        } else {
+            LOG.infof(
+                    "runtime host for device %s (%s): budget %s of %s RAM, model cache %s; waiting for assignments",
+                    settings.deviceName(), settings.deviceKind(), ByteSize.human(budget), ByteSize.human(ram), cache);
         }
     }
 

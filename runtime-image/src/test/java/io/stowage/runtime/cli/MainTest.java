@@ -4,18 +4,25 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
+import io.stowage.hostapi.ModelHeader;
 import io.stowage.runtime.engine.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The runtime commands run in-process: inspect, generate, tokenize, and their usage errors. */
 class MainTest {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The operator's fixture of the probe's termination message (the tests run in the runtime-image directory). */
+    private static final String PROBE_FIXTURE = "../operator/src/test/resources/probe/stories260K-q8_0.header.json";
 
     record Run(int code, String out, String err) {
         JsonNode json() throws Exception {
@@ -68,6 +75,94 @@ class MainTest {
                         + m.get("kvBytes").asLong()
                         + m.get("workspaceBytes").asLong()
                         + m.get("hostOverheadBytes").asLong());
+    }
+
+    /**
+     * The operator's probe pod runs {@code inspect --json --output /dev/termination-log URI}: the file gets the
+     * host-api ModelHeader summary, byte for byte the fixture the operator's parser test reads.
+     */
+    @Test
+    void inspectOutputWritesTheProbeSummaryTheOperatorReads(@TempDir Path dir) throws Exception {
+        Path termination = dir.resolve("termination-log");
+        String uri = TestModels.q8().toUri().toString();
+        assertThat(uri).startsWith("file:/");
+        Run r = run("inspect", "--json", "--output", termination.toString(), uri);
+        assertThat(r.code()).as(r.err()).isZero();
+
+        String written = Files.readString(termination, StandardCharsets.UTF_8);
+        assertThat(written).isEqualTo(Files.readString(Path.of(PROBE_FIXTURE), StandardCharsets.UTF_8));
+        ModelHeader h = JSON.readValue(written, ModelHeader.class);
+        assertThat(h.architecture()).isEqualTo("llama");
+        assertThat(h.quantization()).isEqualTo("Q8_0");
+        assertThat(h.shape().layers()).isEqualTo(5);
+        assertThat(h.shape().headCountKv()).isEqualTo(4);
+        assertThat(h.shape().contextLength()).isEqualTo(512);
+        // The people's JSON still goes to stdout, with the same summary as its "header" field.
+        JsonNode report = r.json();
+        assertThat(report.get("tensors").size()).isPositive();
+        assertThat(report.get("header")).isEqualTo(JSON.readTree(written));
+    }
+
+    /** An http(s) source (hf and s3 URIs resolve to one): the header alone over Range requests, no download. */
+    @Test
+    void inspectReadsARemoteHeaderOverRangeRequests(@TempDir Path dir) throws Exception {
+        byte[] model = Files.readAllBytes(TestModels.q8());
+        List<String> ranges = new CopyOnWriteArrayList<>();
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/m.gguf", ex -> {
+            String range = ex.getRequestHeaders().getFirst("Range");
+            ranges.add(String.valueOf(range));
+            int from = 0;
+            int to = model.length - 1;
+            if (range != null && range.startsWith("bytes=")) {
+                String[] p = range.substring(6).split("-");
+                from = Integer.parseInt(p[0]);
+                if (p.length > 1 && !p[1].isEmpty()) {
+                    to = Math.min(to, Integer.parseInt(p[1]));
+                }
+                ex.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + model.length);
+            }
+            ex.sendResponseHeaders(range == null ? 200 : 206, to - from + 1);
+            ex.getResponseBody().write(model, from, to - from + 1);
+            ex.close();
+        });
+        server.start();
+        try {
+            Path termination = dir.resolve("termination-log");
+            String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/m.gguf";
+            Run r = run("inspect", "--output", termination.toString(), url);
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(Files.readString(termination))
+                    .isEqualTo(Files.readString(Path.of(PROBE_FIXTURE), StandardCharsets.UTF_8));
+            assertThat(ranges).isNotEmpty().allSatisfy(x -> assertThat(x).startsWith("bytes="));
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
+    void inspectOutputCarriesTheErrorWhenTheModelCannotBeRead(@TempDir Path dir) throws Exception {
+        Path termination = dir.resolve("termination-log");
+        Path junk = dir.resolve("junk.gguf");
+        Files.writeString(junk, "not a gguf at all");
+        Run bad = run(
+                "inspect",
+                "--json",
+                "--output",
+                termination.toString(),
+                junk.toUri().toString());
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(Files.readString(termination))
+                .contains("is not a valid GGUF file")
+                .contains("junk.gguf");
+
+        Run missing = run("inspect", "--output", termination.toString(), "file:///source/absent.gguf");
+        assertThat(missing.code()).isEqualTo(1);
+        assertThat(Files.readString(termination)).contains("file:///source/absent.gguf does not exist");
+
+        Run scheme = run("inspect", "--output", termination.toString(), "ftp://example.com/m.gguf");
+        assertThat(scheme.code()).isEqualTo(1);
+        assertThat(scheme.err()).contains("unknown URI scheme 'ftp'");
     }
 
     @Test

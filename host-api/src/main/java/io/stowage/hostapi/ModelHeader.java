@@ -1,4 +1,4 @@
-package io.stowage.operator.model;
+package io.stowage.hostapi;
 
 import io.stowage.placement.gguf.GgufFile;
 import io.stowage.placement.gguf.ModelDescription;
@@ -6,13 +6,20 @@ import io.stowage.placement.memory.ModelShape;
 import java.util.Objects;
 
 /**
- * The summary of a GGUF header the operator plans from: what `inspect --json` prints and what the
- * HTTP header reader returns.
+ * The summary of a GGUF header that the operator plans from, in one place for both sides: the runtime's
+ * {@code inspect --json --output FILE} writes it (the probe pod's termination message) and the operator reads it,
+ * as does the operator's HTTP header reader.
  *
+ * <p>JSON: {@code {"architecture", "name", "parameters", "quantization", "shape": {ModelShape's fields}}}.
+ *
+ * @param name general.name, or null when the file has none
  * @param parameters the sum of tensor elements
  * @param quantization the tensor type holding most of the weight bytes, e.g. Q8_0
  */
 public record ModelHeader(String architecture, String name, long parameters, String quantization, ModelShape shape) {
+    /** Where the probe pod writes the summary: the container's termination message. */
+    public static final String PROBE_OUTPUT = "/dev/termination-log";
+
     public ModelHeader {
         Objects.requireNonNull(architecture, "architecture");
         Objects.requireNonNull(shape, "shape");
@@ -27,10 +34,5 @@ public record ModelHeader(String architecture, String name, long parameters, Str
                 d.parameterCount(),
                 d.quantization(),
                 d.shape());
-    }
-
-    /** "7.2B", "292K": parameters in human units. */
-    public String parametersHuman() {
-        return Units.count(parameters);
     }
 }
