@@ -160,6 +160,9 @@ class SchedulerTest {
         // the scheduler thread calls the sinks in step order: one label per step of that model
         StringBuffer order = new StringBuffer();
         List<CompletableFuture<String>> done = new java.util.ArrayList<>();
+        // the first job's first piece holds the scheduler thread until the second job is queued, so both
+        // have work from then on however the machine schedules this thread (no timing in the assertion)
+        java.util.concurrent.CountDownLatch bothQueued = new java.util.concurrent.CountDownLatch(1);
         for (var target : List.of(replica, f)) {
             String label = target == replica ? "a" : "b";
             CompletableFuture<String> d = new CompletableFuture<>();
@@ -171,6 +174,9 @@ class SchedulerTest {
                             new TokenSink() {
                                 @Override
                                 public void onPiece(Piece piece) {
+                                    if (label.equals("a") && order.indexOf("a") < 0) {
+                                        awaitQuietly(bothQueued);
+                                    }
                                     order.append(label);
                                 }
 
@@ -185,6 +191,7 @@ class SchedulerTest {
                                 }
                             });
         }
+        bothQueued.countDown();
         for (var d : done) {
             d.get(10, TimeUnit.SECONDS);
         }
@@ -227,5 +234,13 @@ class SchedulerTest {
                 .get("generated_text")
                 .asText();
         assertThat(text.toString()).isEqualTo(golden.substring(0, golden.indexOf("girl named")));
+    }
+
+    private static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
+        try {
+            latch.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
