@@ -19,7 +19,7 @@ import java.util.Set;
 @QuarkusMain
 public final class ServerMain {
     static final String HELP = """
-            usage: ./stowage serve -f DIR [--port P] [--admin-port P] [--memory-fraction F] [--json-logs]
+            usage: ./stowage serve -f DIR [--port P] [--host H] [--admin-port P] [--memory-fraction F] [--json-logs]
                    quarkus-run.jar host [--device cpu|cuda] [--port P] [--admin-port P] [--memory-fraction F]
                    quarkus-run.jar inspect|generate|tokenize|bench-engine ARGS
 
@@ -35,6 +35,8 @@ public final class ServerMain {
               -f, --file DIR          directory (or file) of LlmDeployment manifests (serve)
               --device D              cpu (host; default cpu)
               --port P                OpenAI API port (default 8080)
+              --host H                address the OpenAI API listens on (serve: default 127.0.0.1, this
+                                      machine only; host: default 0.0.0.0, the pod's address)
               --admin-port P          admin API port (default 8081; on only when STOWAGE_ADMIN_TOKEN is set)
               --memory-fraction F     share of RAM the models may use, in (0, 1] (default 0.5)
               --json-logs             JSON log lines (default in a pod; off in local mode)
@@ -102,6 +104,7 @@ public final class ServerMain {
                 case "-f", "--file" -> dir = value(command, rest, ++i, a);
                 case "--device" -> device = value(command, rest, ++i, a);
                 case "--port" -> props.put("quarkus.http.port", port(command, value(command, rest, ++i, a), a));
+                case "--host" -> props.put("quarkus.http.host", value(command, rest, ++i, a));
                 case "--admin-port" -> props.put("stowage.admin.port", port(command, value(command, rest, ++i, a), a));
                 case "--memory-fraction" -> props.put("stowage.cpu.memory-fraction", value(command, rest, ++i, a));
                 case "--json-logs" -> jsonLogs = true;
@@ -126,6 +129,8 @@ public final class ServerMain {
                 throw new UsageError("serve: -f " + dir + ": no such file or directory");
             }
             props.put("stowage.local.dir", dir);
+            // Local mode serves an API without authentication: only this machine reaches it unless asked.
+            props.putIfAbsent("quarkus.http.host", "127.0.0.1");
             if (!jsonLogs) {
                 props.put("quarkus.log.console.json.enabled", "false");
             }

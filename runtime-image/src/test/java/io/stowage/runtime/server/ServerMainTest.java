@@ -78,4 +78,17 @@ class ServerMainTest {
         String env = "stowage.cache-dir".toUpperCase(Locale.ROOT).replaceAll("[^A-Z0-9]", "_");
         assertThat(env).isEqualTo(HostApi.CACHE_DIR_ENV);
     }
+
+    @Test
+    void localModeListensOnLoopbackUnlessToldOtherwiseAndAHostOnThePodAddress() {
+        assertThat(ServerMain.parse(new String[] {"serve", "-f", "../examples/local"}, Map.of())
+                        .properties())
+                .containsEntry("quarkus.http.host", "127.0.0.1");
+        assertThat(ServerMain.parse(new String[] {"serve", "-f", "../examples/local", "--host", "0.0.0.0"}, Map.of())
+                        .properties())
+                .containsEntry("quarkus.http.host", "0.0.0.0");
+        assertThat(ServerMain.parse(new String[] {"host", "--device", "cpu"}, POD_ENV)
+                        .properties())
+                .doesNotContainKey("quarkus.http.host");
+    }
 }
