@@ -21,6 +21,13 @@ inline float hsum(__m256 v) {
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
 inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 // sum over pairs of a[i]*b[i] for signed int8 a, b, as 8 int32 lanes (lane k: bytes 4k..4k+3).
@@ -245,6 +252,88 @@ void dot_q32(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float 
         }
     }
     for (int j = 0; j < NX; j++) out[j * os] = hsum(a[j]);
+}
+
+// Prefill form of the Q8_0 / Q4_0 dot (one row x nx activation vectors) with the activation scales
+// and scaled block sums precomputed per tile (pre, see dot_pre_fn): the eight activation scales
+// are one load instead of eight, and Q4_0 keeps its nibbles unsigned (no sign trick per
+// activation block) and subtracts 8 * dx * sum(x) per block through the precomputed sums.
+template <int NX, bool Q4>
+void dot_q32_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, const float *pre, int64_t ps,
+                 float *out, int64_t os) {
+    const block_q8_x *xb[NX];
+    for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+    __m256 a[NX], c[NX];
+    for (int j = 0; j < NX; j++) a[j] = c[j] = _mm256_setzero_ps();
+    const int64_t nb = cols / QK;
+    const size_t bb = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        const uint8_t *wi = w + (size_t)i * bb;
+        uint16_t d[8];
+        for (int k = 0; k < 8; k++) memcpy(&d[k], wi + k * bb, 2);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+        __m256i h[NX][2];
+        for (int g = 0; g < 2; g++) {
+            __m256i uw[4], sw[4];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = wi + (4 * g + k) * bb + 2;
+                if (Q4) {
+                    const __m128i t = _mm_loadu_si128((const __m128i *)blk);
+                    uw[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+                } else {
+                    sw[k] = load32(blk);
+                    uw[k] = _mm256_sign_epi8(sw[k], sw[k]);
+                }
+            }
+            for (int j = 0; j < NX; j++) {
+                const block_q8_x *xj = xb[j] + i + 4 * g;
+                __m256i p[4];
+                for (int k = 0; k < 4; k++) {
+                    const __m256i xv = load32(xj[k].qs);
+                    const __m256i p16 = _mm256_maddubs_epi16(uw[k], Q4 ? xv : _mm256_sign_epi8(xv, sw[k]));
+                    p[k] = _mm256_madd_epi16(p16, ones);
+                }
+                h[j][g] = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+            }
+        }
+        for (int j = 0; j < NX; j++) {
+            const float *pj = pre + j * ps + (i / 8) * 16;
+            const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(h[j][0], h[j][1], 0x20),
+                                                 _mm256_permute2x128_si256(h[j][0], h[j][1], 0x31));
+            a[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(pj)), _mm256_cvtepi32_ps(sum), a[j]);
+            if (Q4) c[j] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(pj + 8), c[j]);
+        }
+    }
+    float tail[NX] = {};
+    for (; i < nb; i++) {
+        const uint8_t *blk = w + (size_t)i * bb;
+        uint16_t dh;
+        memcpy(&dh, blk, 2);
+        const float d0 = h2f(dh);
+        __m256i q;
+        if (Q4) {
+            const __m128i t = _mm_loadu_si128((const __m128i *)(blk + 2));
+            q = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4), _mm256_set1_epi8(8));
+        } else {
+            q = load32(blk + 2);
+        }
+        for (int j = 0; j < NX; j++) tail[j] += d0 * pre[j * ps + (i / 8) * 16 + i % 8] *
+                                              (float)hsum_epi32(dot_i8(q, load32(xb[j][i].qs)));
+    }
+    for (int j = 0; j < NX; j++) out[j * os] = hsum(a[j]) - (Q4 ? 8.0f * hsum(c[j]) : 0.0f) + tail[j];
+}
+
+template <bool Q4>
+void dot_q32_pre_any(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, const float *pre,
+                     int64_t ps, float *out, int64_t os) {
+    switch (nx) {
+        case 1: dot_q32_pre<1, Q4>(cols, w, x, xs, pre, ps, out, os); break;
+        case 2: dot_q32_pre<2, Q4>(cols, w, x, xs, pre, ps, out, os); break;
+        case 3: dot_q32_pre<3, Q4>(cols, w, x, xs, pre, ps, out, os); break;
+        default: dot_q32_pre<4, Q4>(cols, w, x, xs, pre, ps, out, os); break;
+    }
 }
 
 // --- Q4_K -----------------------------------------------------------------------------------
@@ -681,7 +770,7 @@ const kernel_set kernel_set_avx2 = {
     {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr},
     {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr},
     {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr},
-    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, nullptr},
+    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>},
     {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any},
     {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr},
 };
