@@ -430,7 +430,11 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // Weight tile: ~32 KiB of rows in whole groups of 4 (the rows kernel's unit), but enough
     // tiles that every thread gets several (the counter-based scheduler then evens out threads
     // that run slower, e.g. on a busy core).
-    int64_t row_chunk = max64(4, (int64_t)(32 * 1024 / row_bytes));
+    // A prefill tile through the precomputed-sums kernels rebuilds its activation tables once per
+    // tile, which cost ~1 instruction per weight block and activation at 12-28 rows per tile
+    // (callgrind, 128-token Q4_0 prefill): those tiles take ~128 KiB of rows (L2-resident).
+    const bool pre_path = n > 1 && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
+    int64_t row_chunk = max64(4, (int64_t)((pre_path ? 128 : 32) * 1024 / row_bytes));
     const int64_t want_tiles = (int64_t)threads * 8;
     if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(4, rows * n_chunks / want_tiles));
     // Keep the task count within int range for absurdly tall matrices.
