@@ -652,6 +652,27 @@ void test_threadpool() {
         }
         stw_threadpool_free(pool);
     }
+    {
+        // Many back-to-back runs of a few tasks, each with its own short-lived context: the caller
+        // often takes every task before a worker joins, closes the run and returns; a worker that
+        // comes late must neither run a task of the finished run (its context is gone) nor take
+        // an index of the next one (that task would never run).
+        stw_threadpool *pool = stw_threadpool_init(3);
+        int wrong = 0, bad = 0;
+        for (int run = 0; run < 3000; run++) {
+            const int n = 1 + run % 3;
+            std::vector<std::atomic<int>> hits((size_t)n);
+            pool_ctx c;
+            c.hits = &hits;
+            c.size = 3;
+            stw_threadpool_run(pool, n, pool_task, &c);
+            for (int i = 0; i < n; i++) wrong += hits[(size_t)i].load() != 1;
+            bad += c.bad_thread.load();
+        }
+        CHECK(wrong == 0, "short runs: %d tasks not run exactly once", wrong);
+        CHECK(bad == 0, "short runs: thread index within [0, 3)");
+        stw_threadpool_free(pool);
+    }
     CHECK(stw_threadpool_size(nullptr) == 1, "a NULL pool is the caller alone");
     test_nested_run();
 }

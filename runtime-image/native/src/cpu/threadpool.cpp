@@ -30,14 +30,18 @@ struct stw_threadpool {
     std::vector<std::thread> workers;
     std::mutex run_mutex;  // serialises concurrent callers of stw_threadpool_run
 
-    // One run's work; written by the caller before `generation` is bumped.
+    // One run's work; written by the caller before the run is published in `state`.
     void (*fn)(void *, int, int) = nullptr;
     void *ctx = nullptr;
     int n_tasks = 0;
-    // Each counter on its own cache line: workers hammer next_task while the caller polls pending.
+    // Each counter on its own cache line: workers hammer next_task while the caller polls state.
     alignas(64) std::atomic<int> next_task{0};
-    alignas(64) std::atomic<int> pending{0};      // workers still inside the current run
-    alignas(64) std::atomic<unsigned> generation{0};  // bumped once per run
+    // The run's generation (high 32 bits), a "closed" bit and the number of workers inside the run
+    // (low 31 bits). A worker joins only an open run of the generation it saw; the caller closes
+    // the run once it has run out of tasks and then waits only for the workers that joined. So a
+    // worker that is asleep or descheduled (a busy machine) never holds up a run it took no part
+    // in, and it can never touch next_task of a run it did not join.
+    alignas(64) std::atomic<uint64_t> state{0};
     alignas(64) std::atomic<int> sleeping{0};
     std::atomic<bool> stop{false};
     std::mutex sleep_mutex;
@@ -68,31 +72,44 @@ struct in_task_scope {
     ~in_task_scope() { t_in_pool_task = false; }
 };
 
+constexpr uint64_t kClosed = (uint64_t)1 << 31;
+constexpr uint64_t kActiveMask = kClosed - 1;
+inline unsigned gen_of(uint64_t s) { return (unsigned)(s >> 32); }
+
 void worker_main(stw_threadpool *pool, int thread) {
     unsigned seen = 0;
     for (;;) {
-        unsigned gen = pool->generation.load(std::memory_order_acquire);
-        for (int spin = 0; gen == seen && spin < kSpinIterations; spin++) {
+        uint64_t s = pool->state.load(std::memory_order_acquire);
+        for (int spin = 0; gen_of(s) == seen && spin < kSpinIterations; spin++) {
             STW_CPU_RELAX();
-            gen = pool->generation.load(std::memory_order_acquire);
+            s = pool->state.load(std::memory_order_acquire);
         }
-        if (gen == seen) {
+        if (gen_of(s) == seen) {
             // Dekker-style handshake with stw_threadpool_run: we announce that we sleep, then
-            // re-check the generation under the mutex; the caller bumps the generation, then
-            // looks at `sleeping` (both seq_cst), so one of the two always sees the other.
+            // re-check the generation under the mutex; the caller publishes the run, then looks at
+            // `sleeping` (both seq_cst), so one of the two always sees the other.
             pool->sleeping.fetch_add(1);
             std::unique_lock<std::mutex> lock(pool->sleep_mutex);
-            pool->wake.wait(lock, [&] { return pool->generation.load() != seen; });
+            pool->wake.wait(lock, [&] { return gen_of(pool->state.load()) != seen; });
             pool->sleeping.fetch_sub(1);
-            gen = pool->generation.load(std::memory_order_acquire);
+            s = pool->state.load(std::memory_order_acquire);
         }
-        seen = gen;
         if (pool->stop.load(std::memory_order_acquire)) return;
+        seen = gen_of(s);
+        // Join the run unless the caller already closed it (or a newer one was published).
+        bool joined = false;
+        while (gen_of(s) == seen && (s & kClosed) == 0) {
+            if (pool->state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+                joined = true;
+                break;
+            }
+        }
+        if (!joined) continue;
         {
             in_task_scope scope(thread);
             run_tasks(pool, thread);
         }
-        pool->pending.fetch_sub(1, std::memory_order_acq_rel);
+        pool->state.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
 
@@ -128,7 +145,7 @@ stw_threadpool *stw_threadpool_init(int n_threads) {
 void stw_threadpool_free(stw_threadpool *pool) {
     if (pool == nullptr) return;
     pool->stop.store(true, std::memory_order_release);
-    pool->generation.fetch_add(1);
+    pool->state.fetch_add((uint64_t)1 << 32);
     {
         std::lock_guard<std::mutex> lock(pool->sleep_mutex);
         pool->wake.notify_all();
@@ -157,21 +174,26 @@ void stw_threadpool_run(stw_threadpool *pool, int n_tasks, void (*fn)(void *ctx,
     pool->ctx = ctx;
     pool->n_tasks = n_tasks;
     pool->next_task.store(0, std::memory_order_relaxed);
-    pool->pending.store((int)pool->workers.size(), std::memory_order_relaxed);
-    pool->generation.fetch_add(1);  // seq_cst: publishes the fields above to the workers
+    // No worker is inside a run here (the previous run waited for its joiners), so the state is
+    // (generation, open, 0 active): the next generation, seq_cst, publishes the fields above.
+    const unsigned gen = gen_of(pool->state.load(std::memory_order_relaxed)) + 1;
+    pool->state.store((uint64_t)gen << 32);
     notify_workers(pool);
     {
         in_task_scope scope(0);
         run_tasks(pool, 0);
     }
-    // Wait for every worker to leave run_tasks: only then may the next run rewrite fn/ctx.
+    // Every task is taken: close the run, then wait for the workers that joined it to finish
+    // theirs; only then may the next run rewrite fn/ctx.
+    uint64_t s = pool->state.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
     int spin = 0;
-    while (pool->pending.load(std::memory_order_acquire) != 0) {
+    while ((s & kActiveMask) != 0) {
         if (++spin < kSpinIterations) {
             STW_CPU_RELAX();
         } else {
             std::this_thread::yield();
         }
+        s = pool->state.load(std::memory_order_acquire);
     }
 }
 
