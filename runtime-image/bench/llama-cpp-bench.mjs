@@ -1,5 +1,5 @@
 // llama.cpp's prompt and decode speed on one GGUF, for ./stowage bench-engine --llama-cpp.
-// Uses node-llama-cpp's prebuilt CPU binaries (pinned in package.json; `npm ci` here first) with the
+// Uses node-llama-cpp's prebuilt CPU binaries (pinned in package.json; `npm install` here first) with the
 // same threads, the same number of random prompt tokens (one batch) and the same number of greedy
 // single-token decode steps as the Java benchmark. Prints one JSON line on stdout.
 //

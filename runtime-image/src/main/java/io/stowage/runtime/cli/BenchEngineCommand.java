@@ -46,7 +46,7 @@ final class BenchEngineCommand {
             threads (STREAM convention: read + written bytes per second of a --copy-mib array copy). It also
             compares the workspace and KV pool the engine allocated with the placement memory model's estimate.
             --llama-cpp also runs runtime-image/bench/llama-cpp-bench.mjs (node-llama-cpp, its prebuilt CPU
-            build of llama.cpp; `npm ci` in runtime-image/bench first) on the same files and prints the ratio.
+            build of llama.cpp; `npm install` in runtime-image/bench first) on the same files and prints the ratio.
             """;
 
     private BenchEngineCommand() {}
@@ -390,7 +390,7 @@ final class BenchEngineCommand {
                 PrintStream err) {
             Path script = benchDir.resolve("llama-cpp-bench.mjs");
             if (!Files.isDirectory(benchDir.resolve("node_modules/node-llama-cpp"))) {
-                err.println("bench-engine: llama.cpp comparison skipped: run `npm ci` in " + benchDir + " first");
+                err.println("bench-engine: llama.cpp comparison skipped: run `npm install` in " + benchDir + " first");
                 return;
             }
             try {
