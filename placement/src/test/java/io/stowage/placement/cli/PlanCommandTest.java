@@ -427,4 +427,27 @@ class PlanCommandTest {
         assertThat(run("--help").exit()).isZero();
         assertThat(run().exit()).isEqualTo(2);
     }
+
+    @Test
+    void manifestsWithoutAnyLlmDeploymentFailTheDryRunInsteadOfPassingIt(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws java.io.IOException {
+        Path typo = dir.resolve("typo.yaml");
+        Files.writeString(typo, """
+                apiVersion: stowage.io/v1alpha1
+                kind: LLMDeployment
+                metadata:
+                  name: chat
+                spec:
+                  model:
+                    uri: hf://org/repo/model.gguf
+                """);
+        Run r = run(
+                "plan",
+                "-f",
+                typo.toString(),
+                "--devices",
+                EXAMPLES.resolve("devices.yaml").toString());
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err()).contains("no LlmDeployment to plan").contains("typo.yaml");
+    }
 }

@@ -338,7 +338,9 @@ final class InspectCommand {
                         Bytes.human((long) m.get("workspaceBytes")),
                         m.get("workspaceBatchTokens"),
                         m.get("workspaceLogitRows"));
-                out.printf(Locale.ROOT, "  total          %12s  (+ host overhead)%n", Bytes.human((long)
+                out.printf(Locale.ROOT, "  host overhead  %12s  (CPU host, once per device)%n", Bytes.human((long)
+                        m.get("hostOverheadBytes")));
+                out.printf(Locale.ROOT, "  total          %12s  (one replica on its own device)%n", Bytes.human((long)
                         m.get("totalBytes")));
             }
         }

@@ -113,6 +113,15 @@ public final class ModelSpec {
                 throw new UnsupportedModelException("model " + path + ": architecture '" + arch
                         + "' is not supported by the engine (supported: llama, mistral, qwen2)");
         }
+        // RoPE scaling (linear, YaRN, longrope) moves positions in ways the engine does not apply yet: refuse the
+        // file rather than generate wrong text from it. A factor of 1 (or none) changes nothing.
+        String scaling = f.findString(arch + ".rope.scaling.type").orElse("none");
+        double factor = f.findDouble(arch + ".rope.scaling.factor").orElse(1.0);
+        if (!scaling.equals("none") && factor != 1.0 && factor != 0.0) {
+            throw new UnsupportedModelException("model " + path + ": " + arch + ".rope.scaling.type '" + scaling
+                    + "' with factor " + factor + " is not supported by the engine (only unscaled RoPE, and llama 3's"
+                    + " rope_freqs.weight)");
+        }
         // The placement library's reading of the header (the same defaults the memory model uses).
         ModelDescription d = ModelDescription.from(f);
         int layers = positive(path, arch + ".block_count", d.blockCount());

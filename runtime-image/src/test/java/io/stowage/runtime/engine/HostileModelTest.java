@@ -89,6 +89,23 @@ class HostileModelTest {
     }
 
     @Test
+    void scaledRopeIsRefusedRatherThanGeneratingWrongText() throws IOException {
+        SyntheticGguf yarn = new SyntheticGguf();
+        yarn.ropeScalingType = "yarn";
+        yarn.ropeScalingFactor = 4f;
+        Path p = write("yarn.gguf", yarn.build());
+        assertThatThrownBy(() -> NativeModel.open(p))
+                .isInstanceOf(UnsupportedModelException.class)
+                .hasMessageContaining("llama.rope.scaling.type 'yarn' with factor 4.0");
+        SyntheticGguf unscaled = new SyntheticGguf();
+        unscaled.ropeScalingType = "linear";
+        unscaled.ropeScalingFactor = 1f;
+        try (NativeModel m = NativeModel.open(write("linear-1.gguf", unscaled.build()))) {
+            assertThat(m.weightBytes()).isPositive();
+        }
+    }
+
+    @Test
     void aMissingTensorIsNamed() throws IOException {
         SyntheticGguf g = new SyntheticGguf();
         g.omit.add("blk.0.ffn_down.weight");

@@ -32,6 +32,10 @@ final class SyntheticGguf {
     final Map<String, long[]> reshape = new LinkedHashMap<>();
     /** Tensors stored in another type (given raw random bytes of the right size). */
     final Map<String, GgufType> retype = new LinkedHashMap<>();
+    /** RoPE scaling written as {@code <arch>.rope.scaling.type} and {@code .factor}, when set. */
+    String ropeScalingType;
+
+    float ropeScalingFactor = 1f;
 
     /** The random weights, name → values, in file order (the same for a given seed and shape). */
     Map<String, float[]> weights() {
@@ -70,6 +74,10 @@ final class SyntheticGguf {
         w.putUInt32(arch + ".vocab_size", vocab);
         w.putFloat32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
         w.putFloat32(arch + ".rope.freq_base", 10000f);
+        if (ropeScalingType != null) {
+            w.putString(arch + ".rope.scaling.type", ropeScalingType);
+            w.putFloat32(arch + ".rope.scaling.factor", ropeScalingFactor);
+        }
         SplittableRandom bytes = new SplittableRandom(seed + 1);
         for (Map.Entry<String, float[]> e : weights().entrySet()) {
             String name = e.getKey();
