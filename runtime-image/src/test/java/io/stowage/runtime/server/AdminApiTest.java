@@ -66,8 +66,17 @@ class AdminApiTest {
 
     @Test
     void malformedAssignmentIs400() throws Exception {
-        assertThat(TestHost.put(admin(), "{\"models\": 7", TestHost.TOKEN).statusCode())
-                .isEqualTo(400);
+        HttpResponse<String> truncated = TestHost.put(admin(), "{\"models\": [", TestHost.TOKEN);
+        assertThat(truncated.statusCode()).isEqualTo(400);
+        assertThat(TestHost.json(truncated.body()).get("message").asText())
+                .isEqualTo(
+                        "request body is not valid JSON: Unexpected end-of-input: expected close marker for Array at line 1, column 13");
+        HttpResponse<String> wrongType = TestHost.put(admin(), "{\"models\": 7}", TestHost.TOKEN);
+        assertThat(wrongType.statusCode()).isEqualTo(400);
+        assertThat(TestHost.json(wrongType.body()).get("message").asText())
+                .isEqualTo(
+                        "request body is not a valid HostAssignment: field models: expected an array, not integer value"
+                                + " at line 1, column 12");
         HostAssignment dangling =
                 TestHost.assignment(2, List.of(), List.of(TestHost.replica("x#0", "x", "sha256:missing", 64, 1)));
         HttpResponse<String> r = TestHost.put(admin(), dangling, TestHost.TOKEN);
