@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.gguf.GgufWriter;
+import io.stowage.placement.memory.MemoryParameters;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -267,12 +268,14 @@ class PlanCommandTest {
         assertThat(num(d, "kvBytesPerReplica")).isEqualTo(340L * 512 * 2);
         // 4·512·(2·64 + 8·8 + 8·8 + 4·16 + 2·172) + 4·64·512 + 512·ceil(172/32)·36
         assertThat(num(d, "workspaceBytes")).isEqualTo(4L * 512 * 664 + 4L * 64 * 512 + 512L * 6 * 36);
-        assertThat(num(d, "hostOverheadBytes")).isEqualTo(64 * MIB);
+        assertThat(num(d, "hostOverheadBytes")).isEqualTo(MemoryParameters.DEFAULT_HOST_OVERHEAD_CPU_BYTES);
         Map<String, Object> dev = list(json(r.out()).get("devices")).getFirst();
         // both replicas on the one CPU device: one copy of the weights, two KV budgets
         assertThat(num(dev, "usedBytes"))
-                .isEqualTo(
-                        64 * MIB + num(d, "workspaceBytes") + num(d, "weightBytes") + 2 * num(d, "kvBytesPerReplica"));
+                .isEqualTo(MemoryParameters.DEFAULT_HOST_OVERHEAD_CPU_BYTES
+                        + num(d, "workspaceBytes")
+                        + num(d, "weightBytes")
+                        + 2 * num(d, "kvBytesPerReplica"));
     }
 
     @Test

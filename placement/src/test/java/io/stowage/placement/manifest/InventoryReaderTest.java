@@ -61,7 +61,7 @@ class InventoryReaderTest {
         Device c = inv.devices().get(3);
         assertThat(c.kind()).isEqualTo(DeviceKind.CPU);
         assertThat(c.reserveBytes()).isEqualTo(2 * GIB);
-        assertThat(c.hostOverheadBytes()).isEqualTo(64 * MIB);
+        assertThat(c.hostOverheadBytes()).isEqualTo(MemoryParameters.DEFAULT_HOST_OVERHEAD_CPU_BYTES);
     }
 
     @Test

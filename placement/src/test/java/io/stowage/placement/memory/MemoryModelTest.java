@@ -93,7 +93,7 @@ class MemoryModelTest {
     @Test
     void cpuDevicesPayTheCpuOverhead() {
         MemoryBreakdown b = model.estimate(LLAMA_31_8B, 4096, 1, KvCacheType.F16, DeviceKind.CPU);
-        assertThat(b.hostOverheadBytes()).isEqualTo(64 * MIB);
+        assertThat(b.hostOverheadBytes()).isEqualTo(MemoryParameters.DEFAULT_HOST_OVERHEAD_CPU_BYTES);
     }
 
     @Test

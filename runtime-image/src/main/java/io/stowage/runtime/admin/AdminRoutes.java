@@ -77,6 +77,12 @@ public final class AdminRoutes {
                 return;
             }
             a = json.readValue(body, HostAssignment.class);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            send(
+                    rc.response(),
+                    400,
+                    new AdminError("Invalid", io.stowage.runtime.openai.JsonErrors.describe(e, "HostAssignment")));
+            return;
         } catch (Exception e) {
             send(
                     rc.response(),

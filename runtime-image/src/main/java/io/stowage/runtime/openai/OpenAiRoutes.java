@@ -84,13 +84,7 @@ public final class OpenAiRoutes {
             try {
                 body = json.readTree(raw);
             } catch (JsonProcessingException e) {
-                throw ApiException.invalid(
-                        null,
-                        "the request body is not valid JSON: " + e.getOriginalMessage()
-                                + (e.getLocation() == null
-                                        ? ""
-                                        : " (line " + e.getLocation().getLineNr() + ", column "
-                                                + e.getLocation().getColumnNr() + ")"));
+                throw ApiException.invalid(null, JsonErrors.describe(e, null));
             } catch (java.io.IOException e) {
                 throw ApiException.invalid(null, "cannot read the request body: " + e.getMessage());
             }

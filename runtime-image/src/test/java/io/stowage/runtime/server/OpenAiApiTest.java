@@ -257,8 +257,17 @@ class OpenAiApiTest {
         URI b = base.toURI();
         var malformed = TestHost.post(b, "/v1/completions", "{\"model\": \"stories\", \"prompt\": ");
         assertThat(malformed.statusCode()).isEqualTo(400);
+        // a short reason and where, none of Jackson's internals ("Source: REDACTED", feature names)
         assertThat(TestHost.json(malformed.body()).at("/error/message").asText())
-                .contains("not valid JSON");
+                .isEqualTo(
+                        "request body is not valid JSON: Unexpected end-of-input within/between Object entries at line 1, column 32");
+        var stray = TestHost.post(b, "/v1/completions", "{\"model\": \"stories\",\n \"prompt\": \"x\",, }");
+        assertThat(stray.statusCode()).isEqualTo(400);
+        assertThat(TestHost.json(stray.body()).at("/error/message").asText())
+                .isEqualTo(
+                        "request body is not valid JSON: Unexpected character (',' (code 44)): was expecting double-quote"
+                                + " to start field name at line 2, column 16");
+        assertThat(TestHost.json(stray.body()).at("/error/type").asText()).isEqualTo("invalid_request_error");
         assertThat(TestHost.json(malformed.body()).at("/error/type").asText()).isEqualTo("invalid_request_error");
 
         var unknown = TestHost.post(
