@@ -25,6 +25,7 @@ import io.stowage.operator.host.HostAdminClient;
 import io.stowage.operator.host.HostUnavailableException;
 import io.stowage.operator.inventory.Inventory;
 import io.stowage.operator.model.ModelResolver;
+import io.stowage.operator.model.SourceMount;
 import io.stowage.operator.model.Units;
 import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryBreakdown;
@@ -624,7 +625,8 @@ public final class PlacementLoop {
                     digest,
                     new ModelAssignment(
                             digest,
-                            p.uri(),
+                            // pvc:// and file:// sources are mounted into the host pod: it reads them there.
+                            SourceMount.hostUri(p.uri()),
                             sha,
                             p.memory().weightBytes(),
                             p.memory().workspaceBytes()));
@@ -727,7 +729,12 @@ public final class PlacementLoop {
             }
             Host old = ledger.get(devId);
             Map<String, String> ready = old == null ? Map.of() : readyLabelsOf(old.pod());
-            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, a.budgetBytes(), ready);
+            List<String> sources = a.replicas().stream()
+                    .map(ReplicaAssignment::deployment)
+                    .distinct()
+                    .map(k -> planned.get(k).uri())
+                    .toList();
+            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, a.budgetBytes(), ready, sources);
             try {
                 commitHostPod(out, devId, ns, old, want, json);
             } catch (KubernetesClientException ex) {
@@ -739,8 +746,24 @@ public final class PlacementLoop {
         return out;
     }
 
+    private static Set<String> volumeNames(Pod p) {
+        return p.getSpec() == null || p.getSpec().getVolumes() == null
+                ? Set.of()
+                : p.getSpec().getVolumes().stream()
+                        .map(io.fabric8.kubernetes.api.model.Volume::getName)
+                        .collect(Collectors.toSet());
+    }
+
     private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
         if (old == null) {
+            out.put(devId, client.pods().inNamespace(ns).resource(want).create());
+        } else if (!volumeNames(old.pod()).equals(volumeNames(want))) {
+            // A pod's volumes cannot be edited: a host that must mount another model source is replaced.
+            client.pods()
+                    .inNamespace(ns)
+                    .withName(old.pod().getMetadata().getName())
+                    .withGracePeriod(0)
+                    .delete();
             out.put(devId, client.pods().inNamespace(ns).resource(want).create());
         } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
                 || !sameOwners(old.pod(), want)) {

@@ -477,6 +477,62 @@ class PlacementLoopTest {
     }
 
     @Test
+    void pvcAndFileModelsAreMountedReadOnlyIntoTheHostPodWhichIsGivenFilePaths() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/llm/stories260K-q8_0.gguf"));
+        cluster.apply("team-a", "from-node", 1, s -> s.getModel().setUri("file:///data/models/stories260K-q8_0.gguf"));
+        cluster.converge();
+        cluster.converge();
+
+        List<Pod> hosts = cluster.hostPods("team-a");
+        assertThat(hosts).hasSize(1);
+        Pod host = hosts.get(0);
+        var volumes = host.getSpec().getVolumes();
+        var claim = volumes.stream()
+                .filter(v -> v.getPersistentVolumeClaim() != null
+                        && "models".equals(v.getPersistentVolumeClaim().getClaimName()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(claim.getPersistentVolumeClaim().getReadOnly()).isTrue();
+        var dir = volumes.stream()
+                .filter(v -> v.getHostPath() != null
+                        && "/data/models".equals(v.getHostPath().getPath()))
+                .findFirst()
+                .orElseThrow();
+        var mounts = host.getSpec().getContainers().get(0).getVolumeMounts();
+        var claimMount = mounts.stream()
+                .filter(m -> m.getName().equals(claim.getName()))
+                .findFirst()
+                .orElseThrow();
+        var dirMount = mounts.stream()
+                .filter(m -> m.getName().equals(dir.getName()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(claimMount.getReadOnly()).isTrue();
+        assertThat(dirMount.getReadOnly()).isTrue();
+        assertThat(claimMount.getMountPath()).startsWith("/source/").isNotEqualTo(dirMount.getMountPath());
+
+        HostAssignment a = assignmentOf(host);
+        assertThat(a.models())
+                .extracting(m -> m.uri())
+                .containsExactlyInAnyOrder(
+                        "file://" + claimMount.getMountPath() + "/llm/stories260K-q8_0.gguf",
+                        "file://" + dirMount.getMountPath() + "/stories260K-q8_0.gguf");
+        assertThat(cluster.hosts.get(host.getMetadata().getName()).assignment).isEqualTo(a);
+    }
+
+    @Test
+    void anHttpModelIsGivenToTheHostAsItsUriWithNoSourceVolume() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertThat(host.getSpec().getVolumes()).extracting(v -> v.getName()).containsExactly("model-cache", "tmp");
+        assertThat(assignmentOf(host).models().get(0).uri())
+                .isEqualTo(cluster.get("team-a", "chat").getSpec().getModel().getUri());
+    }
+
+    @Test
     void aProbeThatFailsSaysWhy() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "nope", 1, s -> s.getModel().setUri("s3://bucket/absent.gguf"));
