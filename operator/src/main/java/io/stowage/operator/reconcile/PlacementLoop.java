@@ -355,12 +355,16 @@ public final class PlacementLoop {
         phases.mark("status");
 
         // 9. Services and statuses.
-        for (Planned p : planned.values()) {
-            statuses.ensureService(p.cr());
-        }
         for (LlmDeployment d : live) {
-            if (!planned.containsKey(d.key())) {
-                statuses.ensureService(d);
+            try {
+                statuses.ensureService(
+                        planned.containsKey(d.key()) ? planned.get(d.key()).cr() : d);
+            } catch (KubernetesClientException e) {
+                // One deployment's Service that cannot be written must not stop the others' Services and statuses.
+                String why = "Service " + StatusAggregator.serviceName(d) + " not written: " + e.getMessage();
+                LOG.warnf("%s: %s", d.key(), why);
+                events.warning(d, "ServiceFailed", why);
+                problems.putIfAbsent(d.key(), new StatusAggregator.Problem("ServiceFailed", why, true));
             }
             try {
                 statuses.write(

@@ -79,10 +79,34 @@ public final class StatusAggregator {
                 .build();
     }
 
-    /** Service names are DNS labels: at most 63 characters. */
+    /** The Service of a deployment: its name made a DNS-1035 label. */
     public static String serviceName(LlmDeployment d) {
-        String n = d.getMetadata().getName();
-        return n.length() <= 63 ? n : n.substring(0, 50) + "-" + Labels.hash(n, 12);
+        return serviceName(d.getMetadata().getName());
+    }
+
+    /**
+     * {@code name} (a CR name: a DNS-1123 subdomain, dots allowed) as a DNS-1035 label: lower case letters,
+     * digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters; a shortened
+     * name ends with a hash of the whole name so that two long names stay apart. Deterministic.
+     */
+    public static String serviceName(String name) {
+        String s = name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
+        if (s.isEmpty() || !Character.isLetter(s.charAt(0))) {
+            s = "llm-" + s;
+        }
+        s = trimDashes(s);
+        if (s.length() > 63) {
+            s = trimDashes(s.substring(0, 50)) + "-" + Labels.hash(name, 12);
+        }
+        return s;
+    }
+
+    private static String trimDashes(String s) {
+        int end = s.length();
+        while (end > 0 && s.charAt(end - 1) == '-') {
+            end--;
+        }
+        return s.substring(0, end);
     }
 
     void ensureService(LlmDeployment d) {

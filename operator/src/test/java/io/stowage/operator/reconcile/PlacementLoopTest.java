@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.dcgm.GpuMemory;
@@ -21,6 +22,8 @@ import org.junit.jupiter.api.Test;
 @EnableKubernetesMockClient(crud = true)
 class PlacementLoopTest {
     KubernetesClient client;
+
+    KubernetesMockServer server;
 
     TestCluster cluster;
 
@@ -530,6 +533,45 @@ class PlacementLoopTest {
         assertThat(host.getSpec().getVolumes()).extracting(v -> v.getName()).containsExactly("model-cache", "tmp");
         assertThat(assignmentOf(host).models().get(0).uri())
                 .isEqualTo(cluster.get("team-a", "chat").getSpec().getModel().getUri());
+    }
+
+    @Test
+    void aDottedNameGetsAValidServiceNamedInTheEndpoint() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "llama-3.1-8b", 1, s -> {});
+        cluster.converge();
+        assertThat(client.services()
+                        .inNamespace("team-a")
+                        .withName("llama-3-1-8b")
+                        .get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "llama-3.1-8b").getStatus().getEndpoint())
+                .isEqualTo("http://llama-3-1-8b.team-a.svc.cluster.local/v1");
+    }
+
+    @Test
+    void aServiceThatCannotBeWrittenDegradesOnlyItsDeployment() throws Exception {
+        server.expect()
+                .post()
+                .withPath("/api/v1/namespaces/team-b/services")
+                .andReturn(
+                        422,
+                        "{\"kind\":\"Status\",\"status\":\"Failure\",\"code\":422,"
+                                + "\"message\":\"Service \\\"bad\\\" is invalid\"}")
+                .always();
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-b", "bad", 1, s -> {});
+        cluster.apply("team-a", "good", 1, s -> {});
+        cluster.converge();
+
+        assertThat(client.services().inNamespace("team-a").withName("good").get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "good").getStatus().getReadyReplicas()).isEqualTo(1);
+        var bad = cluster.get("team-b", "bad").getStatus();
+        assertThat(bad.condition("Degraded").getStatus()).isEqualTo("True");
+        assertThat(bad.condition("Degraded").getReason()).isEqualTo("ServiceFailed");
+        assertThat(bad.condition("Degraded").getMessage()).contains("Service bad");
+        assertThat(cluster.events("team-b", "ServiceFailed")).isNotEmpty();
     }
 
     @Test
