@@ -750,6 +750,10 @@ public final class PlacementLoop {
         return out;
     }
 
+    private static boolean isFailed(Pod p) {
+        return p.getStatus() != null && "Failed".equals(p.getStatus().getPhase());
+    }
+
     private static Set<String> volumeNames(Pod p) {
         return p.getSpec() == null || p.getSpec().getVolumes() == null
                 ? Set.of()
@@ -761,8 +765,14 @@ public final class PlacementLoop {
     private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
         if (old == null) {
             out.put(devId, client.pods().inNamespace(ns).resource(want).create());
-        } else if (!volumeNames(old.pod()).equals(volumeNames(want))) {
-            // A pod's volumes cannot be edited: a host that must mount another model source is replaced.
+        } else if (isFailed(old.pod()) || !volumeNames(old.pod()).equals(volumeNames(want))) {
+            // A failed pod (evicted, say) never runs again, and a pod's volumes cannot be edited: replace the
+            // pod. Its replacement carries the assignment planned from the old pod's annotation (the ledger).
+            LOG.infof(
+                    "replacing host pod %s/%s (%s)",
+                    ns,
+                    old.pod().getMetadata().getName(),
+                    isFailed(old.pod()) ? "phase Failed" : "model sources changed");
             client.pods()
                     .inNamespace(ns)
                     .withName(old.pod().getMetadata().getName())

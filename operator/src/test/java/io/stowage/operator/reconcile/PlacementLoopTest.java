@@ -575,6 +575,39 @@ class PlacementLoopTest {
     }
 
     @Test
+    void aFailedHostPodIsReplacedWithTheSameAssignment() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 2, s -> {});
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        HostAssignment before = assignmentOf(host);
+        String uid = host.getMetadata().getUid();
+
+        // The kubelet evicts it.
+        host.setStatus(new io.fabric8.kubernetes.api.model.PodStatusBuilder()
+                .withPhase("Failed")
+                .withReason("Evicted")
+                .withMessage("The node was low on resource: memory.")
+                .build());
+        client.pods().inNamespace("team-a").resource(host).updateStatus();
+        cluster.hosts.remove(host.getMetadata().getName()).close();
+
+        cluster.loop.runPass();
+        List<Pod> after = cluster.hostPods("team-a");
+        assertThat(after).singleElement().satisfies(p -> {
+            assertThat(p.getMetadata().getUid()).isNotEqualTo(uid);
+            assertThat(p.getMetadata().getName()).isEqualTo(host.getMetadata().getName());
+            assertThat(p.getStatus() == null || p.getStatus().getPhase() == null)
+                    .as("a new pod, not yet run")
+                    .isTrue();
+            assertThat(assignmentOf(p).replicas()).isEqualTo(before.replicas());
+            assertThat(assignmentOf(p).models()).isEqualTo(before.models());
+        });
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
+    }
+
+    @Test
     void aProbeThatFailsSaysWhy() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "nope", 1, s -> s.getModel().setUri("s3://bucket/absent.gguf"));
