@@ -29,7 +29,8 @@ public final class HostPodDependent {
      *
      * @param assignmentJson the host's {@code HostAssignment}, recorded on the pod as the ledger
      * @param owners the deployments with replicas on it: deleting the last one lets the GC remove the pod
-     * @param budgetBytes what the planner gave the host (CPU hosts request it as memory)
+     * @param budgetBytes what the planner planned for the host's contents: O_host + max A + sum W + sum K
+     *     (CPU hosts request and are limited to it)
      * @param sourceUris the models' URIs as the deployments give them: pvc:// and file:// ones are mounted
      */
     public static Pod desired(

@@ -3,6 +3,7 @@ package io.stowage.operator.reconcile;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -738,7 +739,9 @@ public final class PlacementLoop {
                     .distinct()
                     .map(k -> planned.get(k).uri())
                     .toList();
-            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, a.budgetBytes(), ready, sources);
+            // A CPU host's pod asks for the memory planned for its contents, not the device's whole share.
+            long podBytes = plannedBytes(a, dev);
+            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, podBytes, ready, sources);
             try {
                 commitHostPod(out, devId, ns, old, want, json);
             } catch (KubernetesClientException ex) {
@@ -748,6 +751,14 @@ public final class PlacementLoop {
         }
         deleteEmptyHosts(desired, ledger);
         return out;
+    }
+
+    /** A CPU host's memory limit in bytes (a pod's resources cannot be edited); 0 for a GPU host. */
+    private static long memoryLimit(Pod p) {
+        var res = p.getSpec().getContainers().get(0).getResources();
+        var limits = res == null ? null : res.getLimits();
+        Quantity q = limits == null ? null : limits.get("memory");
+        return q == null ? 0 : Quantity.getAmountInBytes(q).longValue();
     }
 
     private static boolean isFailed(Pod p) {
@@ -765,14 +776,16 @@ public final class PlacementLoop {
     private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
         if (old == null) {
             out.put(devId, client.pods().inNamespace(ns).resource(want).create());
-        } else if (isFailed(old.pod()) || !volumeNames(old.pod()).equals(volumeNames(want))) {
+        } else if (isFailed(old.pod())
+                || !volumeNames(old.pod()).equals(volumeNames(want))
+                || memoryLimit(old.pod()) < memoryLimit(want)) {
             // A failed pod (evicted, say) never runs again, and a pod's volumes cannot be edited: replace the
             // pod. Its replacement carries the assignment planned from the old pod's annotation (the ledger).
             LOG.infof(
                     "replacing host pod %s/%s (%s)",
                     ns,
                     old.pod().getMetadata().getName(),
-                    isFailed(old.pod()) ? "phase Failed" : "model sources changed");
+                    isFailed(old.pod()) ? "phase Failed" : "model sources or planned memory changed");
             client.pods()
                     .inNamespace(ns)
                     .withName(old.pod().getMetadata().getName())

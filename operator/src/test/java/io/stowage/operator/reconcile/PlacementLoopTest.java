@@ -608,6 +608,95 @@ class PlacementLoopTest {
     }
 
     @Test
+    void aCpuHostAsksForTheMemoryPlannedForItsContentsNotTheWholeShare() throws Exception {
+        cluster.close();
+        OperatorConfig d = OperatorConfig.defaults();
+        var inv = d.inventory();
+        cluster = new TestCluster(
+                client,
+                new OperatorConfig(
+                        d.runtimeImage(),
+                        d.imagePullPolicy(),
+                        d.modelCacheHostPath(),
+                        d.modelCachePvc(),
+                        d.allowedModelHosts(),
+                        d.httpTimeout(),
+                        d.maxHeaderBytes(),
+                        d.dcgmService(),
+                        d.dcgmPort(),
+                        new io.stowage.operator.inventory.InventoryConfig(
+                                inv.reserveFraction(),
+                                inv.reserveFloorBytes(),
+                                0.5,
+                                inv.gpuHostOverheadBytes(),
+                                inv.cpuHostOverheadBytes()),
+                        d.memory(),
+                        d.serviceDomain(),
+                        d.namespaces()));
+        client.nodes()
+                .resource(new io.fabric8.kubernetes.api.model.NodeBuilder()
+                        .withNewMetadata()
+                        .withName("cpu-a")
+                        .addToLabels("kubernetes.io/hostname", "cpu-a")
+                        .endMetadata()
+                        .withNewStatus()
+                        .addToAllocatable("memory", new io.fabric8.kubernetes.api.model.Quantity("64Gi"))
+                        .addNewCondition()
+                        .withType("Ready")
+                        .withStatus("True")
+                        .endCondition()
+                        .endStatus()
+                        .build())
+                .create();
+        cluster.apply("team-a", "on-cpu", 1, s -> {
+            s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
+            s.getContext().setMaxTokens(256);
+        });
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertThat(host.getMetadata().getAnnotations()).containsEntry(Labels.DEVICE_ANNOTATION, "cpu-a/cpu");
+        var mem = cluster.get("team-a", "on-cpu").getStatus().getMemory();
+        long one =
+                mem.getOverheadBytes() + mem.getWorkspaceBytes() + mem.getWeightsBytes() + mem.getKvPerReplicaBytes();
+        assertThat(memoryLimit(host)).isEqualTo(one).isLessThan(32L << 30);
+        assertThat(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getRequests()
+                        .get("memory"))
+                .isEqualTo(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getLimits()
+                        .get("memory"));
+
+        // A longer context needs more KV: a pod's resources cannot be edited, so the host is replaced.
+        cluster.apply("team-a", "on-cpu", 1, s -> {
+            s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
+            s.getContext().setMaxTokens(512);
+        });
+        cluster.converge();
+        Pod grown = cluster.hostPods("team-a").get(0);
+        var mem2 = cluster.get("team-a", "on-cpu").getStatus().getMemory();
+        assertThat(mem2.getKvPerReplicaBytes()).isEqualTo(2 * mem.getKvPerReplicaBytes());
+        assertThat(memoryLimit(grown)).isEqualTo(one + mem.getKvPerReplicaBytes());
+        assertThat(cluster.get("team-a", "on-cpu").getStatus().getReadyReplicas())
+                .isEqualTo(1);
+    }
+
+    static long memoryLimit(Pod p) {
+        return io.fabric8.kubernetes.api.model.Quantity.getAmountInBytes(p.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getLimits()
+                        .get("memory"))
+                .longValue();
+    }
+
+    @Test
     void aProbeThatFailsSaysWhy() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "nope", 1, s -> s.getModel().setUri("s3://bucket/absent.gguf"));
