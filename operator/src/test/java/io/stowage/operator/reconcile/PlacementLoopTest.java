@@ -696,6 +696,44 @@ class PlacementLoopTest {
                 .longValue();
     }
 
+    /** runAsNonRoot, a read-only root, no privilege escalation, no capabilities, the runtime's seccomp profile. */
+    static void assertHardened(Pod p) {
+        var podSc = p.getSpec().getSecurityContext();
+        var c = p.getSpec().getContainers().get(0).getSecurityContext();
+        assertThat(podSc.getRunAsNonRoot()).as("runAsNonRoot").isTrue();
+        assertThat(podSc.getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+        assertThat(c.getReadOnlyRootFilesystem()).as("readOnlyRootFilesystem").isTrue();
+        assertThat(c.getAllowPrivilegeEscalation())
+                .as("allowPrivilegeEscalation")
+                .isFalse();
+        assertThat(c.getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(c.getCapabilities().getAdd()).isNullOrEmpty();
+    }
+
+    @Test
+    void probeAndHostPodsHaveTheSameHardenedSecurityContext() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.loop.runPass();
+        Pod probe = client.pods()
+                .inNamespace("team-a")
+                .withLabel(Labels.COMPONENT, Labels.COMPONENT_PROBE)
+                .list()
+                .getItems()
+                .get(0);
+        assertHardened(probe);
+        cluster.kubelet();
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertHardened(host);
+        assertThat(probe.getSpec().getContainers().get(0).getSecurityContext().getCapabilities())
+                .isEqualTo(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getSecurityContext()
+                        .getCapabilities());
+    }
+
     @Test
     void aProbeThatFailsSaysWhy() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
