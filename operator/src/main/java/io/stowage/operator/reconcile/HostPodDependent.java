@@ -157,6 +157,8 @@ public final class HostPodDependent {
                         .withName("runtime")
                         .withImage(cfg.runtimeImage())
                         .withImagePullPolicy(cfg.imagePullPolicy())
+                        // The runtime's last words (e.g. no CUDA backend) reach the pod status and our events.
+                        .withTerminationMessagePolicy("FallbackToLogsOnError")
                         .withArgs(
                                 HostApi.HOST_COMMAND,
                                 HostApi.DEVICE_OPTION,

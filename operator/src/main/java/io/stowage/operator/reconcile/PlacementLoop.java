@@ -886,6 +886,15 @@ public final class PlacementLoop {
     }
 
     private HostReport push(Pod pod, HostAssignment a, Map<String, Planned> planned) {
+        String crash = crashMessage(pod);
+        if (crash != null) {
+            // The runtime exits before its admin API answers (a GPU host without the CUDA backend, say): say
+            // why, from what the container left in its termination message.
+            HostUnavailableException e = new HostUnavailableException(
+                    HOST_FAILED, "host pod " + pod.getMetadata().getName() + " keeps failing: " + crash);
+            warnOwners(pod, a, planned, e);
+            return new HostReport(null, e);
+        }
         String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
         URI uri = "Running".equals(phase) ? adminUri.apply(pod) : null;
         if (uri == null) {
@@ -913,18 +922,65 @@ public final class PlacementLoop {
             }
             return new HostReport(s, null);
         } catch (HostUnavailableException e) {
-            for (String dep : a.replicas().stream()
-                    .map(ReplicaAssignment::deployment)
-                    .distinct()
-                    .toList()) {
-                Planned p = planned.get(dep);
-                if (p != null) {
-                    events.warning(
-                            p.cr(), e.reason(), "host " + pod.getMetadata().getName() + ": " + e.getMessage());
-                }
-            }
+            warnOwners(pod, a, planned, e);
             return new HostReport(null, e);
         }
+    }
+
+    /** The event reason and Degraded reason of a host whose container keeps failing. */
+    static final String HOST_FAILED = "HostFailed";
+
+    private void warnOwners(Pod pod, HostAssignment a, Map<String, Planned> planned, HostUnavailableException e) {
+        for (String dep : a.replicas().stream()
+                .map(ReplicaAssignment::deployment)
+                .distinct()
+                .toList()) {
+            Planned p = planned.get(dep);
+            if (p != null) {
+                events.warning(p.cr(), e.reason(), "host " + pod.getMetadata().getName() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Why the host's container keeps failing, or null while it does not: it waits in CrashLoopBackOff, or
+     * has restarted at least 3 times after failing; the message is its last termination message.
+     */
+    static String crashMessage(Pod pod) {
+        if (pod.getStatus() == null || pod.getStatus().getContainerStatuses() == null) {
+            return null;
+        }
+        for (var cs : pod.getStatus().getContainerStatuses()) {
+            var waiting = cs.getState() == null ? null : cs.getState().getWaiting();
+            boolean backOff = waiting != null && "CrashLoopBackOff".equals(waiting.getReason());
+            var last = cs.getLastState() == null ? null : cs.getLastState().getTerminated();
+            boolean failing = last != null
+                    && last.getExitCode() != null
+                    && last.getExitCode() != 0
+                    && cs.getRestartCount() != null
+                    && cs.getRestartCount() >= 3
+                    && !Boolean.TRUE.equals(cs.getReady());
+            if (!backOff && !failing) {
+                continue;
+            }
+            StringBuilder b = new StringBuilder("container ").append(cs.getName());
+            if (last != null) {
+                b.append(" exited with code ").append(last.getExitCode());
+                if (last.getReason() != null) {
+                    b.append(" (").append(last.getReason()).append(')');
+                }
+            }
+            if (cs.getRestartCount() != null) {
+                b.append(" after ").append(cs.getRestartCount()).append(" restart(s)");
+            }
+            if (backOff) {
+                b.append(", CrashLoopBackOff");
+            }
+            String msg = last == null ? null : last.getMessage();
+            b.append(": ").append(msg == null || msg.isBlank() ? "no termination message" : msg.strip());
+            return b.toString();
+        }
+        return null;
     }
 
     /** Whether the host's state lists every assigned replica (a restarted host forgets its assignment). */

@@ -161,6 +161,7 @@ public final class StatusAggregator {
         int placed = 0;
         int ready = 0;
         List<String> hostErrors = new ArrayList<>();
+        String hostReason = "HostUnavailable";
         List<String> modelFailures = new ArrayList<>();
         List<ReplicaPlacementStatus> ps = new ArrayList<>();
         for (int i = 0; planned != null && i < want; i++) {
@@ -201,6 +202,9 @@ public final class StatusAggregator {
                 }
             } else if (rep != null && rep.error() != null) {
                 hostErrors.add(rep.error().getMessage());
+                if (PlacementLoop.HOST_FAILED.equals(rep.error().reason())) {
+                    hostReason = PlacementLoop.HOST_FAILED;
+                }
             }
             p.setReady(isReady);
             if (isReady) {
@@ -250,7 +254,7 @@ public final class StatusAggregator {
             conds.add(cond(old, DEGRADED, "True", "ModelLoadFailed", String.join("; ", modelFailures)));
             phase = "Degraded";
         } else if (!hostErrors.isEmpty()) {
-            conds.add(cond(old, DEGRADED, "True", "HostUnavailable", String.join("; ", hostErrors)));
+            conds.add(cond(old, DEGRADED, "True", hostReason, String.join("; ", hostErrors)));
             phase = "Degraded";
         } else if (problem != null && problem.failure()) {
             conds.add(cond(old, DEGRADED, "True", problem.reason(), problem.message()));

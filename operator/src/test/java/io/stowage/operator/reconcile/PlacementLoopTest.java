@@ -735,6 +735,54 @@ class PlacementLoopTest {
     }
 
     @Test
+    void aHostWhoseContainerKeepsFailingDegradesWithItsTerminationMessage() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        String last = "stowage host: device cuda is not available: this runtime has no CUDA backend yet";
+        // The kubelet: the runtime exits at once, again and again.
+        host.setStatus(new io.fabric8.kubernetes.api.model.PodStatusBuilder()
+                .withPhase("Running")
+                .withPodIP("127.0.0.1")
+                .addNewContainerStatus()
+                .withName("runtime")
+                .withReady(false)
+                .withRestartCount(4)
+                .withNewState()
+                .withNewWaiting()
+                .withReason("CrashLoopBackOff")
+                .withMessage("back-off 1m20s restarting failed container")
+                .endWaiting()
+                .endState()
+                .withNewLastState()
+                .withNewTerminated()
+                .withExitCode(2)
+                .withReason("Error")
+                .withMessage(last + "\n")
+                .endTerminated()
+                .endLastState()
+                .endContainerStatus()
+                .build());
+        client.pods().inNamespace("team-a").resource(host).updateStatus();
+
+        cluster.loop.runPass();
+        var degraded = cluster.get("team-a", "chat").getStatus().condition("Degraded");
+        assertThat(degraded.getStatus()).isEqualTo("True");
+        assertThat(degraded.getReason()).isEqualTo("HostFailed");
+        assertThat(degraded.getMessage())
+                .contains(host.getMetadata().getName())
+                .contains("exited with code 2")
+                .contains("CrashLoopBackOff")
+                .contains(last);
+        assertThat(cluster.events("team-a", "HostFailed"))
+                .singleElement()
+                .satisfies(e -> assertThat(e.getMessage()).contains(last));
+        assertThat(host.getSpec().getContainers().get(0).getTerminationMessagePolicy())
+                .isEqualTo("FallbackToLogsOnError");
+    }
+
+    @Test
     void aProbeThatFailsSaysWhy() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "nope", 1, s -> s.getModel().setUri("s3://bucket/absent.gguf"));
