@@ -4,8 +4,10 @@ import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.VolumeMountBuilder;
+import io.stowage.hostapi.HostApi;
 import io.stowage.operator.reconcile.Labels;
 import java.net.URI;
+import java.util.List;
 
 /**
  * Where a {@code pvc://} or {@code file://} model source is mounted, read-only, in a host pod, and the
@@ -13,7 +15,8 @@ import java.net.URI;
  *
  * @param volumeName the pod volume's name, one per claim or node directory
  * @param volume the volume: the claim, or the file's node directory as a hostPath
- * @param mountPath under {@link #ROOT}, fixed per source
+ * @param mountPath fixed per source: {@link #ROOT}/NAME for a claim, the node directory's own path for a
+ *     file (as the probe pod mounts it) unless that would cover the image's files
  * @param podUri the {@code file:///...} URI of the model inside the pod
  */
 public record SourceMount(String volumeName, Volume volume, String mountPath, String podUri) {
@@ -49,10 +52,49 @@ public record SourceMount(String volumeName, Volume volume, String mountPath, St
                     .withType("Directory")
                     .endHostPath()
                     .build();
+            // As in the probe pod, the node's directory appears at its own path, so the URI stays valid; a
+            // directory that would cover the image's own files or another mount goes below ROOT instead.
+            if (!shadowsImage(dir)) {
+                return new SourceMount(name, v, dir, "file://" + path);
+            }
             String mount = ROOT + "/" + name;
             return new SourceMount(name, v, mount, "file://" + mount + path.substring(slash));
         }
         return null;
+    }
+
+    /** Paths of the runtime image and of the host pod's other mounts that a source must not cover. */
+    private static final List<String> RESERVED = List.of(
+            "/tmp",
+            ROOT,
+            HostApi.CACHE_MOUNT,
+            "/deployments",
+            "/opt/java",
+            "/usr",
+            "/bin",
+            "/sbin",
+            "/lib",
+            "/lib64",
+            "/etc",
+            "/proc",
+            "/sys",
+            "/dev",
+            "/var",
+            "/run",
+            "/root",
+            "/home");
+
+    /** Whether mounting {@code dir} at its own path would hide (or be) a reserved path. */
+    static boolean shadowsImage(String dir) {
+        if (dir.equals("/")) {
+            return true;
+        }
+        for (String r : RESERVED) {
+            if (r.equals(dir) || r.startsWith(dir + "/") || dir.startsWith(ROOT + "/")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The URI the host is given: the in-pod path for mounted sources, {@code uri} itself otherwise. */

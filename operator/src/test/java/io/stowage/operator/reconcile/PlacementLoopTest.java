@@ -513,14 +513,17 @@ class PlacementLoopTest {
                 .orElseThrow();
         assertThat(claimMount.getReadOnly()).isTrue();
         assertThat(dirMount.getReadOnly()).isTrue();
-        assertThat(claimMount.getMountPath()).startsWith("/source/").isNotEqualTo(dirMount.getMountPath());
+        assertThat(claimMount.getMountPath()).startsWith("/source/");
+        assertThat(dirMount.getMountPath())
+                .as("a node directory appears at its own path")
+                .isEqualTo("/data/models");
 
         HostAssignment a = assignmentOf(host);
         assertThat(a.models())
                 .extracting(m -> m.uri())
                 .containsExactlyInAnyOrder(
                         "file://" + claimMount.getMountPath() + "/llm/stories260K-q8_0.gguf",
-                        "file://" + dirMount.getMountPath() + "/stories260K-q8_0.gguf");
+                        "file:///data/models/stories260K-q8_0.gguf");
         assertThat(cluster.hosts.get(host.getMetadata().getName()).assignment).isEqualTo(a);
     }
 
