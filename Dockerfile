@@ -11,7 +11,8 @@ COPY placement/pom.xml placement/
 COPY host-api/pom.xml host-api/
 COPY runtime-image/pom.xml runtime-image/
 COPY operator/pom.xml operator/
-RUN ./mvnw -B -ntp -pl operator -am dependency:go-offline -DskipTests || true
+COPY e2e/pom.xml e2e/
+RUN ./mvnw -B -ntp -pl operator -am dependency:go-offline -DskipTests
 COPY placement placement
 COPY host-api host-api
 COPY operator operator

@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.stowage.hostapi.HostApi;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.inventory.Inventory;
+import io.stowage.operator.model.SourceMount;
 import io.stowage.placement.plan.Device;
 import io.stowage.placement.plan.DeviceKind;
 import java.util.ArrayList;
@@ -28,7 +29,9 @@ public final class HostPodDependent {
      *
      * @param assignmentJson the host's {@code HostAssignment}, recorded on the pod as the ledger
      * @param owners the deployments with replicas on it: deleting the last one lets the GC remove the pod
-     * @param budgetBytes what the planner gave the host (CPU hosts request it as memory)
+     * @param budgetBytes what the planner planned for the host's contents: O_host + max A + sum W + sum K
+     *     (CPU hosts request and are limited to it)
+     * @param sourceUris the models' URIs as the deployments give them: pvc:// and file:// ones are mounted
      */
     public static Pod desired(
             OperatorConfig cfg,
@@ -37,7 +40,8 @@ public final class HostPodDependent {
             String assignmentJson,
             List<LlmDeployment> owners,
             long budgetBytes,
-            Map<String, String> readyLabels) {
+            Map<String, String> readyLabels,
+            List<String> sourceUris) {
         String name = Labels.hostPodName(device.id());
         Map<String, String> labels = new LinkedHashMap<>();
         labels.put(Labels.MANAGED_BY, Labels.MANAGED_BY_VALUE);
@@ -81,6 +85,33 @@ public final class HostPodDependent {
                         .withClaimName(cfg.modelCachePvc())
                         .endPersistentVolumeClaim()
                         .build();
+        Map<String, SourceMount> sources = new java.util.TreeMap<>();
+        for (String uri : sourceUris) {
+            SourceMount m = SourceMount.of(uri);
+            if (m != null) {
+                sources.putIfAbsent(m.volumeName(), m);
+            }
+        }
+        List<Volume> volumes = new ArrayList<>();
+        volumes.add(cache);
+        volumes.add(new VolumeBuilder()
+                .withName("tmp")
+                .withNewEmptyDir()
+                .endEmptyDir()
+                .build());
+        List<io.fabric8.kubernetes.api.model.VolumeMount> mounts = new ArrayList<>();
+        mounts.add(new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+                .withName("model-cache")
+                .withMountPath(HostApi.CACHE_MOUNT)
+                .build());
+        mounts.add(new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+                .withName("tmp")
+                .withMountPath("/tmp")
+                .build());
+        for (SourceMount m : sources.values()) {
+            volumes.add(m.volume());
+            mounts.add(m.volumeMount());
+        }
         return new PodBuilder()
                 .withNewMetadata()
                 .withName(name)
@@ -126,6 +157,8 @@ public final class HostPodDependent {
                         .withName("runtime")
                         .withImage(cfg.runtimeImage())
                         .withImagePullPolicy(cfg.imagePullPolicy())
+                        // The runtime's last words (e.g. no CUDA backend) reach the pod status and our events.
+                        .withTerminationMessagePolicy("FallbackToLogsOnError")
                         .withArgs(
                                 HostApi.HOST_COMMAND,
                                 HostApi.DEVICE_OPTION,
@@ -179,22 +212,9 @@ public final class HostPodDependent {
                         .endHttpGet()
                         .withPeriodSeconds(5)
                         .endReadinessProbe()
-                        .addNewVolumeMount()
-                        .withName("model-cache")
-                        .withMountPath(HostApi.CACHE_MOUNT)
-                        .endVolumeMount()
-                        .addNewVolumeMount()
-                        .withName("tmp")
-                        .withMountPath("/tmp")
-                        .endVolumeMount()
+                        .withVolumeMounts(mounts)
                         .build())
-                .withVolumes(
-                        cache,
-                        new VolumeBuilder()
-                                .withName("tmp")
-                                .withNewEmptyDir()
-                                .endEmptyDir()
-                                .build())
+                .withVolumes(volumes)
                 .endSpec()
                 .build();
     }

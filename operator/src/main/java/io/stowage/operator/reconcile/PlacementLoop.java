@@ -3,6 +3,7 @@ package io.stowage.operator.reconcile;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -25,6 +26,7 @@ import io.stowage.operator.host.HostAdminClient;
 import io.stowage.operator.host.HostUnavailableException;
 import io.stowage.operator.inventory.Inventory;
 import io.stowage.operator.model.ModelResolver;
+import io.stowage.operator.model.SourceMount;
 import io.stowage.operator.model.Units;
 import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryBreakdown;
@@ -354,12 +356,16 @@ public final class PlacementLoop {
         phases.mark("status");
 
         // 9. Services and statuses.
-        for (Planned p : planned.values()) {
-            statuses.ensureService(p.cr());
-        }
         for (LlmDeployment d : live) {
-            if (!planned.containsKey(d.key())) {
-                statuses.ensureService(d);
+            try {
+                statuses.ensureService(
+                        planned.containsKey(d.key()) ? planned.get(d.key()).cr() : d);
+            } catch (KubernetesClientException e) {
+                // One deployment's Service that cannot be written must not stop the others' Services and statuses.
+                String why = "Service " + StatusAggregator.serviceName(d) + " not written: " + e.getMessage();
+                LOG.warnf("%s: %s", d.key(), why);
+                events.warning(d, "ServiceFailed", why);
+                problems.putIfAbsent(d.key(), new StatusAggregator.Problem("ServiceFailed", why, true));
             }
             try {
                 statuses.write(
@@ -624,7 +630,8 @@ public final class PlacementLoop {
                     digest,
                     new ModelAssignment(
                             digest,
-                            p.uri(),
+                            // pvc:// and file:// sources are mounted into the host pod: it reads them there.
+                            SourceMount.hostUri(p.uri()),
                             sha,
                             p.memory().weightBytes(),
                             p.memory().workspaceBytes()));
@@ -727,7 +734,14 @@ public final class PlacementLoop {
             }
             Host old = ledger.get(devId);
             Map<String, String> ready = old == null ? Map.of() : readyLabelsOf(old.pod());
-            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, a.budgetBytes(), ready);
+            List<String> sources = a.replicas().stream()
+                    .map(ReplicaAssignment::deployment)
+                    .distinct()
+                    .map(k -> planned.get(k).uri())
+                    .toList();
+            // A CPU host's pod asks for the memory planned for its contents, not the device's whole share.
+            long podBytes = plannedBytes(a, dev);
+            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, podBytes, ready, sources);
             try {
                 commitHostPod(out, devId, ns, old, want, json);
             } catch (KubernetesClientException ex) {
@@ -739,8 +753,44 @@ public final class PlacementLoop {
         return out;
     }
 
+    /** A CPU host's memory limit in bytes (a pod's resources cannot be edited); 0 for a GPU host. */
+    private static long memoryLimit(Pod p) {
+        var res = p.getSpec().getContainers().get(0).getResources();
+        var limits = res == null ? null : res.getLimits();
+        Quantity q = limits == null ? null : limits.get("memory");
+        return q == null ? 0 : Quantity.getAmountInBytes(q).longValue();
+    }
+
+    private static boolean isFailed(Pod p) {
+        return p.getStatus() != null && "Failed".equals(p.getStatus().getPhase());
+    }
+
+    private static Set<String> volumeNames(Pod p) {
+        return p.getSpec() == null || p.getSpec().getVolumes() == null
+                ? Set.of()
+                : p.getSpec().getVolumes().stream()
+                        .map(io.fabric8.kubernetes.api.model.Volume::getName)
+                        .collect(Collectors.toSet());
+    }
+
     private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
         if (old == null) {
+            out.put(devId, client.pods().inNamespace(ns).resource(want).create());
+        } else if (isFailed(old.pod())
+                || !volumeNames(old.pod()).equals(volumeNames(want))
+                || memoryLimit(old.pod()) < memoryLimit(want)) {
+            // A failed pod (evicted, say) never runs again, and a pod's volumes cannot be edited: replace the
+            // pod. Its replacement carries the assignment planned from the old pod's annotation (the ledger).
+            LOG.infof(
+                    "replacing host pod %s/%s (%s)",
+                    ns,
+                    old.pod().getMetadata().getName(),
+                    isFailed(old.pod()) ? "phase Failed" : "model sources or planned memory changed");
+            client.pods()
+                    .inNamespace(ns)
+                    .withName(old.pod().getMetadata().getName())
+                    .withGracePeriod(0)
+                    .delete();
             out.put(devId, client.pods().inNamespace(ns).resource(want).create());
         } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
                 || !sameOwners(old.pod(), want)) {
@@ -836,6 +886,15 @@ public final class PlacementLoop {
     }
 
     private HostReport push(Pod pod, HostAssignment a, Map<String, Planned> planned) {
+        String crash = crashMessage(pod);
+        if (crash != null) {
+            // The runtime exits before its admin API answers (a GPU host without the CUDA backend, say): say
+            // why, from what the container left in its termination message.
+            HostUnavailableException e = new HostUnavailableException(
+                    HOST_FAILED, "host pod " + pod.getMetadata().getName() + " keeps failing: " + crash);
+            warnOwners(pod, a, planned, e);
+            return new HostReport(null, e);
+        }
         String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
         URI uri = "Running".equals(phase) ? adminUri.apply(pod) : null;
         if (uri == null) {
@@ -863,18 +922,65 @@ public final class PlacementLoop {
             }
             return new HostReport(s, null);
         } catch (HostUnavailableException e) {
-            for (String dep : a.replicas().stream()
-                    .map(ReplicaAssignment::deployment)
-                    .distinct()
-                    .toList()) {
-                Planned p = planned.get(dep);
-                if (p != null) {
-                    events.warning(
-                            p.cr(), e.reason(), "host " + pod.getMetadata().getName() + ": " + e.getMessage());
-                }
-            }
+            warnOwners(pod, a, planned, e);
             return new HostReport(null, e);
         }
+    }
+
+    /** The event reason and Degraded reason of a host whose container keeps failing. */
+    static final String HOST_FAILED = "HostFailed";
+
+    private void warnOwners(Pod pod, HostAssignment a, Map<String, Planned> planned, HostUnavailableException e) {
+        for (String dep : a.replicas().stream()
+                .map(ReplicaAssignment::deployment)
+                .distinct()
+                .toList()) {
+            Planned p = planned.get(dep);
+            if (p != null) {
+                events.warning(p.cr(), e.reason(), "host " + pod.getMetadata().getName() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Why the host's container keeps failing, or null while it does not: it waits in CrashLoopBackOff, or
+     * has restarted at least 3 times after failing; the message is its last termination message.
+     */
+    static String crashMessage(Pod pod) {
+        if (pod.getStatus() == null || pod.getStatus().getContainerStatuses() == null) {
+            return null;
+        }
+        for (var cs : pod.getStatus().getContainerStatuses()) {
+            var waiting = cs.getState() == null ? null : cs.getState().getWaiting();
+            boolean backOff = waiting != null && "CrashLoopBackOff".equals(waiting.getReason());
+            var last = cs.getLastState() == null ? null : cs.getLastState().getTerminated();
+            boolean failing = last != null
+                    && last.getExitCode() != null
+                    && last.getExitCode() != 0
+                    && cs.getRestartCount() != null
+                    && cs.getRestartCount() >= 3
+                    && !Boolean.TRUE.equals(cs.getReady());
+            if (!backOff && !failing) {
+                continue;
+            }
+            StringBuilder b = new StringBuilder("container ").append(cs.getName());
+            if (last != null) {
+                b.append(" exited with code ").append(last.getExitCode());
+                if (last.getReason() != null) {
+                    b.append(" (").append(last.getReason()).append(')');
+                }
+            }
+            if (cs.getRestartCount() != null) {
+                b.append(" after ").append(cs.getRestartCount()).append(" restart(s)");
+            }
+            if (backOff) {
+                b.append(", CrashLoopBackOff");
+            }
+            String msg = last == null ? null : last.getMessage();
+            b.append(": ").append(msg == null || msg.isBlank() ? "no termination message" : msg.strip());
+            return b.toString();
+        }
+        return null;
     }
 
     /** Whether the host's state lists every assigned replica (a restarted host forgets its assignment). */

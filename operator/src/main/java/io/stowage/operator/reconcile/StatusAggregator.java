@@ -79,10 +79,34 @@ public final class StatusAggregator {
                 .build();
     }
 
-    /** Service names are DNS labels: at most 63 characters. */
+    /** The Service of a deployment: its name made a DNS-1035 label. */
     public static String serviceName(LlmDeployment d) {
-        String n = d.getMetadata().getName();
-        return n.length() <= 63 ? n : n.substring(0, 50) + "-" + Labels.hash(n, 12);
+        return serviceName(d.getMetadata().getName());
+    }
+
+    /**
+     * {@code name} (a CR name: a DNS-1123 subdomain, dots allowed) as a DNS-1035 label: lower case letters,
+     * digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters; a shortened
+     * name ends with a hash of the whole name so that two long names stay apart. Deterministic.
+     */
+    public static String serviceName(String name) {
+        String s = name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
+        if (s.isEmpty() || !Character.isLetter(s.charAt(0))) {
+            s = "llm-" + s;
+        }
+        s = trimDashes(s);
+        if (s.length() > 63) {
+            s = trimDashes(s.substring(0, 50)) + "-" + Labels.hash(name, 12);
+        }
+        return s;
+    }
+
+    private static String trimDashes(String s) {
+        int end = s.length();
+        while (end > 0 && s.charAt(end - 1) == '-') {
+            end--;
+        }
+        return s.substring(0, end);
     }
 
     void ensureService(LlmDeployment d) {
@@ -137,6 +161,7 @@ public final class StatusAggregator {
         int placed = 0;
         int ready = 0;
         List<String> hostErrors = new ArrayList<>();
+        String hostReason = "HostUnavailable";
         List<String> modelFailures = new ArrayList<>();
         List<ReplicaPlacementStatus> ps = new ArrayList<>();
         for (int i = 0; planned != null && i < want; i++) {
@@ -177,6 +202,9 @@ public final class StatusAggregator {
                 }
             } else if (rep != null && rep.error() != null) {
                 hostErrors.add(rep.error().getMessage());
+                if (PlacementLoop.HOST_FAILED.equals(rep.error().reason())) {
+                    hostReason = PlacementLoop.HOST_FAILED;
+                }
             }
             p.setReady(isReady);
             if (isReady) {
@@ -226,7 +254,7 @@ public final class StatusAggregator {
             conds.add(cond(old, DEGRADED, "True", "ModelLoadFailed", String.join("; ", modelFailures)));
             phase = "Degraded";
         } else if (!hostErrors.isEmpty()) {
-            conds.add(cond(old, DEGRADED, "True", "HostUnavailable", String.join("; ", hostErrors)));
+            conds.add(cond(old, DEGRADED, "True", hostReason, String.join("; ", hostErrors)));
             phase = "Degraded";
         } else if (problem != null && problem.failure()) {
             conds.add(cond(old, DEGRADED, "True", problem.reason(), problem.message()));

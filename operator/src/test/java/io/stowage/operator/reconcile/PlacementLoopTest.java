@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.dcgm.GpuMemory;
@@ -21,6 +22,8 @@ import org.junit.jupiter.api.Test;
 @EnableKubernetesMockClient(crud = true)
 class PlacementLoopTest {
     KubernetesClient client;
+
+    KubernetesMockServer server;
 
     TestCluster cluster;
 
@@ -474,6 +477,312 @@ class PlacementLoopTest {
                 .hasSize(1);
         assertThat(cluster.get("team-a", "same-file").getStatus().getReadyReplicas())
                 .isEqualTo(1);
+    }
+
+    @Test
+    void pvcAndFileModelsAreMountedReadOnlyIntoTheHostPodWhichIsGivenFilePaths() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/llm/stories260K-q8_0.gguf"));
+        cluster.apply("team-a", "from-node", 1, s -> s.getModel().setUri("file:///data/models/stories260K-q8_0.gguf"));
+        cluster.converge();
+        cluster.converge();
+
+        List<Pod> hosts = cluster.hostPods("team-a");
+        assertThat(hosts).hasSize(1);
+        Pod host = hosts.get(0);
+        var volumes = host.getSpec().getVolumes();
+        var claim = volumes.stream()
+                .filter(v -> v.getPersistentVolumeClaim() != null
+                        && "models".equals(v.getPersistentVolumeClaim().getClaimName()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(claim.getPersistentVolumeClaim().getReadOnly()).isTrue();
+        var dir = volumes.stream()
+                .filter(v -> v.getHostPath() != null
+                        && "/data/models".equals(v.getHostPath().getPath()))
+                .findFirst()
+                .orElseThrow();
+        var mounts = host.getSpec().getContainers().get(0).getVolumeMounts();
+        var claimMount = mounts.stream()
+                .filter(m -> m.getName().equals(claim.getName()))
+                .findFirst()
+                .orElseThrow();
+        var dirMount = mounts.stream()
+                .filter(m -> m.getName().equals(dir.getName()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(claimMount.getReadOnly()).isTrue();
+        assertThat(dirMount.getReadOnly()).isTrue();
+        assertThat(claimMount.getMountPath()).startsWith("/source/");
+        assertThat(dirMount.getMountPath())
+                .as("a node directory appears at its own path")
+                .isEqualTo("/data/models");
+
+        HostAssignment a = assignmentOf(host);
+        assertThat(a.models())
+                .extracting(m -> m.uri())
+                .containsExactlyInAnyOrder(
+                        "file://" + claimMount.getMountPath() + "/llm/stories260K-q8_0.gguf",
+                        "file:///data/models/stories260K-q8_0.gguf");
+        assertThat(cluster.hosts.get(host.getMetadata().getName()).assignment).isEqualTo(a);
+    }
+
+    @Test
+    void anHttpModelIsGivenToTheHostAsItsUriWithNoSourceVolume() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertThat(host.getSpec().getVolumes()).extracting(v -> v.getName()).containsExactly("model-cache", "tmp");
+        assertThat(assignmentOf(host).models().get(0).uri())
+                .isEqualTo(cluster.get("team-a", "chat").getSpec().getModel().getUri());
+    }
+
+    @Test
+    void aDottedNameGetsAValidServiceNamedInTheEndpoint() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "llama-3.1-8b", 1, s -> {});
+        cluster.converge();
+        assertThat(client.services()
+                        .inNamespace("team-a")
+                        .withName("llama-3-1-8b")
+                        .get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "llama-3.1-8b").getStatus().getEndpoint())
+                .isEqualTo("http://llama-3-1-8b.team-a.svc.cluster.local/v1");
+    }
+
+    @Test
+    void aServiceThatCannotBeWrittenDegradesOnlyItsDeployment() throws Exception {
+        server.expect()
+                .post()
+                .withPath("/api/v1/namespaces/team-b/services")
+                .andReturn(
+                        422,
+                        "{\"kind\":\"Status\",\"status\":\"Failure\",\"code\":422,"
+                                + "\"message\":\"Service \\\"bad\\\" is invalid\"}")
+                .always();
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-b", "bad", 1, s -> {});
+        cluster.apply("team-a", "good", 1, s -> {});
+        cluster.converge();
+
+        assertThat(client.services().inNamespace("team-a").withName("good").get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "good").getStatus().getReadyReplicas()).isEqualTo(1);
+        var bad = cluster.get("team-b", "bad").getStatus();
+        assertThat(bad.condition("Degraded").getStatus()).isEqualTo("True");
+        assertThat(bad.condition("Degraded").getReason()).isEqualTo("ServiceFailed");
+        assertThat(bad.condition("Degraded").getMessage()).contains("Service bad");
+        assertThat(cluster.events("team-b", "ServiceFailed")).isNotEmpty();
+    }
+
+    @Test
+    void aFailedHostPodIsReplacedWithTheSameAssignment() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 2, s -> {});
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        HostAssignment before = assignmentOf(host);
+        String uid = host.getMetadata().getUid();
+
+        // The kubelet evicts it.
+        host.setStatus(new io.fabric8.kubernetes.api.model.PodStatusBuilder()
+                .withPhase("Failed")
+                .withReason("Evicted")
+                .withMessage("The node was low on resource: memory.")
+                .build());
+        client.pods().inNamespace("team-a").resource(host).updateStatus();
+        cluster.hosts.remove(host.getMetadata().getName()).close();
+
+        cluster.loop.runPass();
+        List<Pod> after = cluster.hostPods("team-a");
+        assertThat(after).singleElement().satisfies(p -> {
+            assertThat(p.getMetadata().getUid()).isNotEqualTo(uid);
+            assertThat(p.getMetadata().getName()).isEqualTo(host.getMetadata().getName());
+            assertThat(p.getStatus() == null || p.getStatus().getPhase() == null)
+                    .as("a new pod, not yet run")
+                    .isTrue();
+            assertThat(assignmentOf(p).replicas()).isEqualTo(before.replicas());
+            assertThat(assignmentOf(p).models()).isEqualTo(before.models());
+        });
+        cluster.converge();
+        assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
+    }
+
+    @Test
+    void aCpuHostAsksForTheMemoryPlannedForItsContentsNotTheWholeShare() throws Exception {
+        cluster.close();
+        OperatorConfig d = OperatorConfig.defaults();
+        var inv = d.inventory();
+        cluster = new TestCluster(
+                client,
+                new OperatorConfig(
+                        d.runtimeImage(),
+                        d.imagePullPolicy(),
+                        d.modelCacheHostPath(),
+                        d.modelCachePvc(),
+                        d.allowedModelHosts(),
+                        d.httpTimeout(),
+                        d.maxHeaderBytes(),
+                        d.dcgmService(),
+                        d.dcgmPort(),
+                        new io.stowage.operator.inventory.InventoryConfig(
+                                inv.reserveFraction(),
+                                inv.reserveFloorBytes(),
+                                0.5,
+                                inv.gpuHostOverheadBytes(),
+                                inv.cpuHostOverheadBytes()),
+                        d.memory(),
+                        d.serviceDomain(),
+                        d.namespaces()));
+        client.nodes()
+                .resource(new io.fabric8.kubernetes.api.model.NodeBuilder()
+                        .withNewMetadata()
+                        .withName("cpu-a")
+                        .addToLabels("kubernetes.io/hostname", "cpu-a")
+                        .endMetadata()
+                        .withNewStatus()
+                        .addToAllocatable("memory", new io.fabric8.kubernetes.api.model.Quantity("64Gi"))
+                        .addNewCondition()
+                        .withType("Ready")
+                        .withStatus("True")
+                        .endCondition()
+                        .endStatus()
+                        .build())
+                .create();
+        cluster.apply("team-a", "on-cpu", 1, s -> {
+            s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
+            s.getContext().setMaxTokens(256);
+        });
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertThat(host.getMetadata().getAnnotations()).containsEntry(Labels.DEVICE_ANNOTATION, "cpu-a/cpu");
+        var mem = cluster.get("team-a", "on-cpu").getStatus().getMemory();
+        long one =
+                mem.getOverheadBytes() + mem.getWorkspaceBytes() + mem.getWeightsBytes() + mem.getKvPerReplicaBytes();
+        assertThat(memoryLimit(host)).isEqualTo(one).isLessThan(32L << 30);
+        assertThat(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getRequests()
+                        .get("memory"))
+                .isEqualTo(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getLimits()
+                        .get("memory"));
+
+        // A longer context needs more KV: a pod's resources cannot be edited, so the host is replaced.
+        cluster.apply("team-a", "on-cpu", 1, s -> {
+            s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
+            s.getContext().setMaxTokens(512);
+        });
+        cluster.converge();
+        Pod grown = cluster.hostPods("team-a").get(0);
+        var mem2 = cluster.get("team-a", "on-cpu").getStatus().getMemory();
+        assertThat(mem2.getKvPerReplicaBytes()).isEqualTo(2 * mem.getKvPerReplicaBytes());
+        assertThat(memoryLimit(grown)).isEqualTo(one + mem.getKvPerReplicaBytes());
+        assertThat(cluster.get("team-a", "on-cpu").getStatus().getReadyReplicas())
+                .isEqualTo(1);
+    }
+
+    static long memoryLimit(Pod p) {
+        return io.fabric8.kubernetes.api.model.Quantity.getAmountInBytes(p.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getResources()
+                        .getLimits()
+                        .get("memory"))
+                .longValue();
+    }
+
+    /** runAsNonRoot, a read-only root, no privilege escalation, no capabilities, the runtime's seccomp profile. */
+    static void assertHardened(Pod p) {
+        var podSc = p.getSpec().getSecurityContext();
+        var c = p.getSpec().getContainers().get(0).getSecurityContext();
+        assertThat(podSc.getRunAsNonRoot()).as("runAsNonRoot").isTrue();
+        assertThat(podSc.getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+        assertThat(c.getReadOnlyRootFilesystem()).as("readOnlyRootFilesystem").isTrue();
+        assertThat(c.getAllowPrivilegeEscalation())
+                .as("allowPrivilegeEscalation")
+                .isFalse();
+        assertThat(c.getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(c.getCapabilities().getAdd()).isNullOrEmpty();
+    }
+
+    @Test
+    void probeAndHostPodsHaveTheSameHardenedSecurityContext() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.loop.runPass();
+        Pod probe = client.pods()
+                .inNamespace("team-a")
+                .withLabel(Labels.COMPONENT, Labels.COMPONENT_PROBE)
+                .list()
+                .getItems()
+                .get(0);
+        assertHardened(probe);
+        cluster.kubelet();
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        assertHardened(host);
+        assertThat(probe.getSpec().getContainers().get(0).getSecurityContext().getCapabilities())
+                .isEqualTo(host.getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getSecurityContext()
+                        .getCapabilities());
+    }
+
+    @Test
+    void aHostWhoseContainerKeepsFailingDegradesWithItsTerminationMessage() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        String last = "stowage host: device cuda is not available: this runtime has no CUDA backend yet";
+        // The kubelet: the runtime exits at once, again and again.
+        host.setStatus(new io.fabric8.kubernetes.api.model.PodStatusBuilder()
+                .withPhase("Running")
+                .withPodIP("127.0.0.1")
+                .addNewContainerStatus()
+                .withName("runtime")
+                .withReady(false)
+                .withRestartCount(4)
+                .withNewState()
+                .withNewWaiting()
+                .withReason("CrashLoopBackOff")
+                .withMessage("back-off 1m20s restarting failed container")
+                .endWaiting()
+                .endState()
+                .withNewLastState()
+                .withNewTerminated()
+                .withExitCode(2)
+                .withReason("Error")
+                .withMessage(last + "\n")
+                .endTerminated()
+                .endLastState()
+                .endContainerStatus()
+                .build());
+        client.pods().inNamespace("team-a").resource(host).updateStatus();
+
+        cluster.loop.runPass();
+        var degraded = cluster.get("team-a", "chat").getStatus().condition("Degraded");
+        assertThat(degraded.getStatus()).isEqualTo("True");
+        assertThat(degraded.getReason()).isEqualTo("HostFailed");
+        assertThat(degraded.getMessage())
+                .contains(host.getMetadata().getName())
+                .contains("exited with code 2")
+                .contains("CrashLoopBackOff")
+                .contains(last);
+        assertThat(cluster.events("team-a", "HostFailed"))
+                .singleElement()
+                .satisfies(e -> assertThat(e.getMessage()).contains(last));
+        assertThat(host.getSpec().getContainers().get(0).getTerminationMessagePolicy())
+                .isEqualTo("FallbackToLogsOnError");
     }
 
     @Test
