@@ -86,8 +86,8 @@ public final class StatusAggregator {
 
     /**
      * {@code name} (a CR name: a DNS-1123 subdomain, dots allowed) as a DNS-1035 label: lower case letters,
-     * digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters; a shortened
-     * name ends with a hash of the whole name so that two long names stay apart. Deterministic.
+     * digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters; a name that had
+     * to change ends with a hash of the whole name so that two names never share a Service. Deterministic.
      */
     public static String serviceName(String name) {
         String s = name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
@@ -95,10 +95,12 @@ public final class StatusAggregator {
             s = "llm-" + s;
         }
         s = trimDashes(s);
-        if (s.length() > 63) {
-            s = trimDashes(s.substring(0, 50)) + "-" + Labels.hash(name, 12);
+        if (s.equals(name) && s.length() <= 63) {
+            return s;
         }
-        return s;
+        // Changed or shortened: the hash of the whole name keeps apart names that map to the same text
+        // (llama-3.1 and llama-3-1).
+        return trimDashes(s.substring(0, Math.min(s.length(), 50))) + "-" + Labels.hash(name, 12);
     }
 
     private static String trimDashes(String s) {

@@ -543,13 +543,11 @@ class PlacementLoopTest {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "llama-3.1-8b", 1, s -> {});
         cluster.converge();
-        assertThat(client.services()
-                        .inNamespace("team-a")
-                        .withName("llama-3-1-8b")
-                        .get())
+        String service = "llama-3-1-8b-" + Labels.hash("llama-3.1-8b", 12);
+        assertThat(client.services().inNamespace("team-a").withName(service).get())
                 .isNotNull();
         assertThat(cluster.get("team-a", "llama-3.1-8b").getStatus().getEndpoint())
-                .isEqualTo("http://llama-3-1-8b.team-a.svc.cluster.local/v1");
+                .isEqualTo("http://" + service + ".team-a.svc.cluster.local/v1");
     }
 
     @Test

@@ -10,7 +10,13 @@ class ServiceNameTest {
 
     @Test
     void dotsBecomeDashes() {
-        assertThat(StatusAggregator.serviceName("llama-3.1-8b")).isEqualTo("llama-3-1-8b");
+        assertThat(StatusAggregator.serviceName("llama-3.1-8b"))
+                .isEqualTo("llama-3-1-8b-" + Labels.hash("llama-3.1-8b", 12))
+                .matches(DNS_1035);
+        // two names that map to the same text keep apart
+        assertThat(StatusAggregator.serviceName("llama-3.1-8b"))
+                .isNotEqualTo(StatusAggregator.serviceName("llama-3-1-8b"));
+        assertThat(StatusAggregator.serviceName("llama-3-1-8b")).isEqualTo("llama-3-1-8b");
     }
 
     @Test
@@ -21,7 +27,7 @@ class ServiceNameTest {
     @Test
     void aLeadingDigitGetsALetterPrefix() {
         String s = StatusAggregator.serviceName("3b.model");
-        assertThat(s).matches(DNS_1035).endsWith("3b-model");
+        assertThat(s).matches(DNS_1035).startsWith("llm-3b-model-");
     }
 
     @Test
