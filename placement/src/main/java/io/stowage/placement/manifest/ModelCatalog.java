@@ -16,12 +16,12 @@ import java.util.regex.Pattern;
 /**
  * Reads a models catalog: YAML with a {@code models} map keyed by model URI (exactly as written in
  * {@code spec.model.uri}), each value a header summary with {@code architecture, layers, heads,
- * kvHeads, keyLength, valueLength, embedding, feedForward, vocab, contextLength, weightBytes}
- * (required) and {@code quantization, parameters, sha256} (optional).
+ * kvHeads, keyLength, valueLength, embedding, feedForward, vocab, weightBytes} (required) and
+ * {@code contextLength, quantization, parameters, sha256} (optional).
  */
 public final class ModelCatalog {
 
-    private static final Set<String> ENTRY = Set.of(
+    private static final List<String> REQUIRED = List.of(
             "architecture",
             "layers",
             "heads",
@@ -31,11 +31,11 @@ public final class ModelCatalog {
             "embedding",
             "feedForward",
             "vocab",
-            "contextLength",
-            "weightBytes",
-            "quantization",
-            "parameters",
-            "sha256");
+            "weightBytes");
+    private static final Set<String> ENTRY = java.util.stream.Stream.concat(
+                    REQUIRED.stream(),
+                    java.util.stream.Stream.of("contextLength", "quantization", "parameters", "sha256"))
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
     private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
 
     private final Map<String, CatalogEntry> entries;
@@ -84,17 +84,7 @@ public final class ModelCatalog {
     private static CatalogEntry entry(YamlFields f, Map<String, Object> m, String path) {
         f.checkKnown(m, path, ENTRY);
         int max = Integer.MAX_VALUE;
-        for (String required : List.of(
-                "architecture",
-                "layers",
-                "heads",
-                "kvHeads",
-                "keyLength",
-                "valueLength",
-                "embedding",
-                "feedForward",
-                "vocab",
-                "weightBytes")) {
+        for (String required : REQUIRED) {
             if (m.get(required) == null) {
                 throw f.error(path + "." + required, "is required");
             }
