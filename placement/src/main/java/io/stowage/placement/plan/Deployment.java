@@ -24,7 +24,7 @@ public record Deployment(
         DeviceRequest device,
         double computeShare) {
 
-    /** The default compute share of a replica on a GPU (DESIGN.md: sharing must not pile up). */
+    /** The default compute share of a replica on a GPU (docs/design.md: sharing must not pile up). */
     public static final double DEFAULT_GPU_COMPUTE_SHARE = 0.25;
 
     public Deployment {

@@ -8,7 +8,7 @@ import java.util.Objects;
  * One device the planner may place replicas on: a GPU, or the share of a node's RAM given to
  * Stowage for CPU serving.
  *
- * <p>{@code capacity = totalBytes − reserveBytes − foreignBytes}; see DESIGN.md "The memory model".
+ * <p>{@code capacity = totalBytes − reserveBytes − foreignBytes}; see docs/design.md "The memory model".
  * {@code hostOverheadBytes} is O_host, paid once by the first replica that opens the device.
  *
  * @param id unique and stable, e.g. {@code node-a/gpu-3}; the deterministic tie-break

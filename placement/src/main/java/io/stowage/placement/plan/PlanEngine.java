@@ -19,7 +19,7 @@ import java.util.TreeSet;
  * One planning pass over one request: the mutable ledger of devices and replicas shared by the
  * Stowage planner and the two baselines (which differ only in {@link Mode}).
  *
- * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (DESIGN.md). The search for a
+ * <p>A device's demand is {@code O_host + max A_m + Σ W_m + Σ K_r} (docs/design.md). The search for a
  * replica's device goes by tiers: 1, a device that already holds the model's weights (costs K only;
  * best fit); then, for a new weight copy, 2, an open device with room for the rest of the model's
  * pending group; 3, an empty device, the largest usable first; 4, any open device it fits; within tiers

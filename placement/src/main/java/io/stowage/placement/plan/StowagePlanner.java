@@ -7,7 +7,7 @@ import java.util.Set;
 /**
  * The sharing-aware planner: packs replicas by memory and compute, one copy of a model's weights per
  * device, keeps running replicas where they are, preempts strictly lower priorities and explains every
- * refusal with numbers (DESIGN.md "Placement").
+ * refusal with numbers (docs/design.md "Placement").
  *
  * <p>Pure and deterministic: the same request gives the same result whatever the order of its lists.
  *
