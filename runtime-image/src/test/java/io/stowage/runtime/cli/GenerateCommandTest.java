@@ -4,15 +4,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.stowage.runtime.engine.Generator;
+import io.stowage.runtime.engine.NanModels;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.engine.SamplerParams;
 import io.stowage.runtime.engine.TestModels;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** {@code generate} stops where the shipped tiny model ends its story (BOS), not in the next story. */
-class GenerateStopTest {
+/**
+ * {@code generate} stops where the shipped tiny model ends its story (BOS), not in the next story, and reports a
+ * model that produces NaN as an error, not a crash.
+ */
+class GenerateCommandTest {
+    @TempDir
+    Path dir;
+
     @Test
     void generateStopsAtTheBosThatEndsTheStory() throws Exception {
         int[] prompt = {1, 403, 407, 261, 378};
@@ -60,5 +69,23 @@ class GenerateStopTest {
         // exactly one story: the prompt's "Once upon a time" and no second one
         assertThat(text.out().indexOf("Once upon a time", 1)).isEqualTo(-1);
         assertThat(text.err()).contains("generation: " + (end + 1) + " tokens");
+    }
+
+    @Test
+    void modelThatProducesNanIsAnErrorThatSaysSo() {
+        MainTest.Run r = MainTest.run(
+                "generate",
+                "--model",
+                NanModels.nanWeights(dir).toString(),
+                "--prompt",
+                "Once upon a time",
+                "-n",
+                "10",
+                "--threads",
+                "1");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err())
+                .startsWith("generate: the model's logits are not finite")
+                .contains("NaN");
     }
 }
