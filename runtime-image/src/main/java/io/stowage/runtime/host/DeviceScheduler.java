@@ -18,7 +18,8 @@ import org.jboss.logging.Logger;
 /**
  * The one scheduler thread of a device: continuous batching over the sequences of every replica of a model (decode
  * tokens first, then chunks of pending prompts), one model per step in turn, with admission from the replicas'
- * bounded queues as KV and slots free up.
+ * bounded queues as KV and slots free up. A request whose step fails fails alone, with its KV and slot freed; a
+ * model whose steps keep failing is reported FAILED.
  */
 public final class DeviceScheduler implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DeviceScheduler.class);
