@@ -22,8 +22,9 @@ final class GenerateCommand {
                                       [--threads K] [--kv f16|q8_0|f32] [--json]
 
             Encodes TEXT with the model's tokenizer (BOS added when the model asks for it), generates up to N
-            tokens (default 64; stops early at end of text) and streams the text to stdout. Prompt and generation
-            speeds go to stderr at the end. --temp 0 (the default) is greedy and deterministic; with --temp > 0 the
+            tokens (default 64) and streams the text to stdout. It stops early at an end-of-generation token: EOS,
+            EOT/EOM and end-of-turn tokens, and BOS for a SentencePiece model without a chat template (llama2.c
+            style, where BOS starts the next story). Prompt and generation speeds go to stderr at the end. --temp 0 (the default) is greedy and deterministic; with --temp > 0 the
             sampler uses top-k 40, top-p 0.95, min-p 0.05 unless given, seeded by --seed (default 42).
             --json prints {"promptIds", "ids", "text", timings} instead of streaming.
             """;
@@ -93,8 +94,8 @@ final class GenerateCommand {
                 out.print(prompt);
                 out.flush();
             }
-            Generator.Result result = generator.generate(promptIds, n, params, tokenizer::isEndOfTurn, token -> {
-                if (!json && !tokenizer.isEndOfTurn(token)) {
+            Generator.Result result = generator.generate(promptIds, n, params, tokenizer::isEndOfGeneration, token -> {
+                if (!json && !tokenizer.isEndOfGeneration(token)) {
                     out.print(decoder.accept(token));
                     out.flush();
                 }

@@ -366,6 +366,18 @@ public final class Host implements AutoCloseable {
         return names;
     }
 
+    /** Served names whose model FAILED (at load, or at run time when its steps kept failing), sorted. */
+    public synchronized Set<String> failedModelNames() {
+        Set<String> names = new TreeSet<>();
+        for (ReplicaAssignment ra : wantedReplicas.values()) {
+            LoadedModel m = models.get(ra.modelDigest());
+            if (m != null && m.phase == ModelPhase.FAILED) {
+                names.add(ra.servedModelName());
+            }
+        }
+        return names;
+    }
+
     public synchronized boolean allReady() {
         for (ReplicaAssignment ra : wantedReplicas.values()) {
             Replica r = replicas.get(ra.id());

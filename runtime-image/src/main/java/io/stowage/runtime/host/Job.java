@@ -78,8 +78,9 @@ public final class Job {
     }
 
     /**
-     * Takes the sampled token: returns the finish reason when the job ends with it, else null. EOS and end-of-turn
-     * tokens end it without text.
+     * Takes the sampled token: returns the finish reason when the job ends with it, else null. End-of-generation
+     * tokens ({@link Tokenizer#isEndOfGeneration}: EOS, end-of-turn, BOS for llama2.c-style models) end it with
+     * "stop" and add no text.
      */
     String accept(int token, Tokenizer tokenizer, double logprob, List<TokenSink.TopLogprob> top) {
         long now = System.nanoTime();
@@ -91,7 +92,7 @@ public final class Job {
         generated++;
         history[historyLength++] = token;
         nextToken = token;
-        if (tokenizer.isEndOfTurn(token) || token == tokenizer.eosId()) {
+        if (tokenizer.isEndOfGeneration(token)) {
             flushPending(token, logprob, top, tokenizer, true);
             return "stop";
         }

@@ -28,6 +28,9 @@ public final class LoadedModel {
     volatile ChatTemplate chatTemplate;
     volatile ComputeContext context;
 
+    /** Consecutive failed steps (scheduler thread only; see DeviceScheduler.FAILED_STEPS_TO_FAIL_MODEL). */
+    int failedSteps;
+
     LoadedModel(ModelAssignment assignment) {
         this.assignment = assignment;
     }
@@ -70,6 +73,7 @@ public final class LoadedModel {
         return c == null ? 0 : c.workspaceBytes();
     }
 
+    /** FAILED with the reason: at load, or at run time when its steps keep failing (the weights stay until removed). */
     void fail(String why) {
         reason = why;
         phase = ModelPhase.FAILED;

@@ -52,6 +52,13 @@ public final class HostMetrics {
                         .mapToLong(m -> m.workspaceBytes())
                         .sum());
         gauge(
+                "stowage_failed_models",
+                "models of the assignment that failed to load or whose steps keep failing (admin state: FAILED)",
+                host,
+                h -> h.state().models().stream()
+                        .filter(m -> m.phase() == io.stowage.hostapi.ModelPhase.FAILED)
+                        .count());
+        gauge(
                 "stowage_device_budget_bytes",
                 "the host's memory budget",
                 host,

@@ -304,7 +304,10 @@ public final class OpenAiRoutes {
                     ObjectNode err = json.createObjectNode();
                     err.putObject("error").put("message", message).put("type", type);
                     write(err);
-                    rc.response().end();
+                    // the error event, then the stream's usual end, so clients stop reading either way
+                    if (!rc.response().ended() && !rc.response().closed()) {
+                        rc.response().end("data: [DONE]\n\n");
+                    }
                 } else {
                     error(rc.response(), new ApiException(httpStatus, type, null, null, message));
                 }

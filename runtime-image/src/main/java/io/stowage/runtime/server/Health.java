@@ -29,7 +29,7 @@ public final class Health {
         }
     }
 
-    /** Ready when every replica of the current assignment serves. */
+    /** Ready when every replica of the current assignment serves; its data names the served models that failed. */
     @Readiness
     @ApplicationScoped
     public static class Ready implements HealthCheck {
@@ -42,6 +42,7 @@ public final class Health {
             return HealthCheckResponse.named("replicas")
                     .status(h.allReady())
                     .withData("served", String.join(",", h.servedModelNames()))
+                    .withData("failed", String.join(",", h.failedModelNames()))
                     .build();
         }
     }

@@ -41,6 +41,8 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
     private final int[] specialIds;
 
     private final int[] eotIds;
+    /** BOS when it also ends generation (see {@link #bosEndsGeneration()}), else -1. */
+    private final int bosEnd;
     /** Decoded bytes per token when special tokens are not rendered; rendered ones come from the text. */
     private final AtomicReferenceArray<byte[]> pieces;
 
@@ -78,6 +80,13 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
             }
         }
         this.eotIds = eot.stream().mapToInt(Integer::intValue).sorted().toArray();
+        // llama2.c's convention: its models delimit stories with BOS, so a BOS they generate starts a new document.
+        // Such a file is a SentencePiece llama vocabulary with no chat template; a chat model's template, not BOS,
+        // marks its turns, so a vocabulary with a template keeps BOS as text start only.
+        this.bosEnd = vocab.model().equals("llama")
+                        && (vocab.chatTemplate() == null || vocab.chatTemplate().isBlank())
+                ? vocab.bosId()
+                : -1;
         this.pieces = new AtomicReferenceArray<>(n);
     }
 
@@ -297,6 +306,22 @@ public abstract sealed class Tokenizer permits SentencePieceTokenizer, BytePairT
 
     public boolean isEndOfTurn(int id) {
         return Arrays.binarySearch(eotIds, id) >= 0;
+    }
+
+    /**
+     * Whether generating {@code id} ends the generation: an end-of-turn id ({@link #eotIds()}: EOS, EOT, EOM and
+     * end-of-turn control tokens), or BOS where {@link #bosEndsGeneration()}.
+     */
+    public boolean isEndOfGeneration(int id) {
+        return (id == bosEnd && id >= 0) || isEndOfTurn(id);
+    }
+
+    /**
+     * Whether a generated BOS ends the generation: for a SentencePiece ({@code llama}) vocabulary with a BOS and no
+     * chat template, the llama2.c-style models whose training data separates documents with BOS alone.
+     */
+    public boolean bosEndsGeneration() {
+        return bosEnd >= 0;
     }
 
     public boolean isControl(int id) {

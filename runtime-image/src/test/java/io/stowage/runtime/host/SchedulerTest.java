@@ -236,6 +236,54 @@ class SchedulerTest {
         assertThat(text.toString()).isEqualTo(golden.substring(0, golden.indexOf("girl named")));
     }
 
+    @Test
+    void generationStopsAtTheBosThatStartsTheNextStory() throws Exception {
+        int[] prompt = {1, 403, 407, 261, 378};
+        // the shipped model's own continuation, with no stop token: it ends the story and starts the next with BOS
+        int[] free;
+        try (io.stowage.runtime.engine.NativeModel m = io.stowage.runtime.engine.NativeModel.open(TestModels.q8());
+                io.stowage.runtime.engine.Generator g = new io.stowage.runtime.engine.Generator(m, 1)) {
+            free = g.generate(prompt, 450, SamplerParams.greedy(), null, null).tokens();
+        }
+        int bos = replica.model().tokenizer().bosId();
+        int end = java.util.stream.IntStream.range(0, free.length)
+                .filter(i -> free[i] == bos)
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("the model generated no BOS in 450 tokens"));
+
+        StringBuilder text = new StringBuilder();
+        List<Integer> ids = new java.util.ArrayList<>();
+        CompletableFuture<String> done = new CompletableFuture<>();
+        int[] completion = {-1};
+        host.device()
+                .submit(replica, new GenerationRequest(prompt, 450, SamplerParams.greedy(), null, -1), new TokenSink() {
+                    @Override
+                    public void onPiece(Piece piece) {
+                        ids.add(piece.tokenId());
+                        text.append(piece.text());
+                    }
+
+                    @Override
+                    public void onFinish(String finishReason, int promptTokens, int completionTokens) {
+                        completion[0] = completionTokens;
+                        done.complete(finishReason);
+                    }
+
+                    @Override
+                    public void onError(int httpStatus, String type, String message) {
+                        done.completeExceptionally(new AssertionError(message));
+                    }
+                });
+        assertThat(done.get(10, TimeUnit.SECONDS)).isEqualTo("stop");
+        // the story up to the BOS, which counts as a generated token but adds no text
+        assertThat(ids.stream().mapToInt(Integer::intValue).toArray())
+                .containsExactly(java.util.Arrays.copyOf(free, end));
+        assertThat(completion[0]).isEqualTo(end + 1);
+        assertThat(text.toString())
+                .isEqualTo(replica.model().tokenizer().decodeContinuation(java.util.Arrays.copyOf(free, end)))
+                .doesNotContain("Once upon a time");
+    }
+
     private static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
         try {
             latch.await(10, TimeUnit.SECONDS);
