@@ -26,11 +26,9 @@ public final class HostMetrics {
     static final int MAX_TAG_CHARS = 128;
 
     private final MeterRegistry registry;
-    private final Host host;
 
     public HostMetrics(MeterRegistry registry, Host host) {
         this.registry = registry;
-        this.host = host;
         gauge(
                 "stowage_queue_depth",
                 "requests waiting in replica queues",
@@ -86,8 +84,10 @@ public final class HostMetrics {
     /**
      * Counts one answered request.
      *
-     * @param model the name the client sent, or null when the body could not be read: any name not assigned to this
-     *     host is counted as {@link #UNKNOWN_MODEL}
+     * @param model the served name the request was routed to (or, refused as not ready, the assigned name it
+     *     asked for); null for anything else, counted as {@link #UNKNOWN_MODEL}. Never a name as a client sent it:
+     *     each distinct value is a counter kept forever. (The caller knows: checking against the host here would
+     *     take the host's lock on the scheduler thread, which holds the scheduler's lock when a job ends.)
      * @param status the HTTP status, or {@link #CLIENT_CLOSED} when the client went away before the answer ended
      */
     public void request(String endpoint, String model, int status) {
@@ -95,20 +95,10 @@ public final class HostMetrics {
                 .description("OpenAI API requests by endpoint, model and HTTP status (499: the client closed the"
                         + " connection first)")
                 .tag("endpoint", endpoint)
-                .tag("model", requestedModelTag(model))
+                .tag("model", model == null ? UNKNOWN_MODEL : tagValue(model))
                 .tag("status", Integer.toString(status))
                 .register(registry)
                 .increment();
-    }
-
-    /** The tag of a model name a client sent: the name when it is assigned to this host, else {@link #UNKNOWN_MODEL}. */
-    String requestedModelTag(String model) {
-        if (model == null
-                || !(host.assignedModelNames().contains(model)
-                        || host.servedModelNames().contains(model))) {
-            return UNKNOWN_MODEL;
-        }
-        return tagValue(model);
     }
 
     /**

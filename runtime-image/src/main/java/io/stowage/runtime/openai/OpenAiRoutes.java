@@ -269,7 +269,10 @@ public final class OpenAiRoutes {
         send(rc.response(), 200, body);
     }
 
-    /** A request made ready on a worker: the job to submit, or the refusal to answer. */
+    /**
+     * A request made ready on a worker: the job to submit, or the refusal to answer. {@code model} is the name for
+     * the metrics: set only once the host knows it (null counts as unknown).
+     */
     private record Prepared(
             String model, CompletionRequest req, Replica replica, GenerationRequest generation, ApiException refusal) {
         static Prepared refused(String model, ApiException e) {
@@ -307,9 +310,15 @@ public final class OpenAiRoutes {
                 throw ApiException.invalid(null, "the request body is empty; it must be a JSON object");
             }
             CompletionRequest req = CompletionRequest.parse(body, chat);
+            Replica replica = host.route(req.model());
+            if (replica == null) {
+                if (host.assignedModelNames().contains(req.model())) {
+                    model = req.model(); // a name of this host's: it may be a metrics tag
+                }
+                throw notServed(req.model(), model != null);
+            }
             model = req.model();
             checkPromptLength(req);
-            Replica replica = route(req.model());
             LoadedModel lm = replica.model();
             Tokenizer tokenizer = lm.tokenizer();
             int[] prompt;
@@ -378,14 +387,10 @@ public final class OpenAiRoutes {
         }
     }
 
-    private Replica route(String model) {
-        Replica replica = host.route(model);
-        if (replica != null) {
-            return replica;
-        }
+    private ApiException notServed(String model, boolean assigned) {
         String name = CompletionRequest.shown(model);
-        if (host.assignedModelNames().contains(model)) {
-            throw new ApiException(
+        if (assigned) {
+            return new ApiException(
                     503,
                     "model_not_ready",
                     "model",
@@ -393,7 +398,7 @@ public final class OpenAiRoutes {
                     "model '" + name + "' is assigned to this host but not ready yet (loading, or failed: see"
                             + " /admin/v1/state)");
         }
-        throw new ApiException(
+        return new ApiException(
                 404,
                 "invalid_request_error",
                 "model",
