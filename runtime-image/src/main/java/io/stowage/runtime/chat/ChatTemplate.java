@@ -144,13 +144,29 @@ public final class ChatTemplate {
         context.put("add_generation_prompt", addGenerationPrompt);
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
-        RenderResult result = jinjava.renderForResult(compiledSource, context);
+        RenderResult result;
+        try {
+            result = jinjava.renderForResult(compiledSource, context);
+        } catch (RuntimeException | StackOverflowError e) {
+            String reason =
+                    e instanceof StackOverflowError ? "the template recursed too deeply" : clean(e.getMessage());
+            throw new ChatTemplateException(
+                    "chat template failed to render (" + messages.size() + " messages): " + reason, false, e);
+        }
         List<TemplateError> fatal = result.getErrors().stream()
                 .filter(e -> e.getSeverity() == TemplateError.ErrorType.FATAL)
                 .toList();
         if (!fatal.isEmpty()) {
-            throw new ChatTemplateException("chat template failed to render (" + messages.size() + " messages): "
-                    + fatal.stream().map(ChatTemplate::describe).collect(Collectors.joining("; ")));
+            boolean byMessages = fatal.stream().anyMatch(ChatTemplate::causedByMessages);
+            throw new ChatTemplateException(
+                    "chat template failed to render (" + messages.size() + " messages): "
+                            + fatal.stream()
+                                    .limit(3)
+                                    .map(ChatTemplate::describe)
+                                    .distinct()
+                                    .collect(Collectors.joining("; ")),
+                    byMessages,
+                    fatal.get(0).getException());
         }
         return result.getOutput();
     }
@@ -172,16 +188,86 @@ public final class ChatTemplate {
         return withBos;
     }
 
-    private static String describe(TemplateError e) {
-        String message = e.getMessage();
-        Throwable cause = e.getException();
-        while (cause != null) {
-            if (cause instanceof RaisedException r) {
-                return "the template raised: " + r.getMessage();
+    private static RaisedException raised(TemplateError e) {
+        for (Throwable c = e.getException(); c != null; c = c.getCause()) {
+            if (c instanceof RaisedException r) {
+                return r;
             }
-            cause = cause.getCause();
         }
-        return (e.getLineno() > 0 ? "line " + e.getLineno() + ": " : "") + message;
+        return null;
+    }
+
+    private static boolean causedByMessages(TemplateError e) {
+        return raised(e) != null || e.getReason() == TemplateError.ErrorReason.OUTPUT_TOO_BIG;
+    }
+
+    private static String describe(TemplateError e) {
+        RaisedException r = raised(e);
+        if (r != null) {
+            return "the template raised: " + clean(r.getMessage());
+        }
+        if (e.getReason() == TemplateError.ErrorReason.OUTPUT_TOO_BIG) {
+            return "the rendered prompt is longer than " + MAX_OUTPUT_CHARS + " characters";
+        }
+        return (e.getLineno() > 0 ? "line " + e.getLineno() + ": " : "") + clean(e.getMessage());
+    }
+
+    /** Longest part of one engine message kept in an error. */
+    static final int MAX_REASON_CHARS = 240;
+
+    private static final Pattern EXCEPTION_PREFIX =
+            Pattern.compile("^(?:[A-Za-z_$][\\w$.]*(?:Exception|Error)\\s*:\\s*)+");
+    private static final Pattern QUALIFIED_CLASS =
+            Pattern.compile("\\b(class\\s+)?(?:[a-z_$][\\w$]*\\.)+([A-Z][\\w$]*)");
+
+    /**
+     * One line in template terms from a message of Jinjava or of the JDK: a leading {@code FooException:} dropped,
+     * qualified Java class names turned into the Python type a template author knows ({@code java.lang.String} ->
+     * {@code str}), control characters and line breaks folded into spaces, cut to {@link #MAX_REASON_CHARS}.
+     */
+    static String clean(String message) {
+        if (message == null || message.isBlank()) {
+            return "an error inside the template engine";
+        }
+        String m = EXCEPTION_PREFIX.matcher(message.strip()).replaceFirst("");
+        Matcher q = QUALIFIED_CLASS.matcher(m);
+        StringBuilder sb = new StringBuilder();
+        while (q.find()) {
+            q.appendReplacement(
+                    sb, Matcher.quoteReplacement((q.group(1) != null ? "type " : "") + pythonType(q.group(2))));
+        }
+        q.appendTail(sb);
+        m = sb.toString().replaceAll("[\\p{Cntrl}\\u2028\\u2029\\s]+", " ").strip();
+        if (m.length() > MAX_REASON_CHARS) {
+            int end = MAX_REASON_CHARS;
+            if (Character.isHighSurrogate(m.charAt(end - 1))) {
+                end--;
+            }
+            m = m.substring(0, end) + "...";
+        }
+        return m.isEmpty() ? "an error inside the template engine" : m;
+    }
+
+    private static String pythonType(String javaSimpleName) {
+        String n = javaSimpleName;
+        if (n.endsWith("Exception") || n.endsWith("Error")) {
+            return "error";
+        }
+        return switch (n) {
+            case "String", "Character", "CharSequence", "SafeString" -> "str";
+            case "Long", "Integer", "Short", "Byte", "BigInteger" -> "int";
+            case "Double", "Float", "BigDecimal", "Number" -> "float";
+            case "Boolean" -> "bool";
+            default -> {
+                if (n.endsWith("Map") || n.endsWith("Dict")) {
+                    yield "dict";
+                }
+                if (n.endsWith("List") || n.endsWith("Set") || n.endsWith("Collection") || n.endsWith("Iterable")) {
+                    yield "list";
+                }
+                yield "object";
+            }
+        };
     }
 
     /**

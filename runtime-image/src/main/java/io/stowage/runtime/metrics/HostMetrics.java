@@ -9,8 +9,22 @@ import io.stowage.runtime.host.Host;
 import java.time.Duration;
 import java.util.function.ToDoubleFunction;
 
-/** The host's Prometheus metrics ({@code stowage_} prefix): requests, tokens, latencies, queue, KV and model bytes. */
+/**
+ * The host's Prometheus metrics ({@code stowage_} prefix): requests, tokens, latencies, queue, KV and model bytes.
+ *
+ * <p>The {@code model} tag takes only the names of models assigned to this host: a request for any other name is
+ * counted under {@link #UNKNOWN_MODEL}, so clients cannot create series (each name would be a counter kept forever).
+ * Tag values are cut to {@link #MAX_TAG_CHARS} characters with control characters replaced.
+ */
 public final class HostMetrics {
+    /** The {@code model} tag of requests whose model is not assigned to this host (or could not be read). */
+    public static final String UNKNOWN_MODEL = "unknown";
+
+    /** The {@code status} tag of a request whose client closed the connection first (nginx's convention). */
+    public static final int CLIENT_CLOSED = 499;
+
+    static final int MAX_TAG_CHARS = 128;
+
     private final MeterRegistry registry;
 
     public HostMetrics(MeterRegistry registry, Host host) {
@@ -74,25 +88,60 @@ public final class HostMetrics {
         Gauge.builder(name, obj, f).description(help).strongReference(true).register(registry);
     }
 
+    /**
+     * Counts one answered request.
+     *
+     * @param model the served name the request was routed to (or, refused as not ready, the assigned name it
+     *     asked for); null for anything else, counted as {@link #UNKNOWN_MODEL}. Never a name as a client sent it:
+     *     each distinct value is a counter kept forever. (The caller knows: checking against the host here would
+     *     take the host's lock on the scheduler thread, which holds the scheduler's lock when a job ends.)
+     * @param status the HTTP status, or {@link #CLIENT_CLOSED} when the client went away before the answer ended
+     */
     public void request(String endpoint, String model, int status) {
         Counter.builder("stowage_requests")
-                .description("OpenAI API requests by endpoint, model and HTTP status")
+                .description("OpenAI API requests by endpoint, model and HTTP status (499: the client closed the"
+                        + " connection first)")
                 .tag("endpoint", endpoint)
-                .tag("model", model == null ? "" : model)
+                .tag("model", model == null ? UNKNOWN_MODEL : tagValue(model))
                 .tag("status", Integer.toString(status))
                 .register(registry)
                 .increment();
     }
 
+    /**
+     * A tag value safe for any exposition format: at most {@link #MAX_TAG_CHARS} characters (never half a surrogate
+     * pair), control characters (NUL, line breaks) replaced by {@code _}.
+     */
+    static String tagValue(String s) {
+        int end = Math.min(s.length(), MAX_TAG_CHARS);
+        if (end < s.length() && Character.isHighSurrogate(s.charAt(end - 1))) {
+            end--;
+        }
+        StringBuilder out = null;
+        for (int i = 0; i < end; i++) {
+            char c = s.charAt(i);
+            boolean control = Character.isISOControl(c) || c == 0x2028 || c == 0x2029;
+            if (control && out == null) {
+                out = new StringBuilder(end).append(s, 0, i);
+            }
+            if (out != null) {
+                out.append(control ? '_' : c);
+            }
+        }
+        return out != null ? out.toString() : s.substring(0, end);
+    }
+
+    // The methods below take the name of a model a request was routed to (an assigned one).
+
     public void tokens(String model, int prompt, int generated) {
         Counter.builder("stowage_prompt_tokens")
                 .description("prompt tokens processed")
-                .tag("model", model)
+                .tag("model", tagValue(model))
                 .register(registry)
                 .increment(prompt);
         Counter.builder("stowage_generated_tokens")
                 .description("tokens generated")
-                .tag("model", model)
+                .tag("model", tagValue(model))
                 .register(registry)
                 .increment(generated);
     }
@@ -100,7 +149,7 @@ public final class HostMetrics {
     public void timeToFirstToken(String model, long nanos) {
         Timer.builder("stowage_time_to_first_token")
                 .description("from request arrival to the first generated token")
-                .tag("model", model)
+                .tag("model", tagValue(model))
                 .publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofMillis(1))
                 .maximumExpectedValue(Duration.ofSeconds(60))
@@ -111,7 +160,7 @@ public final class HostMetrics {
     public void interToken(String model, long nanos) {
         Timer.builder("stowage_inter_token_latency")
                 .description("between two generated tokens of one request")
-                .tag("model", model)
+                .tag("model", tagValue(model))
                 .publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofNanos(100_000))
                 .maximumExpectedValue(Duration.ofSeconds(10))
@@ -121,7 +170,7 @@ public final class HostMetrics {
 
     public void promptLength(String model, int tokens) {
         DistributionSummary.builder("stowage_prompt_length_tokens")
-                .tag("model", model)
+                .tag("model", tagValue(model))
                 .register(registry)
                 .record(tokens);
     }

@@ -54,7 +54,7 @@ record CompletionRequest(
                 for (int i = 0; i < p.size(); i++) {
                     if (!p.get(i).isInt() || p.get(i).asInt() < 0) {
                         throw ApiException.invalid(
-                                "prompt", "prompt[" + i + "] must be a token id >= 0, got " + p.get(i));
+                                "prompt", "prompt[" + i + "] must be a token id >= 0, got " + shown(p.get(i)));
                     }
                     promptTokens[i] = p.get(i).asInt();
                 }
@@ -73,8 +73,9 @@ record CompletionRequest(
         if (!chat && maxTokens == null) {
             maxTokens = 16; // OpenAI's default for completions; chat defaults to the rest of the context
         }
-        double temperature = number(body, "temperature", 1.0, 0, 2);
-        double topP = number(body, "top_p", 1.0, Double.MIN_VALUE, 1);
+        // the sampler takes 32-bit floats: the checks are on the values it will use
+        float temperature = float32(body, "temperature", 1f, 0f, false, 2f);
+        float topP = float32(body, "top_p", 1f, 0f, true, 1f);
         number(body, "frequency_penalty", 0, -2, 2);
         number(body, "presence_penalty", 0, -2, 2);
         Integer n = integer(body, "n");
@@ -88,11 +89,12 @@ record CompletionRequest(
         } else if (seedNode.isIntegralNumber() && seedNode.canConvertToLong()) {
             seed = seedNode.asLong();
         } else {
-            throw ApiException.invalid("seed", "seed must be an integer, got " + seedNode);
+            throw ApiException.invalid("seed", "seed must be an integer, got " + shown(seedNode));
         }
-        SamplerParams sampler = temperature == 0
+        // below the smallest normal float, 1/temperature overflows: that is greedy decoding, the limit as t -> 0
+        SamplerParams sampler = temperature < Float.MIN_NORMAL
                 ? SamplerParams.greedy()
-                : new SamplerParams((float) temperature, 0, (float) topP, 0f, 1f, 0, seed);
+                : new SamplerParams(temperature, 0, topP, 0f, 1f, 0, seed);
         List<String> stop = stop(body.get("stop"));
         int topLogprobs = -1;
         if (chat) {
@@ -100,7 +102,7 @@ record CompletionRequest(
             boolean want = false;
             if (lp != null && !lp.isNull()) {
                 if (!lp.isBoolean()) {
-                    throw ApiException.invalid("logprobs", "logprobs must be true or false, got " + lp);
+                    throw ApiException.invalid("logprobs", "logprobs must be true or false, got " + shown(lp));
                 }
                 want = lp.asBoolean();
             }
@@ -116,7 +118,7 @@ record CompletionRequest(
         } else {
             Integer lp = integer(body, "logprobs");
             if (lp != null && (lp < 0 || lp > MAX_LOGPROBS)) {
-                throw ApiException.invalid("logprobs", "logprobs must be in 0.." + MAX_LOGPROBS + ", got " + lp);
+                throw ApiException.invalid("logprobs", "logprobs must be in 0.." + MAX_LOGPROBS + ", got " + shown(lp));
             }
             topLogprobs = lp == null ? -1 : lp;
         }
@@ -161,7 +163,8 @@ record CompletionRequest(
             }
             JsonNode role = m.get("role");
             if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
-                throw ApiException.invalid(where + ".role", where + ".role must be one of " + ROLES + ", got " + role);
+                throw ApiException.invalid(
+                        where + ".role", where + ".role must be one of " + ROLES + ", got " + shown(role));
             }
             JsonNode content = m.get("content");
             String text;
@@ -201,12 +204,13 @@ record CompletionRequest(
         } else if (node.isArray()) {
             for (JsonNode s : node) {
                 if (!s.isTextual()) {
-                    throw ApiException.invalid("stop", "stop must be a string or an array of strings, got " + node);
+                    throw ApiException.invalid(
+                            "stop", "stop must be a string or an array of strings, got " + shown(node));
                 }
                 out.add(s.asText());
             }
         } else {
-            throw ApiException.invalid("stop", "stop must be a string or an array of strings, got " + node);
+            throw ApiException.invalid("stop", "stop must be a string or an array of strings, got " + shown(node));
         }
         if (out.size() > MAX_STOP) {
             throw ApiException.invalid("stop", "stop takes at most " + MAX_STOP + " sequences, got " + out.size());
@@ -228,7 +232,7 @@ record CompletionRequest(
             return null;
         }
         if (!v.isTextual()) {
-            throw ApiException.invalid(field, field + " must be a string, got " + v);
+            throw ApiException.invalid(field, field + " must be a string, got " + shown(v));
         }
         return v.asText();
     }
@@ -239,9 +243,28 @@ record CompletionRequest(
             return null;
         }
         if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-            throw ApiException.invalid(field, field + " must be an integer, got " + v);
+            throw ApiException.invalid(field, field + " must be an integer, got " + shown(v));
         }
         return v.asInt();
+    }
+
+    /**
+     * A number in [min, max] (or (min, max] when {@code minExclusive}) as the 32-bit float it becomes: {@code top_p:
+     * 5e-324} is a positive double but 0 as a float, and is refused.
+     */
+    private static float float32(JsonNode body, String field, float dflt, float min, boolean minExclusive, float max) {
+        JsonNode v = body.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        float f = v.isNumber() ? (float) v.asDouble() : Float.NaN;
+        if (!(minExclusive ? f > min : f >= min) || !(f <= max)) {
+            String range = (minExclusive ? "(" : "[") + min + ", " + max + "]";
+            String asFloat =
+                    v.isNumber() && !Float.isNaN(f) && f != v.asDouble() ? " (" + f + " as a 32-bit float)" : "";
+            throw ApiException.invalid(field, field + " must be a number in " + range + ", got " + shown(v) + asFloat);
+        }
+        return f;
     }
 
     private static double number(JsonNode body, String field, double dflt, double min, double max) {
@@ -251,11 +274,15 @@ record CompletionRequest(
         }
         if (!v.isNumber() || !(v.asDouble() >= min && v.asDouble() <= max)) {
             throw ApiException.invalid(
-                    field,
-                    field + " must be a number in [" + (min == Double.MIN_VALUE ? "0 (exclusive)" : min) + ", " + max
-                            + "], got " + v);
+                    field, field + " must be a number in [" + min + ", " + max + "], got " + shown(v));
         }
         return v.asDouble();
+    }
+
+    /** A value as the client sent it, cut short: an error message never echoes a whole request body. */
+    static String shown(Object value) {
+        String s = String.valueOf(value);
+        return s.length() <= 80 ? s : s.substring(0, Character.isHighSurrogate(s.charAt(79)) ? 79 : 80) + "...";
     }
 
     private static boolean bool(JsonNode body, String field) {
@@ -264,7 +291,7 @@ record CompletionRequest(
             return false;
         }
         if (!v.isBoolean()) {
-            throw ApiException.invalid(field, field + " must be true or false, got " + v);
+            throw ApiException.invalid(field, field + " must be true or false, got " + shown(v));
         }
         return v.asBoolean();
     }

@@ -40,6 +40,9 @@ public final class JsonErrors {
     private static final java.util.regex.Pattern WRONG_TYPE =
             java.util.regex.Pattern.compile("Cannot deserialize value of type `([^`]+)` from ([A-Za-z]+)");
 
+    private static final java.util.regex.Pattern JACKSON_SETTING = java.util.regex.Pattern.compile(
+            "(?:,\\s*from\\s*`[^`]*`|:?\\s*enable\\s*`[^`]*`\\s*to allow|`[A-Za-z_]+\\.[A-Za-z_.()]+`)");
+
     static String shortReason(String message) {
         if (message == null || message.isBlank()) {
             return "unreadable input";
@@ -55,6 +58,8 @@ public final class JsonErrors {
         if (newline >= 0) {
             r = r.substring(0, newline);
         }
+        // limits and features name the Jackson method or constant that sets them
+        r = JACKSON_SETTING.matcher(r).replaceAll("");
         int source = r.indexOf("[Source");
         if (source >= 0) {
             int paren = r.lastIndexOf('(', source);

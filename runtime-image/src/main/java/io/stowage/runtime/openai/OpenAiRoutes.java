@@ -5,6 +5,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.quarkus.runtime.configuration.MemorySize;
+import io.quarkus.runtime.configuration.MemorySizeConverter;
+import io.stowage.placement.manifest.ByteSize;
 import io.stowage.runtime.chat.ChatTemplateException;
 import io.stowage.runtime.host.GenerationRequest;
 import io.stowage.runtime.host.Host;
@@ -17,7 +20,11 @@ import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.tokenizer.Tokenizer;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -25,35 +32,221 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.function.Consumer;
+import org.eclipse.microprofile.config.Config;
+import org.eclipse.microprofile.config.ConfigProvider;
+import org.jboss.logging.Logger;
 
 /**
  * The OpenAI-compatible API ({@code /v1/models}, {@code /v1/completions}, {@code /v1/chat/completions}) on Vert.x
  * routes, so that a streamed response writes each token as it comes and a closed connection cancels its sequence.
+ *
+ * <p>The POST routes take JSON bodies only (a form, an upload or {@code text/plain}, which a web page may send to
+ * another origin without asking first, is answered 415 before its body is read) up to one size limit, the one
+ * Quarkus enforces ({@value #MAX_BODY_PROPERTY}). Parsing, the chat template and the tokenizer run on a worker
+ * thread: a long prompt never holds the event loop.
  */
 public final class OpenAiRoutes {
-    /** Request bodies above this answer 413 (a prompt of this size is far past any context anyway). */
-    static final long MAX_BODY_BYTES = 16L << 20;
+    private static final Logger LOG = Logger.getLogger(OpenAiRoutes.class);
+
+    /** The largest request body: Quarkus refuses longer ones on every route of the server, and so do these routes. */
+    public static final String MAX_BODY_PROPERTY = "quarkus.http.limits.max-body-size";
+
+    /** The longest prompt in characters (for chat, all message contents together); longer ones answer 400. */
+    public static final String MAX_PROMPT_PROPERTY = "stowage.openai.max-prompt-chars";
+
+    /** What Quarkus enforces when {@value #MAX_BODY_PROPERTY} is unset (application.properties sets 16M). */
+    static final String QUARKUS_DEFAULT_MAX_BODY = "10240K";
+
+    /** 4 Mi characters: about a million tokens, the longest context of current models. */
+    static final int DEFAULT_MAX_PROMPT_CHARS = 4 << 20;
+
+    /** Before Quarkus's own body-size check (order -2), so that a refusal comes in OpenAI's error shape. */
+    static final int ADMISSION_ORDER = -3;
+
+    /** Sees the thread that encodes each prompt; tests use it to check that no event loop does. */
+    static volatile Consumer<Thread> encodingThreadObserver = t -> {};
+
+    /** The size limits of these routes. */
+    record Limits(long maxBodyBytes, int maxPromptChars) {
+        Limits {
+            if (maxBodyBytes < 1) {
+                throw new IllegalArgumentException(MAX_BODY_PROPERTY + " must be at least 1 byte, got " + maxBodyBytes);
+            }
+            if (maxPromptChars < 1) {
+                throw new IllegalArgumentException(MAX_PROMPT_PROPERTY + " must be at least 1, got " + maxPromptChars);
+            }
+        }
+
+        /** The limits as configured (application.properties, system properties, the environment). */
+        static Limits fromConfig() {
+            Config config = ConfigProvider.getConfig();
+            String body =
+                    config.getOptionalValue(MAX_BODY_PROPERTY, String.class).orElse(QUARKUS_DEFAULT_MAX_BODY);
+            MemorySize size;
+            try {
+                size = new MemorySizeConverter().convert(body);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(
+                        MAX_BODY_PROPERTY + " must be a size such as 16M, got '" + body + "'", e);
+            }
+            return new Limits(
+                    size.asLongValue(),
+                    config.getOptionalValue(MAX_PROMPT_PROPERTY, Integer.class).orElse(DEFAULT_MAX_PROMPT_CHARS));
+        }
+    }
 
     private final Host host;
     private final HostMetrics metrics;
     private final ObjectMapper json;
     private final int retryAfterSeconds;
+    private final Limits limits;
 
     public OpenAiRoutes(Host host, HostMetrics metrics, ObjectMapper json, int retryAfterSeconds) {
+        this(host, metrics, json, retryAfterSeconds, Limits.fromConfig());
+    }
+
+    OpenAiRoutes(Host host, HostMetrics metrics, ObjectMapper json, int retryAfterSeconds, Limits limits) {
         this.host = host;
         this.metrics = metrics;
         this.json = json;
         this.retryAfterSeconds = retryAfterSeconds;
+        this.limits = limits;
     }
 
     public void register(Router router) {
         router.get("/v1/models").handler(this::models);
-        router.post("/v1/completions")
-                .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
-                .handler(rc -> complete(rc, bodyOf(rc), false));
-        router.post("/v1/chat/completions")
-                .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
-                .handler(rc -> complete(rc, bodyOf(rc), true));
+        post(router, "/v1/completions", false);
+        post(router, "/v1/chat/completions", true);
+    }
+
+    private void post(Router router, String path, boolean chat) {
+        String endpoint = chat ? "chat.completions" : "completions";
+        router.post(path).order(ADMISSION_ORDER).handler(rc -> admit(rc, endpoint));
+        router.post(path)
+                // no file uploads: nothing is ever written to disk (and admit() lets only JSON through)
+                .handler(BodyHandler.create(false).setBodyLimit(limits.maxBodyBytes()))
+                .handler(rc -> complete(rc, chat))
+                .failureHandler(rc -> failed(rc, endpoint));
+    }
+
+    /** Refuses, before the body is read, a body that is not JSON or that says it is longer than the limit. */
+    private void admit(RoutingContext rc, String endpoint) {
+        String refusal = contentTypeRefusal(rc.request().getHeader(HttpHeaders.CONTENT_TYPE));
+        if (refusal != null) {
+            refuse(
+                    rc,
+                    endpoint,
+                    new ApiException(415, "invalid_request_error", null, "unsupported_media_type", refusal),
+                    true);
+            return;
+        }
+        long bytes = declaredLength(rc.request());
+        if (bytes > limits.maxBodyBytes()) {
+            refuse(rc, endpoint, tooLarge("is " + bytes + " bytes"), true);
+            return;
+        }
+        rc.next();
+    }
+
+    /**
+     * Null for {@code application/json} (any case, with or without {@code charset=utf-8}); otherwise why not. A
+     * missing Content-Type is refused too: a page's script can send a body without one to any origin.
+     */
+    static String contentTypeRefusal(String header) {
+        if (header == null || header.isBlank()) {
+            return "the request has no Content-Type; send the body as JSON with Content-Type: application/json";
+        }
+        String[] parts = header.split(";");
+        if (!parts[0].strip().equalsIgnoreCase("application/json")) {
+            return "Content-Type '" + CompletionRequest.shown(header.strip())
+                    + "' is not accepted: this API takes application/json bodies only (no forms, uploads or"
+                    + " text/plain)";
+        }
+        for (int i = 1; i < parts.length; i++) {
+            int eq = parts[i].indexOf('=');
+            if (eq < 0 || !parts[i].substring(0, eq).strip().equalsIgnoreCase("charset")) {
+                continue;
+            }
+            String charset = parts[i].substring(eq + 1).strip().replace("\"", "");
+            if (!charset.equalsIgnoreCase("utf-8") && !charset.equalsIgnoreCase("utf8")) {
+                return "charset '" + CompletionRequest.shown(charset)
+                        + "' is not accepted: JSON request bodies must be UTF-8";
+            }
+        }
+        return null;
+    }
+
+    private ApiException tooLarge(String what) {
+        return new ApiException(
+                413,
+                "invalid_request_error",
+                null,
+                "request_too_large",
+                "this host takes request bodies of at most " + limits.maxBodyBytes() + " bytes ("
+                        + ByteSize.human(limits.maxBodyBytes()) + "); this one " + what);
+    }
+
+    /**
+     * Answers a request whose body is not (all) read: when it is unread and short (up to {@value #DRAIN_BYTES}
+     * bytes) after reading it, so the connection stays usable; else at once, closing the connection so that the
+     * rest is never read.
+     */
+    private void refuse(RoutingContext rc, String endpoint, ApiException e, boolean unread) {
+        metrics.request(endpoint, null, e.status());
+        HttpServerRequest request = rc.request();
+        if (request.isEnded() || request.version() == HttpVersion.HTTP_2) {
+            error(rc.response(), e);
+            return;
+        }
+        long length = declaredLength(request);
+        if (unread && length >= 0 && length <= DRAIN_BYTES) {
+            request.body().onComplete(ar -> error(rc.response(), e));
+            return;
+        }
+        // Vert.x keeps a connection open whatever the response says: close it once the answer is out
+        rc.response()
+                .putHeader(HttpHeaders.CONNECTION, "close")
+                .endHandler(v -> request.connection().close());
+        error(rc.response(), e);
+    }
+
+    /** A refused body this short is read before the answer, so that the client sees the answer, not a reset. */
+    static final int DRAIN_BYTES = 64 << 10;
+
+    private static long declaredLength(HttpServerRequest request) {
+        String length = request.getHeader(HttpHeaders.CONTENT_LENGTH);
+        if (length == null) {
+            return -1;
+        }
+        try {
+            return Long.parseLong(length.strip());
+        } catch (NumberFormatException e) {
+            return -1; // Netty refuses a malformed Content-Length before any route sees it
+        }
+    }
+
+    /** The body handler refused the body (longer than the limit, sent without a length) or a handler threw. */
+    private void failed(RoutingContext rc, String endpoint) {
+        if (rc.response().ended()) {
+            return; // already answered: the refusal closed the connection, which fails the unread body
+        }
+        if (rc.response().closed() || rc.failure() instanceof HttpClosedException) {
+            metrics.request(endpoint, null, HostMetrics.CLIENT_CLOSED); // gone before its body was in
+            return;
+        }
+        if (rc.statusCode() == 413) {
+            refuse(rc, endpoint, tooLarge("is longer"), false);
+        } else if (rc.statusCode() >= 400 && rc.statusCode() < 500) {
+            refuse(
+                    rc,
+                    endpoint,
+                    new ApiException(
+                            rc.statusCode(), "invalid_request_error", null, null, "cannot read the request body"),
+                    false);
+        } else {
+            refuse(rc, endpoint, internal(rc.failure()), false);
+        }
     }
 
     private static byte[] bodyOf(RoutingContext rc) {
@@ -76,8 +269,33 @@ public final class OpenAiRoutes {
         send(rc.response(), 200, body);
     }
 
-    private void complete(RoutingContext rc, byte[] raw, boolean chat) {
-        String endpoint = chat ? "chat.completions" : "completions";
+    /**
+     * A request made ready on a worker: the job to submit, or the refusal to answer. {@code model} is the name for
+     * the metrics: set only once the host knows it (null counts as unknown).
+     */
+    private record Prepared(
+            String model, CompletionRequest req, Replica replica, GenerationRequest generation, ApiException refusal) {
+        static Prepared refused(String model, ApiException e) {
+            return new Prepared(model, null, null, null, e);
+        }
+    }
+
+    private void complete(RoutingContext rc, boolean chat) {
+        long arrived = System.nanoTime();
+        byte[] raw = bodyOf(rc);
+        rc.vertx().executeBlocking(() -> prepare(raw, chat), false).onComplete(ar -> {
+            String endpoint = chat ? "chat.completions" : "completions";
+            if (ar.failed()) {
+                metrics.request(endpoint, null, 500);
+                error(rc.response(), internal(ar.cause()));
+            } else {
+                start(rc, ar.result(), chat, endpoint, arrived);
+            }
+        });
+    }
+
+    /** Parses, checks, routes and encodes a request (a worker thread: the template and the tokenizer take time). */
+    private Prepared prepare(byte[] raw, boolean chat) {
         String model = null;
         try {
             JsonNode body;
@@ -86,42 +304,30 @@ public final class OpenAiRoutes {
             } catch (JsonProcessingException e) {
                 throw ApiException.invalid(null, JsonErrors.describe(e, null));
             } catch (java.io.IOException e) {
-                throw ApiException.invalid(null, "cannot read the request body: " + e.getMessage());
+                throw ApiException.invalid(null, "cannot read the request body as JSON");
             }
             if (body == null || body.isMissingNode()) {
                 throw ApiException.invalid(null, "the request body is empty; it must be a JSON object");
             }
             CompletionRequest req = CompletionRequest.parse(body, chat);
-            model = req.model();
             Replica replica = host.route(req.model());
             if (replica == null) {
                 if (host.assignedModelNames().contains(req.model())) {
-                    throw new ApiException(
-                            503,
-                            "model_not_ready",
-                            "model",
-                            "model_not_ready",
-                            "model '" + req.model()
-                                    + "' is assigned to this host but not ready yet (loading, or failed: see"
-                                    + " /admin/v1/state)");
+                    model = req.model(); // a name of this host's: it may be a metrics tag
                 }
-                throw new ApiException(
-                        404,
-                        "invalid_request_error",
-                        "model",
-                        "model_not_found",
-                        "model '" + req.model() + "' does not exist on this host; served models: "
-                                + host.servedModelNames());
+                throw notServed(req.model(), model != null);
             }
+            model = req.model();
+            checkPromptLength(req);
             LoadedModel lm = replica.model();
             Tokenizer tokenizer = lm.tokenizer();
             int[] prompt;
+            encodingThreadObserver.accept(Thread.currentThread());
             if (chat) {
                 try {
                     prompt = lm.chatTemplate().encode(tokenizer, req.messages(), true);
                 } catch (ChatTemplateException e) {
-                    throw ApiException.invalid(
-                            "messages", "the model's chat template refused the messages: " + e.getMessage());
+                    throw templateFailed(req.model(), e);
                 }
             } else if (req.promptTokens() != null) {
                 prompt = req.promptTokens();
@@ -152,25 +358,106 @@ public final class OpenAiRoutes {
                                 + "); shorten the prompt or lower max_tokens");
             }
             GenerationRequest gr = new GenerationRequest(prompt, maxNew, req.sampler(), req.stop(), req.topLogprobs());
-            Output out = new Output(rc, req, chat, endpoint, prompt.length, tokenizer);
+            return new Prepared(model, req, replica, gr, null);
+        } catch (ApiException e) {
+            return Prepared.refused(model, e);
+        } catch (RuntimeException | StackOverflowError e) {
+            return Prepared.refused(model, internal(e));
+        }
+    }
+
+    private void checkPromptLength(CompletionRequest req) {
+        long chars = 0;
+        if (req.prompt() != null) {
+            chars = req.prompt().length();
+        } else if (req.messages() != null) {
+            for (var m : req.messages()) {
+                chars += m.content().length();
+            }
+        }
+        if (chars > limits.maxPromptChars()) {
+            throw new ApiException(
+                    400,
+                    "invalid_request_error",
+                    req.chat() ? "messages" : "prompt",
+                    "prompt_too_long",
+                    (req.chat() ? "the messages have " : "the prompt has ") + chars
+                            + " characters; this host takes at most " + limits.maxPromptChars()
+                            + " per request (" + MAX_PROMPT_PROPERTY + ")");
+        }
+    }
+
+    private ApiException notServed(String model, boolean assigned) {
+        String name = CompletionRequest.shown(model);
+        if (assigned) {
+            return new ApiException(
+                    503,
+                    "model_not_ready",
+                    "model",
+                    "model_not_ready",
+                    "model '" + name + "' is assigned to this host but not ready yet (loading, or failed: see"
+                            + " /admin/v1/state)");
+        }
+        return new ApiException(
+                404,
+                "invalid_request_error",
+                "model",
+                "model_not_found",
+                "model '" + name + "' does not exist on this host; served models: " + host.servedModelNames());
+    }
+
+    /**
+     * A template that refused the messages (its own {@code raise_exception}, a prompt past its bound) is the
+     * client's to fix: 400. A template that fails by itself is the model's fault: 500, with the reason in template
+     * terms.
+     */
+    private static ApiException templateFailed(String model, ChatTemplateException e) {
+        String message = "model '" + CompletionRequest.shown(model) + "': " + e.getMessage();
+        if (e.causedByMessages()) {
+            return ApiException.invalid("messages", message);
+        }
+        LOG.warnf(e, "the chat template of model %s failed", CompletionRequest.shown(model));
+        return new ApiException(500, "server_error", null, "chat_template_error", message);
+    }
+
+    /** An unexpected failure: logged here in full, answered with a reference to the log and no Java text. */
+    private static ApiException internal(Throwable t) {
+        String ref = UUID.randomUUID().toString().substring(0, 8);
+        LOG.errorf(t, "internal error %s in an OpenAI API request", ref);
+        return new ApiException(
+                500, "server_error", null, null, "internal error; the host's log has the details under " + ref);
+    }
+
+    /** Submits the prepared job and ties it to the connection (the event loop). */
+    private void start(RoutingContext rc, Prepared p, boolean chat, String endpoint, long arrived) {
+        if (p.refusal() != null) {
+            metrics.request(endpoint, p.model(), p.refusal().status());
+            error(rc.response(), p.refusal());
+            return;
+        }
+        if (rc.response().closed()) {
+            metrics.request(endpoint, p.model(), HostMetrics.CLIENT_CLOSED); // gone while its prompt was encoded
+            return;
+        }
+        try {
+            Output out = new Output(rc, p.req(), chat, endpoint, p.generation().prompt().length, arrived);
             Job job;
             try {
-                job = host.device().submit(replica, gr, out);
+                job = host.device().submit(p.replica(), p.generation(), out);
             } catch (QueueFullException e) {
                 rc.response().putHeader("Retry-After", Integer.toString(retryAfterSeconds));
                 throw new ApiException(429, "rate_limit_exceeded", null, "queue_full", e.getMessage());
             } catch (IllegalStateException e) {
                 throw new ApiException(503, "model_not_ready", "model", "replica_removed", e.getMessage());
             }
-            Job j = job;
-            rc.response().closeHandler(v -> j.cancel());
-            rc.request().connection().closeHandler(v -> j.cancel());
+            rc.response().closeHandler(v -> job.cancel());
+            rc.request().connection().closeHandler(v -> job.cancel());
         } catch (ApiException e) {
-            metrics.request(endpoint, model, e.status());
+            metrics.request(endpoint, p.model(), e.status());
             error(rc.response(), e);
         } catch (RuntimeException e) {
-            metrics.request(endpoint, model, 500);
-            error(rc.response(), new ApiException(500, "server_error", null, null, "internal error: " + e));
+            metrics.request(endpoint, p.model(), 500);
+            error(rc.response(), internal(e));
         }
     }
 
@@ -200,15 +487,22 @@ public final class OpenAiRoutes {
         private final Context context;
         private final String id;
         private final long created = System.currentTimeMillis() / 1000;
-        private final long arrived = System.nanoTime();
+        private final long arrived;
         private final StringBuilder text = new StringBuilder();
         private final List<Piece> pieces = new ArrayList<>();
         private long lastPiece;
         private boolean headerSent;
         private boolean roleSent;
 
-        Output(RoutingContext rc, CompletionRequest req, boolean chat, String endpoint, int promptTokens, Tokenizer t) {
+        Output(
+                RoutingContext rc,
+                CompletionRequest req,
+                boolean chat,
+                String endpoint,
+                int promptTokens,
+                long arrived) {
             this.rc = rc;
+            this.arrived = arrived;
             this.req = req;
             this.chat = chat;
             this.endpoint = endpoint;
@@ -255,8 +549,9 @@ public final class OpenAiRoutes {
         @Override
         public void onFinish(String finishReason, int prompt, int completion) {
             metrics.tokens(req.model(), prompt, completion);
-            metrics.request(endpoint, req.model(), 200);
             if ("cancelled".equals(finishReason)) {
+                // only a closed connection cancels a job
+                metrics.request(endpoint, req.model(), HostMetrics.CLIENT_CLOSED);
                 onLoop(() -> {
                     if (!rc.response().ended() && !rc.response().closed()) {
                         rc.response().end();
@@ -264,6 +559,7 @@ public final class OpenAiRoutes {
                 });
                 return;
             }
+            metrics.request(endpoint, req.model(), 200);
             if (req.stream()) {
                 ObjectNode last = chunk(null, finishReason);
                 ObjectNode usage = req.includeUsage() ? usageChunk(prompt, completion) : null;

@@ -94,6 +94,29 @@ class ChatTemplateTest {
     }
 
     @Test
+    void templateErrorsAreOneLineInTemplateTerms() {
+        ChatTemplate broken = ChatTemplate.of("{{ messages[0]['content'].bar() }}", null, null);
+        assertThatThrownBy(() -> broken.render(List.of(ChatMessage.user("x")), false))
+                .isInstanceOfSatisfying(
+                        ChatTemplateException.class,
+                        e -> assertThat(e.causedByMessages()).isFalse())
+                .hasMessage("chat template failed to render (1 messages): line 1: Cannot find method bar with 0"
+                        + " parameters in type str");
+        ChatTemplate include = ChatTemplate.of("{% include 'other.jinja' %}", null, null);
+        assertThatThrownBy(() -> include.render(List.of(), false)).hasMessageNotContaining("Exception");
+        ChatTemplate raising = ChatTemplate.of("{{ raise_exception('no\nsystem role') }}", null, null);
+        assertThatThrownBy(() -> raising.render(List.of(), false))
+                .isInstanceOfSatisfying(
+                        ChatTemplateException.class,
+                        e -> assertThat(e.causedByMessages()).isTrue())
+                .hasMessageEndingWith("the template raised: no system role");
+        assertThat(ChatTemplate.clean("OutputTooBigException: Cannot coerce 'a' of class java.lang.String to class"
+                        + " java.util.HashMap\n  at line 3"))
+                .isEqualTo("Cannot coerce 'a' of type str to type dict at line 3");
+        assertThat(ChatTemplate.clean("y".repeat(10_000))).hasSize(ChatTemplate.MAX_REASON_CHARS + 3);
+    }
+
+    @Test
     void modelWithoutTemplateGetsThePlainFallback() {
         ChatTemplate template = ChatTemplate.fromGguf(TestTokenizers.gguf(TestTokenizers.STORIES));
         assertThat(template.isFallback()).isTrue();
