@@ -454,7 +454,7 @@ public final class DeviceScheduler implements AutoCloseable {
             reason = j.accept(token, tokenizer, lp, top);
         } catch (RuntimeException e) {
             LOG.warnf(e, "scheduler %s: output of a sequence failed", name);
-            fail(j, 500, "server_error", "output failed: " + e);
+            fail(j, 500, "server_error", "internal error while writing the output; the host's log has the details");
             return;
         }
         if (reason != null) {
@@ -487,8 +487,9 @@ public final class DeviceScheduler implements AutoCloseable {
             Outcome outcome = new Outcome();
             for (Replica r : m.replicas) {
                 for (Job j : List.copyOf(r.active)) {
-                    outcome.failed("internal error in the scheduler: " + e);
-                    fail(j, 500, "server_error", "internal error in the scheduler: " + e);
+                    String why = "internal error in the scheduler; the host's log has the details";
+                    outcome.failed(why);
+                    fail(j, 500, "server_error", why);
                 }
             }
             if (outcome.failed > 0 && ++m.failedSteps >= FAILED_STEPS_TO_FAIL_MODEL) {
