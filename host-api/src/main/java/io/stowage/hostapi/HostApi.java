@@ -35,8 +35,9 @@ public final class HostApi {
     public static final String DEVICE_ID_ENV = "STOWAGE_DEVICE_ID";
     /**
      * The hosts a runtime host may download models from, or be redirected to, over https: comma-separated exact
-     * names or {@code *.domain}. The operator passes its own allowlist (the one its header reader uses); the
-     * runtime's config property {@code stowage.model.allowed-hosts} reads it.
+     * names or {@code *.domain}; a lone comma is an empty list (an empty variable leaves the runtime's default).
+     * The operator passes its own allowlist (the one its header reader uses); the runtime's config property
+     * {@code stowage.model.allowed-hosts} reads it.
      */
     public static final String MODEL_HOSTS_ENV = "STOWAGE_MODEL_ALLOWED_HOSTS";
     /**

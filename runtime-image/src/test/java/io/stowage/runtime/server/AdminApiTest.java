@@ -199,6 +199,39 @@ class AdminApiTest {
         assertUnchanged(before);
     }
 
+    @Test
+    void aReplicaLongerThanItsModelsContextFailsAloneOnceTheModelIsLoaded() throws Exception {
+        // a model not loaded yet: its context length is known only once it is, so the assignment is accepted
+        Path copy = Files.createTempFile("stories-context", ".gguf");
+        Files.copy(TestHost.Q8, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try {
+            ModelAssignment fresh = new ModelAssignment("context-check", copy.toString(), null, 0, 0);
+            TestHost.apply(
+                    admin(),
+                    TestHost.assignment(
+                            96,
+                            List.of(fresh),
+                            List.of(
+                                    TestHost.replica("default/long#0", "long", "context-check", 1 << 24, 1),
+                                    TestHost.replica("default/short#0", "short", "context-check", 128, 1))));
+            HostState s = TestHost.await(
+                    admin(),
+                    st -> st.replicas().stream().anyMatch(ReplicaState::ready),
+                    "the replica within the context to be ready");
+            assertThat(s.replicas())
+                    .filteredOn(ReplicaState::ready)
+                    .extracting(ReplicaState::id)
+                    .containsExactly("default/short#0");
+            int context = service.host().models().get(0).model().contextLength();
+            assertThat(service.host().replicaProblem("default/long#0"))
+                    .isEqualTo("its maxTokens 16777216 exceeds the model's context length " + context);
+            assertThat(complete("short")).isNotEmpty();
+        } finally {
+            TestHost.applyAndWait(admin(), TestHost.assignment(97, List.of(), List.of()));
+            Files.deleteIfExists(copy);
+        }
+    }
+
     private static HostAssignment one(long generation, ReplicaAssignment replica) {
         return TestHost.assignment(generation, List.of(TestHost.q8Model()), List.of(replica));
     }
