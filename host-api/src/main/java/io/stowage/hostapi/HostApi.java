@@ -18,8 +18,8 @@ package io.stowage.hostapi;
  *
  * <p>The host pod: the runtime image runs {@code host --device cuda|cpu} ({@link #HOST_COMMAND}) with the
  * environment {@link #TOKEN_ENV}, {@link #CACHE_DIR_ENV} (the node-local model cache, mounted at
- * {@link #CACHE_MOUNT}) and {@link #DEVICE_ID_ENV} (the operator's name of the device, reported back in the
- * state); the OpenAI API and the health probes ({@link #LIVE_PATH}, {@link #READY_PATH}) on
+ * {@link #CACHE_MOUNT}), {@link #DEVICE_ID_ENV} (the operator's name of the device, reported back in the
+ * state), {@link #MODEL_HOSTS_ENV} and {@link #MODEL_ROOTS_ENV} (where its models may come from); the OpenAI API and the health probes ({@link #LIVE_PATH}, {@link #READY_PATH}) on
  * {@link #DEFAULT_API_PORT}. The model probe runs {@code inspect --json --output FILE URI} and writes a
  * {@link ModelHeader}.
  */
@@ -33,6 +33,18 @@ public final class HostApi {
     public static final String CACHE_DIR_ENV = "STOWAGE_CACHE_DIR";
     /** The device the operator planned this host for (e.g. {@code node-a/gpu-0}); the runtime reports it. */
     public static final String DEVICE_ID_ENV = "STOWAGE_DEVICE_ID";
+    /**
+     * The hosts a runtime host may download models from, or be redirected to, over https: comma-separated exact
+     * names or {@code *.domain}; a lone comma is an empty list (an empty variable leaves the runtime's default).
+     * The operator passes its own allowlist (the one its header reader uses); the runtime's config property
+     * {@code stowage.model.allowed-hosts} reads it.
+     */
+    public static final String MODEL_HOSTS_ENV = "STOWAGE_MODEL_ALLOWED_HOSTS";
+    /**
+     * The directories a runtime host may read {@code file://} models from, comma-separated: the operator passes
+     * the pod's model cache and source mounts; the runtime's config property {@code stowage.model.roots} reads it.
+     */
+    public static final String MODEL_ROOTS_ENV = "STOWAGE_MODEL_ROOTS";
 
     public static final String CACHE_MOUNT = "/models";
     public static final String HOST_COMMAND = "host";

@@ -177,6 +177,14 @@ public final class HostPodDependent {
                                 new EnvVarBuilder()
                                         .withName(HostApi.DEVICE_ID_ENV)
                                         .withValue(device.id())
+                                        .build(),
+                                new EnvVarBuilder()
+                                        .withName(HostApi.MODEL_HOSTS_ENV)
+                                        .withValue(cfg.allowedModelHostsEnv())
+                                        .build(),
+                                new EnvVarBuilder()
+                                        .withName(HostApi.MODEL_ROOTS_ENV)
+                                        .withValue(modelRoots(sources.values()))
                                         .build())
                         .addNewPort()
                         .withName("http")
@@ -217,5 +225,19 @@ public final class HostPodDependent {
                 .withVolumes(volumes)
                 .endSpec()
                 .build();
+    }
+
+    /**
+     * The directories the host may read {@code file://} models from: the cache, the claims' mounts below
+     * {@link SourceMount#ROOT}, and each node directory mounted at its own path.
+     */
+    static String modelRoots(java.util.Collection<SourceMount> sources) {
+        java.util.Set<String> roots = new java.util.LinkedHashSet<>(List.of(HostApi.CACHE_MOUNT, SourceMount.ROOT));
+        for (SourceMount m : sources) {
+            if (!m.mountPath().startsWith(SourceMount.ROOT + "/")) {
+                roots.add(m.mountPath());
+            }
+        }
+        return String.join(",", roots);
     }
 }

@@ -10,7 +10,8 @@ import java.util.List;
  *
  * @param modelCacheHostPath node-local directory for model files, used when modelCachePvc is empty
  * @param modelCachePvc a PVC (in each deployment's namespace) holding model files instead of a hostPath
- * @param allowedModelHosts hosts the operator may read GGUF headers from over http(s)
+ * @param allowedModelHosts hosts the operator may read GGUF headers from over http(s); the host pods download
+ *     models from the same hosts ({@link #allowedModelHostsEnv()})
  * @param namespaces the namespaces whose LlmDeployments the operator manages; empty means all
  * @param dcgmService {@code namespace/name} of the dcgm-exporter Service, or empty to skip DCGM
  */
@@ -36,6 +37,14 @@ public record OperatorConfig(
     /** Whether LlmDeployments of this namespace are ours (an empty list manages every namespace). */
     public boolean manages(String namespace) {
         return namespaces.isEmpty() || namespaces.contains(namespace);
+    }
+
+    /**
+     * The allowlist as the host pods get it ({@code HostApi.MODEL_HOSTS_ENV}): comma-separated; a lone comma when
+     * it is empty, because an empty variable would leave the runtime's own default list in force.
+     */
+    public String allowedModelHostsEnv() {
+        return allowedModelHosts == null || allowedModelHosts.isEmpty() ? "," : String.join(",", allowedModelHosts);
     }
 
     /** Defaults for tests and local runs. */

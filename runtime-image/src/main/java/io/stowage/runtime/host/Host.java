@@ -13,7 +13,6 @@ import io.stowage.runtime.engine.KvPool;
 import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.tokenizer.Tokenizer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -118,19 +117,29 @@ public final class Host implements AutoCloseable {
     }
 
     private void validate(HostAssignment a) {
-        Set<String> digests = new HashSet<>();
+        String problem = a.rangeProblem();
+        if (problem != null) {
+            throw invalid(problem);
+        }
+        Map<String, ModelAssignment> byDigest = new HashMap<>();
         for (ModelAssignment m : a.models()) {
             if (m == null || m.digest() == null || m.digest().isBlank()) {
                 throw invalid("models[]: digest is required");
             }
-            if (!digests.add(m.digest())) {
+            if (byDigest.putIfAbsent(m.digest(), m) != null) {
                 throw invalid("models[]: digest " + m.digest() + " is listed twice (one entry per model file)");
             }
             if (m.uri() == null || m.uri().isBlank()) {
                 throw invalid("models[" + m.digest() + "]: uri is required");
             }
-            if (m.weightBytes() < 0 || m.workspaceBytes() < 0) {
-                throw invalid("models[" + m.digest() + "]: weightBytes and workspaceBytes must be >= 0");
+            problem = m.rangeProblem();
+            if (problem != null) {
+                throw invalid("models[" + m.digest() + "]: " + problem);
+            }
+            try {
+                ModelFetcher.normalizeSha(m.sha256());
+            } catch (ModelFetcher.FetchException e) {
+                throw invalid("models[" + m.digest() + "]: " + e.getMessage());
             }
         }
         Set<String> ids = new HashSet<>();
@@ -144,23 +153,34 @@ public final class Host implements AutoCloseable {
             if (r.servedModelName() == null || r.servedModelName().isBlank()) {
                 throw invalid("replicas[" + r.id() + "]: servedModelName is required");
             }
-            if (!digests.contains(r.modelDigest())) {
+            ModelAssignment model = byDigest.get(r.modelDigest());
+            if (model == null) {
                 throw invalid("replicas[" + r.id() + "]: modelDigest " + r.modelDigest()
-                        + " is not one of the assignment's models " + digests);
+                        + " is not one of the assignment's models " + new TreeSet<>(byDigest.keySet()));
             }
-            if (r.maxTokens() <= 0 || r.maxSequences() <= 0) {
-                throw invalid("replicas[" + r.id() + "]: maxTokens and maxSequences must be > 0, got " + r.maxTokens()
-                        + " and " + r.maxSequences());
-            }
-            if (r.kvBytes() < 0) {
-                throw invalid("replicas[" + r.id() + "]: kvBytes must be >= 0, got " + r.kvBytes());
+            problem = r.rangeProblem();
+            if (problem != null) {
+                throw invalid("replicas[" + r.id() + "]: " + problem);
             }
             try {
                 KvType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
             } catch (IllegalArgumentException e) {
                 throw invalid("replicas[" + r.id() + "]: kvCacheType: " + e.getMessage());
             }
+            // Checked here when the model is already loaded; otherwise once it is, for this replica alone.
+            LoadedModel have = measured(model);
+            int context = have == null ? 0 : have.model.contextLength();
+            if (context > 0 && r.maxTokens() > context) {
+                throw invalid("replicas[" + r.id() + "]: maxTokens " + r.maxTokens() + " exceeds the context length "
+                        + context + " of model " + model.digest());
+            }
         }
+    }
+
+    /** The loaded model of this assignment entry (same digest and source), or null while there is none. */
+    private LoadedModel measured(ModelAssignment m) {
+        LoadedModel have = models.get(m.digest());
+        return have != null && sameSource(m, have.assignment) && have.model != null ? have : null;
     }
 
     private static AssignmentException invalid(String message) {
@@ -172,24 +192,38 @@ public final class Host implements AutoCloseable {
         return a.budgetBytes() > 0 ? Math.min(a.budgetBytes(), settings.budgetBytes()) : settings.budgetBytes();
     }
 
+    /**
+     * Refuses an assignment whose weights, workspaces and KV do not fit the budget (409), or whose byte counts add
+     * up past a long (400): every sum is exact, so no overflow can pass for a small total.
+     */
     private void checkBudget(HostAssignment a) {
         long weights = 0;
         long workspace = 0;
         long kv = 0;
         for (ModelAssignment m : a.models()) {
-            LoadedModel have = models.get(m.digest());
-            boolean measured = have != null && sameSource(m, have.assignment) && have.model != null;
-            weights += measured ? have.weightBytes() : Math.max(m.weightBytes(), localFileSize(m.uri()));
+            LoadedModel have = measured(m);
+            weights = add(
+                    weights,
+                    have != null ? have.weightBytes() : Math.max(m.weightBytes(), fetcher.localSize(m.uri())),
+                    "the models' weightBytes");
             // Each model has its own compute context (the engine's contexts are per model), so workspaces add up
             // here, where the memory model takes their maximum: the host checks what it will really allocate.
-            workspace += measured ? have.workspaceBytes() : m.workspaceBytes();
+            workspace = add(
+                    workspace, have != null ? have.workspaceBytes() : m.workspaceBytes(), "the models' workspaceBytes");
         }
         for (ReplicaAssignment r : a.replicas()) {
             Replica have = replicas.get(r.id());
-            kv += have != null && have.assignment.equals(r) ? have.kvReservedBytes() : kvBudgetOf(r);
+            long k;
+            try {
+                k = have != null && have.assignment.equals(r) ? have.kvReservedBytes() : kvBudgetOf(r);
+            } catch (ArithmeticException e) {
+                throw invalid("replicas[" + r.id() + "]: its KV bytes (maxTokens " + r.maxTokens() + " x maxSequences "
+                        + r.maxSequences() + " x the model's bytes per token) overflow a long; nothing was changed");
+            }
+            kv = add(kv, k, "the replicas' KV bytes (up to " + r.id() + ")");
         }
         long budget = budgetFor(a);
-        long need = weights + workspace + kv;
+        long need = add(add(weights, workspace, "weights + workspace"), kv, "weights + workspace + KV");
         if (need > budget) {
             throw new AssignmentException(
                     "OverBudget",
@@ -203,14 +237,11 @@ public final class Host implements AutoCloseable {
         }
     }
 
-    private static long localFileSize(String uri) {
+    private static long add(long total, long more, String what) {
         try {
-            Path p = uri.startsWith("file:")
-                    ? Path.of(java.net.URI.create(uri))
-                    : uri.contains("://") ? null : Path.of(uri);
-            return p != null && Files.isRegularFile(p) ? Files.size(p) : 0;
-        } catch (Exception e) {
-            return 0;
+            return Math.addExact(total, more);
+        } catch (ArithmeticException e) {
+            throw invalid(what + " add up to more than " + Long.MAX_VALUE + " bytes; nothing was changed");
         }
     }
 
@@ -222,9 +253,10 @@ public final class Host implements AutoCloseable {
         LoadedModel m = models.get(r.modelDigest());
         if (m != null && m.model != null) {
             // the memory model's K_r: bytes per token x maxTokens rounded up to whole blocks x maxSequences
-            long blocks = (r.maxTokens() + KvPool.BLOCK_TOKENS - 1) / KvPool.BLOCK_TOKENS;
+            long blocks = ((long) r.maxTokens() + KvPool.BLOCK_TOKENS - 1) / KvPool.BLOCK_TOKENS;
             return Math.multiplyExact(
-                    Math.multiplyExact(m.model.kvBytesPerToken(kvType(r)), blocks * KvPool.BLOCK_TOKENS),
+                    Math.multiplyExact(
+                            m.model.kvBytesPerToken(kvType(r)), Math.multiplyExact(blocks, KvPool.BLOCK_TOKENS)),
                     (long) r.maxSequences());
         }
         return 0;
@@ -238,7 +270,8 @@ public final class Host implements AutoCloseable {
         try {
             ModelAssignment a = m.assignment;
             m.phase = ModelPhase.DOWNLOADING;
-            Path file = fetcher.fetch(a.uri(), a.sha256(), b -> m.downloadedBytes = b, t -> m.totalBytes = t);
+            Path file = fetcher.fetch(
+                    a.uri(), a.sha256(), a.weightBytes(), b -> m.downloadedBytes = b, t -> m.totalBytes = t);
             if (m.removed) {
                 return;
             }
@@ -298,7 +331,22 @@ public final class Host implements AutoCloseable {
             if (m == null || !m.loaded()) {
                 continue;
             }
-            long kv = kvBudgetOf(ra);
+            int context = m.model.contextLength();
+            if (context > 0 && ra.maxTokens() > context) {
+                replicaFailures.put(
+                        ra.id(), "its maxTokens " + ra.maxTokens() + " exceeds the model's context length " + context);
+                continue;
+            }
+            long kv;
+            try {
+                kv = kvBudgetOf(ra);
+            } catch (ArithmeticException e) {
+                replicaFailures.put(
+                        ra.id(),
+                        "its KV bytes overflow a long (maxTokens " + ra.maxTokens() + " x maxSequences "
+                                + ra.maxSequences() + ")");
+                continue;
+            }
             long free = budgetFor(current) - usedBytes();
             if (kv > free) {
                 replicaFailures.put(
@@ -306,7 +354,14 @@ public final class Host implements AutoCloseable {
                         "its KV budget of " + kv + " bytes exceeds the " + free + " bytes free of the host's budget");
                 continue;
             }
-            KvPool pool = m.model.newKvPool(kvType(ra), kv);
+            KvPool pool;
+            try {
+                pool = m.model.newKvPool(kvType(ra), kv);
+            } catch (RuntimeException e) {
+                // One replica that cannot get its KV must not stop the others, nor leave the apply half done.
+                replicaFailures.put(ra.id(), "its KV pool of " + kv + " bytes was refused: " + e.getMessage());
+                continue;
+            }
             Replica r = new Replica(ra, m, pool, settings.queuePerReplica(), device);
             m.replicas.add(r);
             replicas.put(ra.id(), r);

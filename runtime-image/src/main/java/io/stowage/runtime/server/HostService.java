@@ -11,6 +11,7 @@ import io.stowage.runtime.admin.AdminRoutes;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
 import io.stowage.runtime.host.ModelFetcher;
+import io.stowage.runtime.host.ModelSourcePolicy;
 import io.stowage.runtime.host.ProcMemory;
 import io.stowage.runtime.local.LocalPlan;
 import io.stowage.runtime.metrics.HostMetrics;
@@ -24,6 +25,9 @@ import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.net.InetAddress;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.ConfigProvider;
@@ -82,6 +86,29 @@ public class HostService {
     @ConfigProperty(name = "stowage.local.dir")
     Optional<String> localDir;
 
+    // Where models may come from (ModelSourcePolicy); in a pod the operator sets HostApi.MODEL_HOSTS_ENV and
+    // HostApi.MODEL_ROOTS_ENV, which MicroProfile Config maps to these properties.
+    @ConfigProperty(name = "stowage.model.allowed-schemes", defaultValue = "https,hf,s3,file")
+    String modelSchemes;
+
+    @ConfigProperty(name = "stowage.model.allowed-hosts", defaultValue = "huggingface.co,*.huggingface.co,*.hf.co")
+    String modelHosts;
+
+    @ConfigProperty(name = "stowage.model.roots", defaultValue = "/models,/source")
+    String modelRoots;
+
+    @ConfigProperty(name = "stowage.model.max-bytes", defaultValue = "1099511627776")
+    long modelMaxBytes;
+
+    @ConfigProperty(name = "stowage.model.connect-timeout", defaultValue = "20s")
+    Duration modelConnectTimeout;
+
+    @ConfigProperty(name = "stowage.model.read-timeout", defaultValue = "60s")
+    Duration modelReadTimeout;
+
+    @ConfigProperty(name = "stowage.model.deadline", defaultValue = "12h")
+    Duration modelDeadline;
+
     private Host host;
     private HostMetrics metrics;
     private HttpServer admin;
@@ -110,10 +137,19 @@ public class HostService {
                 batchTokens,
                 logitRows,
                 queuePerReplica);
-        host = new Host(settings, new ModelFetcher(cache, System.getenv()));
+        ModelSourcePolicy policy = sourcePolicy(cache);
+        LocalPlan plan = localDir.isPresent() ? planLocal(Path.of(localDir.get()), settings, policy) : null;
+        if (plan != null) {
+            // Local mode trusts the manifests it was given: the files they name become model roots too.
+            policy = policy.withMoreRoots(plan.assignment().models().stream()
+                    .filter(m -> !m.uri().contains("://"))
+                    .map(m -> Path.of(m.uri()))
+                    .toList());
+        }
+        host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy));
         metrics = new HostMetrics(registry, host);
-        if (localDir.isPresent()) {
-            startLocal(Path.of(localDir.get()), settings);
+        if (plan != null) {
+            startLocal(Path.of(localDir.get()), plan);
         } else {
             LOG.infof(
                     "runtime host for device %s (%s): budget %s of %s RAM, model cache %s; waiting for assignments",
@@ -121,10 +157,33 @@ public class HostService {
         }
     }
 
-    private void startLocal(Path dir, HostSettings settings) {
+    private ModelSourcePolicy sourcePolicy(Path cache) {
+        List<Path> roots = new ArrayList<>();
+        roots.add(cache);
+        ModelSourcePolicy.list(modelRoots).forEach(r -> roots.add(Path.of(r)));
+        return ModelSourcePolicy.defaults(cache)
+                .withSchemes(ModelSourcePolicy.list(modelSchemes))
+                .withHosts(ModelSourcePolicy.list(modelHosts))
+                .withRoots(roots)
+                .withMaxBytes(modelMaxBytes)
+                .withTimeouts(modelConnectTimeout, modelReadTimeout, modelDeadline);
+    }
+
+    /** Local mode's plan; its manifests name their model files themselves, wherever they are. */
+    private LocalPlan planLocal(Path dir, HostSettings settings, ModelSourcePolicy policy) {
         try {
-            LocalPlan plan = LocalPlan.of(
-                    dir, settings.budgetBytes(), hostName(), new ModelFetcher(settings.cacheDir(), System.getenv()));
+            return LocalPlan.of(
+                    dir,
+                    settings.budgetBytes(),
+                    hostName(),
+                    new ModelFetcher(settings.cacheDir(), System.getenv(), policy.withRoots(null)));
+        } catch (Exception e) {
+            throw new IllegalStateException("serve -f " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void startLocal(Path dir, LocalPlan plan) {
+        try {
             for (String w : plan.warnings()) {
                 System.out.println("warning: " + w);
             }

@@ -24,7 +24,9 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 
@@ -115,6 +117,170 @@ class AdminApiTest {
         HostState after = TestHost.state(admin());
         assertThat(after.generation()).isEqualTo(before.generation());
         assertThat(after.replicas()).extracting(ReplicaState::id).containsExactly("default/stories#0");
+    }
+
+    @Test
+    void kvBytesThatOverflowALongAreRefusedAndTheServingReplicaStillServes() throws Exception {
+        HostState before = TestHost.applyAndWait(
+                admin(), TestHost.assignment(70, List.of(TestHost.q8Model()), List.of(stories(0))));
+        // two replicas of 2^62 KV bytes each: 2^63 in all, which an unchecked sum wraps to a negative total
+        HostAssignment overflow = TestHost.assignment(
+                71,
+                List.of(TestHost.q8Model()),
+                List.of(
+                        new ReplicaAssignment(
+                                "default/big#0", "default/big", "big", TestHost.Q8_DIGEST, 512, 8, "f16", 1L << 62),
+                        new ReplicaAssignment(
+                                "default/big#1", "default/big", "big", TestHost.Q8_DIGEST, 512, 8, "f16", 1L << 62)));
+        HttpResponse<String> r = TestHost.put(admin(), overflow, TestHost.TOKEN);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
+        var body = TestHost.json(r.body());
+        assertThat(body.get("reason").asText()).isEqualTo("Invalid");
+        assertThat(body.get("message").asText())
+                .isEqualTo("the replicas' KV bytes (up to default/big#1) add up to more than " + Long.MAX_VALUE
+                        + " bytes; nothing was changed");
+        assertUnchanged(before);
+    }
+
+    @Test
+    void numbersOutOfRangeAreRefusedWithTheFieldAndTheValueAndChangeNothing() throws Exception {
+        HostState before = TestHost.applyAndWait(
+                admin(), TestHost.assignment(80, List.of(TestHost.q8Model()), List.of(stories(0))));
+        String id = "default/stories#0";
+        Map<HostAssignment, String> refused = new LinkedHashMap<>();
+        refused.put(
+                one(81, TestHost.replica(id, "stories", TestHost.Q8_DIGEST, 512, Integer.MAX_VALUE)),
+                "replicas[" + id + "]: maxSequences must be in 1..4096, got 2147483647");
+        refused.put(
+                one(82, TestHost.replica(id, "stories", TestHost.Q8_DIGEST, Integer.MAX_VALUE, 8)),
+                "replicas[" + id + "]: maxTokens must be in 1..16777216, got 2147483647");
+        refused.put(
+                one(83, TestHost.replica(id, "stories", TestHost.Q8_DIGEST, 0, 8)),
+                "replicas[" + id + "]: maxTokens must be in 1..16777216, got 0");
+        refused.put(
+                one(84, TestHost.replica(id, "stories", TestHost.Q8_DIGEST, 512, -1)),
+                "replicas[" + id + "]: maxSequences must be in 1..4096, got -1");
+        refused.put(
+                one(85, new ReplicaAssignment(id, "default/stories", "stories", TestHost.Q8_DIGEST, 512, 8, "f16", -1)),
+                "replicas[" + id + "]: kvBytes must be >= 0, got -1");
+        refused.put(
+                one(86, TestHost.replica(id, "stories", TestHost.Q8_DIGEST, 1 << 24, 1)),
+                "replicas[" + id + "]: maxTokens 16777216 exceeds the context length "
+                        + service.host().models().get(0).model().contextLength() + " of model "
+                        + TestHost.Q8_DIGEST);
+        refused.put(
+                new HostAssignment(87, -1, List.of(TestHost.q8Model()), List.of(stories(0))),
+                "budgetBytes must be >= 0, got -1");
+        refused.put(
+                new HostAssignment(-1, 0, List.of(TestHost.q8Model()), List.of(stories(0))),
+                "generation must be >= 0, got -1");
+        refused.put(
+                new HostAssignment(
+                        88,
+                        0,
+                        List.of(new ModelAssignment(TestHost.Q8_DIGEST, TestHost.Q8.toString(), null, -5, 0)),
+                        List.of(stories(0))),
+                "models[" + TestHost.Q8_DIGEST + "]: weightBytes must be >= 0, got -5");
+        refused.put(
+                new HostAssignment(
+                        89,
+                        0,
+                        List.of(new ModelAssignment(
+                                TestHost.Q8_DIGEST, TestHost.Q8.toString(), null, Long.MAX_VALUE, Long.MAX_VALUE)),
+                        List.of(stories(0))),
+                "weights + workspace add up to more than " + Long.MAX_VALUE + " bytes; nothing was changed");
+        for (var e : refused.entrySet()) {
+            HttpResponse<String> r = TestHost.put(admin(), e.getKey(), TestHost.TOKEN);
+            assertThat(r.statusCode()).as("%s: %s", e.getValue(), r.body()).isEqualTo(400);
+            var body = TestHost.json(r.body());
+            assertThat(body.get("reason").asText()).isEqualTo("Invalid");
+            assertThat(body.get("message").asText()).isEqualTo(e.getValue());
+        }
+        assertUnchanged(before);
+    }
+
+    @Test
+    void aReplicaLongerThanItsModelsContextFailsAloneOnceTheModelIsLoaded() throws Exception {
+        // a model not loaded yet: its context length is known only once it is, so the assignment is accepted
+        Path copy = Files.createTempFile("stories-context", ".gguf");
+        Files.copy(TestHost.Q8, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try {
+            ModelAssignment fresh = new ModelAssignment("context-check", copy.toString(), null, 0, 0);
+            TestHost.apply(
+                    admin(),
+                    TestHost.assignment(
+                            96,
+                            List.of(fresh),
+                            List.of(
+                                    TestHost.replica("default/long#0", "long", "context-check", 1 << 24, 1),
+                                    TestHost.replica("default/short#0", "short", "context-check", 128, 1))));
+            HostState s = TestHost.await(
+                    admin(),
+                    st -> st.replicas().stream().anyMatch(ReplicaState::ready),
+                    "the replica within the context to be ready");
+            assertThat(s.replicas())
+                    .filteredOn(ReplicaState::ready)
+                    .extracting(ReplicaState::id)
+                    .containsExactly("default/short#0");
+            int context = service.host().models().get(0).model().contextLength();
+            assertThat(service.host().replicaProblem("default/long#0"))
+                    .isEqualTo("its maxTokens 16777216 exceeds the model's context length " + context);
+            assertThat(complete("short")).isNotEmpty();
+        } finally {
+            TestHost.applyAndWait(admin(), TestHost.assignment(97, List.of(), List.of()));
+            Files.deleteIfExists(copy);
+        }
+    }
+
+    private static HostAssignment one(long generation, ReplicaAssignment replica) {
+        return TestHost.assignment(generation, List.of(TestHost.q8Model()), List.of(replica));
+    }
+
+    /** The host still holds {@code before}'s assignment, its one replica ready and serving. */
+    private void assertUnchanged(HostState before) throws Exception {
+        HostState after = TestHost.state(admin());
+        assertThat(after.generation()).isEqualTo(before.generation());
+        assertThat(after.replicas()).extracting(ReplicaState::id).containsExactly("default/stories#0");
+        assertThat(after.replicas()).allMatch(ReplicaState::ready);
+        assertThat(after.device().usedBytes()).isEqualTo(before.device().usedBytes());
+        assertThat(complete("stories")).isNotEmpty();
+    }
+
+    @Test
+    void sourcesThatAreNotModelsFailWithoutTellingWhatTheyHold() throws Exception {
+        // the host's own API over plain http (allowed in the test profile, refused by default), a file outside the
+        // model roots, and a file that does not exist
+        String ownPort = "http://127.0.0.1:" + base.getPort() + "/v1/models";
+        HostAssignment a = TestHost.assignment(
+                95,
+                List.of(
+                        new ModelAssignment("own-port", ownPort, null, 0, 0),
+                        new ModelAssignment("passwd", "file:///etc/passwd", null, 0, 0),
+                        new ModelAssignment("nothing", "file:///etc/stowage-no-such-file", null, 0, 0)),
+                List.of(
+                        TestHost.replica("default/o#0", "o", "own-port", 64, 1),
+                        TestHost.replica("default/p#0", "p", "passwd", 64, 1),
+                        TestHost.replica("default/n#0", "n", "nothing", 64, 1)));
+        TestHost.apply(admin(), a);
+        HostState s = TestHost.await(
+                admin(),
+                st -> st.models().stream().allMatch(m -> m.phase() == ModelPhase.FAILED),
+                "the three models to fail");
+        assertThat(reason(s, "own-port"))
+                .contains("is not a GGUF file")
+                .doesNotContain("object")
+                .doesNotContain("data");
+        String key = java.util.HexFormat.of()
+                .formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                        .digest(ownPort.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        assertThat(Path.of("target/test-model-cache", key + ".gguf")).doesNotExist();
+        assertThat(Path.of("target/test-model-cache", key + ".part")).doesNotExist();
+        assertThat(reason(s, "passwd").replace("/etc/passwd", "PATH"))
+                .isEqualTo(reason(s, "nothing").replace("/etc/stowage-no-such-file", "PATH"))
+                .contains("does not exist under the host's model roots")
+                .doesNotContain("root:");
+        // nor their sizes
+        assertThat(s.models()).filteredOn(m -> !m.digest().equals("own-port")).allMatch(m -> m.totalBytes() == -1);
     }
 
     @Test
