@@ -18,7 +18,7 @@ class ServerMainTest {
         ServerMain.Launch l =
                 ServerMain.parse(new String[] {HostApi.HOST_COMMAND, HostApi.DEVICE_OPTION, "cpu"}, POD_ENV);
         assertThat(l.cli()).isFalse();
-        assertThat(l.help()).isFalse();
+        assertThat(l.help()).isNull();
         assertThat(l.properties()).containsEntry("stowage.device", "cpu").doesNotContainKey("stowage.local.dir");
     }
 
