@@ -2,6 +2,7 @@ package io.stowage.runtime.server;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.LaunchMode;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.stowage.hostapi.HostApi;
@@ -21,7 +22,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.event.Reception;
 import jakarta.inject.Inject;
-import io.quarkus.runtime.LaunchMode;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;

@@ -72,7 +72,8 @@ final class LocalMode {
             throw new StartupException(
                     StartupException.FAILED,
                     "nothing to serve: no model could be loaded ("
-                            + (problems.isEmpty() ? "still loading after " + LOAD_LIMIT.toMinutes() + " minutes"
+                            + (problems.isEmpty()
+                                    ? "still loading after " + LOAD_LIMIT.toMinutes() + " minutes"
                                     : problems.getFirst())
                             + ")");
         }
@@ -80,9 +81,14 @@ final class LocalMode {
         HostState s = host.state();
         out.printf(
                 "Measured: weights %s (once per model), KV reserved %s, workspace %s; process RSS %s, PSS %s%n",
-                ByteSize.human(s.models().stream().mapToLong(ModelState::weightBytes).sum()),
-                ByteSize.human(s.replicas().stream().mapToLong(ReplicaState::kvReservedBytes).sum()),
-                ByteSize.human(s.models().stream().mapToLong(ModelState::workspaceBytes).sum()),
+                ByteSize.human(
+                        s.models().stream().mapToLong(ModelState::weightBytes).sum()),
+                ByteSize.human(s.replicas().stream()
+                        .mapToLong(ReplicaState::kvReservedBytes)
+                        .sum()),
+                ByteSize.human(s.models().stream()
+                        .mapToLong(ModelState::workspaceBytes)
+                        .sum()),
                 ByteSize.human(s.processRssBytes()),
                 ByteSize.human(s.processPssBytes()));
     }
@@ -117,9 +123,10 @@ final class LocalMode {
         if (refusals.isEmpty()) {
             return "nothing to serve: the manifests ask for no replica (spec.replicas: 0)";
         }
-        return "nothing to serve: " + (refusals.size() == 1 ? "the only replica was" : "all " + refusals.size()
-                        + " replicas were")
-                + " refused on this machine's budget of " + ByteSize.human(host.settings().budgetBytes()) + " (of "
+        return "nothing to serve: "
+                + (refusals.size() == 1 ? "the only replica was" : "all " + refusals.size() + " replicas were")
+                + " refused on this machine's budget of "
+                + ByteSize.human(host.settings().budgetBytes()) + " (of "
                 + ByteSize.human(host.settings().totalBytes()) + " RAM): "
                 + refusals.getFirst()
                 + "; give serve a larger share with --memory-fraction F (at most 1), or lower spec.replicas,"
@@ -133,8 +140,8 @@ final class LocalMode {
     private static void awaitSettled(Host host, Duration limit) {
         long deadline = System.nanoTime() + limit.toNanos();
         while (System.nanoTime() < deadline) {
-            boolean settled = host.state().replicas().stream()
-                    .allMatch(r -> r.ready() || host.replicaProblem(r.id()) != null);
+            boolean settled =
+                    host.state().replicas().stream().allMatch(r -> r.ready() || host.replicaProblem(r.id()) != null);
             if (settled) {
                 return;
             }
@@ -170,11 +177,10 @@ final class LocalMode {
      * @param listenHost the address the API listens on ({@code quarkus.http.host})
      */
     static String banner(Collection<String> served, String listenHost, int port) {
-        String host =
-                switch (listenHost) {
-                    case "0.0.0.0", "127.0.0.1", "::", "::1", "localhost" -> "localhost";
-                    default -> listenHost.contains(":") ? "[" + listenHost + "]" : listenHost;
-                };
+        String host = switch (listenHost) {
+            case "0.0.0.0", "127.0.0.1", "::", "::1", "localhost" -> "localhost";
+            default -> listenHost.contains(":") ? "[" + listenHost + "]" : listenHost;
+        };
         String base = "http://" + host + ":" + port + "/v1";
         String first = served.iterator().next();
         return "Serving " + String.join(", ", served) + " on " + base + " — try:\n"

@@ -187,16 +187,15 @@ public final class ServerMain {
 
     /** Multi-line messages (configuration errors list one problem per line) on one line. */
     private static String oneLine(String s) {
-        return s.strip().replaceAll("\\s*\\R\\s*", "; ").replaceAll("\\s+", " ");
+        return s.strip().replaceAll("\\s*\\R\\s*", "; ").replace(":; ", ": ").replaceAll("\\s+", " ");
     }
 
     /** Parses a command line; pure (the environment is passed), so the contract with the operator is testable. */
     static Launch parse(String[] args, Map<String, String> env) {
         if (args.length == 0) {
             throw new UsageError("runtime: a command is required: serve -f DIR (local mode), host --device cpu (the"
-                    + " operator's runtime host) or one of " + String.join(", ", CLI_COMMANDS.stream()
-                            .sorted()
-                            .toList()) + "; --help lists them");
+                    + " operator's runtime host) or one of "
+                    + String.join(", ", CLI_COMMANDS.stream().sorted().toList()) + "; --help lists them");
         }
         String command = args[0];
         if (CLI_COMMANDS.contains(command)) {
@@ -207,9 +206,8 @@ public final class ServerMain {
         }
         if (!command.equals(SERVE) && !command.equals(HostApi.HOST_COMMAND)) {
             throw new UsageError("runtime: unknown command '" + command + "'; the commands are serve, "
-                    + HostApi.HOST_COMMAND + ", " + String.join(", ", CLI_COMMANDS.stream()
-                            .sorted()
-                            .toList()));
+                    + HostApi.HOST_COMMAND + ", "
+                    + String.join(", ", CLI_COMMANDS.stream().sorted().toList()));
         }
         boolean serve = command.equals(SERVE);
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
@@ -232,8 +230,8 @@ public final class ServerMain {
                     props.put("stowage.cpu.memory-fraction", fraction(command, value(command, rest, ++i, a), a));
                 case "--json-logs" -> jsonLogs = true;
                 default ->
-                    throw new UsageError(command + ": unknown option '" + a + "' (" + command
-                            + " --help lists the options)");
+                    throw new UsageError(
+                            command + ": unknown option '" + a + "' (" + command + " --help lists the options)");
             }
         }
         if (serve) {
@@ -307,7 +305,6 @@ public final class ServerMain {
         } catch (NumberFormatException e) {
             // falls through to the message
         }
-        throw new UsageError(command + ": " + option + " must be a share of RAM in (0, 1], e.g. 0.5, got '" + v
-                + "'");
+        throw new UsageError(command + ": " + option + " must be a share of RAM in (0, 1], e.g. 0.5, got '" + v + "'");
     }
 }
