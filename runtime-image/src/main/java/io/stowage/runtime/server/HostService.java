@@ -147,7 +147,8 @@ public class HostService {
      * models and a request to try.
      */
     void announce(PrintStream out) {
-        if (localDir.isPresent()) {
+        // LocalMode.start failed the start unless a model served; none serving now would make the banner a lie.
+        if (localDir.isPresent() && !host.servedModelNames().isEmpty()) {
             Config config = ConfigProvider.getConfig();
             out.print(LocalMode.banner(host.servedModelNames(), listenHost(config), listeningPort(config)));
             out.flush();
