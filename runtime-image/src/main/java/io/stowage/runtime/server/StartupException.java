@@ -35,8 +35,8 @@ public final class StartupException extends RuntimeException {
     public static StartupException portInUse(String host, int port, Throwable cause) {
         return new StartupException(
                 FAILED,
-                "cannot listen on " + host + ":" + port + ": the port is in use by another process (another stowage"
-                        + " serve?); stop it, or choose another port with --port P",
+                "cannot listen on " + host + ":" + port + ": the port is in use by another process; stop it, or"
+                        + " choose another port with --port P",
                 cause);
     }
 }

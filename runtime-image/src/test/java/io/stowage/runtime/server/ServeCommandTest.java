@@ -114,8 +114,7 @@ class ServeCommandTest {
             assertThat(r.exitCode()).isEqualTo(1);
             assertThat(failureLine(r))
                     .isEqualTo("stowage serve: cannot listen on 127.0.0.1:" + taken.getLocalPort() + ": the port is in"
-                            + " use by another process (another stowage serve?); stop it, or choose another port with"
-                            + " --port P");
+                            + " use by another process; stop it, or choose another port with --port P");
             assertThat(r.getOutput()).doesNotContain("Placement on");
             assertNothingServedAndNoStackTrace(r);
         }

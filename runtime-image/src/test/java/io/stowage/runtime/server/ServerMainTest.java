@@ -154,8 +154,8 @@ class ServerMainTest {
                 new QuarkusBindException("127.0.0.1", 8080, new BindException("Address already in use"))));
         assertThat(e.exitCode()).isEqualTo(1);
         assertThat(e.getMessage())
-                .isEqualTo("cannot listen on 127.0.0.1:8080: the port is in use by another process (another stowage"
-                        + " serve?); stop it, or choose another port with --port P");
+                .isEqualTo("cannot listen on 127.0.0.1:8080: the port is in use by another process; stop it, or"
+                        + " choose another port with --port P");
     }
 
     @Test
