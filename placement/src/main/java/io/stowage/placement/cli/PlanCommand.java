@@ -117,11 +117,8 @@ public final class PlanCommand {
         try {
             ManifestSet set = ManifestReader.read(manifests);
             warnings.addAll(set.warnings());
-            if (set.deployments().isEmpty()) {
-                // A dry run that checks nothing must not pass a CI gate (an empty file, a kind typo).
-                throw new ManifestException(manifests + ": no LlmDeployment to plan (expected documents with"
-                        + " apiVersion: stowage.io/v1alpha1 and kind: LlmDeployment)");
-            }
+            // A dry run that checks nothing must not pass a CI gate (an empty file, a kind typo).
+            set.requireDeployments(manifests);
             Inventory inventory =
                     InventoryReader.read(devices, MemoryModel.withDefaults().parameters());
             warnings.addAll(inventory.warnings());

@@ -48,6 +48,11 @@ public final class Host implements AutoCloseable {
     private long generation;
     private HostAssignment current = new HostAssignment(0, 0, List.of(), List.of());
 
+    /** Lets this host read these model files, wherever they are (local mode: the files its manifests name). */
+    public void allowModelFiles(Collection<Path> files) {
+        fetcher.allowFiles(files);
+    }
+
     public Host(HostSettings settings, ModelFetcher fetcher) {
         this.settings = settings;
         this.fetcher = fetcher;

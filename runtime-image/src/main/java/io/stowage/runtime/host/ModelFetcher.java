@@ -22,6 +22,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -70,7 +71,7 @@ public final class ModelFetcher {
 
     private final Path cacheDir;
     private final Map<String, String> env;
-    private final ModelSourcePolicy policy;
+    private volatile ModelSourcePolicy policy;
     private final HttpClient http;
 
     /**
@@ -89,6 +90,11 @@ public final class ModelFetcher {
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .connectTimeout(policy.connectTimeout())
                 .build();
+    }
+
+    /** Lets this fetcher read these files too (local mode: the model files its manifests name). */
+    public void allowFiles(Collection<Path> files) {
+        policy = policy.withMoreRoots(files);
     }
 
     public ModelSourcePolicy policy() {

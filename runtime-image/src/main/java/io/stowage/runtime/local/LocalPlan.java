@@ -8,7 +8,6 @@ import io.stowage.placement.gguf.ModelDescription;
 import io.stowage.placement.manifest.ByteSize;
 import io.stowage.placement.manifest.LlmDeploymentManifest;
 import io.stowage.placement.manifest.ManifestException;
-import io.stowage.placement.manifest.ManifestReader;
 import io.stowage.placement.manifest.ManifestSet;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
@@ -35,27 +34,30 @@ import java.util.Map;
  * Local mode's placement: the LlmDeployment manifests of a directory, placed by the placement planner on this
  * machine's CPU budget, turned into the host assignment the server applies, with the table it prints.
  *
- * @param warnings what the manifest reader ignored, and refused replicas
+ * @param table the placement and memory breakdown, refused replicas last
+ * @param warnings what local mode changed (a GPU request placed on the CPU); the manifest reader's own warnings stay
+ *     in the {@link ManifestSet}
+ * @param refusals one line per refused replica: {@code default/chat#1: needs ...}
  */
-public record LocalPlan(HostAssignment assignment, String table, List<String> warnings, int refused) {
+public record LocalPlan(HostAssignment assignment, String table, List<String> warnings, List<String> refusals) {
+    public LocalPlan {
+        warnings = List.copyOf(warnings);
+        refusals = List.copyOf(refusals);
+    }
 
     /** One deployment as planned here: its manifest, model file, header and memory breakdown. */
     record Planned(
             LlmDeploymentManifest manifest, Path file, ModelDescription model, long maxTokens, MemoryBreakdown b) {}
 
     /**
-     * Reads and places the manifests of dir on one CPU device of budgetBytes; models that are not local files are
+     * Places the manifests read (by ManifestReader) from dir on one CPU device of budgetBytes; models that are not local files are
      * downloaded first (their headers are needed to size them).
      *
-     * @throws ManifestException a manifest or model problem, naming the file and field
+     * @throws ManifestException no deployment at all, or a manifest or model problem, naming the file and field
      */
-    public static LocalPlan of(Path dir, long budgetBytes, String node, ModelFetcher fetcher) throws IOException {
-        ManifestSet set = ManifestReader.read(dir);
-        List<String> warnings = new ArrayList<>(set.warnings());
-        if (set.deployments().isEmpty()) {
-            throw new ManifestException(dir + ": no LlmDeployment manifests found (*.yaml / *.yml with kind: "
-                    + LlmDeploymentManifest.KIND + ")");
-        }
+    public static LocalPlan of(ManifestSet set, Path dir, long budgetBytes, String node, ModelFetcher fetcher) {
+        set.requireDeployments(dir);
+        List<String> warnings = new ArrayList<>();
         MemoryModel memory = MemoryModel.withDefaults();
         List<Planned> planned = new ArrayList<>();
         List<Deployment> deployments = new ArrayList<>();
@@ -72,7 +74,7 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
             ModelDescription d;
             try {
                 d = ModelDescription.from(GgufReader.readFile(file));
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | IOException e) {
                 throw new ManifestException(m.source() + ": spec.model.uri: cannot read the GGUF header of " + file
                         + ": " + e.getMessage());
             }
@@ -131,17 +133,14 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
                     m.kvCacheType().label(),
                     pl.b().kvBytesPerReplica()));
         }
+        List<String> refusals = new ArrayList<>();
         for (Refusal r : result.refusals()) {
-            warnings.add("refused " + r.replica() + ": " + r.reason());
+            refusals.add(r.replica() + ": " + r.reason());
         }
         // The host's budget excludes O_host, which the planner charged to the device.
         HostAssignment assignment =
                 new HostAssignment(1, budgetBytes - overhead, List.copyOf(models.values()), replicas);
-        return new LocalPlan(
-                assignment,
-                table(cpu, planned, result),
-                warnings,
-                result.refusals().size());
+        return new LocalPlan(assignment, table(cpu, planned, result), warnings, refusals);
     }
 
     private static Planned find(List<Planned> planned, String id) {

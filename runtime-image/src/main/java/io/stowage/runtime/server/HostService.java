@@ -2,10 +2,10 @@ package io.stowage.runtime.server;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.LaunchMode;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.stowage.hostapi.HostApi;
-import io.stowage.hostapi.HostState;
 import io.stowage.placement.manifest.ByteSize;
 import io.stowage.runtime.admin.AdminRoutes;
 import io.stowage.runtime.host.Host;
@@ -13,7 +13,6 @@ import io.stowage.runtime.host.HostSettings;
 import io.stowage.runtime.host.ModelFetcher;
 import io.stowage.runtime.host.ModelSourcePolicy;
 import io.stowage.runtime.host.ProcMemory;
-import io.stowage.runtime.local.LocalPlan;
 import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.openai.OpenAiRoutes;
 import io.vertx.core.Vertx;
@@ -22,7 +21,9 @@ import io.vertx.ext.web.Router;
 import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.event.Reception;
 import jakarta.inject.Inject;
+import java.io.PrintStream;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,6 +31,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
@@ -121,7 +123,11 @@ public class HostService {
             ram = Runtime.getRuntime().maxMemory();
         }
         if (!(memoryFraction > 0 && memoryFraction <= 1)) {
-            throw new IllegalArgumentException("stowage.cpu.memory-fraction must be in (0, 1], got " + memoryFraction);
+            // The command line checks --memory-fraction; this is the same setting from the environment or a file.
+            throw new StartupException(
+                    StartupException.USAGE,
+                    "stowage.cpu.memory-fraction (STOWAGE_CPU_MEMORY_FRACTION) must be in (0, 1], got "
+                            + memoryFraction);
         }
         long budget = budgetBytes.orElse((long) (ram * memoryFraction));
         Path cache = Path.of(cacheDir.orElse(System.getProperty("java.io.tmpdir") + "/stowage-models"));
@@ -138,18 +144,27 @@ public class HostService {
                 logitRows,
                 queuePerReplica);
         ModelSourcePolicy policy = sourcePolicy(cache);
-        LocalPlan plan = localDir.isPresent() ? planLocal(Path.of(localDir.get()), settings, policy) : null;
-        if (plan != null) {
-            // Local mode trusts the manifests it was given: the files they name become model roots too.
-            policy = policy.withMoreRoots(plan.assignment().models().stream()
-                    .filter(m -> !m.uri().contains("://"))
-                    .map(m -> Path.of(m.uri()))
-                    .toList());
-        }
         host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy));
         metrics = new HostMetrics(registry, host);
-        if (plan != null) {
-            startLocal(Path.of(localDir.get()), plan);
+        if (localDir.isPresent()) {
+            Config config = ConfigProvider.getConfig();
+            try {
+                // Before the models load, so a taken port costs no loading.
+                LocalMode.requireListenable(listenHost(config), listeningPort(config));
+                LocalMode.start(
+                        Path.of(localDir.get()),
+                        host,
+                        hostName(),
+                        // Planning reads the files the manifests name, wherever they are; the host then reads only
+                        // those.
+                        new ModelFetcher(cache, System.getenv(), policy.withRoots(null)),
+                        System.out,
+                        System.err);
+            } catch (RuntimeException e) {
+                // Nothing stays behind: the process ends with the reason, before the API opens.
+                host.close();
+                throw e;
+            }
         } else {
             LOG.infof(
                     "runtime host for device %s (%s): budget %s of %s RAM, model cache %s; waiting for assignments",
@@ -169,66 +184,31 @@ public class HostService {
                 .withTimeouts(modelConnectTimeout, modelReadTimeout, modelDeadline);
     }
 
-    /** Local mode's plan; its manifests name their model files themselves, wherever they are. */
-    private LocalPlan planLocal(Path dir, HostSettings settings, ModelSourcePolicy policy) {
-        try {
-            return LocalPlan.of(
-                    dir,
-                    settings.budgetBytes(),
-                    hostName(),
-                    new ModelFetcher(settings.cacheDir(), System.getenv(), policy.withRoots(null)));
-        } catch (Exception e) {
-            throw new IllegalStateException("serve -f " + dir + ": " + e.getMessage(), e);
+    /**
+     * Says what serves, once the API listens (ServerMain runs this after Quarkus started): in local mode the served
+     * models and a request to try.
+     */
+    void announce(PrintStream out) {
+        // LocalMode.start failed the start unless a model served; none serving now would make the banner a lie.
+        if (localDir.isPresent() && !host.servedModelNames().isEmpty()) {
+            Config config = ConfigProvider.getConfig();
+            out.print(LocalMode.banner(host.servedModelNames(), listenHost(config), listeningPort(config)));
+            out.flush();
         }
     }
 
-    private void startLocal(Path dir, LocalPlan plan) {
-        try {
-            for (String w : plan.warnings()) {
-                System.out.println("warning: " + w);
-            }
-            System.out.print(plan.table());
-            host.apply(plan.assignment());
-            // Local mode answers once its models are loaded (a small model loads in well under a second).
-            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
-            while (!host.allReady() && System.nanoTime() < deadline) {
-                HostState s = host.state();
-                if (s.models().stream().anyMatch(m -> m.phase() == io.stowage.hostapi.ModelPhase.FAILED)) {
-                    break;
-                }
-                Thread.sleep(20);
-            }
-            HostState s = host.state();
-            for (var m : s.models()) {
-                if (m.reason() != null) {
-                    System.out.println("model " + m.digest() + " " + m.phase() + ": " + m.reason());
-                }
-            }
-            long kv = s.replicas().stream().mapToLong(r -> r.kvReservedBytes()).sum();
-            long weights = s.models().stream().mapToLong(m -> m.weightBytes()).sum();
-            long workspace =
-                    s.models().stream().mapToLong(m -> m.workspaceBytes()).sum();
-            System.out.printf(
-                    "Measured: weights %s (once per model), KV reserved %s, workspace %s; process RSS %s, PSS %s%n",
-                    ByteSize.human(weights),
-                    ByteSize.human(kv),
-                    ByteSize.human(workspace),
-                    ByteSize.human(s.processRssBytes()),
-                    ByteSize.human(s.processPssBytes()));
-            int port = ConfigProvider.getConfig()
-                    .getOptionalValue("quarkus.http.port", Integer.class)
-                    .orElse(HostApi.DEFAULT_API_PORT);
-            String first = host.servedModelNames().stream().findFirst().orElse("MODEL");
-            System.out.printf(
-                    "Serving %s on http://localhost:%d/v1 — try:%n  curl -s localhost:%d/v1/chat/completions"
-                            + " -H 'Content-Type: application/json' -d '{\"model\": \"%s\", \"messages\":"
-                            + " [{\"role\": \"user\", \"content\": \"Once upon a time\"}], \"max_tokens\": 40}'%n",
-                    host.servedModelNames(), port, port, first);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (Exception e) {
-            throw new IllegalStateException("serve -f " + dir + ": " + e.getMessage(), e);
+    private static String listenHost(Config config) {
+        return config.getOptionalValue("quarkus.http.host", String.class).orElse("0.0.0.0");
+    }
+
+    /** The API's port: Quarkus sets the property to the bound port when the configured one is 0 (any free port). */
+    private static int listeningPort(Config config) {
+        String key = LaunchMode.current() == LaunchMode.TEST ? "quarkus.http.test-port" : "quarkus.http.port";
+        String bound = System.getProperty(key);
+        if (bound != null) {
+            return Integer.parseInt(bound);
         }
+        return config.getOptionalValue(key, Integer.class).orElse(HostApi.DEFAULT_API_PORT);
     }
 
     void routes(@Observes Router router) {
@@ -253,7 +233,8 @@ public class HostService {
         LOG.infof("admin API on port %d", adminActualPort);
     }
 
-    void stop(@Observes ShutdownEvent ev) {
+    // IF_EXISTS: a service that failed to start has nothing to stop, and must not be created again to stop it.
+    void stop(@Observes(notifyObserver = Reception.IF_EXISTS) ShutdownEvent ev) {
         if (admin != null) {
             admin.close();
         }

@@ -1,55 +1,90 @@
 package io.stowage.runtime.server;
 
+import io.quarkus.arc.Arc;
+import io.quarkus.runtime.ApplicationLifecycleManager;
 import io.quarkus.runtime.Quarkus;
+import io.quarkus.runtime.QuarkusApplication;
 import io.quarkus.runtime.annotations.QuarkusMain;
 import io.stowage.hostapi.HostApi;
+import java.net.BindException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * The entry point of {@code quarkus-run.jar} (the runtime image): {@code host --device cpu|cuda} is the operator's
- * runtime host pod (admin API, waits for assignments), {@code serve -f DIR} is local mode, and the other runtime
- * commands ({@code inspect}, {@code generate}, ...) run without the server, so the image's probe pod can
- * {@code inspect}.
+ * The entry point of {@code quarkus-run.jar} (the runtime image): {@code serve -f DIR} is local mode,
+ * {@code host --device cpu|cuda} is the operator's runtime host pod (admin API, waits for assignments), and the other
+ * runtime commands ({@code inspect}, {@code generate}, ...) run without the server, so the image's probe pod can
+ * {@code inspect}. A command that cannot start prints one line saying why and exits 1, 2 (usage) or 3 (nothing
+ * placed), the codes of {@code plan}.
  */
 @QuarkusMain
 public final class ServerMain {
-    static final String HELP = """
-            usage: ./stowage serve -f DIR [--port P] [--host H] [--admin-port P] [--memory-fraction F] [--json-logs]
-                   quarkus-run.jar host [--device cpu|cuda] [--port P] [--admin-port P] [--memory-fraction F]
-                   quarkus-run.jar inspect|generate|tokenize|bench-engine ARGS
+    static final String SERVE_HELP = """
+            usage: ./stowage serve -f DIR [--port P] [--host H] [--memory-fraction F] [--admin-port P] [--json-logs]
 
-            serve: places the LlmDeployment manifests of DIR on this machine (CPU, a share of its RAM) with the
-            placement planner, prints the placement and memory breakdown, and serves them all with the
-            OpenAI-compatible API on http://localhost:P/v1 (default 8080).
-
-            host: the operator's runtime host. No manifests: it waits for the assignments the operator pushes
-            to its admin API (needs STOWAGE_ADMIN_TOKEN); model cache in STOWAGE_CACHE_DIR, device name in
-            STOWAGE_DEVICE_ID. --device cuda is refused until the runtime has a CUDA backend.
+            Places the LlmDeployment manifests of DIR (a directory of *.yaml/*.yml files, or one file) on this
+            machine (its CPU and a share of its RAM) with the placement planner, prints the placement and memory
+            breakdown, loads the models and serves them all with the OpenAI-compatible API on
+            http://localhost:P/v1. Ctrl-C stops it.
 
             Options:
-              -f, --file DIR          directory (or file) of LlmDeployment manifests (serve)
-              --device D              cpu (host; default cpu)
-              --port P                OpenAI API port (default 8080)
-              --host H                address the OpenAI API listens on (serve: default 127.0.0.1, this
-                                      machine only; host: default 0.0.0.0, the pod's address)
-              --admin-port P          admin API port (default 8081; on only when STOWAGE_ADMIN_TOKEN is set)
+              -f, --file DIR          LlmDeployment manifests (required)
+              --port P                OpenAI API port (default 8080; 0 takes any free port)
+              --host H                address the API listens on (default 127.0.0.1: this machine only)
               --memory-fraction F     share of RAM the models may use, in (0, 1] (default 0.5)
-              --json-logs             JSON log lines (default in a pod; off in local mode)
+              --admin-port P          admin API port (default 8081; on only when STOWAGE_ADMIN_TOKEN is set)
+              --json-logs             JSON log lines
               -h, --help              this help
 
-            With no command the host waits for assignments on its admin API, as with host --device cpu.
+            Exit status:
+              1  the manifests or a model are invalid, no model loads, or the port is taken
+              2  usage error
+              3  every replica is refused: nothing fits this machine's share of RAM (as in plan)
             """;
+
+    static final String HOST_HELP = """
+            usage: quarkus-run.jar host [--device cpu|cuda] [--port P] [--host H] [--admin-port P]
+                                        [--memory-fraction F] [--json-logs]
+
+            The operator's runtime host (the runtime image runs it in a host pod). No manifests: it waits for the
+            assignments the operator pushes to its admin API (needs STOWAGE_ADMIN_TOKEN); model cache in
+            STOWAGE_CACHE_DIR, device name in STOWAGE_DEVICE_ID. JSON log lines.
+
+            Options:
+              --device D              cpu (default); cuda is refused until the runtime has a CUDA backend
+              --port P                OpenAI API port (default 8080)
+              --host H                address the OpenAI API listens on (default 0.0.0.0, the pod's address)
+              --admin-port P          admin API port (default 8081)
+              --memory-fraction F     share of RAM the models may use, in (0, 1] (default 0.5)
+              --json-logs             JSON log lines (the default here)
+              -h, --help              this help
+            """;
+
+    static final String HELP = """
+            usage: quarkus-run.jar serve -f DIR [OPTIONS]            local mode (./stowage serve)
+                   quarkus-run.jar host [--device cpu|cuda] [OPTIONS]  the operator's runtime host pod
+                   quarkus-run.jar inspect|generate|tokenize|bench-engine ARGS
+
+            quarkus-run.jar serve --help and host --help list their options.
+            """;
+
+    static final String SERVE = "serve";
 
     /** Commands that do not start the server: the CLI runs them (io.stowage.runtime.cli.Main). */
     static final Set<String> CLI_COMMANDS = Set.of("inspect", "generate", "tokenize", "bench-engine");
 
-    /** What a command line asks for: the server with these system properties, or a CLI command. */
-    record Launch(boolean cli, boolean help, Map<String, String> properties) {}
+    /**
+     * What a command line asks for: the server with these system properties, a CLI command, or a help text.
+     *
+     * @param command serve or host (the prefix of its messages)
+     * @param help the help text to print, or null
+     */
+    record Launch(String command, boolean cli, String help, Map<String, String> properties) {}
 
     /** A command line the server cannot start with; the message says which option and why. */
     static final class UsageError extends RuntimeException {
@@ -65,90 +100,181 @@ public final class ServerMain {
         try {
             launch = parse(args, System.getenv());
         } catch (UsageError e) {
-            System.err.println(e.getMessage());
-            System.err.print(HELP);
-            System.exit(2);
+            System.err.println("stowage " + e.getMessage());
+            exit(StartupException.USAGE, e);
             return;
         }
         if (launch.cli()) {
             io.stowage.runtime.cli.Main.main(args);
             return;
         }
-        if (launch.help()) {
-            System.out.print(HELP);
+        if (launch.help() != null) {
+            System.out.print(launch.help());
             return;
         }
-        launch.properties().forEach(System::setProperty);
-        Quarkus.run();
+        Map<String, String> previous = new HashMap<>();
+        launch.properties().forEach((k, v) -> previous.put(k, System.setProperty(k, v)));
+        try {
+            Quarkus.run(Running.class, (code, failure) -> exited(launch.command(), code, failure), args);
+        } finally {
+            // Only reached where exiting does not end the JVM (a test runs main several times).
+            previous.forEach((k, v) -> {
+                if (v == null) {
+                    System.clearProperty(k);
+                } else {
+                    System.setProperty(k, v);
+                }
+            });
+        }
+    }
+
+    /** The server once Quarkus has started (its ports are bound): says what serves, then runs until stopped. */
+    public static final class Running implements QuarkusApplication {
+        @Override
+        public int run(String... args) {
+            Arc.container().instance(HostService.class).get().announce(System.out);
+            Quarkus.waitForExit();
+            return 0;
+        }
+    }
+
+    /** Quarkus has stopped, or failed to start: a failure becomes one line and its exit code. */
+    private static void exited(String command, int code, Throwable failure) {
+        if (failure != null) {
+            StartupException e = explain(failure);
+            System.err.println("stowage " + command + ": " + e.getMessage());
+            code = e.exitCode();
+        }
+        exit(code, failure);
+    }
+
+    /** Exits through Quarkus's handler: System.exit in the jar, a recorded code where a test launched main. */
+    private static void exit(int code, Throwable failure) {
+        ApplicationLifecycleManager.getDefaultExitCodeHandler().accept(code, failure);
+    }
+
+    /**
+     * Why startup failed, in one line: ours as thrown, a port in use by its number, anything else by the message of
+     * its root cause (Quarkus wraps what a bean throws while starting).
+     */
+    static StartupException explain(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof StartupException e) {
+                return new StartupException(e.exitCode(), oneLine(e.getMessage()), e);
+            }
+        }
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof io.quarkus.runtime.QuarkusBindException b) {
+                return StartupException.portInUse(b.getHost(), b.getPort(), failure);
+            }
+            if (t instanceof BindException b) {
+                return new StartupException(
+                        StartupException.FAILED,
+                        "cannot listen on the admin API's port: " + b.getMessage()
+                                + "; choose another with --admin-port P",
+                        failure);
+            }
+        }
+        Throwable root = failure;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String message = root.getMessage() == null || root.getMessage().isBlank()
+                ? root.getClass().getSimpleName()
+                : root.getMessage();
+        return new StartupException(StartupException.FAILED, "cannot start: " + oneLine(message), failure);
+    }
+
+    /** Multi-line messages (configuration errors list one problem per line) on one line. */
+    private static String oneLine(String s) {
+        return s.strip().replaceAll("\\s*\\R\\s*", "; ").replace(":; ", ": ").replaceAll("\\s+", " ");
     }
 
     /** Parses a command line; pure (the environment is passed), so the contract with the operator is testable. */
     static Launch parse(String[] args, Map<String, String> env) {
-        if (args.length > 0 && CLI_COMMANDS.contains(args[0])) {
-            return new Launch(true, false, Map.of());
+        if (args.length == 0) {
+            throw new UsageError("runtime: a command is required: serve -f DIR (local mode), host --device cpu (the"
+                    + " operator's runtime host) or one of "
+                    + String.join(", ", CLI_COMMANDS.stream().sorted().toList()) + "; --help lists them");
         }
-        String mode =
-                args.length > 0 && (args[0].equals("serve") || args[0].equals(HostApi.HOST_COMMAND)) ? args[0] : "";
-        String[] rest = mode.isEmpty() ? args : Arrays.copyOfRange(args, 1, args.length);
+        String command = args[0];
+        if (CLI_COMMANDS.contains(command)) {
+            return new Launch(command, true, null, Map.of());
+        }
+        if (command.equals("-h") || command.equals("--help")) {
+            return new Launch("runtime", false, HELP, Map.of());
+        }
+        if (!command.equals(SERVE) && !command.equals(HostApi.HOST_COMMAND)) {
+            throw new UsageError("runtime: unknown command '" + command + "'; the commands are serve, "
+                    + HostApi.HOST_COMMAND + ", "
+                    + String.join(", ", CLI_COMMANDS.stream().sorted().toList()));
+        }
+        boolean serve = command.equals(SERVE);
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
         Map<String, String> props = new LinkedHashMap<>();
         boolean jsonLogs = false;
         String dir = null;
         String device = "cpu";
-        String command = mode.isEmpty() ? "host" : mode;
         for (int i = 0; i < rest.length; i++) {
             String a = rest[i];
             switch (a) {
                 case "-h", "--help" -> {
-                    return new Launch(false, true, Map.of());
+                    return new Launch(command, false, serve ? SERVE_HELP : HOST_HELP, Map.of());
                 }
                 case "-f", "--file" -> dir = value(command, rest, ++i, a);
                 case "--device" -> device = value(command, rest, ++i, a);
                 case "--port" -> props.put("quarkus.http.port", port(command, value(command, rest, ++i, a), a));
                 case "--host" -> props.put("quarkus.http.host", value(command, rest, ++i, a));
                 case "--admin-port" -> props.put("stowage.admin.port", port(command, value(command, rest, ++i, a), a));
-                case "--memory-fraction" -> props.put("stowage.cpu.memory-fraction", value(command, rest, ++i, a));
+                case "--memory-fraction" ->
+                    props.put("stowage.cpu.memory-fraction", fraction(command, value(command, rest, ++i, a), a));
                 case "--json-logs" -> jsonLogs = true;
-                default -> throw new UsageError(command + ": unknown option '" + a + "'");
+                default ->
+                    throw new UsageError(
+                            command + ": unknown option '" + a + "' (" + command + " --help lists the options)");
             }
         }
-        if (dir != null && mode.equals(HostApi.HOST_COMMAND)) {
-            throw new UsageError("host: -f is for serve (local mode); a host gets its models from the operator");
-        }
-        if (!device.equals("cpu")) {
-            if (device.equals("cuda")) {
-                // Refused rather than quietly served from RAM: the operator planned this host's models against the
-                // GPU's memory, and the pod requests that GPU and only 1Gi of RAM.
-                throw new UsageError(command + ": --device cuda: this runtime build has no CUDA backend yet (the"
-                        + " native core runs on the CPU only). Deploy the model with placement.device: cpu, or run"
-                        + " the host with --device cpu.");
+        if (serve) {
+            if (dir == null) {
+                throw new UsageError("serve: -f DIR is required: the directory (or file) of LlmDeployment manifests"
+                        + " to serve, e.g. ./stowage serve -f examples/local");
             }
-            throw new UsageError(command + ": --device must be cpu or cuda, got '" + device + "'");
-        }
-        if (dir != null) {
+            if (!device.equals("cpu")) {
+                throw new UsageError("serve: --device " + device + ": local mode serves on this machine's CPU");
+            }
             if (!Files.exists(Path.of(dir))) {
                 throw new UsageError("serve: -f " + dir + ": no such file or directory");
             }
             props.put("stowage.local.dir", dir);
             // Local mode serves an API without authentication: only this machine reaches it unless asked.
             props.putIfAbsent("quarkus.http.host", "127.0.0.1");
-            if (!jsonLogs) {
-                props.put("quarkus.log.console.json.enabled", "false");
-            }
+            props.put("quarkus.log.console.json.enabled", Boolean.toString(jsonLogs));
         } else {
-            if (mode.equals(HostApi.HOST_COMMAND)) {
-                String token = env.get(HostApi.TOKEN_ENV);
-                if (token == null || token.isBlank()) {
-                    throw new UsageError("host: " + HostApi.TOKEN_ENV + " is not set; a host takes its assignments"
-                            + " on the admin API, which needs that bearer token (the operator sets it from its"
-                            + " Secret)");
-                }
+            if (dir != null) {
+                throw new UsageError("host: -f is for serve (local mode); a host gets its models from the operator");
+            }
+            if (device.equals("cuda")) {
+                // Refused rather than quietly served from RAM: the operator planned this host's models against the
+                // GPU's memory, and the pod requests that GPU and only 1Gi of RAM.
+                throw new UsageError("host: --device cuda: this runtime build has no CUDA backend yet (the"
+                        + " native core runs on the CPU only). Deploy the model with placement.device: cpu, or run"
+                        + " the host with --device cpu.");
+            }
+            if (!device.equals("cpu")) {
+                throw new UsageError("host: --device must be cpu or cuda, got '" + device + "'");
+            }
+            String token = env.get(HostApi.TOKEN_ENV);
+            if (token == null || token.isBlank()) {
+                throw new UsageError("host: " + HostApi.TOKEN_ENV + " is not set; a host takes its assignments"
+                        + " on the admin API, which needs that bearer token (the operator sets it from its"
+                        + " Secret)");
             }
             if (jsonLogs) {
                 props.put("quarkus.log.console.json.enabled", "true");
             }
         }
         props.put("stowage.device", device);
-        return new Launch(false, false, props);
+        return new Launch(command, false, null, props);
     }
 
     private static String value(String command, String[] args, int i, String option) {
@@ -168,5 +294,17 @@ public final class ServerMain {
             // falls through to the message
         }
         throw new UsageError(command + ": " + option + " must be a port number in 0..65535, got '" + v + "'");
+    }
+
+    private static String fraction(String command, String v, String option) {
+        try {
+            double f = Double.parseDouble(v);
+            if (f > 0 && f <= 1) {
+                return v;
+            }
+        } catch (NumberFormatException e) {
+            // falls through to the message
+        }
+        throw new UsageError(command + ": " + option + " must be a share of RAM in (0, 1], e.g. 0.5, got '" + v + "'");
     }
 }

@@ -15,7 +15,7 @@ import java.util.function.UnaryOperator;
  * A small Llama-shaped GGUF with seeded random weights, built for tests: every 2-D weight in one type, norms in
  * F32, and hooks to drop, reshape or retype a tensor to make hostile files.
  */
-final class SyntheticGguf {
+public final class SyntheticGguf {
     String arch = "llama";
     int layers = 1;
     int embd = 32;
@@ -33,9 +33,9 @@ final class SyntheticGguf {
     /** Tensors stored in another type (given raw random bytes of the right size). */
     final Map<String, GgufType> retype = new LinkedHashMap<>();
     /** RoPE scaling written as {@code <arch>.rope.scaling.type} and {@code .factor}, when set. */
-    String ropeScalingType;
+    public String ropeScalingType;
 
-    float ropeScalingFactor = 1f;
+    public float ropeScalingFactor = 1f;
 
     /** The random weights, name → values, in file order (the same for a given seed and shape). */
     Map<String, float[]> weights() {
@@ -107,7 +107,7 @@ final class SyntheticGguf {
         return w.toBytes();
     }
 
-    byte[] build() {
+    public byte[] build() {
         return build(v -> v);
     }
 

@@ -3,7 +3,10 @@ package io.stowage.runtime.server;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.quarkus.runtime.QuarkusBindException;
 import io.stowage.hostapi.HostApi;
+import java.net.BindException;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -18,7 +21,7 @@ class ServerMainTest {
         ServerMain.Launch l =
                 ServerMain.parse(new String[] {HostApi.HOST_COMMAND, HostApi.DEVICE_OPTION, "cpu"}, POD_ENV);
         assertThat(l.cli()).isFalse();
-        assertThat(l.help()).isFalse();
+        assertThat(l.help()).isNull();
         assertThat(l.properties()).containsEntry("stowage.device", "cpu").doesNotContainKey("stowage.local.dir");
     }
 
@@ -90,5 +93,91 @@ class ServerMainTest {
         assertThat(ServerMain.parse(new String[] {"host", "--device", "cpu"}, POD_ENV)
                         .properties())
                 .doesNotContainKey("quarkus.http.host");
+    }
+
+    @Test
+    void serveWithoutManifestsIsAUsageErrorNotTheClusterHost() {
+        assertThatThrownBy(() -> ServerMain.parse(new String[] {"serve"}, POD_ENV))
+                .isInstanceOf(ServerMain.UsageError.class)
+                .hasMessageStartingWith("serve: -f DIR is required");
+        assertThatThrownBy(() -> ServerMain.parse(new String[] {}, POD_ENV))
+                .isInstanceOf(ServerMain.UsageError.class)
+                .hasMessageContaining("a command is required");
+        assertThatThrownBy(() -> ServerMain.parse(new String[] {"--device", "cpu"}, POD_ENV))
+                .hasMessageContaining("unknown command '--device'");
+    }
+
+    @Test
+    void aMemoryFractionOutsideZeroToOneIsAUsageError() {
+        for (String bad : List.of("2", "0", "-0.5", "NaN", "half", "1e-400")) {
+            assertThatThrownBy(() -> ServerMain.parse(
+                            new String[] {"serve", "-f", "../examples/local", "--memory-fraction", bad}, Map.of()))
+                    .isInstanceOf(ServerMain.UsageError.class)
+                    .hasMessage(
+                            "serve: --memory-fraction must be a share of RAM in (0, 1], e.g. 0.5, got '" + bad + "'");
+        }
+        assertThat(ServerMain.parse(
+                                new String[] {"serve", "-f", "../examples/local", "--memory-fraction", "1"}, Map.of())
+                        .properties())
+                .containsEntry("stowage.cpu.memory-fraction", "1");
+    }
+
+    @Test
+    void eachCommandsHelpShowsOnlyItsOwnUsage() {
+        String serve =
+                ServerMain.parse(new String[] {"serve", "--help"}, Map.of()).help();
+        assertThat(serve)
+                .startsWith("usage: ./stowage serve -f DIR")
+                .doesNotContain("quarkus-run.jar")
+                .doesNotContain("host --device")
+                .doesNotContain("--device");
+        String host = ServerMain.parse(new String[] {"host", "-h"}, Map.of()).help();
+        assertThat(host).startsWith("usage: quarkus-run.jar host").doesNotContain("-f DIR");
+        assertThat(ServerMain.parse(new String[] {"--help"}, Map.of()).help())
+                .contains("serve -f DIR")
+                .contains("host [--device cpu|cuda]");
+    }
+
+    @Test
+    void aStartupFailureIsExplainedByItsOwnMessageAndExitCodeThroughQuarkussWrapping() {
+        StartupException ours = new StartupException(StartupException.NOTHING_PLACED, "nothing to serve: all refused");
+        StartupException e = ServerMain.explain(
+                new RuntimeException("Failed to start quarkus", new IllegalStateException("bean", ours)));
+        assertThat(e.exitCode()).isEqualTo(3);
+        assertThat(e.getMessage()).isEqualTo("nothing to serve: all refused");
+    }
+
+    @Test
+    void aTakenPortIsNamedWithTheOptionThatChangesIt() {
+        StartupException e = ServerMain.explain(new RuntimeException(
+                "Failed to start quarkus",
+                new QuarkusBindException("127.0.0.1", 8080, new BindException("Address already in use"))));
+        assertThat(e.exitCode()).isEqualTo(1);
+        assertThat(e.getMessage())
+                .isEqualTo("cannot listen on 127.0.0.1:8080: the port is in use by another process; stop it, or"
+                        + " choose another port with --port P");
+    }
+
+    @Test
+    void anyOtherFailureIsItsRootCauseOnOneLine() {
+        StartupException e = ServerMain.explain(new RuntimeException(
+                "Failed to start quarkus",
+                new IllegalArgumentException("Configuration validation failed:\n\tSRCFG00039: bad value\n")));
+        assertThat(e.exitCode()).isEqualTo(1);
+        assertThat(e.getMessage()).isEqualTo("cannot start: Configuration validation failed: SRCFG00039: bad value");
+        assertThat(ServerMain.explain(new RuntimeException(new NullPointerException()))
+                        .getMessage())
+                .isEqualTo("cannot start: NullPointerException");
+    }
+
+    @Test
+    void theBannerNamesTheServedModelsAndTheBoundPort() {
+        String banner = LocalMode.banner(List.of("stories", "stories-batch"), "127.0.0.1", 39793);
+        assertThat(banner)
+                .startsWith("Serving stories, stories-batch on http://localhost:39793/v1 — try:\n")
+                .contains("curl -s http://localhost:39793/v1/chat/completions")
+                .contains("\"model\": \"stories\"");
+        assertThat(LocalMode.banner(List.of("m"), "192.168.1.5", 8080)).contains("http://192.168.1.5:8080/v1");
+        assertThat(LocalMode.banner(List.of("m"), "fe80::1", 8080)).contains("http://[fe80::1]:8080/v1");
     }
 }
