@@ -195,8 +195,8 @@ final class BenchEngineCommand {
     }
 
     /**
-     * What a run costs, known before it starts. Memory: writing a 1B model holds all its quantized weights plus one
-     * float tensor on the heap; afterwards the copy-bandwidth arrays, then one model at a time mapped with its KV pool
+     * What a run costs, known before it starts. Memory: writing a 1B model holds all its quantized weights plus its
+     * float buffers on the heap; afterwards the copy-bandwidth arrays, then one model at a time mapped with its KV pool
      * and workspace (the placement memory model's figures for this run's step shape). Disk: the 1B models not cached
      * yet.
      *
@@ -244,8 +244,7 @@ final class BenchEngineCommand {
                 cached += fileBytes;
                 if (!Files.isRegularFile(SyntheticModel.file(cache, type))) {
                     write += fileBytes;
-                    long largestFloats = 4L * SyntheticModel.EMBD * SyntheticModel.VOCAB;
-                    writePeak = Math.max(writePeak, shape.weightBytes() + largestFloats);
+                    writePeak = Math.max(writePeak, shape.weightBytes() + SyntheticModel.floatBufferBytes());
                 }
                 names.add(SyntheticModel.file(cache, type).getFileName().toString());
             }

@@ -13,8 +13,12 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -75,6 +79,17 @@ final class SyntheticModel {
         }
         return new ModelShape(
                 "llama", LAYERS, EMBD, FF, HEADS, HEADS_KV, EMBD / HEADS, EMBD / HEADS, VOCAB, CONTEXT, bytes);
+    }
+
+    /** The float buffers writing the model needs: one per distinct size of its quantized tensors. */
+    static long floatBufferBytes() {
+        Set<Long> sizes = new HashSet<>();
+        for (TensorSpec t : tensors(GgufType.Q8_0)) {
+            if (t.type() != GgufType.F32) {
+                sizes.add(t.dims()[0] * t.dims()[1]);
+            }
+        }
+        return 4 * sizes.stream().mapToLong(Long::longValue).sum();
     }
 
     /** The cached file for this weight type, written first when missing or unreadable. */
@@ -142,11 +157,21 @@ final class SyntheticModel {
         SplittableRandom random = new SplittableRandom(20261123);
         long t0 = System.nanoTime();
         int layersDone = 0;
+        // One float buffer per tensor size, refilled for each tensor of that size: the writer keeps only the quantized
+        // bytes, so the heap holds the model as stored plus these (~330 MB), not a stream of garbage float arrays.
+        Map<Integer, float[]> buffers = new HashMap<>();
         for (TensorSpec t : tensors(type)) {
             if (t.type() == GgufType.F32) {
                 w.addTensor(t.name(), GgufType.F32, t.dims(), ones((int) t.dims()[0]));
             } else {
-                w.addTensor(t.name(), type, t.dims(), random(random, (int) t.dims()[0], (int) t.dims()[1]));
+                w.addTensor(
+                        t.name(),
+                        type,
+                        t.dims(),
+                        random(
+                                random,
+                                (int) t.dims()[0],
+                                buffers.computeIfAbsent((int) (t.dims()[0] * t.dims()[1]), float[]::new)));
             }
             if (t.name().endsWith(".ffn_down.weight")) {
                 err.printf(
@@ -174,8 +199,7 @@ final class SyntheticModel {
     }
 
     /** Uniform weights scaled by 1/sqrt(in), so activations keep their size through the layers. */
-    private static float[] random(SplittableRandom random, int in, int out) {
-        float[] v = new float[in * out];
+    private static float[] random(SplittableRandom random, int in, float[] v) {
         float scale = (float) (Math.sqrt(3.0 / in));
         for (int i = 0; i < v.length; i++) {
             v[i] = (float) (random.nextDouble() * 2 - 1) * scale;

@@ -346,7 +346,7 @@ class MainTest {
 
     /**
      * --1b's cost with an empty cache: both models to write (their file sizes), the writer's peak for the larger one
-     * (its weights and the largest float tensor), and the run's peak from the memory model, all before anything runs.
+     * (its weights and one float buffer per tensor size), and the run's peak from the memory model, all before anything runs.
      */
     @Test
     void benchEngineCostOfThe1bRunIsKnownBeforeItStarts(@TempDir Path cache) throws Exception {
@@ -355,9 +355,14 @@ class MainTest {
         BenchEngineCommand.Cost cost =
                 BenchEngineCommand.Cost.of(List.of(TestModels.f32()), List.of("Q8_0", "Q4_0"), cache, 128, 32, 256);
         long meta = BenchEngineCommand.Cost.SYNTHETIC_METADATA_BYTES;
+        // Float buffers: token_embd/output (2048 x 32000), attn_q/attn_output (2048 x 2048), attn_k/attn_v (2048 x
+        // 256),
+        // ffn_gate/ffn_up/ffn_down (2048 x 5632).
+        long buffers = 4L * (2048 * 32000 + 2048 * 2048 + 2048 * 256 + 2048 * 5632);
+        assertThat(SyntheticModel.floatBufferBytes()).isEqualTo(buffers);
         assertThat(cost.writeBytes()).isEqualTo(q8.weightBytes() + q4.weightBytes() + 2 * meta);
         assertThat(cost.cachedBytes()).isEqualTo(cost.writeBytes());
-        assertThat(cost.writePeakBytes()).isEqualTo(q8.weightBytes() + 4L * 2048 * 32000);
+        assertThat(cost.writePeakBytes()).isEqualTo(q8.weightBytes() + buffers);
         assertThat(cost.copyBytes()).isEqualTo(512L << 20);
         assertThat(cost.runPeakBytes()).isGreaterThan(q8.weightBytes()).isLessThan(q8.weightBytes() + (64L << 20));
         assertThat(cost.memoryBytes())
@@ -369,6 +374,6 @@ class MainTest {
         BenchEngineCommand.Cost later =
                 BenchEngineCommand.Cost.of(List.of(), List.of("Q8_0", "Q4_0"), cache, 128, 32, 256);
         assertThat(later.writeBytes()).isEqualTo(q4.weightBytes() + meta);
-        assertThat(later.writePeakBytes()).isEqualTo(q4.weightBytes() + 4L * 2048 * 32000);
+        assertThat(later.writePeakBytes()).isEqualTo(q4.weightBytes() + buffers);
     }
 }
