@@ -165,6 +165,27 @@ class LauncherTest {
         assertThat(tree.resolve("placement/target/placement.jar")).doesNotExist();
     }
 
+    @Test
+    void aCommandWhoseModuleIsMissingIsOneLineWithExitTwo() throws Exception {
+        Files.delete(tree.resolve("placement/pom.xml"));
+        Result r = stowage(tree, Map.of(), "plan", "-f", "x");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).hasSize(1);
+        assertThat(r.err()).contains("'plan' needs the placement module, which this checkout does not have yet");
+    }
+
+    /** A build that exits 0 without writing the jar is a failure too, not a run of a missing jar. */
+    @Test
+    void aBuildThatWritesNoJarFailsInOneLine() throws Exception {
+        fakeMaven("echo \"[INFO] BUILD SUCCESS\"\n");
+        Result r = stowage(tree, Map.of(), "plan", "-f", "x");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.errLines().getLast())
+                .isEqualTo("stowage: the build of placement succeeded but did not write placement/target/placement.jar;"
+                        + " full log: " + tree.resolve(".stowage/build-placement.log"));
+        assertThat(tree.resolve("placement/target/placement.jar")).doesNotExist();
+    }
+
     /** The jar plugin keeps a current jar's old timestamp; the launcher marks it built, so the next command does not rebuild. */
     @Test
     void aSuccessfulBuildIsNotRepeatedByTheNextCommand() throws Exception {

@@ -87,14 +87,10 @@ final class BenchEngineCommand {
         List<String> synthetic = args.flag("1b") ? List.of("Q8_0", "Q4_0") : List.of();
         Cost cost = Cost.of(models, synthetic, cache, promptTokens, decodeTokens, copyMib);
         err.println("bench-engine: " + cost.describe(cache));
-        if (cost.writeBytes() > 0) {
-            long free = usableSpace(cache);
-            if (free >= 0 && free < cost.writeBytes()) {
-                err.println("bench-engine: --1b needs " + Bytes.human(cost.writeBytes()) + " free to write its models"
-                        + " under " + cache + ", but that disk has " + Bytes.human(free) + "; free some space or"
-                        + " run without --1b");
-                return 1;
-            }
+        String noRoom = cost.writeBytes() > 0 ? cost.noRoom(cache, usableSpace(cache)) : null;
+        if (noRoom != null) {
+            err.println("bench-engine: " + noRoom);
+            return 1;
         }
         for (String type : synthetic) {
             try {
@@ -256,6 +252,15 @@ final class BenchEngineCommand {
         private static long runBytes(MemoryModel memory, ModelShape shape, long tokens) {
             long kv = memory.kvBytesPerToken(shape, KvType.F16.placementType()) * memory.slotsFor(tokens);
             return shape.weightBytes() + kv + memory.workspaceBytes(shape);
+        }
+
+        /** Why the models cannot be written to cache on a disk with {@code freeBytes} free, or null when they can. */
+        String noRoom(Path cache, long freeBytes) {
+            if (freeBytes < 0 || freeBytes >= writeBytes) {
+                return null;
+            }
+            return "--1b needs " + Bytes.human(writeBytes) + " free to write its models under " + cache
+                    + ", but that disk has " + Bytes.human(freeBytes) + "; free some space or run without --1b";
         }
 
         /** One line: the models, the memory and its parts, and what goes to disk. */

@@ -368,6 +368,11 @@ class MainTest {
         assertThat(cost.memoryBytes())
                 .isEqualTo(Math.max(cost.writePeakBytes(), cost.copyBytes() + cost.runPeakBytes()));
         assertThat(cost.describe(cache)).contains("and writes " + Bytes.human(cost.writeBytes()) + " to " + cache);
+        assertThat(cost.noRoom(cache, cost.writeBytes())).isNull();
+        assertThat(cost.noRoom(cache, cost.writeBytes() - 1))
+                .isEqualTo("--1b needs " + Bytes.human(cost.writeBytes()) + " free to write its models under " + cache
+                        + ", but that disk has " + Bytes.human(cost.writeBytes() - 1)
+                        + "; free some space or run without --1b");
 
         // Once the Q8_0 file is cached, only the Q4_0 one is left to write, and the writer's peak is the Q4_0 model's.
         Files.writeString(SyntheticModel.file(cache, "Q8_0"), "cached");
