@@ -1,8 +1,10 @@
 package io.stowage.runtime.cli;
 
 import io.stowage.placement.gguf.GgufTensorInfo;
+import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.memory.MemoryParameters;
+import io.stowage.placement.memory.ModelShape;
 import io.stowage.runtime.engine.ComputeContext;
 import io.stowage.runtime.engine.KvPool;
 import io.stowage.runtime.engine.KvType;
@@ -33,13 +35,15 @@ import java.util.concurrent.TimeUnit;
  */
 final class BenchEngineCommand {
     static final String USAGE = """
-            usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--no-1b]
+            usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--1b]
                                           [--prompt-tokens 128] [--decode-tokens 32] [--copy-mib 256]
                                           [--llama-cpp] [--json]
 
-            Models: stories260K (the largest test model) and a generated Llama-shaped ~1.1B-parameter model in
-            Q8_0 and Q4_0 (random weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of
-            the repository, a gitignored cache, ~1.8 GB for both), or the --model list instead of all of them.
+            Models: stories260K (the largest test model; about 0.6 GB of memory in all, nothing written), or the
+            --model list instead. --1b adds the heavy run: a generated Llama-shaped ~1.1B-parameter model in Q8_0
+            and Q4_0 (random weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of the
+            repository, a gitignored cache, about 1.8 GB for both; writing one holds its weights in memory, about
+            1.5 GB). Every run first prints what it will cost: memory, and what it writes to disk.
             Per model and thread count: prompt tok/s (one batched step of --prompt-tokens random tokens) and
             decode tok/s (--decode-tokens single-token steps), the weight bytes a decode step reads, the achieved
             bandwidth (bytes read × decode tok/s) and its share of the copy bandwidth measured here with the same
@@ -56,7 +60,7 @@ final class BenchEngineCommand {
                 "bench-engine",
                 argv,
                 Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib"),
-                Set.of("llama-cpp", "json", "no-1b", "help"));
+                Set.of("llama-cpp", "json", "1b", "help"));
         if (args.flag("help")) {
             out.print(USAGE);
             return 0;
@@ -78,17 +82,25 @@ final class BenchEngineCommand {
             } else {
                 err.println("bench-engine: " + stories + " not found; skipping stories260K");
             }
-            if (!args.flag("no-1b")) {
-                Path cache = moduleDir.getParent().resolve(".stowage/bench");
-                for (String type : List.of("Q8_0", "Q4_0")) {
-                    try {
-                        models.add(SyntheticModel.ensure(cache, type, err));
-                    } catch (IOException e) {
-                        err.println("bench-engine: cannot write the 1B model to " + cache + ": " + e.getMessage());
-                        return 1;
-                    }
-                }
+        }
+        Path cache = moduleDir.getParent().resolve(".stowage/bench");
+        List<String> synthetic = args.flag("1b") ? List.of("Q8_0", "Q4_0") : List.of();
+        Cost cost = Cost.of(models, synthetic, cache, promptTokens, decodeTokens, copyMib);
+        err.println("bench-engine: " + cost.describe(cache));
+        String noRoom = cost.writeBytes() > 0 ? cost.noRoom(cache, usableSpace(cache)) : null;
+        if (noRoom != null) {
+            err.println("bench-engine: " + noRoom);
+            return 1;
+        }
+        for (String type : synthetic) {
+            try {
+                models.add(SyntheticModel.ensure(cache, type, err));
+            } catch (IOException e) {
+                err.println("bench-engine: cannot write the 1B model to " + cache + ": " + e.getMessage());
+                return 1;
             }
+            // The writer held the model's weights on the heap; give that memory back before the next one.
+            System.gc();
         }
         NativeLibrary.load();
         err.println("bench-engine: native core " + NativeLibrary.version() + ", CPU: " + NativeLibrary.cpuFeatures());
@@ -176,6 +188,127 @@ final class BenchEngineCommand {
         }
         Path cwd = Path.of("").toAbsolutePath();
         return Files.isDirectory(cwd.resolve("runtime-image")) ? cwd.resolve("runtime-image") : cwd;
+    }
+
+    /**
+     * What a run costs, known before it starts. Memory: writing a 1B model holds all its quantized weights plus its
+     * float buffers on the heap; afterwards the copy-bandwidth arrays, then one model at a time mapped with its KV pool
+     * and workspace (the placement memory model's figures for this run's step shape). Disk: the 1B models not cached
+     * yet.
+     *
+     * @param memoryBytes the peak of the phases below, beyond the JVM's own baseline
+     * @param writePeakBytes the largest model being written (0 when nothing is written)
+     * @param copyBytes the two arrays of the copy-bandwidth measurement
+     * @param runPeakBytes the largest model's weights, KV pool and workspace
+     * @param cachedBytes the 1B models' file sizes (estimated from their tensors), cached or to write
+     * @param writeBytes the part of cachedBytes that is not in the cache yet
+     */
+    record Cost(
+            long memoryBytes,
+            long writePeakBytes,
+            long copyBytes,
+            long runPeakBytes,
+            long cachedBytes,
+            long writeBytes,
+            List<String> models) {
+
+        /** The metadata of a 1B file beyond its tensors: the 32,000-token vocabulary, scores and types. */
+        static final long SYNTHETIC_METADATA_BYTES = 1L << 20;
+
+        static Cost of(
+                List<Path> files,
+                List<String> syntheticTypes,
+                Path cache,
+                int promptTokens,
+                int decodeTokens,
+                int copyMib) {
+            MemoryModel memory = new MemoryModel(new MemoryParameters(0, 0, promptTokens, 1, KvPool.BLOCK_TOKENS, 0));
+            long total = promptTokens + decodeTokens + 8;
+            List<String> names = new ArrayList<>();
+            long runPeak = 0;
+            for (Path f : files) {
+                runPeak = Math.max(runPeak, runBytes(memory, ModelSpec.read(f).shape(), total));
+                names.add(f.getFileName().toString());
+            }
+            long writePeak = 0;
+            long cached = 0;
+            long write = 0;
+            for (String type : syntheticTypes) {
+                ModelShape shape = SyntheticModel.shape(GgufType.valueOf(type));
+                runPeak = Math.max(runPeak, runBytes(memory, shape, total));
+                long fileBytes = shape.weightBytes() + SYNTHETIC_METADATA_BYTES;
+                cached += fileBytes;
+                if (!Files.isRegularFile(SyntheticModel.file(cache, type))) {
+                    write += fileBytes;
+                    writePeak = Math.max(writePeak, shape.weightBytes() + SyntheticModel.floatBufferBytes());
+                }
+                names.add(SyntheticModel.file(cache, type).getFileName().toString());
+            }
+            long copy = 2L * copyMib << 20;
+            return new Cost(
+                    Math.max(writePeak, copy + runPeak), writePeak, copy, runPeak, cached, write, List.copyOf(names));
+        }
+
+        private static long runBytes(MemoryModel memory, ModelShape shape, long tokens) {
+            long kv = memory.kvBytesPerToken(shape, KvType.F16.placementType()) * memory.slotsFor(tokens);
+            return shape.weightBytes() + kv + memory.workspaceBytes(shape);
+        }
+
+        /** Why the models cannot be written to cache on a disk with {@code freeBytes} free, or null when they can. */
+        String noRoom(Path cache, long freeBytes) {
+            if (freeBytes < 0 || freeBytes >= writeBytes) {
+                return null;
+            }
+            return "--1b needs " + Bytes.human(writeBytes) + " free to write its models under " + cache
+                    + ", but that disk has " + Bytes.human(freeBytes) + "; free some space or run without --1b";
+        }
+
+        /** One line: the models, the memory and its parts, and what goes to disk. */
+        String describe(Path cache) {
+            StringBuilder b = new StringBuilder();
+            b.append(String.join(", ", models))
+                    .append(": needs about ")
+                    .append(Bytes.human(memoryBytes))
+                    .append(" of memory beyond the JVM's own (copy-bandwidth arrays ")
+                    .append(Bytes.human(copyBytes))
+                    .append(", then the largest model's weights, KV pool and workspace ")
+                    .append(Bytes.human(runPeakBytes));
+            if (writePeakBytes > 0) {
+                b.append("; writing a 1B model holds ")
+                        .append(Bytes.human(writePeakBytes))
+                        .append(" on the heap");
+            }
+            b.append(")");
+            if (writeBytes > 0) {
+                b.append(" and writes ")
+                        .append(Bytes.human(writeBytes))
+                        .append(" to ")
+                        .append(cache)
+                        .append(" (once; later runs reuse it; delete the directory to reclaim it)");
+            } else if (cachedBytes > 0) {
+                b.append("; writes nothing (the 1B models are cached in ")
+                        .append(cache)
+                        .append(", ")
+                        .append(Bytes.human(cachedBytes))
+                        .append(")");
+            } else {
+                b.append("; writes nothing");
+            }
+            return b.toString();
+        }
+    }
+
+    /** Free bytes on the disk that holds dir (or its nearest existing parent); -1 when unknown. */
+    private static long usableSpace(Path dir) {
+        Path p = dir.toAbsolutePath();
+        while (p != null && !Files.exists(p)) {
+            p = p.getParent();
+        }
+        try {
+            return p == null ? -1 : Files.getFileStore(p).getUsableSpace();
+        } catch (IOException e) {
+            return -1;
+        }
     }
 
     /** Bytes one decode step reads: every weight once, but only one row of token_embd unless it doubles as the head. */

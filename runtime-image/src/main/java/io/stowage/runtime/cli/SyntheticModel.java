@@ -5,13 +5,20 @@ import io.stowage.placement.gguf.GgufFile;
 import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.gguf.GgufWriter;
+import io.stowage.placement.memory.ModelShape;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -30,11 +37,65 @@ final class SyntheticModel {
 
     private SyntheticModel() {}
 
+    /** Where the model of this weight type is cached. */
+    static Path file(Path cacheDir, String typeName) {
+        // v2: with byte tokens in the vocabulary (v1 files made llama.cpp throw); bump when the contents change.
+        return cacheDir.resolve("llama-1.1b-random-v2-" + typeName.toLowerCase(Locale.ROOT) + ".gguf");
+    }
+
+    /** One tensor of the model: F32 ones for the norms, {@code type} random weights for the rest; dims = {in, out}. */
+    record TensorSpec(String name, GgufType type, long[] dims) {}
+
+    /** The tensors in file order (the order the random weights are drawn in). */
+    static List<TensorSpec> tensors(GgufType type) {
+        List<TensorSpec> t = new ArrayList<>();
+        t.add(new TensorSpec("token_embd.weight", type, new long[] {EMBD, VOCAB}));
+        t.add(new TensorSpec("output_norm.weight", GgufType.F32, new long[] {EMBD}));
+        t.add(new TensorSpec("output.weight", type, new long[] {EMBD, VOCAB}));
+        int kv = EMBD / HEADS * HEADS_KV;
+        for (int l = 0; l < LAYERS; l++) {
+            String b = "blk." + l + ".";
+            t.add(new TensorSpec(b + "attn_norm.weight", GgufType.F32, new long[] {EMBD}));
+            t.add(new TensorSpec(b + "attn_q.weight", type, new long[] {EMBD, EMBD}));
+            t.add(new TensorSpec(b + "attn_k.weight", type, new long[] {EMBD, kv}));
+            t.add(new TensorSpec(b + "attn_v.weight", type, new long[] {EMBD, kv}));
+            t.add(new TensorSpec(b + "attn_output.weight", type, new long[] {EMBD, EMBD}));
+            t.add(new TensorSpec(b + "ffn_norm.weight", GgufType.F32, new long[] {EMBD}));
+            t.add(new TensorSpec(b + "ffn_gate.weight", type, new long[] {EMBD, FF}));
+            t.add(new TensorSpec(b + "ffn_up.weight", type, new long[] {EMBD, FF}));
+            t.add(new TensorSpec(b + "ffn_down.weight", type, new long[] {FF, EMBD}));
+        }
+        return t;
+    }
+
+    /**
+     * The model's shape for the memory model, without writing it: weight bytes are the exact tensor bytes as stored
+     * (the file adds the metadata, about a megabyte, mostly the vocabulary).
+     */
+    static ModelShape shape(GgufType type) {
+        long bytes = 0;
+        for (TensorSpec t : tensors(type)) {
+            bytes += t.type().byteSize(t.name(), t.dims());
+        }
+        return new ModelShape(
+                "llama", LAYERS, EMBD, FF, HEADS, HEADS_KV, EMBD / HEADS, EMBD / HEADS, VOCAB, CONTEXT, bytes);
+    }
+
+    /** The float buffers writing the model needs: one per distinct size of its quantized tensors. */
+    static long floatBufferBytes() {
+        Set<Long> sizes = new HashSet<>();
+        for (TensorSpec t : tensors(GgufType.Q8_0)) {
+            if (t.type() != GgufType.F32) {
+                sizes.add(t.dims()[0] * t.dims()[1]);
+            }
+        }
+        return 4 * sizes.stream().mapToLong(Long::longValue).sum();
+    }
+
     /** The cached file for this weight type, written first when missing or unreadable. */
     static Path ensure(Path cacheDir, String typeName, PrintStream err) throws IOException {
         GgufType type = GgufType.valueOf(typeName);
-        // v2: with byte tokens in the vocabulary (v1 files made llama.cpp throw); bump when the contents change.
-        Path file = cacheDir.resolve("llama-1.1b-random-v2-" + typeName.toLowerCase(Locale.ROOT) + ".gguf");
+        Path file = file(cacheDir, typeName);
         if (Files.isRegularFile(file)) {
             try {
                 GgufFile f = GgufReader.readFile(file);
@@ -95,27 +156,31 @@ final class SyntheticModel {
         w.putUInt32("tokenizer.ggml.eos_token_id", 2);
         SplittableRandom random = new SplittableRandom(20261123);
         long t0 = System.nanoTime();
-        w.addTensor("token_embd.weight", type, new long[] {EMBD, VOCAB}, random(random, EMBD, VOCAB));
-        w.addTensor("output_norm.weight", GgufType.F32, new long[] {EMBD}, ones(EMBD));
-        w.addTensor("output.weight", type, new long[] {EMBD, VOCAB}, random(random, EMBD, VOCAB));
-        int kv = EMBD / HEADS * HEADS_KV;
-        for (int l = 0; l < LAYERS; l++) {
-            String b = "blk." + l + ".";
-            w.addTensor(b + "attn_norm.weight", GgufType.F32, new long[] {EMBD}, ones(EMBD));
-            w.addTensor(b + "attn_q.weight", type, new long[] {EMBD, EMBD}, random(random, EMBD, EMBD));
-            w.addTensor(b + "attn_k.weight", type, new long[] {EMBD, kv}, random(random, EMBD, kv));
-            w.addTensor(b + "attn_v.weight", type, new long[] {EMBD, kv}, random(random, EMBD, kv));
-            w.addTensor(b + "attn_output.weight", type, new long[] {EMBD, EMBD}, random(random, EMBD, EMBD));
-            w.addTensor(b + "ffn_norm.weight", GgufType.F32, new long[] {EMBD}, ones(EMBD));
-            w.addTensor(b + "ffn_gate.weight", type, new long[] {EMBD, FF}, random(random, EMBD, FF));
-            w.addTensor(b + "ffn_up.weight", type, new long[] {EMBD, FF}, random(random, EMBD, FF));
-            w.addTensor(b + "ffn_down.weight", type, new long[] {FF, EMBD}, random(random, FF, EMBD));
-            err.printf(
-                    Locale.ROOT,
-                    "bench-engine:   layer %d/%d quantized (%.0f s)%n",
-                    l + 1,
-                    LAYERS,
-                    (System.nanoTime() - t0) / 1e9);
+        int layersDone = 0;
+        // One float buffer per tensor size, refilled for each tensor of that size: the writer keeps only the quantized
+        // bytes, so the heap holds the model as stored plus these (~330 MB), not a stream of garbage float arrays.
+        Map<Integer, float[]> buffers = new HashMap<>();
+        for (TensorSpec t : tensors(type)) {
+            if (t.type() == GgufType.F32) {
+                w.addTensor(t.name(), GgufType.F32, t.dims(), ones((int) t.dims()[0]));
+            } else {
+                w.addTensor(
+                        t.name(),
+                        type,
+                        t.dims(),
+                        random(
+                                random,
+                                (int) t.dims()[0],
+                                buffers.computeIfAbsent((int) (t.dims()[0] * t.dims()[1]), float[]::new)));
+            }
+            if (t.name().endsWith(".ffn_down.weight")) {
+                err.printf(
+                        Locale.ROOT,
+                        "bench-engine:   layer %d/%d quantized (%.0f s)%n",
+                        ++layersDone,
+                        LAYERS,
+                        (System.nanoTime() - t0) / 1e9);
+            }
         }
         Path tmp = Files.createTempFile(cacheDir, "writing-", ".gguf");
         try {
@@ -134,8 +199,7 @@ final class SyntheticModel {
     }
 
     /** Uniform weights scaled by 1/sqrt(in), so activations keep their size through the layers. */
-    private static float[] random(SplittableRandom random, int in, int out) {
-        float[] v = new float[in * out];
+    private static float[] random(SplittableRandom random, int in, float[] v) {
         float scale = (float) (Math.sqrt(3.0 / in));
         for (int i = 0; i < v.length; i++) {
             v[i] = (float) (random.nextDouble() * 2 - 1) * scale;

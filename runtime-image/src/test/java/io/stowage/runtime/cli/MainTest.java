@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import io.stowage.hostapi.ModelHeader;
+import io.stowage.placement.gguf.GgufType;
 import io.stowage.runtime.engine.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -295,5 +296,89 @@ class MainTest {
         }
         assertThat(results.get(0).get("threads").asInt()).isEqualTo(1);
         assertThat(results.get(1).get("threads").asInt()).isEqualTo(2);
+    }
+
+    /** The default run is the light one: stories260K only, its cost printed first, nothing written to disk. */
+    @Test
+    void benchEngineDefaultRunsTheTestModelOnlyAndSaysWhatItCostsFirst() throws Exception {
+        Run r = run(
+                "bench-engine",
+                "--threads",
+                "1",
+                "--prompt-tokens",
+                "8",
+                "--decode-tokens",
+                "4",
+                "--copy-mib",
+                "4",
+                "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode results = r.json().get("results");
+        assertThat(results).hasSize(1);
+        assertThat(results.get(0).get("model").asText()).isEqualTo("stories260K-f32.gguf");
+        String first = r.err().lines().findFirst().orElseThrow();
+        assertThat(first)
+                .startsWith("bench-engine: stories260K-f32.gguf: needs about ")
+                .contains("copy-bandwidth arrays 8.00 MiB")
+                .endsWith("; writes nothing");
+        assertThat(r.err()).doesNotContain("1.1B").doesNotContain("writing");
+    }
+
+    @Test
+    void benchEngineNoLongerTakesNo1bAndTells() {
+        Run r = run("bench-engine", "--no-1b");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--no-1b");
+        assertThat(run("bench-engine", "--help").out()).contains("--1b adds the heavy run");
+    }
+
+    /** The 1B model's size comes from its tensor list; checked here against the shape worked out by hand. */
+    @Test
+    void syntheticModelShapeCountsEveryTensorByte() {
+        long embd = 2048, ff = 5632, vocab = 32000, kv = 256, layers = 22;
+        long quantized = 2 * embd * vocab + layers * (2 * embd * embd + 2 * embd * kv + 3 * embd * ff);
+        long f32 = embd + layers * 2 * embd;
+        // Q8_0: 34 bytes per block of 32 values; Q4_0: 18 bytes per 32.
+        assertThat(SyntheticModel.shape(GgufType.Q8_0).weightBytes()).isEqualTo(quantized / 32 * 34 + 4 * f32);
+        assertThat(SyntheticModel.shape(GgufType.Q4_0).weightBytes()).isEqualTo(quantized / 32 * 18 + 4 * f32);
+        assertThat(SyntheticModel.tensors(GgufType.Q8_0)).hasSize(3 + 9 * 22);
+    }
+
+    /**
+     * --1b's cost with an empty cache: both models to write (their file sizes), the writer's peak for the larger one
+     * (its weights and one float buffer per tensor size), and the run's peak from the memory model, all before anything runs.
+     */
+    @Test
+    void benchEngineCostOfThe1bRunIsKnownBeforeItStarts(@TempDir Path cache) throws Exception {
+        var q8 = SyntheticModel.shape(GgufType.Q8_0);
+        var q4 = SyntheticModel.shape(GgufType.Q4_0);
+        BenchEngineCommand.Cost cost =
+                BenchEngineCommand.Cost.of(List.of(TestModels.f32()), List.of("Q8_0", "Q4_0"), cache, 128, 32, 256);
+        long meta = BenchEngineCommand.Cost.SYNTHETIC_METADATA_BYTES;
+        // Float buffers: token_embd/output (2048 x 32000), attn_q/attn_output (2048 x 2048), attn_k/attn_v (2048 x
+        // 256),
+        // ffn_gate/ffn_up/ffn_down (2048 x 5632).
+        long buffers = 4L * (2048 * 32000 + 2048 * 2048 + 2048 * 256 + 2048 * 5632);
+        assertThat(SyntheticModel.floatBufferBytes()).isEqualTo(buffers);
+        assertThat(cost.writeBytes()).isEqualTo(q8.weightBytes() + q4.weightBytes() + 2 * meta);
+        assertThat(cost.cachedBytes()).isEqualTo(cost.writeBytes());
+        assertThat(cost.writePeakBytes()).isEqualTo(q8.weightBytes() + buffers);
+        assertThat(cost.copyBytes()).isEqualTo(512L << 20);
+        assertThat(cost.runPeakBytes()).isGreaterThan(q8.weightBytes()).isLessThan(q8.weightBytes() + (64L << 20));
+        assertThat(cost.memoryBytes())
+                .isEqualTo(Math.max(cost.writePeakBytes(), cost.copyBytes() + cost.runPeakBytes()));
+        assertThat(cost.describe(cache)).contains("and writes " + Bytes.human(cost.writeBytes()) + " to " + cache);
+        assertThat(cost.noRoom(cache, cost.writeBytes())).isNull();
+        assertThat(cost.noRoom(cache, cost.writeBytes() - 1))
+                .isEqualTo("--1b needs " + Bytes.human(cost.writeBytes()) + " free to write its models under " + cache
+                        + ", but that disk has " + Bytes.human(cost.writeBytes() - 1)
+                        + "; free some space or run without --1b");
+
+        // Once the Q8_0 file is cached, only the Q4_0 one is left to write, and the writer's peak is the Q4_0 model's.
+        Files.writeString(SyntheticModel.file(cache, "Q8_0"), "cached");
+        BenchEngineCommand.Cost later =
+                BenchEngineCommand.Cost.of(List.of(), List.of("Q8_0", "Q4_0"), cache, 128, 32, 256);
+        assertThat(later.writeBytes()).isEqualTo(q4.weightBytes() + meta);
+        assertThat(later.writePeakBytes()).isEqualTo(q4.weightBytes() + buffers);
     }
 }
