@@ -88,8 +88,8 @@ public record HostTrust(String serverName, List<X509Certificate> authorities) {
         }
         List<String> names = dnsNames(leaf);
         if (!names.contains(serverName)) {
-            throw new CertificateException(
-                    "the host's certificate names " + names + ", not " + serverName + " (the hosts of another namespace?)");
+            throw new CertificateException("the host's certificate names " + names + ", not " + serverName
+                    + " (the hosts of another namespace?)");
         }
     }
 

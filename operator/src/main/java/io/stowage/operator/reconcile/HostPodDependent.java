@@ -135,6 +135,14 @@ public final class HostPodDependent {
         volumes.add(secretVolume("admin-token", Labels.TOKEN_SECRET));
         mounts.add(readOnlyMount("admin-token", HostApi.TOKEN_MOUNT));
         adminEnv.add(env(HostApi.TOKEN_FILE_ENV, HostApi.TOKEN_MOUNT + "/" + Labels.TOKEN_KEY));
+        // The runtime's `host` command checks this variable at start; the file above wins over it, so a rotated
+        // token applies although the variable keeps the value the pod started with.
+        adminEnv.add(new EnvVarBuilder()
+                .withName(HostApi.TOKEN_ENV)
+                .withNewValueFrom()
+                .withNewSecretKeyRef(Labels.TOKEN_KEY, Labels.TOKEN_SECRET, false)
+                .endValueFrom()
+                .build());
         if (adminTls) {
             volumes.add(secretVolume("admin-tls", Labels.HOST_TLS_SECRET));
             mounts.add(readOnlyMount("admin-tls", HostApi.TLS_MOUNT));

@@ -143,6 +143,7 @@ public final class PlacementLoop {
     private final HostTlsSecrets tls;
     /** Per namespace: the admin token as last read from its Secret, and the one before (a rotation in flight). */
     private final Map<String, Tokens> tokens = new java.util.concurrent.ConcurrentHashMap<>();
+
     private final Map<String, Long> lastUsed = new java.util.concurrent.ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
 
@@ -201,7 +202,8 @@ public final class PlacementLoop {
         }
         // An IPv6 pod IP needs brackets in a URI.
         String host = ip.contains(":") ? "[" + ip + "]" : ip;
-        return URI.create((https ? "https://" : "http://") + host + ":" + io.stowage.hostapi.HostApi.DEFAULT_ADMIN_PORT);
+        return URI.create(
+                (https ? "https://" : "http://") + host + ":" + io.stowage.hostapi.HostApi.DEFAULT_ADMIN_PORT);
     }
 
     /** One level-based pass over the whole cluster. */

@@ -52,7 +52,8 @@ public record CertificateAuthority(X509Certificate certificate, PrivateKey key) 
             X509v3CertificateBuilder b = builder(name, name, kp.getPublic(), now, validity)
                     .addExtension(Extension.basicConstraints, true, new BasicConstraints(0))
                     .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign))
-                    .addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(kp.getPublic()));
+                    .addExtension(
+                            Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(kp.getPublic()));
             return new CertificateAuthority(sign(b, kp.getPrivate()), kp.getPrivate());
         } catch (GeneralSecurityException | CertIOException | OperatorCreationException e) {
             throw new IllegalStateException("cannot generate the admin CA: " + e.getMessage(), e);
@@ -73,7 +74,8 @@ public record CertificateAuthority(X509Certificate certificate, PrivateKey key) 
                             validity)
                     .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
                     .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature))
-                    .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth))
+                    .addExtension(
+                            Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth))
                     .addExtension(
                             Extension.subjectAlternativeName,
                             false,
@@ -83,7 +85,8 @@ public record CertificateAuthority(X509Certificate certificate, PrivateKey key) 
                             Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
             return new Issued(sign(b, key), kp.getPrivate());
         } catch (GeneralSecurityException | CertIOException | OperatorCreationException e) {
-            throw new IllegalStateException("cannot issue an admin certificate for " + dnsName + ": " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot issue an admin certificate for " + dnsName + ": " + e.getMessage(), e);
         }
     }
 
@@ -122,6 +125,7 @@ public record CertificateAuthority(X509Certificate certificate, PrivateKey key) 
 
     private static X509Certificate sign(X509v3CertificateBuilder b, PrivateKey signer)
             throws OperatorCreationException, GeneralSecurityException {
-        return new JcaX509CertificateConverter().getCertificate(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(signer)));
+        return new JcaX509CertificateConverter()
+                .getCertificate(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(signer)));
     }
 }

@@ -36,6 +36,7 @@ public final class HostTlsSecrets {
     public static final String CA_KEY = "ca.key";
     /** The CA before the last renewal, trusted until it expires. */
     public static final String PREVIOUS_CA_CERT = "previous-ca.crt";
+
     public static final String TLS_CERT = "tls.crt";
     public static final String TLS_KEY = "tls.key";
 
@@ -123,9 +124,8 @@ public final class HostTlsSecrets {
             // Someone else (another operator replica, a moment ago) wrote a CA first: use theirs.
             CertificateAuthority theirs = readCa(written);
             if (theirs == null) {
-                throw new IllegalStateException(
-                        "Secret " + ns + "/" + Labels.CA_SECRET + " holds no usable CA; delete it to let the operator"
-                                + " make a new one");
+                throw new IllegalStateException("Secret " + ns + "/" + Labels.CA_SECRET
+                        + " holds no usable CA; delete it to let the operator" + " make a new one");
             }
             use(theirs, previousOf(written, now), now);
             return;
@@ -153,7 +153,10 @@ public final class HostTlsSecrets {
 
     private HostEntry ensureHost(String ns, Instant now) {
         String name = HostApi.adminServerName(ns);
-        Secret s = client.secrets().inNamespace(ns).withName(Labels.HOST_TLS_SECRET).get();
+        Secret s = client.secrets()
+                .inNamespace(ns)
+                .withName(Labels.HOST_TLS_SECRET)
+                .get();
         X509Certificate current = currentHostCertificate(s, name, now);
         if (current != null) {
             return new HostEntry(current, ca.certificate(), now);
@@ -205,9 +208,7 @@ public final class HostTlsSecrets {
         } catch (GeneralSecurityException | IllegalArgumentException e) {
             LOG.warnf(
                     "Secret %s/%s does not hold a usable admin certificate (%s); issuing a new one",
-                    s.getMetadata().getNamespace(),
-                    Labels.HOST_TLS_SECRET,
-                    e.getMessage());
+                    s.getMetadata().getNamespace(), Labels.HOST_TLS_SECRET, e.getMessage());
             return null;
         }
     }
@@ -227,9 +228,7 @@ public final class HostTlsSecrets {
         } catch (GeneralSecurityException | IllegalArgumentException e) {
             LOG.warnf(
                     "Secret %s/%s does not hold a usable CA (%s); making a new one",
-                    s.getMetadata().getNamespace(),
-                    Labels.CA_SECRET,
-                    e.getMessage());
+                    s.getMetadata().getNamespace(), Labels.CA_SECRET, e.getMessage());
             return null;
         }
     }

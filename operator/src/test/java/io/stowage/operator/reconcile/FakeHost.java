@@ -58,7 +58,8 @@ final class FakeHost implements AutoCloseable {
     }
 
     URI uri() {
-        return URI.create((tls ? "https" : "http") + "://127.0.0.1:" + server.getAddress().getPort());
+        return URI.create(
+                (tls ? "https" : "http") + "://127.0.0.1:" + server.getAddress().getPort());
     }
 
     /** What a restarted host knows: nothing. */

@@ -116,8 +116,10 @@ final class TestCluster implements AutoCloseable {
 
     /** A TLS server context from a Secret's {@code tls.crt} and {@code tls.key}, as a host pod would mount them. */
     static SSLContext serverContext(Secret s) throws Exception {
-        String cert = new String(Base64.getDecoder().decode(s.getData().get(HostTlsSecrets.TLS_CERT)), StandardCharsets.US_ASCII);
-        String key = new String(Base64.getDecoder().decode(s.getData().get(HostTlsSecrets.TLS_KEY)), StandardCharsets.US_ASCII);
+        String cert = new String(
+                Base64.getDecoder().decode(s.getData().get(HostTlsSecrets.TLS_CERT)), StandardCharsets.US_ASCII);
+        String key = new String(
+                Base64.getDecoder().decode(s.getData().get(HostTlsSecrets.TLS_KEY)), StandardCharsets.US_ASCII);
         return serverContext(Pem.parseCertificates(cert), Pem.parsePrivateKey(key));
     }
 

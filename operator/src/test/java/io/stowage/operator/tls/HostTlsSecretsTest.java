@@ -69,7 +69,8 @@ class HostTlsSecretsTest {
     }
 
     static X509Certificate cert(Secret s, String key) throws Exception {
-        return Pem.parseCertificates(new String(Base64.getDecoder().decode(s.getData().get(key)), StandardCharsets.US_ASCII))
+        return Pem.parseCertificates(
+                        new String(Base64.getDecoder().decode(s.getData().get(key)), StandardCharsets.US_ASCII))
                 .get(0);
     }
 
@@ -83,7 +84,8 @@ class HostTlsSecretsTest {
         assertThat(host.getType()).isEqualTo("kubernetes.io/tls");
         assertThat(host.getData())
                 .containsKeys(HostTlsSecrets.TLS_CERT, HostTlsSecrets.TLS_KEY, HostTlsSecrets.CA_CERT);
-        assertThat(host.getData().get(HostTlsSecrets.CA_CERT)).isEqualTo(ca.getData().get(HostTlsSecrets.CA_CERT));
+        assertThat(host.getData().get(HostTlsSecrets.CA_CERT))
+                .isEqualTo(ca.getData().get(HostTlsSecrets.CA_CERT));
         X509Certificate leaf = cert(host, HostTlsSecrets.TLS_CERT);
         assertThat(trust.serverName()).isEqualTo("stowage-host.team-a.svc");
         assertThat(trust.authorities()).containsExactly(cert(ca, HostTlsSecrets.CA_CERT));
@@ -167,8 +169,7 @@ class HostTlsSecretsTest {
     void aHostSecretThatWasTamperedWithIsReissuedAtTheNextRecheck() throws Exception {
         HostTlsSecrets tls = operator();
         tls.ensure("team-a");
-        CertificateAuthority stranger =
-                CertificateAuthority.generate("stranger", clock.now, Duration.ofDays(30));
+        CertificateAuthority stranger = CertificateAuthority.generate("stranger", clock.now, Duration.ofDays(30));
         CertificateAuthority.Issued forged = stranger.issue("stowage-host.team-a.svc", clock.now, Duration.ofDays(1));
         client.secrets().inNamespace("team-a").withName(Labels.HOST_TLS_SECRET).edit(s -> {
             s.getData().put(HostTlsSecrets.TLS_CERT, b64(Pem.certificates(List.of(forged.certificate()))));
@@ -181,7 +182,8 @@ class HostTlsSecretsTest {
 
         X509Certificate leaf = cert(secret("team-a", Labels.HOST_TLS_SECRET), HostTlsSecrets.TLS_CERT);
         assertThat(leaf).isNotEqualTo(forged.certificate());
-        leaf.verify(cert(secret(OPERATOR_NS, Labels.CA_SECRET), HostTlsSecrets.CA_CERT).getPublicKey());
+        leaf.verify(cert(secret(OPERATOR_NS, Labels.CA_SECRET), HostTlsSecrets.CA_CERT)
+                .getPublicKey());
     }
 
     @Test

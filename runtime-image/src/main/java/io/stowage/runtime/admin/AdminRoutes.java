@@ -70,8 +70,7 @@ public final class AdminRoutes {
                             "Unauthorized", "missing " + HostApi.AUTHORIZATION_HEADER + ": Bearer <token> header"));
             return;
         }
-        if (!MessageDigest.isEqual(
-                given.getBytes(StandardCharsets.UTF_8), current.getBytes(StandardCharsets.UTF_8))) {
+        if (!MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), current.getBytes(StandardCharsets.UTF_8))) {
             send(rc.response(), 401, new AdminError("Unauthorized", "wrong bearer token"));
             return;
         }

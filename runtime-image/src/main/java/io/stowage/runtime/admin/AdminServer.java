@@ -134,9 +134,10 @@ public final class AdminServer implements AutoCloseable {
                 .toCompletableFuture()
                 .get(30, TimeUnit.SECONDS);
         if (settings.tokenFile() != null || settings.tls()) {
-            timer = vertx.setPeriodic(settings.reloadInterval().toMillis(), id -> vertx.executeBlocking(
-                            () -> reload(), false)
-                    .onFailure(e -> LOG.warnf(e, "admin API reload failed: %s", e.getMessage())));
+            timer = vertx.setPeriodic(
+                    settings.reloadInterval().toMillis(),
+                    id -> vertx.executeBlocking(() -> reload(), false)
+                            .onFailure(e -> LOG.warnf(e, "admin API reload failed: %s", e.getMessage())));
         }
     }
 
@@ -207,8 +208,8 @@ public final class AdminServer implements AutoCloseable {
             leaf = check(vertx, cert, key);
         } catch (Exception e) {
             // A half-replaced pair (certificate new, key old) lands here until the second file is written.
-            warn("the admin certificate " + settings.certFile() + " and key " + settings.keyFile()
-                    + " are not usable (" + e.getMessage() + "); keeping the previous ones");
+            warn("the admin certificate " + settings.certFile() + " and key " + settings.keyFile() + " are not usable ("
+                    + e.getMessage() + "); keeping the previous ones");
             return false;
         }
         server.updateSSLOptions(new SSLOptions().setKeyCertOptions(pem(cert, key)), true)
@@ -271,12 +272,11 @@ public final class AdminServer implements AutoCloseable {
                 if (pk == null || chain == null || chain.length == 0) {
                     continue;
                 }
-                String alg =
-                        switch (type) {
-                            case "EC" -> "SHA256withECDSA";
-                            case "RSA" -> "SHA256withRSA";
-                            default -> "Ed25519";
-                        };
+                String alg = switch (type) {
+                    case "EC" -> "SHA256withECDSA";
+                    case "RSA" -> "SHA256withRSA";
+                    default -> "Ed25519";
+                };
                 byte[] probe = new byte[32];
                 new SecureRandom().nextBytes(probe);
                 Signature sign = Signature.getInstance(alg);
@@ -291,7 +291,8 @@ public final class AdminServer implements AutoCloseable {
                             "the private key does not belong to the certificate " + chain[0].getSubjectX500Principal());
                 }
                 if (chain[0].getNotAfter().toInstant().isBefore(Instant.now())) {
-                    LOG.warnf("the admin API certificate expired at %s; serving it until it is replaced",
+                    LOG.warnf(
+                            "the admin API certificate expired at %s; serving it until it is replaced",
                             chain[0].getNotAfter().toInstant());
                 }
                 return chain[0];
@@ -301,7 +302,8 @@ public final class AdminServer implements AutoCloseable {
     }
 
     private static String describe(X509Certificate c) {
-        return c.getSubjectX500Principal().getName() + ", valid until " + c.getNotAfter().toInstant();
+        return c.getSubjectX500Principal().getName() + ", valid until "
+                + c.getNotAfter().toInstant();
     }
 
     @Override

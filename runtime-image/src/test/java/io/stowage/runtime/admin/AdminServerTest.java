@@ -63,10 +63,7 @@ class AdminServerTest {
 
     private AdminServer start(Duration reload) throws Exception {
         server = AdminServer.start(
-                vertx,
-                host,
-                new ObjectMapper(),
-                new AdminServer.Settings(0, null, tokenFile, cert, key, reload));
+                vertx, host, new ObjectMapper(), new AdminServer.Settings(0, null, tokenFile, cert, key, reload));
         return server;
     }
 
@@ -97,8 +94,7 @@ class AdminServerTest {
         assertThatThrownBy(() -> state(other.clientContext(), "Bearer first-token"))
                 .isInstanceOf(SSLHandshakeException.class);
         // Plain HTTP on the TLS port gets no answer from the admin API.
-        HttpRequest plain = HttpRequest.newBuilder(
-                        URI.create("http://localhost:" + server.port() + HostApi.STATE_PATH))
+        HttpRequest plain = HttpRequest.newBuilder(URI.create("http://localhost:" + server.port() + HostApi.STATE_PATH))
                 .header(HostApi.AUTHORIZATION_HEADER, "Bearer first-token")
                 .timeout(Duration.ofSeconds(5))
                 .build();
@@ -144,7 +140,9 @@ class AdminServerTest {
         second.issue("localhost", newCert, newKey);
 
         Files.copy(newKey, key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        assertThat(server.reload()).as("a new key with the old certificate is not applied").isFalse();
+        assertThat(server.reload())
+                .as("a new key with the old certificate is not applied")
+                .isFalse();
         assertThat(state(first.clientContext(), "Bearer first-token").statusCode())
                 .isEqualTo(200);
 

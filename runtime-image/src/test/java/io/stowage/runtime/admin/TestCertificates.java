@@ -35,8 +35,8 @@ final class TestCertificates {
         static Ca create(String name) throws Exception {
             KeyPair kp = ecKeys();
             X500Name n = new X500Name("CN=" + name);
-            X509v3CertificateBuilder b = builder(n, n, kp)
-                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
+            X509v3CertificateBuilder b =
+                    builder(n, n, kp).addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
             return new Ca(kp, sign(b, kp));
         }
 
@@ -44,7 +44,8 @@ final class TestCertificates {
         void issue(String dnsName, Path cert, Path key) throws Exception {
             KeyPair kp = ecKeys();
             X509v3CertificateBuilder b = builder(
-                            X500Name.getInstance(certificate.getSubjectX500Principal().getEncoded()),
+                            X500Name.getInstance(
+                                    certificate.getSubjectX500Principal().getEncoded()),
                             new X500Name("CN=" + dnsName),
                             kp)
                     .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
