@@ -906,7 +906,16 @@ public final class PlacementLoop {
      */
     private List<String> retryTokens(String ns, String refused) {
         Tokens t = tokens.get(ns);
-        String fresh = readOrCreateToken(ns);
+        String fresh;
+        try {
+            fresh = readOrCreateToken(ns);
+        } catch (KubernetesClientException e) {
+            // The 401 stands; the next pass reads the Secret again.
+            LOG.warnf("admin token Secret %s/%s not read after a 401: %s", ns, Labels.TOKEN_SECRET, e.getMessage());
+            return t == null || t.previous() == null || t.previous().equals(refused)
+                    ? List.of()
+                    : List.of(t.previous());
+        }
         Tokens now = t == null || fresh.equals(t.current()) ? t : new Tokens(fresh, t.current());
         if (now == null) {
             now = new Tokens(fresh, null);
