@@ -26,6 +26,7 @@ import io.stowage.operator.reconcile.EventRecorder;
 import io.stowage.operator.reconcile.Labels;
 import io.stowage.operator.reconcile.OperatorConfig;
 import io.stowage.operator.reconcile.PlacementLoop;
+import io.stowage.operator.tls.HostTlsSecrets;
 import io.stowage.placement.plan.StowagePlanner;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -61,6 +62,7 @@ class LocalProcessE2ETest {
             Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
     private ProcessKubelet kubelet;
     private PlacementLoop loop;
+    private HostTlsSecrets tls;
     private final HttpClient http =
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -90,6 +92,12 @@ class LocalProcessE2ETest {
                 inv.gpuHostOverheadBytes(),
                 inv.cpuHostOverheadBytes()));
         Clock clock = Clock.systemUTC();
+        // As in a cluster: the hosts' admin API over TLS with the operator's CA.
+        tls = new HostTlsSecrets(
+                client,
+                new HostTlsSecrets.Settings(
+                        "stowage-system", Duration.ofDays(90), Duration.ofDays(3650), Duration.ofMinutes(10)),
+                clock);
         loop = new PlacementLoop(
                 client,
                 config,
@@ -99,7 +107,8 @@ class LocalProcessE2ETest {
                 kubelet::adminUri,
                 List::of,
                 new EventRecorder(client, clock),
-                clock);
+                clock,
+                tls);
     }
 
     @AfterEach
@@ -215,7 +224,10 @@ class LocalProcessE2ETest {
                                 .getData()
                                 .get(Labels.TOKEN_KEY)),
                 java.nio.charset.StandardCharsets.UTF_8);
-        return new HostAdminClient(Duration.ofSeconds(5)).state(h.admin(), token);
+        assertThat(h.admin().getScheme())
+                .as("the admin API of a host speaks TLS")
+                .isEqualTo("https");
+        return new HostAdminClient(Duration.ofSeconds(5)).state(h.admin(), token, tls.ensure(NS));
     }
 
     /** Operator passes and kubelet rounds until the condition holds; fails with the status after WAIT. */

@@ -31,18 +31,22 @@ import java.util.concurrent.TimeUnit;
 /**
  * A fake kubelet for the mock API server that runs pods as real local processes of the runtime image's
  * {@code quarkus-run.jar}: a host pod becomes {@code java -jar quarkus-run.jar <its args>} with its environment (the
- * admin token from its Secret, the model cache volume mapped to a directory), on loopback ports; a probe pod runs its
+ * files of its Secret volumes, such as the admin token, written out; the model cache volume mapped to a directory), on
+ * loopback ports; a probe pod runs its
  * {@code inspect} and its output file becomes the container's termination message.
  */
 final class ProcessKubelet implements AutoCloseable {
-    /** A host pod's process and the loopback ports that stand in for its pod IP's 8080 and 8081. */
-    record HostProcess(String pod, Process process, int apiPort, int adminPort, Path log) {
+    /**
+     * A host pod's process and the loopback ports that stand in for its pod IP's 8080 and 8081; {@code tls} when the
+     * pod mounts its namespace's admin certificate.
+     */
+    record HostProcess(String pod, Process process, int apiPort, int adminPort, Path log, boolean tls) {
         URI api() {
             return URI.create("http://127.0.0.1:" + apiPort);
         }
 
         URI admin() {
-            return URI.create("http://127.0.0.1:" + adminPort);
+            return URI.create((tls ? "https" : "http") + "://127.0.0.1:" + adminPort);
         }
     }
 
@@ -148,7 +152,10 @@ final class ProcessKubelet implements AutoCloseable {
         }
         Path log = work.resolve(pod.getMetadata().getName() + ".log");
         pb.redirectErrorStream(true).redirectOutput(log.toFile());
-        HostProcess h = new HostProcess(pod.getMetadata().getName(), pb.start(), api, admin, log);
+        boolean tls = pod.getSpec().getVolumes().stream()
+                .anyMatch(v -> v.getSecret() != null
+                        && Labels.HOST_TLS_SECRET.equals(v.getSecret().getSecretName()));
+        HostProcess h = new HostProcess(pod.getMetadata().getName(), pb.start(), api, admin, log, tls);
         started.add(h);
         return h;
     }
@@ -169,8 +176,40 @@ final class ProcessKubelet implements AutoCloseable {
                 return Files.createDirectories(work.resolve("volume-" + m.getName()))
                         .toString();
             }
+            if (value != null && value.startsWith(m.getMountPath() + "/")) {
+                // A file of a Secret volume (the admin token, the admin certificate): written out as the kubelet
+                // would, under a directory of this pod.
+                Path dir = secretVolume(pod, m.getName());
+                if (dir != null) {
+                    return dir.resolve(value.substring(m.getMountPath().length() + 1))
+                            .toString();
+                }
+            }
         }
         return value;
+    }
+
+    /** The files of the pod's Secret volume {@code name} in a directory of their own, or null if it is no Secret. */
+    private Path secretVolume(Pod pod, String name) throws IOException {
+        var volume = pod.getSpec().getVolumes().stream()
+                .filter(x -> x.getName().equals(name) && x.getSecret() != null)
+                .findFirst()
+                .orElse(null);
+        if (volume == null) {
+            return null;
+        }
+        Secret s = client.secrets()
+                .inNamespace(pod.getMetadata().getNamespace())
+                .withName(volume.getSecret().getSecretName())
+                .get();
+        Path dir = Files.createDirectories(
+                work.resolve("secret-" + pod.getMetadata().getName() + "-" + name));
+        if (s != null && s.getData() != null) {
+            for (var e : s.getData().entrySet()) {
+                Files.write(dir.resolve(e.getKey()), Base64.getDecoder().decode(e.getValue()));
+            }
+        }
+        return dir;
     }
 
     /** Runs the probe pod's command (inspect ... --output FILE URI) as a process; FILE becomes the message. */

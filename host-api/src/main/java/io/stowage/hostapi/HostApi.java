@@ -12,9 +12,16 @@ package io.stowage.hostapi;
  *   <li>{@code GET /admin/v1/state}: the host's actual {@link HostState}.
  * </ul>
  *
- * <p>Both need {@code Authorization: Bearer <token>}; the token comes from the Secret the operator
- * manages, mounted into the host as the environment variable {@link #TOKEN_ENV}. A missing or wrong
- * token answers 401. The admin API listens on its own port, {@link #DEFAULT_ADMIN_PORT}.
+ * <p>Both need {@code Authorization: Bearer <token>} (the scheme in any case, RFC 7235); the token comes from
+ * the Secret the operator manages, mounted into the host pod as a file ({@link #TOKEN_FILE_ENV}) that the host
+ * re-reads, so the token rotates without a restart ({@link #TOKEN_ENV} gives it directly in local runs and tests).
+ * A missing or wrong token answers 401. The admin API listens on its own port, {@link #DEFAULT_ADMIN_PORT}.
+ *
+ * <p>In a cluster the admin API speaks TLS: the host serves the certificate and key of the files
+ * {@link #TLS_CERT_FILE_ENV} and {@link #TLS_KEY_FILE_ENV} name (the operator's per-namespace Secret, mounted at
+ * {@link #TLS_MOUNT}) and reloads them when they change. The certificate names {@link #adminServerName} of the
+ * pod's namespace (a pod IP is not known when the certificate is issued); the operator verifies that name and its
+ * own CA, not the IP it connects to. Without those files the admin API is plain HTTP (local mode, tests).
  *
  * <p>The host pod: the runtime image runs {@code host --device cuda|cpu} ({@link #HOST_COMMAND}) with the
  * environment {@link #TOKEN_ENV}, {@link #CACHE_DIR_ENV} (the node-local model cache, mounted at
@@ -53,6 +60,27 @@ public final class HostApi {
     public static final String READY_PATH = "/q/health/ready";
     public static final String AUTHORIZATION_HEADER = "Authorization";
     public static final String BEARER_PREFIX = "Bearer ";
+    /** The authentication scheme; compared case-insensitively (RFC 7235). */
+    public static final String BEARER_SCHEME = "Bearer";
+
+    /** A file holding the admin token (property {@code stowage.admin.token-file}); re-read while the host runs. */
+    public static final String TOKEN_FILE_ENV = "STOWAGE_ADMIN_TOKEN_FILE";
+    /** The admin API's PEM certificate chain (property {@code stowage.admin.tls.cert-file}); TLS when set. */
+    public static final String TLS_CERT_FILE_ENV = "STOWAGE_ADMIN_TLS_CERT_FILE";
+    /** The admin API's PEM private key (property {@code stowage.admin.tls.key-file}). */
+    public static final String TLS_KEY_FILE_ENV = "STOWAGE_ADMIN_TLS_KEY_FILE";
+    /** Where a host pod mounts the admin-token Secret (read-only). */
+    public static final String TOKEN_MOUNT = "/var/run/stowage/admin-token";
+    /** Where a host pod mounts its TLS Secret (read-only): {@code tls.crt}, {@code tls.key}, {@code ca.crt}. */
+    public static final String TLS_MOUNT = "/var/run/stowage/admin-tls";
+
+    /**
+     * The DNS name in every host admin certificate of a namespace, and the name the operator verifies:
+     * {@code stowage-host.<namespace>.svc}.
+     */
+    public static String adminServerName(String namespace) {
+        return "stowage-host." + namespace + ".svc";
+    }
 
     private HostApi() {}
 }

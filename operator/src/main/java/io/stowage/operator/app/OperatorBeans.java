@@ -9,11 +9,13 @@ import io.stowage.operator.model.ModelResolver;
 import io.stowage.operator.reconcile.EventRecorder;
 import io.stowage.operator.reconcile.OperatorConfig;
 import io.stowage.operator.reconcile.PlacementLoop;
+import io.stowage.operator.tls.HostTlsSecrets;
 import io.stowage.placement.memory.MemoryParameters;
 import io.stowage.placement.plan.StowagePlanner;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 
 /** Wires the plain-Java reconciliation into Quarkus from {@link StowageSettings}. */
@@ -46,8 +48,18 @@ public class OperatorBeans {
 
     @Produces
     @Singleton
-    PlacementLoop placementLoop(KubernetesClient client, OperatorConfig cfg) {
+    PlacementLoop placementLoop(KubernetesClient client, OperatorConfig cfg, StowageSettings s) {
         Clock clock = Clock.systemUTC();
+        HostTlsSecrets tls = null;
+        if (s.adminTls().enabled()) {
+            String ns = s.operatorNamespace().filter(n -> !n.isBlank()).orElse(client.getNamespace());
+            tls = new HostTlsSecrets(
+                    client,
+                    new HostTlsSecrets.Settings(
+                            ns, s.adminTls().certValidity(), s.adminTls().caValidity(), Duration.ofMinutes(10)),
+                    clock);
+        }
+        boolean https = tls != null;
         DcgmScraper scraper = null;
         if (!cfg.dcgmService().isBlank() && cfg.dcgmService().contains("/")) {
             String[] ns = cfg.dcgmService().split("/", 2);
@@ -60,10 +72,11 @@ public class OperatorBeans {
                 new ModelResolver(client, cfg, clock),
                 new StowagePlanner()::plan,
                 new HostAdminClient(cfg.httpTimeout()),
-                PlacementLoop::podAdminUri,
+                pod -> PlacementLoop.podAdminUri(pod, https),
                 () -> dcgm == null ? List.of() : dcgm.scrape(),
                 new EventRecorder(client, clock),
-                clock);
+                clock,
+                tls);
     }
 
     /** One placement loop per cluster: only the lease holder reconciles. */

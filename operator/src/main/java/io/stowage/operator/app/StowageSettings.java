@@ -56,4 +56,24 @@ public interface StowageSettings {
 
     @WithDefault("svc.cluster.local")
     String serviceDomain();
+
+    /** The hosts' admin API over TLS, with a CA the operator keeps (see operator/README.md). */
+    AdminTls adminTls();
+
+    /** The operator's own namespace, where the admin CA's Secret lives; defaults to the client's namespace. */
+    Optional<String> operatorNamespace();
+
+    interface AdminTls {
+        /** Off only for clusters whose hosts predate TLS; hosts then get the token over plain HTTP. */
+        @WithDefault("true")
+        boolean enabled();
+
+        /** A host certificate's life (90 days); renewed after two thirds of it. */
+        @WithDefault("2160h")
+        Duration certValidity();
+
+        /** The CA's life (10 years); renewed after two thirds of it, the old one trusted until it expires. */
+        @WithDefault("87600h")
+        Duration caValidity();
+    }
 }

@@ -42,6 +42,23 @@ public final class HostPodDependent {
             long budgetBytes,
             Map<String, String> readyLabels,
             List<String> sourceUris) {
+        return desired(cfg, namespace, device, assignmentJson, owners, budgetBytes, readyLabels, sourceUris, false);
+    }
+
+    /**
+     * The host pod, with its admin API over TLS when {@code adminTls}: the namespace's Secret
+     * {@link Labels#HOST_TLS_SECRET} mounted read-only and named to the runtime.
+     */
+    public static Pod desired(
+            OperatorConfig cfg,
+            String namespace,
+            Device device,
+            String assignmentJson,
+            List<LlmDeployment> owners,
+            long budgetBytes,
+            Map<String, String> readyLabels,
+            List<String> sourceUris,
+            boolean adminTls) {
         String name = Labels.hostPodName(device.id());
         Map<String, String> labels = new LinkedHashMap<>();
         labels.put(Labels.MANAGED_BY, Labels.MANAGED_BY_VALUE);
@@ -112,6 +129,26 @@ public final class HostPodDependent {
             volumes.add(m.volume());
             mounts.add(m.volumeMount());
         }
+        // The admin token and certificate as files of read-only Secret volumes: the kubelet updates them in place
+        // when the Secrets change, and the runtime re-reads them (an environment variable would need a restart).
+        List<io.fabric8.kubernetes.api.model.EnvVar> adminEnv = new ArrayList<>();
+        volumes.add(secretVolume("admin-token", Labels.TOKEN_SECRET));
+        mounts.add(readOnlyMount("admin-token", HostApi.TOKEN_MOUNT));
+        adminEnv.add(env(HostApi.TOKEN_FILE_ENV, HostApi.TOKEN_MOUNT + "/" + Labels.TOKEN_KEY));
+        // The runtime's `host` command checks this variable at start; the file above wins over it, so a rotated
+        // token applies although the variable keeps the value the pod started with.
+        adminEnv.add(new EnvVarBuilder()
+                .withName(HostApi.TOKEN_ENV)
+                .withNewValueFrom()
+                .withNewSecretKeyRef(Labels.TOKEN_KEY, Labels.TOKEN_SECRET, false)
+                .endValueFrom()
+                .build());
+        if (adminTls) {
+            volumes.add(secretVolume("admin-tls", Labels.HOST_TLS_SECRET));
+            mounts.add(readOnlyMount("admin-tls", HostApi.TLS_MOUNT));
+            adminEnv.add(env(HostApi.TLS_CERT_FILE_ENV, HostApi.TLS_MOUNT + "/tls.crt"));
+            adminEnv.add(env(HostApi.TLS_KEY_FILE_ENV, HostApi.TLS_MOUNT + "/tls.key"));
+        }
         return new PodBuilder()
                 .withNewMetadata()
                 .withName(name)
@@ -163,13 +200,8 @@ public final class HostPodDependent {
                                 HostApi.HOST_COMMAND,
                                 HostApi.DEVICE_OPTION,
                                 device.kind() == DeviceKind.GPU ? "cuda" : "cpu")
-                        .withEnv(
-                                new EnvVarBuilder()
-                                        .withName(HostApi.TOKEN_ENV)
-                                        .withNewValueFrom()
-                                        .withNewSecretKeyRef(Labels.TOKEN_KEY, Labels.TOKEN_SECRET, false)
-                                        .endValueFrom()
-                                        .build(),
+                        .withEnv(adminEnv)
+                        .addToEnv(
                                 new EnvVarBuilder()
                                         .withName(HostApi.CACHE_DIR_ENV)
                                         .withValue(HostApi.CACHE_MOUNT)
@@ -239,5 +271,28 @@ public final class HostPodDependent {
             }
         }
         return String.join(",", roots);
+    }
+
+    private static Volume secretVolume(String name, String secret) {
+        // Owner and group read (0440): the runtime runs as a non-root user in the pod's fsGroup.
+        return new VolumeBuilder()
+                .withName(name)
+                .withNewSecret()
+                .withSecretName(secret)
+                .withDefaultMode(0440)
+                .endSecret()
+                .build();
+    }
+
+    private static io.fabric8.kubernetes.api.model.VolumeMount readOnlyMount(String name, String path) {
+        return new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+                .withName(name)
+                .withMountPath(path)
+                .withReadOnly(true)
+                .build();
+    }
+
+    private static io.fabric8.kubernetes.api.model.EnvVar env(String name, String value) {
+        return new EnvVarBuilder().withName(name).withValue(value).build();
     }
 }

@@ -27,6 +27,10 @@ public final class Labels {
     public static final String FINALIZER = "stowage.io/finalizer";
     public static final String TOKEN_SECRET = "stowage-admin-token";
     public static final String TOKEN_KEY = "token";
+    /** Per namespace with hosts: the hosts' admin TLS key and certificate, and the CA's certificate. */
+    public static final String HOST_TLS_SECRET = "stowage-host-tls";
+    /** In the operator's namespace: the CA that signs the hosts' admin certificates. */
+    public static final String CA_SECRET = "stowage-admin-ca";
 
     private Labels() {}
 

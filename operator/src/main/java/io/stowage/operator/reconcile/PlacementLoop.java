@@ -23,11 +23,13 @@ import io.stowage.operator.crd.TolerationSpec;
 import io.stowage.operator.dcgm.DcgmUsage;
 import io.stowage.operator.dcgm.GpuMemory;
 import io.stowage.operator.host.HostAdminClient;
+import io.stowage.operator.host.HostTrust;
 import io.stowage.operator.host.HostUnavailableException;
 import io.stowage.operator.inventory.Inventory;
 import io.stowage.operator.model.ModelResolver;
 import io.stowage.operator.model.SourceMount;
 import io.stowage.operator.model.Units;
+import io.stowage.operator.tls.HostTlsSecrets;
 import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
@@ -138,7 +140,10 @@ public final class PlacementLoop {
     private final Inventory inventory;
     private final MemoryModel memoryModel;
     private final StatusAggregator statuses;
-    private final Map<String, String> tokens = new HashMap<>();
+    private final HostTlsSecrets tls;
+    /** Per namespace: the admin token as last read from its Secret, and the one before (a rotation in flight). */
+    private final Map<String, Tokens> tokens = new java.util.concurrent.ConcurrentHashMap<>();
+
     private final Map<String, Long> lastUsed = new java.util.concurrent.ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
 
@@ -152,6 +157,25 @@ public final class PlacementLoop {
             Supplier<List<GpuMemory>> dcgm,
             EventRecorder events,
             Clock clock) {
+        this(client, config, models, planner, admin, adminUri, dcgm, events, clock, null);
+    }
+
+    /**
+     * @param tls the hosts' admin TLS (CA and per-namespace Secrets); null for plain HTTP, where the admin URIs are
+     *     http
+     */
+    public PlacementLoop(
+            KubernetesClient client,
+            OperatorConfig config,
+            ModelResolver models,
+            Function<PlanRequest, PlanResult> planner,
+            HostAdminClient admin,
+            Function<Pod, URI> adminUri,
+            Supplier<List<GpuMemory>> dcgm,
+            EventRecorder events,
+            Clock clock,
+            HostTlsSecrets tls) {
+        this.tls = tls;
         this.client = client;
         this.config = config;
         this.models = models;
@@ -165,10 +189,21 @@ public final class PlacementLoop {
         this.statuses = new StatusAggregator(client, config, clock);
     }
 
-    /** The admin URI of a host pod in a cluster: its pod IP and the admin port. */
+    /** The plain-HTTP admin URI of a host pod in a cluster: its pod IP and the admin port. */
     public static URI podAdminUri(Pod pod) {
+        return podAdminUri(pod, false);
+    }
+
+    /** The admin URI of a host pod in a cluster: https (admin TLS) or http, its pod IP and the admin port. */
+    public static URI podAdminUri(Pod pod, boolean https) {
         String ip = pod.getStatus() == null ? null : pod.getStatus().getPodIP();
-        return ip == null ? null : URI.create("http://" + ip + ":" + io.stowage.hostapi.HostApi.DEFAULT_ADMIN_PORT);
+        if (ip == null) {
+            return null;
+        }
+        // An IPv6 pod IP needs brackets in a URI.
+        String host = ip.contains(":") ? "[" + ip + "]" : ip;
+        return URI.create(
+                (https ? "https://" : "http://") + host + ":" + io.stowage.hostapi.HostApi.DEFAULT_ADMIN_PORT);
     }
 
     /** One level-based pass over the whole cluster. */
@@ -741,10 +776,14 @@ public final class PlacementLoop {
                     .toList();
             // A CPU host's pod asks for the memory planned for its contents, not the device's whole share.
             long podBytes = plannedBytes(a, dev);
-            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, podBytes, ready, sources);
+            Pod want = HostPodDependent.desired(config, ns, dev, json, owners, podBytes, ready, sources, tls != null);
             try {
+                if (tls != null) {
+                    // The pod mounts the namespace's TLS Secret: it must exist before the pod does.
+                    tls.ensure(ns);
+                }
                 commitHostPod(out, devId, ns, old, want, json);
-            } catch (KubernetesClientException ex) {
+            } catch (KubernetesClientException | IllegalStateException ex) {
                 // One host that cannot be written must not stop the others; the next pass retries.
                 LOG.warnf("host pod for %s in %s not written: %s", devId, ns, ex.getMessage());
             }
@@ -848,11 +887,50 @@ public final class PlacementLoop {
         return out;
     }
 
+    /** A namespace's admin token and, during a rotation, the one before it (hosts re-read their file in time). */
+    private record Tokens(String current, String previous) {}
+
     private String ensureToken(String ns) {
-        String t = tokens.get(ns);
+        Tokens t = tokens.get(ns);
         if (t != null) {
-            return t;
+            return t.current();
         }
+        String token = readOrCreateToken(ns);
+        tokens.put(ns, new Tokens(token, null));
+        return token;
+    }
+
+    /**
+     * After a 401: reads the token Secret again (it may have been rotated) and answers the tokens worth another try,
+     * newest first: the new one if it changed, and the previous one for a host whose mounted file is not updated yet.
+     */
+    private List<String> retryTokens(String ns, String refused) {
+        Tokens t = tokens.get(ns);
+        String fresh;
+        try {
+            fresh = readOrCreateToken(ns);
+        } catch (KubernetesClientException e) {
+            // The 401 stands; the next pass reads the Secret again.
+            LOG.warnf("admin token Secret %s/%s not read after a 401: %s", ns, Labels.TOKEN_SECRET, e.getMessage());
+            return t == null || t.previous() == null || t.previous().equals(refused)
+                    ? List.of()
+                    : List.of(t.previous());
+        }
+        Tokens now = t == null || fresh.equals(t.current()) ? t : new Tokens(fresh, t.current());
+        if (now == null) {
+            now = new Tokens(fresh, null);
+        }
+        tokens.put(ns, now);
+        List<String> out = new ArrayList<>();
+        for (String c : java.util.Arrays.asList(now.current(), now.previous())) {
+            if (c != null && !c.equals(refused) && !out.contains(c)) {
+                out.add(c);
+            }
+        }
+        return out;
+    }
+
+    private String readOrCreateToken(String ns) {
         Secret s =
                 client.secrets().inNamespace(ns).withName(Labels.TOKEN_SECRET).get();
         if (s == null || s.getData() == null || s.getData().get(Labels.TOKEN_KEY) == null) {
@@ -880,9 +958,7 @@ public final class PlacementLoop {
                         .get();
             }
         }
-        t = new String(Base64.getDecoder().decode(s.getData().get(Labels.TOKEN_KEY)));
-        tokens.put(ns, t);
-        return t;
+        return new String(Base64.getDecoder().decode(s.getData().get(Labels.TOKEN_KEY))).strip();
     }
 
     private HostReport push(Pod pod, HostAssignment a, Map<String, Planned> planned) {
@@ -900,11 +976,41 @@ public final class PlacementLoop {
         if (uri == null) {
             return null;
         }
-        String token = ensureToken(pod.getMetadata().getNamespace());
+        String ns = pod.getMetadata().getNamespace();
+        String token = ensureToken(ns);
         try {
-            HostState s = admin.state(uri, token);
+            HostTrust trust;
+            try {
+                trust = tls == null ? null : tls.ensure(ns);
+            } catch (KubernetesClientException | IllegalStateException e) {
+                throw new HostUnavailableException(
+                        "HostTlsUnavailable", "the admin TLS Secrets of namespace " + ns + ": " + e.getMessage());
+            }
+            HostState s;
+            try {
+                s = admin.state(uri, token, trust);
+            } catch (HostUnavailableException e) {
+                if (!"HostUnauthorized".equals(e.reason())) {
+                    throw e;
+                }
+                // The token may have been rotated: try what the Secret holds now, and the token before it.
+                HostUnavailableException last = e;
+                s = null;
+                for (String other : retryTokens(ns, token)) {
+                    try {
+                        s = admin.state(uri, other, trust);
+                        token = other;
+                        break;
+                    } catch (HostUnavailableException again) {
+                        last = again;
+                    }
+                }
+                if (s == null) {
+                    throw last;
+                }
+            }
             if (s.generation() != a.generation() || !covers(s, a)) {
-                s = admin.assign(uri, token, a);
+                s = admin.assign(uri, token, trust, a);
             }
             for (ModelState m : s.models()) {
                 if (m.phase() == ModelPhase.FAILED) {

@@ -104,24 +104,67 @@ class HelmChartTest {
                 .filter(r ->
                         r.getRules().stream().anyMatch(x -> x.getResources().contains("secrets")))
                 .toList();
+        // The managed namespaces, and the operator's own for the admin CA.
         assertThat(secretRoles)
                 .extracting(r -> r.getMetadata().getNamespace())
-                .containsExactlyInAnyOrder("team-a", "team-b");
-        assertThat(secretRoles)
+                .containsExactlyInAnyOrder("team-a", "team-b", "stowage-system");
+        for (Role role : secretRoles) {
+            boolean own = role.getMetadata().getNamespace().equals("stowage-system");
+            List<String> readable = own
+                    ? List.of(io.stowage.operator.reconcile.Labels.CA_SECRET)
+                    : List.of(
+                            io.stowage.operator.reconcile.Labels.TOKEN_SECRET,
+                            io.stowage.operator.reconcile.Labels.HOST_TLS_SECRET);
+            List<String> updatable = own
+                    ? List.of(io.stowage.operator.reconcile.Labels.CA_SECRET)
+                    : List.of(io.stowage.operator.reconcile.Labels.HOST_TLS_SECRET);
+            assertThat(role.getRules())
+                    .filteredOn(r -> r.getResources().contains("secrets"))
+                    .allSatisfy(r -> {
+                        assertThat(r.getResources()).containsExactly("secrets");
+                        if (r.getVerbs().contains("create")) {
+                            // create cannot be restricted by name: it stands alone.
+                            assertThat(r.getVerbs()).containsExactly("create");
+                        } else {
+                            assertThat(r.getVerbs()).isSubsetOf("get", "update");
+                            assertThat(r.getResourceNames()).isNotEmpty().isSubsetOf(readable);
+                            if (r.getVerbs().contains("update")) {
+                                assertThat(r.getResourceNames()).isSubsetOf(updatable);
+                            }
+                        }
+                    })
+                    .anySatisfy(r -> assertThat(r.getVerbs()).contains("get"))
+                    .anySatisfy(r -> assertThat(r.getVerbs()).contains("update"))
+                    .anySatisfy(r -> assertThat(r.getVerbs()).containsExactly("create"))
+                    .noneSatisfy(r -> assertThat(r.getVerbs()).containsAnyOf("delete", "list", "watch", "patch"));
+        }
+    }
+
+    @Test
+    void adminTlsIsOnByDefaultAndOffDropsTheCaRoleAndTheUpdateRule() {
+        Deployment d = ofKind(render(Map.of()), Deployment.class).findFirst().orElseThrow();
+        assertThat(d.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_OPERATOR_NAMESPACE");
+                    assertThat(e.getValue()).isEqualTo("stowage-system");
+                })
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_ADMIN_TLS_ENABLED");
+                    assertThat(e.getValue()).isEqualTo("true");
+                });
+
+        List<HasMetadata> off = render(Map.of("adminTls.enabled", "false"));
+        assertThat(ofKind(off, Role.class))
+                .noneMatch(r -> r.getMetadata().getName().endsWith("-admin-ca"))
                 .flatExtracting(Role::getRules)
                 .filteredOn(r -> r.getResources().contains("secrets"))
+                .noneSatisfy(r -> assertThat(r.getVerbs()).contains("update"))
                 .allSatisfy(r -> {
-                    if (r.getVerbs().contains("create")) {
-                        // create cannot be restricted by name: it stands alone.
-                        assertThat(r.getVerbs()).containsExactly("create");
-                    } else {
-                        assertThat(r.getVerbs()).containsExactly("get");
+                    if (r.getResourceNames() != null && !r.getResourceNames().isEmpty()) {
                         assertThat(r.getResourceNames())
                                 .containsExactly(io.stowage.operator.reconcile.Labels.TOKEN_SECRET);
                     }
-                })
-                .anySatisfy(r -> assertThat(r.getVerbs()).containsExactly("get"))
-                .anySatisfy(r -> assertThat(r.getVerbs()).containsExactly("create"));
+                });
     }
 
     @Test

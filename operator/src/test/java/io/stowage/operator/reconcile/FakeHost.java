@@ -2,6 +2,8 @@ package io.stowage.operator.reconcile;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import io.stowage.hostapi.AdminError;
 import io.stowage.hostapi.DeviceState;
 import io.stowage.hostapi.HostApi;
@@ -20,11 +22,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLContext;
 
 /** A real HTTP server playing one runtime host's admin API: checks the token, keeps the assignment, reports state. */
 final class FakeHost implements AutoCloseable {
     final HttpServer server;
-    final String token;
+    final boolean tls;
+    volatile String token;
     final AtomicInteger puts = new AtomicInteger();
     volatile HostAssignment assignment = new HostAssignment(0, 0, List.of(), List.of());
     volatile long delayMillis;
@@ -32,8 +36,20 @@ final class FakeHost implements AutoCloseable {
     volatile boolean garbage;
 
     FakeHost(String token) throws IOException {
+        this(token, null);
+    }
+
+    /** @param tls the server's key and certificate; null for plain HTTP */
+    FakeHost(String token, SSLContext tls) throws IOException {
         this.token = token;
-        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        this.tls = tls != null;
+        if (tls == null) {
+            server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        } else {
+            HttpsServer https = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+            https.setHttpsConfigurator(new HttpsConfigurator(tls));
+            server = https;
+        }
         server.createContext(HostApi.STATE_PATH, this::state);
         server.createContext(HostApi.ASSIGNMENT_PATH, this::assign);
         // Several threads: a request held by delayMillis must not block the next one.
@@ -42,7 +58,8 @@ final class FakeHost implements AutoCloseable {
     }
 
     URI uri() {
-        return URI.create("http://127.0.0.1:" + server.getAddress().getPort());
+        return URI.create(
+                (tls ? "https" : "http") + "://127.0.0.1:" + server.getAddress().getPort());
     }
 
     /** What a restarted host knows: nothing. */

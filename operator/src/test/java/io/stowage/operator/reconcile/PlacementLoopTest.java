@@ -533,7 +533,9 @@ class PlacementLoopTest {
         cluster.apply("team-a", "chat", 1, s -> {});
         cluster.converge();
         Pod host = cluster.hostPods("team-a").get(0);
-        assertThat(host.getSpec().getVolumes()).extracting(v -> v.getName()).containsExactly("model-cache", "tmp");
+        assertThat(host.getSpec().getVolumes())
+                .extracting(v -> v.getName())
+                .containsExactly("model-cache", "tmp", "admin-token");
         assertThat(assignmentOf(host).models().get(0).uri())
                 .isEqualTo(cluster.get("team-a", "chat").getSpec().getModel().getUri());
     }

@@ -17,6 +17,8 @@ import io.stowage.operator.crd.LlmDeploymentSpec;
 import io.stowage.operator.dcgm.GpuMemory;
 import io.stowage.operator.host.HostAdminClient;
 import io.stowage.operator.model.ModelResolver;
+import io.stowage.operator.tls.HostTlsSecrets;
+import io.stowage.operator.tls.Pem;
 import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.plan.StowagePlanner;
 import java.io.IOException;
@@ -24,6 +26,9 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,6 +37,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
 
 /**
  * A cluster for component tests: Fabric8's mock API server in CRUD mode, a fake kubelet that runs pods,
@@ -45,6 +52,10 @@ final class TestCluster implements AutoCloseable {
     final ModelServer models;
     OperatorConfig config;
     PlacementLoop loop;
+    /** The hosts' admin TLS, or null for plain HTTP (see {@link #enableAdminTls}). */
+    HostTlsSecrets tls;
+    /** When set, the next host the kubelet starts serves this TLS context instead of its Secret's. */
+    SSLContext nextHostTls;
 
     TestCluster(KubernetesClient client, OperatorConfig config) throws IOException {
         this.client = client;
@@ -89,7 +100,38 @@ final class TestCluster implements AutoCloseable {
                 },
                 () -> List.copyOf(dcgm),
                 new EventRecorder(client, clock),
-                clock);
+                clock,
+                tls);
+    }
+
+    /** Turns the hosts' admin TLS on, with the CA in {@code operatorNamespace}, and restarts the operator. */
+    void enableAdminTls(String operatorNamespace) {
+        tls = new HostTlsSecrets(
+                client,
+                new HostTlsSecrets.Settings(
+                        operatorNamespace, Duration.ofDays(90), Duration.ofDays(3650), Duration.ofMinutes(10)),
+                Clock.systemUTC());
+        restartOperator();
+    }
+
+    /** A TLS server context from a Secret's {@code tls.crt} and {@code tls.key}, as a host pod would mount them. */
+    static SSLContext serverContext(Secret s) throws Exception {
+        String cert = new String(
+                Base64.getDecoder().decode(s.getData().get(HostTlsSecrets.TLS_CERT)), StandardCharsets.US_ASCII);
+        String key = new String(
+                Base64.getDecoder().decode(s.getData().get(HostTlsSecrets.TLS_KEY)), StandardCharsets.US_ASCII);
+        return serverContext(Pem.parseCertificates(cert), Pem.parsePrivateKey(key));
+    }
+
+    static SSLContext serverContext(List<X509Certificate> chain, PrivateKey key) throws Exception {
+        KeyStore ks = KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        ks.setKeyEntry("host", key, new char[0], chain.toArray(X509Certificate[]::new));
+        KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+        kmf.init(ks, new char[0]);
+        SSLContext ctx = SSLContext.getInstance("TLS");
+        ctx.init(kmf.getKeyManagers(), null, null);
+        return ctx;
     }
 
     String modelUrl() {
@@ -180,7 +222,24 @@ final class TestCluster implements AutoCloseable {
                         .get();
                 String token = new String(
                         Base64.getDecoder().decode(s.getData().get(Labels.TOKEN_KEY)), StandardCharsets.UTF_8);
-                hosts.put(p.getMetadata().getName(), new FakeHost(token));
+                boolean mountsTls = p.getSpec().getVolumes().stream()
+                        .anyMatch(v -> v.getSecret() != null
+                                && Labels.HOST_TLS_SECRET.equals(v.getSecret().getSecretName()));
+                SSLContext ctx = null;
+                if (mountsTls) {
+                    try {
+                        ctx = nextHostTls != null
+                                ? nextHostTls
+                                : serverContext(client.secrets()
+                                        .inNamespace(p.getMetadata().getNamespace())
+                                        .withName(Labels.HOST_TLS_SECRET)
+                                        .get());
+                    } catch (Exception e) {
+                        throw new IOException("host pod " + p.getMetadata().getName() + ": its TLS Secret: " + e, e);
+                    }
+                    nextHostTls = null;
+                }
+                hosts.put(p.getMetadata().getName(), new FakeHost(token, ctx));
             }
             if (Labels.COMPONENT_PROBE.equals(p.getMetadata().getLabels().get(Labels.COMPONENT))) {
                 probe(p);

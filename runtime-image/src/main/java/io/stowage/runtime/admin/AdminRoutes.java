@@ -12,6 +12,7 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
 /**
@@ -23,36 +24,46 @@ public final class AdminRoutes {
 
     private final Host host;
     private final ObjectMapper json;
-    private final byte[] token;
+    private final Supplier<String> token;
 
     /** @param token the bearer token; null or empty refuses every call (the admin API is then closed) */
     public AdminRoutes(Host host, ObjectMapper json, String token) {
+        this(host, json, () -> token);
+    }
+
+    /**
+     * @param token the current bearer token, asked on every call so that a rotated token applies at once; null or
+     *     empty refuses every call
+     */
+    public AdminRoutes(Host host, ObjectMapper json, Supplier<String> token) {
         this.host = host;
         this.json = json;
-        this.token = token == null || token.isEmpty() ? null : token.getBytes(StandardCharsets.UTF_8);
+        this.token = token;
     }
 
     public void register(Router router) {
         router.route("/admin/*").handler(this::authorize);
         router.put(HostApi.ASSIGNMENT_PATH)
-                .handler(BodyHandler.create().setBodyLimit(8L << 20))
+                .handler(
+                        BodyHandler.create(false).setBodyLimit(8L << 20)) // no uploads: nothing is ever written to disk
                 .handler(this::assign);
         router.get(HostApi.STATE_PATH).handler(rc -> send(rc.response(), 200, host.state()));
     }
 
     private void authorize(RoutingContext rc) {
-        String header = rc.request().getHeader(HostApi.AUTHORIZATION_HEADER);
-        if (token == null) {
+        String current = token.get();
+        if (current == null || current.isEmpty()) {
             send(
                     rc.response(),
                     401,
                     new AdminError(
                             "Unauthorized",
-                            "the admin API has no token configured (" + HostApi.TOKEN_ENV
-                                    + " is unset), so it refuses every call"));
+                            "the admin API has no token configured (" + HostApi.TOKEN_ENV + " and "
+                                    + HostApi.TOKEN_FILE_ENV + " are unset), so it refuses every call"));
             return;
         }
-        if (header == null || !header.startsWith(HostApi.BEARER_PREFIX)) {
+        String given = bearerToken(rc.request().getHeader(HostApi.AUTHORIZATION_HEADER));
+        if (given == null) {
             send(
                     rc.response(),
                     401,
@@ -60,12 +71,28 @@ public final class AdminRoutes {
                             "Unauthorized", "missing " + HostApi.AUTHORIZATION_HEADER + ": Bearer <token> header"));
             return;
         }
-        byte[] given = header.substring(HostApi.BEARER_PREFIX.length()).trim().getBytes(StandardCharsets.UTF_8);
-        if (!MessageDigest.isEqual(given, token)) {
+        if (!MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), current.getBytes(StandardCharsets.UTF_8))) {
             send(rc.response(), 401, new AdminError("Unauthorized", "wrong bearer token"));
             return;
         }
         rc.next();
+    }
+
+    /**
+     * The credentials of an {@code Authorization} header of the Bearer scheme, whose name is case-insensitive
+     * (RFC 7235 section 2.1), or null when the header is absent, of another scheme or empty.
+     */
+    static String bearerToken(String header) {
+        if (header == null) {
+            return null;
+        }
+        String h = header.strip();
+        int space = h.indexOf(' ');
+        if (space < 0 || !h.substring(0, space).equalsIgnoreCase(HostApi.BEARER_SCHEME)) {
+            return null;
+        }
+        String credentials = h.substring(space + 1).strip();
+        return credentials.isEmpty() ? null : credentials;
     }
 
     private void assign(RoutingContext rc) {

@@ -7,7 +7,7 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.stowage.hostapi.HostApi;
 import io.stowage.placement.manifest.ByteSize;
-import io.stowage.runtime.admin.AdminRoutes;
+import io.stowage.runtime.admin.AdminServer;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
 import io.stowage.runtime.host.ModelFetcher;
@@ -16,7 +16,6 @@ import io.stowage.runtime.host.ProcMemory;
 import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.openai.OpenAiRoutes;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
 import io.vertx.ext.web.Router;
 import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -30,7 +29,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -58,6 +56,19 @@ public class HostService {
 
     @ConfigProperty(name = "stowage.admin.token")
     Optional<String> adminToken;
+
+    // In a host pod: the mounted Secrets (HostApi.TOKEN_FILE_ENV, TLS_CERT_FILE_ENV, TLS_KEY_FILE_ENV map to these).
+    @ConfigProperty(name = "stowage.admin.token-file")
+    Optional<String> adminTokenFile;
+
+    @ConfigProperty(name = "stowage.admin.tls.cert-file")
+    Optional<String> adminCertFile;
+
+    @ConfigProperty(name = "stowage.admin.tls.key-file")
+    Optional<String> adminKeyFile;
+
+    @ConfigProperty(name = "stowage.admin.reload-interval", defaultValue = "10s")
+    java.time.Duration adminReloadInterval;
 
     @ConfigProperty(name = "stowage.budget-bytes")
     Optional<Long> budgetBytes;
@@ -113,7 +124,7 @@ public class HostService {
 
     private Host host;
     private HostMetrics metrics;
-    private HttpServer admin;
+    private AdminServer admin;
     private volatile int adminActualPort = -1;
 
     @PostConstruct
@@ -217,20 +228,20 @@ public class HostService {
 
     void start(@Observes StartupEvent ev) throws Exception {
         String token = adminToken.filter(t -> !t.isBlank()).orElse(System.getenv(HostApi.TOKEN_ENV));
-        if (token == null || token.isBlank()) {
-            LOG.infof("admin API off: %s is not set", HostApi.TOKEN_ENV);
+        AdminServer.Settings settings = new AdminServer.Settings(
+                adminPort,
+                token,
+                adminTokenFile.filter(f -> !f.isBlank()).map(Path::of).orElse(null),
+                adminCertFile.filter(f -> !f.isBlank()).map(Path::of).orElse(null),
+                adminKeyFile.filter(f -> !f.isBlank()).map(Path::of).orElse(null),
+                adminReloadInterval);
+        if (!settings.enabled()) {
+            LOG.infof("admin API off: neither %s nor %s is set", HostApi.TOKEN_ENV, HostApi.TOKEN_FILE_ENV);
             return;
         }
-        Router router = Router.router(vertx);
-        new AdminRoutes(host, json, token).register(router);
-        admin = vertx.createHttpServer()
-                .requestHandler(router)
-                .listen(adminPort)
-                .toCompletionStage()
-                .toCompletableFuture()
-                .get(30, TimeUnit.SECONDS);
-        adminActualPort = admin.actualPort();
-        LOG.infof("admin API on port %d", adminActualPort);
+        admin = AdminServer.start(vertx, host, json, settings);
+        adminActualPort = admin.port();
+        LOG.infof("admin API on port %d (%s)", adminActualPort, admin.tls() ? "TLS" : "plain HTTP");
     }
 
     // IF_EXISTS: a service that failed to start has nothing to stop, and must not be created again to stop it.

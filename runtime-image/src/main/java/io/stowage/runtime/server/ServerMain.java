@@ -52,7 +52,7 @@ public final class ServerMain {
                                         [--memory-fraction F] [--json-logs]
 
             The operator's runtime host (the runtime image runs it in a host pod). No manifests: it waits for the
-            assignments the operator pushes to its admin API (needs STOWAGE_ADMIN_TOKEN); model cache in
+            assignments the operator pushes to its admin API (needs the token in the file STOWAGE_ADMIN_TOKEN_FILE, re-read so it rotates, or in STOWAGE_ADMIN_TOKEN); model cache in
             STOWAGE_CACHE_DIR, device name in STOWAGE_DEVICE_ID. JSON log lines.
 
             Options:
@@ -264,10 +264,11 @@ public final class ServerMain {
                 throw new UsageError("host: --device must be cpu or cuda, got '" + device + "'");
             }
             String token = env.get(HostApi.TOKEN_ENV);
-            if (token == null || token.isBlank()) {
-                throw new UsageError("host: " + HostApi.TOKEN_ENV + " is not set; a host takes its assignments"
-                        + " on the admin API, which needs that bearer token (the operator sets it from its"
-                        + " Secret)");
+            String tokenFile = env.get(HostApi.TOKEN_FILE_ENV);
+            if ((token == null || token.isBlank()) && (tokenFile == null || tokenFile.isBlank())) {
+                throw new UsageError("host: neither " + HostApi.TOKEN_FILE_ENV + " nor " + HostApi.TOKEN_ENV
+                        + " is set; a host takes its assignments on the admin API, which needs that bearer token"
+                        + " (the operator mounts it from its Secret)");
             }
             if (jsonLogs) {
                 props.put("quarkus.log.console.json.enabled", "true");

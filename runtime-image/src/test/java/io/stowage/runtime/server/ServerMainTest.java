@@ -49,7 +49,14 @@ class ServerMainTest {
     void aHostWithoutItsAdminTokenIsRefused() {
         assertThatThrownBy(() -> ServerMain.parse(new String[] {"host", "--device", "cpu"}, Map.of()))
                 .isInstanceOf(ServerMain.UsageError.class)
-                .hasMessageContaining(HostApi.TOKEN_ENV);
+                .hasMessageContaining(HostApi.TOKEN_ENV)
+                .hasMessageContaining(HostApi.TOKEN_FILE_ENV);
+        // The operator mounts the token as a file (rotated without a restart): that alone is enough.
+        assertThat(ServerMain.parse(
+                                new String[] {"host", "--device", "cpu"},
+                                Map.of(HostApi.TOKEN_FILE_ENV, "/var/run/stowage/admin-token/token"))
+                        .command())
+                .isEqualTo("host");
     }
 
     @Test
