@@ -38,6 +38,7 @@ public final class AdminRoutes {
                 .handler(BodyHandler.create().setBodyLimit(8L << 20))
                 .handler(this::assign);
         router.get(HostApi.STATE_PATH).handler(rc -> send(rc.response(), 200, host.state()));
+        io.stowage.runtime.openapi.OpenApiDocument.admin().register(router);
     }
 
     private void authorize(RoutingContext rc) {
