@@ -53,7 +53,7 @@ def documented_server_errors(doc):
 
 
 def run(name, base, doc, args, headers, extra_checks):
-    out = os.path.join(args.out, name)
+    out = os.path.abspath(os.path.join(args.out, name))
     os.makedirs(out, exist_ok=True)
     schema_file = os.path.join(out, "openapi.json")
     with open(schema_file, "w") as f:
@@ -82,7 +82,8 @@ def run(name, base, doc, args, headers, extra_checks):
           f" 5xx allowed: {documented_server_errors(doc) or 'none'})", flush=True)
     # The run's own budget plus time for its last requests and the report: past that it hangs.
     try:
-        rc = subprocess.run(cmd, env=env, timeout=args.max_time + 2 * args.request_timeout + 60).returncode
+        # run in the report folder: schemathesis keeps its cache (.schemathesis/) in the working directory
+        rc = subprocess.run(cmd, env=env, cwd=out, timeout=args.max_time + 2 * args.request_timeout + 60).returncode
     except subprocess.TimeoutExpired:
         print(f"api-fuzz: {name}: schemathesis did not finish within {args.max_time} s plus its margin: the host hangs",
               flush=True)

@@ -67,10 +67,13 @@ public final class OpenApiDocument {
         try {
             parsed = new Yaml(new SafeConstructor(new LoaderOptions())).load(text);
         } catch (RuntimeException e) {
-            throw new IllegalStateException("the OpenAPI document " + resource + " is not valid YAML: " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "the OpenAPI document " + resource + " is not valid YAML: " + e.getMessage(), e);
         }
         JsonNode tree = new ObjectMapper().valueToTree(parsed);
-        if (tree == null || !tree.path("openapi").isTextual() || !tree.path("paths").isObject()) {
+        if (tree == null
+                || !tree.path("openapi").isTextual()
+                || !tree.path("paths").isObject()) {
             throw new IllegalStateException(
                     "the OpenAPI document " + resource + " has no openapi version or no paths object");
         }
@@ -79,12 +82,14 @@ public final class OpenApiDocument {
 
     /** Adds {@code GET /openapi.json} and {@code GET /openapi.yaml} to a router. */
     public void register(Router router) {
-        router.get(JSON_PATH).handler(rc -> rc.response()
-                .putHeader("Content-Type", "application/json")
-                .end(json));
-        router.get(YAML_PATH).handler(rc -> rc.response()
-                .putHeader("Content-Type", "application/yaml; charset=utf-8")
-                .end(yaml));
+        router.get(JSON_PATH)
+                .handler(rc -> rc.response()
+                        .putHeader("Content-Type", "application/json")
+                        .end(json));
+        router.get(YAML_PATH)
+                .handler(rc -> rc.response()
+                        .putHeader("Content-Type", "application/yaml; charset=utf-8")
+                        .end(yaml));
     }
 
     /** The document as a JSON tree (a copy: callers may change it). */

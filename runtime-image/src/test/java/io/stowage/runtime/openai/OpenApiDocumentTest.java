@@ -74,11 +74,13 @@ class OpenApiDocumentTest {
 
     private static Set<String> operations(JsonNode doc) {
         Set<String> out = new TreeSet<>();
-        doc.get("paths").properties().forEach(path -> path.getValue().fieldNames().forEachRemaining(method -> {
-            if (HTTP_METHODS.contains(method)) {
-                out.add(method.toUpperCase(Locale.ROOT) + " " + path.getKey());
-            }
-        }));
+        doc.get("paths")
+                .properties()
+                .forEach(path -> path.getValue().fieldNames().forEachRemaining(method -> {
+                    if (HTTP_METHODS.contains(method)) {
+                        out.add(method.toUpperCase(Locale.ROOT) + " " + path.getKey());
+                    }
+                }));
         return out;
     }
 
@@ -107,8 +109,10 @@ class OpenApiDocumentTest {
         assertThat(admin.at("/security/0").has("bearer")).isTrue();
         for (String op : operations(admin)) {
             String[] mp = op.split(" ");
-            JsonNode security =
-                    admin.get("paths").get(mp[1]).get(mp[0].toLowerCase(Locale.ROOT)).get("security");
+            JsonNode security = admin.get("paths")
+                    .get(mp[1])
+                    .get(mp[0].toLowerCase(Locale.ROOT))
+                    .get("security");
             boolean isDocument = mp[1].startsWith("/openapi.");
             // the documents opt out with "security: []"; every /admin operation inherits the bearer requirement
             assertThat(security != null && security.isEmpty()).as(op).isEqualTo(isDocument);
@@ -235,7 +239,9 @@ class OpenApiDocumentTest {
             ObjectNode body = body(valid);
             body.set(field, wrong);
             ApiException e = catchThrowableOfType(ApiException.class, () -> CompletionRequest.parse(body, chat));
-            assertThat(e).as(schema + "." + field + " = " + wrong + " is refused").isNotNull();
+            assertThat(e)
+                    .as(schema + "." + field + " = " + wrong + " is refused")
+                    .isNotNull();
             assertThat(e.status()).isEqualTo(400);
             assertThat(e.param()).as(e.getMessage()).isEqualTo(field);
             assertThat(e.getMessage()).contains(field);
@@ -259,8 +265,7 @@ class OpenApiDocumentTest {
         }
         JsonNode type = schema.get("type");
         if (type != null) {
-            (type.isArray() ? type : JsonNodeFactory.instance.arrayNode().add(type))
-                    .forEach(t -> out.add(t.asText()));
+            (type.isArray() ? type : JsonNodeFactory.instance.arrayNode().add(type)).forEach(t -> out.add(t.asText()));
         }
         if (schema.has("const")) {
             out.add(typeOf(schema.get("const")));

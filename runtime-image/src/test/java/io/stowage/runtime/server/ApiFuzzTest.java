@@ -118,7 +118,8 @@ class ApiFuzzTest {
         assertThat(TestHost.json(c.body()).at("/choices/0/text").asText()).isNotEmpty();
 
         assertThat(result)
-                .as("api_fuzz.py %s; its output (full log %s):%n%s",
+                .as(
+                        "api_fuzz.py %s; its output (full log %s):%n%s",
                         result.equals("timeout") ? "did not finish: the host hangs" : "exited " + result,
                         log.toAbsolutePath(),
                         failures(output))

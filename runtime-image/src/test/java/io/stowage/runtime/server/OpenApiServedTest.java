@@ -22,7 +22,8 @@ class OpenApiServedTest {
     URL base;
 
     private static HttpResponse<String> get(String url) throws Exception {
-        return TestHost.HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
+        return TestHost.HTTP.send(
+                HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     @Test
@@ -31,8 +32,10 @@ class OpenApiServedTest {
         HttpResponse<String> json = get(api + OpenApiDocument.JSON_PATH);
         assertThat(json.statusCode()).isEqualTo(200);
         assertThat(json.headers().firstValue("Content-Type")).hasValue("application/json");
-        assertThat(TestHost.json(json.body())).isEqualTo(OpenApiDocument.openAi().tree());
-        assertThat(TestHost.json(json.body()).at("/paths").has("/v1/chat/completions")).isTrue();
+        assertThat(TestHost.json(json.body()))
+                .isEqualTo(OpenApiDocument.openAi().tree());
+        assertThat(TestHost.json(json.body()).at("/paths").has("/v1/chat/completions"))
+                .isTrue();
         HttpResponse<String> yaml = get(api + OpenApiDocument.YAML_PATH);
         assertThat(yaml.statusCode()).isEqualTo(200);
         assertThat(yaml.headers().firstValue("Content-Type").orElseThrow()).startsWith("application/yaml");
@@ -45,8 +48,10 @@ class OpenApiServedTest {
         HttpResponse<String> json = get(admin + OpenApiDocument.JSON_PATH);
         assertThat(json.statusCode()).isEqualTo(200);
         assertThat(TestHost.json(json.body())).isEqualTo(OpenApiDocument.admin().tree());
-        assertThat(TestHost.json(json.body()).at("/paths").has("/admin/v1/assignment")).isTrue();
-        assertThat(get(admin + OpenApiDocument.YAML_PATH).body()).isEqualTo(OpenApiDocument.admin().yaml());
+        assertThat(TestHost.json(json.body()).at("/paths").has("/admin/v1/assignment"))
+                .isTrue();
+        assertThat(get(admin + OpenApiDocument.YAML_PATH).body())
+                .isEqualTo(OpenApiDocument.admin().yaml());
         // the document is open, the API it describes is not
         assertThat(get(admin + "/admin/v1/state").statusCode()).isEqualTo(401);
     }
@@ -57,7 +62,9 @@ class OpenApiServedTest {
         for (String path : new String[] {"/q/health/live", "/q/health/ready", "/q/metrics"}) {
             HttpResponse<String> r = get(api + path);
             assertThat(r.statusCode()).as(path).isIn(200, 503);
-            assertThat(OpenApiDocument.openAi().tree().at("/paths").has(path)).as(path).isTrue();
+            assertThat(OpenApiDocument.openAi().tree().at("/paths").has(path))
+                    .as(path)
+                    .isTrue();
         }
     }
 }
