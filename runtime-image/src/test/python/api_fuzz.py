@@ -4,9 +4,8 @@
 Each API's OpenAPI document is read from the host itself (GET /openapi.json), so the run also checks that it is
 served. Checks: no 5xx except those the document declares, every status and content type declared, JSON bodies
 and server-sent events that match their schemas, invalid input refused with a 4xx (OpenAI API), and no admin call
-accepted without the token; every
-request has a timeout, so a hang is a failure too. The OpenAI document's `model` is narrowed to the names the host
-serves, so that valid cases reach a real model instead of answering 404. Every request goes to the URLs given (use
+accepted without the token; every request has a timeout, so a hang is a failure too. The OpenAI document's `model`
+is narrowed to the names the host serves, so that valid cases reach a real model instead of answering 404. Every request goes to the URLs given (use
 127.0.0.1); model URIs in generated assignments are pointed at 127.0.0.1 (api_fuzz_hooks.py).
 
   python3 api_fuzz.py --api http://127.0.0.1:8080 --admin http://127.0.0.1:8081 --token TOKEN \
