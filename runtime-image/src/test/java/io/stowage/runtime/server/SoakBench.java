@@ -122,6 +122,9 @@ public final class SoakBench {
         if ((api == null) != (admin == null)) {
             throw new IllegalArgumentException("--api and --admin go together (a running host), or neither");
         }
+        if (!Files.isRegularFile(MODEL)) {
+            throw new IllegalStateException(MODEL + " is missing: run the soak from the repository root");
+        }
         Process host = null;
         Path hostLog = null;
         String token = System.getenv().getOrDefault(HostApi.TOKEN_ENV, "soak");
