@@ -2,10 +2,11 @@
 """Schema-driven fuzz of a running Stowage host's two APIs with schemathesis, bounded in examples and time.
 
 Each API's OpenAPI document is read from the host itself (GET /openapi.json), so the run also checks that it is
-served. Checks: no 5xx except those the document declares, every status and content type declared, JSON bodies
-and server-sent events that match their schemas, invalid input refused with a 4xx (OpenAI API), and no admin call
-accepted without the token; every request has a timeout, so a hang is a failure too. The OpenAI document's `model`
-is narrowed to the names the host serves, so that valid cases reach a real model instead of answering 404. Every request goes to the URLs given (use
+served. Checks: no 5xx except those the document declares (and no 500 at all: the test model never fails by
+itself), every status and content type declared, JSON bodies and server-sent events that match their schemas,
+invalid input refused with a 4xx (OpenAI API), and no admin call accepted without the token; every request has a
+timeout, so a hang is a failure too. The OpenAI document's `model` is narrowed to the names the host serves, so
+that valid cases reach a real model instead of answering 404. Every request goes to the URLs given (use
 127.0.0.1); model URIs in generated assignments are pointed at 127.0.0.1 (api_fuzz_hooks.py).
 
   python3 api_fuzz.py --api http://127.0.0.1:8080 --admin http://127.0.0.1:8081 --token TOKEN \
@@ -43,11 +44,17 @@ def fetch_json(url, headers=None):
 
 
 def documented_server_errors(doc):
+    """The 5xx statuses the document declares, less 500.
+
+    500 is declared for a model's own failures (a chat template that fails by itself, an engine that fails the
+    sequence); the test model has neither, so a 500 during the fuzz is the host's bug, whatever the document says.
+    """
     codes = set()
     for item in doc.get("paths", {}).values():
         for op in item.values():
             if isinstance(op, dict):
-                codes.update(c for c in op.get("responses", {}) if str(c).startswith("5"))
+                codes.update(str(c) for c in op.get("responses", {}) if str(c).startswith("5"))
+    codes.discard("500")
     return sorted(codes)
 
 

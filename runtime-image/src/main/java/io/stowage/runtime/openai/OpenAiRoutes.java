@@ -54,7 +54,6 @@ public final class OpenAiRoutes {
         router.post("/v1/chat/completions")
                 .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
                 .handler(rc -> complete(rc, bodyOf(rc), true));
-        io.stowage.runtime.openapi.OpenApiDocument.openAi().register(router);
     }
 
     private static byte[] bodyOf(RoutingContext rc) {

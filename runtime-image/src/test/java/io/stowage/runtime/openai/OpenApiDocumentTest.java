@@ -86,7 +86,11 @@ class OpenApiDocumentTest {
 
     @Test
     void everyOpenAiRouteIsDocumentedAndEveryDocumentedOperationIsARoute() {
-        Set<String> registered = routes(r -> new OpenAiRoutes(null, null, new ObjectMapper(), 1).register(r));
+        // the main server's router gets the OpenAI routes (HostService) and this API's document (OpenApiRoutes)
+        Set<String> registered = routes(r -> {
+            new OpenAiRoutes(null, null, new ObjectMapper(), 1).register(r);
+            new io.stowage.runtime.openapi.OpenApiRoutes().routes(r);
+        });
         assertThat(registered)
                 .contains("GET /v1/models", "POST /v1/completions", "POST /v1/chat/completions", "GET /openapi.json");
         Set<String> documented = new TreeSet<>(operations(openAi));

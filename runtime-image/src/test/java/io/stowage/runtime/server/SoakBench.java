@@ -357,7 +357,10 @@ public final class SoakBench {
         return new HostAssignment(generation.incrementAndGet(), 0, List.of(stories, broken), replicas);
     }
 
-    /** One client: picks a kind of request at random until the deadline. */
+    /**
+     * One client: picks a kind of request at random until the deadline. A full queue (429) is a fair answer to any
+     * request for a served model: a dropped stream's sequence ends a moment after its client has moved on.
+     */
     private void client(SplittableRandom random, long deadline) {
         while (System.nanoTime() < deadline) {
             int pick = random.nextInt(100);
@@ -368,13 +371,13 @@ public final class SoakBench {
                 } else if (pick < 50) {
                     stream("stories", 200, 1 + random.nextInt(5)); // the client drops the stream
                 } else if (pick < 65) {
-                    completion("stories", "chat", true, maxTokens, Set.of(200));
+                    completion("stories", "chat", true, maxTokens, Set.of(200, 429));
                 } else if (pick < 75) {
                     burst("tight", 8);
                 } else if (pick < 82) {
                     completion("broken", "broken model", false, 8, Set.of(503));
                 } else if (pick < 92) {
-                    completion("churn", "churn", random.nextBoolean(), maxTokens, Set.of(200, 404, 503));
+                    completion("churn", "churn", random.nextBoolean(), maxTokens, Set.of(200, 404, 429, 503));
                 } else {
                     invalid(random.nextInt(3));
                 }
