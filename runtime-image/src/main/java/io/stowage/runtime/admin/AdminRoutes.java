@@ -48,6 +48,7 @@ public final class AdminRoutes {
                         BodyHandler.create(false).setBodyLimit(8L << 20)) // no uploads: nothing is ever written to disk
                 .handler(this::assign);
         router.get(HostApi.STATE_PATH).handler(rc -> send(rc.response(), 200, host.state()));
+        io.stowage.runtime.openapi.OpenApiDocument.admin().register(router);
     }
 
     private void authorize(RoutingContext rc) {
