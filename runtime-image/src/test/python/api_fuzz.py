@@ -28,10 +28,9 @@ CHECKS = [
     "content_type_conformance",
     "response_schema_conformance",
 ]
-# Invalid input must be refused with a 4xx. Only on the OpenAI API: the admin API reads its body with Jackson's
-# default coercions (a null count is 0, a number where a string belongs is its text), which the operator never sends.
+# Invalid input must be refused with a 4xx, on both APIs (the admin API reads its body strictly: no coercions).
 OPENAI_CHECKS = ["negative_data_rejection"]
-ADMIN_CHECKS = ["ignored_auth"]
+ADMIN_CHECKS = ["ignored_auth", "negative_data_rejection"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

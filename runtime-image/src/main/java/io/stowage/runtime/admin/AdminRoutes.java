@@ -1,6 +1,11 @@
 package io.stowage.runtime.admin;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import io.stowage.hostapi.AdminError;
 import io.stowage.hostapi.HostApi;
 import io.stowage.hostapi.HostAssignment;
@@ -24,6 +29,9 @@ public final class AdminRoutes {
 
     private final Host host;
     private final ObjectMapper json;
+    /** Reads assignments strictly: no null for a number, no number for a string, no string for a number. */
+    private final ObjectReader assignmentReader;
+
     private final Supplier<String> token;
 
     /** @param token the bearer token; null or empty refuses every call (the admin API is then closed) */
@@ -38,6 +46,7 @@ public final class AdminRoutes {
     public AdminRoutes(Host host, ObjectMapper json, Supplier<String> token) {
         this.host = host;
         this.json = json;
+        this.assignmentReader = strict(json).readerFor(HostAssignment.class);
         this.token = token;
     }
 
@@ -104,7 +113,14 @@ public final class AdminRoutes {
                 send(rc.response(), 400, new AdminError("Invalid", "the body must be a HostAssignment JSON object"));
                 return;
             }
-            a = json.readValue(body, HostAssignment.class);
+            a = assignmentReader.readValue(body);
+            if (a == null) {
+                send(
+                        rc.response(),
+                        400,
+                        new AdminError("Invalid", "the body must be a HostAssignment JSON object, got null"));
+                return;
+            }
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             send(
                     rc.response(),
@@ -112,10 +128,8 @@ public final class AdminRoutes {
                     new AdminError("Invalid", io.stowage.runtime.openai.JsonErrors.describe(e, "HostAssignment")));
             return;
         } catch (Exception e) {
-            send(
-                    rc.response(),
-                    400,
-                    new AdminError("Invalid", "the body is not a valid HostAssignment: " + e.getMessage()));
+            send(rc.response(), 400, new AdminError("Invalid", "the body is not a valid HostAssignment"));
+            LOG.debugf(e, "assignment body refused");
             return;
         }
         // Converging may allocate KV pools: off the event loop.
@@ -123,14 +137,34 @@ public final class AdminRoutes {
                 .executeBlocking(() -> host.apply(a))
                 .onSuccess(state -> send(rc.response(), 200, state))
                 .onFailure(e -> {
+                    // A refusal never leaves the request without an answer, whatever went wrong.
                     if (e instanceof AssignmentException ae) {
                         LOG.infof("assignment generation %d refused: %s", a.generation(), ae.getMessage());
                         send(rc.response(), ae.httpStatus(), new AdminError(ae.reason(), ae.getMessage()));
                     } else {
                         LOG.errorf(e, "assignment generation %d failed", a.generation());
-                        send(rc.response(), 500, new AdminError("Internal", e.toString()));
+                        send(
+                                rc.response(),
+                                500,
+                                new AdminError("Internal", "the assignment failed; the host's log has the details"));
                     }
                 });
+    }
+
+    private static ObjectMapper strict(ObjectMapper json) {
+        ObjectMapper m = json.copy();
+        m.configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, true);
+        m.configure(DeserializationFeature.ACCEPT_FLOAT_AS_INT, false);
+        m.coercionConfigFor(LogicalType.Textual)
+                .setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+                .setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
+                .setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail);
+        for (LogicalType t : new LogicalType[] {LogicalType.Integer, LogicalType.Float, LogicalType.Boolean}) {
+            m.coercionConfigFor(t)
+                    .setCoercion(CoercionInputShape.String, CoercionAction.Fail)
+                    .setCoercion(CoercionInputShape.EmptyString, CoercionAction.Fail);
+        }
+        return m;
     }
 
     private void send(HttpServerResponse resp, int status, Object body) {
@@ -139,7 +173,8 @@ public final class AdminRoutes {
                     .putHeader("Content-Type", "application/json")
                     .end(json.writeValueAsString(body));
         } catch (Exception e) {
-            resp.setStatusCode(500).end(e.toString());
+            LOG.errorf(e, "cannot write an admin response");
+            resp.setStatusCode(500).end("{\"reason\":\"Internal\",\"message\":\"cannot write the response\"}");
         }
     }
 }

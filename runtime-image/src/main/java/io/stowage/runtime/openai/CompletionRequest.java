@@ -65,10 +65,11 @@ record CompletionRequest(
                                 + " (batches of several prompts are not supported)");
             }
         }
-        Integer maxTokens =
-                integer(body, chat && body.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
-        if (maxTokens != null && maxTokens < 1) {
-            throw ApiException.invalid("max_tokens", "max_tokens must be >= 1, got " + maxTokens);
+        // Both are checked; in chat max_completion_tokens, when given, is the one used.
+        Integer maxTokens = atLeastOne(body, "max_tokens");
+        Integer maxCompletionTokens = chat ? atLeastOne(body, "max_completion_tokens") : null;
+        if (maxCompletionTokens != null) {
+            maxTokens = maxCompletionTokens;
         }
         if (!chat && maxTokens == null) {
             maxTokens = 16; // OpenAI's default for completions; chat defaults to the rest of the context
@@ -235,6 +236,14 @@ record CompletionRequest(
             throw ApiException.invalid(field, field + " must be a string, got " + shown(v));
         }
         return v.asText();
+    }
+
+    private static Integer atLeastOne(JsonNode body, String field) {
+        Integer v = integer(body, field);
+        if (v != null && v < 1) {
+            throw ApiException.invalid(field, field + " must be >= 1, got " + v);
+        }
+        return v;
     }
 
     private static Integer integer(JsonNode body, String field) {

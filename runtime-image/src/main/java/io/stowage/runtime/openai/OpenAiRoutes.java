@@ -32,6 +32,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.ConfigProvider;
@@ -200,11 +201,40 @@ public final class OpenAiRoutes {
             return;
         }
         long length = declaredLength(request);
-        if (unread && length >= 0 && length <= DRAIN_BYTES) {
-            request.body().onComplete(ar -> error(rc.response(), e));
+        if (length == 0) {
+            error(rc.response(), e); // nothing to drain (waiting for an empty body's end never finishes)
+            return;
+        }
+        if (unread && length > 0 && length <= DRAIN_BYTES) {
+            // The router holds the request paused until a body handler reads it: resume it, and answer anyway (closing)
+            // if the promised body does not come within DRAIN_MILLIS.
+            AtomicBoolean answered = new AtomicBoolean();
+            long timer = rc.vertx().setTimer(DRAIN_MILLIS, t -> {
+                if (answered.compareAndSet(false, true)) {
+                    answerAndClose(rc, e);
+                }
+            });
+            request.body().onComplete(ar -> {
+                if (answered.compareAndSet(false, true)) {
+                    rc.vertx().cancelTimer(timer);
+                    error(rc.response(), e);
+                }
+            });
+            request.resume();
+            return;
+        }
+        answerAndClose(rc, e);
+    }
+
+    /** How long a short refused body may take to arrive before the answer goes out without it. */
+    static final long DRAIN_MILLIS = 5_000;
+
+    private void answerAndClose(RoutingContext rc, ApiException e) {
+        if (rc.response().ended() || rc.response().closed()) {
             return;
         }
         // Vert.x keeps a connection open whatever the response says: close it once the answer is out
+        HttpServerRequest request = rc.request();
         rc.response()
                 .putHeader(HttpHeaders.CONNECTION, "close")
                 .endHandler(v -> request.connection().close());

@@ -224,6 +224,23 @@ class OpenApiDocumentTest {
         refusesWrongTypes("ChatCompletionRequest", CHAT, true);
     }
 
+    @Test
+    void maxTokensIsCheckedEvenWhenMaxCompletionTokensIsTheOneUsed() {
+        // found by the API fuzz: an object as max_tokens was accepted because max_completion_tokens was given
+        ObjectNode body = body(CHAT);
+        body.put("max_completion_tokens", 8);
+        body.set("max_tokens", JsonNodeFactory.instance.objectNode().put("x", 1));
+        ApiException e = catchThrowableOfType(ApiException.class, () -> CompletionRequest.parse(body, true));
+        assertThat(e).isNotNull();
+        assertThat(e.param()).isEqualTo("max_tokens");
+        body.put("max_tokens", 0);
+        assertThat(catchThrowableOfType(ApiException.class, () -> CompletionRequest.parse(body, true))
+                        .getMessage())
+                .isEqualTo("max_tokens must be >= 1, got 0");
+        body.put("max_tokens", 100);
+        assertThat(CompletionRequest.parse(body, true).maxTokens()).isEqualTo(8);
+    }
+
     private void refusesWrongTypes(String schema, String valid, boolean chat) {
         JsonNode props = openAi.at("/components/schemas/" + schema + "/properties");
         List<JsonNode> candidates = List.of(

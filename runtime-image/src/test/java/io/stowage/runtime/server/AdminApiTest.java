@@ -79,6 +79,19 @@ class AdminApiTest {
                 .isEqualTo(
                         "request body is not a valid HostAssignment: field models: expected an array, not integer value"
                                 + " at line 1, column 12");
+        // JSON null is a body, not an assignment: answered, never left waiting
+        HttpResponse<String> nothing = TestHost.put(admin(), "null", TestHost.TOKEN);
+        assertThat(nothing.statusCode()).as(nothing.body()).isEqualTo(400);
+        assertThat(TestHost.json(nothing.body()).get("message").asText()).contains("got null");
+        // no silent coercion: a null, a string or a fraction where a number belongs, a number where a string does
+        for (String coerced : List.of(
+                "{\"generation\": null, \"models\": [], \"replicas\": []}",
+                "{\"generation\": \"3\", \"models\": [], \"replicas\": []}",
+                "{\"generation\": 1.5, \"models\": [], \"replicas\": []}",
+                "{\"generation\": 1, \"budgetBytes\": 1024, \"models\": [{\"digest\": 7}], \"replicas\": []}")) {
+            HttpResponse<String> c = TestHost.put(admin(), coerced, TestHost.TOKEN);
+            assertThat(c.statusCode()).as("%s: %s", coerced, c.body()).isEqualTo(400);
+        }
         HostAssignment dangling =
                 TestHost.assignment(2, List.of(), List.of(TestHost.replica("x#0", "x", "sha256:missing", 64, 1)));
         HttpResponse<String> r = TestHost.put(admin(), dangling, TestHost.TOKEN);
