@@ -181,7 +181,7 @@ public final class ModelResolver {
     }
 
     /** The probe pod: mounts the source read-only and prints the header summary to its termination message. */
-    Pod probePod(String ns, String name, String uri) {
+    public Pod probePod(String ns, String name, String uri) {
         URI u = URI.create(uri);
         List<Volume> volumes = new ArrayList<>();
         String target = uri;
