@@ -237,4 +237,38 @@ class ProbeFailureTest {
                 .as("%s", condition(StatusAggregator.DEGRADED))
                 .isEqualTo("False");
     }
+
+    @Test
+    void aHostPodTheApiServerRefusesDegradesItsDeploymentWithTheMessageUntilItIsAdmitted() throws Exception {
+        String refused = "pods \"stowage-host-x\" is forbidden: violates PodSecurity \"restricted:latest\":"
+                + " restricted volume types (volume \"model-cache\" uses restricted volume type \"hostPath\")";
+        server.expect()
+                .post()
+                .withPath("/api/v1/namespaces/" + NS + "/pods")
+                .andReturn(
+                        403,
+                        new StatusBuilder()
+                                .withStatus("Failure")
+                                .withCode(403)
+                                .withReason("Forbidden")
+                                .withMessage(refused)
+                                .build())
+                .once();
+        // Read over http by the operator itself: the first pod created is the host.
+        cluster.apply(NS, "chat", 1, s -> {});
+
+        cluster.loop.runPass();
+
+        Condition degraded = condition(StatusAggregator.DEGRADED);
+        assertThat(degraded.getStatus()).isEqualTo("True");
+        assertThat(degraded.getReason()).isEqualTo(PlacementLoop.HOST_POD_REFUSED);
+        assertThat(degraded.getMessage()).contains("HTTP 403", "violates PodSecurity", "modelCache.pvc");
+        assertThat(cluster.events(NS, PlacementLoop.HOST_POD_REFUSED)).isNotEmpty();
+        assertThat(cluster.hostPods(NS)).isEmpty();
+
+        // Admitted on the next pass (the namespace's policy was fixed): the deployment recovers.
+        cluster.converge();
+        assertThat(cluster.hostPods(NS)).hasSize(1);
+        assertThat(condition(StatusAggregator.DEGRADED).getStatus()).isEqualTo("False");
+    }
 }

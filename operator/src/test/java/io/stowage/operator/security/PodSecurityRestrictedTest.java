@@ -122,6 +122,32 @@ class PodSecurityRestrictedTest {
     }
 
     @Test
+    void theExamplesPodsAreRestrictedAdmissible() throws java.io.IOException {
+        java.nio.file.Path dir = java.nio.file.Path.of(System.getProperty("repo.root", ".."))
+                .toAbsolutePath()
+                .normalize()
+                .resolve("examples/k8s");
+        int pods = 0;
+        try (var files = java.nio.file.Files.list(dir)) {
+            for (java.nio.file.Path f :
+                    files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList()) {
+                for (String doc : java.nio.file.Files.readString(f).split("(?m)^---\\s*$")) {
+                    if (doc.lines().anyMatch(l -> l.equals("kind: Pod"))) {
+                        Pod p = io.fabric8.kubernetes.client.utils.Serialization.unmarshal(doc, Pod.class);
+                        pods++;
+                        assertThat(PodSecurityStandards.restrictedViolations(p.getSpec()))
+                                .as(
+                                        "%s: pod %s",
+                                        f.getFileName(), p.getMetadata().getName())
+                                .isEmpty();
+                    }
+                }
+            }
+        }
+        assertThat(pods).as("pods in examples/k8s").isPositive();
+    }
+
+    @Test
     void theCheckerRefusesWhatRestrictedRefuses() {
         Pod p = host(OperatorConfig.defaults(), CPU, List.of());
         var c = p.getSpec().getContainers().get(0);
