@@ -51,6 +51,29 @@ public final class EventRecorder {
         return TIME.format(t.truncatedTo(ChronoUnit.SECONDS));
     }
 
+    /** The API server's limit on an Event's message (with eventTime set), in UTF-8 bytes. */
+    static final int MAX_NOTE_BYTES = 1024;
+
+    /** {@code message} cut to {@link #MAX_NOTE_BYTES} UTF-8 bytes (never inside a character), ending in "...". */
+    static String note(String message) {
+        if (message.getBytes(java.nio.charset.StandardCharsets.UTF_8).length <= MAX_NOTE_BYTES) {
+            return message;
+        }
+        StringBuilder b = new StringBuilder();
+        int bytes = 0;
+        for (int i = 0; i < message.length(); ) {
+            int cp = message.codePointAt(i);
+            int n = new String(Character.toChars(cp)).getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (bytes + n > MAX_NOTE_BYTES - 3) {
+                break;
+            }
+            b.appendCodePoint(cp);
+            bytes += n;
+            i += Character.charCount(cp);
+        }
+        return b.append("...").toString();
+    }
+
     public void normal(HasMetadata about, String reason, String message) {
         record(about, "Normal", reason, message);
     }
@@ -69,7 +92,7 @@ public final class EventRecorder {
         }
         Instant at = clock.instant();
         String now = time(at);
-        String msg = message.length() > 1000 ? message.substring(0, 1000) + "..." : message;
+        String msg = note(message);
         try {
             client.v1()
                     .events()

@@ -53,4 +53,20 @@ class EventRecorderTest {
         assertThat(e.getInvolvedObject().getUid()).isEqualTo("u-1");
         assertThat(e.getReportingComponent()).isEqualTo("stowage-operator");
     }
+
+    @Test
+    void aLongMessageIsCutToTheApiServers1024BytesNeverInsideACharacter() {
+        String ascii = "x".repeat(5000);
+        String cut = EventRecorder.note(ascii);
+        assertThat(cut.getBytes(java.nio.charset.StandardCharsets.UTF_8)).hasSize(1024);
+        assertThat(cut).endsWith("...");
+
+        String wide = "é".repeat(1000); // two bytes each
+        String cutWide = EventRecorder.note(wide);
+        assertThat(cutWide.getBytes(java.nio.charset.StandardCharsets.UTF_8).length)
+                .isLessThanOrEqualTo(1024);
+        assertThat(cutWide).startsWith("é".repeat(510)).endsWith("...").doesNotContain("\uFFFD");
+
+        assertThat(EventRecorder.note("short")).isEqualTo("short");
+    }
 }
