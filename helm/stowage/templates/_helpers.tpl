@@ -18,3 +18,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "stowage.image" -}}
 {{- printf "%s:%s" .repository (default $.appVersion .tag) -}}
 {{- end -}}
+
+{{- /* The writes where LlmDeployments run: host and probe pods, Services, the admin token and TLS Secrets, events.
+       A Role per managed namespace, or one ClusterRole when managedNamespaces is empty (every namespace). */}}
+{{- define "stowage.workloadRules" -}}
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods/status"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# The hosts' admin token and TLS certificate: read by name only; the certificate is renewed in place. create
+# cannot be limited by resourceNames (the name is not known when the request is authorized), so it is a rule of
+# its own.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: ["stowage-admin-token"{{ if .Values.adminTls.enabled }}, "stowage-host-tls"{{ end }}]
+  verbs: ["get"]
+{{- if .Values.adminTls.enabled }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: ["stowage-host-tls"]
+  verbs: ["update"]
+{{- end }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}

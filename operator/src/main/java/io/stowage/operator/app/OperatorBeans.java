@@ -28,8 +28,9 @@ public class OperatorBeans {
         return new OperatorConfig(
                 s.runtimeImage(),
                 s.imagePullPolicy(),
-                s.modelCacheHostPath(),
+                s.modelCacheHostPath().orElse(""),
                 s.modelCachePvc().orElse(""),
+                s.modelCacheSizeLimit().orElse(""),
                 s.allowedModelHosts().orElse(List.of()),
                 s.httpTimeout(),
                 64 << 20,

@@ -16,12 +16,17 @@ public interface StowageSettings {
     @WithDefault("IfNotPresent")
     String imagePullPolicy();
 
-    /** Node-local model cache directory for hosts, used when no PVC is given. */
-    @WithDefault("/var/cache/stowage/models")
-    String modelCacheHostPath();
+    /**
+     * A node directory to cache models in, only when set (it must exist, writable by uid/gid 10001; Pod Security
+     * baseline and restricted refuse it). Unset, hosts cache in an emptyDir.
+     */
+    Optional<String> modelCacheHostPath();
 
-    /** A PVC name (in each deployment's namespace) to cache models on instead of a hostPath. */
+    /** A PVC name (in each deployment's namespace) to cache models on; wins over the other caches. */
     Optional<String> modelCachePvc();
+
+    /** The default (emptyDir) model cache's size limit, a quantity such as {@code 50Gi}; unset: none. */
+    Optional<String> modelCacheSizeLimit();
 
     /** Hosts the operator may read GGUF headers from over http(s); others need a probe pod. */
     Optional<List<String>> allowedModelHosts();

@@ -2,6 +2,7 @@ package io.stowage.operator.crd;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
@@ -20,6 +21,7 @@ public class LlmDeploymentSpec {
     private String servedModelName;
 
     @SpecReplicas
+    @Default("1") // in the schema, so the API server (and the scale subresource) sees 1 when it is unset
     @Min(0)
     @Max(1024)
     @JsonPropertyDescription(

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 
 /** Where a GGUF model file lives, and optionally its expected content digest. */
@@ -14,6 +15,9 @@ import io.fabric8.generator.annotation.ValidationRule;
 public class ModelSource {
     @Required
     @Pattern("^[a-z0-9]+://\\S+$")
+    // The CEL rule above reads it: the API server refuses a rule whose estimated cost, bounded by the string's
+    // maxLength, exceeds its limit.
+    @Size(max = 4096)
     @JsonPropertyDescription("The GGUF file: https://, http://, file:///path on the node, pvc://claim/path,"
             + " s3://bucket/key or hf://org/repo/file.gguf.")
     private String uri;

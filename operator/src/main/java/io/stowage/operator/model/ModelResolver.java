@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.stowage.hostapi.ModelHeader;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.reconcile.Labels;
@@ -34,7 +35,35 @@ public final class ModelResolver {
     public static final Set<String> SCHEMES = Set.of("https", "http", "file", "pvc", "s3", "hf");
     private static final ObjectMapper JSON =
             new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
-    private static final Duration FAILURE_RETRY = Duration.ofSeconds(60);
+    /** The first retry of a source that failed; each further failure doubles it, up to {@link #RETRY_MAX}. */
+    static final Duration RETRY_FIRST = Duration.ofSeconds(30);
+
+    static final Duration RETRY_MAX = Duration.ofMinutes(10);
+
+    /** The probe pod's own deadline (spec.activeDeadlineSeconds), which the kubelet enforces once it runs it. */
+    static final long PROBE_DEADLINE_SECONDS = 300;
+
+    /** How long a probe pod may stay unschedulable before its deployment is told. */
+    static final Duration UNSCHEDULABLE_BOUND = Duration.ofMinutes(2);
+
+    /**
+     * How long a probe pod may exist without finishing, whatever holds it (no kubelet, a volume that never attaches,
+     * such as a ReadWriteOnce claim in use on another node): its deadline and a minute.
+     */
+    static final Duration UNFINISHED_BOUND = Duration.ofSeconds(PROBE_DEADLINE_SECONDS + 60);
+
+    /** The reason of a model source that no probe pod could read (it never ran, or ran out of time). */
+    public static final String UNREADABLE = "ModelUnreadable";
+
+    /** Container waiting reasons that do not clear by themselves: the probe has failed. */
+    static final Set<String> FATAL_WAITING = Set.of(
+            "ErrImagePull",
+            "ImagePullBackOff",
+            "InvalidImageName",
+            "ErrImageNeverPull",
+            "CreateContainerConfigError",
+            "CreateContainerError",
+            "RunContainerError");
 
     /** What is known about a model source. */
     public sealed interface Resolution {}
@@ -53,6 +82,10 @@ public final class ModelResolver {
     private final HttpModelHeaderReader http;
     private final Clock clock;
     private final Map<String, Resolution> cache = new ConcurrentHashMap<>();
+    /** Failures in a row per source key, for the backoff. */
+    private final Map<String, Integer> failures = new ConcurrentHashMap<>();
+    /** The generation each deployment (namespace/name) was last resolved at: a spec change retries at once. */
+    private final Map<String, Long> generations = new ConcurrentHashMap<>();
 
     public ModelResolver(KubernetesClient client, OperatorConfig config, Clock clock) {
         this.client = client;
@@ -101,14 +134,39 @@ public final class ModelResolver {
         if (cached instanceof Known) {
             return cached;
         }
-        if (cached instanceof Failed f && f.at().plus(FAILURE_RETRY).isAfter(clock.instant())) {
+        if (generations.size() > 100_000) {
+            generations.clear();
+        }
+        long generation =
+                d.getMetadata().getGeneration() == null ? 0L : d.getMetadata().getGeneration();
+        Long seen = generations.put(
+                d.getMetadata().getNamespace() + "/" + d.getMetadata().getName(), generation);
+        boolean specChanged = seen != null && seen != generation;
+        if (cached instanceof Failed f
+                && !specChanged
+                && f.at().plus(retryAfter(key)).isAfter(clock.instant())) {
             return cached;
         }
         Resolution r = scheme.startsWith("http") ? readHttp(uri) : probe(d, uriText, key);
-        if (!(r instanceof Pending)) {
+        if (r instanceof Known) {
+            failures.remove(key);
+        } else if (r instanceof Failed) {
+            failures.merge(key, 1, Integer::sum);
+        }
+        if (r instanceof Pending) {
+            // A retry is under way: the earlier failure no longer answers for this source.
+            cache.remove(key);
+        } else {
             cache.put(key, r);
         }
         return r;
+    }
+
+    /** The backoff after the failures of {@code key} so far: 30 s, 1 min, 2 min, ... up to 10 min. */
+    Duration retryAfter(String key) {
+        int n = Math.min(failures.getOrDefault(key, 1), 16);
+        Duration d = RETRY_FIRST.multipliedBy(1L << Math.max(0, n - 1));
+        return d.compareTo(RETRY_MAX) > 0 ? RETRY_MAX : d;
     }
 
     private Resolution readHttp(URI uri) {
@@ -127,12 +185,33 @@ public final class ModelResolver {
         String name = Labels.probePodName(key);
         Pod pod = client.pods().inNamespace(ns).withName(name).get();
         if (pod == null) {
-            client.pods().inNamespace(ns).resource(probePod(ns, name, uri)).create();
+            try {
+                client.pods().inNamespace(ns).resource(probePod(ns, name, uri)).create();
+            } catch (KubernetesClientException e) {
+                if (e.getCode() == 400 || e.getCode() == 403 || e.getCode() == 422) {
+                    return new Failed(UNREADABLE, refusal(ns, name, uri, e), clock.instant());
+                }
+                throw e;
+            }
             return new Pending("probe pod " + ns + "/" + name + " started to read the model header");
+        }
+        if (pod.getMetadata().getDeletionTimestamp() != null) {
+            return new Pending("probe pod " + ns + "/" + name + " is being deleted; a new one follows");
         }
         ContainerStateTerminated t = terminated(pod);
         if (t == null) {
-            String phase = pod.getStatus() == null ? "Pending" : pod.getStatus().getPhase();
+            String stuck = stuck(pod, clock.instant());
+            if (stuck != null) {
+                client.pods().inNamespace(ns).withName(name).delete();
+                return new Failed(
+                        UNREADABLE,
+                        "probe pod " + ns + "/" + name + " for " + uri + " " + stuck + "; retried with backoff, at"
+                                + " once when the spec changes",
+                        clock.instant());
+            }
+            String phase = pod.getStatus() == null || pod.getStatus().getPhase() == null
+                    ? "Pending"
+                    : pod.getStatus().getPhase();
             return new Pending("probe pod " + ns + "/" + name + " is " + phase);
         }
         client.pods().inNamespace(ns).withName(name).delete();
@@ -151,6 +230,83 @@ public final class ModelResolver {
                 "InvalidModel",
                 "inspecting " + uri + " failed (exit " + t.getExitCode() + "): " + msg,
                 clock.instant());
+    }
+
+    /** Why the API server refused to create the probe pod, with the next step where it is known. */
+    private static String refusal(String ns, String name, String uri, KubernetesClientException e) {
+        String why = e.getStatus() != null && e.getStatus().getMessage() != null
+                ? e.getStatus().getMessage()
+                : e.getMessage();
+        String hint = "";
+        if (uri.startsWith("file:") && why != null && (why.contains("hostPath") || why.contains("PodSecurity"))) {
+            hint = "; file:// sources are mounted from the node as hostPath, which Pod Security baseline and"
+                    + " restricted refuse: copy the model to a PersistentVolumeClaim and use pvc://CLAIM/PATH";
+        } else if (e.getCode() == 403 && why != null && why.contains("forbidden: User")) {
+            hint = "; the operator's ServiceAccount may not create pods in " + ns + ": add " + ns
+                    + " to the chart's managedNamespaces";
+        }
+        return "the API server refused probe pod " + ns + "/" + name + " for " + uri + " (HTTP " + e.getCode() + "): "
+                + why + hint;
+    }
+
+    /**
+     * Why a probe pod that has not terminated will not, or null while it may still: a container that cannot start,
+     * a pod the kubelet failed (its deadline, an eviction), no node for it past {@link #UNSCHEDULABLE_BOUND}, or
+     * no end past {@link #UNFINISHED_BOUND}.
+     */
+    static String stuck(Pod pod, Instant now) {
+        var status = pod.getStatus();
+        if (status != null && "Failed".equals(status.getPhase())) {
+            return "failed before its container ran: " + orElse(status.getReason(), "Failed") + ": "
+                    + orElse(status.getMessage(), "no message");
+        }
+        if (status != null && status.getContainerStatuses() != null) {
+            for (ContainerStatus cs : status.getContainerStatuses()) {
+                var w = cs.getState() == null ? null : cs.getState().getWaiting();
+                if (w != null && w.getReason() != null && FATAL_WAITING.contains(w.getReason())) {
+                    return "cannot start its container: " + w.getReason() + ": "
+                            + orElse(w.getMessage(), "no message")
+                            + (w.getReason().contains("Image") ? " (check the runtime image and its pull secret)" : "");
+                }
+            }
+        }
+        Instant created = instant(pod.getMetadata().getCreationTimestamp());
+        if (status != null && status.getConditions() != null) {
+            for (var c : status.getConditions()) {
+                if ("PodScheduled".equals(c.getType())
+                        && "False".equals(c.getStatus())
+                        && "Unschedulable".equals(c.getReason())) {
+                    Instant since = instant(c.getLastTransitionTime());
+                    Instant from = since != null ? since : created;
+                    if (from != null && !from.plus(UNSCHEDULABLE_BOUND).isAfter(now)) {
+                        return "was unschedulable for over " + UNSCHEDULABLE_BOUND.toSeconds() + "s: "
+                                + orElse(c.getMessage(), "no message");
+                    }
+                }
+            }
+        }
+        if (created != null && !created.plus(UNFINISHED_BOUND).isAfter(now)) {
+            String phase = status == null || status.getPhase() == null ? "Pending" : status.getPhase();
+            return "did not finish within " + UNFINISHED_BOUND.toSeconds() + "s (phase " + phase
+                    + "; e.g. a volume that cannot attach, such as a ReadWriteOnce claim in use on another node:"
+                    + " kubectl describe pod shows why)";
+        }
+        return null;
+    }
+
+    private static String orElse(String s, String other) {
+        return s == null || s.isBlank() ? other : s.strip();
+    }
+
+    private static Instant instant(String time) {
+        if (time == null || time.isBlank()) {
+            return null;
+        }
+        try {
+            return Instant.parse(time);
+        } catch (java.time.format.DateTimeParseException e) {
+            return null;
+        }
     }
 
     /**
@@ -181,7 +337,7 @@ public final class ModelResolver {
     }
 
     /** The probe pod: mounts the source read-only and prints the header summary to its termination message. */
-    Pod probePod(String ns, String name, String uri) {
+    public Pod probePod(String ns, String name, String uri) {
         URI u = URI.create(uri);
         List<Volume> volumes = new ArrayList<>();
         String target = uri;
@@ -218,7 +374,7 @@ public final class ModelResolver {
                 .withNewSpec()
                 .withRestartPolicy("Never")
                 .withAutomountServiceAccountToken(false)
-                .withActiveDeadlineSeconds(300L)
+                .withActiveDeadlineSeconds(PROBE_DEADLINE_SECONDS)
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)
                 .withRunAsUser(10001L)

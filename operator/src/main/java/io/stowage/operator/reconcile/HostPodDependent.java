@@ -88,20 +88,7 @@ public final class HostPodDependent {
             requests.put("memory", new Quantity(Long.toString(budgetBytes)));
             limits.put("memory", new Quantity(Long.toString(budgetBytes)));
         }
-        Volume cache = cfg.modelCachePvc() == null || cfg.modelCachePvc().isBlank()
-                ? new VolumeBuilder()
-                        .withName("model-cache")
-                        .withNewHostPath()
-                        .withPath(cfg.modelCacheHostPath())
-                        .withType("DirectoryOrCreate")
-                        .endHostPath()
-                        .build()
-                : new VolumeBuilder()
-                        .withName("model-cache")
-                        .withNewPersistentVolumeClaim()
-                        .withClaimName(cfg.modelCachePvc())
-                        .endPersistentVolumeClaim()
-                        .build();
+        Volume cache = cacheVolume(cfg);
         Map<String, SourceMount> sources = new java.util.TreeMap<>();
         for (String uri : sourceUris) {
             SourceMount m = SourceMount.of(uri);
@@ -271,6 +258,37 @@ public final class HostPodDependent {
             }
         }
         return String.join(",", roots);
+    }
+
+    /**
+     * The model cache: the configured PVC, else the node directory a user opted into, else an emptyDir (the default:
+     * writable by the host's fsGroup, admissible under Pod Security restricted, gone with the pod). A hostPath is
+     * never created here: it must exist (type Directory), since one the kubelet creates is root 0755 and the
+     * uid-10001 host cannot write it.
+     */
+    static Volume cacheVolume(OperatorConfig cfg) {
+        VolumeBuilder b = new VolumeBuilder().withName("model-cache");
+        if (cfg.modelCachePvc() != null && !cfg.modelCachePvc().isBlank()) {
+            return b.withNewPersistentVolumeClaim()
+                    .withClaimName(cfg.modelCachePvc())
+                    .endPersistentVolumeClaim()
+                    .build();
+        }
+        if (cfg.modelCacheHostPath() != null && !cfg.modelCacheHostPath().isBlank()) {
+            return b.withNewHostPath()
+                    .withPath(cfg.modelCacheHostPath())
+                    .withType("Directory")
+                    .endHostPath()
+                    .build();
+        }
+        return b.withNewEmptyDir()
+                .withSizeLimit(
+                        cfg.modelCacheSizeLimit() == null
+                                        || cfg.modelCacheSizeLimit().isBlank()
+                                ? null
+                                : new Quantity(cfg.modelCacheSizeLimit()))
+                .endEmptyDir()
+                .build();
     }
 
     private static Volume secretVolume(String name, String secret) {

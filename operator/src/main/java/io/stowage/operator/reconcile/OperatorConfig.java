@@ -1,5 +1,6 @@
 package io.stowage.operator.reconcile;
 
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.stowage.operator.inventory.InventoryConfig;
 import io.stowage.placement.memory.MemoryParameters;
 import java.time.Duration;
@@ -8,8 +9,12 @@ import java.util.List;
 /**
  * Everything the reconciliation is configured by (Helm values reach it through application properties).
  *
- * @param modelCacheHostPath node-local directory for model files, used when modelCachePvc is empty
- * @param modelCachePvc a PVC (in each deployment's namespace) holding model files instead of a hostPath
+ * @param modelCacheHostPath a node directory for model files, only when a user opts in (empty: none); it must exist
+ *     and be writable by uid/gid 10001, and Pod Security baseline and restricted refuse it
+ * @param modelCachePvc a PVC (in each deployment's namespace) holding model files; wins over the other two
+ * @param modelCacheSizeLimit the size limit of the default model cache, an emptyDir (a quantity such as
+ *     {@code 50Gi}; empty: none). Not derived from the models: a pod's volumes cannot change, and a host gains and
+ *     loses models without a restart
  * @param allowedModelHosts hosts the operator may read GGUF headers from over http(s); the host pods download
  *     models from the same hosts ({@link #allowedModelHostsEnv()})
  * @param namespaces the namespaces whose LlmDeployments the operator manages; empty means all
@@ -20,6 +25,7 @@ public record OperatorConfig(
         String imagePullPolicy,
         String modelCacheHostPath,
         String modelCachePvc,
+        String modelCacheSizeLimit,
         List<String> allowedModelHosts,
         Duration httpTimeout,
         int maxHeaderBytes,
@@ -32,6 +38,14 @@ public record OperatorConfig(
 
     public OperatorConfig {
         namespaces = namespaces == null ? List.of() : List.copyOf(namespaces);
+        if (modelCacheSizeLimit != null && !modelCacheSizeLimit.isBlank()) {
+            try {
+                Quantity.getAmountInBytes(new Quantity(modelCacheSizeLimit));
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException("the model cache size limit \"" + modelCacheSizeLimit
+                        + "\" is not a Kubernetes quantity; give one such as 50Gi, or none");
+            }
+        }
     }
 
     /** Whether LlmDeployments of this namespace are ours (an empty list manages every namespace). */
@@ -53,7 +67,8 @@ public record OperatorConfig(
         return new OperatorConfig(
                 "ghcr.io/stowage/runtime:0.1.0",
                 "IfNotPresent",
-                "/var/cache/stowage/models",
+                "",
+                "",
                 "",
                 List.of(),
                 Duration.ofSeconds(5),
@@ -72,7 +87,27 @@ public record OperatorConfig(
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
+                modelCacheSizeLimit,
                 hosts,
+                httpTimeout,
+                maxHeaderBytes,
+                dcgmService,
+                dcgmPort,
+                inventory,
+                memory,
+                serviceDomain,
+                namespaces);
+    }
+
+    /** The model cache: a PVC, else a node directory (opt-in), else an emptyDir with an optional size limit. */
+    public OperatorConfig withModelCache(String hostPath, String pvc, String sizeLimit) {
+        return new OperatorConfig(
+                runtimeImage,
+                imagePullPolicy,
+                hostPath,
+                pvc,
+                sizeLimit,
+                allowedModelHosts,
                 httpTimeout,
                 maxHeaderBytes,
                 dcgmService,
@@ -89,6 +124,7 @@ public record OperatorConfig(
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
+                modelCacheSizeLimit,
                 allowedModelHosts,
                 t,
                 maxHeaderBytes,
@@ -106,6 +142,7 @@ public record OperatorConfig(
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
+                modelCacheSizeLimit,
                 allowedModelHosts,
                 httpTimeout,
                 maxHeaderBytes,
@@ -123,6 +160,7 @@ public record OperatorConfig(
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
+                modelCacheSizeLimit,
                 allowedModelHosts,
                 httpTimeout,
                 maxHeaderBytes,

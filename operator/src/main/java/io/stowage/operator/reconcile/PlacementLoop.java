@@ -366,7 +366,7 @@ public final class PlacementLoop {
             desiredAssignments.put(e.getKey(), a);
             plannedBytes.put(e.getKey(), plannedBytes(a, dev));
         }
-        Map<String, Pod> hostPods = commitHostPods(desiredAssignments, deviceById, planned, ledger);
+        Map<String, Pod> hostPods = commitHostPods(desiredAssignments, deviceById, planned, ledger, problems);
 
         phases.mark("push");
 
@@ -745,7 +745,8 @@ public final class PlacementLoop {
             Map<String, HostAssignment> desired,
             Map<String, Device> deviceById,
             Map<String, Planned> planned,
-            Map<String, Host> ledger) {
+            Map<String, Host> ledger,
+            Map<String, StatusAggregator.Problem> problems) {
         Map<String, Pod> out = new TreeMap<>();
         for (Map.Entry<String, HostAssignment> e : desired.entrySet()) {
             String devId = e.getKey();
@@ -786,10 +787,41 @@ public final class PlacementLoop {
             } catch (KubernetesClientException | IllegalStateException ex) {
                 // One host that cannot be written must not stop the others; the next pass retries.
                 LOG.warnf("host pod for %s in %s not written: %s", devId, ns, ex.getMessage());
+                if (ex instanceof KubernetesClientException k
+                        && (k.getCode() == 400 || k.getCode() == 403 || k.getCode() == 422)) {
+                    // Refused by the API server (admission such as Pod Security, RBAC, validation): the deployments
+                    // on it say so, or they would wait for a host that never comes.
+                    String why = hostRefusal(ns, want, sources, k);
+                    for (LlmDeployment o : owners) {
+                        events.warning(o, HOST_POD_REFUSED, why);
+                        problems.putIfAbsent(o.key(), new StatusAggregator.Problem(HOST_POD_REFUSED, why, true));
+                    }
+                }
             }
         }
         deleteEmptyHosts(desired, ledger);
         return out;
+    }
+
+    /** The reason of a deployment whose host pod the API server refused to create. */
+    static final String HOST_POD_REFUSED = "HostPodRefused";
+
+    private static String hostRefusal(String ns, Pod want, List<String> sources, KubernetesClientException k) {
+        String why = k.getStatus() != null && k.getStatus().getMessage() != null
+                ? k.getStatus().getMessage()
+                : k.getMessage();
+        String hint = "";
+        if (sources.stream().anyMatch(u -> u.startsWith("file:"))
+                && why != null
+                && (why.contains("hostPath") || why.contains("PodSecurity"))) {
+            hint = "; file:// sources are mounted from the node as hostPath, which Pod Security baseline and"
+                    + " restricted refuse: copy the model to a PersistentVolumeClaim and use pvc://CLAIM/PATH";
+        } else if (why != null && why.contains("hostPath")) {
+            hint = "; the model cache is a node directory (modelCache.hostPath): use modelCache.pvc or the default"
+                    + " emptyDir in this namespace";
+        }
+        return "the API server refused host pod " + ns + "/"
+                + want.getMetadata().getName() + " (HTTP " + k.getCode() + "): " + why + hint + "; retried each pass";
     }
 
     /** A CPU host's memory limit in bytes (a pod's resources cannot be edited); 0 for a GPU host. */

@@ -24,7 +24,6 @@ import io.stowage.placement.plan.Device;
 import io.stowage.placement.plan.Refusal;
 import io.stowage.placement.plan.ReplicaId;
 import java.time.Clock;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -285,17 +284,51 @@ public final class StatusAggregator {
 
     private Condition cond(LlmDeploymentStatus old, String type, String status, String reason, String message) {
         Condition prev = old.condition(type);
-        String since = prev != null && status.equals(prev.getStatus())
+        String since = prev != null && status.equals(prev.getStatus()) && prev.getLastTransitionTime() != null
                 ? prev.getLastTransitionTime()
-                : DateTimeFormatter.ISO_INSTANT.format(
-                        clock.instant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS));
+                : EventRecorder.time(clock.instant());
         return new ConditionBuilder()
                 .withType(type)
                 .withStatus(status)
-                .withReason(reason)
-                .withMessage(message)
+                .withReason(conditionReason(reason))
+                .withMessage(conditionMessage(message))
                 .withLastTransitionTime(since)
                 .build();
+    }
+
+    /** metav1.Condition's reason: a CamelCase word of at most 1024 characters. */
+    private static final java.util.regex.Pattern REASON =
+            java.util.regex.Pattern.compile("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$");
+
+    /** metav1.Condition's message limit, in characters. */
+    static final int MAX_MESSAGE = 32_768;
+
+    /**
+     * {@code reason} as a real API server's condition schema accepts it: characters outside the allowed set are
+     * dropped (a reason is an identifier, not prose); an empty result reads "Unknown".
+     */
+    static String conditionReason(String reason) {
+        if (reason != null && reason.length() <= 1024 && REASON.matcher(reason).matches()) {
+            return reason;
+        }
+        String r = reason == null ? "" : reason.replaceAll("[^A-Za-z0-9_,:]", "");
+        r = r.replaceFirst("^[^A-Za-z]+", "").replaceFirst("[,:]+$", "");
+        if (r.length() > 1024) {
+            r = r.substring(0, 1024).replaceFirst("[,:]+$", "");
+        }
+        return r.isEmpty() ? "Unknown" : r;
+    }
+
+    /** {@code message} cut to {@link #MAX_MESSAGE} characters, saying that it was. */
+    static String conditionMessage(String message) {
+        if (message == null) {
+            return "";
+        }
+        if (message.length() <= MAX_MESSAGE) {
+            return message;
+        }
+        String tail = " ... (cut; kubectl get events has the rest)";
+        return message.substring(0, MAX_MESSAGE - tail.length()) + tail;
     }
 
     private static ModelStatus modelStatus(ModelHeader h, String digest) {

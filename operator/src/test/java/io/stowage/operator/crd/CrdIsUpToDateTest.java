@@ -90,4 +90,88 @@ class CrdIsUpToDateTest {
         assertThat(spec.getProperties().get("replicas").getDescription()).isNotBlank();
         assertThat(spec.getRequired()).contains("model");
     }
+
+    @Test
+    void replicasDefaultsToOneInTheSchemaSoTheScaleSubresourceNeverReadsZeroForAnUnsetField(@TempDir Path tmp)
+            throws IOException {
+        CustomResourceDefinition crd =
+                Serialization.unmarshal(Files.readString(generate(tmp)), CustomResourceDefinition.class);
+        var replicas = crd.getSpec()
+                .getVersions()
+                .get(0)
+                .getSchema()
+                .getOpenAPIV3Schema()
+                .getProperties()
+                .get("spec")
+                .getProperties()
+                .get("replicas");
+        assertThat(replicas.getDefault()).as("spec.replicas default").isNotNull();
+        assertThat(replicas.getDefault().asInt()).isEqualTo(1);
+        assertThat(new LlmDeploymentSpec().getReplicas())
+                .as("the Java default agrees")
+                .isEqualTo(1);
+    }
+
+    /**
+     * The API server estimates each CEL rule's cost from the bounds of what it reads and refuses the CRD when the
+     * estimate is over its limit; an unbounded string or list is priced at the request size (megabytes). Every
+     * field a rule names must therefore be bounded.
+     */
+    @Test
+    void everyFieldACelRuleReadsIsBounded(@TempDir Path tmp) throws IOException {
+        CustomResourceDefinition crd =
+                Serialization.unmarshal(Files.readString(generate(tmp)), CustomResourceDefinition.class);
+        List<String> unbounded = new java.util.ArrayList<>();
+        int[] rules = {0};
+        walk(crd.getSpec().getVersions().get(0).getSchema().getOpenAPIV3Schema(), "", unbounded, rules);
+        assertThat(rules[0]).as("CEL rules in the CRD").isPositive();
+        assertThat(unbounded)
+                .as("fields read by CEL rules without maxLength/maxItems/maxProperties")
+                .isEmpty();
+    }
+
+    private static void walk(
+            io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps s,
+            String path,
+            List<String> unbounded,
+            int[] rules) {
+        if (s == null) {
+            return;
+        }
+        if (s.getXKubernetesValidations() != null) {
+            for (var v : s.getXKubernetesValidations()) {
+                rules[0]++;
+                var m = java.util.regex.Pattern.compile("self\\.([A-Za-z0-9_]+)")
+                        .matcher(v.getRule());
+                boolean named = false;
+                while (m.find()) {
+                    named = true;
+                    var field =
+                            s.getProperties() == null ? null : s.getProperties().get(m.group(1));
+                    if (field != null && !bounded(field)) {
+                        unbounded.add(path + "." + m.group(1) + " (rule " + v.getRule() + ")");
+                    }
+                }
+                if (!named && !bounded(s)) {
+                    unbounded.add(path + " (rule " + v.getRule() + ")");
+                }
+            }
+        }
+        if (s.getProperties() != null) {
+            s.getProperties().forEach((k, p) -> walk(p, path + "." + k, unbounded, rules));
+        }
+        if (s.getItems() != null) {
+            walk(s.getItems().getSchema(), path + "[]", unbounded, rules);
+        }
+    }
+
+    private static boolean bounded(io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps s) {
+        return switch (s.getType() == null ? "" : s.getType()) {
+            case "string" ->
+                s.getMaxLength() != null || (s.getEnum() != null && !s.getEnum().isEmpty());
+            case "array" -> s.getMaxItems() != null;
+            case "object" -> s.getAdditionalProperties() == null || s.getMaxProperties() != null;
+            default -> true;
+        };
+    }
 }

@@ -45,6 +45,29 @@ class HelmChartTest {
         return out;
     }
 
+    /** Renders with a values file (for values --set cannot give, such as an empty list). */
+    static List<HasMetadata> renderWithValues(String valuesYaml) throws IOException {
+        Path values = Files.createTempFile("stowage-values", ".yaml");
+        try {
+            Files.writeString(values, valuesYaml);
+            String yaml = new Helm(CHART)
+                    .template()
+                    .withName("stowage")
+                    .withNamespace("stowage-system")
+                    .withValuesFile(values)
+                    .call();
+            List<HasMetadata> out = new ArrayList<>();
+            for (String doc : yaml.split("(?m)^---\\s*$")) {
+                if (doc.lines().anyMatch(l -> l.startsWith("kind:"))) {
+                    out.add((HasMetadata) Serialization.unmarshal(doc));
+                }
+            }
+            return out;
+        } finally {
+            Files.deleteIfExists(values);
+        }
+    }
+
     static <T> Stream<T> ofKind(List<HasMetadata> objs, Class<T> kind) {
         return objs.stream().filter(kind::isInstance).map(kind::cast);
     }
@@ -76,11 +99,115 @@ class HelmChartTest {
                     assertThat(e.getName()).isEqualTo("STOWAGE_ALLOWED_MODEL_HOSTS");
                     assertThat(e.getValue()).startsWith("models.internal");
                 })
+                .noneSatisfy(e -> assertThat(e.getName()).isEqualTo("STOWAGE_DCGM_SERVICE"));
+        assertThat(d.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("stowage-operator");
+    }
+
+    @Test
+    void theOperatorPodIsAdmittedUnderPodSecurityRestricted() {
+        Deployment d = ofKind(render(Map.of()), Deployment.class).findFirst().orElseThrow();
+        assertThat(io.stowage.operator.security.PodSecurityStandards.restrictedViolations(
+                        d.getSpec().getTemplate().getSpec()))
+                .isEmpty();
+    }
+
+    @Test
+    void dcgmIsOffByDefaultSoNoRoleNeedsTheGpuOperatorNamespaceAndOnPutsItsRoleThere() {
+        List<HasMetadata> byDefault = render(Map.of());
+        assertThat(byDefault)
+                .as("nothing in gpu-operator unless dcgmExporter.enabled")
+                .noneMatch(o -> "gpu-operator".equals(o.getMetadata().getNamespace()));
+
+        List<HasMetadata> on = render(Map.of("dcgmExporter.enabled", "true"));
+        assertThat(ofKind(on, Role.class))
+                .anySatisfy(r -> assertThat(r.getMetadata().getNamespace()).isEqualTo("gpu-operator"));
+        Deployment d = ofKind(on, Deployment.class).findFirst().orElseThrow();
+        assertThat(d.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
                 .anySatisfy(e -> {
                     assertThat(e.getName()).isEqualTo("STOWAGE_DCGM_SERVICE");
                     assertThat(e.getValue()).isEqualTo("gpu-operator/nvidia-dcgm-exporter");
                 });
-        assertThat(d.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("stowage-operator");
+    }
+
+    @Test
+    void emptyManagedNamespacesMeansEveryNamespaceWithTheNamespacedWritesGrantedClusterWide() throws IOException {
+        List<HasMetadata> all = renderWithValues("managedNamespaces: []\n");
+        List<HasMetadata> one = render(Map.of("managedNamespaces[0]", "team-a"));
+
+        Deployment d = ofKind(all, Deployment.class).findFirst().orElseThrow();
+        // No namespace list reaches the operator: the code's empty list, every namespace.
+        assertThat(d.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                .noneSatisfy(
+                        e -> assertThat(e.getName()).isIn("STOWAGE_NAMESPACES", "QUARKUS_OPERATOR_SDK_NAMESPACES"));
+        assertThat(ofKind(all, Role.class))
+                .as("no per-namespace workload Role")
+                .allSatisfy(r -> assertThat(r.getMetadata().getNamespace()).isEqualTo("stowage-system"));
+        ClusterRole workloads = ofKind(all, ClusterRole.class)
+                .filter(r -> r.getMetadata().getName().equals("stowage-operator-workloads"))
+                .findFirst()
+                .orElseThrow();
+        Role perNamespace = ofKind(one, Role.class)
+                .filter(r -> "team-a".equals(r.getMetadata().getNamespace()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(workloads.getRules())
+                .as("the same rules as a managed namespace's Role")
+                .isEqualTo(perNamespace.getRules());
+        assertThat(workloads.getRules())
+                .anySatisfy(r -> {
+                    assertThat(r.getResources()).containsExactly("pods");
+                    assertThat(r.getVerbs()).contains("create", "delete");
+                })
+                .anySatisfy(r -> assertThat(r.getResources()).containsExactly("events"));
+        assertThat(ofKind(all, ClusterRoleBinding.class)).anySatisfy(b -> {
+            assertThat(b.getRoleRef().getName()).isEqualTo("stowage-operator-workloads");
+            assertThat(b.getSubjects().get(0).getNamespace()).isEqualTo("stowage-system");
+        });
+        assertThat(ofKind(one, ClusterRole.class))
+                .as("a namespace list grants no cluster-wide writes")
+                .noneMatch(r -> r.getMetadata().getName().endsWith("-workloads"));
+        assertThat(io.stowage.operator.reconcile.OperatorConfig.defaults().namespaces())
+                .isEmpty();
+        assertThat(io.stowage.operator.reconcile.OperatorConfig.defaults().manages("any-namespace"))
+                .as("the code reads an empty list as every namespace too")
+                .isTrue();
+    }
+
+    @Test
+    void theModelCacheIsAnEmptyDirUnlessAClaimOrANodeDirectoryIsGiven() {
+        var env = ofKind(render(Map.of()), Deployment.class)
+                .findFirst()
+                .orElseThrow()
+                .getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .getEnv();
+        assertThat(env)
+                .noneSatisfy(e -> assertThat(e.getName())
+                        .isIn(
+                                "STOWAGE_MODEL_CACHE_HOST_PATH",
+                                "STOWAGE_MODEL_CACHE_PVC",
+                                "STOWAGE_MODEL_CACHE_SIZE_LIMIT"));
+        var set = ofKind(render(Map.of("modelCache.pvc", "models", "modelCache.sizeLimit", "50Gi")), Deployment.class)
+                .findFirst()
+                .orElseThrow()
+                .getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .getEnv();
+        assertThat(set)
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_MODEL_CACHE_PVC");
+                    assertThat(e.getValue()).isEqualTo("models");
+                })
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_MODEL_CACHE_SIZE_LIMIT");
+                    assertThat(e.getValue()).isEqualTo("50Gi");
+                });
     }
 
     @Test
