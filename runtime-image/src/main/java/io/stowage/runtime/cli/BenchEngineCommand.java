@@ -39,7 +39,7 @@ final class BenchEngineCommand {
                                           [--prompt-tokens 128] [--decode-tokens 32] [--copy-mib 256]
                                           [--llama-cpp] [--json]
 
-            Models: stories260K (the largest test model; about 0.6 GB of memory in all, nothing written), or the
+            Models: stories260K (the largest test model; about 1.1 GB peak RSS with the JVM, nothing written), or the
             --model list instead. --1b adds the heavy run: a generated Llama-shaped ~1.1B-parameter model in Q8_0
             and Q4_0 (random weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of the
             repository, a gitignored cache, about 1.8 GB for both; writing one holds its weights in memory, about

@@ -39,6 +39,21 @@ public final class ModelSpec {
         this.hparams = hparams;
     }
 
+    /** Why a file could not be read, in words rather than a Java exception name. */
+    static String ioReason(IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file";
+        }
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+            return "cannot read: " + f.getReason();
+        }
+        return "cannot read: "
+                + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName());
+    }
+
     /** Reads and checks the header of the GGUF at path. */
     public static ModelSpec read(Path path) {
         GgufFile file;
@@ -47,9 +62,9 @@ public final class ModelSpec {
         } catch (GgufFormatException e) {
             throw new ModelFormatException("model " + path + ": " + e.getMessage(), e);
         } catch (IOException e) {
-            throw new NativeEngineException(EngineStatus.IO, "model " + path + ": cannot read: " + e, e);
+            throw new NativeEngineException(EngineStatus.IO, "model " + path + ": " + ioReason(e), e);
         } catch (UncheckedIOException e) {
-            throw new NativeEngineException(EngineStatus.IO, "model " + path + ": cannot read: " + e.getCause(), e);
+            throw new NativeEngineException(EngineStatus.IO, "model " + path + ": " + ioReason(e.getCause()), e);
         }
         return of(path, file);
     }

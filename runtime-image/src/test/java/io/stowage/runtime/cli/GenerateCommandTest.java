@@ -23,6 +23,16 @@ class GenerateCommandTest {
     Path dir;
 
     @Test
+    void aMissingModelIsOneLineInWordsNotAJavaExceptionName() throws Exception {
+        MainTest.Run r =
+                MainTest.run("generate", "--model", dir.resolve("nope.gguf").toString(), "--prompt", "x");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err().strip())
+                .isEqualTo("generate: model " + dir.resolve("nope.gguf") + ": no such file")
+                .doesNotContain("Exception");
+    }
+
+    @Test
     void generateStopsAtTheBosThatEndsTheStory() throws Exception {
         int[] prompt = {1, 403, 407, 261, 378};
         int[] free;
