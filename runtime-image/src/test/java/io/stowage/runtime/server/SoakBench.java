@@ -160,6 +160,11 @@ public final class SoakBench {
                     .redirectErrorStream(true)
                     .redirectOutput(hostLog.toFile());
             pb.environment().put(HostApi.TOKEN_ENV, token);
+            // the host reads model files only under its roots: the test model's folder and the broken model's
+            pb.environment()
+                    .put(
+                            HostApi.MODEL_ROOTS_ENV,
+                            MODEL.toAbsolutePath().getParent() + "," + System.getProperty("java.io.tmpdir"));
             host = pb.start();
             api = "http://127.0.0.1:" + apiPort;
             admin = "http://127.0.0.1:" + adminPort;
