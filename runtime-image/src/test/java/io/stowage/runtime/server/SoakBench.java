@@ -85,6 +85,13 @@ public final class SoakBench {
     });
     private ModelAssignment stories;
     private ModelAssignment broken;
+    /** Loads and serves, but NaN in the embedding of one token: a request that feeds that token fails while running. */
+    private ModelAssignment poisoned;
+
+    /** The token whose embedding row is NaN in the poisoned model: "Once" in stories260K's vocabulary. */
+    private static final int POISON_TOKEN = 403;
+
+    private static final Path SOAK_DIR = Path.of("runtime-image/target/soak");
 
     private SoakBench(String api, String admin, String token) {
         this.api = api;
@@ -135,7 +142,7 @@ public final class SoakBench {
             }
             int apiPort = freePort();
             int adminPort = freePort();
-            Files.createDirectories(Path.of("runtime-image/target/soak"));
+            Files.createDirectories(SOAK_DIR);
             hostLog = Path.of("runtime-image/target/soak/host.log");
             ProcessBuilder pb = new ProcessBuilder(
                             Path.of(System.getProperty("java.home"), "bin", "java")
@@ -164,7 +171,8 @@ public final class SoakBench {
             pb.environment()
                     .put(
                             HostApi.MODEL_ROOTS_ENV,
-                            MODEL.toAbsolutePath().getParent() + "," + System.getProperty("java.io.tmpdir"));
+                            MODEL.toAbsolutePath().getParent() + "," + SOAK_DIR.toAbsolutePath() + ","
+                                    + System.getProperty("java.io.tmpdir"));
             host = pb.start();
             api = "http://127.0.0.1:" + apiPort;
             admin = "http://127.0.0.1:" + adminPort;
@@ -197,7 +205,9 @@ public final class SoakBench {
         stories = new ModelAssignment(
                 "sha256:" + MODEL_SHA, MODEL.toAbsolutePath().toString(), MODEL_SHA, 0, 0);
         broken = new ModelAssignment("soak:broken", brokenFile.toString(), null, 0, 0);
-        put(assignment(false));
+        Path poisonedFile = io.stowage.runtime.engine.NanModels.nanToken(SOAK_DIR.toAbsolutePath(), POISON_TOKEN);
+        poisoned = new ModelAssignment("soak:poisoned", poisonedFile.toString(), null, 0, 0);
+        put(assignment(false, false));
         HostState ready = awaitState(
                 s -> replicasReady(s, "stories", "tight") && phase(s, broken.digest()) == ModelPhase.FAILED,
                 "stories and tight ready, broken FAILED");
@@ -209,17 +219,20 @@ public final class SoakBench {
         System.out.printf(
                 Locale.ROOT,
                 "soak: %d s, %d clients, seed %d, host %s; model stories (2 replicas x 4 sequences), tight (1 sequence,"
-                        + " queue 4), broken (%s), churn (added and removed every 10 s)%n",
+                        + " queue 4), broken (%s), poisoned (NaN in the embedding of token %d: its requests fail while"
+                        + " running, beside healthy ones; loaded afresh in every other 10 s window), churn (added and"
+                        + " removed every 10 s)%n",
                 seconds,
                 clients,
                 seed,
                 api,
-                brokenReason);
+                brokenReason,
+                POISON_TOKEN);
         // Warm-up with the same traffic (JIT, buffers, heap growth), so that the start figures are those of a host
         // in service, not of an idle one: a tenth of the run, 10 s to 60 s.
         long warmup = Math.max(10, Math.min(60, seconds / 10));
         traffic(warmup, clients, seed + 7919, false);
-        put(assignment(false));
+        put(assignment(false, false));
         HostState start = awaitState(SoakBench::quiet, "the warm-up's sequences to end");
         outcomes.clear();
         unexpected.clear();
@@ -227,9 +240,17 @@ public final class SoakBench {
         double elapsed = traffic(seconds, clients, seed, true);
 
         // Quiet: every sequence finished or cancelled, then the starting assignment again.
-        put(assignment(false));
+        put(assignment(false, false));
         HostState end = awaitState(SoakBench::quiet, "no sequence active or queued and no KV in use");
         watchdog.shutdownNow();
+        System.out.printf(
+                Locale.ROOT,
+                "poisoned model at the end: %s%n",
+                end.models().stream()
+                        .filter(m -> m.digest().equals(poisoned.digest()))
+                        .map(m -> m.phase() + (m.reason() != null ? " (" + m.reason() + ")" : ""))
+                        .findFirst()
+                        .orElse("not assigned (it is present in every other 10 s window of the run)"));
 
         System.out.printf(
                 Locale.ROOT,
@@ -267,6 +288,8 @@ public final class SoakBench {
         if (hostLog != null) {
             long errors = Files.readAllLines(hostLog, StandardCharsets.UTF_8).stream()
                     .filter(l -> l.contains(" ERROR ") || l.contains("Uncaught exception"))
+                    // the poisoned model reported failed after its requests kept failing: what it is there for
+                    .filter(l -> !l.contains("model " + poisoned.digest() + " failed and serves no more requests"))
                     .count();
             if (errors > 0) {
                 leaks.add(errors + " ERROR lines in the host log " + hostLog);
@@ -305,7 +328,7 @@ public final class SoakBench {
                         }
                         with = !with;
                         try {
-                            put(assignment(with));
+                            put(assignment(with, !with)); // the poisoned model comes back fresh every other change
                             tally(outcomes, "assignment change");
                         } catch (Exception e) {
                             tally(unexpected, "assignment change failed: " + e.getMessage());
@@ -349,17 +372,23 @@ public final class SoakBench {
                 end - start);
     }
 
-    private HostAssignment assignment(boolean withChurn) {
+    private HostAssignment assignment(boolean withChurn, boolean withPoisoned) {
         List<ReplicaAssignment> replicas = new ArrayList<>(List.of(
                 new ReplicaAssignment("soak/stories#0", "soak/stories", "stories", stories.digest(), 512, 4, "f16", 0),
                 new ReplicaAssignment("soak/stories#1", "soak/stories", "stories", stories.digest(), 512, 4, "f16", 0),
                 new ReplicaAssignment("soak/tight#0", "soak/tight", "tight", stories.digest(), 256, 1, "q8_0", 0),
                 new ReplicaAssignment("soak/broken#0", "soak/broken", "broken", broken.digest(), 128, 1, "f16", 0)));
+        List<ModelAssignment> models = new ArrayList<>(List.of(stories, broken));
+        if (withPoisoned) {
+            models.add(poisoned);
+            replicas.add(new ReplicaAssignment(
+                    "soak/poisoned#0", "soak/poisoned", "poisoned", poisoned.digest(), 256, 4, "f16", 0));
+        }
         if (withChurn) {
             replicas.add(
                     new ReplicaAssignment("soak/churn#0", "soak/churn", "churn", stories.digest(), 256, 2, "f16", 0));
         }
-        return new HostAssignment(generation.incrementAndGet(), 0, List.of(stories, broken), replicas);
+        return new HostAssignment(generation.incrementAndGet(), 0, models, replicas);
     }
 
     /**
@@ -379,8 +408,19 @@ public final class SoakBench {
                     completion("stories", "chat", true, maxTokens, Set.of(200, 429));
                 } else if (pick < 75) {
                     burst("tight", 8);
-                } else if (pick < 82) {
+                } else if (pick < 78) {
                     completion("broken", "broken model", false, 8, Set.of(503));
+                } else if (pick < 80) {
+                    // feeds the poisoned token: fails while running (500), or 503 once the model is reported failed
+                    completion("poisoned", "poisoned model, poisoned prompt", false, 8, Set.of(500, 503, 429, 404));
+                } else if (pick < 82) {
+                    // a healthy prompt; fails (500) only if the model generates the poisoned token
+                    send(
+                            "poisoned model, healthy prompt",
+                            "/v1/completions",
+                            "{\"model\": \"poisoned\", \"prompt\": \"The dog ran\", \"max_tokens\": " + maxTokens
+                                    + ", \"temperature\": 0.8}",
+                            Set.of(200, 500, 503, 429, 404));
                 } else if (pick < 92) {
                     completion("churn", "churn", random.nextBoolean(), maxTokens, Set.of(200, 404, 429, 503));
                 } else {
@@ -438,10 +478,12 @@ public final class SoakBench {
 
     private void completion(String model, String what, boolean chat, int maxTokens, Set<Integer> expected)
             throws Exception {
-        String path = chat ? "/v1/chat/completions" : "/v1/completions";
+        send(what, chat ? "/v1/chat/completions" : "/v1/completions", body(model, chat, false, maxTokens), expected);
+    }
+
+    private void send(String what, String path, String body, Set<Integer> expected) throws Exception {
         try {
-            HttpResponse<String> r =
-                    HTTP.send(request(path, body(model, chat, false, maxTokens)), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r = HTTP.send(request(path, body), HttpResponse.BodyHandlers.ofString());
             classify(what, r.statusCode(), r.body(), expected);
         } catch (java.net.http.HttpTimeoutException e) {
             tally(unexpected, what + ": no answer within " + HANG.toSeconds() + " s (hung)");
