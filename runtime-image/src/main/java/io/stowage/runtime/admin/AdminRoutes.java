@@ -53,9 +53,10 @@ public final class AdminRoutes {
     public void register(Router router) {
         router.route("/admin/*").handler(this::authorize);
         router.put(HostApi.ASSIGNMENT_PATH)
-                .handler(
-                        BodyHandler.create(false).setBodyLimit(8L << 20)) // no uploads: nothing is ever written to disk
-                .handler(this::assign);
+                .handler(BodyHandler.create(false)
+                        .setBodyLimit(MAX_BODY_BYTES)) // no uploads: nothing is ever written to disk
+                .handler(this::assign)
+                .failureHandler(this::bodyRefused);
         router.get(HostApi.STATE_PATH).handler(rc -> send(rc.response(), 200, host.state()));
         io.stowage.runtime.openapi.OpenApiDocument.admin().register(router);
     }
@@ -104,6 +105,25 @@ public final class AdminRoutes {
         String credentials = h.substring(space + 1).strip();
         return credentials.isEmpty() ? null : credentials;
     }
+
+    /** The body handler refused the body (over the limit) or a handler threw: answered in the admin API's shape. */
+    private void bodyRefused(RoutingContext rc) {
+        if (rc.response().ended() || rc.response().closed()) {
+            return;
+        }
+        if (rc.statusCode() == 413) {
+            send(
+                    rc.response(),
+                    413,
+                    new AdminError("TooLarge", "an assignment body is at most " + MAX_BODY_BYTES + " bytes"));
+        } else {
+            LOG.errorf(rc.failure(), "admin request failed");
+            send(rc.response(), 500, new AdminError("Internal", "the request failed; the host's log has the details"));
+        }
+    }
+
+    /** The largest assignment body taken (8 MiB: thousands of replicas). */
+    static final long MAX_BODY_BYTES = 8L << 20;
 
     private void assign(RoutingContext rc) {
         HostAssignment a;

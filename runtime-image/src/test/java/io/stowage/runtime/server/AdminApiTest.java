@@ -67,6 +67,14 @@ class AdminApiTest {
     }
 
     @Test
+    void anOversizeAssignmentIs413InTheAdminApisShape() throws Exception {
+        String big = "{\"generation\": 1, \"pad\": \"" + "x".repeat(9 << 20) + "\"}";
+        HttpResponse<String> r = TestHost.put(admin(), big, TestHost.TOKEN);
+        assertThat(r.statusCode()).isEqualTo(413);
+        assertThat(TestHost.json(r.body()).get("reason").asText()).isEqualTo("TooLarge");
+    }
+
+    @Test
     void malformedAssignmentIs400() throws Exception {
         HttpResponse<String> truncated = TestHost.put(admin(), "{\"models\": [", TestHost.TOKEN);
         assertThat(truncated.statusCode()).isEqualTo(400);
