@@ -1,0 +1,22 @@
+# Shared settings of the e2e cluster scripts (sourced, not run).
+# The pinned versions; go/k8s/go.mod and go/helm/go.mod must require the same ones (build.sh checks).
+K8S_VERSION=v1.35.4
+ETCD_VERSION=v3.6.5
+HELM_VERSION=v4.1.4
+
+CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Binaries are cached outside the repository, keyed by the pinned versions.
+CLUSTER_CACHE=${STOWAGE_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stowage/cluster}
+CLUSTER_BIN=${STOWAGE_CLUSTER_BIN:-$CLUSTER_CACHE/$K8S_VERSION/bin}
+CLUSTER_IMAGES=$CLUSTER_CACHE/$K8S_VERSION/images
+# State of a running cluster (certificates, etcd data, containerd root, logs).
+CLUSTER_RUN=${STOWAGE_CLUSTER_RUN:-${XDG_RUNTIME_DIR:-/tmp}/stowage-cluster}
+
+die() {
+  echo "cluster: $*" >&2
+  exit 1
+}
+
+# now_ms prints the wall clock in milliseconds; since SECS_START prints seconds with one decimal.
+now_ms() { date +%s%3N; }
+since() { local d=$(($(now_ms) - $1)); printf '%d.%ds' $((d / 1000)) $((d % 1000 / 100)); }
