@@ -20,3 +20,21 @@ die() {
 # now_ms prints the wall clock in milliseconds; since SECS_START prints seconds with one decimal.
 now_ms() { date +%s%3N; }
 since() { local d=$(($(now_ms) - $1)); printf '%d.%ds' $((d / 1000)) $((d % 1000 / 100)); }
+
+# The node's network: a bridge that up.sh creates, with the node's address on it. Pods get
+# addresses from POD_CIDR on this bridge; Services get ClusterIPs from SERVICE_CIDR. Nothing is
+# routed off the machine (up.sh drops forwarded traffic that would leave the bridge).
+NODE_NAME=stowage-e2e
+BRIDGE=${STOWAGE_CLUSTER_BRIDGE:-stowage0}
+NODE_IP=10.244.0.1
+POD_CIDR=10.244.0.0/24
+SERVICE_CIDR=10.96.0.0/24
+SERVICE_IP=10.96.0.1
+APISERVER_PORT=6443
+ETCD_CLIENT_URL=http://127.0.0.1:23790
+ETCD_PEER_URL=http://127.0.0.1:23800
+PAUSE_IMAGE=stowage.local/e2e/pause:v1
+CONTAINERD_SOCK=$CLUSTER_RUN/containerd/containerd.sock
+KUBECONFIG_ADMIN=$CLUSTER_RUN/kubeconfig/admin.conf
+# The iptables chain up.sh adds to FORWARD (down.sh removes it and every KUBE-*/CNI- chain).
+FORWARD_CHAIN=STOWAGE-E2E-FORWARD
