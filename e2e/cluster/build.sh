@@ -19,6 +19,9 @@ grep -q "helm.sh/helm/v4 $HELM_VERSION\( \|$\)" "$CLUSTER_DIR/go/helm/go.mod" ||
 
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local GOMAXPROCS=$jobs CGO_ENABLED=0
 mkdir -p "$CLUSTER_BIN"
+# One build at a time per cache: a second run waits for the first, then finds its binaries cached.
+exec 9>"$CLUSTER_BIN/.lock"
+flock -n 9 || { echo "build.sh: another build.sh is running on $CLUSTER_BIN; waiting for it"; flock 9; }
 
 # Version stamps as hack/lib/version.sh sets them, so the binaries report the pinned release.
 minor=${K8S_VERSION#v1.}
@@ -41,9 +44,9 @@ build() {
   local t0
   t0=$(now_ms)
   rm -f "$stamp"
-  (cd "$dir" && go build -p "$jobs" -trimpath -ldflags "-s -w$extra" -o "$out.tmp" "$pkg") \
-    || { rm -f "$out.tmp"; die "go build of $name ($pkg) failed"; }
-  mv -f "$out.tmp" "$out"
+  (cd "$dir" && go build -p "$jobs" -trimpath -ldflags "-s -w$extra" -o "$out.tmp.$$" "$pkg") \
+    || { rm -f "$out.tmp.$$"; die "go build of $name ($pkg) failed"; }
+  mv -f "$out.tmp.$$" "$out"
   echo "$key" > "$stamp"
   printf '%-24s built    %6s MiB  in %s\n' "$name" "$(($(stat -c %s "$out") / 1048576))" "$(since "$t0")"
 }

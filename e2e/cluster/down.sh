@@ -91,6 +91,10 @@ for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
   [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
   [[ -d $d ]] && warn "cgroup $d is left (a process still in it?)"
 done
+# The kubelet's links in /var/log/containers to logs under the run directory.
+for l in /var/log/containers/*.log; do
+  [[ -L $l && $(readlink "$l") == "$R"/* ]] && rm -f "$l"
+done
 # Directories the shims create under /run/containerd, if empty.
 rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/fifo /run/containerd 2>/dev/null
 

@@ -188,6 +188,7 @@ start kube-apiserver "$K/kube-apiserver" \
   --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --authorization-mode=Node,RBAC \
+  --kubelet-preferred-address-types=InternalIP \
   --enable-admission-plugins=NodeRestriction,PodSecurity \
   --allow-privileged=true --profiling=false --v=1
 wait_for kube-apiserver 180 curl -fsS --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "$server/readyz"
@@ -238,6 +239,10 @@ state = "$C/state"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # Keeps containers' oom_score_adj at or above containerd's own: the kubelet asks -998 for
+  # sandboxes, which runc cannot set without CAP_SYS_RESOURCE ("failed to update
+  # /proc/self/oom_score_adj: Permission denied", seen as "can't get final child's PID from pipe").
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
