@@ -48,6 +48,12 @@ if [[ -d $R ]]; then
       kill -KILL "${p#/proc/}" 2>/dev/null
     fi
   done
+  # The kernel settings as they were before the kubelet started.
+  if [[ -f $R/sysctl.saved ]]; then
+    while read -r s v; do
+      [[ -n $s && -n $v ]] && { echo "$v" >"/proc/sys/$s" || warn "could not restore $s to $v"; }
+    done <"$R/sysctl.saved"
+  fi
   stop kube-scheduler
   stop kube-controller-manager
   stop kube-apiserver

@@ -38,3 +38,6 @@ CONTAINERD_SOCK=$CLUSTER_RUN/containerd/containerd.sock
 KUBECONFIG_ADMIN=$CLUSTER_RUN/kubeconfig/admin.conf
 # The iptables chain up.sh adds to FORWARD (down.sh removes it and every KUBE-*/CNI- chain).
 FORWARD_CHAIN=STOWAGE-E2E-FORWARD
+# Kernel settings the kubelet changes at start (pkg/kubelet/cm setupKernelTunables); up.sh saves
+# them and down.sh puts them back.
+KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes)

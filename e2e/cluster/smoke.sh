@@ -60,5 +60,33 @@ for ((i = 0; i < 60; i++)); do
 done
 [[ $body == "stowage-e2e $pod" ]] || fail "http://$ip/ (Service httpd) answered '$body', expected 'stowage-e2e $pod'"
 echo "smoke: Service httpd at $ip:80 answered '$body' through kube-proxy ($(since "$t"))"
+
+# (3) from a pod: the httpd Service and the API server's `kubernetes` Service, through kube-proxy
+# (bash's /dev/tcp; the minbase image has no HTTP client).
+t=$(now_ms)
+probe="exec 3<>/dev/tcp/$ip/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && tail -n 1 <&3 && exec 3<>/dev/tcp/$SERVICE_IP/443 && echo kubernetes-reachable"
+kc -n "$ns" run probe --image=stowage.local/e2e/debian:trixie --image-pull-policy=Never --restart=Never \
+  --overrides="{\"spec\":{$restricted,\"containers\":[{\"name\":\"probe\",\"image\":\"stowage.local/e2e/debian:trixie\",\"imagePullPolicy\":\"Never\",\"command\":[\"/bin/bash\",\"-c\",\"$probe\"],$ctr_sc}]}}" \
+  >/dev/null || fail "kubectl run probe was refused"
+kc -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/probe --timeout=120s >/dev/null \
+  || fail "pod probe could not reach the Services (log: $(kc -n "$ns" logs probe 2>&1 | tr '\n' ' '))"
+got=$(kc -n "$ns" logs probe | tr '\n' ' ')
+[[ $got == "stowage-e2e $pod kubernetes-reachable " ]] || fail "pod probe printed '$got'"
+echo "smoke: from a pod, Service httpd answered and the kubernetes Service ($SERVICE_IP:443) accepted a connection ($(since "$t"))"
+
+# (4) helm installs and uninstalls a one-ConfigMap chart made here.
+t=$(now_ms)
+chart=$(mktemp -d "${TMPDIR:-/tmp}/stowage-smoke-chart.XXXXXX")
+trap 'rm -rf "$chart"' EXIT
+mkdir -p "$chart/templates"
+printf 'apiVersion: v2\nname: smoke\nversion: 0.1.0\n' >"$chart/Chart.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: smoke-helm\ndata:\n  release: {{ .Release.Name | quote }}\n' >"$chart/templates/cm.yaml"
+"$CLUSTER_BIN/helm" install smoke "$chart" -n "$ns" --wait --timeout 60s >/dev/null || fail "helm install failed"
+got=$(kc -n "$ns" get configmap smoke-helm -o jsonpath='{.data.release}')
+[[ $got == smoke ]] || fail "helm's ConfigMap has release '$got', expected 'smoke'"
+"$CLUSTER_BIN/helm" uninstall smoke -n "$ns" --wait >/dev/null || fail "helm uninstall failed"
+! kc -n "$ns" get configmap smoke-helm >/dev/null 2>&1 || fail "helm uninstall left ConfigMap smoke-helm"
+echo "smoke: helm installed and uninstalled a chart ($(since "$t"))"
+
 kc delete namespace "$ns" --wait=true --timeout=120s >/dev/null || fail "namespace $ns was not deleted"
 echo "smoke: passed in $(since "$t0")"

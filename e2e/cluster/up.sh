@@ -37,6 +37,7 @@ failed() {
   ((rc == 0)) && return
   echo "cluster: up failed during '$step' (exit $rc)" >&2
   for l in "$R"/logs/*.log; do
+    [[ $l == */openssl.log || $l == */images.log ]] && continue
     [[ -f $l ]] || continue
     echo "---- last lines of $l" >&2
     tail -n 15 "$l" >&2
@@ -296,6 +297,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 serializeImagePulls: false
 YAML
+for s in "${KUBELET_SYSCTLS[@]}"; do echo "$s $(cat "/proc/sys/$s")"; done >"$R/sysctl.saved"
 start kubelet "$K/kubelet" --config="$R/kubelet/config.yaml" --kubeconfig="$R/kubeconfig/kubelet.conf" \
   --root-dir="$R/kubelet" --cert-dir="$R/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
 cat >"$R/proxy/config.yaml" <<YAML
