@@ -34,7 +34,10 @@ if [[ -d $R ]]; then
     c=(ctr --address "$CONTAINERD_SOCK" -n k8s.io)
     for id in $(timeout 20 "${c[@]}" tasks ls -q 2>/dev/null); do
       timeout 20 "${c[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1
-      timeout 20 "${c[@]}" tasks delete -f "$id" >/dev/null 2>&1 || warn "could not delete container task $id"
+      timeout 20 "${c[@]}" tasks delete -f "$id" >/dev/null 2>&1
+    done
+    for id in $(timeout 20 "${c[@]}" tasks ls -q 2>/dev/null); do
+      warn "container task $id is still there after kill and delete"
     done
     for id in $(timeout 20 "${c[@]}" containers ls -q 2>/dev/null); do
       timeout 20 "${c[@]}" containers rm "$id" >/dev/null 2>&1 || warn "could not remove container $id"
@@ -42,11 +45,8 @@ if [[ -d $R ]]; then
   fi
   stop containerd
   # Shims of our containerd that outlived it (they name its socket on their command line).
-  for p in /proc/[0-9]*; do
-    [[ -r $p/cmdline ]] || continue
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "containerd-shim.*-address $CONTAINERD_SOCK"; then
-      kill -KILL "${p#/proc/}" 2>/dev/null
-    fi
+  for pid in $(pgrep -f -- "containerd-shim.*-address $CONTAINERD_SOCK"); do
+    kill -KILL "$pid" 2>/dev/null
   done
   # The kernel settings as they were before the kubelet started.
   if [[ -f $R/sysctl.saved ]]; then
