@@ -101,6 +101,20 @@ done
 for l in /var/log/containers/*.log; do
   [[ -L $l && $(readlink "$l") == "$R"/* ]] && rm -f "$l"
 done
+# libcni's cache of our network's results (always in /var/lib/cni), with the loopback results of
+# the same containers; the directories go if empty.
+for f in /var/lib/cni/results/stowage-e2e-*-eth0; do
+  [[ -f $f ]] || continue
+  id=${f#/var/lib/cni/results/stowage-e2e-}
+  id=${id%-eth0}
+  rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
+done
+rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
+rmdir /var/log/containers 2>/dev/null
+# The kubelet's device-plugin socket, which it always puts in /var/lib/kubelet/device-plugins
+# (not under --root-dir); the directories go if empty.
+rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
 # Directories the shims create under /run/containerd, if empty.
 rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd/fifo /run/containerd 2>/dev/null
 

@@ -36,6 +36,9 @@ ETCD_PEER_URL=http://127.0.0.1:23800
 PAUSE_IMAGE=stowage.local/e2e/pause:v1
 CONTAINERD_SOCK=$CLUSTER_RUN/containerd/containerd.sock
 KUBECONFIG_ADMIN=$CLUSTER_RUN/kubeconfig/admin.conf
+# kubectl's discovery cache and helm's files stay in the run directory, not in $HOME.
+export KUBECACHEDIR=$CLUSTER_RUN/kube-cache
+export HELM_CACHE_HOME=$CLUSTER_RUN/helm/cache HELM_CONFIG_HOME=$CLUSTER_RUN/helm/config HELM_DATA_HOME=$CLUSTER_RUN/helm/data
 # The iptables chain up.sh adds to FORWARD (down.sh removes it and every KUBE-*/CNI- chain).
 FORWARD_CHAIN=STOWAGE-E2E-FORWARD
 # Kernel settings the kubelet changes at start (pkg/kubelet/cm setupKernelTunables); up.sh saves

@@ -25,6 +25,10 @@ CNI_BIN=${STOWAGE_CNI_BIN:-/usr/lib/cni}
 for p in bridge host-local loopback portmap; do
   [[ -x $CNI_BIN/$p ]] || die "CNI plugin $CNI_BIN/$p is missing (apt-get install containernetworking-plugins)"
 done
+# Unix socket paths are limited to 107 bytes; the longest under the run directory is the kubelet's
+# pod-resources/kubelet.sock.
+longest=/kubelet/pod-resources/kubelet.sock
+((${#CLUSTER_RUN} + ${#longest} <= 107)) || die "run directory $CLUSTER_RUN is too long for the sockets under it (at most $((107 - ${#longest})) characters); set STOWAGE_CLUSTER_RUN to a shorter path"
 [[ ! -e $CLUSTER_RUN ]] || die "$CLUSTER_RUN exists: a cluster is up or was left over; run down.sh first"
 ! ip link show "$BRIDGE" >/dev/null 2>&1 || die "network interface $BRIDGE exists: run down.sh first"
 
@@ -208,7 +212,7 @@ start kube-controller-manager "$K/kube-controller-manager" \
   --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
   --cluster-signing-cert-file="$P/ca.crt" --cluster-signing-key-file="$P/ca.key" \
   --allocate-node-cidrs=true --cluster-cidr="$POD_CIDR" --node-cidr-mask-size="${POD_CIDR#*/}" \
-  --service-cluster-ip-range="$SERVICE_CIDR" --v=1
+  --service-cluster-ip-range="$SERVICE_CIDR" --flex-volume-plugin-dir="$R/controller-manager/volume-plugins" --v=1
 start kube-scheduler "$K/kube-scheduler" \
   --kubeconfig="$R/kubeconfig/scheduler.conf" \
   --authentication-kubeconfig="$R/kubeconfig/scheduler.conf" \
@@ -289,6 +293,7 @@ clusterDomain: cluster.local
 resolvConf: $R/resolv.conf
 podCIDR: $POD_CIDR
 podLogsDir: $R/pod-logs
+volumePluginDir: $R/kubelet/volume-plugins
 maxPods: 50
 failSwapOn: false
 registerNode: true
