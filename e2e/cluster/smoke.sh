@@ -62,17 +62,18 @@ done
 echo "smoke: Service httpd at $ip:80 answered '$body' through kube-proxy ($(since "$t"))"
 
 # (3) from a pod: the httpd Service and the API server's `kubernetes` Service, through kube-proxy
-# (bash's /dev/tcp; the minbase image has no HTTP client).
+# (bash's /dev/tcp; the minbase image has no HTTP client). The pod must have no default route: nothing
+# it sends can leave the machine.
 t=$(now_ms)
-probe="exec 3<>/dev/tcp/$ip/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && tail -n 1 <&3 && exec 3<>/dev/tcp/$SERVICE_IP/443 && echo kubernetes-reachable"
+probe="exec 3<>/dev/tcp/$ip/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && tail -n 1 <&3 && exec 3<>/dev/tcp/$SERVICE_IP/443 && echo kubernetes-reachable && if awk 'NR > 1 && \$2 == 0 {f = 1} END {exit !f}' /proc/net/route; then echo has-default-route; else echo no-default-route; fi"
 kc -n "$ns" run probe --image=stowage.local/e2e/debian:trixie --image-pull-policy=Never --restart=Never \
   --overrides="{\"spec\":{$restricted,\"containers\":[{\"name\":\"probe\",\"image\":\"stowage.local/e2e/debian:trixie\",\"imagePullPolicy\":\"Never\",\"command\":[\"/bin/bash\",\"-c\",\"$probe\"],$ctr_sc}]}}" \
   >/dev/null || fail "kubectl run probe was refused"
 kc -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/probe --timeout=120s >/dev/null \
   || fail "pod probe could not reach the Services (log: $(kc -n "$ns" logs probe 2>&1 | tr '\n' ' '))"
 got=$(kc -n "$ns" logs probe | tr '\n' ' ')
-[[ $got == "stowage-e2e $pod kubernetes-reachable " ]] || fail "pod probe printed '$got'"
-echo "smoke: from a pod, Service httpd answered and the kubernetes Service ($SERVICE_IP:443) accepted a connection ($(since "$t"))"
+[[ $got == "stowage-e2e $pod kubernetes-reachable no-default-route " ]] || fail "pod probe printed '$got'"
+echo "smoke: from a pod, Service httpd answered and the kubernetes Service ($SERVICE_IP:443) accepted a connection; the pod has no default route ($(since "$t"))"
 
 # (4) helm installs and uninstalls a one-ConfigMap chart made here.
 t=$(now_ms)
