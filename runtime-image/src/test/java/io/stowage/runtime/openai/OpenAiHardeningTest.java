@@ -20,8 +20,8 @@ import io.stowage.placement.gguf.GgufWriter;
 import io.stowage.runtime.engine.SamplerParams;
 import io.stowage.runtime.engine.TestModels;
 import io.stowage.runtime.host.GenerationRequest;
+import io.stowage.runtime.host.HoldingSink;
 import io.stowage.runtime.host.Job;
-import io.stowage.runtime.host.TokenSink;
 import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.server.HostService;
 import io.vertx.core.Context;
@@ -45,8 +45,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
@@ -397,7 +395,7 @@ class OpenAiHardeningTest {
         double okBefore = count("completions", "narrow", "200");
         // a job of the same model that holds the scheduler in each step until the test hands it a permit: the
         // request below makes at most one token per permit, never enough to end by itself
-        Holder holder = new Holder();
+        HoldingSink holder = new HoldingSink();
         Job held = service.host()
                 .device()
                 .submit(
@@ -505,31 +503,5 @@ class OpenAiHardeningTest {
             }
             Thread.sleep(10);
         }
-    }
-
-    /** A sink that blocks the scheduler thread in each piece until the test hands it a permit (or frees it). */
-    private static final class Holder implements TokenSink {
-        final Semaphore permits = new Semaphore(0);
-        final CountDownLatch entered = new CountDownLatch(1);
-        private volatile boolean free;
-
-        void free() {
-            free = true;
-            permits.release(Integer.MAX_VALUE / 2);
-        }
-
-        @Override
-        public void onPiece(Piece piece) {
-            entered.countDown();
-            if (!free) {
-                permits.acquireUninterruptibly();
-            }
-        }
-
-        @Override
-        public void onFinish(String finishReason, int promptTokens, int completionTokens) {}
-
-        @Override
-        public void onError(int httpStatus, String type, String message) {}
     }
 }

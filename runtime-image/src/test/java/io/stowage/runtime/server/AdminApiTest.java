@@ -14,8 +14,8 @@ import io.stowage.hostapi.ReplicaAssignment;
 import io.stowage.hostapi.ReplicaState;
 import io.stowage.runtime.engine.SamplerParams;
 import io.stowage.runtime.host.GenerationRequest;
+import io.stowage.runtime.host.HoldingSink;
 import io.stowage.runtime.host.Job;
-import io.stowage.runtime.host.TokenSink;
 import jakarta.inject.Inject;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -486,7 +486,7 @@ class AdminApiTest {
                                 TestHost.replica("default/hold#0", "hold", TestHost.Q8_DIGEST, 512, 1))));
         // a sequence of the same model shares every step with the streamed one and lets a step end only when the
         // test hands it a permit: the streamed request can make at most as many tokens as there were permits
-        Holder holder = new Holder();
+        HoldingSink holder = new HoldingSink();
         Job held = service.host()
                 .device()
                 .submit(
@@ -578,7 +578,7 @@ class AdminApiTest {
                         List.of(TestHost.replica("default/narrow#0", "narrow", TestHost.Q8_DIGEST, 512, 1))));
         // a job that takes the replica's only sequence slot and holds the scheduler at its first token, so
         // nothing leaves the queue until the test says so: the 429 follows from counts, not from speed
-        Holder holder = new Holder();
+        HoldingSink holder = new HoldingSink();
         Job held = service.host()
                 .device()
                 .submit(
@@ -618,39 +618,5 @@ class AdminApiTest {
             assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
         }
         assertThat(complete("narrow")).isNotEmpty();
-    }
-
-    /**
-     * A job's sink that blocks the scheduler thread in each of its pieces until the test hands it a permit (or
-     * frees it): every step of its model waits for the test.
-     */
-    private static final class Holder implements TokenSink {
-        final java.util.concurrent.Semaphore permits = new java.util.concurrent.Semaphore(0);
-        final java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
-        final CompletableFuture<String> finished = new CompletableFuture<>();
-        private volatile boolean free;
-
-        void free() {
-            free = true;
-            permits.release(Integer.MAX_VALUE / 2);
-        }
-
-        @Override
-        public void onPiece(Piece piece) {
-            entered.countDown();
-            if (!free) {
-                permits.acquireUninterruptibly();
-            }
-        }
-
-        @Override
-        public void onFinish(String finishReason, int promptTokens, int completionTokens) {
-            finished.complete(finishReason);
-        }
-
-        @Override
-        public void onError(int httpStatus, String type, String message) {
-            finished.completeExceptionally(new AssertionError(message));
-        }
     }
 }
