@@ -37,7 +37,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["secrets"]
   resourceNames: ["stowage-admin-token"{{ if .Values.adminTls.enabled }}, "stowage-host-tls"{{ end }}]
-  verbs: ["get"]
+  verbs: ["get", "delete"]   # deleted when the namespace's last LlmDeployment goes
 {{- if .Values.adminTls.enabled }}
 - apiGroups: [""]
   resources: ["secrets"]

@@ -42,6 +42,10 @@ public record SourceMount(String volumeName, Volume volume, String mountPath, St
         }
         if ("file".equals(scheme)) {
             String path = u.getPath();
+            if (path != null && path.startsWith(ROOT + "/")) {
+                // A path inside a host or probe pod (a recorded assignment's): there is nothing on the node to mount.
+                return null;
+            }
             int slash = path.lastIndexOf('/');
             String dir = slash <= 0 ? "/" : path.substring(0, slash);
             String name = "source-" + Labels.hash("file:" + dir, 10);

@@ -420,14 +420,26 @@ public final class PlacementLoop {
         }
 
         // 10. Deletions: once no host carries a replica of the deployment, release it.
+        Set<String> emptied = new TreeSet<>();
         for (LlmDeployment d : deleting) {
             boolean stillAssigned = desiredAssignments.values().stream()
                     .flatMap(a -> a.replicas().stream())
                     .anyMatch(r -> r.deployment().equals(d.key()));
             if (!stillAssigned) {
                 removeFinalizer(d);
+                emptied.add(d.getMetadata().getNamespace());
             }
         }
+        // 11. A namespace whose last LlmDeployment went keeps nothing of ours: its admin Secrets go too.
+        for (LlmDeployment d : all) {
+            if (d.getMetadata().getDeletionTimestamp() == null
+                    || desiredAssignments.values().stream()
+                            .flatMap(a -> a.replicas().stream())
+                            .anyMatch(r -> r.deployment().equals(d.key()))) {
+                emptied.remove(d.getMetadata().getNamespace());
+            }
+        }
+        emptied.forEach(this::removeNamespaceSecrets);
         phases.mark("end");
         int pending = planned.values().stream()
                         .mapToInt(p -> p.deployment().replicas())
@@ -588,7 +600,7 @@ public final class PlacementLoop {
                     DeviceRequest.ANY,
                     p.deployment().computeShare());
             MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, kv, model.workspaceBytes(), 0);
-            planned.put(id, new Planned(p.cr(), null, mem, prev, model.uri(), model));
+            planned.put(id, new Planned(p.cr(), null, mem, prev, sourceOf(p.cr(), model), model));
             out.add(prev);
         }
         return out;
@@ -634,7 +646,26 @@ public final class PlacementLoop {
                 DeviceRequest.ANY,
                 0);
         MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, any.kvBytes(), model.workspaceBytes(), 0);
-        return new Planned(d, null, mem, dep, model.uri(), model);
+        return new Planned(d, null, mem, dep, sourceOf(d, model), model);
+    }
+
+    /**
+     * Where a model known only from the ledger comes from: the spec's URI when the host reads that one (so that a
+     * host pod written again mounts the claim or node directory as before), else the URI recorded on the host,
+     * which for a mounted source is a path inside the pod and mounts nothing ({@link SourceMount#of}).
+     */
+    private static String sourceOf(LlmDeployment d, ModelAssignment recorded) {
+        String spec = d.getSpec() == null || d.getSpec().getModel() == null
+                ? null
+                : d.getSpec().getModel().getUri();
+        try {
+            if (spec != null && SourceMount.hostUri(spec).equals(recorded.uri())) {
+                return spec;
+            }
+        } catch (IllegalArgumentException e) {
+            // a URI the API server took but java.net.URI does not: the recorded one stands
+        }
+        return recorded.uri();
     }
 
     private static boolean sameReplica(Planned p, ReplicaAssignment r) {
@@ -1252,6 +1283,28 @@ public final class PlacementLoop {
             LOG.debugf("finalizer not added to %s yet: %s", d.key(), e.getMessage());
             return d;
         }
+    }
+
+    /**
+     * Deletes the admin token and TLS Secrets of a namespace that has no LlmDeployment left, and forgets them, so
+     * that a deployment created there later gets new ones. A failure is logged; the Secrets then stay until the
+     * namespace's next last deletion.
+     */
+    private void removeNamespaceSecrets(String ns) {
+        tokens.remove(ns);
+        if (tls != null) {
+            tls.forget(ns);
+        }
+        for (String name : List.of(Labels.TOKEN_SECRET, Labels.HOST_TLS_SECRET)) {
+            try {
+                client.secrets().inNamespace(ns).withName(name).delete();
+            } catch (KubernetesClientException e) {
+                LOG.warnf(
+                        "Secret %s/%s not deleted after the namespace's last LlmDeployment: %s",
+                        ns, name, e.getMessage());
+            }
+        }
+        LOG.infof("namespace %s has no LlmDeployment left: its admin Secrets are deleted", ns);
     }
 
     private void removeFinalizer(LlmDeployment d) {

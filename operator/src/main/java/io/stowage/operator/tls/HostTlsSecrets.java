@@ -97,6 +97,11 @@ public final class HostTlsSecrets {
         return new HostTrust(HostApi.adminServerName(namespace), trusted);
     }
 
+    /** Forgets what was read of {@code namespace}'s host Secret (it was deleted): the next ensure reads it again. */
+    public synchronized void forget(String namespace) {
+        hosts.remove(namespace);
+    }
+
     private void ensureCa(Instant now) {
         if (ca != null
                 && !now.isAfter(caCheckedAt.plus(settings.recheck()))

@@ -2,64 +2,119 @@ package io.stowage.operator.image;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import javax.xml.parsers.DocumentBuilderFactory;
 import org.junit.jupiter.api.Test;
-import org.w3c.dom.Document;
-import org.w3c.dom.NodeList;
 
-/** The operator image's Dockerfile against the root pom: every reactor module's pom reaches the build. */
+/**
+ * The two Dockerfiles (the operator's at the root, the runtime's in runtime-image/): their base image is a build
+ * argument, their build context carries exactly what they copy, and no step hides a failure. The cluster e2e
+ * builds both for real (e2e/cluster/project-images.sh).
+ */
 class DockerfileTest {
     static final Path ROOT =
             Path.of(System.getProperty("repo.root", "..")).toAbsolutePath().normalize();
 
-    static List<String> modules() throws Exception {
-        DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
-        f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-        Document doc = f.newDocumentBuilder().parse(ROOT.resolve("pom.xml").toFile());
-        NodeList nodes = doc.getElementsByTagName("module");
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < nodes.getLength(); i++) {
-            out.add(nodes.item(i).getTextContent().trim());
-        }
-        return out;
-    }
+    /** Each Dockerfile with its build context directory. */
+    static final List<Path[]> IMAGES = List.of(
+            new Path[] {ROOT.resolve("Dockerfile"), ROOT},
+            new Path[] {ROOT.resolve("runtime-image/Dockerfile"), ROOT.resolve("runtime-image")});
 
-    /** The sources of the Dockerfile's COPY instructions (build stage only: no --from). */
-    static List<String> copiedSources() throws Exception {
+    /** Instructions with their continuation lines joined, comments dropped. */
+    static List<String> instructions(Path dockerfile) throws IOException {
         List<String> out = new ArrayList<>();
-        for (String line : Files.readAllLines(ROOT.resolve("Dockerfile"))) {
-            String t = line.trim();
-            if (!t.startsWith("COPY ") || t.contains("--from")) {
+        StringBuilder cur = new StringBuilder();
+        for (String line : Files.readAllLines(dockerfile)) {
+            String t = line.strip();
+            if (t.startsWith("#") || (t.isEmpty() && cur.isEmpty())) {
                 continue;
             }
-            String[] parts = t.substring(5).trim().split("\\s+");
-            for (int i = 0; i < parts.length - 1; i++) {
-                out.add(parts[i].replaceAll("/+$", ""));
+            if (t.endsWith("\\")) {
+                cur.append(t, 0, t.length() - 1).append(' ');
+                continue;
             }
+            cur.append(t);
+            out.add(cur.toString().strip());
+            cur.setLength(0);
         }
         return out;
     }
 
     @Test
-    void everyModuleOfTheRootPomHasItsPomCopiedBeforeMavenRuns() throws Exception {
-        List<String> modules = modules();
-        assertThat(modules).isNotEmpty().contains("operator");
-        List<String> copied = copiedSources();
-        for (String m : modules) {
-            assertThat(copied)
-                    .as("the Dockerfile must COPY %s/pom.xml (or %s): the root pom lists module %s", m, m, m)
-                    .containsAnyOf(m + "/pom.xml", m);
+    void bothBuildFromABaseImageGivenAsABuildArgument() throws IOException {
+        for (Path[] image : IMAGES) {
+            List<String> ins = instructions(image[0]);
+            int arg = indexOf(ins, "ARG BASE_IMAGE=");
+            int from = indexOf(ins, "FROM ");
+            assertThat(arg).as("%s: ARG BASE_IMAGE before the FROM", image[0]).isGreaterThanOrEqualTo(0);
+            assertThat(from).as("%s: one FROM", image[0]).isGreaterThan(arg);
+            assertThat(ins.get(from)).as(image[0].toString()).isEqualTo("FROM ${BASE_IMAGE}");
+            assertThat(ins.stream().filter(i -> i.startsWith("FROM ")))
+                    .as("%s: a single stage (the application is built before the image)", image[0])
+                    .hasSize(1);
         }
     }
 
     @Test
-    void noBuildStepHidesAFailure() throws Exception {
-        for (String line : Files.readAllLines(ROOT.resolve("Dockerfile"))) {
-            assertThat(line).as("Dockerfile line %s", line).doesNotContain("|| true");
+    void everyCopiedPathIsInTheBuildContextAndNothingElseIs() throws IOException {
+        for (Path[] image : IMAGES) {
+            List<String> ignore = Files.readAllLines(image[1].resolve(".dockerignore")).stream()
+                    .map(String::strip)
+                    .filter(l -> !l.isEmpty() && !l.startsWith("#"))
+                    .toList();
+            assertThat(ignore.get(0))
+                    .as("%s/.dockerignore leaves everything out first", image[1])
+                    .isEqualTo("*");
+            List<String> kept = ignore.stream()
+                    .skip(1)
+                    .peek(l -> assertThat(l).as("an exception").startsWith("!"))
+                    .map(l -> l.substring(1).replaceAll("/+$", ""))
+                    .toList();
+            for (String ins : instructions(image[0])) {
+                if (!ins.startsWith("COPY ")) {
+                    continue;
+                }
+                List<String> parts =
+                        new ArrayList<>(List.of(ins.substring(5).strip().split("\\s+")));
+                parts.removeIf(p -> p.startsWith("--"));
+                for (String src : parts.subList(0, parts.size() - 1)) {
+                    String s = src.replaceAll("/+$", "");
+                    assertThat(kept)
+                            .as("%s copies %s: .dockerignore must keep it", image[0], s)
+                            .anySatisfy(k -> assertThat(s.equals(k) || s.startsWith(k + "/"))
+                                    .isTrue());
+                }
+            }
         }
+    }
+
+    @Test
+    void theRuntimeImageInstallsAJreOnlyWhenItsBaseHasNone() throws IOException {
+        // A base with a JRE (the e2e's debootstrap image, eclipse-temurin) builds with --network none.
+        List<String> apt = instructions(IMAGES.get(1)[0]).stream()
+                .filter(i -> i.contains("apt-get install"))
+                .toList();
+        assertThat(apt).singleElement().satisfies(i -> assertThat(i).contains("if ! command -v java"));
+    }
+
+    @Test
+    void noBuildStepHidesAFailure() throws IOException {
+        for (Path[] image : IMAGES) {
+            for (String ins : instructions(image[0])) {
+                assertThat(ins).as("%s: %s", image[0], ins).doesNotContain("|| true");
+            }
+        }
+    }
+
+    private static int indexOf(List<String> ins, String prefix) {
+        for (int i = 0; i < ins.size(); i++) {
+            if (ins.get(i).startsWith(prefix)) {
+                return i;
+            }
+        }
+        return -1;
     }
 }

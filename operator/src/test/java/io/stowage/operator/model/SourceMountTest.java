@@ -33,6 +33,15 @@ class SourceMountTest {
     }
 
     @Test
+    void aPathInsideAPodIsNeverMountedFromTheNode() {
+        // What a host records for a mounted source: mounting it as a node directory would be a hostPath that does
+        // not exist there, and one that Pod Security restricted refuses.
+        String inner = SourceMount.of("pvc://models/llm/a.gguf").podUri();
+        assertThat(SourceMount.of(inner)).isNull();
+        assertThat(SourceMount.hostUri(inner)).isEqualTo(inner);
+    }
+
+    @Test
     void remoteSourcesAreNotMounted() {
         for (String u : new String[] {"https://huggingface.co/x/a.gguf", "hf://x/y/a.gguf", "s3://b/a.gguf"}) {
             assertThat(SourceMount.of(u)).as(u).isNull();

@@ -95,6 +95,43 @@ class AdminTlsTest {
     }
 
     @Test
+    void theLastDeploymentOfANamespaceTakesItsSecretsAndTheNextOneGetsNewOnes() throws Exception {
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        String oldCert = new String(client.secrets()
+                .inNamespace("team-a")
+                .withName(Labels.HOST_TLS_SECRET)
+                .get()
+                .getData()
+                .get("tls.crt"));
+
+        client.resources(io.stowage.operator.crd.LlmDeployment.class)
+                .inNamespace("team-a")
+                .withName("chat")
+                .delete();
+        cluster.converge();
+        assertThat(client.secrets().inNamespace("team-a").list().getItems()).isEmpty();
+        assertThat(client.secrets()
+                        .inNamespace(OPERATOR_NS)
+                        .withName(Labels.CA_SECRET)
+                        .get())
+                .as("the CA is the operator's, not the namespace's")
+                .isNotNull();
+
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        assertThat(new String(client.secrets()
+                        .inNamespace("team-a")
+                        .withName(Labels.HOST_TLS_SECRET)
+                        .get()
+                        .getData()
+                        .get("tls.crt")))
+                .isNotEqualTo(oldCert);
+        assertThat(cluster.get("team-a", "chat").getStatus().condition("Ready").getStatus())
+                .isEqualTo("True");
+    }
+
+    @Test
     void aHostWithACertificateFromAnotherCaGetsNothing() throws Exception {
         CertificateAuthority stranger = CertificateAuthority.generate("stranger", Instant.now(), Duration.ofDays(30));
         CertificateAuthority.Issued forged =

@@ -187,9 +187,29 @@ class PlacementLoopTest {
                 .inNamespace("team-a")
                 .withName("extract")
                 .delete();
+        assertThat(client.secrets()
+                        .inNamespace("team-a")
+                        .withName(Labels.TOKEN_SECRET)
+                        .get())
+                .as("the admin token stays while a deployment is left")
+                .isNotNull();
         cluster.converge();
         assertThat(cluster.get("team-a", "extract")).isNull();
         assertThat(cluster.hostPods("team-a")).isEmpty();
+        assertThat(client.secrets().inNamespace("team-a").list().getItems())
+                .as("the namespace's last deployment takes the admin Secrets with it")
+                .isEmpty();
+
+        // A deployment created there later gets a new token and is served.
+        cluster.apply("team-a", "again", 1, s -> {});
+        cluster.converge();
+        assertThat(client.secrets()
+                        .inNamespace("team-a")
+                        .withName(Labels.TOKEN_SECRET)
+                        .get())
+                .isNotNull();
+        assertThat(cluster.get("team-a", "again").getStatus().getReadyReplicas())
+                .isEqualTo(1);
     }
 
     @Test
@@ -525,6 +545,37 @@ class PlacementLoopTest {
                         "file://" + claimMount.getMountPath() + "/llm/stories260K-q8_0.gguf",
                         "file:///data/models/stories260K-q8_0.gguf");
         assertThat(cluster.hosts.get(host.getMetadata().getName()).assignment).isEqualTo(a);
+    }
+
+    @Test
+    void aHostPodRewrittenAfterAnOperatorRestartMountsItsClaimNotTheHostsInnerPathAsAHostPath() throws Exception {
+        // Found on a real node: the restarted operator knows the model only from the ledger, whose URI is the one
+        // inside the host pod (file:///source/...); a host pod written then mounted that path as a hostPath, which
+        // Pod Security "restricted" refuses (403), so the host stayed as it was.
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "from-pvc", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.loop.runPass();
+        cluster.kubelet();
+        cluster.converge();
+        List<io.fabric8.kubernetes.api.model.Volume> before =
+                cluster.hostPods("team-a").get(0).getSpec().getVolumes();
+
+        cluster.restartOperator();
+        cluster.apply("team-a", "from-pvc", 2, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        // The probe pod of the restarted operator has not run yet: the deployment is planned from the ledger,
+        // and the host pod is written again for the second replica.
+        cluster.loop.runPass();
+
+        List<Pod> hosts = cluster.hostPods("team-a");
+        assertThat(hosts).hasSize(1);
+        assertThat(hosts.get(0).getSpec().getVolumes())
+                .as("no hostPath for a pvc:// model")
+                .allSatisfy(v -> assertThat(v.getHostPath()).isNull())
+                .isEqualTo(before);
+        cluster.kubelet();
+        cluster.converge();
+        assertThat(cluster.get("team-a", "from-pvc").getStatus().getReadyReplicas())
+                .isEqualTo(2);
     }
 
     @Test

@@ -47,6 +47,9 @@ import javax.net.ssl.SSLContext;
 final class TestCluster implements AutoCloseable {
     final KubernetesClient client;
     final Map<String, FakeHost> hosts = new ConcurrentHashMap<>();
+    /** The pod UID each fake host runs for: a new pod of the same name starts a new host, as a kubelet would. */
+    private final Map<String, String> hostUids = new ConcurrentHashMap<>();
+
     final List<GpuMemory> dcgm = new ArrayList<>();
     final List<String> probes = new ArrayList<>();
     final ModelServer models;
@@ -215,7 +218,16 @@ final class TestCluster implements AutoCloseable {
             if (p.getStatus() != null && p.getStatus().getPhase() != null) {
                 continue;
             }
-            if (Labels.isHost(p) && !hosts.containsKey(p.getMetadata().getName())) {
+            String podName = p.getMetadata().getName();
+            String uid = p.getMetadata().getUid();
+            if (Labels.isHost(p)
+                    && hosts.containsKey(podName)
+                    && uid != null
+                    && hostUids.containsKey(podName)
+                    && !uid.equals(hostUids.get(podName))) {
+                hosts.remove(podName).close();
+            }
+            if (Labels.isHost(p) && !hosts.containsKey(podName)) {
                 Secret s = client.secrets()
                         .inNamespace(p.getMetadata().getNamespace())
                         .withName(Labels.TOKEN_SECRET)
@@ -239,7 +251,10 @@ final class TestCluster implements AutoCloseable {
                     }
                     nextHostTls = null;
                 }
-                hosts.put(p.getMetadata().getName(), new FakeHost(token, ctx));
+                hosts.put(podName, new FakeHost(token, ctx));
+                if (uid != null) {
+                    hostUids.put(podName, uid);
+                }
             }
             if (Labels.COMPONENT_PROBE.equals(p.getMetadata().getLabels().get(Labels.COMPONENT))) {
                 probe(p);
