@@ -215,7 +215,11 @@ s4_second_model() {
   # The first model is asked all along, in the background; every answer must be the golden text.
   (
     while [[ ! -f $CLUSTER_RUN/s4.stop ]]; do
-      if serves_golden stories-cpu; then echo ok; else echo error; fi
+      if out=$(complete stories-cpu "$(jq -r .prompt "$GOLDEN")" "$(jq -r .n_generated "$GOLDEN")" 2>&1) && [[ $out == "$(golden_text)" ]]; then
+        echo ok
+      else
+        echo "error $(date +%T) ${out:0:120}"
+      fi
       sleep 0.2
     done >"$CLUSTER_RUN/s4.log"
   ) &
@@ -238,7 +242,7 @@ s4_second_model() {
   rm -f "$CLUSTER_RUN/s4.stop"
   requests=$(wc -l <"$CLUSTER_RUN/s4.log") errors=$(grep -c error "$CLUSTER_RUN/s4.log" || true)
   ((requests > 0 && errors == 0)) \
-    || { fail "stories-cpu failed $errors of $requests requests while the second model loaded and the third failed"; return 1; }
+    || { fail "stories-cpu failed $errors of $requests requests while the second model loaded and the third failed; first: $(grep -m 3 error "$CLUSTER_RUN/s4.log" | tr '\n' ';')"; return 1; }
   step "stories-cpu answered $requests of $requests requests with the golden text while stories-f32 loaded and stories-nan failed ($(since "$t0"))"
   ld_ready stories-cpu && ld_ready stories-f32 || { fail "a failing model took the others' readiness"; return 1; }
   kc -n "$NS" delete llmdeployment stories-nan --wait=true >/dev/null
@@ -258,8 +262,8 @@ EOF
       bad=1
       continue
     fi
-    out=${out#*is invalid: }
-    step "refused ($name): ${out:0:150}"
+    out=$(tr '\n' ' ' <<<"${out#*is invalid: }" | tr -s ' ')
+    step "refused ($name): ${out:0:160}"
   done <<'EOF'
 uri-scheme|{"model":{"uri":"ftp://models/x.gguf"}}|model.uri must start with https://, http://, file://, pvc://, s3:// or hf://
 no-model|{"replicas":1}|spec.model: Required value
