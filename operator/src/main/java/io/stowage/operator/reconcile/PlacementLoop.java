@@ -276,6 +276,7 @@ public final class PlacementLoop {
                         gpus,
                         hostPodKeys::contains,
                         reportedUsage(ledger),
+                        Inventory.hostsByGpuUuid(pods),
                         Set.of("nvidia-dcgm-exporter", "dcgm-exporter"));
         List<Device> devices = inventory.devices(nodes, pods, foreign);
         Map<String, Device> deviceById = new LinkedHashMap<>();
@@ -387,6 +388,7 @@ public final class PlacementLoop {
             }
         }
         updateReadyLabels(hostPods, reports, desiredAssignments);
+        GpuBinding.record(client, hostPods, reports);
 
         phases.mark("status");
 
