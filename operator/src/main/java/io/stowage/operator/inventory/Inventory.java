@@ -123,7 +123,7 @@ public final class Inventory {
                 String dev = p.getMetadata().getAnnotations() == null
                         ? null
                         : p.getMetadata().getAnnotations().get(Labels.DEVICE_ANNOTATION);
-                if (dev != null && p.getMetadata().getDeletionTimestamp() == null) {
+                if (dev != null) {
                     oursByNode
                             .computeIfAbsent(dev.substring(0, Math.max(0, dev.indexOf('/'))), k -> new TreeMap<>())
                             .put(dev, p);
