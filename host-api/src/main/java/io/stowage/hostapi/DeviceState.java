@@ -3,5 +3,14 @@ package io.stowage.hostapi;
 /**
  * The host's device: {@code kind} is gpu or cpu; {@code usedBytes} is what the host itself
  * allocated (weights + workspace + KV reserved + overhead).
+ *
+ * @param gpuUuid the UUID of the GPU the device plugin gave the host ({@code GPU-…}, or {@code MIG-…} for a MIG
+ *     device), as {@link GpuUuids#fromEnvironment} reads it; null when the host was given no GPU or its id is not a
+ *     UUID (an index, {@code all})
  */
-public record DeviceState(String kind, String name, long totalBytes, long budgetBytes, long usedBytes) {}
+public record DeviceState(String kind, String name, long totalBytes, long budgetBytes, long usedBytes, String gpuUuid) {
+    /** A device with no GPU UUID (a CPU host, or a host from before hosts reported one). */
+    public DeviceState(String kind, String name, long totalBytes, long budgetBytes, long usedBytes) {
+        this(kind, name, totalBytes, budgetBytes, usedBytes, null);
+    }
+}

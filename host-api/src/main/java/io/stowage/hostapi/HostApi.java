@@ -26,7 +26,7 @@ package io.stowage.hostapi;
  * <p>The host pod: the runtime image runs {@code host --device cuda|cpu} ({@link #HOST_COMMAND}) with the
  * environment {@link #TOKEN_ENV}, {@link #CACHE_DIR_ENV} (the node-local model cache, mounted at
  * {@link #CACHE_MOUNT}), {@link #DEVICE_ID_ENV} (the operator's name of the device, reported back in the
- * state), {@link #MODEL_HOSTS_ENV} and {@link #MODEL_ROOTS_ENV} (where its models may come from); the OpenAI API and the health probes ({@link #LIVE_PATH}, {@link #READY_PATH}) on
+ * state, with the UUID of the GPU the device plugin gave the pod: {@link DeviceState#gpuUuid}), {@link #MODEL_HOSTS_ENV} and {@link #MODEL_ROOTS_ENV} (where its models may come from); the OpenAI API and the health probes ({@link #LIVE_PATH}, {@link #READY_PATH}) on
  * {@link #DEFAULT_API_PORT}. The model probe runs {@code inspect --json --output FILE URI} and writes a
  * {@link ModelHeader}.
  */

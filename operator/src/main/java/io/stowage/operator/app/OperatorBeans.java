@@ -41,7 +41,8 @@ public class OperatorBeans {
                         s.reserveFloorMib() << 20,
                         s.cpuFraction(),
                         m.hostOverheadGpuBytes(),
-                        m.hostOverheadCpuBytes()),
+                        m.hostOverheadCpuBytes(),
+                        s.hostPendingTimeout()),
                 m,
                 s.serviceDomain(),
                 s.namespaces().orElse(List.of()));

@@ -46,6 +46,13 @@ public interface StowageSettings {
     @WithDefault("0")
     double cpuFraction();
 
+    /**
+     * How long a host pod may stay Pending before it is reported; one the scheduler cannot place is then released,
+     * its replicas planned elsewhere and its device left out for as long again.
+     */
+    @WithDefault("5m")
+    Duration hostPendingTimeout();
+
     /** {@code namespace/name} of the dcgm-exporter Service; empty disables DCGM. */
     Optional<String> dcgmService();
 

@@ -18,6 +18,11 @@ public final class Labels {
     public static final String NODE_LABEL = "stowage.io/node";
     /** The device id ({@code node/gpu-0}) a host pod serves. */
     public static final String DEVICE_ANNOTATION = "stowage.io/device";
+    /**
+     * The UUID of the GPU the device plugin gave a host pod, as its host reported it ({@code GPU-…} or
+     * {@code MIG-…}): the inventory matches DCGM's usage to the pod's device by it.
+     */
+    public static final String GPU_UUID_ANNOTATION = "stowage.io/gpu-uuid";
     /** The host's desired {@code HostAssignment} as JSON: the ledger the operator rebuilds from. */
     public static final String ASSIGNMENT_ANNOTATION = "stowage.io/assignment";
     /** Set to "true" on a host on which the deployment's model is ready; the Service selects it. */

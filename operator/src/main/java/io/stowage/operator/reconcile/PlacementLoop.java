@@ -141,6 +141,7 @@ public final class PlacementLoop {
     private final MemoryModel memoryModel;
     private final StatusAggregator statuses;
     private final HostTlsSecrets tls;
+    private final PendingHosts pendingHosts;
     /** Per namespace: the admin token as last read from its Secret, and the one before (a rotation in flight). */
     private final Map<String, Tokens> tokens = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -187,6 +188,7 @@ public final class PlacementLoop {
         this.inventory = new Inventory(config.inventory());
         this.memoryModel = new MemoryModel(config.memory());
         this.statuses = new StatusAggregator(client, config, clock);
+        this.pendingHosts = new PendingHosts(config.inventory().hostPendingTimeout(), clock);
     }
 
     /** The plain-HTTP admin URI of a host pod in a cluster: its pod IP and the admin port. */
@@ -262,6 +264,9 @@ public final class PlacementLoop {
             plan(d, ledger, planned, problems);
         }
 
+        // Host pods the scheduler cannot place within the bound leave the ledger: their replicas are planned again.
+        pendingHosts.check(ledger, planned, problems, client, events);
+
         phases.mark("inventory");
 
         // 4. Devices, with foreign usage; placements on devices that vanished are dropped.
@@ -276,8 +281,10 @@ public final class PlacementLoop {
                         gpus,
                         hostPodKeys::contains,
                         reportedUsage(ledger),
+                        Inventory.hostsByGpuUuid(pods),
                         Set.of("nvidia-dcgm-exporter", "dcgm-exporter"));
-        List<Device> devices = inventory.devices(nodes, pods, foreign);
+        List<Device> devices = new ArrayList<>(inventory.devices(nodes, pods, foreign));
+        devices.removeIf(pendingHosts::leftOut);
         Map<String, Device> deviceById = new LinkedHashMap<>();
         devices.forEach(dv -> deviceById.put(dv.id(), dv));
 
@@ -387,6 +394,7 @@ public final class PlacementLoop {
             }
         }
         updateReadyLabels(hostPods, reports, desiredAssignments);
+        GpuBinding.record(client, hostPods, reports);
 
         phases.mark("status");
 

@@ -50,9 +50,14 @@ class DcgmUsageTest {
             assertThat(g.hostname()).isEqualTo("test-ai-1-node-pool-40c-d5ds8-br9r6-9tb2c");
             assertThat(g.freeBytes()).isEqualTo(37739 * MIB);
         });
-        assertThat(DcgmUsage.foreign(gpus, k -> false, Map.of(), EXPORTER).byNode())
+        var foreign = DcgmUsage.foreign(gpus, k -> false, Map.of(), EXPORTER);
+        assertThat(foreign.foreignBytesOn("test-ai-1-node-pool-40c-d5ds8-br9r6-9tb2c"))
                 .as("nothing used, nothing foreign")
-                .isEmpty();
+                .isZero();
+        assertThat(foreign.memoryByNode())
+                .as("the framebuffer: FB_USED + FB_FREE")
+                .containsEntry(
+                        "test-ai-1-node-pool-40c-d5ds8-br9r6-9tb2c", gpus.get(0).usedBytes() + 37739 * MIB);
     }
 
     @Test
@@ -84,14 +89,48 @@ class DcgmUsageTest {
         assertThat(busy.namespace()).isEqualTo("dynamo-workload");
 
         var foreign = DcgmUsage.foreign(gpus, k -> false, Map.of(), EXPORTER);
-        assertThat(foreign.byNode()).containsOnlyKeys("gpu-node-1");
-        assertThat(foreign.byNode().get("gpu-node-1")).containsExactly(74166 * MIB);
+        assertThat(foreign.byNode()).containsOnlyKeys("gpu-node-1", "gpu-node-2");
+        assertThat(foreign.byNode().get("gpu-node-1")).hasSize(8);
+        assertThat(foreign.byNode().get("gpu-node-1").get(0))
+                .as("most used first, with the pod DCGM attributes it to")
+                .isEqualTo(new DcgmUsage.NodeGpu(busy.uuid(), 74166 * MIB, "dynamo-workload/" + busy.pod()));
+        assertThat(foreign.foreignBytesOn("gpu-node-1")).isEqualTo(74166 * MIB);
+        assertThat(foreign.foreignBytesOn("gpu-node-2")).isZero();
 
         // Were the vLLM pod a Stowage host that reports 70000 MiB, only the rest is foreign, on its own device.
         String pod = "dynamo-workload/" + busy.pod();
         var ours = DcgmUsage.foreign(gpus, pod::equals, Map.of(pod, 70000 * MIB), EXPORTER);
-        assertThat(ours.byNode()).isEmpty();
+        assertThat(ours.byNode().get("gpu-node-1"))
+                .hasSize(7)
+                .extracting(DcgmUsage.NodeGpu::uuid)
+                .doesNotContain(busy.uuid());
         assertThat(ours.onHosts()).containsEntry(pod, 4166 * MIB);
+    }
+
+    @Test
+    void aGpuIsAStowageHostsByTheUuidItReportedEvenWithoutDcgmPodAttribution() throws IOException {
+        List<GpuMemory> gpus =
+                DcgmUsage.gpus(PrometheusQuery.parseVector(resource("aicr-h100-2nodes-fb-used.prometheus-query.json")));
+        GpuMemory busy =
+                gpus.stream().filter(g -> g.usedBytes() > 0).findFirst().orElseThrow();
+        String host = "team-a/stowage-host-gpu-node-1-gpu-0-0123abcd";
+
+        var usage = DcgmUsage.foreign(gpus, k -> false, Map.of(host, 74000 * MIB), Map.of(busy.uuid(), host), EXPORTER);
+
+        assertThat(usage.onHosts()).containsOnly(Map.entry(host, 166 * MIB));
+        assertThat(usage.foreignBytesOn("gpu-node-1"))
+                .as("the host's GPU is not counted as foreign on another device")
+                .isZero();
+        assertThat(usage.byNode().get("gpu-node-1"))
+                .extracting(DcgmUsage.NodeGpu::uuid)
+                .doesNotContain(busy.uuid());
+    }
+
+    @Test
+    void migInstanceSamplesAreNotTakenForTheirParentGpu() {
+        String line = "DCGM_FI_DEV_FB_USED{gpu=\"0\",UUID=\"GPU-aaaa\",Hostname=\"n\",GPU_I_ID=\"1\","
+                + "GPU_I_PROFILE=\"1g.5gb\"} 100\n";
+        assertThat(DcgmUsage.gpus(PrometheusText.parse(line))).isEmpty();
     }
 
     @Test

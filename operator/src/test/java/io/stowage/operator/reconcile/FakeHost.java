@@ -34,6 +34,8 @@ final class FakeHost implements AutoCloseable {
     volatile long delayMillis;
     volatile String failModelReason;
     volatile boolean garbage;
+    /** The UUID of the GPU this host reports it was given, or null. */
+    volatile String gpuUuid;
 
     FakeHost(String token) throws IOException {
         this(token, null);
@@ -140,7 +142,12 @@ final class FakeHost implements AutoCloseable {
             used += r.kvBytes();
         }
         return new HostState(
-                a.generation(), new DeviceState("gpu", "fake", 0, a.budgetBytes(), used), models, replicas, 0, 0);
+                a.generation(),
+                new DeviceState("gpu", "fake", 0, a.budgetBytes(), used, gpuUuid),
+                models,
+                replicas,
+                0,
+                0);
     }
 
     private void send(HttpExchange ex, int code, Object body) throws IOException {

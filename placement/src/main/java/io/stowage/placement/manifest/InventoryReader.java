@@ -26,8 +26,10 @@ import java.util.Set;
  * floor such as "1Gi", or {@code {fraction, floor}}: the larger applies), {@code foreign} (bytes used
  * by others), {@code compute} (default 1.0), {@code labels} and {@code taints}. A Node entry takes
  * its GPUs from GPU Feature Discovery labels: {@code nvidia.com/gpu.memory} (MiB per GPU) and
- * {@code nvidia.com/gpu.count} (else {@code status.allocatable["nvidia.com/gpu"]}, else 1), its
- * labels and {@code spec.taints}; an optional {@code stowage: {reserve, foreign}} map applies to its
+ * {@code nvidia.com/gpu.count} (else {@code status.allocatable["nvidia.com/gpu"]} divided by
+ * {@code nvidia.com/gpu.replicas}, else 1): physical GPUs, so time-slicing never multiplies memory, and an
+ * MPS-shared GPU ({@code nvidia.com/gpu.sharing-strategy: mps}) is {@code replicas} devices of its memory's
+ * share; its labels and {@code spec.taints}; an optional {@code stowage: {reserve, foreign}} map applies to its
  * GPUs. Device ids are {@code node/id} (Node GPUs: {@code node/gpu-N}).
  *
  * <p>CSV: a header row naming columns among {@code node,id,kind,memory,count,reserve,foreign,
@@ -40,6 +42,8 @@ public final class InventoryReader {
     public static final String GFD_MEMORY = "nvidia.com/gpu.memory";
     public static final String GFD_COUNT = "nvidia.com/gpu.count";
     public static final String GPU_RESOURCE = "nvidia.com/gpu";
+    public static final String GFD_REPLICAS = "nvidia.com/gpu.replicas";
+    public static final String GFD_SHARING = "nvidia.com/gpu.sharing-strategy";
 
     static final int MAX_COUNT = 1024;
 
@@ -298,6 +302,15 @@ public final class InventoryReader {
             throw f.error(mpath + ".labels[" + GFD_MEMORY + "]", "must be between 1 and 1073741824 MiB", memText);
         }
         int count = gpuCount(f, n, labels, mpath);
+        // Time-slicing and MPS advertise each physical GPU `replicas` times; memory is never multiplied: a
+        // time-sliced GPU is one device of its full memory, an MPS-shared one `replicas` devices of its share.
+        int replicas = sharingReplicas(labels);
+        boolean mps = replicas > 1 && "mps".equalsIgnoreCase(labels.getOrDefault(GFD_SHARING, ""));
+        long perDevice = mib << 20;
+        if (mps) {
+            count *= replicas;
+            perDevice /= replicas;
+        }
         if (count == 0) {
             f.warn("node " + name + " has 0 GPUs; skipped");
             return;
@@ -308,7 +321,7 @@ public final class InventoryReader {
         f.checkKnown(extra, YamlFields.child(path, "stowage"), DEFAULTS);
         Map<String, Object> settings = new HashMap<>(defaults);
         settings.putAll(extra);
-        long memory = mib << 20;
+        long memory = perDevice;
         long reserve = reserve(f, settings, YamlFields.child(path, "stowage"), memory);
         long foreign = settings.containsKey("foreign")
                 ? bytes(f, settings.get("foreign"), YamlFields.child(path, "stowage.foreign"))
@@ -332,19 +345,32 @@ public final class InventoryReader {
 
     private int gpuCount(YamlFields f, Map<String, Object> n, Map<String, String> labels, String mpath) {
         String countText = labels.get(GFD_COUNT);
+        int perGpu = 1;
         if (countText == null) {
             Map<String, Object> status = f.optionalMap(n, "", "status");
             Object alloc = f.optionalMap(status, "status", "allocatable").get(GPU_RESOURCE);
             countText = alloc == null ? "1" : String.valueOf(alloc);
+            // Allocatable counts every time-slicing or MPS replica; the physical GPUs are fewer.
+            perGpu = alloc == null ? 1 : sharingReplicas(labels);
         }
         try {
             int c = Integer.parseInt(countText.trim());
             if (c < 0 || c > MAX_COUNT) {
                 throw f.error(mpath + ".labels[" + GFD_COUNT + "]", "must be between 0 and " + MAX_COUNT, countText);
             }
-            return c;
+            return c / perGpu;
         } catch (NumberFormatException ex) {
             throw f.error(mpath + ".labels[" + GFD_COUNT + "]", "must be an integer", countText);
+        }
+    }
+
+    /** {@code nvidia.com/gpu.replicas}: how many times the device plugin advertises each GPU (1 when absent). */
+    private static int sharingReplicas(Map<String, String> labels) {
+        try {
+            return Math.max(
+                    1, Integer.parseInt(labels.getOrDefault(GFD_REPLICAS, "1").trim()));
+        } catch (NumberFormatException ex) {
+            return 1;
         }
     }
 

@@ -107,6 +107,38 @@ class InventoryReaderTest {
     }
 
     @Test
+    void timeSlicedAndMpsSharedNodesNeverMultiplyMemory() {
+        Inventory sliced = yaml("""
+                nodes:
+                  - metadata:
+                      name: l4
+                      labels:
+                        nvidia.com/gpu.memory: "23034"
+                        nvidia.com/gpu.replicas: "4"
+                        nvidia.com/gpu.sharing-strategy: time-slicing
+                    status: {allocatable: {nvidia.com/gpu: "8"}}
+                """);
+        assertThat(sliced.devices())
+                .as("8 advertised, 2 physical GPUs of full memory")
+                .hasSize(2)
+                .allSatisfy(d -> assertThat(d.totalBytes()).isEqualTo(23_034 * MIB));
+
+        Inventory mps = yaml("""
+                nodes:
+                  - metadata:
+                      name: h100
+                      labels:
+                        nvidia.com/gpu.memory: "81559"
+                        nvidia.com/gpu.count: "1"
+                        nvidia.com/gpu.replicas: "4"
+                        nvidia.com/gpu.sharing-strategy: mps
+                """);
+        assertThat(mps.devices())
+                .hasSize(4)
+                .allSatisfy(d -> assertThat(d.totalBytes()).isEqualTo(81_559 * MIB / 4));
+    }
+
+    @Test
     void readsCsvWithAHeaderRow() {
         Inventory inv = InventoryReader.parseCsv("devices.csv", """
                 # a comment

@@ -480,7 +480,8 @@ public final class Host implements AutoCloseable {
                 settings.deviceName(),
                 settings.totalBytes(),
                 settings.budgetBytes(),
-                usedBytes());
+                usedBytes(),
+                settings.gpuUuid());
         return new HostState(generation, ds, ms, rs, ProcMemory.rssBytes(), ProcMemory.pssBytes());
     }
 

@@ -10,6 +10,7 @@ import java.nio.file.Path;
  * @param batchTokens tokens of one batched step (decode tokens + prompt chunk)
  * @param logitRows logits rows of one step (the most sequences decoding together per model)
  * @param queuePerReplica requests a replica queues beyond its running sequences before answering 429
+ * @param gpuUuid the UUID of the GPU the device plugin gave this host (reported in its state), or null
  */
 public record HostSettings(
         String deviceKind,
@@ -20,7 +21,32 @@ public record HostSettings(
         int threads,
         int batchTokens,
         int logitRows,
-        int queuePerReplica) {
+        int queuePerReplica,
+        String gpuUuid) {
+    /** Settings of a host that was given no GPU by UUID. */
+    public HostSettings(
+            String deviceKind,
+            String deviceName,
+            long totalBytes,
+            long budgetBytes,
+            Path cacheDir,
+            int threads,
+            int batchTokens,
+            int logitRows,
+            int queuePerReplica) {
+        this(
+                deviceKind,
+                deviceName,
+                totalBytes,
+                budgetBytes,
+                cacheDir,
+                threads,
+                batchTokens,
+                logitRows,
+                queuePerReplica,
+                null);
+    }
+
     public HostSettings {
         if (budgetBytes <= 0) {
             throw new IllegalArgumentException("host budget must be > 0 bytes, got " + budgetBytes);

@@ -5,6 +5,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.LaunchMode;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
+import io.stowage.hostapi.GpuUuids;
 import io.stowage.hostapi.HostApi;
 import io.stowage.placement.manifest.ByteSize;
 import io.stowage.runtime.admin.AdminServer;
@@ -153,7 +154,9 @@ public class HostService {
                 threads.orElse(Math.max(1, Runtime.getRuntime().availableProcessors())),
                 batchTokens,
                 logitRows,
-                queuePerReplica);
+                queuePerReplica,
+                // The GPU the device plugin gave this pod, by UUID: the operator keys its ledger and DCGM usage on it.
+                GpuUuids.single(System.getenv()));
         ModelSourcePolicy policy = sourcePolicy(cache);
         host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy));
         metrics = new HostMetrics(registry, host);
@@ -178,8 +181,13 @@ public class HostService {
             }
         } else {
             LOG.infof(
-                    "runtime host for device %s (%s): budget %s of %s RAM, model cache %s; waiting for assignments",
-                    settings.deviceName(), settings.deviceKind(), ByteSize.human(budget), ByteSize.human(ram), cache);
+                    "runtime host for device %s (%s%s): budget %s of %s RAM, model cache %s; waiting for assignments",
+                    settings.deviceName(),
+                    settings.deviceKind(),
+                    settings.gpuUuid() == null ? "" : ", GPU " + settings.gpuUuid(),
+                    ByteSize.human(budget),
+                    ByteSize.human(ram),
+                    cache);
         }
     }
 
