@@ -304,14 +304,41 @@ spec:
   placement: {device: cpu}
 EOF
   wait_until "a probe that cannot be scheduled ends in a condition with its reason" 300 \
-    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-noclaim -o jsonpath='{.status.phase}') != Inspecting && -n \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-noclaim -o jsonpath='{.status.conditions[?(@.type==\"Placed\")].reason}') ]]" || return 1
-  step "stories-noclaim: $(ld stories-noclaim '{.status.phase}, {.status.conditions[?(@.type=="Placed")].reason}: {.status.conditions[?(@.type=="Placed")].message}')"
+    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-noclaim -o jsonpath='{.status.conditions[?(@.type==\"Placed\")].reason}') == ModelUnreadable ]]" || return 1
+  phase=$(ld stories-noclaim '{.status.phase}')
+  [[ $phase != Inspecting ]] || { fail "stories-noclaim is still Inspecting"; return 1; }
+  step "stories-noclaim: phase $phase, $(ld stories-noclaim '{.status.conditions[?(@.type=="Placed")].reason}: {.status.conditions[?(@.type=="Placed")].message}')"
+  # Fixed: the claim appears (bound to a second volume on the same directory).
+  kc apply -f - >/dev/null <<EOF || { fail "the claim no-such-claim was refused"; return 1; }
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: e2e-model-store-2}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef: {namespace: $NS, name: no-such-claim}
+  hostPath: {path: $STORE, type: Directory}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: no-such-claim, namespace: $NS}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: e2e-model-store-2
+  resources: {requests: {storage: 1Gi}}
+EOF
+  wait_until "stories-noclaim recovers once its claim exists" 420 ld_ready stories-noclaim || return 1
+  serves_golden stories-noclaim || { fail "stories-noclaim does not serve the golden text after it recovered"; return 1; }
   kc -n "$NS" delete llmdeployment stories-noclaim --wait=true >/dev/null
+  kc -n "$NS" delete pvc no-such-claim --wait=false >/dev/null
 }
 
 # ---- 7
 s7_restarts() {
-  local before after old new services secrets
+  local before after old new services secrets deployments
   before=$(host_pods)
   save_operator_logs
   old=$(kc -n "$OP_NS" get pods -l app.kubernetes.io/name=stowage-operator -o jsonpath='{.items[0].metadata.name}')
@@ -324,8 +351,10 @@ s7_restarts() {
   after=$(host_pods)
   [[ $after == "$before" ]] || { fail "host pods changed across the operator's restart: before [$before] after [$after]"; return 1; }
   services=$(kc -n "$NS" get services -l "$MANAGED" --no-headers | wc -l)
+  deployments=$(kc -n "$NS" get llmdeployments --no-headers | wc -l)
   secrets=$(kc -n "$NS" get secrets --no-headers | awk '$1 == "stowage-admin-token"' | wc -l)
-  ((services == 2 && secrets == 1)) || { fail "$services Services and $secrets token Secrets after the restart (expected 2 and 1)"; return 1; }
+  ((services == deployments && secrets == 1)) \
+    || { fail "$services Services for $deployments LlmDeployments and $secrets token Secrets after the restart (expected one each)"; return 1; }
   step "nothing moved (host pods $(wc -l <<<"$after"), same UIDs), nothing duplicated ($services Services, $secrets token Secret)"
   # A host pod deleted: it comes back and serves.
   new=$(host_pods | head -n 1 | cut -d= -f1)

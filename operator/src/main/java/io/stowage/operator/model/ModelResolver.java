@@ -185,8 +185,19 @@ public final class ModelResolver {
         String name = Labels.probePodName(key);
         Pod pod = client.pods().inNamespace(ns).withName(name).get();
         if (pod == null) {
+            // Owned by the deployment that asks (not controlled: another one of the same source may read the same
+            // result), so that the garbage collector removes it when that deployment goes before the result is
+            // read, or the pod never ran (found on a real node: probe pods outlived their deployments).
+            Pod want = probePod(ns, name, uri);
+            want.getMetadata()
+                    .setOwnerReferences(List.of(new io.fabric8.kubernetes.api.model.OwnerReferenceBuilder()
+                            .withApiVersion(LlmDeployment.API_VERSION)
+                            .withKind(LlmDeployment.KIND)
+                            .withName(d.getMetadata().getName())
+                            .withUid(d.getMetadata().getUid())
+                            .build()));
             try {
-                client.pods().inNamespace(ns).resource(probePod(ns, name, uri)).create();
+                client.pods().inNamespace(ns).resource(want).create();
             } catch (KubernetesClientException e) {
                 if (e.getCode() == 400 || e.getCode() == 403 || e.getCode() == 422) {
                     return new Failed(UNREADABLE, refusal(ns, name, uri, e), clock.instant());

@@ -476,6 +476,16 @@ class PlacementLoopTest {
                         .getClaimName())
                 .isEqualTo("models");
         assertThat(probe.getSpec().getContainers().get(0).getArgs()).containsSequence("inspect", "--json");
+        assertThat(probe.getMetadata().getOwnerReferences())
+                .as("the garbage collector removes the probe with the deployment, read or not")
+                .singleElement()
+                .satisfies(o -> {
+                    assertThat(o.getUid())
+                            .isEqualTo(cluster.get("team-a", "from-pvc")
+                                    .getMetadata()
+                                    .getUid());
+                    assertThat(o.getController()).isNotEqualTo(Boolean.TRUE);
+                });
 
         cluster.kubelet();
         cluster.converge();
