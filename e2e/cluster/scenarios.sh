@@ -17,24 +17,43 @@
 #   8 kubectl delete of every LlmDeployment: hosts, Services and Secrets go; nothing is left
 #   9 every pod non-root with a read-only root file system, in namespaces labelled Pod Security "restricted"
 # Usage: scenarios.sh [N...]   (default: all, in order; later scenarios expect the earlier ones' state)
+#
+# On your own cluster (kind, K3s, any fresh single-node cluster with a default StorageClass): build and load the two
+# images there, then STOWAGE_E2E_EXTERNAL=1 with KUBECONFIG set; kubectl, helm, curl and jq from PATH. The model
+# store is then a claim of the default StorageClass, filled through a loader pod (kubectl cp), and the Services are
+# reached through kubectl port-forward on 127.0.0.1. It leaves the CRD installed and removes the rest at the end.
+#   STOWAGE_E2E_OPERATOR_IMAGE, STOWAGE_E2E_RUNTIME_IMAGE   images to install (default stowage.local/stowage/*:e2e)
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(cd "$CLUSTER_DIR/../.." && pwd)
-export KUBECONFIG=$KUBECONFIG_ADMIN
-[[ -f $KUBECONFIG ]] || die "no cluster: $KUBECONFIG is missing (run up.sh)"
-kc() { "$CLUSTER_BIN/kubectl" "$@"; }
-helm() { "$CLUSTER_BIN/helm" "$@"; }
+EXTERNAL=${STOWAGE_E2E_EXTERNAL:-0}
+OPERATOR_IMAGE=${STOWAGE_E2E_OPERATOR_IMAGE:-stowage.local/stowage/operator:e2e}
+RUNTIME_IMAGE=${STOWAGE_E2E_RUNTIME_IMAGE:-stowage.local/stowage/runtime:e2e}
+if [[ $EXTERNAL == 1 ]]; then
+  [[ -n ${KUBECONFIG:-} ]] || die "STOWAGE_E2E_EXTERNAL=1 needs KUBECONFIG set to your cluster's"
+  CLUSTER_RUN=${STOWAGE_CLUSTER_RUN:-$(mktemp -d "${TMPDIR:-/tmp}/stowage-e2e.XXXXXX")}
+  kc() { kubectl "$@"; }
+  PULL=IfNotPresent
+else
+  export KUBECONFIG=$KUBECONFIG_ADMIN
+  [[ -f $KUBECONFIG ]] || die "no cluster: $KUBECONFIG is missing (run up.sh)"
+  kc() { "$CLUSTER_BIN/kubectl" "$@"; }
+  helm() { "$CLUSTER_BIN/helm" "$@"; }
+  PULL=Never
+fi
 
 OP_NS=stowage-system     # the operator's namespace (created fresh)
 NS=default               # where the examples' LlmDeployments live (examples/k8s name it)
 RELEASE=stowage
-STORE=$CLUSTER_RUN/model-store   # the model-store PersistentVolume's directory on the node
+STORE=$CLUSTER_RUN/model-store   # the model-store PersistentVolume's directory on the node (not with EXTERNAL)
 MODELS=$ROOT/runtime-image/src/test/resources/models
 GOLDEN=$MODELS/stories260K.golden.json
 HOST_SELECTOR=app.kubernetes.io/component=runtime-host
 MANAGED=app.kubernetes.io/managed-by=stowage-operator
 OP_LOGS=$CLUSTER_RUN/logs/operator   # every operator pod's log, kept before a pod goes
-mkdir -p "$OP_LOGS"
+FORWARDS=$CLUSTER_RUN/port-forwards  # EXTERNAL: kubectl port-forward processes, their ports and logs
+mkdir -p "$OP_LOGS" "$FORWARDS"
+trap 'for f in "$FORWARDS"/*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null; done; true' EXIT
 
 # ---- reporting
 current="" t_scenario=0 failures=0
@@ -78,12 +97,82 @@ run_scenario() {
 
 # ---- helpers
 ld() { kc -n "$NS" get llmdeployment "$1" -o jsonpath="$2"; }
+# equals VALUE COMMAND...: COMMAND succeeds and prints VALUE; matches REGEX COMMAND...; prints_nothing COMMAND...
+equals() { local out; out=$("${@:2}" 2>/dev/null) && [[ $out == "$1" ]]; }
+matches() { local out; out=$("${@:2}" 2>/dev/null) && [[ $out =~ $1 ]]; }
+prints_nothing() { local out; out=$("$@" 2>/dev/null) && [[ -z $out ]]; }
+condition() { ld "$1" "{.status.conditions[?(@.type==\"$2\")].${3:-status}}"; }
 ld_ready() { [[ $(ld "$1" '{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
 ld_ready_replicas() { [[ $(ld "$1" '{.status.readyReplicas}') == "$2" ]]; }
 svc_ip() { kc -n "$NS" get service "$1" -o jsonpath='{.spec.clusterIP}'; }
+# forward TARGET PORT: the local port of a kubectl port-forward to TARGET (started again when it has ended, as it
+# does when its pod goes).
+forward() {
+  local f=$FORWARDS/${1//\//_}-$2 port
+  if [[ -f $f.pid && -s $f.port ]] && kill -0 "$(cat "$f.pid")" 2>/dev/null; then
+    cat "$f.port"
+    return
+  fi
+  rm -f "$f.port"
+  kc -n "$NS" port-forward --address 127.0.0.1 "$1" ":$2" >"$f.log" 2>&1 &
+  echo $! >"$f.pid"
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$f.log" | head -n 1)
+    [[ -n $port ]] && { echo "$port" >"$f.port"; echo "$port"; return; }
+    kill -0 "$(cat "$f.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "kubectl port-forward $1 failed: $(tail -n 1 "$f.log")" >&2
+  return 1
+}
+# svc_url SERVICE: where the Service answers: its ClusterIP through kube-proxy, or a port-forward (EXTERNAL).
+svc_url() {
+  if [[ $EXTERNAL == 1 ]]; then
+    echo "http://127.0.0.1:$(forward "service/$1" 80)"
+  else
+    echo "http://$(svc_ip "$1")"
+  fi
+}
 host_pods() { kc -n "$NS" get pods -l "$HOST_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.uid}{"\n"}{end}' | sort; }
 host_ip() { kc -n "$NS" get pods -l "$HOST_SELECTOR" -o jsonpath='{.items[0].status.podIP}'; }
-metric() { curl -sS -m 10 "http://$(host_ip):8080/q/metrics" | awk -v m="$1" '$1 == m { printf "%d\n", $2 }'; }
+host_url() {
+  if [[ $EXTERNAL == 1 ]]; then
+    echo "http://127.0.0.1:$(forward "pod/$(kc -n "$NS" get pods -l "$HOST_SELECTOR" -o jsonpath='{.items[0].metadata.name}')" 8080)"
+  else
+    echo "http://$(host_ip):8080"
+  fi
+}
+metric() { curl -sS -m 10 "$(host_url)/q/metrics" | awk -v m="$1" '$1 == m { printf "%d\n", $2 }'; }
+# store_put FILE NAME [CLAIM]: a model file into the store: the volume's node directory, or (EXTERNAL) through a
+# loader pod that mounts the claim (kubectl cp).
+store_put() {
+  local claim=${3:-model-store} pod
+  if [[ $EXTERNAL != 1 ]]; then
+    install -o 10001 -g 10001 -m 0644 "$1" "$STORE/$2"
+    return
+  fi
+  pod=e2e-loader-$claim
+  if ! kc -n "$NS" get pod "$pod" >/dev/null 2>&1; then
+    kc apply -f - >/dev/null <<EOF || return 1
+apiVersion: v1
+kind: Pod
+metadata: {name: $pod, namespace: $NS, labels: {stowage-e2e: loader}}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: loader
+      image: $RUNTIME_IMAGE
+      imagePullPolicy: IfNotPresent
+      command: ["sleep", "3600"]
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+      volumeMounts: [{name: store, mountPath: /store}]
+  volumes: [{name: store, persistentVolumeClaim: {claimName: $claim}}]
+EOF
+    kc -n "$NS" wait --for=condition=Ready "pod/$pod" --timeout=300s >/dev/null || return 1
+  fi
+  kc -n "$NS" cp "$1" "$pod:/store/$2" >/dev/null
+}
 save_operator_logs() {
   local p
   for p in $(kc -n "$OP_NS" get pods -l app.kubernetes.io/name=stowage-operator -o name 2>/dev/null); do
@@ -92,7 +181,7 @@ save_operator_logs() {
 }
 # complete SERVICE PROMPT N: the greedy completion's text through the Service's ClusterIP.
 complete() {
-  curl -sS -m 60 --fail-with-body "http://$(svc_ip "$1")/v1/completions" -H 'content-type: application/json' \
+  curl -sS -m 60 --fail-with-body "$(svc_url "$1")/v1/completions" -H 'content-type: application/json' \
     -d "$(jq -n --arg m "$1" --arg p "$2" --argjson n "$3" '{model: $m, prompt: $p, max_tokens: $n, temperature: 0}')" \
     | jq -er '.choices[0].text'
 }
@@ -103,7 +192,7 @@ assert_serves_golden() {
   got=$(complete "$1" "$(jq -r .prompt "$GOLDEN")" "$(jq -r .n_generated "$GOLDEN")") \
     || { fail "completion through Service $1 failed: $got"; return 1; }
   [[ $got == "$(golden_text)" ]] || { fail "Service $1 answered '$got', expected the golden '$(golden_text)'"; return 1; }
-  step "Service $1 ($(svc_ip "$1")) answers the golden greedy text: '${got:0:60}…'"
+  step "Service $1 ($(svc_url "$1")) answers the golden greedy text: '${got:0:60}…'"
 }
 # deployment NAME FILE [REPLICAS]: an LlmDeployment of a file in the model store, on the CPU.
 deployment() {
@@ -122,9 +211,10 @@ EOF
 # ---- 1
 s1_install() {
   local t0 forbidden
-  # The model store: a PersistentVolume of ours (the node has no provisioner) bound to the example's claim.
-  mkdir -p "$STORE" && cp "$MODELS/stories260K-q8_0.gguf" "$STORE/" && chown -R 10001:10001 "$STORE" && chmod 0755 "$STORE"
-  kc apply -f - >/dev/null <<EOF || { fail "the model-store PersistentVolume was refused"; return 1; }
+  # The model store: a PersistentVolume of ours (the node has no provisioner) bound to the example's claim; on
+  # your own cluster, the default StorageClass's.
+  [[ $EXTERNAL == 1 ]] || { mkdir -p "$STORE" && chown 10001:10001 "$STORE" && chmod 0755 "$STORE"; } || { fail "no model store"; return 1; }
+  [[ $EXTERNAL == 1 ]] || kc apply -f - >/dev/null <<EOF || { fail "the model-store PersistentVolume was refused"; return 1; }
 apiVersion: v1
 kind: PersistentVolume
 metadata: {name: e2e-model-store}
@@ -141,8 +231,8 @@ EOF
   kc label namespace "$OP_NS" "$NS" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
   t0=$(now_ms)
   helm install "$RELEASE" "$ROOT/helm/stowage" -n "$OP_NS" --wait --timeout 5m \
-    --set image.repository=stowage.local/stowage/operator,image.tag=e2e,image.pullPolicy=Never \
-    --set runtimeImage.repository=stowage.local/stowage/runtime,runtimeImage.tag=e2e,runtimeImage.pullPolicy=Never \
+    --set "image.repository=${OPERATOR_IMAGE%:*},image.tag=${OPERATOR_IMAGE##*:},image.pullPolicy=$PULL" \
+    --set "runtimeImage.repository=${RUNTIME_IMAGE%:*},runtimeImage.tag=${RUNTIME_IMAGE##*:},runtimeImage.pullPolicy=$PULL" \
     --set cpuFraction=0.5 >"$CLUSTER_RUN/logs/helm-install.log" 2>&1 \
     || { fail "helm install failed: $(tail -n 3 "$CLUSTER_RUN/logs/helm-install.log")"; return 1; }
   step "helm install: the chart and its CRD installed, the operator Ready ($(since "$t0"))"
@@ -150,7 +240,7 @@ EOF
   [[ $(kc -n "$OP_NS" get deploy stowage-operator -o jsonpath='{.spec.template.spec.serviceAccountName}') == stowage-operator ]] \
     || { fail "the operator does not run under the chart's ServiceAccount"; return 1; }
   wait_until "the operator holds the leader lease" 60 \
-    bash -c "[[ -n \$('$CLUSTER_BIN/kubectl' -n $OP_NS get lease stowage-operator-lease -o jsonpath='{.spec.holderIdentity}') ]]" || return 1
+    matches . kc -n "$OP_NS" get lease stowage-operator-lease -o jsonpath='{.spec.holderIdentity}' || return 1
   sleep 3   # a renewal of the lease (every 2 s) has happened
   forbidden=$(kc -n "$OP_NS" logs deploy/stowage-operator | grep -c 'code=403\|is forbidden' || true)
   ((forbidden == 0)) || { fail "the operator's log shows $forbidden lines with 403"; return 1; }
@@ -162,8 +252,9 @@ s2_serve() {
   local t0 row chat events
   awk '/^---/ { exit } { print }' "$ROOT/examples/k8s/model-store.yaml" | kc apply -f - >/dev/null \
     || { fail "the claim of examples/k8s/model-store.yaml was refused"; return 1; }
+  store_put "$MODELS/stories260K-q8_0.gguf" stories260K-q8_0.gguf || { fail "could not fill the model store"; return 1; }
   wait_until "claim model-store bound to the model store" 60 \
-    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get pvc model-store -o jsonpath='{.status.phase}') == Bound ]]" || return 1
+    equals Bound kc -n "$NS" get pvc model-store -o jsonpath='{.status.phase}' || return 1
   t0=$(now_ms)
   kc apply -f "$ROOT/examples/k8s/cpu-serving.yaml" >/dev/null || { fail "kubectl apply -f examples/k8s/cpu-serving.yaml was refused"; return 1; }
   kc -n "$NS" wait --for=condition=Ready llmdeployment/stories-cpu --timeout=240s >/dev/null \
@@ -177,7 +268,7 @@ s2_serve() {
   grep -q 'Normal  *Placed ' <<<"$events" || { fail "kubectl describe shows no Placed event: $events"; return 1; }
   step "kubectl describe shows the Events: $(grep -m1 Placed <<<"$events" | tr -s ' ')"
   assert_serves_golden stories-cpu || return 1
-  chat=$(curl -sS -m 60 --fail-with-body "http://$(svc_ip stories-cpu)/v1/chat/completions" -H 'content-type: application/json' \
+  chat=$(curl -sS -m 60 --fail-with-body "$(svc_url stories-cpu)/v1/chat/completions" -H 'content-type: application/json' \
     -d '{"model":"stories-cpu","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":24,"temperature":0}') \
     || { fail "the chat completion failed: $chat"; return 1; }
   jq -e '.choices[0].message.content | length > 0' <<<"$chat" >/dev/null && jq -e '.usage.completion_tokens == 24' <<<"$chat" >/dev/null \
@@ -200,8 +291,12 @@ s3_scale() {
   step "two replicas on one host: weights $weights bytes once (stowage_model_bytes), KV $kv1 -> $kv2 bytes"
   [[ $(kc -n "$NS" get llmdeployment stories-cpu -o jsonpath='{.status.replicas}') == 2 ]] || { fail "status.replicas (the scale subresource's) is not 2"; return 1; }
   kc -n "$NS" scale llmdeployment stories-cpu --replicas 0 >/dev/null || { fail "kubectl scale --replicas 0 was refused"; return 1; }
+  scaled_to_zero() {
+    prints_nothing kc -n "$NS" get endpointslices -l kubernetes.io/service-name=stories-cpu -o jsonpath='{.items[*].endpoints[*].addresses[*]}' \
+      && equals 0 ld stories-cpu '{.status.readyReplicas}'
+  }
   wait_until "scaled to 0: no replica, the Service without endpoints" 120 \
-    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get endpointslices -l kubernetes.io/service-name=stories-cpu -o jsonpath='{.items[*].endpoints[*].addresses[*]}') == '' && \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-cpu -o jsonpath='{.status.readyReplicas}') == 0 ]]" || return 1
+    scaled_to_zero || return 1
   kc -n "$NS" scale llmdeployment stories-cpu --replicas 1 >/dev/null || { fail "kubectl scale --replicas 1 was refused"; return 1; }
   wait_until "back to one replica" 120 ld_ready_replicas stories-cpu 1 || return 1
   wait_until "the Service serves again" 60 serves_golden stories-cpu || return 1
@@ -210,11 +305,15 @@ s3_scale() {
 # ---- 4
 s4_second_model() {
   local probe_pid errors=0 requests=0 t0
-  cp "$MODELS/stories260K-f32.gguf" "$STORE/" && python3 "$CLUSTER_DIR/nan-gguf.py" "$MODELS/stories260K-f32.gguf" "$STORE/stories260K-nan.gguf" >/dev/null \
-    && chown 10001:10001 "$STORE"/*.gguf || { fail "could not fill the model store"; return 1; }
+  python3 "$CLUSTER_DIR/nan-gguf.py" "$MODELS/stories260K-f32.gguf" "$CLUSTER_RUN/stories260K-nan.gguf" >/dev/null \
+    && store_put "$MODELS/stories260K-f32.gguf" stories260K-f32.gguf \
+    && store_put "$CLUSTER_RUN/stories260K-nan.gguf" stories260K-nan.gguf || { fail "could not fill the model store"; return 1; }
   # The first model is asked all along, in the background; every answer must be the golden text.
   (
     while [[ ! -f $CLUSTER_RUN/s4.stop ]]; do
+      ready=$(kc -n "$NS" get endpointslices -l kubernetes.io/service-name=stories-cpu \
+        -o jsonpath='{.items[*].endpoints[?(@.conditions.ready==true)].addresses[*]}' 2>/dev/null)
+      [[ -n $ready ]] || echo "error $(date +%T) the Service stories-cpu has no ready endpoint"
       if out=$(complete stories-cpu "$(jq -r .prompt "$GOLDEN")" "$(jq -r .n_generated "$GOLDEN")" 2>&1) && [[ $out == "$(golden_text)" ]]; then
         echo ok
       else
@@ -234,16 +333,16 @@ s4_second_model() {
   wait_until "a failing model (stories-nan) loaded on the same host" 240 ld_ready stories-nan || { touch "$CLUSTER_RUN/s4.stop"; return 1; }
   for _ in 1 2 3 4; do complete stories-nan "Once upon a time" 4 >/dev/null 2>&1 || true; done
   wait_until "stories-nan reported failed (condition Degraded)" 120 \
-    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-nan -o jsonpath='{.status.conditions[?(@.type==\"Degraded\")].status}') == True ]]" \
+    equals True condition stories-nan Degraded \
     || { touch "$CLUSTER_RUN/s4.stop"; return 1; }
   sleep 20   # two placement passes with the failed model on the host
   touch "$CLUSTER_RUN/s4.stop"
   wait "$probe_pid"
   rm -f "$CLUSTER_RUN/s4.stop"
-  requests=$(wc -l <"$CLUSTER_RUN/s4.log") errors=$(grep -c error "$CLUSTER_RUN/s4.log" || true)
+  requests=$(grep -c '^ok$' "$CLUSTER_RUN/s4.log" || true) errors=$(grep -c '^error' "$CLUSTER_RUN/s4.log" || true)
   ((requests > 0 && errors == 0)) \
-    || { fail "stories-cpu failed $errors of $requests requests while the second model loaded and the third failed; first: $(grep -m 3 error "$CLUSTER_RUN/s4.log" | tr '\n' ';')"; return 1; }
-  step "stories-cpu answered $requests of $requests requests with the golden text while stories-f32 loaded and stories-nan failed ($(since "$t0"))"
+    || { fail "stories-cpu: $errors errors beside $requests good answers while the second model loaded and the third failed; first: $(grep -m 3 error "$CLUSTER_RUN/s4.log" | tr '\n' ';')"; return 1; }
+  step "stories-cpu answered $requests of $requests requests with the golden text, and its Service kept a ready endpoint, while stories-f32 loaded and stories-nan failed ($(since "$t0"))"
   ld_ready stories-cpu && ld_ready stories-f32 || { fail "a failing model took the others' readiness"; return 1; }
   kc -n "$NS" delete llmdeployment stories-nan --wait=true >/dev/null
 }
@@ -285,12 +384,12 @@ s6_unprobeable() {
   local reason phase
   deployment stories-missing stories260K-later.gguf >/dev/null || { fail "stories-missing was refused"; return 1; }
   wait_until "a missing model file ends in a condition with its reason" 180 \
-    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-missing -o jsonpath='{.status.conditions[?(@.type==\"Placed\")].reason}') =~ ^(ModelUnreadable|InvalidModel|ProbeFailed) ]]" || return 1
+    matches '^(ModelUnreadable|InvalidModel)$' condition stories-missing Placed reason || return 1
   reason=$(ld stories-missing '{.status.conditions[?(@.type=="Placed")].reason}: {.status.conditions[?(@.type=="Placed")].message}')
   phase=$(ld stories-missing '{.status.phase}')
   [[ $phase != Inspecting ]] || { fail "stories-missing is still Inspecting"; return 1; }
   step "stories-missing: phase $phase, $reason"
-  cp "$MODELS/stories260K-q8_0.gguf" "$STORE/stories260K-later.gguf" && chown 10001:10001 "$STORE/stories260K-later.gguf"
+  store_put "$MODELS/stories260K-q8_0.gguf" stories260K-later.gguf || { fail "could not fill the model store"; return 1; }
   wait_until "stories-missing recovers once the file is there" 300 ld_ready stories-missing || return 1
   serves_golden stories-missing || { fail "stories-missing does not serve the golden text after it recovered"; return 1; }
   kc -n "$NS" delete llmdeployment stories-missing --wait=true >/dev/null
@@ -304,12 +403,24 @@ spec:
   placement: {device: cpu}
 EOF
   wait_until "a probe that cannot be scheduled ends in a condition with its reason" 300 \
-    bash -c "[[ \$('$CLUSTER_BIN/kubectl' -n $NS get llmdeployment stories-noclaim -o jsonpath='{.status.conditions[?(@.type==\"Placed\")].reason}') == ModelUnreadable ]]" || return 1
+    equals ModelUnreadable condition stories-noclaim Placed reason || return 1
   phase=$(ld stories-noclaim '{.status.phase}')
   [[ $phase != Inspecting ]] || { fail "stories-noclaim is still Inspecting"; return 1; }
   step "stories-noclaim: phase $phase, $(ld stories-noclaim '{.status.conditions[?(@.type=="Placed")].reason}: {.status.conditions[?(@.type=="Placed")].message}')"
-  # Fixed: the claim appears (bound to a second volume on the same directory).
-  kc apply -f - >/dev/null <<EOF || { fail "the claim no-such-claim was refused"; return 1; }
+  # Fixed: the claim appears (bound to a second volume on the same directory; on your own cluster, a claim of the
+  # default StorageClass that the loader pod fills).
+  if [[ $EXTERNAL == 1 ]]; then
+    kc apply -f - >/dev/null <<EOF || { fail "the claim no-such-claim was refused"; return 1; }
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: no-such-claim, namespace: $NS}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+EOF
+    store_put "$MODELS/stories260K-q8_0.gguf" stories260K-q8_0.gguf no-such-claim || { fail "could not fill no-such-claim"; return 1; }
+  else
+    kc apply -f - >/dev/null <<EOF || { fail "the claim no-such-claim was refused"; return 1; }
 apiVersion: v1
 kind: PersistentVolume
 metadata: {name: e2e-model-store-2}
@@ -330,6 +441,7 @@ spec:
   volumeName: e2e-model-store-2
   resources: {requests: {storage: 1Gi}}
 EOF
+  fi
   wait_until "stories-noclaim recovers once its claim exists" 420 ld_ready stories-noclaim || return 1
   serves_golden stories-noclaim || { fail "stories-noclaim does not serve the golden text after it recovered"; return 1; }
   kc -n "$NS" delete llmdeployment stories-noclaim --wait=true >/dev/null
@@ -342,11 +454,16 @@ s7_restarts() {
   before=$(host_pods)
   save_operator_logs
   old=$(kc -n "$OP_NS" get pods -l app.kubernetes.io/name=stowage-operator -o jsonpath='{.items[0].metadata.name}')
+  new_leader_ready() {
+    local n
+    n=$(kc -n "$OP_NS" get lease stowage-operator-lease -o jsonpath='{.spec.holderIdentity}') \
+      && [[ -n $n && $n != "$1" ]] && kc -n "$OP_NS" wait --for=condition=Ready "pod/$n" --timeout=1s
+  }
   # Mid-reconcile: a change, and the operator's pod deleted right after it.
   kc -n "$NS" scale llmdeployment stories-f32 --replicas 2 >/dev/null || { fail "kubectl scale was refused"; return 1; }
   kc -n "$OP_NS" delete pod "$old" --wait=false >/dev/null || { fail "could not delete the operator's pod"; return 1; }
   wait_until "a new operator pod Ready and holding the lease" 180 \
-    bash -c "n=\$('$CLUSTER_BIN/kubectl' -n $OP_NS get lease stowage-operator-lease -o jsonpath='{.spec.holderIdentity}'); [[ -n \$n && \$n != $old ]] && '$CLUSTER_BIN/kubectl' -n $OP_NS wait --for=condition=Ready pod/\$n --timeout=1s" || return 1
+    new_leader_ready "$old" || return 1
   wait_until "the change converged under the new leader" 180 ld_ready_replicas stories-f32 2 || return 1
   after=$(host_pods)
   [[ $after == "$before" ]] || { fail "host pods changed across the operator's restart: before [$before] after [$after]"; return 1; }
@@ -369,9 +486,14 @@ s7_restarts() {
 s8_delete() {
   local left
   save_operator_logs
+  kc -n "$NS" delete pods -l stowage-e2e=loader --wait=true >/dev/null   # EXTERNAL's loader pods
   kc -n "$NS" delete llmdeployments --all --wait=true --timeout=180s >/dev/null || { fail "kubectl delete llmdeployments timed out"; return 1; }
+  all_gone() {
+    prints_nothing kc -n "$NS" get pods,services,secrets,endpointslices -l "$MANAGED" -o name \
+      && prints_nothing kc -n "$NS" get pods -o name
+  }
   wait_until "hosts, probes, Services and Secrets gone" 120 \
-    bash -c "[[ -z \$('$CLUSTER_BIN/kubectl' -n $NS get pods,services,secrets,endpointslices -l '$MANAGED' -o name) && -z \$('$CLUSTER_BIN/kubectl' -n $NS get pods -o name) ]]" || return 1
+    all_gone || return 1
   left=$(kc -n "$NS" get all,secrets,configmaps,endpointslices,events -o name 2>/dev/null | grep -v -e '^service/kubernetes$' -e '^endpointslice.discovery.k8s.io/kubernetes$' -e '^configmap/kube-root-ca.crt$' -e '^event' || true)
   [[ -z $left ]] || { fail "left in namespace $NS after the delete: $(tr '\n' ' ' <<<"$left")"; return 1; }
   step "nothing left in namespace $NS but the cluster's own objects and Events"
@@ -400,10 +522,25 @@ s9_restricted() {
 
 # ---- the run
 t_all=$(now_ms)
-ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_IMAGES/operator.tar" >/dev/null \
-  && ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_IMAGES/runtime.tar" >/dev/null \
-  || die "ctr could not import the project's images (run project-images.sh)"
-echo "e2e: the project's images imported into the node's containerd ($(since "$t_all"))"
+if [[ $EXTERNAL == 1 ]]; then
+  echo "e2e: on the cluster of $KUBECONFIG ($(kc config current-context)), images $OPERATOR_IMAGE and $RUNTIME_IMAGE; state in $CLUSTER_RUN"
+  # What the run made goes at the end; the CRD stays (helm leaves it).
+  cleanup_external() {
+    kc -n "$NS" delete llmdeployments --all --wait=true --timeout=120s >/dev/null 2>&1
+    kc -n "$NS" delete pods -l stowage-e2e=loader --wait=false >/dev/null 2>&1
+    kc -n "$NS" delete pvc model-store no-such-claim --wait=false >/dev/null 2>&1
+    helm uninstall "$RELEASE" -n "$OP_NS" >/dev/null 2>&1
+    kc delete namespace "$OP_NS" --wait=false >/dev/null 2>&1
+    for f in "$FORWARDS"/*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null; done
+    true
+  }
+  trap cleanup_external EXIT
+else
+  ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_IMAGES/operator.tar" >/dev/null \
+    && ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$CLUSTER_IMAGES/runtime.tar" >/dev/null \
+    || die "ctr could not import the project's images (run project-images.sh)"
+  echo "e2e: the project's images imported into the node's containerd ($(since "$t_all"))"
+fi
 todo=("$@")
 ((${#todo[@]})) || todo=(1 2 3 4 5 6 7 8 9)
 for n in "${todo[@]}"; do
