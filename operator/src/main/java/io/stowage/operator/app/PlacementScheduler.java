@@ -16,8 +16,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 
 /**
- * Runs the cluster-wide placement loop on one thread: coalesces the triggers of many reconciles into
- * one batch pass, and resyncs periodically once this replica leads (reconciles only reach the leader).
+ * Runs the cluster-wide placement loop on one thread: coalesces the triggers of many reconciles and watched
+ * changes into one batch pass, and resyncs periodically once this replica leads (reconciles only reach the leader).
  */
 @ApplicationScoped
 public class PlacementScheduler {
@@ -41,8 +41,9 @@ public class PlacementScheduler {
     private final Map<String, AtomicLong> reported = new ConcurrentHashMap<>();
     private final MeterRegistry registry;
 
-    PlacementScheduler(PlacementLoop loop, StowageSettings settings, MeterRegistry registry) {
+    PlacementScheduler(PlacementLoop loop, StowageSettings settings, MeterRegistry registry, ChangeSignal changes) {
         this.loop = loop;
+        changes.connect(this::onClusterChange);
         this.settings = settings;
         this.registry = registry;
         this.passTimer = Timer.builder("stowage.placement.pass")
@@ -60,6 +61,16 @@ public class PlacementScheduler {
         }
         if (queued.compareAndSet(false, true)) {
             executor.schedule(this::runSafely, DEBOUNCE_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /**
+     * A watched change (a pod, a node, a deployment): a debounced pass, once this replica leads. Before the first
+     * reconcile reaches it, it may be a standby whose caches are warm but which must not write.
+     */
+    void onClusterChange() {
+        if (started.get()) {
+            requestPass();
         }
     }
 
@@ -89,5 +100,6 @@ public class PlacementScheduler {
 
     void onStop(@Observes ShutdownEvent ev) {
         executor.shutdownNow();
+        loop.close();
     }
 }
