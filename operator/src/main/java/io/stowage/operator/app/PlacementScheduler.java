@@ -24,6 +24,8 @@ public class PlacementScheduler {
     private static final Logger LOG = Logger.getLogger(PlacementScheduler.class);
     /** A GitOps sync creates many objects at once: wait this long so that one pass batches them. */
     private static final long DEBOUNCE_MILLIS = 200;
+    /** While a host loads a model, look again this soon: its readiness changes without a Kubernetes event. */
+    private static final long SETTLING_MILLIS = 2000;
 
     private final PlacementLoop loop;
     private final StowageSettings settings;
@@ -78,6 +80,9 @@ public class PlacementScheduler {
         queued.set(false);
         try {
             PlacementLoop.PassResult r = passTimer.recordCallable(loop::runPass);
+            if (r.settling() && queued.compareAndSet(false, true)) {
+                executor.schedule(this::runSafely, SETTLING_MILLIS, TimeUnit.MILLISECONDS);
+            }
             pending.set(r.pendingReplicas());
             devices.set(r.devices());
             r.plannedBytesByDevice()

@@ -105,7 +105,8 @@ public final class PlacementLoop {
             List<Eviction> evictions,
             Map<String, Long> plannedBytesByDevice,
             Map<String, Long> reportedBytesByDevice,
-            Map<String, Long> phaseMillis) {}
+            Map<String, Long> phaseMillis,
+            boolean settling) {}
 
     /** Wall time per phase of a pass, for the benchmark and the logs. */
     private static final class PhaseClock {
@@ -510,7 +511,8 @@ public final class PlacementLoop {
                 evictions,
                 plannedBytes,
                 reported,
-                phases.millis());
+                phases.millis(),
+                settling(reports));
     }
 
     private void plan(
@@ -1187,6 +1189,19 @@ public final class PlacementLoop {
             }
         }
         return out;
+    }
+
+    /**
+     * Whether a host is still downloading, loading or unloading a model: its ready labels will change without a
+     * Kubernetes event, so the scheduler looks again soon rather than at the next resync.
+     */
+    static boolean settling(Map<String, HostReport> reports) {
+        return reports.values().stream()
+                .filter(r -> r != null && r.state() != null)
+                .flatMap(r -> r.state().models().stream())
+                .anyMatch(m -> m.phase() == ModelPhase.DOWNLOADING
+                        || m.phase() == ModelPhase.LOADING
+                        || m.phase() == ModelPhase.UNLOADING);
     }
 
     /** The event and Degraded reason of a host that did not answer within the per-host push timeout. */

@@ -272,10 +272,13 @@ class WatchedClusterTest {
                         .doesNotContainKey(Labels.readyLabel("extract")));
         assertThat(cluster.get("team-a", "chat").getStatus().getReady()).isEqualTo("1/1");
         assertThat(cluster.get("team-a", "extract").getStatus().getReady()).isEqualTo("0/1");
+        assertThat(cluster.pass().settling())
+                .as("a loading model asks for a look soon: its readiness comes without a Kubernetes event")
+                .isTrue();
 
         // It loads: both endpoints.
         fake.loadingUris.clear();
-        cluster.pass();
+        assertThat(cluster.pass().settling()).isFalse();
         assertThat(cluster.hostPods("team-a").get(0).getMetadata().getLabels())
                 .containsEntry(Labels.readyLabel("chat"), "true")
                 .containsEntry(Labels.readyLabel("extract"), "true");
