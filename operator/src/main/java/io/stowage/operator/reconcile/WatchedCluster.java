@@ -17,6 +17,7 @@ import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.fabric8.kubernetes.client.informers.cache.Cache;
 import io.fabric8.kubernetes.client.informers.cache.ItemStore;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.host.HostAdminClient;
 import io.stowage.operator.inventory.Inventory;
@@ -49,6 +50,7 @@ public final class WatchedCluster implements ClusterView {
     private final SharedIndexInformer<Service> services;
     private final List<SharedIndexInformer<?>> all;
     private final Duration syncTimeout;
+    private final KubernetesSerialization serialization;
 
     /**
      * Starts the informers; {@link #deployments()} and the others wait for the first LIST of each.
@@ -58,6 +60,7 @@ public final class WatchedCluster implements ClusterView {
      */
     public WatchedCluster(KubernetesClient client, Runnable onChange, Duration syncTimeout) {
         this.syncTimeout = syncTimeout;
+        this.serialization = client.getKubernetesSerialization();
         deployments = client.resources(LlmDeployment.class).inAnyNamespace().runnableInformer(0);
         deployments.itemStore(new TrimmingStore<>(WatchedCluster::withoutManagedFields));
         deployments.addEventHandler(handler(onChange, WatchedCluster::deploymentChanged));
@@ -139,10 +142,14 @@ public final class WatchedCluster implements ClusterView {
         all.forEach(SharedIndexInformer::start);
     }
 
+    /**
+     * Copies: a pass sets the status it writes on the object it was given, and a write that fails must not leave
+     * the cache believing it.
+     */
     @Override
     public List<LlmDeployment> deployments() {
         awaitSynced();
-        return deployments.getStore().list();
+        return deployments.getStore().list().stream().map(serialization::clone).toList();
     }
 
     @Override

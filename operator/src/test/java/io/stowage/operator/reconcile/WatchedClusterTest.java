@@ -165,6 +165,10 @@ class WatchedClusterTest {
         cluster.apply("team-a", "chat", 2, s -> {});
         await(() -> cluster.changes.get() == start + 5, "a scale asks for a pass");
         assertThat(cluster.changes.get()).isEqualTo(start + 5);
+
+        // What a pass is given is its own: a status it sets and fails to write is not taken for the cluster's.
+        cluster.view.deployments().get(0).getStatus().setPhase("Unwritten");
+        assertThat(cluster.view.deployments().get(0).getStatus().getPhase()).isEqualTo("Placing");
     }
 
     private static Pod pod(String name, String gpus) {
