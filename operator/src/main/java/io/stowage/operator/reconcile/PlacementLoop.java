@@ -149,10 +149,17 @@ public final class PlacementLoop {
     /** Per namespace: the admin token as last read from its Secret, and the one before (a rotation in flight). */
     private final Map<String, Tokens> tokens = new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** Host pods written or deleted by this operator that its view may not show yet, by {@code namespace/name}. */
-    private final Map<String, Pod> writtenHosts = new java.util.concurrent.ConcurrentHashMap<>();
+    /** A host pod this operator wrote (or deleted: null) and when, until its view shows it. */
+    private record OwnWrite(Pod pod, long atNanos) {}
 
-    private final Set<String> deletedHosts = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /**
+     * How long an own write is laid over the view at most: a watch delivers in well under that, and an object
+     * someone else deleted meanwhile must not live on here.
+     */
+    static final java.time.Duration OWN_WRITES_KEPT = java.time.Duration.ofSeconds(30);
+
+    /** Host pods written or deleted by this operator that its view may not show yet, by {@code namespace/name}. */
+    private final Map<String, OwnWrite> ownWrites = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final Map<String, Long> lastUsed = new java.util.concurrent.ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
@@ -955,42 +962,44 @@ public final class PlacementLoop {
     /** Remembers a host pod as written, until the view shows it at least as new. */
     private Pod wrote(Pod p) {
         if (p != null) {
-            String k = p.getMetadata().getNamespace() + "/" + p.getMetadata().getName();
-            deletedHosts.remove(k);
-            writtenHosts.put(k, p);
+            ownWrites.put(
+                    p.getMetadata().getNamespace() + "/" + p.getMetadata().getName(),
+                    new OwnWrite(p, System.nanoTime()));
         }
         return p;
     }
 
     private void deleted(String ns, String name) {
-        writtenHosts.remove(ns + "/" + name);
-        deletedHosts.add(ns + "/" + name);
+        ownWrites.put(ns + "/" + name, new OwnWrite(null, System.nanoTime()));
     }
 
     /**
      * The pods of the view with this operator's own host pod writes laid over them while the view (an informer
      * cache) has not caught up: a pass never plans from a ledger older than the last pass's commit, which could
-     * place a replica twice.
+     * place a replica twice. An own write is dropped once the view shows it, or after {@link #OWN_WRITES_KEPT}.
      */
     private List<Pod> withOwnWrites(List<Pod> pods) {
-        if (writtenHosts.isEmpty() && deletedHosts.isEmpty()) {
+        if (ownWrites.isEmpty()) {
             return pods;
         }
         Map<String, Pod> byKey = new LinkedHashMap<>();
         for (Pod p : pods) {
             byKey.put(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName(), p);
         }
-        for (Map.Entry<String, Pod> e : writtenHosts.entrySet()) {
+        long now = System.nanoTime();
+        for (Map.Entry<String, OwnWrite> e : ownWrites.entrySet()) {
+            OwnWrite w = e.getValue();
             Pod seen = byKey.get(e.getKey());
-            if (seen != null && !olderThan(seen, e.getValue())) {
-                writtenHosts.remove(e.getKey(), e.getValue());
+            // A deletion shows as the pod gone or terminating (it holds its GPU until it is gone).
+            boolean caughtUp = w.pod() == null
+                    ? seen == null || seen.getMetadata().getDeletionTimestamp() != null
+                    : seen != null && !olderThan(seen, w.pod());
+            if (caughtUp || now - w.atNanos() > OWN_WRITES_KEPT.toNanos()) {
+                ownWrites.remove(e.getKey(), w);
+            } else if (w.pod() == null) {
+                byKey.remove(e.getKey());
             } else {
-                byKey.put(e.getKey(), e.getValue());
-            }
-        }
-        for (String k : deletedHosts) {
-            if (byKey.remove(k) == null) {
-                deletedHosts.remove(k);
+                byKey.put(e.getKey(), w.pod());
             }
         }
         return new ArrayList<>(byKey.values());

@@ -317,4 +317,68 @@ class WatchedClusterTest {
                 .doesNotContainKey(Labels.readyLabel("summarize"))
                 .containsKey(Labels.readyLabel("chat"));
     }
+
+    @Test
+    void aPassNeverPlansFromAViewOlderThanItsOwnLastCommit() throws Exception {
+        cluster = new TestCluster(client, OperatorConfig.defaults());
+        cluster.loop.close();
+        // A view whose pods lag behind: it shows them as they were before the first pass.
+        ClusterView listing = ClusterView.listing(client);
+        java.util.concurrent.atomic.AtomicReference<List<Pod>> frozen =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        ClusterView lagging = new ClusterView() {
+            @Override
+            public List<LlmDeployment> deployments() {
+                return listing.deployments();
+            }
+
+            @Override
+            public List<io.fabric8.kubernetes.api.model.Node> nodes() {
+                return listing.nodes();
+            }
+
+            @Override
+            public List<Pod> pods() {
+                List<Pod> f = frozen.get();
+                return f != null ? f : listing.pods();
+            }
+
+            @Override
+            public io.fabric8.kubernetes.api.model.Service service(String namespace, String name) {
+                return listing.service(namespace, name);
+            }
+        };
+        java.time.Clock clock = java.time.Clock.systemUTC();
+        cluster.loop = new PlacementLoop(
+                client,
+                cluster.config,
+                new io.stowage.operator.model.ModelResolver(client, cluster.config, clock),
+                new io.stowage.placement.plan.StowagePlanner()::plan,
+                new io.stowage.operator.host.HostAdminClient(cluster.config.httpTimeout()),
+                pod -> {
+                    FakeHost h = cluster.hosts.get(pod.getMetadata().getName());
+                    return h == null ? null : h.uri();
+                },
+                List::of,
+                new EventRecorder(client, clock),
+                clock,
+                null,
+                lagging,
+                PlacementLoop.PushOptions.DEFAULTS);
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        frozen.set(listing.pods());
+
+        cluster.loop.runPass();
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        drainRequests();
+        cluster.loop.runPass();
+
+        assertThat(writes(drainRequests()))
+                .as("the host pod the first pass created is not created again from a view without it")
+                .noneMatch(w -> w.startsWith("POST /api/v1/namespaces/team-a/pods"));
+        assertThat(cluster.hostPods("team-a")).hasSize(1);
+        assertThat(cluster.get("team-a", "chat").getStatus().condition("Placed").getStatus())
+                .isEqualTo("True");
+    }
 }
