@@ -16,14 +16,16 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.jboss.logging.Logger;
 
 /**
- * Runs the cluster-wide placement loop on one thread: coalesces the triggers of many reconciles into
- * one batch pass, and resyncs periodically once this replica leads (reconciles only reach the leader).
+ * Runs the cluster-wide placement loop on one thread: coalesces the triggers of many reconciles and watched
+ * changes into one batch pass, and resyncs periodically once this replica leads (reconciles only reach the leader).
  */
 @ApplicationScoped
 public class PlacementScheduler {
     private static final Logger LOG = Logger.getLogger(PlacementScheduler.class);
     /** A GitOps sync creates many objects at once: wait this long so that one pass batches them. */
     private static final long DEBOUNCE_MILLIS = 200;
+    /** While a host loads a model, look again this soon: its readiness changes without a Kubernetes event. */
+    private static final long SETTLING_MILLIS = 2000;
 
     private final PlacementLoop loop;
     private final StowageSettings settings;
@@ -41,8 +43,9 @@ public class PlacementScheduler {
     private final Map<String, AtomicLong> reported = new ConcurrentHashMap<>();
     private final MeterRegistry registry;
 
-    PlacementScheduler(PlacementLoop loop, StowageSettings settings, MeterRegistry registry) {
+    PlacementScheduler(PlacementLoop loop, StowageSettings settings, MeterRegistry registry, ChangeSignal changes) {
         this.loop = loop;
+        changes.connect(this::onClusterChange);
         this.settings = settings;
         this.registry = registry;
         this.passTimer = Timer.builder("stowage.placement.pass")
@@ -63,10 +66,23 @@ public class PlacementScheduler {
         }
     }
 
+    /**
+     * A watched change (a pod, a node, a deployment): a debounced pass, once this replica leads. Before the first
+     * reconcile reaches it, it may be a standby whose caches are warm but which must not write.
+     */
+    void onClusterChange() {
+        if (started.get()) {
+            requestPass();
+        }
+    }
+
     private void runSafely() {
         queued.set(false);
         try {
             PlacementLoop.PassResult r = passTimer.recordCallable(loop::runPass);
+            if (r.settling() && queued.compareAndSet(false, true)) {
+                executor.schedule(this::runSafely, SETTLING_MILLIS, TimeUnit.MILLISECONDS);
+            }
             pending.set(r.pendingReplicas());
             devices.set(r.devices());
             r.plannedBytesByDevice()
@@ -89,5 +105,6 @@ public class PlacementScheduler {
 
     void onStop(@Observes ShutdownEvent ev) {
         executor.shutdownNow();
+        loop.close();
     }
 }

@@ -59,7 +59,28 @@ public interface StowageSettings {
     @WithDefault("9400")
     int dcgmPort();
 
-    /** How often the placement loop runs without a change to trigger it. */
+    /**
+     * Prometheus' base URL (e.g. {@code http://prometheus.monitoring:9090}) to read DCGM's framebuffer metrics with one
+     * query per pass; when set, it is used instead of scraping each dcgm-exporter pod.
+     */
+    Optional<String> dcgmPrometheusUrl();
+
+    /**
+     * Watch the cluster through informer caches (true), or LIST LlmDeployments, Nodes and Pods every pass (false:
+     * the old read path, kept for comparison).
+     */
+    @WithDefault("true")
+    boolean watch();
+
+    /** How many hosts' admin APIs a pass talks to at once. */
+    @WithDefault("32")
+    int hostPushParallelism();
+
+    /** How long one host's push (state, assignment and retries) may take before the pass reports it unavailable. */
+    @WithDefault("15s")
+    Duration hostPushTimeout();
+
+    /** How often the placement loop runs without a change to trigger it (a safety net under the watches). */
     @WithDefault("15s")
     Duration resyncInterval();
 

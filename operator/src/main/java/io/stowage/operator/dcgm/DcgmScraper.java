@@ -11,9 +11,13 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.jboss.logging.Logger;
 
-/** Scrapes {@code /metrics} from every endpoint of the configured dcgm-exporter Service. */
+/** Scrapes {@code /metrics} from every endpoint of the configured dcgm-exporter Service, several at once. */
 public final class DcgmScraper {
     private static final Logger LOG = Logger.getLogger(DcgmScraper.class);
 
@@ -33,13 +37,16 @@ public final class DcgmScraper {
         this.http = HttpClient.newBuilder().connectTimeout(timeout).build();
     }
 
-    /** Every GPU the exporters report; an exporter that fails is logged and skipped. */
+    /** How many exporters are read at once. */
+    static final int PARALLELISM = 16;
+
+    /** Every GPU the exporters report, read in parallel; an exporter that fails is logged and skipped. */
     public List<GpuMemory> scrape() {
         Endpoints eps =
                 client.endpoints().inNamespace(namespace).withName(service).get();
-        List<GpuMemory> out = new ArrayList<>();
+        List<URI> targets = new ArrayList<>();
         if (eps == null || eps.getSubsets() == null) {
-            return out;
+            return List.of();
         }
         for (EndpointSubset sub : eps.getSubsets()) {
             if (sub.getAddresses() == null) {
@@ -49,25 +56,54 @@ public final class DcgmScraper {
                     ? port
                     : sub.getPorts().get(0).getPort();
             for (EndpointAddress a : sub.getAddresses()) {
-                URI uri = URI.create("http://" + a.getIp() + ":" + p + "/metrics");
-                try {
-                    HttpResponse<String> r = http.send(
-                            HttpRequest.newBuilder(uri).timeout(timeout).GET().build(),
-                            HttpResponse.BodyHandlers.ofString());
-                    if (r.statusCode() != 200) {
-                        LOG.warnf("dcgm-exporter %s answered %d; its GPUs count as unobserved", uri, r.statusCode());
-                        continue;
-                    }
-                    out.addAll(DcgmUsage.gpus(PrometheusText.parse(r.body())));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return out;
-                } catch (Exception e) {
-                    LOG.warnf(
-                            "dcgm-exporter %s could not be read (%s); its GPUs count as unobserved", uri, e.toString());
-                }
+                String ip = a.getIp().contains(":") ? "[" + a.getIp() + "]" : a.getIp();
+                targets.add(URI.create("http://" + ip + ":" + p + "/metrics"));
             }
         }
-        return out;
+        if (targets.isEmpty()) {
+            return List.of();
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(Math.min(PARALLELISM, targets.size()), r -> {
+            Thread t = new Thread(r, "stowage-dcgm-scrape");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<List<GpuMemory>>> futures = new ArrayList<>();
+            for (URI uri : targets) {
+                futures.add(pool.submit(() -> scrapeOne(uri)));
+            }
+            List<GpuMemory> out = new ArrayList<>();
+            for (Future<List<GpuMemory>> f : futures) {
+                try {
+                    out.addAll(f.get());
+                } catch (ExecutionException e) {
+                    LOG.warnf("dcgm-exporter scrape failed: %s", e.getCause().toString());
+                }
+            }
+            return out;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return List.of();
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private List<GpuMemory> scrapeOne(URI uri) throws InterruptedException {
+        try {
+            HttpResponse<String> r = http.send(
+                    HttpRequest.newBuilder(uri).timeout(timeout).GET().build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                LOG.warnf("dcgm-exporter %s answered %d; its GPUs count as unobserved", uri, r.statusCode());
+                return List.of();
+            }
+            return DcgmUsage.gpus(PrometheusText.parse(r.body()));
+        } catch (InterruptedException e) {
+            throw e;
+        } catch (Exception e) {
+            LOG.warnf("dcgm-exporter %s could not be read (%s); its GPUs count as unobserved", uri, e.toString());
+            return List.of();
+        }
     }
 }

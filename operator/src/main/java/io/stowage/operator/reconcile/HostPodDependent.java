@@ -232,9 +232,12 @@ public final class HostPodDependent {
                         .withPeriodSeconds(10)
                         .withFailureThreshold(6)
                         .endLivenessProbe()
+                        // Ready means the server is up (its scheduler runs), not that every model on it is: each
+                        // deployment's Service selects the host by that model's ready label, which the operator sets,
+                        // so one model loading or failing never takes the host out of another model's Service.
                         .withNewReadinessProbe()
                         .withNewHttpGet()
-                        .withPath(HostApi.READY_PATH)
+                        .withPath(HostApi.LIVE_PATH)
                         .withNewPort("http")
                         .endHttpGet()
                         .withPeriodSeconds(5)

@@ -105,7 +105,8 @@ public final class PlacementLoop {
             List<Eviction> evictions,
             Map<String, Long> plannedBytesByDevice,
             Map<String, Long> reportedBytesByDevice,
-            Map<String, Long> phaseMillis) {}
+            Map<String, Long> phaseMillis,
+            boolean settling) {}
 
     /** Wall time per phase of a pass, for the benchmark and the logs. */
     private static final class PhaseClock {
@@ -142,8 +143,24 @@ public final class PlacementLoop {
     private final StatusAggregator statuses;
     private final HostTlsSecrets tls;
     private final PendingHosts pendingHosts;
+    private final ClusterView view;
+    private final PushOptions pushOptions;
+    private final java.util.concurrent.ExecutorService pushPool;
+    private final java.util.concurrent.ScheduledExecutorService pushTimer;
     /** Per namespace: the admin token as last read from its Secret, and the one before (a rotation in flight). */
     private final Map<String, Tokens> tokens = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A host pod this operator wrote (or deleted: null) and when, until its view shows it. */
+    private record OwnWrite(Pod pod, long atNanos) {}
+
+    /**
+     * How long an own write is laid over the view at most: a watch delivers in well under that, and an object
+     * someone else deleted meanwhile must not live on here.
+     */
+    static final java.time.Duration OWN_WRITES_KEPT = java.time.Duration.ofSeconds(30);
+
+    /** Host pods written or deleted by this operator that its view may not show yet, by {@code namespace/name}. */
+    private final Map<String, OwnWrite> ownWrites = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final Map<String, Long> lastUsed = new java.util.concurrent.ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
@@ -176,7 +193,55 @@ public final class PlacementLoop {
             EventRecorder events,
             Clock clock,
             HostTlsSecrets tls) {
+        this(client, config, models, planner, admin, adminUri, dcgm, events, clock, tls, null, PushOptions.DEFAULTS);
+    }
+
+    /** How hosts are pushed to: at most {@code parallelism} at once, each given at most {@code hostTimeout}. */
+    public record PushOptions(int parallelism, java.time.Duration hostTimeout) {
+        public static final PushOptions DEFAULTS = new PushOptions(32, java.time.Duration.ofSeconds(15));
+
+        public PushOptions {
+            if (parallelism < 1) {
+                throw new IllegalArgumentException("host push parallelism must be at least 1, not " + parallelism);
+            }
+            if (hostTimeout.isNegative() || hostTimeout.isZero()) {
+                throw new IllegalArgumentException("the per-host push timeout must be positive, not " + hostTimeout);
+            }
+        }
+    }
+
+    /**
+     * @param view what a pass reads of the cluster; null for today's read path ({@link ClusterView#listing}: LISTs
+     *     every pass)
+     * @param push the bound and the per-host timeout of the host pushes
+     */
+    public PlacementLoop(
+            KubernetesClient client,
+            OperatorConfig config,
+            ModelResolver models,
+            Function<PlanRequest, PlanResult> planner,
+            HostAdminClient admin,
+            Function<Pod, URI> adminUri,
+            Supplier<List<GpuMemory>> dcgm,
+            EventRecorder events,
+            Clock clock,
+            HostTlsSecrets tls,
+            ClusterView view,
+            PushOptions push) {
         this.tls = tls;
+        this.view = view == null ? ClusterView.listing(client) : view;
+        this.pushOptions = push;
+        java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+        this.pushPool = java.util.concurrent.Executors.newFixedThreadPool(push.parallelism(), r -> {
+            Thread t = new Thread(r, "stowage-host-push-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        this.pushTimer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "stowage-host-push-timer");
+            t.setDaemon(true);
+            return t;
+        });
         this.client = client;
         this.config = config;
         this.models = models;
@@ -189,6 +254,13 @@ public final class PlacementLoop {
         this.memoryModel = new MemoryModel(config.memory());
         this.statuses = new StatusAggregator(client, config, clock);
         this.pendingHosts = new PendingHosts(config.inventory().hostPendingTimeout(), clock);
+    }
+
+    /** Stops the host pushes' threads and the view's watches. */
+    public void close() {
+        pushPool.shutdownNow();
+        pushTimer.shutdownNow();
+        view.close();
     }
 
     /** The plain-HTTP admin URI of a host pod in a cluster: its pod IP and the admin port. */
@@ -211,12 +283,11 @@ public final class PlacementLoop {
     /** One level-based pass over the whole cluster. */
     public synchronized PassResult runPass() {
         PhaseClock phases = new PhaseClock("read");
-        List<LlmDeployment> all = new ArrayList<>(
-                client.resources(LlmDeployment.class).inAnyNamespace().list().getItems());
+        List<LlmDeployment> all = new ArrayList<>(view.deployments());
         all.removeIf(d -> !config.manages(d.getMetadata().getNamespace()));
         all.sort(Comparator.comparing(LlmDeployment::key));
-        List<Node> nodes = client.nodes().list().getItems();
-        List<Pod> pods = client.pods().inAnyNamespace().list().getItems();
+        List<Node> nodes = view.nodes();
+        List<Pod> pods = withOwnWrites(view.pods());
 
         phases.mark("finalizers");
 
@@ -380,15 +451,17 @@ public final class PlacementLoop {
         // 8. Push each host's whole assignment and read its state back.
         Map<String, HostReport> reports = new TreeMap<>();
         Map<String, Long> reported = new TreeMap<>();
-        for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
-            HostReport rep = push(e.getValue(), desiredAssignments.get(e.getKey()), planned);
+        for (Map.Entry<String, HostReport> e :
+                pushAll(hostPods, desiredAssignments, planned).entrySet()) {
+            HostReport rep = e.getValue();
             if (rep != null) {
                 reports.put(e.getKey(), rep);
                 if (rep.state() != null && rep.state().device() != null) {
                     reported.put(e.getKey(), rep.state().device().usedBytes());
+                    Pod pod = hostPods.get(e.getKey());
                     lastUsed.put(
-                            e.getValue().getMetadata().getNamespace() + "/"
-                                    + e.getValue().getMetadata().getName(),
+                            pod.getMetadata().getNamespace() + "/"
+                                    + pod.getMetadata().getName(),
                             rep.state().device().usedBytes());
                 }
             }
@@ -401,8 +474,10 @@ public final class PlacementLoop {
         // 9. Services and statuses.
         for (LlmDeployment d : live) {
             try {
+                LlmDeployment cr =
+                        planned.containsKey(d.key()) ? planned.get(d.key()).cr() : d;
                 statuses.ensureService(
-                        planned.containsKey(d.key()) ? planned.get(d.key()).cr() : d);
+                        cr, view.service(cr.getMetadata().getNamespace(), StatusAggregator.serviceName(cr)));
             } catch (KubernetesClientException e) {
                 // One deployment's Service that cannot be written must not stop the others' Services and statuses.
                 String why = "Service " + StatusAggregator.serviceName(d) + " not written: " + e.getMessage();
@@ -463,7 +538,8 @@ public final class PlacementLoop {
                 evictions,
                 plannedBytes,
                 reported,
-                phases.millis());
+                phases.millis(),
+                settling(reports));
     }
 
     private void plan(
@@ -885,7 +961,7 @@ public final class PlacementLoop {
 
     private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
         if (old == null) {
-            out.put(devId, client.pods().inNamespace(ns).resource(want).create());
+            out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
         } else if (isFailed(old.pod())
                 || !volumeNames(old.pod()).equals(volumeNames(want))
                 || memoryLimit(old.pod()) < memoryLimit(want)) {
@@ -901,13 +977,14 @@ public final class PlacementLoop {
                     .withName(old.pod().getMetadata().getName())
                     .withGracePeriod(0)
                     .delete();
-            out.put(devId, client.pods().inNamespace(ns).resource(want).create());
+            deleted(ns, old.pod().getMetadata().getName());
+            out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
         } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
                 || !sameOwners(old.pod(), want)) {
             // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
             out.put(
                     devId,
-                    client.pods()
+                    wrote(client.pods()
                             .inNamespace(ns)
                             .withName(old.pod().getMetadata().getName())
                             .edit(p -> {
@@ -915,9 +992,65 @@ public final class PlacementLoop {
                                 p.getMetadata()
                                         .setOwnerReferences(want.getMetadata().getOwnerReferences());
                                 return p;
-                            }));
+                            })));
         } else {
             out.put(devId, old.pod());
+        }
+    }
+
+    /** Remembers a host pod as written, until the view shows it at least as new. */
+    private Pod wrote(Pod p) {
+        if (p != null) {
+            ownWrites.put(
+                    p.getMetadata().getNamespace() + "/" + p.getMetadata().getName(),
+                    new OwnWrite(p, System.nanoTime()));
+        }
+        return p;
+    }
+
+    private void deleted(String ns, String name) {
+        ownWrites.put(ns + "/" + name, new OwnWrite(null, System.nanoTime()));
+    }
+
+    /**
+     * The pods of the view with this operator's own host pod writes laid over them while the view (an informer
+     * cache) has not caught up: a pass never plans from a ledger older than the last pass's commit, which could
+     * place a replica twice. An own write is dropped once the view shows it, or after {@link #OWN_WRITES_KEPT}.
+     */
+    private List<Pod> withOwnWrites(List<Pod> pods) {
+        if (ownWrites.isEmpty()) {
+            return pods;
+        }
+        Map<String, Pod> byKey = new LinkedHashMap<>();
+        for (Pod p : pods) {
+            byKey.put(p.getMetadata().getNamespace() + "/" + p.getMetadata().getName(), p);
+        }
+        long now = System.nanoTime();
+        for (Map.Entry<String, OwnWrite> e : ownWrites.entrySet()) {
+            OwnWrite w = e.getValue();
+            Pod seen = byKey.get(e.getKey());
+            // A deletion shows as the pod gone or terminating (it holds its GPU until it is gone).
+            boolean caughtUp = w.pod() == null
+                    ? seen == null || seen.getMetadata().getDeletionTimestamp() != null
+                    : seen != null && !olderThan(seen, w.pod());
+            if (caughtUp || now - w.atNanos() > OWN_WRITES_KEPT.toNanos()) {
+                ownWrites.remove(e.getKey(), w);
+            } else if (w.pod() == null) {
+                byKey.remove(e.getKey());
+            } else {
+                byKey.put(e.getKey(), w.pod());
+            }
+        }
+        return new ArrayList<>(byKey.values());
+    }
+
+    /** Whether {@code a} is an older version of the object than {@code b}, by resourceVersion where it is a number. */
+    private static boolean olderThan(Pod a, Pod b) {
+        try {
+            return Long.parseLong(a.getMetadata().getResourceVersion())
+                    < Long.parseLong(b.getMetadata().getResourceVersion());
+        } catch (NumberFormatException | NullPointerException e) {
+            return false;
         }
     }
 
@@ -932,6 +1065,7 @@ public final class PlacementLoop {
                         .inNamespace(p.getMetadata().getNamespace())
                         .withName(p.getMetadata().getName())
                         .delete();
+                deleted(p.getMetadata().getNamespace(), p.getMetadata().getName());
             }
         }
     }
@@ -1030,6 +1164,104 @@ public final class PlacementLoop {
             }
         }
         return new String(Base64.getDecoder().decode(s.getData().get(Labels.TOKEN_KEY))).strip();
+    }
+
+    /**
+     * Pushes every host at once, at most {@link PushOptions#parallelism} at a time; a host that has not answered
+     * within {@link PushOptions#hostTimeout} of its start is reported unavailable, so a slow or dead host never
+     * holds up another host's push or the pass. Answers by device, in the order of {@code hostPods}.
+     */
+    private Map<String, HostReport> pushAll(
+            Map<String, Pod> hostPods, Map<String, HostAssignment> desired, Map<String, Planned> planned) {
+        // The namespace's token and TLS trust first, once each, on this thread.
+        for (Pod pod : hostPods.values()) {
+            String ns = pod.getMetadata().getNamespace();
+            try {
+                ensureToken(ns);
+                if (tls != null) {
+                    tls.ensure(ns);
+                }
+            } catch (KubernetesClientException | IllegalStateException e) {
+                // push() says so for each of the namespace's hosts.
+                LOG.debugf("admin token or TLS of namespace %s not ready: %s", ns, e.getMessage());
+            }
+        }
+        Map<String, java.util.concurrent.CompletableFuture<HostReport>> futures = new LinkedHashMap<>();
+        for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
+            Pod pod = e.getValue();
+            HostAssignment a = desired.get(e.getKey());
+            java.util.concurrent.CompletableFuture<HostReport> f = new java.util.concurrent.CompletableFuture<>();
+            futures.put(e.getKey(), f);
+            try {
+                pushPool.execute(() -> {
+                    if (f.isDone()) {
+                        return;
+                    }
+                    // The host's time starts when its push does, not while it waits for a free thread.
+                    var timer = pushTimer.schedule(
+                            () -> f.complete(timedOut(pod, a, planned)),
+                            pushOptions.hostTimeout().toMillis(),
+                            java.util.concurrent.TimeUnit.MILLISECONDS);
+                    try {
+                        f.complete(push(pod, a, planned));
+                    } catch (RuntimeException ex) {
+                        f.completeExceptionally(ex);
+                    } finally {
+                        timer.cancel(false);
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException ex) {
+                f.complete(new HostReport(
+                        null,
+                        new HostUnavailableException(
+                                "HostUnavailable", "the operator is shutting down; host not pushed this pass")));
+            }
+        }
+        Map<String, HostReport> out = new LinkedHashMap<>();
+        for (Map.Entry<String, java.util.concurrent.CompletableFuture<HostReport>> e : futures.entrySet()) {
+            try {
+                out.put(e.getKey(), e.getValue().join());
+            } catch (java.util.concurrent.CompletionException ex) {
+                Pod pod = hostPods.get(e.getKey());
+                LOG.warnf(
+                        ex.getCause(),
+                        "push to host %s failed",
+                        pod.getMetadata().getName());
+                out.put(
+                        e.getKey(),
+                        new HostReport(
+                                null,
+                                new HostUnavailableException(
+                                        "HostUnavailable",
+                                        "host " + pod.getMetadata().getName() + ": " + ex.getCause())));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Whether a host is still downloading, loading or unloading a model: its ready labels will change without a
+     * Kubernetes event, so the scheduler looks again soon rather than at the next resync.
+     */
+    static boolean settling(Map<String, HostReport> reports) {
+        return reports.values().stream()
+                .filter(r -> r != null && r.state() != null)
+                .flatMap(r -> r.state().models().stream())
+                .anyMatch(m -> m.phase() == ModelPhase.DOWNLOADING
+                        || m.phase() == ModelPhase.LOADING
+                        || m.phase() == ModelPhase.UNLOADING);
+    }
+
+    /** The event and Degraded reason of a host that did not answer within the per-host push timeout. */
+    static final String HOST_TIMEOUT = "HostTimeout";
+
+    private HostReport timedOut(Pod pod, HostAssignment a, Map<String, Planned> planned) {
+        HostUnavailableException e = new HostUnavailableException(
+                HOST_TIMEOUT,
+                "host " + pod.getMetadata().getName() + " did not answer its admin API within "
+                        + pushOptions.hostTimeout().toMillis() + " ms; the next pass tries again");
+        warnOwners(pod, a, planned, e);
+        return new HostReport(null, e);
     }
 
     private HostReport push(Pod pod, HostAssignment a, Map<String, Planned> planned) {
@@ -1166,40 +1398,71 @@ public final class PlacementLoop {
         return a.replicas().stream().allMatch(r -> have.contains(r.id()));
     }
 
+    /**
+     * Sets each deployment's ready label on the hosts where one of its replicas reports ready, and takes it off
+     * where none does. A host that gave no answer this pass (slow, timed out) keeps the labels of the deployments
+     * still assigned to it: its own readiness probe (the server is up) takes it out of every Service if it is down.
+     */
     private void updateReadyLabels(
             Map<String, Pod> hostPods, Map<String, HostReport> reports, Map<String, HostAssignment> desired) {
         for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
             Pod pod = e.getValue();
             HostReport rep = reports.get(e.getKey());
+            Map<String, String> have = readyLabelsOf(pod);
             Map<String, String> want = new TreeMap<>();
             if (rep != null && rep.state() != null) {
-                Map<String, Boolean> allReady = new HashMap<>();
                 Set<String> readyIds = rep.state().replicas().stream()
                         .filter(ReplicaState::ready)
                         .map(ReplicaState::id)
                         .collect(Collectors.toSet());
                 for (ReplicaAssignment r : desired.get(e.getKey()).replicas()) {
-                    allReady.merge(r.deployment(), readyIds.contains(r.id()), Boolean::logicalOr);
+                    if (readyIds.contains(r.id())) {
+                        want.put(readyLabelOf(r.deployment()), "true");
+                    }
                 }
-                allReady.forEach((dep, ok) -> {
-                    if (ok) {
-                        want.put(Labels.readyLabel(dep.substring(dep.indexOf('/') + 1)), "true");
+            } else {
+                Set<String> assigned = desired.get(e.getKey()).replicas().stream()
+                        .map(r -> readyLabelOf(r.deployment()))
+                        .collect(Collectors.toSet());
+                have.forEach((k, v) -> {
+                    if (assigned.contains(k)) {
+                        want.put(k, v);
                     }
                 });
             }
-            Map<String, String> have = readyLabelsOf(pod);
             if (!have.equals(want)) {
-                Pod updated = client.pods()
-                        .inNamespace(pod.getMetadata().getNamespace())
-                        .withName(pod.getMetadata().getName())
-                        .edit(p -> {
-                            p.getMetadata().getLabels().keySet().removeIf(k -> k.startsWith(Labels.READY_PREFIX));
-                            p.getMetadata().getLabels().putAll(want);
-                            return p;
-                        });
-                e.setValue(updated);
+                // One merge patch of the labels alone: no read first, and foreign labels stay as they are.
+                Map<String, Object> labels = new TreeMap<>();
+                have.keySet().forEach(k -> labels.put(k, null));
+                labels.putAll(want);
+                String patch;
+                try {
+                    patch = HostAdminClient.JSON.writeValueAsString(Map.of("metadata", Map.of("labels", labels)));
+                } catch (JsonProcessingException ex) {
+                    throw new IllegalStateException(ex);
+                }
+                try {
+                    Pod updated = client.pods()
+                            .inNamespace(pod.getMetadata().getNamespace())
+                            .withName(pod.getMetadata().getName())
+                            .patch(
+                                    io.fabric8.kubernetes.client.dsl.base.PatchContext.of(
+                                            io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+                                    patch);
+                    wrote(updated);
+                    e.setValue(updated);
+                } catch (KubernetesClientException ex) {
+                    // The next pass sets them again; the others' labels must not wait for this one.
+                    LOG.warnf(
+                            "ready labels of host %s/%s not written: %s",
+                            pod.getMetadata().getNamespace(), pod.getMetadata().getName(), ex.getMessage());
+                }
             }
         }
+    }
+
+    private static String readyLabelOf(String deploymentKey) {
+        return Labels.readyLabel(deploymentKey.substring(deploymentKey.indexOf('/') + 1));
     }
 
     private void reportPlacementEvents(

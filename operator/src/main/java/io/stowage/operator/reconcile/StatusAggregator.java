@@ -110,17 +110,25 @@ public final class StatusAggregator {
         return s.substring(0, end);
     }
 
-    void ensureService(LlmDeployment d) {
+    /**
+     * Creates or corrects the deployment's Service.
+     *
+     * @param have the Service as the pass's view of the cluster holds it, null when there is none
+     */
+    void ensureService(LlmDeployment d, Service have) {
         Service want = desiredService(d);
-        Service have = client.services()
-                .inNamespace(d.getMetadata().getNamespace())
-                .withName(serviceName(d))
-                .get();
         if (have == null) {
-            client.services()
-                    .inNamespace(d.getMetadata().getNamespace())
-                    .resource(want)
-                    .create();
+            try {
+                client.services()
+                        .inNamespace(d.getMetadata().getNamespace())
+                        .resource(want)
+                        .create();
+            } catch (KubernetesClientException e) {
+                // A cache a moment behind the server: the Service is there, and the next pass compares it.
+                if (e.getCode() != 409) {
+                    throw e;
+                }
+            }
         } else if (!Objects.equals(have.getSpec().getSelector(), want.getSpec().getSelector())
                 || have.getSpec().getPorts().size() != 1) {
             client.services()

@@ -33,6 +33,11 @@ final class FakeHost implements AutoCloseable {
     volatile HostAssignment assignment = new HostAssignment(0, 0, List.of(), List.of());
     volatile long delayMillis;
     volatile String failModelReason;
+    /** Models whose URI ends with one of these fail to load on this host, with the reason "corrupt file". */
+    final java.util.Set<String> failingUris = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Models whose URI ends with one of these are still loading on this host. */
+    final java.util.Set<String> loadingUris = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     volatile boolean garbage;
     /** The UUID of the GPU this host reports it was given, or null. */
     volatile String gpuUuid;
@@ -114,13 +119,22 @@ final class FakeHost implements AutoCloseable {
         HostAssignment a = assignment;
         List<ModelState> models = new ArrayList<>();
         long used = 0;
+        java.util.Map<String, ModelPhase> phases = new java.util.HashMap<>();
         for (ModelAssignment m : a.models()) {
             ModelPhase phase = failModelReason == null ? ModelPhase.LOADED : ModelPhase.FAILED;
+            String reason = failModelReason;
+            if (failingUris.stream().anyMatch(m.uri()::endsWith)) {
+                phase = ModelPhase.FAILED;
+                reason = "corrupt file";
+            } else if (loadingUris.stream().anyMatch(m.uri()::endsWith)) {
+                phase = ModelPhase.LOADING;
+            }
+            phases.put(m.digest(), phase);
             models.add(new ModelState(
                     m.digest(),
                     m.uri(),
                     phase,
-                    failModelReason,
+                    reason,
                     m.weightBytes(),
                     m.weightBytes(),
                     m.weightBytes(),
@@ -134,7 +148,7 @@ final class FakeHost implements AutoCloseable {
                     r.deployment(),
                     r.servedModelName(),
                     r.modelDigest(),
-                    failModelReason == null,
+                    phases.get(r.modelDigest()) == ModelPhase.LOADED,
                     r.kvBytes(),
                     0,
                     0,

@@ -2,6 +2,7 @@ package io.stowage.operator.reconcile;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -35,7 +36,9 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
@@ -88,9 +91,28 @@ final class TestCluster implements AutoCloseable {
                 CustomResourceDefinition.class);
     }
 
+    /** Whether the operator reads the cluster through informer caches ({@link WatchedCluster}) or LISTs. */
+    boolean watched;
+    /** How many times the caches said that something changed. */
+    final AtomicInteger changes = new AtomicInteger();
+
+    PlacementLoop.PushOptions pushOptions = PlacementLoop.PushOptions.DEFAULTS;
+    ClusterView view;
+
+    /** Switches to informer caches and restarts the operator. */
+    TestCluster watched() {
+        watched = true;
+        restartOperator();
+        return this;
+    }
+
     /** A fresh operator: no memory of earlier passes, as after a restart or a leader change. */
     void restartOperator() {
         Clock clock = Clock.systemUTC();
+        if (loop != null) {
+            loop.close();
+        }
+        view = watched ? new WatchedCluster(client, changes::incrementAndGet, Duration.ofSeconds(30)) : null;
         loop = new PlacementLoop(
                 client,
                 config,
@@ -104,7 +126,53 @@ final class TestCluster implements AutoCloseable {
                 () -> List.copyOf(dcgm),
                 new EventRecorder(client, clock),
                 clock,
-                tls);
+                tls,
+                view,
+                pushOptions);
+    }
+
+    /**
+     * Waits until the caches show what the API server holds (deployments, nodes, Stowage's pods and Services), as
+     * a watch delivers it a moment later; a no-op without caches.
+     */
+    void awaitCaughtUp() {
+        if (view == null) {
+            return;
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (true) {
+            boolean same = versions(view.deployments())
+                            .equals(versions(client.resources(LlmDeployment.class)
+                                    .inAnyNamespace()
+                                    .list()
+                                    .getItems()))
+                    && versions(view.nodes())
+                            .equals(versions(client.nodes().list().getItems()))
+                    && versions(view.pods().stream().filter(Labels::isHost).toList())
+                            .equals(versions(client.pods().inAnyNamespace().list().getItems().stream()
+                                    .filter(Labels::isHost)
+                                    .toList()));
+            if (same) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the informer caches did not catch up with the API server in 20 s");
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private static Map<String, String> versions(List<? extends HasMetadata> items) {
+        Map<String, String> out = new TreeMap<>();
+        items.forEach(i -> out.put(
+                i.getMetadata().getNamespace() + "/" + i.getMetadata().getName(),
+                i.getMetadata().getResourceVersion()));
+        return out;
     }
 
     /** Turns the hosts' admin TLS on, with the CA in {@code operatorNamespace}, and restarts the operator. */
@@ -308,10 +376,17 @@ final class TestCluster implements AutoCloseable {
         client.pods().inNamespace(p.getMetadata().getNamespace()).resource(p).updateStatus();
     }
 
+    /** One pass, once the caches (if any) show the cluster as it is. */
+    PlacementLoop.PassResult pass() {
+        awaitCaughtUp();
+        return loop.runPass();
+    }
+
     /** Runs passes, with the kubelet in between, until a pass changes nothing the test can see. */
     PlacementLoop.PassResult converge() throws IOException {
         PlacementLoop.PassResult last = null;
         for (int i = 0; i < 4; i++) {
+            awaitCaughtUp();
             last = loop.runPass();
             kubelet();
         }
@@ -320,6 +395,7 @@ final class TestCluster implements AutoCloseable {
 
     @Override
     public void close() {
+        loop.close();
         hosts.values().forEach(FakeHost::close);
         models.close();
     }
