@@ -69,7 +69,10 @@ class ExamplesTest {
                         .isTrue();
             }
             assertThat(d.getSpec().getReplicas()).isBetween(0, 1024);
-            assertThat(d.getSpec().contextOrDefault().tokens()).isBetween(1, ContextSpec.MAX_TOKENS_LIMIT);
+            Integer tokens = d.getSpec().contextOrDefault().getMaxTokens();
+            if (tokens != null) {
+                assertThat(tokens).isBetween(1, ContextSpec.MAX_TOKENS_LIMIT);
+            }
         }
     }
 
