@@ -463,8 +463,12 @@ public final class PlacementLoop {
             case ModelResolver.Known k -> {
                 try {
                     planned.put(d.key(), planned(d, k.header()));
-                } catch (ManifestException e) {
-                    String reason = e.getMessage().contains(": spec.context") ? "InvalidContext" : "InvalidSpec";
+                } catch (ManifestException | IllegalArgumentException | ArithmeticException e) {
+                    // A ManifestException names the field; the others are the planner's own range checks.
+                    String reason =
+                            e instanceof ManifestException && !e.getMessage().contains(": spec.context")
+                                    ? "InvalidSpec"
+                                    : "InvalidContext";
                     problems.put(d.key(), new StatusAggregator.Problem(reason, e.getMessage(), true));
                     events.warning(d, reason, e.getMessage());
                 }
