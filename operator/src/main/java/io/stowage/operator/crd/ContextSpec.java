@@ -5,7 +5,11 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 
-/** The context one replica serves; with the model's shape it fixes the replica's KV-cache bytes. */
+/**
+ * The context one replica serves; with the model's shape it fixes the replica's KV-cache bytes. Unset fields stay
+ * null here: their defaults are applied in one place for the operator, plan and local mode
+ * ({@code io.stowage.placement.manifest.PlannerInput}).
+ */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class ContextSpec {
     /** The static ceiling; the model's own trained context is checked once its header is read. */
@@ -13,16 +17,17 @@ public class ContextSpec {
 
     @Min(1)
     @Max(MAX_TOKENS_LIMIT)
-    @JsonPropertyDescription("Tokens per sequence (prompt + output); at most the model's trained context length.")
-    private Integer maxTokens = 4096;
+    @JsonPropertyDescription("Tokens per sequence (prompt + output); at most the model's trained context length."
+            + " Default 4096, capped at the model's context.")
+    private Integer maxTokens;
 
     @Min(1)
     @Max(4096)
-    @JsonPropertyDescription("Sequences one replica runs at once; each gets maxTokens of KV cache.")
-    private Integer maxSequences = 4;
+    @JsonPropertyDescription("Sequences one replica runs at once; each gets maxTokens of KV cache. Default 4.")
+    private Integer maxSequences;
 
     @JsonPropertyDescription("Element type of the KV cache: f16 (default), q8_0 or f32.")
-    private KvCacheType kvCacheType = KvCacheType.f16;
+    private KvCacheType kvCacheType;
 
     public ContextSpec() {}
 
@@ -56,32 +61,15 @@ public class ContextSpec {
         this.kvCacheType = kvCacheType;
     }
 
-    public int tokens() {
-        return maxTokens == null ? 4096 : maxTokens;
-    }
-
-    public int sequences() {
-        return maxSequences == null ? 4 : maxSequences;
-    }
-
-    public KvCacheType kvType() {
-        return kvCacheType == null ? KvCacheType.f16 : kvCacheType;
-    }
-
-    /** KV cache element types, named as users write them. */
+    /**
+     * KV cache element types, named as users write them: the CRD schema's enum. The type itself, with its row
+     * sizes, is {@code io.stowage.placement.memory.KvCacheType}; placement has no Jackson annotations, so the CRD
+     * generator cannot take the enum from there.
+     */
     @SuppressWarnings("checkstyle:ConstantName")
     public enum KvCacheType {
         f16,
         q8_0,
-        f32;
-
-        /** Bytes per element; q8_0 stores 32 values in 34 bytes. */
-        public double bytesPerElement() {
-            return switch (this) {
-                case f16 -> 2.0;
-                case q8_0 -> 34.0 / 32.0;
-                case f32 -> 4.0;
-            };
-        }
+        f32
     }
 }

@@ -21,7 +21,7 @@ public class PlacementSpec {
     @Min(0.01)
     @Max(1)
     @JsonPropertyDescription("The fraction of a device's compute one replica takes (shares on a device sum to at"
-            + " most 1). Default 0.25 on GPUs.")
+            + " most 1). Default 0.25 on every device kind.")
     private Double computeShare;
 
     @Min(0)

@@ -14,6 +14,7 @@ import io.stowage.hostapi.ModelHeader;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.reconcile.Labels;
 import io.stowage.operator.reconcile.OperatorConfig;
+import io.stowage.placement.manifest.PlannerInput;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -102,7 +103,7 @@ public final class ModelResolver {
 
     /** The content key the weights are shared by: the sha256 when given, else one derived from the URI. */
     public static String digest(String uri, String sha256) {
-        return sha256 != null && !sha256.isBlank() ? "sha256:" + sha256 : "uri:" + Labels.hash(uri, 32);
+        return PlannerInput.modelKey(uri, sha256);
     }
 
     public Resolution resolve(LlmDeployment d) {
@@ -401,7 +402,7 @@ public final class ModelResolver {
                 .withTerminationMessagePath(ModelHeader.PROBE_OUTPUT)
                 .withTerminationMessagePolicy("FallbackToLogsOnError")
                 .addNewEnvFrom()
-                .withNewSecretRef("stowage-model-credentials", true)
+                .withNewSecretRef(Labels.MODEL_CREDENTIALS_SECRET, true)
                 .endEnvFrom()
                 .withNewSecurityContext()
                 .withRunAsNonRoot(true)

@@ -188,6 +188,11 @@ public final class HostPodDependent {
                                 HostApi.DEVICE_OPTION,
                                 device.kind() == DeviceKind.GPU ? "cuda" : "cpu")
                         .withEnv(adminEnv)
+                        // The host downloads the model too (the probe only reads its header): a gated hf:// or a
+                        // private s3:// model needs the same credentials here.
+                        .addNewEnvFrom()
+                        .withNewSecretRef(Labels.MODEL_CREDENTIALS_SECRET, true)
+                        .endEnvFrom()
                         .addToEnv(
                                 new EnvVarBuilder()
                                         .withName(HostApi.CACHE_DIR_ENV)

@@ -30,6 +30,12 @@ public final class Labels {
 
     public static final String DEPLOYMENT_LABEL = "stowage.io/deployment";
     public static final String FINALIZER = "stowage.io/finalizer";
+    /**
+     * The optional Secret of model credentials in a deployment's namespace ({@code HF_TOKEN}, S3 keys): its keys
+     * become environment variables of the probe pod and of every host pod, which both download the model.
+     */
+    public static final String MODEL_CREDENTIALS_SECRET = "stowage-model-credentials";
+
     public static final String TOKEN_SECRET = "stowage-admin-token";
     public static final String TOKEN_KEY = "token";
     /** Per namespace with hosts: the hosts' admin TLS key and certificate, and the CA's certificate. */

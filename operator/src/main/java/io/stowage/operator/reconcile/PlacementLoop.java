@@ -16,10 +16,7 @@ import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ModelState;
 import io.stowage.hostapi.ReplicaAssignment;
 import io.stowage.hostapi.ReplicaState;
-import io.stowage.operator.crd.ContextSpec;
 import io.stowage.operator.crd.LlmDeployment;
-import io.stowage.operator.crd.PlacementSpec;
-import io.stowage.operator.crd.TolerationSpec;
 import io.stowage.operator.dcgm.DcgmUsage;
 import io.stowage.operator.dcgm.GpuMemory;
 import io.stowage.operator.host.HostAdminClient;
@@ -30,12 +27,13 @@ import io.stowage.operator.model.ModelResolver;
 import io.stowage.operator.model.SourceMount;
 import io.stowage.operator.model.Units;
 import io.stowage.operator.tls.HostTlsSecrets;
-import io.stowage.placement.memory.KvCacheType;
+import io.stowage.placement.manifest.LlmDeploymentManifest;
+import io.stowage.placement.manifest.ManifestException;
+import io.stowage.placement.manifest.PlannerInput;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.Deployment;
 import io.stowage.placement.plan.Device;
-import io.stowage.placement.plan.DeviceKind;
 import io.stowage.placement.plan.DeviceRequest;
 import io.stowage.placement.plan.Eviction;
 import io.stowage.placement.plan.ModelRef;
@@ -44,7 +42,6 @@ import io.stowage.placement.plan.PlanRequest;
 import io.stowage.placement.plan.PlanResult;
 import io.stowage.placement.plan.Refusal;
 import io.stowage.placement.plan.ReplicaId;
-import io.stowage.placement.plan.Toleration;
 import java.net.URI;
 import java.security.SecureRandom;
 import java.time.Clock;
@@ -80,7 +77,8 @@ public final class PlacementLoop {
             MemoryBreakdown memory,
             Deployment deployment,
             String uri,
-            ModelAssignment recordedModel) {}
+            ModelAssignment recordedModel,
+            PlannerInput input) {}
 
     /** The planner id of the replicas of a deployment's previous model version, kept while the new one starts. */
     static final String PREVIOUS_SUFFIX = "~previous";
@@ -561,9 +559,14 @@ public final class PlacementLoop {
             case ModelResolver.Known k -> {
                 try {
                     planned.put(d.key(), planned(d, k.header()));
-                } catch (IllegalArgumentException | ArithmeticException e) {
-                    problems.put(d.key(), new StatusAggregator.Problem("InvalidContext", e.getMessage(), true));
-                    events.warning(d, "InvalidContext", e.getMessage());
+                } catch (ManifestException | IllegalArgumentException | ArithmeticException e) {
+                    // A ManifestException names the field; the others are the planner's own range checks.
+                    String reason =
+                            e instanceof ManifestException && !e.getMessage().contains(": spec.context")
+                                    ? "InvalidSpec"
+                                    : "InvalidContext";
+                    problems.put(d.key(), new StatusAggregator.Problem(reason, e.getMessage(), true));
+                    events.warning(d, reason, e.getMessage());
                 }
             }
             case ModelResolver.Pending p -> {
@@ -582,48 +585,10 @@ public final class PlacementLoop {
     }
 
     private Planned planned(LlmDeployment d, ModelHeader h) {
-        ContextSpec ctx = d.getSpec().contextOrDefault();
-        PlacementSpec pl = d.getSpec().placementOrDefault();
-        DeviceRequest req = switch (pl.getDevice() == null ? PlacementSpec.DeviceKindSpec.gpu : pl.getDevice()) {
-            case gpu -> DeviceRequest.GPU;
-            case cpu -> DeviceRequest.CPU;
-            case any -> DeviceRequest.ANY;
-        };
-        KvCacheType kv = KvCacheType.parse(ctx.kvType().name());
-        if (h.shape().contextLength() > 0 && ctx.tokens() > h.shape().contextLength()) {
-            throw new IllegalArgumentException("spec.context.maxTokens " + ctx.tokens() + " is above the model's"
-                    + " context length " + h.shape().contextLength() + "; lower maxTokens to at most "
-                    + h.shape().contextLength());
-        }
-        MemoryBreakdown mem = memoryModel.estimate(
-                h.shape(),
-                ctx.tokens(),
-                ctx.sequences(),
-                kv,
-                req == DeviceRequest.CPU ? DeviceKind.CPU : DeviceKind.GPU);
-        String uri = d.getSpec().getModel().getUri();
-        String digest = ModelResolver.digest(uri, d.getSpec().getModel().getSha256());
-        double share = pl.getComputeShare() != null
-                ? pl.getComputeShare()
-                : (req == DeviceRequest.CPU ? 1.0 : Deployment.DEFAULT_GPU_COMPUTE_SHARE);
-        List<Toleration> tols = new ArrayList<>();
-        if (pl.getTolerations() != null) {
-            for (TolerationSpec t : pl.getTolerations()) {
-                tols.add(new Toleration(t.getKey(), t.getOperator(), t.getValue(), t.getEffect()));
-            }
-        }
-        Deployment dep = MemoryModel.deployment(
-                d.key(),
-                digest,
-                mem,
-                d.getSpec().replicasOrZero(),
-                pl.getPriority() == null ? 0 : pl.getPriority(),
-                pl.getNodeSelector(),
-                tols,
-                pl.getMaxReplicasPerNode() == null ? 0 : pl.getMaxReplicasPerNode(),
-                req,
-                share);
-        return new Planned(d, h, mem, dep, uri, null);
+        // The one meaning of a spec, shared with plan and local mode.
+        PlannerInput in = SpecInput.of(d, h.shape(), memoryModel);
+        return new Planned(
+                d, h, in.memory(), in.deployment(), d.getSpec().getModel().getUri(), null, in);
     }
 
     /**
@@ -684,7 +649,7 @@ public final class PlacementLoop {
                     DeviceRequest.ANY,
                     p.deployment().computeShare());
             MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, kv, model.workspaceBytes(), 0);
-            planned.put(id, new Planned(p.cr(), null, mem, prev, sourceOf(p.cr(), model), model));
+            planned.put(id, new Planned(p.cr(), null, mem, prev, sourceOf(p.cr(), model), model, null));
             out.add(prev);
         }
         return out;
@@ -730,7 +695,7 @@ public final class PlacementLoop {
                 DeviceRequest.ANY,
                 0);
         MemoryBreakdown mem = new MemoryBreakdown(model.weightBytes(), 0, any.kvBytes(), model.workspaceBytes(), 0);
-        return new Planned(d, null, mem, dep, sourceOf(d, model), model);
+        return new Planned(d, null, mem, dep, sourceOf(d, model), model, null);
     }
 
     /**
@@ -790,15 +755,15 @@ public final class PlacementLoop {
                 reps.add(findRecorded(r, old, p));
                 continue;
             }
-            ContextSpec ctx = p.cr().getSpec().contextOrDefault();
+            LlmDeploymentManifest m = p.input().manifest();
             reps.add(new ReplicaAssignment(
                     r.toString(),
                     r.deployment(),
                     p.cr().servedModelName(),
                     digest,
-                    ctx.tokens(),
-                    ctx.sequences(),
-                    ctx.kvType().name(),
+                    (int) p.input().maxTokens(),
+                    m.maxSequences(),
+                    m.kvCacheType().label(),
                     p.memory().kvBytesPerReplica()));
         }
         // A new version's replica and the previous version's with the same id on one host: the new one wins.
@@ -1546,10 +1511,8 @@ public final class PlacementLoop {
             return d;
         }
         try {
-            return client.resource(d).edit(x -> {
-                x.addFinalizer(Labels.FINALIZER);
-                return x;
-            });
+            LlmDeployment patched = Finalizers.add(client, d, Labels.FINALIZER);
+            return patched == null ? d : patched;
         } catch (KubernetesClientException e) {
             LOG.debugf("finalizer not added to %s yet: %s", d.key(), e.getMessage());
             return d;
@@ -1584,15 +1547,6 @@ public final class PlacementLoop {
                 .inNamespace(d.getMetadata().getNamespace())
                 .withName(StatusAggregator.serviceName(d))
                 .delete();
-        try {
-            client.resource(d).edit(x -> {
-                x.removeFinalizer(Labels.FINALIZER);
-                return x;
-            });
-        } catch (KubernetesClientException e) {
-            if (e.getCode() != 404) {
-                throw e;
-            }
-        }
+        Finalizers.remove(client, d, Labels.FINALIZER);
     }
 }

@@ -9,6 +9,8 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.ModelHeader;
 import io.stowage.hostapi.ModelPhase;
@@ -226,10 +228,11 @@ public final class StatusAggregator {
         s.setReadyReplicas(ready);
         s.setReady(ready + "/" + want);
 
+        Long gen = d.getMetadata().getGeneration();
         List<Condition> conds = new ArrayList<>();
         String phase;
         if (problem != null && (planned == null || planned.header() == null)) {
-            conds.add(cond(old, PLACED, "False", problem.reason(), problem.message()));
+            conds.add(cond(gen, old, PLACED, "False", problem.reason(), problem.message()));
             phase = "InspectingModel".equals(problem.reason()) ? "Inspecting" : "Invalid";
         } else if (placed < want) {
             String why = refusals.stream()
@@ -237,7 +240,7 @@ public final class StatusAggregator {
                     .map(r -> "replica #" + r.replica().index() + " " + r.reason())
                     .findFirst()
                     .orElse("waiting for the next placement pass");
-            conds.add(cond(old, PLACED, "False", "Unplaceable", placed + "/" + want + " replicas placed; " + why));
+            conds.add(cond(gen, old, PLACED, "False", "Unplaceable", placed + "/" + want + " replicas placed; " + why));
             phase = "Unplaceable";
         } else {
             long devs = ps.stream()
@@ -245,14 +248,20 @@ public final class StatusAggregator {
                     .distinct()
                     .count();
             conds.add(cond(
-                    old, PLACED, "True", "Placed", placed + "/" + want + " replicas placed on " + devs + " device(s)"));
+                    gen,
+                    old,
+                    PLACED,
+                    "True",
+                    "Placed",
+                    placed + "/" + want + " replicas placed on " + devs + " device(s)"));
             phase = "Placing";
         }
         if (want > 0 && ready == want) {
-            conds.add(cond(old, READY, "True", "AllReplicasReady", ready + "/" + want + " replicas ready"));
+            conds.add(cond(gen, old, READY, "True", "AllReplicasReady", ready + "/" + want + " replicas ready"));
             phase = "Ready";
         } else {
             conds.add(cond(
+                    gen,
                     old,
                     READY,
                     "False",
@@ -260,27 +269,50 @@ public final class StatusAggregator {
                     ready + "/" + want + " replicas ready"));
         }
         if (!modelFailures.isEmpty()) {
-            conds.add(cond(old, DEGRADED, "True", "ModelLoadFailed", String.join("; ", modelFailures)));
+            conds.add(cond(gen, old, DEGRADED, "True", "ModelLoadFailed", String.join("; ", modelFailures)));
             phase = "Degraded";
         } else if (!hostErrors.isEmpty()) {
-            conds.add(cond(old, DEGRADED, "True", hostReason, String.join("; ", hostErrors)));
+            conds.add(cond(gen, old, DEGRADED, "True", hostReason, String.join("; ", hostErrors)));
             phase = "Degraded";
         } else if (problem != null && problem.failure()) {
-            conds.add(cond(old, DEGRADED, "True", problem.reason(), problem.message()));
+            conds.add(cond(gen, old, DEGRADED, "True", problem.reason(), problem.message()));
         } else {
-            conds.add(cond(old, DEGRADED, "False", "AsExpected", "no host or model errors"));
+            conds.add(cond(gen, old, DEGRADED, "False", "AsExpected", "no host or model errors"));
         }
         s.setConditions(conds);
         s.setPhase(phase);
         if (!sameStatus(old, s)) {
-            d.setStatus(s);
+            patchStatus(d, s);
+        }
+    }
+
+    /** Attempts at a status patch that the API server answers with 409 Conflict. */
+    static final int STATUS_ATTEMPTS = 3;
+
+    /**
+     * Writes {@code s} as d's status by a JSON patch of the status subresource: no resourceVersion travels
+     * with it, so a spec change or another status write since d was read does not make it fail, and the status
+     * (which only this operator writes, and which carries the generation it describes) is never lost for a pass.
+     * A 409 (an admission webhook or an API server that still insists) is retried at once; a deleted resource
+     * needs no status.
+     */
+    void patchStatus(LlmDeployment d, LlmDeploymentStatus s) {
+        // "add" of /status replaces the whole member whether or not it exists (RFC 6902), lists included.
+        String body =
+                client.getKubernetesSerialization().asJson(List.of(Map.of("op", "add", "path", "/status", "value", s)));
+        for (int attempt = 1; ; attempt++) {
             try {
-                client.resource(d).updateStatus();
+                // On the object itself (not by name), so that the client sends the patch without a GET first.
+                client.resource(d).subresource("status").patch(PatchContext.of(PatchType.JSON), body);
+                d.setStatus(s);
+                return;
             } catch (KubernetesClientException e) {
-                if (e.getCode() != 409 && e.getCode() != 404) {
+                if (e.getCode() == 404) {
+                    return;
+                }
+                if (e.getCode() != 409 || attempt >= STATUS_ATTEMPTS) {
                     throw e;
                 }
-                // A newer version exists: the next pass writes the status again.
             }
         }
     }
@@ -290,7 +322,8 @@ public final class StatusAggregator {
         return json.valueToTree(a).equals(json.valueToTree(b));
     }
 
-    private Condition cond(LlmDeploymentStatus old, String type, String status, String reason, String message) {
+    private Condition cond(
+            Long generation, LlmDeploymentStatus old, String type, String status, String reason, String message) {
         Condition prev = old.condition(type);
         String since = prev != null && status.equals(prev.getStatus()) && prev.getLastTransitionTime() != null
                 ? prev.getLastTransitionTime()
@@ -301,6 +334,7 @@ public final class StatusAggregator {
                 .withReason(conditionReason(reason))
                 .withMessage(conditionMessage(message))
                 .withLastTransitionTime(since)
+                .withObservedGeneration(generation)
                 .build();
     }
 

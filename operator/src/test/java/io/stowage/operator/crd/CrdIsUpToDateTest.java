@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.crdv2.generator.CRDGenerator;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,6 +46,20 @@ class CrdIsUpToDateTest {
                 .getVersions()
                 .forEach(v ->
                         v.getAdditionalPrinterColumns().sort(Comparator.comparingInt(c -> order.indexOf(c.getName()))));
+        // Conditions are a map keyed by type (the Kubernetes API conventions; server-side apply and strategic
+        // merges then treat them per type). The generator has no annotation for list types, so it is set here;
+        // the API server wants the key required.
+        crd.getSpec().getVersions().forEach(v -> {
+            JSONSchemaProps conditions = v.getSchema()
+                    .getOpenAPIV3Schema()
+                    .getProperties()
+                    .get("status")
+                    .getProperties()
+                    .get("conditions");
+            conditions.setXKubernetesListType("map");
+            conditions.setXKubernetesListMapKeys(List.of("type"));
+            conditions.getItems().getSchema().setRequired(List.of("status", "type"));
+        });
         Files.writeString(
                 out,
                 "# Generated from io.stowage.operator.crd.LlmDeployment by CrdIsUpToDateTest; do not edit.\n"
@@ -59,6 +74,8 @@ class CrdIsUpToDateTest {
         if (Boolean.getBoolean("crd.update")) {
             Files.createDirectories(checkedIn.getParent());
             Files.writeString(checkedIn, generated);
+            // The chart ships the same file (HelmChartTest checks that it is a copy).
+            Files.writeString(repoRoot().resolve("helm/stowage/crds").resolve(FILE), generated);
         }
         assertThat(checkedIn)
                 .as("crds/%s exists (generate it with -Dcrd.update=true)", FILE)
@@ -89,6 +106,16 @@ class CrdIsUpToDateTest {
         assertThat(spec.getProperties().get("replicas").getMinimum()).isEqualTo(0.0);
         assertThat(spec.getProperties().get("replicas").getDescription()).isNotBlank();
         assertThat(spec.getRequired()).contains("model");
+        var conditions = v.getSchema()
+                .getOpenAPIV3Schema()
+                .getProperties()
+                .get("status")
+                .getProperties()
+                .get("conditions");
+        assertThat(conditions.getXKubernetesListType()).isEqualTo("map");
+        assertThat(conditions.getXKubernetesListMapKeys()).containsExactly("type");
+        assertThat(conditions.getItems().getSchema().getRequired()).contains("type");
+        assertThat(conditions.getItems().getSchema().getProperties()).containsKey("observedGeneration");
     }
 
     @Test

@@ -894,6 +894,20 @@ class PlacementLoopTest {
     }
 
     @Test
+    void anUnsetMaxTokensIsTheDefaultCappedAtTheModelsContextAsInPlan() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        // stories260K's context is 512, below the default 4096: plan and local mode cap it, and so does the operator.
+        cluster.apply("team-a", "chat", 1, s -> s.getContext().setMaxTokens(null));
+        cluster.converge();
+
+        assertThat(cluster.get("team-a", "chat").getStatus().condition("Placed").getStatus())
+                .isEqualTo("True");
+        FakeHost fake = cluster.hosts.values().iterator().next();
+        assertThat(fake.assignment.replicas().get(0).maxTokens()).isEqualTo(512);
+        assertThat(fake.assignment.replicas().get(0).maxSequences()).isEqualTo(4);
+    }
+
+    @Test
     void aChangedContextIsPushedToTheHostWithANewGeneration() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "chat", 1, s -> {});

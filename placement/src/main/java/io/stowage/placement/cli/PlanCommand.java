@@ -9,12 +9,11 @@ import io.stowage.placement.manifest.ManifestReader;
 import io.stowage.placement.manifest.ManifestSet;
 import io.stowage.placement.manifest.ModelCatalog;
 import io.stowage.placement.manifest.PlacementsReader;
+import io.stowage.placement.manifest.PlannerInput;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.Deployment;
 import io.stowage.placement.plan.Device;
-import io.stowage.placement.plan.DeviceKind;
-import io.stowage.placement.plan.DeviceRequest;
 import io.stowage.placement.plan.DeviceUsage;
 import io.stowage.placement.plan.Eviction;
 import io.stowage.placement.plan.Placement;
@@ -22,6 +21,7 @@ import io.stowage.placement.plan.PlanRequest;
 import io.stowage.placement.plan.PlanResult;
 import io.stowage.placement.plan.Refusal;
 import io.stowage.placement.plan.StowagePlanner;
+import io.stowage.placement.plan.Toleration;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -221,31 +221,9 @@ public final class PlanCommand {
         List<Planned> out = new ArrayList<>();
         for (LlmDeploymentManifest m : manifests) {
             ModelFacts facts = resolver.resolve(m);
-            long maxTokens = m.maxTokensFor(facts.shape().contextLength());
-            DeviceKind kind = m.device() == DeviceRequest.CPU ? DeviceKind.CPU : DeviceKind.GPU;
-            MemoryBreakdown b;
-            try {
-                b = memory.estimate(facts.shape(), maxTokens, m.maxSequences(), m.kvCacheType(), kind);
-            } catch (IllegalArgumentException | ArithmeticException e) {
-                throw new ManifestException(m.source() + ": spec.context: " + e.getMessage());
-            }
-            String digest = m.model().sha256() != null
-                    ? m.model().digest()
-                    : facts.sha256() != null
-                            ? "sha256:" + facts.sha256()
-                            : m.model().digest();
-            Deployment d = MemoryModel.deployment(
-                    m.id(),
-                    digest,
-                    b,
-                    m.replicas(),
-                    m.priority(),
-                    m.nodeSelector(),
-                    m.tolerations(),
-                    m.maxReplicasPerNode(),
-                    m.device(),
-                    m.computeShare());
-            out.add(new Planned(m, facts, maxTokens, b, d));
+            // The same rules as the operator's (PlannerInput): what plan prints is what the cluster does.
+            PlannerInput in = PlannerInput.of(m, facts.shape(), memory);
+            out.add(new Planned(m, facts, in.maxTokens(), in.memory(), in.deployment()));
         }
         return out;
     }
@@ -440,7 +418,23 @@ public final class PlanCommand {
                     .field("workspaceBytes", b.workspaceBytes())
                     .field("hostOverheadBytes", b.hostOverheadBytes())
                     .field("totalForOneReplica", b.totalForOneReplica())
-                    .endObject();
+                    .field("priority", p.deployment().priority())
+                    .field("computeShare", p.deployment().computeShare())
+                    .field("maxReplicasPerNode", p.deployment().maxReplicasPerNode())
+                    .field("device", p.deployment().device().name().toLowerCase(Locale.ROOT));
+            j.name("nodeSelector").beginObject();
+            new TreeMap<>(p.deployment().nodeSelector()).forEach(j::field);
+            j.endObject();
+            j.name("tolerations").beginArray();
+            for (Toleration t : p.deployment().tolerations()) {
+                j.beginObject()
+                        .field("key", t.key())
+                        .field("operator", t.operator())
+                        .field("value", t.value())
+                        .field("effect", t.effect())
+                        .endObject();
+            }
+            j.endArray().endObject();
         }
         j.endArray();
         j.name("placements").beginArray();

@@ -14,6 +14,7 @@ import java.util.Objects;
  * @param source where it was read, e.g. {@code deployments.yaml doc 2}, for error messages
  * @param maxTokens context.maxTokens as written, or null: then {@link #maxTokensFor(long)} gives
  *     {@value #DEFAULT_MAX_TOKENS} capped at the model's context
+ * @param maxSequences context.maxSequences, default {@value #DEFAULT_MAX_SEQUENCES}
  * @param computeShare placement.computeShare, default {@value #DEFAULT_COMPUTE_SHARE} for every device
  *     kind (a CPU host's cores are shared among replicas just as a GPU's SMs are)
  * @param maxReplicasPerNode placement.maxReplicasPerNode, 0 = no spread limit
@@ -39,6 +40,9 @@ public record LlmDeploymentManifest(
     public static final String KIND = "LlmDeployment";
     public static final String DEFAULT_NAMESPACE = "default";
     public static final int DEFAULT_MAX_TOKENS = 4096;
+    /** What the operator has always given a replica; {@code plan} and local mode said 1 before issue 9. */
+    public static final int DEFAULT_MAX_SEQUENCES = 4;
+
     public static final double DEFAULT_COMPUTE_SHARE = 0.25;
 
     public LlmDeploymentManifest {
@@ -64,7 +68,8 @@ public record LlmDeploymentManifest(
         if (maxTokens != null) {
             if (modelContext > 0 && maxTokens > modelContext) {
                 throw new ManifestException(source + ": spec.context.maxTokens: must be <= the model's context length "
-                        + modelContext + ", got " + maxTokens);
+                        + modelContext + ", got " + maxTokens + "; lower it to at most " + modelContext
+                        + " or leave it unset (then " + Math.min(DEFAULT_MAX_TOKENS, modelContext) + ")");
             }
             return maxTokens;
         }

@@ -112,6 +112,18 @@ public final class ManifestReader {
         return new ManifestSet(out, warnings);
     }
 
+    /**
+     * One document already loaded as plain maps, lists and scalars (the operator's LlmDeployment, converted), read
+     * with the same rules and defaults as a file.
+     *
+     * @param label how errors name it, e.g. {@code LlmDeployment team-a/chat}
+     * @param baseDir the directory bare relative model paths are resolved against, or null
+     * @return the manifest, or null when the document is not an LlmDeployment (a warning says so)
+     */
+    public static LlmDeploymentManifest fromObject(String label, Path baseDir, Object doc, List<String> warnings) {
+        return document(new YamlFields(label, warnings), doc, baseDir);
+    }
+
     private static void checkUnique(List<LlmDeploymentManifest> all) {
         Map<String, String> seen = new HashMap<>();
         for (LlmDeploymentManifest m : all) {
@@ -184,7 +196,8 @@ public final class ManifestReader {
         Integer maxTokens = context.get("maxTokens") == null
                 ? null
                 : (int) f.integer(context, "spec.context", "maxTokens", 0, 1, MAX_TOKENS);
-        int maxSequences = (int) f.integer(context, "spec.context", "maxSequences", 1, 1, MAX_SEQUENCES);
+        int maxSequences = (int) f.integer(
+                context, "spec.context", "maxSequences", LlmDeploymentManifest.DEFAULT_MAX_SEQUENCES, 1, MAX_SEQUENCES);
         String kvText = f.string(context, "spec.context", "kvCacheType", "f16");
         KvCacheType kv;
         try {

@@ -20,20 +20,6 @@ public record ModelSource(String uri, String scheme, String sha256, Path localFi
         Objects.requireNonNull(scheme, "scheme");
     }
 
-    /**
-     * The key under which weights are shared on a device: the content digest when known, else the
-     * resolved location (two deployments of the same file share one copy).
-     */
-    public String digest() {
-        if (sha256 != null) {
-            return "sha256:" + sha256;
-        }
-        if (localFile != null) {
-            return "file:" + localFile;
-        }
-        return uri;
-    }
-
     public boolean isHttp() {
         String s = scheme.toLowerCase(Locale.ROOT);
         return s.equals("http") || s.equals("https");

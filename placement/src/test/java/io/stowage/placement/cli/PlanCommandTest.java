@@ -94,10 +94,13 @@ class PlanCommandTest {
         assertThat(num(chat, "hostOverheadBytes")).isEqualTo(512 * MIB);
         // assistants/coder: Qwen 48 layers, q8_0 rows of 1024 values = 1088 B; 48·2·1088 per token; 16384 · 2
         assertThat(num(deps.get("assistants/coder"), "kvBytesPerReplica")).isEqualTo(48L * 2 * 1088 * 16384 * 2);
-        // data/extract: default maxTokens 4096 (= the model's context); phi3 32 layers · 2 · (32·96·2)
+        // data/extract: default maxTokens 4096 (= the model's context), default 4 sequences; phi3 32 layers · 2 ·
+        // (32·96·2)
         Map<String, Object> extract = deps.get("data/extract");
         assertThat(num(extract, "maxTokens")).isEqualTo(4096);
-        assertThat(num(extract, "kvBytesPerReplica")).isEqualTo(32L * 2 * 32 * 96 * 2 * 4096);
+        assertThat(num(extract, "maxSequences")).isEqualTo(4);
+        assertThat(num(extract, "kvBytesPerReplica")).isEqualTo(32L * 2 * 32 * 96 * 2 * 4096 * 4);
+        assertThat(extract.get("computeShare")).isEqualTo(0.125);
         // chat and chat-batch name one file: one digest, so their weights are shared on a device
         assertThat(deps.get("assistants/chat-batch").get("digest")).isEqualTo(chat.get("digest"));
 

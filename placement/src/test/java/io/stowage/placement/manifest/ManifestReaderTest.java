@@ -74,7 +74,8 @@ class ManifestReaderTest {
         assertThat(m.model().scheme()).isEqualTo("hf");
         assertThat(m.model().localFile()).isNull();
         assertThat(m.model().sha256()).isEqualTo("abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
-        assertThat(m.model().digest()).isEqualTo("sha256:" + m.model().sha256());
+        assertThat(PlannerInput.modelKey(m.model().uri(), m.model().sha256()))
+                .isEqualTo("sha256:" + m.model().sha256());
         assertThat(m.servedModelName()).isEqualTo("llama-chat");
         assertThat(m.replicas()).isEqualTo(3);
         assertThat(m.maxTokens()).isEqualTo(8192);
@@ -101,7 +102,9 @@ class ManifestReaderTest {
         assertThat(m.maxTokensFor(0)).isEqualTo(4096);
         assertThat(m.maxTokensFor(2048)).isEqualTo(2048);
         assertThat(m.maxTokensFor(131072)).isEqualTo(4096);
-        assertThat(m.maxSequences()).isEqualTo(1);
+        assertThat(m.maxSequences())
+                .isEqualTo(LlmDeploymentManifest.DEFAULT_MAX_SEQUENCES)
+                .isEqualTo(4);
         assertThat(m.kvCacheType()).isEqualTo(KvCacheType.F16);
         assertThat(m.priority()).isZero();
         assertThat(m.computeShare()).isEqualTo(0.25);
@@ -109,7 +112,9 @@ class ManifestReaderTest {
         assertThat(m.device()).isEqualTo(DeviceRequest.GPU);
         assertThat(m.model().scheme()).isEqualTo("file");
         assertThat(m.model().localFile()).isEqualTo(BASE.resolve("models/tiny.gguf"));
-        assertThat(m.model().digest()).isEqualTo("file:" + BASE.resolve("models/tiny.gguf"));
+        assertThat(PlannerInput.modelKey(m.model().uri(), null))
+                .startsWith("uri:")
+                .hasSize(4 + 32);
     }
 
     @Test
@@ -121,7 +126,8 @@ class ManifestReaderTest {
         assertThatThrownBy(() -> m.maxTokensFor(8192))
                 .isInstanceOf(ManifestException.class)
                 .hasMessage(
-                        "deployments.yaml doc 1: spec.context.maxTokens: must be <= the model's context length 8192, got 9000");
+                        "deployments.yaml doc 1: spec.context.maxTokens: must be <= the model's context length 8192,"
+                                + " got 9000; lower it to at most 8192 or leave it unset (then 4096)");
     }
 
     @Test

@@ -2,12 +2,12 @@ package io.stowage.runtime.cli;
 
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.memory.MemoryParameters;
 import io.stowage.placement.memory.ModelShape;
 import io.stowage.runtime.engine.ComputeContext;
 import io.stowage.runtime.engine.KvPool;
-import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeLibrary;
 import io.stowage.runtime.engine.NativeModel;
@@ -250,7 +250,7 @@ final class BenchEngineCommand {
         }
 
         private static long runBytes(MemoryModel memory, ModelShape shape, long tokens) {
-            long kv = memory.kvBytesPerToken(shape, KvType.F16.placementType()) * memory.slotsFor(tokens);
+            long kv = memory.kvBytesPerToken(shape, KvCacheType.F16) * memory.slotsFor(tokens);
             return shape.weightBytes() + kv + memory.workspaceBytes(shape);
         }
 
@@ -336,9 +336,9 @@ final class BenchEngineCommand {
             int total = promptTokens + decodeTokens + 8;
             // The placement memory model for this run's step shape: its figures must equal what the engine allocates.
             MemoryModel memory = new MemoryModel(new MemoryParameters(0, 0, promptTokens, 1, KvPool.BLOCK_TOKENS, 0));
-            long budget = memory.kvBytesPerToken(spec.shape(), KvType.F16.placementType()) * memory.slotsFor(total);
+            long budget = memory.kvBytesPerToken(spec.shape(), KvCacheType.F16) * memory.slotsFor(total);
             try (ComputeContext ctx = model.newContext(threads, promptTokens, 1);
-                    KvPool pool = model.newKvPool(KvType.F16, budget)) {
+                    KvPool pool = model.newKvPool(KvCacheType.F16, budget)) {
                 SplittableRandom random = new SplittableRandom(7);
                 float[] logits = new float[vocab];
                 // Warm-up: page the mapped weights in and let the threads spin up.

@@ -1,7 +1,7 @@
 package io.stowage.runtime.cli;
 
+import io.stowage.placement.memory.KvCacheType;
 import io.stowage.runtime.engine.Generator;
-import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.engine.SamplerParams;
@@ -68,7 +68,7 @@ final class GenerateCommand {
         long seed = args.longOption("generate", "seed", 42);
         int threads = args.intOption(
                 "generate", "threads", Math.max(1, Runtime.getRuntime().availableProcessors()), 1, 1024);
-        KvType kv = InspectCommand.kvType(args.option("kv"));
+        KvCacheType kv = InspectCommand.kvType(args.option("kv"));
         SamplerParams params = temp == 0f
                 ? SamplerParams.greedy()
                 : new SamplerParams(

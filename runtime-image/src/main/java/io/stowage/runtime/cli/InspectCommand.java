@@ -7,10 +7,10 @@ import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufTensorInfo;
 import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.gguf.ModelDescription;
+import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.DeviceKind;
-import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.ModelSpec;
 import io.stowage.runtime.engine.NativeEngineException;
 import io.stowage.runtime.host.ModelFetcher;
@@ -67,7 +67,7 @@ final class InspectCommand {
             throw new UsageException("inspect: give exactly one MODEL (a path or URI), got " + args.positional());
         }
         String output = args.option("output");
-        KvType kv = kvType(args.option("kv"));
+        KvCacheType kv = kvType(args.option("kv"));
         String model = args.positional().get(0);
         try {
             Source source = Source.of(model);
@@ -181,15 +181,15 @@ final class InspectCommand {
         }
     }
 
-    static KvType kvType(String text) {
+    static KvCacheType kvType(String text) {
         try {
-            return text == null ? KvType.F16 : KvType.parse(text);
+            return text == null ? KvCacheType.F16 : KvCacheType.parse(text);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--kv: " + e.getMessage());
         }
     }
 
-    static Map<String, Object> report(Path path, GgufFile file, Args args, KvType kv) {
+    static Map<String, Object> report(Path path, GgufFile file, Args args, KvCacheType kv) {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("file", path.toString());
         try {
@@ -266,7 +266,7 @@ final class InspectCommand {
             m.put("maxTokens", maxTokens);
             m.put("maxSequences", maxSeqs);
             try {
-                MemoryBreakdown b = memory.estimate(d.shape(), maxTokens, maxSeqs, kv.placementType(), DeviceKind.CPU);
+                MemoryBreakdown b = memory.estimate(d.shape(), maxTokens, maxSeqs, kv, DeviceKind.CPU);
                 m.put("weightBytes", b.weightBytes());
                 m.put("kvBytesPerToken", b.kvBytesPerToken());
                 m.put("kvBytes", b.kvBytesPerReplica());

@@ -1,5 +1,6 @@
 package io.stowage.runtime.engine;
 
+import io.stowage.placement.memory.KvCacheType;
 import java.util.Arrays;
 import java.util.function.IntPredicate;
 
@@ -45,17 +46,17 @@ public final class Generator implements AutoCloseable {
 
     private final NativeModel model;
     private final ComputeContext context;
-    private final KvType kvType;
+    private final KvCacheType kvType;
 
     /** A generator with its own compute context of threads threads and prefill chunks of up to batchTokens. */
-    public Generator(NativeModel model, int threads, int batchTokens, KvType kvType) {
+    public Generator(NativeModel model, int threads, int batchTokens, KvCacheType kvType) {
         this.model = model;
         this.kvType = kvType;
         this.context = model.newContext(threads, batchTokens, 1);
     }
 
     public Generator(NativeModel model, int threads) {
-        this(model, threads, 512, KvType.F16);
+        this(model, threads, 512, KvCacheType.F16);
     }
 
     public ComputeContext context() {

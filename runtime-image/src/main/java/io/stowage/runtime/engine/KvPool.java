@@ -1,5 +1,7 @@
 package io.stowage.runtime.engine;
 
+import io.stowage.placement.memory.KvCacheType;
+
 /**
  * A KV cache pool of one model: blocks of 16 token slots (all layers) allocated up front under a byte budget, lent
  * to sequences as they grow.
@@ -12,10 +14,10 @@ public final class KvPool extends NativeHandle {
     public static final int BLOCK_TOKENS = 16;
 
     private final NativeModel model;
-    private final KvType type;
+    private final KvCacheType type;
     private final long budgetBytes;
 
-    KvPool(long pointer, NativeModel model, KvType type, long budgetBytes) {
+    KvPool(long pointer, NativeModel model, KvCacheType type, long budgetBytes) {
         super(pointer, model);
         this.model = model;
         this.type = type;
@@ -36,7 +38,7 @@ public final class KvPool extends NativeHandle {
         return model;
     }
 
-    public KvType type() {
+    public KvCacheType type() {
         return type;
     }
 

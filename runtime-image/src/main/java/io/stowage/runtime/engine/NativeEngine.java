@@ -1,5 +1,7 @@
 package io.stowage.runtime.engine;
 
+import io.stowage.placement.memory.KvCacheType;
+
 /**
  * The native methods of the inference core, one per C API call (implemented in native/src/jni/stowage_jni.cpp).
  *
@@ -37,6 +39,18 @@ final class NativeEngine {
     static native long modelWeightBytes(long model);
 
     static native long kvBytesPerToken(long model, int kvType);
+
+    /**
+     * The ggml type id the C API takes for a KV cache type (GGML_TYPE_F32 0, F16 1, Q8_0 8). The type itself is
+     * placement's {@link KvCacheType}, shared with the memory model, the manifests and the operator.
+     */
+    static int ggmlId(KvCacheType type) {
+        return switch (type) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q8_0 -> 8;
+        };
+    }
 
     static native long kvPoolInit(long model, int kvType, long budgetBytes);
 

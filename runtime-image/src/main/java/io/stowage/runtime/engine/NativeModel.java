@@ -1,5 +1,6 @@
 package io.stowage.runtime.engine;
 
+import io.stowage.placement.memory.KvCacheType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
@@ -115,23 +116,24 @@ public final class NativeModel extends NativeHandle {
     }
 
     /** KV cache bytes one token of one sequence takes, over all layers (the memory contract). */
-    public long kvBytesPerToken(KvType type) {
+    public long kvBytesPerToken(KvCacheType type) {
         long p = acquire();
         try {
-            return NativeEngine.kvBytesPerToken(p, type.ggmlId());
+            return NativeEngine.kvBytesPerToken(p, NativeEngine.ggmlId(type));
         } finally {
             release();
         }
     }
 
     /** A KV pool that allocates budgetBytes (rounded down to whole blocks) up front and never more. */
-    public KvPool newKvPool(KvType type, long budgetBytes) {
+    public KvPool newKvPool(KvCacheType type, long budgetBytes) {
         if (budgetBytes <= 0) {
             throw new IllegalArgumentException("KV pool budget must be > 0 bytes, got " + budgetBytes);
         }
         long p = acquire();
         try {
-            return new KvPool(NativeEngine.kvPoolInit(p, type.ggmlId(), budgetBytes), this, type, budgetBytes);
+            return new KvPool(
+                    NativeEngine.kvPoolInit(p, NativeEngine.ggmlId(type), budgetBytes), this, type, budgetBytes);
         } finally {
             release();
         }

@@ -8,9 +8,9 @@ import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ModelState;
 import io.stowage.hostapi.ReplicaAssignment;
 import io.stowage.hostapi.ReplicaState;
+import io.stowage.placement.memory.KvCacheType;
 import io.stowage.runtime.chat.ChatTemplate;
 import io.stowage.runtime.engine.KvPool;
-import io.stowage.runtime.engine.KvType;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.tokenizer.Tokenizer;
 import java.nio.file.Path;
@@ -168,7 +168,7 @@ public final class Host implements AutoCloseable {
                 throw invalid("replicas[" + r.id() + "]: " + problem);
             }
             try {
-                KvType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
+                KvCacheType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
             } catch (IllegalArgumentException e) {
                 throw invalid("replicas[" + r.id() + "]: kvCacheType: " + e.getMessage());
             }
@@ -267,8 +267,8 @@ public final class Host implements AutoCloseable {
         return 0;
     }
 
-    private static KvType kvType(ReplicaAssignment r) {
-        return KvType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
+    private static KvCacheType kvType(ReplicaAssignment r) {
+        return KvCacheType.parse(r.kvCacheType() == null ? "f16" : r.kvCacheType());
     }
 
     private void load(LoadedModel m) {

@@ -9,6 +9,7 @@ import io.stowage.placement.manifest.ByteSize;
 import io.stowage.placement.manifest.LlmDeploymentManifest;
 import io.stowage.placement.manifest.ManifestException;
 import io.stowage.placement.manifest.ManifestSet;
+import io.stowage.placement.manifest.PlannerInput;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.Deployment;
@@ -78,31 +79,38 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
                 throw new ManifestException(m.source() + ": spec.model.uri: cannot read the GGUF header of " + file
                         + ": " + e.getMessage());
             }
-            long maxTokens = m.maxTokensFor(d.shape().contextLength());
-            MemoryBreakdown b;
-            try {
-                b = memory.estimate(d.shape(), maxTokens, m.maxSequences(), m.kvCacheType(), DeviceKind.CPU);
-            } catch (IllegalArgumentException | ArithmeticException e) {
-                throw new ManifestException(m.source() + ": spec.context: " + e.getMessage());
+            // The same rules as the operator's and plan's (PlannerInput); local mode then serves it on this CPU.
+            PlannerInput in = PlannerInput.of(m, d.shape(), memory);
+            MemoryBreakdown b = in.memory();
+            if (m.device() != DeviceRequest.CPU) {
+                // The estimate for a GPU differs only in O_host, which the planner charges to the device.
+                b = new MemoryBreakdown(
+                        b.weightBytes(),
+                        b.kvBytesPerToken(),
+                        b.kvBytesPerReplica(),
+                        b.workspaceBytes(),
+                        memory.hostOverheadBytes(DeviceKind.CPU));
             }
-            planned.add(new Planned(m, file, d, maxTokens, b));
+            planned.add(new Planned(m, file, d, in.maxTokens(), b));
             DeviceRequest device = m.device();
             if (device == DeviceRequest.GPU) {
                 // Local mode serves on this machine's CPU; a manifest written for a GPU cluster still runs here.
                 warnings.add(m.source() + ": " + m.id() + " asks for a GPU; local mode places it on the CPU");
                 device = DeviceRequest.ANY;
             }
-            deployments.add(MemoryModel.deployment(
-                    m.id(),
-                    m.model().digest(),
-                    b,
-                    m.replicas(),
-                    m.priority(),
+            Deployment dep = in.deployment();
+            // One machine: node selectors, tolerations and spread do not apply.
+            deployments.add(new Deployment(
+                    dep.id(),
+                    dep.model(),
+                    dep.kvBytesPerReplica(),
+                    dep.replicas(),
+                    dep.priority(),
                     Map.of(),
                     List.of(),
                     0,
                     device,
-                    m.computeShare()));
+                    dep.computeShare()));
         }
         long overhead = memory.hostOverheadBytes(DeviceKind.CPU);
         Device cpu =
@@ -114,7 +122,7 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
         for (Placement p : result.placements()) {
             Planned pl = find(planned, p.replica().deployment());
             LlmDeploymentManifest m = pl.manifest();
-            String digest = m.model().digest();
+            String digest = deploymentOf(deployments, m.id()).model().digest();
             models.computeIfAbsent(
                     digest,
                     k -> new ModelAssignment(
@@ -141,6 +149,13 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
         HostAssignment assignment =
                 new HostAssignment(1, budgetBytes - overhead, List.copyOf(models.values()), replicas);
         return new LocalPlan(assignment, table(cpu, planned, result), warnings, refusals);
+    }
+
+    private static Deployment deploymentOf(List<Deployment> deployments, String id) {
+        return deployments.stream()
+                .filter(x -> x.id().equals(id))
+                .findFirst()
+                .orElseThrow(() -> new IllegalStateException("the planner placed an unknown deployment " + id));
     }
 
     private static Planned find(List<Planned> planned, String id) {

@@ -2,6 +2,7 @@ package io.stowage.runtime.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.stowage.placement.memory.KvCacheType;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -15,7 +16,7 @@ class ConcurrentCloseTest {
     @Test
     void closingTheModelUnderRunningDecodesEndsThemWithIllegalState() throws Exception {
         NativeModel model = NativeModel.open(TestModels.f32());
-        KvPool pool = model.newKvPool(KvType.F16, model.kvBytesPerToken(KvType.F16) * 512 * 4);
+        KvPool pool = model.newKvPool(KvCacheType.F16, model.kvBytesPerToken(KvCacheType.F16) * 512 * 4);
         ExecutorService threads = Executors.newFixedThreadPool(3);
         CountDownLatch running = new CountDownLatch(3);
         try {
@@ -61,7 +62,7 @@ class ConcurrentCloseTest {
         }
         // The engine is intact: a fresh model still gives the golden first token.
         try (NativeModel again = NativeModel.open(TestModels.f32());
-                Generator g = new Generator(again, 1, 8, KvType.F32)) {
+                Generator g = new Generator(again, 1, 8, KvCacheType.F32)) {
             int[] first = g.generate(new int[] {1, 403, 407, 261, 378}, 1, SamplerParams.greedy(), null, null)
                     .tokens();
             assertThat(first).containsExactly(432);

@@ -3,6 +3,7 @@ package io.stowage.runtime.engine;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.stowage.placement.memory.KvCacheType;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -11,7 +12,7 @@ class GoldenTokensTest {
     private static final JsonNode GOLDEN = TestModels.golden("stories260K.golden.json");
     private static final JsonNode GOLDEN_BOS_200 = TestModels.golden("stories260K.golden-bos-200.json");
 
-    private static int[] generate(java.nio.file.Path model, int[] prompt, int n, KvType kv, int threads) {
+    private static int[] generate(java.nio.file.Path model, int[] prompt, int n, KvCacheType kv, int threads) {
         try (NativeModel m = NativeModel.open(model);
                 Generator g = new Generator(m, threads, 64, kv)) {
             return g.generate(prompt, n, SamplerParams.greedy(), null, null).tokens();
@@ -22,7 +23,7 @@ class GoldenTokensTest {
     void f32ModelReproducesTheGoldenFortyTokensExactly() {
         int[] prompt = TestModels.ints(GOLDEN.get("prompt_token_ids"));
         int[] expected = TestModels.ints(GOLDEN.get("generated_token_ids"));
-        assertThat(generate(TestModels.f32(), prompt, expected.length, KvType.F32, 1))
+        assertThat(generate(TestModels.f32(), prompt, expected.length, KvCacheType.F32, 1))
                 .containsExactly(expected);
     }
 
@@ -30,7 +31,7 @@ class GoldenTokensTest {
     void f32ModelReproducesTheTwoHundredTokenBosOnlyGoldenWithTwoThreads() {
         int[] prompt = TestModels.ints(GOLDEN_BOS_200.get("prompt_token_ids"));
         int[] expected = TestModels.ints(GOLDEN_BOS_200.get("generated_token_ids"));
-        assertThat(generate(TestModels.f32(), prompt, expected.length, KvType.F32, 2))
+        assertThat(generate(TestModels.f32(), prompt, expected.length, KvCacheType.F32, 2))
                 .containsExactly(expected);
     }
 
@@ -40,7 +41,7 @@ class GoldenTokensTest {
         JsonNode ref = GOLDEN.get("first_step_logits");
         try (NativeModel m = NativeModel.open(TestModels.f32());
                 ComputeContext ctx = m.newContext(1, 16, 1);
-                KvPool pool = m.newKvPool(KvType.F32, m.kvBytesPerToken(KvType.F32) * 16);
+                KvPool pool = m.newKvPool(KvCacheType.F32, m.kvBytesPerToken(KvCacheType.F32) * 16);
                 Sequence seq = pool.newSequence(16)) {
             float[] logits = new float[m.vocabSize()];
             Sequence[] seqs = new Sequence[prompt.length];
@@ -68,7 +69,7 @@ class GoldenTokensTest {
     void q8ModelReproducesTheGoldenFortyTokens() {
         int[] prompt = TestModels.ints(GOLDEN.get("prompt_token_ids"));
         int[] expected = TestModels.ints(GOLDEN.get("generated_token_ids"));
-        assertThat(generate(TestModels.q8(), prompt, expected.length, KvType.F32, 1))
+        assertThat(generate(TestModels.q8(), prompt, expected.length, KvCacheType.F32, 1))
                 .containsExactly(expected);
     }
 
@@ -76,10 +77,10 @@ class GoldenTokensTest {
     void f16AndQ8KvCachesKeepTheGoldenTokens() {
         int[] prompt = TestModels.ints(GOLDEN.get("prompt_token_ids"));
         int[] expected = TestModels.ints(GOLDEN.get("generated_token_ids"));
-        assertThat(generate(TestModels.f32(), prompt, expected.length, KvType.F16, 1))
+        assertThat(generate(TestModels.f32(), prompt, expected.length, KvCacheType.F16, 1))
                 .containsExactly(expected);
         // q8_0 KV needs a row width that is a multiple of 32: n_head_kv 4 × head dim 8 = 32.
-        assertThat(generate(TestModels.f32(), prompt, expected.length, KvType.Q8_0, 1))
+        assertThat(generate(TestModels.f32(), prompt, expected.length, KvCacheType.Q8_0, 1))
                 .containsExactly(expected);
     }
 

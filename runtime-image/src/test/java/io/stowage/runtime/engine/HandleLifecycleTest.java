@@ -20,7 +20,7 @@ class HandleLifecycleTest {
     @Test
     void closingTwiceIsANoOpAndCallsAfterCloseThrow() {
         NativeModel model = NativeModel.open(TestModels.f32());
-        KvPool pool = model.newKvPool(KvType.F16, model.kvBytesPerToken(KvType.F16) * 32);
+        KvPool pool = model.newKvPool(KvCacheType.F16, model.kvBytesPerToken(KvCacheType.F16) * 32);
         Sequence seq = pool.newSequence(32);
         ComputeContext ctx = model.newContext(1, 8, 1);
         Sampler sampler = Sampler.create(SamplerParams.greedy(), model.vocabSize());
@@ -58,13 +58,13 @@ class HandleLifecycleTest {
         MemoryModel memory = MemoryModel.withDefaults();
         try (NativeModel model = NativeModel.open(TestModels.f32())) {
             ModelShape shape = model.spec().shape();
-            for (KvType t : KvType.values()) {
+            for (KvCacheType t : KvCacheType.values()) {
                 assertThat(model.kvBytesPerToken(t))
                         .as("KV bytes per token, %s", t)
-                        .isEqualTo(memory.kvBytesPerToken(shape, t.placementType()));
+                        .isEqualTo(memory.kvBytesPerToken(shape, t));
             }
             // 5 layers × (K + V) × 4 KV heads × head dim 8 × 2 bytes.
-            assertThat(model.kvBytesPerToken(KvType.F16)).isEqualTo(5 * 2 * 4 * 8 * 2);
+            assertThat(model.kvBytesPerToken(KvCacheType.F16)).isEqualTo(5 * 2 * 4 * 8 * 2);
             MemoryBreakdown estimate = memory.estimate(shape, 100, 3, KvCacheType.F16, DeviceKind.CPU);
             try (ComputeContext ctx = model.newContext(
                     1,
@@ -72,7 +72,7 @@ class HandleLifecycleTest {
                     memory.parameters().logitRows())) {
                 assertThat(ctx.workspaceBytes()).isEqualTo(estimate.workspaceBytes());
             }
-            try (KvPool pool = model.newKvPool(KvType.F16, estimate.kvBytesPerReplica())) {
+            try (KvPool pool = model.newKvPool(KvCacheType.F16, estimate.kvBytesPerReplica())) {
                 assertThat(pool.allocatedBytes()).isEqualTo(estimate.kvBytesPerReplica());
                 assertThat(pool.usedBytes()).isZero();
             }
@@ -86,9 +86,9 @@ class HandleLifecycleTest {
     void sequencesTakeBlocksAsTheyGrowAndGiveThemBackOnClose() {
         try (NativeModel model = NativeModel.open(TestModels.f32());
                 ComputeContext ctx = model.newContext(1, 8, 1)) {
-            long perToken = model.kvBytesPerToken(KvType.F16);
+            long perToken = model.kvBytesPerToken(KvCacheType.F16);
             long block = perToken * KvPool.BLOCK_TOKENS;
-            try (KvPool pool = model.newKvPool(KvType.F16, 2 * block)) {
+            try (KvPool pool = model.newKvPool(KvCacheType.F16, 2 * block)) {
                 Sequence seq = pool.newSequence(64);
                 for (int i = 0; i < 17; i++) {
                     step(ctx, seq, 1 + i);
@@ -107,7 +107,8 @@ class HandleLifecycleTest {
     void aSequenceBeyondThePoolBudgetIsRefusedWithBudgetExceeded() {
         try (NativeModel model = NativeModel.open(TestModels.f32());
                 ComputeContext ctx = model.newContext(1, 8, 1);
-                KvPool pool = model.newKvPool(KvType.F16, model.kvBytesPerToken(KvType.F16) * KvPool.BLOCK_TOKENS);
+                KvPool pool =
+                        model.newKvPool(KvCacheType.F16, model.kvBytesPerToken(KvCacheType.F16) * KvPool.BLOCK_TOKENS);
                 Sequence seq = pool.newSequence(64)) {
             for (int i = 0; i < KvPool.BLOCK_TOKENS; i++) {
                 step(ctx, seq, 5);
@@ -125,7 +126,7 @@ class HandleLifecycleTest {
     void decodeChecksItsArgumentsBeforeCallingNativeCode() {
         try (NativeModel model = NativeModel.open(TestModels.f32());
                 ComputeContext ctx = model.newContext(1, 4, 1);
-                KvPool pool = model.newKvPool(KvType.F16, model.kvBytesPerToken(KvType.F16) * 16);
+                KvPool pool = model.newKvPool(KvCacheType.F16, model.kvBytesPerToken(KvCacheType.F16) * 16);
                 Sequence seq = pool.newSequence(16)) {
             assertThatThrownBy(() -> step(ctx, seq, 512))
                     .isInstanceOf(IllegalArgumentException.class)

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.stowage.placement.gguf.GgufReader;
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.memory.KvCacheType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +29,7 @@ class HostileModelTest {
     @AfterEach
     void engineStillWorks() {
         try (NativeModel m = NativeModel.open(TestModels.f32());
-                Generator g = new Generator(m, 1, 8, KvType.F32)) {
+                Generator g = new Generator(m, 1, 8, KvCacheType.F32)) {
             assertThat(g.generate(new int[] {1}, 3, SamplerParams.greedy(), null, null)
                             .tokens())
                     .hasSize(3);

@@ -3,6 +3,7 @@ package io.stowage.runtime.engine;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.placement.memory.KvCacheType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,7 +69,7 @@ class TensorTypesTest {
     private static float[] logits(Path path, int[] tokens) {
         try (NativeModel m = NativeModel.open(path);
                 ComputeContext ctx = m.newContext(2, tokens.length, tokens.length);
-                KvPool pool = m.newKvPool(KvType.F32, m.kvBytesPerToken(KvType.F32) * 16);
+                KvPool pool = m.newKvPool(KvCacheType.F32, m.kvBytesPerToken(KvCacheType.F32) * 16);
                 Sequence seq = pool.newSequence(16)) {
             float[] out = new float[tokens.length * m.vocabSize()];
             Sequence[] seqs = new Sequence[tokens.length];
