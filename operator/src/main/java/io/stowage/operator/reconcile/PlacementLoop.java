@@ -927,25 +927,37 @@ public final class PlacementLoop {
     private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
         if (old == null) {
             out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
-        } else if (isFailed(old.pod())
-                || !volumeNames(old.pod()).equals(volumeNames(want))
-                || memoryLimit(old.pod()) < memoryLimit(want)) {
+        }
+        Pod current = old == null ? null : old.pod();
+        if (current != null
+                && !isFailed(current)
+                && volumeNames(current).equals(volumeNames(want))
+                && memoryLimit(current) < memoryLimit(want)) {
+            // A CPU host whose planned memory grew (a model or replica added) is resized in place, so that the
+            // models it serves stay served; where the API server cannot (before Kubernetes 1.33), it is replaced.
+            current = resized(ns, current, want);
+        }
+        if (current == null) {
+            return;
+        } else if (isFailed(current)
+                || !volumeNames(current).equals(volumeNames(want))
+                || memoryLimit(current) < memoryLimit(want)) {
             // A failed pod (evicted, say) never runs again, and a pod's volumes cannot be edited: replace the
             // pod. Its replacement carries the assignment planned from the old pod's annotation (the ledger).
             LOG.infof(
                     "replacing host pod %s/%s (%s)",
                     ns,
-                    old.pod().getMetadata().getName(),
-                    isFailed(old.pod()) ? "phase Failed" : "model sources or planned memory changed");
+                    current.getMetadata().getName(),
+                    isFailed(current) ? "phase Failed" : "model sources or planned memory changed");
             client.pods()
                     .inNamespace(ns)
-                    .withName(old.pod().getMetadata().getName())
+                    .withName(current.getMetadata().getName())
                     .withGracePeriod(0)
                     .delete();
-            deleted(ns, old.pod().getMetadata().getName());
+            deleted(ns, current.getMetadata().getName());
             out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
-        } else if (!Objects.equals(old.pod().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
-                || !sameOwners(old.pod(), want)) {
+        } else if (!Objects.equals(current.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
+                || !sameOwners(current, want)) {
             // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
             out.put(
                     devId,
@@ -959,8 +971,48 @@ public final class PlacementLoop {
                                 return p;
                             })));
         } else {
-            out.put(devId, old.pod());
+            out.put(devId, current);
         }
+    }
+
+    /**
+     * Resizes a host pod's container resources in place to {@code want}'s (the pod's {@code resize} subresource,
+     * Kubernetes 1.33 and later; memory with restart policy NotRequired), and answers the resized pod, or the pod
+     * unchanged when the API server refused (the caller then replaces it).
+     */
+    private Pod resized(String ns, Pod pod, Pod want) {
+        String name = pod.getMetadata().getName();
+        try {
+            String patch = HostAdminClient.JSON.writeValueAsString(List.of(Map.of(
+                    "op", "replace",
+                    "path", "/spec/containers/0/resources",
+                    "value", want.getSpec().getContainers().get(0).getResources())));
+            String url = client.getMasterUrl().toString().replaceAll("/+$", "") + "/api/v1/namespaces/" + ns + "/pods/"
+                    + name + "/resize";
+            var http = client.getHttpClient();
+            var response = http.sendAsync(
+                            http.newHttpRequestBuilder()
+                                    .uri(url)
+                                    .method("PATCH", "application/json-patch+json", patch)
+                                    .build(),
+                            String.class)
+                    .get(config.httpTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            if (response.code() / 100 == 2) {
+                Pod p = io.fabric8.kubernetes.client.utils.Serialization.unmarshal(response.body(), Pod.class);
+                LOG.infof("resized host pod %s/%s in place to %d bytes of memory", ns, name, memoryLimit(p));
+                return wrote(p);
+            }
+            LOG.infof("host pod %s/%s cannot be resized in place (HTTP %d); replacing it", ns, name, response.code());
+        } catch (JsonProcessingException
+                | java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException e) {
+            Throwable why =
+                    e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
+            LOG.infof("host pod %s/%s cannot be resized in place (%s); replacing it", ns, name, why.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return pod;
     }
 
     /** Remembers a host pod as written, until the view shows it at least as new. */

@@ -676,8 +676,8 @@ class PlacementLoopTest {
         assertThat(cluster.get("team-a", "chat").getStatus().getReadyReplicas()).isEqualTo(2);
     }
 
-    @Test
-    void aCpuHostAsksForTheMemoryPlannedForItsContentsNotTheWholeShare() throws Exception {
+    /** A cluster with one CPU node of 64 GiB, half of it offered to CPU hosts. */
+    private void cpuCluster() throws Exception {
         cluster.close();
         OperatorConfig d = OperatorConfig.defaults();
         var inv = d.inventory();
@@ -716,6 +716,76 @@ class PlacementLoopTest {
                         .endStatus()
                         .build())
                 .create();
+    }
+
+    @Test
+    void aCpuHostWhoseMemoryGrowsIsResizedInPlaceWhereTheApiServerCan() throws Exception {
+        // Found on a real node: a second model on a CPU host grew its planned memory and the host pod was
+        // replaced, so the model it served lost its endpoint. Kubernetes 1.33+ resizes a pod in place.
+        cpuCluster();
+        cluster.apply("team-a", "on-cpu", 1, s -> {
+            s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
+            s.getContext().setMaxTokens(256);
+        });
+        cluster.converge();
+        Pod host = cluster.hostPods("team-a").get(0);
+        String name = host.getMetadata().getName();
+        long before = memoryLimit(host);
+        List<String> patches = new java.util.concurrent.CopyOnWriteArrayList<>();
+        server.expect()
+                .patch()
+                .withPath("/api/v1/namespaces/team-a/pods/" + name + "/resize")
+                .andReply(200, req -> {
+                    // As the API server does: the JSON patch applied to the pod's container resources. The mock
+                    // answers on its one thread, so the stored pod is updated after the answer.
+                    String body = req.getUtf8Body();
+                    patches.add(body);
+                    try {
+                        var resources = HostAdminClient.JSON.treeToValue(
+                                HostAdminClient.JSON.readTree(body).get(0).get("value"),
+                                io.fabric8.kubernetes.api.model.ResourceRequirements.class);
+                        Pod p = new io.fabric8.kubernetes.api.model.PodBuilder(host).build();
+                        p.getSpec().getContainers().get(0).setResources(resources);
+                        Thread.ofVirtual()
+                                .start(() -> client.pods()
+                                        .inNamespace("team-a")
+                                        .withName(name)
+                                        .edit(x -> {
+                                            x.getSpec().getContainers().get(0).setResources(resources);
+                                            return x;
+                                        }));
+                        return p;
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                })
+                .always();
+
+        cluster.apply("team-a", "on-cpu", 1, s -> {
+            s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
+            s.getContext().setMaxTokens(512);
+        });
+        cluster.converge();
+
+        Pod grown = cluster.hostPods("team-a").get(0);
+        assertThat(grown.getMetadata().getUid())
+                .as("the same pod")
+                .isEqualTo(host.getMetadata().getUid());
+        assertThat(memoryLimit(grown)).isGreaterThan(before);
+        assertThat(patches)
+                .isNotEmpty()
+                .first()
+                .satisfies(b -> assertThat(b).contains("\"op\":\"replace\"").contains("/spec/containers/0/resources"));
+        assertThat(cluster.get("team-a", "on-cpu").getStatus().getReadyReplicas())
+                .isEqualTo(1);
+        int resizes = patches.size();
+        cluster.converge();
+        assertThat(patches).as("an idle pass resizes nothing").hasSize(resizes);
+    }
+
+    @Test
+    void aCpuHostAsksForTheMemoryPlannedForItsContentsNotTheWholeShare() throws Exception {
+        cpuCluster();
         cluster.apply("team-a", "on-cpu", 1, s -> {
             s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
             s.getContext().setMaxTokens(256);
@@ -740,7 +810,7 @@ class PlacementLoopTest {
                         .getLimits()
                         .get("memory"));
 
-        // A longer context needs more KV: a pod's resources cannot be edited, so the host is replaced.
+        // A longer context needs more KV: the mock API server has no resize subresource, so the host is replaced.
         cluster.apply("team-a", "on-cpu", 1, s -> {
             s.getPlacement().setDevice(io.stowage.operator.crd.PlacementSpec.DeviceKindSpec.cpu);
             s.getContext().setMaxTokens(512);
