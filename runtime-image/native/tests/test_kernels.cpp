@@ -406,6 +406,12 @@ void test_matmul_all(const char *set) {
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
         check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
         check_matmul(set, t, {3, 33024, 5}, pool2, rng);  // rows too long for the stack sums buffer
+        // Decode splits the rows into one contiguous range per thread, taken in units of ~16 KiB from
+        // the front by its owner and from the back by a thread that has finished its own: many
+        // units, a row count that is not a multiple of the unit, and more ranges than threads can
+        // keep busy (pool3 on 2 cores) so some are drained from the back.
+        check_matmul(set, t, {1001, unit == 1 ? 1031 : 1024, 1}, pool2, rng);
+        check_matmul(set, t, {997, unit == 1 ? 520 : 512, 1}, pool3, rng);
     }
     stw_threadpool_free(pool2);
     stw_threadpool_free(pool3);
