@@ -195,7 +195,7 @@ __attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a
 
 // Whether attention may take the AVX2 path: the kernels library chose its avx2 set (cpuid and
 // XGETBV checked; STOWAGE_CPU=portable turns both off together).
-bool attention_avx2() { return std::strcmp(stw_cpu_kernel_set(), "avx2") == 0; }
+bool attention_avx2() { return std::strncmp(stw_cpu_kernel_set(), "avx2", 4) == 0; }
 #endif
 
 void attention_task(void *ctx, int task, int /*thread*/) {

@@ -91,10 +91,25 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
+// AVX-VNNI (VEX-encoded dpbusd on 256-bit registers): cpuid leaf 7 subleaf 1, EAX bit 4. It
+// uses the YMM state that cpu_has_avx2_fma_f16c already checked the OS saves.
+bool cpu_has_avx_vnni() {
+#if defined(STW_CPU_HAVE_AVXVNNI) && (defined(__x86_64__) || defined(__i386__))
+    unsigned a, b, c, d;
+    if (!cpu_has_avx2_fma_f16c() || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+    return (a & (1u << 4)) != 0;
+#else
+    return false;
+#endif
+}
+
 const kernel_set *auto_set() {
 #if defined(STW_CPU_HAVE_AVX2)
     const char *env = getenv("STOWAGE_CPU");
     if (env != nullptr && strcmp(env, "portable") == 0) return &kernel_set_portable;
+#if defined(STW_CPU_HAVE_AVXVNNI)
+    if (cpu_has_avx_vnni() && (env == nullptr || strcmp(env, "avx2") != 0)) return &kernel_set_avx2_vnni;
+#endif
     if (cpu_has_avx2_fma_f16c()) return &kernel_set_avx2;
 #endif
     return &kernel_set_portable;
@@ -122,6 +137,9 @@ constexpr int64_t kMaxDim = (int64_t)1 << 36;
 // Rows up to this many 32-blocks (cols <= 32768) use the precomputed-sums kernels; the buffer
 // (4 activation vectors x 2 floats per block = 32 KiB) lives on the stack of the calling thread.
 constexpr int64_t kPreMaxBlocks = 1024;
+// Batches of at least this many activation vectors go through the GEMM kernels (where the type has
+// them): below it, repacking 8 rows costs more than the tile saves.
+constexpr int64_t kGemmMinBatch = 4;
 // Activation vectors per matmul (tokens in a batch); keeps every task index within int.
 constexpr int64_t kMaxBatch = (int64_t)1 << 24;
 
@@ -148,11 +166,19 @@ struct quantize_ctx {
     uint8_t *q;
     int64_t cols;
     size_t q_stride;
+    bool offset;  // store the int8 values + 128 (unsigned), as the GEMM kernels read them
 };
 
 void quantize_task(void *p, int task, int) {
     const quantize_ctx *c = (const quantize_ctx *)p;
-    c->fn(c->x + (int64_t)task * c->cols, (block_q8_x *)(c->q + (size_t)task * c->q_stride), c->cols);
+    block_q8_x *q = (block_q8_x *)(c->q + (size_t)task * c->q_stride);
+    c->fn(c->x + (int64_t)task * c->cols, q, c->cols);
+    if (c->offset) {
+        for (int64_t b = 0; b < c->cols / QK; b++) {
+            uint8_t *qs = (uint8_t *)q[b].qs;
+            for (int k = 0; k < QK; k++) qs[k] ^= 0x80;  // two's complement + 128 = flipping the top bit
+        }
+    }
 }
 
 // A task is a tile: row_chunk weight rows x n_chunk activation vectors. Inside a tile each weight
@@ -169,6 +195,7 @@ struct matmul_ctx {
     float *y;
     int64_t row_chunk, n_chunk, n_row_chunks;
     bool rows_kernel;  // decode through the 4-row kernel (else one row at a time)
+    bool gemm;         // prefill through k->gemm (activations offset by 128)
 };
 
 void matmul_task(void *p, int task, int) {
@@ -176,6 +203,14 @@ void matmul_task(void *p, int task, int) {
     const int64_t rc = task % c->n_row_chunks, nc = task / c->n_row_chunks;
     const int64_t r0 = rc * c->row_chunk, r1 = min64(r0 + c->row_chunk, c->rows);
     const int64_t i0 = nc * c->n_chunk, i1 = min64(i0 + c->n_chunk, c->n);
+    if (c->gemm) {
+        for (int64_t r = r0; r < r1; r += 8) {
+            c->k->gemm(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(8, r1 - r),
+                       c->x + (size_t)i0 * c->x_stride, c->x_stride, (int)(i1 - i0), c->y + i0 * c->rows + r,
+                       c->rows);
+        }
+        return;
+    }
     if (i1 - i0 == 1 && !c->rows_kernel) {
         const uint8_t *xi = c->x + (size_t)i0 * c->x_stride;
         for (int64_t r = r0; r < r1; r++) {
@@ -345,7 +380,20 @@ int stw_cpu_select_kernel_set(const char *name) {
         return fail(STW_CPU_STATUS_UNAVAILABLE, "kernel set 'avx2' is not compiled into this build (not x86-64)");
 #endif
     }
-    return fail(STW_CPU_STATUS_UNAVAILABLE, "unknown kernel set '%.64s' (expected avx2, portable or auto)", name);
+    if (strcmp(name, "avx2-vnni") == 0) {
+#if defined(STW_CPU_HAVE_AVXVNNI)
+        if (cpu_has_avx_vnni()) {
+            g_set.store(&kernel_set_avx2_vnni, std::memory_order_release);
+            return STW_CPU_STATUS_OK;
+        }
+        return fail(STW_CPU_STATUS_UNAVAILABLE,
+                    "kernel set 'avx2-vnni' needs AVX2, FMA, F16C and AVX-VNNI; this CPU lacks one");
+#else
+        return fail(STW_CPU_STATUS_UNAVAILABLE, "kernel set 'avx2-vnni' is not compiled into this build");
+#endif
+    }
+    return fail(STW_CPU_STATUS_UNAVAILABLE,
+                "unknown kernel set '%.64s' (expected avx2-vnni, avx2, portable or auto)", name);
 }
 
 int stw_cpu_dequantize_row(int type, const void *src, float *dst, int64_t n) {
@@ -465,8 +513,12 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // matrices, is mixed around 6-10 MiB and 1.5-4x slower from ~14 MiB up, while the one-row
     // kernels hold their speed at every size; float weights prefer 4 rows at every size.
     c.rows_kernel = !ti->quantized || (double)rows * (double)row_bytes <= (double)g_rows_kernel_max_bytes;
+    // A batch of activations goes through the GEMM where the type has one; a single one (decode)
+    // or a few (small batches of decoding sequences) through the row kernels.
+    c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch;
     if (ti->quantized) {
-        quantize_ctx q = {ks->quantize_x, x, (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x)};
+        quantize_ctx q = {ks->quantize_x, x,     (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x),
+                          c.gemm};
         // One activation row is cheap next to the weights; only a prefill batch is worth spreading.
         if (n >= 4) {
             stw_threadpool_run(pool, (int)n, quantize_task, &q);
@@ -490,13 +542,14 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // A prefill tile through the precomputed-sums kernels rebuilds its activation tables once per
     // tile, which cost ~1 instruction per weight block and activation at 12-28 rows per tile
     // (callgrind, 128-token Q4_0 prefill): those tiles take ~128 KiB of rows (L2-resident).
-    const bool pre_path = n > 1 && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
+    const bool pre_path = c.gemm || (n > 1 && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks);
     int64_t row_chunk = max64(4, (int64_t)((pre_path ? 128 : 32) * 1024 / row_bytes));
     const int64_t want_tiles = (int64_t)threads * 8;
     if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(4, rows * n_chunks / want_tiles));
     // Keep the task count within int range for absurdly tall matrices.
     row_chunk = max64(row_chunk, (rows * n_chunks + (1 << 24) - 1) / (1 << 24));
-    row_chunk = (row_chunk + 3) & ~(int64_t)3;
+    // The GEMM repacks 8 rows at a time: whole groups of 8 per tile.
+    row_chunk = c.gemm ? (row_chunk + 7) & ~(int64_t)7 : (row_chunk + 3) & ~(int64_t)3;
     c.row_chunk = row_chunk;
     c.n_row_chunks = (rows + row_chunk - 1) / row_chunk;
     if (n == 1 && threads > 1) {

@@ -1,9 +1,9 @@
 // The CPU kernels of the native core: weight-by-activation matrix products in every supported
 // ggml weight type, row dequantization, reference quantizers and a persistent thread pool.
 //
-// Two kernel sets sit behind these entry points: "avx2" (AVX2 + FMA + F16C) and "portable"
-// (plain C++). The set is chosen once at run time from cpuid; STOWAGE_CPU=portable forces the
-// portable one. Every entry point checks its arguments and returns a status; none aborts.
+// Three kernel sets sit behind these entry points: "avx2-vnni" (the AVX2 kernels with AVX-VNNI's
+// dpbusd for the int8 dots), "avx2" (AVX2 + FMA + F16C) and "portable" (plain C++). The set is
+// chosen once at run time from cpuid; STOWAGE_CPU=portable or STOWAGE_CPU=avx2 caps it. Every entry point checks its arguments and returns a status; none aborts.
 #pragma once
 
 #include <stddef.h>
@@ -77,9 +77,9 @@ size_t stw_cpu_row_bytes(int type, int64_t cols);
 int64_t stw_cpu_block_size(int type);
 // Scratch bytes stw_cpu_matmul needs for this call (0 for float weight types).
 size_t stw_cpu_qscratch_bytes(int type, int64_t cols, int64_t n);
-// "avx2" or "portable": the kernel set in use.
+// "avx2-vnni", "avx2" or "portable": the kernel set in use.
 const char *stw_cpu_kernel_set(void);
-// Switches the kernel set: "avx2", "portable" or "auto" (cpuid and STOWAGE_CPU). Returns
+// Switches the kernel set: "avx2-vnni", "avx2", "portable" or "auto" (cpuid and STOWAGE_CPU). Returns
 // STW_CPU_STATUS_UNAVAILABLE when the CPU (or the build) lacks the set. For tests and
 // benchmarks; do not call it while a matmul runs.
 int stw_cpu_select_kernel_set(const char *name);
