@@ -405,6 +405,7 @@ void test_matmul_all(const char *set) {
         check_matmul(set, t, {130, 512, 17}, pool2, rng);
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
         check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
+        check_matmul(set, t, {19, 2 * unit, 301}, pool2, rng);  // GEMM tiles of 256 activations plus a tail
         check_matmul(set, t, {3, 33024, 5}, pool2, rng);  // rows too long for the stack sums buffer
         // Decode splits the rows into one contiguous range per thread, taken in units of ~16 KiB from
         // the front by its owner and from the back by a thread that has finished its own: many

@@ -535,6 +535,12 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // Activation tile: up to ~256 KiB of activations (stays in L2 while the tile's weight rows
     // stream past), a multiple of 4, at least 4.
     c.n_chunk = max64(4, min64(64, (int64_t)(256 * 1024 / c.x_stride)) & ~(int64_t)3);
+    if (c.gemm) {
+        // The GEMM repacks each 8-row panel once per tile: tiles of up to 256 activation vectors,
+        // whose 2048-column slices (64 blocks of 36 bytes each) stay within ~512 KiB of L2.
+        const int64_t slice_bytes = min64(cols / QK, 64) * (int64_t)sizeof(block_q8_x);
+        c.n_chunk = max64(4, min64(256, (512 * 1024) / slice_bytes) & ~(int64_t)3);
+    }
     const int64_t n_chunks = (n + c.n_chunk - 1) / c.n_chunk;
     // Weight tile: ~32 KiB of rows in whole groups of 4 (the rows kernel's unit), but enough
     // tiles that every thread gets several (the counter-based scheduler then evens out threads
