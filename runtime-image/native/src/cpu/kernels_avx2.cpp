@@ -861,6 +861,128 @@ void gemm_q32(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *
     }
 }
 
+// Q4_K through the same panels: a 32-element sub-block plays the part of a block. Its weights are
+// the unsigned nibbles q (0..15) with float scale d * sc_j per row, and the mins add
+// -dmin * m_j * sum(x) per sub-block, so beside the scales the panel keeps dmin * m_j per row and
+// the tile sums each activation block once per 4 activations (psadbw) for all 8 rows. Without
+// VNNI, maddubs's int16 sums of (x + 128) * q reach 2 * 255 * 15 per step, so they are widened
+// every 4 steps instead of every 8.
+void gemm_pack_q4_K(const uint8_t *w, size_t rb, int nr, int64_t i, __m256i *q, float *dw, float *mw, int32_t *ws) {
+    const __m256i zero = _mm256_setzero_si256(), m4 = _mm256_set1_epi8(0x0F);
+    __m256i v[8][8];  // [sub-block][row]
+    for (int r = 0; r < 8; r++) {
+        if (r >= nr) {
+            for (int j = 0; j < 8; j++) {
+                v[j][r] = zero;
+                dw[8 * j + r] = mw[8 * j + r] = 0.0f;
+                ws[8 * j + r] = 0;
+            }
+            continue;
+        }
+        const block_q4_K *blk = (const block_q4_K *)(w + (size_t)r * rb) + i;
+        const float d = h2f(blk->d), dmin = h2f(blk->dmin);
+        for (int k = 0; k < 4; k++) {
+            const __m256i qv = load32(blk->qs + 32 * k);
+            v[2 * k][r] = _mm256_and_si256(qv, m4);
+            v[2 * k + 1][r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        }
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            q4k_scale_min(j, blk->scales, &sc, &m);
+            dw[8 * j + r] = d * (float)sc;
+            mw[8 * j + r] = dmin * (float)m;
+            ws[8 * j + r] = 128 * hsum_sad(_mm256_sad_epu8(v[j][r], zero));
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        transpose8_epi32(v[j]);
+        for (int s = 0; s < 8; s++) _mm256_store_si256(q + 8 * j + s, v[j][s]);
+    }
+}
+
+template <int NT>
+void gemm_tile_q4_K(const __m256i *q, const float *dw, const float *mw, const int32_t *ws, int64_t kb,
+                    const uint8_t *x, size_t xs, int64_t b0, int nr, float *out, int64_t os, bool add) {
+    const block_q8_x *xb[NT];
+    for (int t = 0; t < NT; t++) xb[t] = (const block_q8_x *)(x + t * xs) + b0;
+    const __m256i zero = _mm256_setzero_si256();
+    __m256 acc[NT];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < kb; b++) {
+        __m256i is[NT];
+#if defined(STW_CPU_VNNI)
+        for (int t = 0; t < NT; t++) is[t] = zero;
+        for (int s = 0; s < 8; s++) {
+            const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+            for (int t = 0; t < NT; t++) {
+                int32_t xv;
+                memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                is[t] = _mm256_dpbusd_avx_epi32(is[t], _mm256_set1_epi32(xv), wv);
+            }
+        }
+#else
+        for (int t = 0; t < NT; t++) is[t] = zero;
+        for (int h = 0; h < 2; h++) {
+            __m256i p[NT];
+            for (int t = 0; t < NT; t++) p[t] = zero;
+            for (int s = 4 * h; s < 4 * h + 4; s++) {
+                const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+                for (int t = 0; t < NT; t++) {
+                    int32_t xv;
+                    memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                    p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(_mm256_set1_epi32(xv), wv));
+                }
+            }
+            for (int t = 0; t < NT; t++) is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(p[t], _mm256_set1_epi16(1)));
+        }
+#endif
+        const __m256i wsv = _mm256_load_si256((const __m256i *)(ws + 8 * b));
+        const __m256 dwv = _mm256_load_ps(dw + 8 * b), mwv = _mm256_load_ps(mw + 8 * b);
+        for (int t = 0; t < NT; t++) {
+            const float dx = xb[t][b].d;
+            // sum(x) of the block: the stored bytes are x + 128.
+            const int32_t sx = hsum_sad(_mm256_sad_epu8(load32(xb[t][b].qs), zero)) - 128 * 32;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[t], wsv)),
+                                     _mm256_mul_ps(dwv, _mm256_set1_ps(dx)), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(mwv, _mm256_set1_ps(dx * (float)sx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        float *o = out + t * os;
+        if (nr == 8) {
+            _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[t]) : acc[t]);
+        } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, acc[t]);
+            for (int r = 0; r < nr; r++) o[r] = add ? o[r] + tmp[r] : tmp[r];
+        }
+    }
+}
+
+void gemm_q4_K(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
+               int64_t os) {
+    alignas(32) __m256i q[kGemmSliceBlocks * 8];
+    alignas(32) float dw[kGemmSliceBlocks * 8], mw[kGemmSliceBlocks * 8];
+    alignas(32) int32_t ws[kGemmSliceBlocks * 8];
+    const int64_t nb = cols / QK;  // 32-element sub-blocks; a slice is 8 whole super-blocks
+    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
+        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
+        for (int64_t j = 0; j < kb; j += 8)
+            gemm_pack_q4_K(w, rb, nr, (b0 + j) / 8, q + 8 * j, dw + 8 * j, mw + 8 * j, ws + 8 * j);
+        const bool add = b0 > 0;
+        int t = 0;
+        for (; t + 4 <= nx; t += 4)
+            gemm_tile_q4_K<4>(q, dw, mw, ws, kb, x + (size_t)t * xs, xs, b0, nr, out + t * os, os, add);
+        const uint8_t *xt = x + (size_t)t * xs;
+        switch (nx - t) {
+            case 3: gemm_tile_q4_K<3>(q, dw, mw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 2: gemm_tile_q4_K<2>(q, dw, mw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 1: gemm_tile_q4_K<1>(q, dw, mw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            default: break;
+        }
+    }
+}
+
 // --- dispatch on the number of activation vectors ---------------------------------------------
 
 template <template <int> class K>
@@ -951,7 +1073,7 @@ const kernel_set STW_CPU_SET_SYMBOL = {
     {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, nullptr},
 #endif
     {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
-    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, nullptr},
+    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
     {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr, nullptr},
 };
 
