@@ -439,8 +439,8 @@ void test_sets_agree() {
         std::vector<uint8_t> qa(qs);
         stw_cpu_select_kernel_set("portable");
         stw_cpu_matmul(t.type, w.data(), rows, cols, x.data(), n, yp.data(), qs.data(), nullptr);
-        // The avx2 Q4_0 and Q4_K GEMMs (n >= 4) keep the int8 activations offset by 128; the values are the same.
-        if (t.type == STW_CPU_TYPE_Q4_0 || t.type == STW_CPU_TYPE_Q4_K)
+        // The avx2 Q4_0, Q4_K and Q6_K GEMMs (n >= 4) keep the int8 activations offset by 128; the values are the same.
+        if (t.type == STW_CPU_TYPE_Q4_0 || t.type == STW_CPU_TYPE_Q4_K || t.type == STW_CPU_TYPE_Q6_K)
             for (size_t b = 0; b + 36 <= qa.size(); b += 36)
                 for (size_t k = 4; k < 36; k++) qa[b + k] ^= 0x80;
         if (is_quantized(t.type)) CHECK(qa == qs, "%s: avx2 and portable quantize activations identically", t.name);

@@ -983,6 +983,134 @@ void gemm_q4_K(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t 
     }
 }
 
+// Q6_K through the panels: weights q - 32 (signed, -32..31), and two scales per 32-element
+// sub-block (one per 16 elements), so the 8 steps of a sub-block are summed as two halves, each
+// with its own scale and 128 * sum(w). Without VNNI, maddubs's int16 sums of (x + 128) * |w| reach
+// 2 * 255 * 32 per step and are widened every 2 steps.
+void gemm_pack_q6_K(const uint8_t *w, size_t rb, int nr, int64_t i, __m256i *q, float *dw, int32_t *ws) {
+    const __m256i zero = _mm256_setzero_si256(), m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i k32 = _mm256_set1_epi8(32), bias = _mm256_set1_epi8((char)0x80);
+    __m256i v[8][8];  // [sub-block][row]
+    for (int r = 0; r < 8; r++) {
+        if (r >= nr) {
+            for (int j = 0; j < 8; j++) {
+                v[j][r] = zero;
+                dw[16 * j + r] = dw[16 * j + 8 + r] = 0.0f;
+                ws[16 * j + r] = ws[16 * j + 8 + r] = 0;
+            }
+            continue;
+        }
+        const block_q6_K *blk = (const block_q6_K *)(w + (size_t)r * rb) + i;
+        const float d = h2f(blk->d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = load32(blk->ql + 64 * h), ql1 = load32(blk->ql + 64 * h + 32);
+            const __m256i qh = load32(blk->qh + 32 * h);
+            v[4 * h + 0][r] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            v[4 * h + 1][r] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            v[4 * h + 2][r] =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            v[4 * h + 3][r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        }
+        for (int j = 0; j < 8; j++) {
+            v[j][r] = _mm256_sub_epi8(v[j][r], k32);
+            // sums of the two 16-element halves: psadbw of w + 128 (lanes 0-1 and 2-3), minus 16 * 128
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v[j][r], bias), zero);
+            const __m128i lo = _mm256_castsi256_si128(sad), hi = _mm256_extracti128_si256(sad, 1);
+            const int32_t slo = (int32_t)(_mm_cvtsi128_si64(lo) + _mm_extract_epi64(lo, 1)) - 16 * 128;
+            const int32_t shi = (int32_t)(_mm_cvtsi128_si64(hi) + _mm_extract_epi64(hi, 1)) - 16 * 128;
+            dw[16 * j + r] = d * (float)blk->scales[2 * j];
+            dw[16 * j + 8 + r] = d * (float)blk->scales[2 * j + 1];
+            ws[16 * j + r] = 128 * slo;
+            ws[16 * j + 8 + r] = 128 * shi;
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        transpose8_epi32(v[j]);
+        for (int s = 0; s < 8; s++) _mm256_store_si256(q + 8 * j + s, v[j][s]);
+    }
+}
+
+template <int NT>
+void gemm_tile_q6_K(const __m256i *q, const float *dw, const int32_t *ws, int64_t kb, const uint8_t *x, size_t xs,
+                    int64_t b0, int nr, float *out, int64_t os, bool add) {
+    const block_q8_x *xb[NT];
+    for (int t = 0; t < NT; t++) xb[t] = (const block_q8_x *)(x + t * xs) + b0;
+    const __m256i zero = _mm256_setzero_si256();
+    __m256 acc[NT];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < kb; b++) {
+        __m256i is[2][NT];  // the two 16-element halves
+        for (int h = 0; h < 2; h++) {
+            for (int t = 0; t < NT; t++) is[h][t] = zero;
+#if defined(STW_CPU_VNNI)
+            for (int s = 4 * h; s < 4 * h + 4; s++) {
+                const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+                for (int t = 0; t < NT; t++) {
+                    int32_t xv;
+                    memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                    is[h][t] = _mm256_dpbusd_avx_epi32(is[h][t], _mm256_set1_epi32(xv), wv);
+                }
+            }
+#else
+            for (int s = 4 * h; s < 4 * h + 4; s += 2) {
+                const __m256i w0 = _mm256_load_si256(q + 8 * b + s), w1 = _mm256_load_si256(q + 8 * b + s + 1);
+                for (int t = 0; t < NT; t++) {
+                    int32_t x0, x1;
+                    memcpy(&x0, xb[t][b].qs + 4 * s, 4);
+                    memcpy(&x1, xb[t][b].qs + 4 * s + 4, 4);
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_set1_epi32(x0), w0),
+                                                       _mm256_maddubs_epi16(_mm256_set1_epi32(x1), w1));
+                    is[h][t] = _mm256_add_epi32(is[h][t], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+                }
+            }
+#endif
+        }
+        const __m256i wlo = _mm256_load_si256((const __m256i *)(ws + 16 * b));
+        const __m256i whi = _mm256_load_si256((const __m256i *)(ws + 16 * b + 8));
+        const __m256 dlo = _mm256_load_ps(dw + 16 * b), dhi = _mm256_load_ps(dw + 16 * b + 8);
+        for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(xb[t][b].d);
+            const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[1][t], whi)), dhi,
+                                               _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[0][t], wlo)), dlo));
+            acc[t] = _mm256_fmadd_ps(sum, dx, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        float *o = out + t * os;
+        if (nr == 8) {
+            _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[t]) : acc[t]);
+        } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, acc[t]);
+            for (int r = 0; r < nr; r++) o[r] = add ? o[r] + tmp[r] : tmp[r];
+        }
+    }
+}
+
+void gemm_q6_K(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
+               int64_t os) {
+    alignas(32) __m256i q[kGemmSliceBlocks * 8];
+    alignas(32) float dw[kGemmSliceBlocks * 16];
+    alignas(32) int32_t ws[kGemmSliceBlocks * 16];
+    const int64_t nb = cols / QK;
+    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
+        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
+        for (int64_t j = 0; j < kb; j += 8) gemm_pack_q6_K(w, rb, nr, (b0 + j) / 8, q + 8 * j, dw + 16 * j, ws + 16 * j);
+        const bool add = b0 > 0;
+        int t = 0;
+        for (; t + 4 <= nx; t += 4)
+            gemm_tile_q6_K<4>(q, dw, ws, kb, x + (size_t)t * xs, xs, b0, nr, out + t * os, os, add);
+        const uint8_t *xt = x + (size_t)t * xs;
+        switch (nx - t) {
+            case 3: gemm_tile_q6_K<3>(q, dw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 2: gemm_tile_q6_K<2>(q, dw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 1: gemm_tile_q6_K<1>(q, dw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            default: break;
+        }
+    }
+}
+
 // --- dispatch on the number of activation vectors ---------------------------------------------
 
 template <template <int> class K>
@@ -1074,7 +1202,7 @@ const kernel_set STW_CPU_SET_SYMBOL = {
 #endif
     {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
     {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr, nullptr},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr, gemm_q6_K},
 };
 
 }  // namespace stw_cpu
