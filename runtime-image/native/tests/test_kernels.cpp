@@ -781,20 +781,27 @@ int main() {
     test_kernel_set_selection();
     printf("test_matmul portable\n");
     test_matmul_all("portable");
+    {
+        printf("test_matmul portable, 4-row decode\n");
+        const size_t old = stw_cpu::set_rows_kernel_max_bytes(SIZE_MAX);
+        test_matmul_all("portable");
+        stw_cpu::set_rows_kernel_max_bytes(old);
+    }
     if (stw_cpu_select_kernel_set("avx2") == 0) {
         printf("test_matmul avx2\n");
         test_matmul_all("avx2");
-        // Quantized matrices above the threshold decode one row at a time: all of them here.
-        printf("test_matmul avx2, one-row decode\n");
-        const size_t old = stw_cpu::set_rows_kernel_max_bytes(0);
+        // Quantized decode goes one row at a time by default; the 4-row kernels stay reachable
+        // (set_rows_kernel_max_bytes) and must stay exact.
+        printf("test_matmul avx2, 4-row decode\n");
+        const size_t old = stw_cpu::set_rows_kernel_max_bytes(SIZE_MAX);
         test_matmul_all("avx2");
         stw_cpu::set_rows_kernel_max_bytes(old);
         test_sets_agree();
         if (stw_cpu_select_kernel_set("avx2-vnni") == 0) {
             printf("test_matmul avx2-vnni\n");
             test_matmul_all("avx2-vnni");
-            printf("test_matmul avx2-vnni, one-row decode\n");
-            const size_t old2 = stw_cpu::set_rows_kernel_max_bytes(0);
+            printf("test_matmul avx2-vnni, 4-row decode\n");
+            const size_t old2 = stw_cpu::set_rows_kernel_max_bytes(SIZE_MAX);
             test_matmul_all("avx2-vnni");
             stw_cpu::set_rows_kernel_max_bytes(old2);
         }
