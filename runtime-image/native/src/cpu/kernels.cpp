@@ -472,6 +472,11 @@ int stw_cpu_quantize_row(int type, const float *src, void *dst, int64_t n) {
 
 int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
                    void *qscratch, stw_threadpool *pool) {
+    return stw_cpu_matmul_ex(type, w, rows, cols, x, n, y, qscratch, pool, 0);
+}
+
+int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
+                      void *qscratch, stw_threadpool *pool, unsigned flags) {
     const type_info *ti = info_of(type);
     if (ti == nullptr)
         return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE, "stw_cpu_matmul: weight type %d is not supported (%s)", type,
@@ -519,7 +524,7 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     c.rows_kernel = !ti->quantized || (double)rows * (double)row_bytes <= (double)g_rows_kernel_max_bytes;
     // A batch of activations goes through the GEMM where the type has one; a single one (decode)
     // or a few (small batches of decoding sequences) through the row kernels.
-    c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch;
+    c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch && (flags & STW_CPU_MATMUL_NO_GEMM) == 0;
     if (ti->quantized) {
         quantize_ctx q = {ks->quantize_x, x,     (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x),
                           c.gemm};

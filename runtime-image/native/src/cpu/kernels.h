@@ -63,6 +63,17 @@ void stw_threadpool_run(struct stw_threadpool *pool, int n_tasks, void (*fn)(voi
 // Returns 0, or a negative stw_cpu_status for an unsupported type or shape (never aborts).
 int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
                    void *qscratch, struct stw_threadpool *pool);
+// Flags of stw_cpu_matmul_ex.
+enum stw_cpu_matmul_flags {
+    // Keep every activation vector on the row kernels. Their result for one activation vector is
+    // bit-identical whatever n is; the prefill GEMM (n >= 4, where the type has one) sums the same
+    // integers in another order, so a caller whose results must not depend on what else is in the
+    // batch (the engine: one sequence's tokens) passes this except for one sequence's own runs.
+    STW_CPU_MATMUL_NO_GEMM = 1,
+};
+// stw_cpu_matmul with flags (stw_cpu_matmul_flags); stw_cpu_matmul is this with flags 0.
+int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
+                      void *qscratch, struct stw_threadpool *pool, unsigned flags);
 // Dequantizes n elements (one row, or the start of one) to floats: the embedding lookup.
 // n must be a multiple of the type's block size.
 int stw_cpu_dequantize_row(int type, const void *src, float *dst, int64_t n);
