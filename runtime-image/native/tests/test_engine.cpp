@@ -1,6 +1,7 @@
 // test_engine.cpp: batching equivalences, KV cache types, the memory contract (KV bytes per token,
 // workspace, weight bytes), the KV pool budget and the descriptor (Java) load path on stories260K.
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <thread>
 
@@ -157,6 +158,78 @@ void test_mixed_batch() {
     stw_context_free(c);
     stw_kv_pool_free(p1);
     stw_kv_pool_free(p2);
+}
+
+// Batch invariance with quantized weights: the prefill GEMM (Q8_0 with AVX-VNNI, Q4_0, Q4_K, Q6_K)
+// sums in another order than the decode kernels, so it may only take runs of one sequence's own
+// tokens. Six sequences from prompts of 5 tokens, prefilled in one step and then decoded together
+// (6 tokens of 6 sequences per step), must give bit-identical logits to each one alone.
+void test_quantized_batch_invariance() {
+    stw_model *m;
+    REQUIRE_OK(stw_model_init_file(test_data_path("stories260K-q8_0.gguf").c_str(), &m));
+    stw_hparams hp;
+    REQUIRE_OK(stw_model_hparams(m, &hp));
+    const int32_t V = hp.n_vocab;
+    const int kSeqs = 6, kPrompt = 5, kGen = 12;
+    const uint64_t bpt = stw_kv_bytes_per_token(m, STW_TYPE_F32);
+    stw_kv_pool *p;
+    stw_context *c;
+    REQUIRE_OK(stw_kv_pool_init(m, STW_TYPE_F32, (uint64_t)kSeqs * 48 * bpt, &p));
+    REQUIRE_OK(stw_context_init(m, 2, kSeqs * kPrompt, kSeqs, &c));
+    std::vector<std::vector<int32_t>> prompts((size_t)kSeqs);
+    for (int q = 0; q < kSeqs; q++)
+        for (int i = 0; i < kPrompt; i++) prompts[(size_t)q].push_back(1 + (q * 37 + i * 11) % (V - 1));
+    // alone: the prompt in one step, then one token per step; the logits of every step
+    std::vector<std::vector<float>> alone((size_t)kSeqs);
+    for (int q = 0; q < kSeqs; q++) {
+        stw_seq *s;
+        REQUIRE_OK(stw_seq_init(p, 48, &s));
+        std::vector<stw_seq *> ss((size_t)kPrompt, s);
+        std::vector<uint8_t> want((size_t)kPrompt, 0);
+        want.back() = 1;
+        std::vector<float> logits((size_t)V);
+        REQUIRE_OK(stw_decode(c, kPrompt, prompts[(size_t)q].data(), ss.data(), want.data(), logits.data()));
+        for (int g = 0; g < kGen; g++) {
+            alone[(size_t)q].insert(alone[(size_t)q].end(), logits.begin(), logits.end());
+            const int32_t t = argmax(logits.data(), V);
+            const uint8_t w = 1;
+            REQUIRE_OK(stw_decode(c, 1, &t, &s, &w, logits.data()));
+        }
+        stw_seq_free(s);
+    }
+    // together
+    std::vector<stw_seq *> seqs((size_t)kSeqs);
+    for (auto &s : seqs) REQUIRE_OK(stw_seq_init(p, 48, &s));
+    std::vector<int32_t> toks;
+    std::vector<stw_seq *> ts;
+    std::vector<uint8_t> want;
+    for (int q = 0; q < kSeqs; q++)
+        for (int i = 0; i < kPrompt; i++) {
+            toks.push_back(prompts[(size_t)q][(size_t)i]);
+            ts.push_back(seqs[(size_t)q]);
+            want.push_back(i == kPrompt - 1);
+        }
+    std::vector<float> logits((size_t)kSeqs * V);
+    REQUIRE_OK(stw_decode(c, (int32_t)toks.size(), toks.data(), ts.data(), want.data(), logits.data()));
+    int differ = 0;
+    for (int g = 0; g < kGen; g++) {
+        std::vector<int32_t> next((size_t)kSeqs);
+        for (int q = 0; q < kSeqs; q++) {
+            const float *got = logits.data() + (size_t)q * V, *ref = alone[(size_t)q].data() + (size_t)g * V;
+            differ += std::memcmp(got, ref, (size_t)V * sizeof(float)) != 0;
+            next[(size_t)q] = argmax(got, V);
+        }
+        const std::vector<uint8_t> all((size_t)kSeqs, 1);
+        REQUIRE_OK(stw_decode(c, kSeqs, next.data(), seqs.data(), all.data(), logits.data()));
+    }
+    CHECK_MSG(differ == 0, "%d of %d logit rows of 6 batched sequences (q8_0 weights) differ from alone", differ,
+              kSeqs * kGen);
+    std::printf("q8_0 batch of %d sequences: logits bit-identical to each alone over %d steps: %s\n", kSeqs, kGen,
+                differ == 0 ? "yes" : "NO");
+    for (auto s : seqs) stw_seq_free(s);
+    stw_context_free(c);
+    stw_kv_pool_free(p);
+    stw_model_free(m);
 }
 
 // f16 and q8_0 KV caches against the golden (F32 KV) tokens.
@@ -329,6 +402,7 @@ int main() {
     test_memory_contract();
     test_prefill_equals_stepwise();
     test_mixed_batch();
+    test_quantized_batch_invariance();
     test_kv_types();
     test_pool_budget();
     test_descriptor_path();

@@ -405,7 +405,14 @@ void test_matmul_all(const char *set) {
         check_matmul(set, t, {130, 512, 17}, pool2, rng);
         check_matmul(set, t, {5, 256, 70}, pool2, rng);  // n beyond one activation tile
         check_matmul(set, t, {9, 256, 65}, pool2, rng);  // a last tile of one activation vector
+        check_matmul(set, t, {19, 2 * unit, 301}, pool2, rng);  // GEMM tiles of 256 activations plus a tail
         check_matmul(set, t, {3, 33024, 5}, pool2, rng);  // rows too long for the stack sums buffer
+        // Decode splits the rows into one contiguous range per thread, taken in units of ~16 KiB from
+        // the front by its owner and from the back by a thread that has finished its own: many
+        // units, a row count that is not a multiple of the unit, and more ranges than threads can
+        // keep busy (pool3 on 2 cores) so some are drained from the back.
+        check_matmul(set, t, {1001, unit == 1 ? 1031 : 1024, 1}, pool2, rng);
+        check_matmul(set, t, {997, unit == 1 ? 520 : 512, 1}, pool3, rng);
     }
     stw_threadpool_free(pool2);
     stw_threadpool_free(pool3);
@@ -432,6 +439,10 @@ void test_sets_agree() {
         std::vector<uint8_t> qa(qs);
         stw_cpu_select_kernel_set("portable");
         stw_cpu_matmul(t.type, w.data(), rows, cols, x.data(), n, yp.data(), qs.data(), nullptr);
+        // The avx2 Q4_0, Q4_K and Q6_K GEMMs (n >= 4) keep the int8 activations offset by 128; the values are the same.
+        if (t.type == STW_CPU_TYPE_Q4_0 || t.type == STW_CPU_TYPE_Q4_K || t.type == STW_CPU_TYPE_Q6_K)
+            for (size_t b = 0; b + 36 <= qa.size(); b += 36)
+                for (size_t k = 4; k < 36; k++) qa[b + k] ^= 0x80;
         if (is_quantized(t.type)) CHECK(qa == qs, "%s: avx2 and portable quantize activations identically", t.name);
         double worst = 0, scale = 0;
         for (size_t i = 0; i < ya.size(); i++) {
@@ -569,9 +580,81 @@ void test_kernel_set_selection() {
     CHECK(stw_cpu_select_kernel_set("auto") == 0, "auto");
     CHECK(strcmp(stw_cpu_kernel_set(), "portable") == 0, "STOWAGE_CPU=portable forces the portable set, got %s",
           stw_cpu_kernel_set());
+    if (stw_cpu_select_kernel_set("avx2-vnni") == 0) {
+        setenv("STOWAGE_CPU", "avx2", 1);
+        CHECK(stw_cpu_select_kernel_set("auto") == 0, "auto");
+        CHECK(strcmp(stw_cpu_kernel_set(), "avx2") == 0, "STOWAGE_CPU=avx2 caps the set at avx2, got %s",
+              stw_cpu_kernel_set());
+        unsetenv("STOWAGE_CPU");
+        CHECK(stw_cpu_select_kernel_set("auto") == 0, "auto");
+        CHECK(strcmp(stw_cpu_kernel_set(), "avx2-vnni") == 0, "auto picks avx2-vnni where the CPU has it, got %s",
+              stw_cpu_kernel_set());
+    }
+    CHECK(stw_cpu_select_kernel_set("avx512") == STW_CPU_STATUS_UNAVAILABLE, "an unknown set is refused");
+    CHECK(strstr(stw_cpu_last_error(), "expected avx2-vnni, avx2, portable or auto") != nullptr,
+          "the error lists the sets: %s", stw_cpu_last_error());
     unsetenv("STOWAGE_CPU");
     stw_cpu_select_kernel_set("auto");
     printf("  auto-selected kernel set: %s\n", stw_cpu_kernel_set());
+}
+
+// avx2-vnni computes the same integers as avx2 (dpbusd for maddubs + madd) and reduces them in
+// the same order, so every output must be bit-identical: decode (n = 1, the rows kernels and the
+// one-row kernels), small batches and prefill tiles (n = 5, 70), with 1 and 2 threads, including
+// extreme int8 values (|w| = 127 against |x| = 127 everywhere: the largest int16 pair sums).
+void test_vnni_matches_avx2() {
+    if (stw_cpu_select_kernel_set("avx2-vnni") != 0) {
+        printf("SKIP test_vnni_matches_avx2: %s\n", stw_cpu_last_error());
+        return;
+    }
+    std::mt19937 rng(11);
+    stw_threadpool *pool2 = stw_threadpool_init(2);
+    for (const type_case &t : kTypes) {
+        if (!is_quantized(t.type)) continue;
+        for (int64_t n : {1, 3, 5, 70}) {
+            for (bool extreme : {false, true}) {
+                const int64_t rows = 45, cols = 1024;
+                const size_t rb = stw_cpu_row_bytes(t.type, cols);
+                std::vector<uint8_t> w(rb * rows);
+                for (int64_t r = 0; r < rows; r++) {
+                    std::vector<float> row = random_floats(rng, (size_t)cols, 0.1f);
+                    if (extreme)
+                        for (size_t k = 0; k < row.size(); k++) row[k] = (k % 3 == 0 ? -0.1f : 0.1f);
+                    stw_cpu_quantize_row(t.type, row.data(), w.data() + r * rb, cols);
+                }
+                std::vector<float> x = random_floats(rng, (size_t)(cols * n), 1.0f);
+                if (extreme)
+                    for (size_t k = 0; k < x.size(); k++) x[k] = (k % 5 == 0 ? -1.0f : 1.0f);
+                std::vector<float> ya((size_t)(rows * n)), yv((size_t)(rows * n));
+                std::vector<uint8_t> qs(stw_cpu_qscratch_bytes(t.type, cols, n) + 1);
+                for (stw_threadpool *pool : {(stw_threadpool *)nullptr, pool2}) {
+                    stw_cpu_select_kernel_set("avx2");
+                    CHECK(stw_cpu_matmul(t.type, w.data(), rows, cols, x.data(), n, ya.data(), qs.data(), pool) == 0,
+                          "avx2 matmul");
+                    stw_cpu_select_kernel_set("avx2-vnni");
+                    CHECK(stw_cpu_matmul(t.type, w.data(), rows, cols, x.data(), n, yv.data(), qs.data(), pool) == 0,
+                          "avx2-vnni matmul");
+                    // Q8_0 batches run through the GEMM in avx2-vnni only (8-bit weights would overflow
+                    // maddubs's int16 sums there): the same integers, summed in another order.
+                    const bool same_path = !(t.type == STW_CPU_TYPE_Q8_0 && n >= 4);
+                    int differ = 0;
+                    double worst = 0, scale = 0;
+                    for (size_t i = 0; i < ya.size(); i++) {
+                        differ += memcmp(&ya[i], &yv[i], 4) != 0;
+                        worst = fmax(worst, fabs((double)ya[i] - yv[i]));
+                        scale = fmax(scale, fabs((double)ya[i]));
+                    }
+                    if (same_path)
+                        CHECK(differ == 0, "%s n=%lld%s: %d of %zu outputs of avx2-vnni differ from avx2", t.name,
+                              (long long)n, extreme ? " (extreme values)" : "", differ, ya.size());
+                    else
+                        CHECK(worst <= 1e-5 * scale, "%s n=%lld%s: avx2-vnni and avx2 differ by %g (scale %g)", t.name,
+                              (long long)n, extreme ? " (extreme values)" : "", worst, scale);
+                }
+            }
+        }
+    }
+    stw_threadpool_free(pool2);
 }
 
 // --- thread pool -------------------------------------------------------------------------------
@@ -698,15 +781,31 @@ int main() {
     test_kernel_set_selection();
     printf("test_matmul portable\n");
     test_matmul_all("portable");
+    {
+        printf("test_matmul portable, 4-row decode\n");
+        const size_t old = stw_cpu::set_rows_kernel_max_bytes(SIZE_MAX);
+        test_matmul_all("portable");
+        stw_cpu::set_rows_kernel_max_bytes(old);
+    }
     if (stw_cpu_select_kernel_set("avx2") == 0) {
         printf("test_matmul avx2\n");
         test_matmul_all("avx2");
-        // Quantized matrices above the threshold decode one row at a time: all of them here.
-        printf("test_matmul avx2, one-row decode\n");
-        const size_t old = stw_cpu::set_rows_kernel_max_bytes(0);
+        // Quantized decode goes one row at a time by default; the 4-row kernels stay reachable
+        // (set_rows_kernel_max_bytes) and must stay exact.
+        printf("test_matmul avx2, 4-row decode\n");
+        const size_t old = stw_cpu::set_rows_kernel_max_bytes(SIZE_MAX);
         test_matmul_all("avx2");
         stw_cpu::set_rows_kernel_max_bytes(old);
         test_sets_agree();
+        if (stw_cpu_select_kernel_set("avx2-vnni") == 0) {
+            printf("test_matmul avx2-vnni\n");
+            test_matmul_all("avx2-vnni");
+            printf("test_matmul avx2-vnni, 4-row decode\n");
+            const size_t old2 = stw_cpu::set_rows_kernel_max_bytes(SIZE_MAX);
+            test_matmul_all("avx2-vnni");
+            stw_cpu::set_rows_kernel_max_bytes(old2);
+        }
+        test_vnni_matches_avx2();
     } else {
         printf("SKIP test_matmul avx2: %s\n", stw_cpu_last_error());
     }

@@ -24,8 +24,10 @@ struct stw_backend {
     const char *name;
     void *impl; // backend state (CPU: the thread pool)
     // y[i][r] = dot(W row r, x[i]) for i < n; W has `rows` rows of `cols` values stored as ggml `type`.
+    // seqs[i] is token i's sequence (NULL: no grouping): token i's result must depend only on its own
+    // sequence's tokens in the step, never on what else the batch holds.
     int (*matmul)(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
-                  int64_t n, float *y, void *qscratch);
+                  int64_t n, float *y, void *qscratch, stw_seq *const *seqs);
     // out[i] = x[i] / rms(x[i]) * w for n rows of dim values (out may be x).
     int (*rmsnorm)(stw_backend *be, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out);
     // Rotates the first rope_dim values of each of n_heads heads of head_dim values in each of n rows;

@@ -31,11 +31,39 @@ constexpr int64_t kMatmulInlineWork = 1 << 17;
 
 stw_threadpool *pool_of(stw_backend *be) { return (stw_threadpool *)be->impl; }
 
-int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
-               float *y, void *qscratch) {
+int cpu_matmul_part(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x,
+                    int64_t i0, int64_t i1, float *y, void *qscratch, unsigned flags) {
     // a small product costs less than waking the workers (tiny models, decode of narrow matrices)
+    const int64_t n = i1 - i0;
     const bool inline_run = rows * cols * n < kMatmulInlineWork;
-    return stw_cpu_matmul(type, w, rows, cols, x, n, y, qscratch, inline_run ? nullptr : pool_of(be));
+    return stw_cpu_matmul_ex(type, w, rows, cols, x + i0 * cols, n, y + i0 * rows, qscratch,
+                             inline_run ? nullptr : pool_of(be), flags);
+}
+
+// Tokens of one step may come from many sequences. The prefill GEMM sums in another order than the
+// row kernels, so it takes only runs of at least kGemmMinRun consecutive tokens of one sequence (a
+// prompt chunk, which takes the GEMM alone too); all other tokens go through the row kernels, whose
+// result for a token does not depend on the batch. So a sequence decodes the same tokens alone as
+// batched with others (OpenAiApiTest.eightConcurrentStreamsEqualTheSameRequestAlone).
+constexpr int64_t kGemmMinRun = 4;
+
+int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+               float *y, void *qscratch, stw_seq *const *seqs) {
+    if (seqs == nullptr) return cpu_matmul_part(be, type, w, rows, cols, x, 0, n, y, qscratch, STW_CPU_MATMUL_NO_GEMM);
+    int64_t rest = 0;  // start of the tokens not yet multiplied (all bound for the row kernels)
+    for (int64_t a = 0; a < n;) {
+        int64_t b = a + 1;
+        while (b < n && seqs[b] == seqs[a]) b++;
+        if (b - a >= kGemmMinRun) {
+            int rc;
+            if (rest < a && (rc = cpu_matmul_part(be, type, w, rows, cols, x, rest, a, y, qscratch, STW_CPU_MATMUL_NO_GEMM)))
+                return rc;
+            if ((rc = cpu_matmul_part(be, type, w, rows, cols, x, a, b, y, qscratch, 0))) return rc;
+            rest = b;
+        }
+        a = b;
+    }
+    return rest < n ? cpu_matmul_part(be, type, w, rows, cols, x, rest, n, y, qscratch, STW_CPU_MATMUL_NO_GEMM) : 0;
 }
 
 int cpu_rmsnorm(stw_backend *, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out) {
@@ -195,7 +223,7 @@ __attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a
 
 // Whether attention may take the AVX2 path: the kernels library chose its avx2 set (cpuid and
 // XGETBV checked; STOWAGE_CPU=portable turns both off together).
-bool attention_avx2() { return std::strcmp(stw_cpu_kernel_set(), "avx2") == 0; }
+bool attention_avx2() { return std::strncmp(stw_cpu_kernel_set(), "avx2", 4) == 0; }
 #endif
 
 void attention_task(void *ctx, int task, int /*thread*/) {

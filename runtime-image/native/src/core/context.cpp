@@ -124,9 +124,9 @@ stw_status forward(stw_context *c, int32_t n, const int32_t *tokens, const uint8
         const stw_layer_weights &L = m->layers[(size_t)l];
         // attention block
         if ((rc = be->rmsnorm(be, c->x, (const float *)L.attn_norm.data, n, e, hp.rms_eps, c->xb))) return op_failed("rmsnorm", l, rc);
-        if ((rc = be->matmul(be, L.wq.type, L.wq.data, q_w, e, c->xb, n, c->q, c->qscratch))) return op_failed("matmul q", l, rc);
-        if ((rc = be->matmul(be, L.wk.type, L.wk.data, k_w, e, c->xb, n, c->k, c->qscratch))) return op_failed("matmul k", l, rc);
-        if ((rc = be->matmul(be, L.wv.type, L.wv.data, v_w, e, c->xb, n, c->v, c->qscratch))) return op_failed("matmul v", l, rc);
+        if ((rc = be->matmul(be, L.wq.type, L.wq.data, q_w, e, c->xb, n, c->q, c->qscratch, c->tok_seq))) return op_failed("matmul q", l, rc);
+        if ((rc = be->matmul(be, L.wk.type, L.wk.data, k_w, e, c->xb, n, c->k, c->qscratch, c->tok_seq))) return op_failed("matmul k", l, rc);
+        if ((rc = be->matmul(be, L.wv.type, L.wv.data, v_w, e, c->xb, n, c->v, c->qscratch, c->tok_seq))) return op_failed("matmul v", l, rc);
         if (L.bq.data && (rc = be->add(be, c->q, (const float *)L.bq.data, n, q_w, 0))) return op_failed("add q bias", l, rc);
         if (L.bk.data && (rc = be->add(be, c->k, (const float *)L.bk.data, n, k_w, 0))) return op_failed("add k bias", l, rc);
         if (L.bv.data && (rc = be->add(be, c->v, (const float *)L.bv.data, n, v_w, 0))) return op_failed("add v bias", l, rc);
@@ -140,14 +140,14 @@ stw_status forward(stw_context *c, int32_t n, const int32_t *tokens, const uint8
         if ((rc = be->kv_store(be, l, c->k, k_w, c->v, v_w, n, c->tok_seq, c->pos))) return op_failed("kv_store", l, rc);
         attn.layer = l;
         if ((rc = be->attention(be, &attn))) return op_failed("attention", l, rc);
-        if ((rc = be->matmul(be, L.wo.type, L.wo.data, e, o_w, c->att, n, c->xb, c->qscratch))) return op_failed("matmul o", l, rc);
+        if ((rc = be->matmul(be, L.wo.type, L.wo.data, e, o_w, c->att, n, c->xb, c->qscratch, c->tok_seq))) return op_failed("matmul o", l, rc);
         if ((rc = be->add(be, c->x, c->xb, n, e, e))) return op_failed("add", l, rc);
         // feed-forward block
         if ((rc = be->rmsnorm(be, c->x, (const float *)L.ffn_norm.data, n, e, hp.rms_eps, c->xb))) return op_failed("rmsnorm", l, rc);
-        if ((rc = be->matmul(be, L.w_gate.type, L.w_gate.data, ff, e, c->xb, n, c->gate, c->qscratch))) return op_failed("matmul gate", l, rc);
-        if ((rc = be->matmul(be, L.w_up.type, L.w_up.data, ff, e, c->xb, n, c->up, c->qscratch))) return op_failed("matmul up", l, rc);
+        if ((rc = be->matmul(be, L.w_gate.type, L.w_gate.data, ff, e, c->xb, n, c->gate, c->qscratch, c->tok_seq))) return op_failed("matmul gate", l, rc);
+        if ((rc = be->matmul(be, L.w_up.type, L.w_up.data, ff, e, c->xb, n, c->up, c->qscratch, c->tok_seq))) return op_failed("matmul up", l, rc);
         if ((rc = be->swiglu(be, c->gate, c->up, n * ff))) return op_failed("swiglu", l, rc);
-        if ((rc = be->matmul(be, L.w_down.type, L.w_down.data, e, ff, c->gate, n, c->xb, c->qscratch))) return op_failed("matmul down", l, rc);
+        if ((rc = be->matmul(be, L.w_down.type, L.w_down.data, e, ff, c->gate, n, c->xb, c->qscratch, c->tok_seq))) return op_failed("matmul down", l, rc);
         if ((rc = be->add(be, c->x, c->xb, n, e, e))) return op_failed("add", l, rc);
     }
 
@@ -162,7 +162,7 @@ stw_status forward(stw_context *c, int32_t n, const int32_t *tokens, const uint8
         j++;
     }
     const stw_weight &out = m->output;
-    if ((rc = be->matmul(be, out.type, out.data, hp.n_vocab, e, c->xb, n_logits, c->logits, c->qscratch)))
+    if ((rc = be->matmul(be, out.type, out.data, hp.n_vocab, e, c->xb, n_logits, c->logits, c->qscratch, nullptr)))
         return op_failed("matmul output", hp.n_layer, rc);
     return STW_STATUS_OK;
 }

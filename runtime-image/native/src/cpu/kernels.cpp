@@ -91,10 +91,25 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
+// AVX-VNNI (VEX-encoded dpbusd on 256-bit registers): cpuid leaf 7 subleaf 1, EAX bit 4. It
+// uses the YMM state that cpu_has_avx2_fma_f16c already checked the OS saves.
+bool cpu_has_avx_vnni() {
+#if defined(STW_CPU_HAVE_AVXVNNI) && (defined(__x86_64__) || defined(__i386__))
+    unsigned a, b, c, d;
+    if (!cpu_has_avx2_fma_f16c() || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+    return (a & (1u << 4)) != 0;
+#else
+    return false;
+#endif
+}
+
 const kernel_set *auto_set() {
 #if defined(STW_CPU_HAVE_AVX2)
     const char *env = getenv("STOWAGE_CPU");
     if (env != nullptr && strcmp(env, "portable") == 0) return &kernel_set_portable;
+#if defined(STW_CPU_HAVE_AVXVNNI)
+    if (cpu_has_avx_vnni() && (env == nullptr || strcmp(env, "avx2") != 0)) return &kernel_set_avx2_vnni;
+#endif
     if (cpu_has_avx2_fma_f16c()) return &kernel_set_avx2;
 #endif
     return &kernel_set_portable;
@@ -111,7 +126,9 @@ const kernel_set *current_set() {
     return ks;
 }
 
-size_t g_rows_kernel_max_bytes = (size_t)8 << 20;
+// 0: quantized decode goes one row at a time (see stw_cpu_matmul); tests raise it to reach the
+// 4-row kernels.
+size_t g_rows_kernel_max_bytes = 0;
 
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -122,6 +139,9 @@ constexpr int64_t kMaxDim = (int64_t)1 << 36;
 // Rows up to this many 32-blocks (cols <= 32768) use the precomputed-sums kernels; the buffer
 // (4 activation vectors x 2 floats per block = 32 KiB) lives on the stack of the calling thread.
 constexpr int64_t kPreMaxBlocks = 1024;
+// Batches of at least this many activation vectors go through the GEMM kernels (where the type has
+// them): below it, repacking 8 rows costs more than the tile saves.
+constexpr int64_t kGemmMinBatch = 4;
 // Activation vectors per matmul (tokens in a batch); keeps every task index within int.
 constexpr int64_t kMaxBatch = (int64_t)1 << 24;
 
@@ -148,11 +168,19 @@ struct quantize_ctx {
     uint8_t *q;
     int64_t cols;
     size_t q_stride;
+    bool offset;  // store the int8 values + 128 (unsigned), as the GEMM kernels read them
 };
 
 void quantize_task(void *p, int task, int) {
     const quantize_ctx *c = (const quantize_ctx *)p;
-    c->fn(c->x + (int64_t)task * c->cols, (block_q8_x *)(c->q + (size_t)task * c->q_stride), c->cols);
+    block_q8_x *q = (block_q8_x *)(c->q + (size_t)task * c->q_stride);
+    c->fn(c->x + (int64_t)task * c->cols, q, c->cols);
+    if (c->offset) {
+        for (int64_t b = 0; b < c->cols / QK; b++) {
+            uint8_t *qs = (uint8_t *)q[b].qs;
+            for (int k = 0; k < QK; k++) qs[k] ^= 0x80;  // two's complement + 128 = flipping the top bit
+        }
+    }
 }
 
 // A task is a tile: row_chunk weight rows x n_chunk activation vectors. Inside a tile each weight
@@ -169,6 +197,7 @@ struct matmul_ctx {
     float *y;
     int64_t row_chunk, n_chunk, n_row_chunks;
     bool rows_kernel;  // decode through the 4-row kernel (else one row at a time)
+    bool gemm;         // prefill through k->gemm (activations offset by 128)
 };
 
 void matmul_task(void *p, int task, int) {
@@ -176,6 +205,14 @@ void matmul_task(void *p, int task, int) {
     const int64_t rc = task % c->n_row_chunks, nc = task / c->n_row_chunks;
     const int64_t r0 = rc * c->row_chunk, r1 = min64(r0 + c->row_chunk, c->rows);
     const int64_t i0 = nc * c->n_chunk, i1 = min64(i0 + c->n_chunk, c->n);
+    if (c->gemm) {
+        for (int64_t r = r0; r < r1; r += 8) {
+            c->k->gemm(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(8, r1 - r),
+                       c->x + (size_t)i0 * c->x_stride, c->x_stride, (int)(i1 - i0), c->y + i0 * c->rows + r,
+                       c->rows);
+        }
+        return;
+    }
     if (i1 - i0 == 1 && !c->rows_kernel) {
         const uint8_t *xi = c->x + (size_t)i0 * c->x_stride;
         for (int64_t r = r0; r < r1; r++) {
@@ -234,6 +271,63 @@ void matmul_task(void *p, int task, int) {
     }
 }
 
+// Decode (one activation vector) splits the rows into one contiguous range per thread, each taken
+// in units from its front by its owner and, once a thread has finished its own range, from the
+// back by that thread. Why: with the tiles above handed out round-robin from one counter, two
+// threads interleave 34 KiB pieces of the same matrix, and on the 2-core Zen 5 machine 2-thread
+// Q8_0 decode of a 12 MiB matrix ran at the 1-thread rate (~30 GB/s) while the same kernel on two
+// contiguous halves reached 45-57 GB/s (best of ~1000 calls, same minute): every core's hardware
+// prefetcher restarts its stream at each jump, and each piece cost a cross-core counter bounce. A
+// thread that the OS deschedules (a busy machine) still does not hold the run up: the other one
+// drains its range from the back.
+constexpr int kMaxDecodeRanges = 64;
+
+struct decode_range {
+    // Units [front, back) not taken yet: front in the low 32 bits, back in the high 32 bits.
+    alignas(64) std::atomic<uint64_t> fb;
+};
+
+struct decode_ctx {
+    const matmul_ctx *m;
+    decode_range *ranges;
+    int n_ranges;
+    int64_t unit;  // rows per unit, a multiple of 4
+};
+
+inline uint64_t pack_fb(uint32_t f, uint32_t b) { return (uint64_t)f | ((uint64_t)b << 32); }
+
+// Takes one unit from the front (owner) or the back (thief) of a range; -1 when it is empty.
+int64_t take_unit(decode_range *r, bool from_back) {
+    uint64_t v = r->fb.load(std::memory_order_relaxed);
+    for (;;) {
+        const uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
+        if (f >= b) return -1;
+        const uint64_t next = from_back ? pack_fb(f, b - 1) : pack_fb(f + 1, b);
+        if (r->fb.compare_exchange_weak(v, next, std::memory_order_relaxed, std::memory_order_relaxed))
+            return from_back ? (int64_t)b - 1 : (int64_t)f;
+    }
+}
+
+void decode_unit(const matmul_ctx *c, int64_t unit, int64_t u) {
+    const int64_t r0 = u * unit, r1 = min64(r0 + unit, c->rows);
+    if (!c->rows_kernel) {
+        for (int64_t r = r0; r < r1; r++) c->k->cols(c->cols, c->w + (size_t)r * c->row_bytes, c->x, c->x_stride, 1,
+                                                     c->y + r, c->rows);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r += 4)
+        c->k->rows(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(4, r1 - r), c->x, c->y + r);
+}
+
+void decode_task(void *p, int task, int) {
+    const decode_ctx *d = (const decode_ctx *)p;
+    for (int64_t u; (u = take_unit(&d->ranges[task], false)) >= 0;) decode_unit(d->m, d->unit, u);
+    for (int k = 1; k < d->n_ranges; k++) {
+        decode_range *r = &d->ranges[(task + k) % d->n_ranges];
+        for (int64_t u; (u = take_unit(r, true)) >= 0;) decode_unit(d->m, d->unit, u);
+    }
+}
+
 }  // namespace
 
 namespace stw_cpu {
@@ -288,7 +382,20 @@ int stw_cpu_select_kernel_set(const char *name) {
         return fail(STW_CPU_STATUS_UNAVAILABLE, "kernel set 'avx2' is not compiled into this build (not x86-64)");
 #endif
     }
-    return fail(STW_CPU_STATUS_UNAVAILABLE, "unknown kernel set '%.64s' (expected avx2, portable or auto)", name);
+    if (strcmp(name, "avx2-vnni") == 0) {
+#if defined(STW_CPU_HAVE_AVXVNNI)
+        if (cpu_has_avx_vnni()) {
+            g_set.store(&kernel_set_avx2_vnni, std::memory_order_release);
+            return STW_CPU_STATUS_OK;
+        }
+        return fail(STW_CPU_STATUS_UNAVAILABLE,
+                    "kernel set 'avx2-vnni' needs AVX2, FMA, F16C and AVX-VNNI; this CPU lacks one");
+#else
+        return fail(STW_CPU_STATUS_UNAVAILABLE, "kernel set 'avx2-vnni' is not compiled into this build");
+#endif
+    }
+    return fail(STW_CPU_STATUS_UNAVAILABLE,
+                "unknown kernel set '%.64s' (expected avx2-vnni, avx2, portable or auto)", name);
 }
 
 int stw_cpu_dequantize_row(int type, const void *src, float *dst, int64_t n) {
@@ -365,6 +472,11 @@ int stw_cpu_quantize_row(int type, const float *src, void *dst, int64_t n) {
 
 int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
                    void *qscratch, stw_threadpool *pool) {
+    return stw_cpu_matmul_ex(type, w, rows, cols, x, n, y, qscratch, pool, 0);
+}
+
+int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
+                      void *qscratch, stw_threadpool *pool, unsigned flags) {
     const type_info *ti = info_of(type);
     if (ti == nullptr)
         return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE, "stw_cpu_matmul: weight type %d is not supported (%s)", type,
@@ -403,13 +515,19 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     c.cols = cols;
     c.n = n;
     c.y = y;
-    // Measured on Zen 5 (bench_kernels, weights streamed from DRAM, a busy shared machine): for
-    // quantized weights the 4-row decode kernel beats one row at a time by 10-35% on 2.4 MiB
-    // matrices, is mixed around 6-10 MiB and 1.5-4x slower from ~14 MiB up, while the one-row
-    // kernels hold their speed at every size; float weights prefer 4 rows at every size.
+    // Quantized weights decode one row at a time. bench_kernels once favoured the 4-row kernels
+    // up to 8 MiB, but it streams copies of one matrix; on the generated 1.1B models (weights
+    // mapped from the file, 2-core Zen 5, CPU seconds per token, 3 paired runs of 96 tokens) one
+    // row at a time decoded Q4_0 at 25.6 tok/s against 20.1, Q4_K_M at ~21 against 11.5 (its
+    // 4-row kernel streamed 7 GB/s, the one-row 14), and Q8_0 the same (its 4-row form is the
+    // one-row kernel per row). Float weights keep 4 rows at every size.
     c.rows_kernel = !ti->quantized || (double)rows * (double)row_bytes <= (double)g_rows_kernel_max_bytes;
+    // A batch of activations goes through the GEMM where the type has one; a single one (decode)
+    // or a few (small batches of decoding sequences) through the row kernels.
+    c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch && (flags & STW_CPU_MATMUL_NO_GEMM) == 0;
     if (ti->quantized) {
-        quantize_ctx q = {ks->quantize_x, x, (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x)};
+        quantize_ctx q = {ks->quantize_x, x,     (uint8_t *)qscratch, cols, (size_t)(cols / QK) * sizeof(block_q8_x),
+                          c.gemm};
         // One activation row is cheap next to the weights; only a prefill batch is worth spreading.
         if (n >= 4) {
             stw_threadpool_run(pool, (int)n, quantize_task, &q);
@@ -426,6 +544,12 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // Activation tile: up to ~256 KiB of activations (stays in L2 while the tile's weight rows
     // stream past), a multiple of 4, at least 4.
     c.n_chunk = max64(4, min64(64, (int64_t)(256 * 1024 / c.x_stride)) & ~(int64_t)3);
+    if (c.gemm) {
+        // The GEMM repacks each 8-row panel once per tile: tiles of up to 256 activation vectors,
+        // whose 2048-column slices (64 blocks of 36 bytes each) stay within ~512 KiB of L2.
+        const int64_t slice_bytes = min64(cols / QK, 64) * (int64_t)sizeof(block_q8_x);
+        c.n_chunk = max64(4, min64(256, (512 * 1024) / slice_bytes) & ~(int64_t)3);
+    }
     const int64_t n_chunks = (n + c.n_chunk - 1) / c.n_chunk;
     // Weight tile: ~32 KiB of rows in whole groups of 4 (the rows kernel's unit), but enough
     // tiles that every thread gets several (the counter-based scheduler then evens out threads
@@ -433,15 +557,34 @@ int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const fl
     // A prefill tile through the precomputed-sums kernels rebuilds its activation tables once per
     // tile, which cost ~1 instruction per weight block and activation at 12-28 rows per tile
     // (callgrind, 128-token Q4_0 prefill): those tiles take ~128 KiB of rows (L2-resident).
-    const bool pre_path = n > 1 && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
+    const bool pre_path = c.gemm || (n > 1 && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks);
     int64_t row_chunk = max64(4, (int64_t)((pre_path ? 128 : 32) * 1024 / row_bytes));
     const int64_t want_tiles = (int64_t)threads * 8;
     if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(4, rows * n_chunks / want_tiles));
     // Keep the task count within int range for absurdly tall matrices.
     row_chunk = max64(row_chunk, (rows * n_chunks + (1 << 24) - 1) / (1 << 24));
-    row_chunk = (row_chunk + 3) & ~(int64_t)3;
+    // The GEMM repacks 8 rows at a time: whole groups of 8 per tile.
+    row_chunk = c.gemm ? (row_chunk + 7) & ~(int64_t)7 : (row_chunk + 3) & ~(int64_t)3;
     c.row_chunk = row_chunk;
     c.n_row_chunks = (rows + row_chunk - 1) / row_chunk;
+    if (n == 1 && threads > 1) {
+        // Units of ~16 KiB of weights (at least 4 rows): small enough to even out the ranges at the
+        // end, large enough that taking one costs nothing next to its stream. Rows <= 2^36 keeps
+        // the unit count below 2^32.
+        int64_t unit = max64(4, (int64_t)((16 * 1024) / row_bytes));
+        unit = max64(unit, (rows + ((int64_t)1 << 31) - 1) >> 31);
+        unit = (unit + 3) & ~(int64_t)3;
+        const int64_t units = (rows + unit - 1) / unit;
+        const int n_ranges = (int)min64(min64(threads, kMaxDecodeRanges), units);
+        decode_range ranges[kMaxDecodeRanges];
+        for (int t = 0; t < n_ranges; t++)
+            ranges[t].fb.store(pack_fb((uint32_t)(units * t / n_ranges), (uint32_t)(units * (t + 1) / n_ranges)),
+                               std::memory_order_relaxed);
+        decode_ctx d = {&c, ranges, n_ranges, unit};
+        // The pool's run start and end order these relaxed range updates with the caller.
+        stw_threadpool_run(pool, n_ranges, decode_task, &d);
+        return STW_CPU_STATUS_OK;
+    }
     const int64_t n_tasks = c.n_row_chunks * n_chunks;
     stw_threadpool_run(pool, (int)n_tasks, matmul_task, &c);
     return STW_CPU_STATUS_OK;

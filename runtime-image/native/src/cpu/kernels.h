@@ -1,9 +1,9 @@
 // The CPU kernels of the native core: weight-by-activation matrix products in every supported
 // ggml weight type, row dequantization, reference quantizers and a persistent thread pool.
 //
-// Two kernel sets sit behind these entry points: "avx2" (AVX2 + FMA + F16C) and "portable"
-// (plain C++). The set is chosen once at run time from cpuid; STOWAGE_CPU=portable forces the
-// portable one. Every entry point checks its arguments and returns a status; none aborts.
+// Three kernel sets sit behind these entry points: "avx2-vnni" (the AVX2 kernels with AVX-VNNI's
+// dpbusd for the int8 dots), "avx2" (AVX2 + FMA + F16C) and "portable" (plain C++). The set is
+// chosen once at run time from cpuid; STOWAGE_CPU=portable or STOWAGE_CPU=avx2 caps it. Every entry point checks its arguments and returns a status; none aborts.
 #pragma once
 
 #include <stddef.h>
@@ -63,6 +63,17 @@ void stw_threadpool_run(struct stw_threadpool *pool, int n_tasks, void (*fn)(voi
 // Returns 0, or a negative stw_cpu_status for an unsupported type or shape (never aborts).
 int stw_cpu_matmul(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
                    void *qscratch, struct stw_threadpool *pool);
+// Flags of stw_cpu_matmul_ex.
+enum stw_cpu_matmul_flags {
+    // Keep every activation vector on the row kernels. Their result for one activation vector is
+    // bit-identical whatever n is; the prefill GEMM (n >= 4, where the type has one) sums the same
+    // integers in another order, so a caller whose results must not depend on what else is in the
+    // batch (the engine: one sequence's tokens) passes this except for one sequence's own runs.
+    STW_CPU_MATMUL_NO_GEMM = 1,
+};
+// stw_cpu_matmul with flags (stw_cpu_matmul_flags); stw_cpu_matmul is this with flags 0.
+int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n, float *y,
+                      void *qscratch, struct stw_threadpool *pool, unsigned flags);
 // Dequantizes n elements (one row, or the start of one) to floats: the embedding lookup.
 // n must be a multiple of the type's block size.
 int stw_cpu_dequantize_row(int type, const void *src, float *dst, int64_t n);
@@ -77,9 +88,9 @@ size_t stw_cpu_row_bytes(int type, int64_t cols);
 int64_t stw_cpu_block_size(int type);
 // Scratch bytes stw_cpu_matmul needs for this call (0 for float weight types).
 size_t stw_cpu_qscratch_bytes(int type, int64_t cols, int64_t n);
-// "avx2" or "portable": the kernel set in use.
+// "avx2-vnni", "avx2" or "portable": the kernel set in use.
 const char *stw_cpu_kernel_set(void);
-// Switches the kernel set: "avx2", "portable" or "auto" (cpuid and STOWAGE_CPU). Returns
+// Switches the kernel set: "avx2-vnni", "avx2", "portable" or "auto" (cpuid and STOWAGE_CPU). Returns
 // STW_CPU_STATUS_UNAVAILABLE when the CPU (or the build) lacks the set. For tests and
 // benchmarks; do not call it while a matmul runs.
 int stw_cpu_select_kernel_set(const char *name);

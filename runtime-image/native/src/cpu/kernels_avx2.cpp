@@ -8,6 +8,12 @@
 
 #include "quants.h"
 
+// kernels_avx2_vnni.cpp compiles this file again with AVX-VNNI as the set "avx2-vnni".
+#if !defined(STW_CPU_SET_SYMBOL)
+#define STW_CPU_SET_SYMBOL kernel_set_avx2
+#define STW_CPU_SET_NAME "avx2"
+#endif
+
 namespace stw_cpu {
 
 namespace {
@@ -30,12 +36,35 @@ inline int32_t hsum_epi32(__m256i v) {
 
 inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
+// Eight int32 lanes, lane k the sum of the four products u[4k+i] * s[4k+i] (u unsigned, s signed
+// bytes). AVX2 forms the pair sums in int16 (maddubs) and adds pairs (madd with ones); AVX-VNNI's
+// dpbusd does both in one instruction with no int16 step. Every caller keeps each int16 pair sum
+// within range (|u| <= 128, |s| <= 127), so both forms give the same integers and the two kernel
+// sets agree bit for bit.
+inline __m256i mul_sum_us8(__m256i u, __m256i s) {
+#if defined(STW_CPU_VNNI)
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// mul_sum_us8(u1, s1) + mul_sum_us8(u2, s2); AVX2 adds the two in int16 first, so callers keep
+// each maddubs lane within half the int16 range (4-bit weights: 2 * 15 * 128).
+inline __m256i mul_sum2_us8(__m256i u1, __m256i s1, __m256i u2, __m256i s2) {
+#if defined(STW_CPU_VNNI)
+    return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u1, s1), u2, s2);
+#else
+    return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u1, s1), _mm256_maddubs_epi16(u2, s2)),
+                             _mm256_set1_epi16(1));
+#endif
+}
+
 // sum over pairs of a[i]*b[i] for signed int8 a, b, as 8 int32 lanes (lane k: bytes 4k..4k+3).
 // maddubs wants an unsigned first operand: move a's sign onto b. |a| <= 128 and |b| <= 127 keep
 // each int16 pair sum below 32767.
 inline __m256i dot_i8(__m256i a, __m256i b) {
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    return mul_sum_us8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
 
 // [sum(v[0]), ..., sum(v[7])] of eight int32 vectors. hadd pairs neighbours inside each 128-bit
@@ -205,7 +234,6 @@ void dot_q32(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float 
     const Block *wb = (const Block *)w;
     const block_q8_x *xb[NX];
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 a[NX];
     for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
     const int64_t nb = cols / QK;
@@ -227,8 +255,7 @@ void dot_q32(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float 
                 __m256i p[4];
                 for (int k = 0; k < 4; k++) {
                     // |w| * (x with w's sign): maddubs wants the unsigned operand first
-                    const __m256i p16 = _mm256_maddubs_epi16(aw[k], _mm256_sign_epi8(load32(xj[k].qs), sw[k]));
-                    p[k] = _mm256_madd_epi16(p16, ones);
+                    p[k] = mul_sum_us8(aw[k], _mm256_sign_epi8(load32(xj[k].qs), sw[k]));
                 }
                 // [b0 b1 b2 b3 | b0 b1 b2 b3]: the low and high halves of four blocks
                 h[j][g] = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -265,7 +292,7 @@ void dot_q32_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, co
                  float *out, int64_t os) {
     const block_q8_x *xb[NX];
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
-    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 a[NX], c[NX];
     for (int j = 0; j < NX; j++) a[j] = c[j] = _mm256_setzero_ps();
     const int64_t nb = cols / QK;
@@ -294,8 +321,7 @@ void dot_q32_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, co
                 __m256i p[4];
                 for (int k = 0; k < 4; k++) {
                     const __m256i xv = load32(xj[k].qs);
-                    const __m256i p16 = _mm256_maddubs_epi16(uw[k], Q4 ? xv : _mm256_sign_epi8(xv, sw[k]));
-                    p[k] = _mm256_madd_epi16(p16, ones);
+                    p[k] = mul_sum_us8(uw[k], Q4 ? xv : _mm256_sign_epi8(xv, sw[k]));
                 }
                 h[j][g] = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
             }
@@ -365,7 +391,7 @@ void dot_q4_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
     __m256 a[NX];
     for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < cols / QK_K; i++) {
         const block_q4_K *blk = wb + i;
         __m256 scf, mf;
@@ -383,8 +409,8 @@ void dot_q4_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
             for (int s = 0; s < 8; s++) {
                 const __m256i xv = load32(xq[s].qs);
                 // q is 0..15, so the unsigned-by-signed maddubs is exact.
-                p[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], xv), ones);
-                t[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones);
+                p[s] = mul_sum_us8(q[s], xv);
+                t[s] = mul_sum_us8(ones8, xv);
             }
             const __m256 dxv = load_dx8(xq);
             const __m256 dots = _mm256_cvtepi32_ps(hsum8_epi32(p)), sums = _mm256_cvtepi32_ps(hsum8_epi32(t));
@@ -405,7 +431,7 @@ void dot_q4_K_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, c
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
     __m256 a[NX];
     for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < cols / QK_K; i++) {
         const block_q4_K *blk = wb + i;
         __m256 scf, mf;
@@ -420,7 +446,7 @@ void dot_q4_K_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, c
         for (int j = 0; j < NX; j++) {
             const block_q8_x *xq = xb[j] + 8 * i;
             __m256i p[8];
-            for (int s = 0; s < 8; s++) p[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], load32(xq[s].qs)), ones);
+            for (int s = 0; s < 8; s++) p[s] = mul_sum_us8(q[s], load32(xq[s].qs));
             const float *pj = pre + j * ps + 16 * i;
             const __m256 dxv = _mm256_loadu_ps(pj), fsx = _mm256_loadu_ps(pj + 8);
             a[j] = _mm256_fmadd_ps(d, _mm256_mul_ps(_mm256_cvtepi32_ps(hsum8_epi32(p)), _mm256_mul_ps(scf, dxv)), a[j]);
@@ -523,7 +549,7 @@ void rows_q8_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
 template <int NR>
 void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
     const block_q8_x *xb = (const block_q8_x *)x;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8);
     __m256 a[NR];
     for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
     const int64_t nb = cols / QK;
@@ -537,8 +563,7 @@ void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
             const __m256i x0 = load32(xb[b + 2 * k].qs), x1 = load32(xb[b + 2 * k + 1].qs);
             xlo[k] = _mm256_permute2x128_si256(x0, x1, 0x20);
             xhi[k] = _mm256_permute2x128_si256(x0, x1, 0x31);
-            sx[k] = _mm256_madd_epi16(
-                _mm256_add_epi16(_mm256_maddubs_epi16(k8, xlo[k]), _mm256_maddubs_epi16(k8, xhi[k])), ones);
+            sx[k] = mul_sum2_us8(k8, xlo[k], k8, xhi[k]);
         }
         const __m256i sx8 = _mm256_hadd_epi32(_mm256_hadd_epi32(sx[0], sx[1]), _mm256_hadd_epi32(sx[2], sx[3]));
         const block_q8_x *xq = xb + b;
@@ -552,8 +577,7 @@ void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
                                                    _mm_loadu_si128((const __m128i *)wr[2 * k].qs));
                 const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
                 // Each maddubs lane is at most 2 * 15 * 127, so the sum of the two stays in int16.
-                p[k] = _mm256_madd_epi16(
-                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo[k]), _mm256_maddubs_epi16(hi, xhi[k])), ones);
+                p[k] = mul_sum2_us8(lo, xlo[k], hi, xhi[k]);
             }
             const __m256i s = _mm256_sub_epi32(
                 _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3])), sx8);
@@ -567,8 +591,7 @@ void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
         const __m256i x0 = load32(xb[b].qs), x1 = load32(xb[b + 1].qs);
         const __m256i xlo = _mm256_permute2x128_si256(x0, x1, 0x20);
         const __m256i xhi = _mm256_permute2x128_si256(x0, x1, 0x31);
-        const __m256i sx8 = _mm256_madd_epi16(
-            _mm256_add_epi16(_mm256_maddubs_epi16(k8, xlo), _mm256_maddubs_epi16(k8, xhi)), ones);
+        const __m256i sx8 = mul_sum2_us8(k8, xlo, k8, xhi);
         const __m256 dx = _mm256_set_m128(_mm_set1_ps(xb[b + 1].d), _mm_set1_ps(xb[b].d));
         for (int r = 0; r < NR; r++) {
             const block_q4_0 *wr = (const block_q4_0 *)(w + r * rb) + b;
@@ -576,21 +599,20 @@ void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
                                                _mm_loadu_si128((const __m128i *)wr[0].qs));
             const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             // Each maddubs lane is at most 2 * 15 * 127, so the sum of the two stays in int16.
-            const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
-            const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(p16, ones), sx8);
+            const __m256i p = _mm256_sub_epi32(mul_sum2_us8(lo, xlo, hi, xhi), sx8);
             const __m256 dw = _mm256_set_m128(_mm_set1_ps(h2f(wr[1].d)), _mm_set1_ps(h2f(wr[0].d)));
             a[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(p), a[r]);
         }
     }
     for (; b < nb; b++) {
         const __m256i xv = load32(xb[b].qs);
-        const __m256i sx8 = _mm256_madd_epi16(_mm256_maddubs_epi16(k8, xv), ones);
+        const __m256i sx8 = mul_sum_us8(k8, xv);
         const float dx = xb[b].d;
         for (int r = 0; r < NR; r++) {
             const block_q4_0 *wr = (const block_q4_0 *)(w + r * rb) + b;
             const __m128i t = _mm_loadu_si128((const __m128i *)wr->qs);
             const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
-            const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones), sx8);
+            const __m256i p = _mm256_sub_epi32(mul_sum_us8(q, xv), sx8);
             a[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(wr->d) * dx), _mm256_cvtepi32_ps(p), a[r]);
         }
     }
@@ -603,14 +625,14 @@ void rows_q4_0(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
 template <int NR>
 void rows_q4_K(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
     const block_q8_x *xb = (const block_q8_x *)x;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
     __m256 a[NR];
     for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < cols / QK_K; i++) {
         const block_q8_x *xs = xb + 8 * i;
         const __m256 dxv = load_dx8(xs);
         __m256i t[8];
-        for (int s = 0; s < 8; s++) t[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, load32(xs[s].qs)), ones);
+        for (int s = 0; s < 8; s++) t[s] = mul_sum_us8(ones8, load32(xs[s].qs));
         const __m256 fsx = _mm256_mul_ps(dxv, _mm256_cvtepi32_ps(hsum8_epi32(t)));
         for (int r = 0; r < NR; r++) {
             const block_q4_K *blk = (const block_q4_K *)(w + r * rb) + i;
@@ -620,8 +642,8 @@ void rows_q4_K(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
             for (int k = 0; k < 4; k++) {
                 const __m256i qv = load32(blk->qs + 32 * k);
                 const __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-                p[2 * k] = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(xs[2 * k].qs)), ones);
-                p[2 * k + 1] = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(xs[2 * k + 1].qs)), ones);
+                p[2 * k] = mul_sum_us8(lo, load32(xs[2 * k].qs));
+                p[2 * k + 1] = mul_sum_us8(hi, load32(xs[2 * k + 1].qs));
             }
             const __m256 dots = _mm256_cvtepi32_ps(hsum8_epi32(p));
             a[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(blk->d)), _mm256_mul_ps(dots, _mm256_mul_ps(scf, dxv)), a[r]);
@@ -638,7 +660,6 @@ template <int NR>
 void rows_q6_K(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, float *out) {
     const block_q8_x *xb = (const block_q8_x *)x;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
     __m256 a[NR];
     for (int r = 0; r < NR; r++) a[r] = _mm256_setzero_ps();
@@ -664,8 +685,7 @@ void rows_q6_K(int64_t cols, const uint8_t *w, size_t rb, const uint8_t *x, floa
                 for (int c = 0; c < 4; c++) {
                     const __m256i qs = _mm256_sub_epi8(q[c], k32);
                     const __m256i xv = load32(xs[4 * h + c].qs);
-                    p[4 * h + c] = _mm256_madd_epi16(
-                        _mm256_maddubs_epi16(_mm256_sign_epi8(qs, qs), _mm256_sign_epi8(xv, qs)), ones);
+                    p[4 * h + c] = mul_sum_us8(_mm256_sign_epi8(qs, qs), _mm256_sign_epi8(xv, qs));
                 }
             }
             const __m256i da = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -684,6 +704,410 @@ void by_nr(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, 
         case 2: K<2>::rows(cols, w, rb, x, out); break;
         case 3: K<3>::rows(cols, w, rb, x, out); break;
         default: K<4>::rows(cols, w, rb, x, out); break;
+    }
+}
+
+// --- prefill GEMM (Q4_0 everywhere, Q8_0 with AVX-VNNI) ---------------------------------------
+//
+// The rows are repacked, per call and on the stack, into a panel of up to 8 rows: for block b and
+// step s (4 columns) one 32-byte vector holds the 4 int8 weights of rows 0..7 (row r in bytes
+// 4r..4r+3), with each row's scale and 128 * sum(weights) per block beside it. A register tile of
+// 8 rows x 4 activation vectors then costs, per 4 columns, one weight load, four 4-byte activation
+// broadcasts and four int8 dots of 8 rows each (dpbusd, or maddubs into int16 for 4-bit weights),
+// and the float work is once per block for 8 rows: where the one-row kernels above spend a sign
+// operation, a reduction and a separate activation load for every (row, activation, block).
+// Activations arrive offset by 128 (unsigned), so the product needs no sign trick:
+// sum((x + 128) * w) - 128 * sum(w) = sum(x * w), exactly, in int32.
+//
+// Without VNNI, maddubs forms int16 pair sums: (x + 128) <= 255 times |w| <= 8 (Q4_0 minus 8)
+// gives at most 4080 per pair and 32640 over the 8 steps of a block, inside int16; 8-bit weights
+// would overflow, so Q8_0 uses the GEMM only in the avx2-vnni set.
+
+// Columns per panel: 64 blocks (2048 columns) keep the panel at 16 KiB + 4 KiB of scales and sums,
+// L1-resident while every activation vector of the tile streams past it.
+constexpr int64_t kGemmSliceBlocks = 64;
+
+// v[r] lane s -> v[s] lane r (an 8x8 transpose of 32-bit lanes).
+inline void transpose8_epi32(__m256i v[8]) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_epi32(v[2 * k], v[2 * k + 1]);      // r0s0 r1s0 r0s1 r1s1 | s4 s5
+        t[2 * k + 1] = _mm256_unpackhi_epi32(v[2 * k], v[2 * k + 1]);  // r0s2 r1s2 r0s3 r1s3 | s6 s7
+    }
+    for (int h = 0; h < 2; h++) {
+        u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);  // 4 rows of s0 | s4
+        u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);  // s1 | s5
+        u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);  // s2 | s6
+        u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);  // s3 | s7
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
+inline int32_t hsum_sad(__m256i sad) {  // the four 64-bit sums of _mm256_sad_epu8
+    const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+    return (int32_t)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
+}
+
+// One block column of the panel: rows nr..7 are zero (scale 0), so a partial panel computes zeros.
+template <bool Q4>
+void gemm_pack_block(const uint8_t *w, size_t rb, int nr, int64_t b, __m256i *q, float *dw, int32_t *ws) {
+    const size_t bb = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i v[8];
+    for (int r = 0; r < 8; r++) {
+        if (r >= nr) {
+            v[r] = zero;
+            dw[r] = 0.0f;
+            ws[r] = 0;
+            continue;
+        }
+        const uint8_t *blk = w + (size_t)r * rb + (size_t)b * bb;
+        uint16_t d;
+        memcpy(&d, blk, 2);
+        dw[r] = h2f(d);
+        int32_t sum;
+        if (Q4) {
+            const __m128i t = _mm_loadu_si128((const __m128i *)(blk + 2));
+            const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+            sum = hsum_sad(_mm256_sad_epu8(u, zero)) - 8 * 32;
+            v[r] = _mm256_sub_epi8(u, _mm256_set1_epi8(8));
+        } else {
+            v[r] = load32(blk + 2);
+            sum = hsum_sad(_mm256_sad_epu8(_mm256_xor_si256(v[r], _mm256_set1_epi8((char)0x80)), zero)) - 128 * 32;
+        }
+        ws[r] = 128 * sum;
+    }
+    transpose8_epi32(v);
+    for (int s = 0; s < 8; s++) _mm256_store_si256(q + s, v[s]);
+}
+
+// NT activation vectors against the panel's kb blocks (starting at activation block b0); adds to
+// out (add) or stores: out[r + t * os] for r < nr.
+template <int NT, bool Q4>
+void gemm_tile(const __m256i *q, const float *dw, const int32_t *ws, int64_t kb, const uint8_t *x, size_t xs,
+               int64_t b0, int nr, float *out, int64_t os, bool add) {
+    const block_q8_x *xb[NT];
+    for (int t = 0; t < NT; t++) xb[t] = (const block_q8_x *)(x + t * xs) + b0;
+    __m256 acc[NT];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < kb; b++) {
+        __m256i is[NT];
+#if defined(STW_CPU_VNNI)
+        for (int t = 0; t < NT; t++) is[t] = _mm256_setzero_si256();
+        for (int s = 0; s < 8; s++) {
+            const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+            for (int t = 0; t < NT; t++) {
+                int32_t xv;
+                memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                is[t] = _mm256_dpbusd_avx_epi32(is[t], _mm256_set1_epi32(xv), wv);
+            }
+        }
+#else
+        static_assert(Q4, "8-bit weights overflow the int16 sums of maddubs; the AVX2 GEMM is Q4_0 only");
+        __m256i p[NT];
+        for (int t = 0; t < NT; t++) p[t] = _mm256_setzero_si256();
+        for (int s = 0; s < 8; s++) {
+            const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+            for (int t = 0; t < NT; t++) {
+                int32_t xv;
+                memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(_mm256_set1_epi32(xv), wv));
+            }
+        }
+        for (int t = 0; t < NT; t++) is[t] = _mm256_madd_epi16(p[t], _mm256_set1_epi16(1));
+#endif
+        const __m256i wsv = _mm256_load_si256((const __m256i *)(ws + 8 * b));
+        const __m256 dwv = _mm256_load_ps(dw + 8 * b);
+        for (int t = 0; t < NT; t++) {
+            const __m256 scale = _mm256_mul_ps(dwv, _mm256_set1_ps(xb[t][b].d));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[t], wsv)), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        float *o = out + t * os;
+        if (nr == 8) {
+            _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[t]) : acc[t]);
+        } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, acc[t]);
+            for (int r = 0; r < nr; r++) o[r] = add ? o[r] + tmp[r] : tmp[r];
+        }
+    }
+}
+
+template <bool Q4>
+void gemm_q32(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
+              int64_t os) {
+    alignas(32) __m256i q[kGemmSliceBlocks * 8];
+    alignas(32) float dw[kGemmSliceBlocks * 8];
+    alignas(32) int32_t ws[kGemmSliceBlocks * 8];
+    const int64_t nb = cols / QK;
+    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
+        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
+        for (int64_t b = 0; b < kb; b++) gemm_pack_block<Q4>(w, rb, nr, b0 + b, q + 8 * b, dw + 8 * b, ws + 8 * b);
+        const bool add = b0 > 0;
+        int j = 0;
+        for (; j + 4 <= nx; j += 4) gemm_tile<4, Q4>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, nr, out + j * os, os, add);
+        const uint8_t *xj = x + (size_t)j * xs;
+        switch (nx - j) {
+            case 3: gemm_tile<3, Q4>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
+            case 2: gemm_tile<2, Q4>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
+            case 1: gemm_tile<1, Q4>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
+            default: break;
+        }
+    }
+}
+
+// Q4_K through the same panels: a 32-element sub-block plays the part of a block. Its weights are
+// the unsigned nibbles q (0..15) with float scale d * sc_j per row, and the mins add
+// -dmin * m_j * sum(x) per sub-block, so beside the scales the panel keeps dmin * m_j per row and
+// the tile sums each activation block once per 4 activations (psadbw) for all 8 rows. Without
+// VNNI, maddubs's int16 sums of (x + 128) * q reach 2 * 255 * 15 per step, so they are widened
+// every 4 steps instead of every 8.
+void gemm_pack_q4_K(const uint8_t *w, size_t rb, int nr, int64_t i, __m256i *q, float *dw, float *mw, int32_t *ws) {
+    const __m256i zero = _mm256_setzero_si256(), m4 = _mm256_set1_epi8(0x0F);
+    __m256i v[8][8];  // [sub-block][row]
+    for (int r = 0; r < 8; r++) {
+        if (r >= nr) {
+            for (int j = 0; j < 8; j++) {
+                v[j][r] = zero;
+                dw[8 * j + r] = mw[8 * j + r] = 0.0f;
+                ws[8 * j + r] = 0;
+            }
+            continue;
+        }
+        const block_q4_K *blk = (const block_q4_K *)(w + (size_t)r * rb) + i;
+        const float d = h2f(blk->d), dmin = h2f(blk->dmin);
+        for (int k = 0; k < 4; k++) {
+            const __m256i qv = load32(blk->qs + 32 * k);
+            v[2 * k][r] = _mm256_and_si256(qv, m4);
+            v[2 * k + 1][r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        }
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            q4k_scale_min(j, blk->scales, &sc, &m);
+            dw[8 * j + r] = d * (float)sc;
+            mw[8 * j + r] = dmin * (float)m;
+            ws[8 * j + r] = 128 * hsum_sad(_mm256_sad_epu8(v[j][r], zero));
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        transpose8_epi32(v[j]);
+        for (int s = 0; s < 8; s++) _mm256_store_si256(q + 8 * j + s, v[j][s]);
+    }
+}
+
+template <int NT>
+void gemm_tile_q4_K(const __m256i *q, const float *dw, const float *mw, const int32_t *ws, int64_t kb,
+                    const uint8_t *x, size_t xs, int64_t b0, int nr, float *out, int64_t os, bool add) {
+    const block_q8_x *xb[NT];
+    for (int t = 0; t < NT; t++) xb[t] = (const block_q8_x *)(x + t * xs) + b0;
+    const __m256i zero = _mm256_setzero_si256();
+    __m256 acc[NT];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < kb; b++) {
+        __m256i is[NT];
+#if defined(STW_CPU_VNNI)
+        for (int t = 0; t < NT; t++) is[t] = zero;
+        for (int s = 0; s < 8; s++) {
+            const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+            for (int t = 0; t < NT; t++) {
+                int32_t xv;
+                memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                is[t] = _mm256_dpbusd_avx_epi32(is[t], _mm256_set1_epi32(xv), wv);
+            }
+        }
+#else
+        for (int t = 0; t < NT; t++) is[t] = zero;
+        for (int h = 0; h < 2; h++) {
+            __m256i p[NT];
+            for (int t = 0; t < NT; t++) p[t] = zero;
+            for (int s = 4 * h; s < 4 * h + 4; s++) {
+                const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+                for (int t = 0; t < NT; t++) {
+                    int32_t xv;
+                    memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                    p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(_mm256_set1_epi32(xv), wv));
+                }
+            }
+            for (int t = 0; t < NT; t++) is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(p[t], _mm256_set1_epi16(1)));
+        }
+#endif
+        const __m256i wsv = _mm256_load_si256((const __m256i *)(ws + 8 * b));
+        const __m256 dwv = _mm256_load_ps(dw + 8 * b), mwv = _mm256_load_ps(mw + 8 * b);
+        for (int t = 0; t < NT; t++) {
+            const float dx = xb[t][b].d;
+            // sum(x) of the block: the stored bytes are x + 128.
+            const int32_t sx = hsum_sad(_mm256_sad_epu8(load32(xb[t][b].qs), zero)) - 128 * 32;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[t], wsv)),
+                                     _mm256_mul_ps(dwv, _mm256_set1_ps(dx)), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(mwv, _mm256_set1_ps(dx * (float)sx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        float *o = out + t * os;
+        if (nr == 8) {
+            _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[t]) : acc[t]);
+        } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, acc[t]);
+            for (int r = 0; r < nr; r++) o[r] = add ? o[r] + tmp[r] : tmp[r];
+        }
+    }
+}
+
+void gemm_q4_K(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
+               int64_t os) {
+    alignas(32) __m256i q[kGemmSliceBlocks * 8];
+    alignas(32) float dw[kGemmSliceBlocks * 8], mw[kGemmSliceBlocks * 8];
+    alignas(32) int32_t ws[kGemmSliceBlocks * 8];
+    const int64_t nb = cols / QK;  // 32-element sub-blocks; a slice is 8 whole super-blocks
+    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
+        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
+        for (int64_t j = 0; j < kb; j += 8)
+            gemm_pack_q4_K(w, rb, nr, (b0 + j) / 8, q + 8 * j, dw + 8 * j, mw + 8 * j, ws + 8 * j);
+        const bool add = b0 > 0;
+        int t = 0;
+        for (; t + 4 <= nx; t += 4)
+            gemm_tile_q4_K<4>(q, dw, mw, ws, kb, x + (size_t)t * xs, xs, b0, nr, out + t * os, os, add);
+        const uint8_t *xt = x + (size_t)t * xs;
+        switch (nx - t) {
+            case 3: gemm_tile_q4_K<3>(q, dw, mw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 2: gemm_tile_q4_K<2>(q, dw, mw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 1: gemm_tile_q4_K<1>(q, dw, mw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            default: break;
+        }
+    }
+}
+
+// Q6_K through the panels: weights q - 32 (signed, -32..31), and two scales per 32-element
+// sub-block (one per 16 elements), so the 8 steps of a sub-block are summed as two halves, each
+// with its own scale and 128 * sum(w). Without VNNI, maddubs's int16 sums of (x + 128) * |w| reach
+// 2 * 255 * 32 per step and are widened every 2 steps.
+void gemm_pack_q6_K(const uint8_t *w, size_t rb, int nr, int64_t i, __m256i *q, float *dw, int32_t *ws) {
+    const __m256i zero = _mm256_setzero_si256(), m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i k32 = _mm256_set1_epi8(32), bias = _mm256_set1_epi8((char)0x80);
+    __m256i v[8][8];  // [sub-block][row]
+    for (int r = 0; r < 8; r++) {
+        if (r >= nr) {
+            for (int j = 0; j < 8; j++) {
+                v[j][r] = zero;
+                dw[16 * j + r] = dw[16 * j + 8 + r] = 0.0f;
+                ws[16 * j + r] = ws[16 * j + 8 + r] = 0;
+            }
+            continue;
+        }
+        const block_q6_K *blk = (const block_q6_K *)(w + (size_t)r * rb) + i;
+        const float d = h2f(blk->d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = load32(blk->ql + 64 * h), ql1 = load32(blk->ql + 64 * h + 32);
+            const __m256i qh = load32(blk->qh + 32 * h);
+            v[4 * h + 0][r] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            v[4 * h + 1][r] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            v[4 * h + 2][r] =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            v[4 * h + 3][r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        }
+        for (int j = 0; j < 8; j++) {
+            v[j][r] = _mm256_sub_epi8(v[j][r], k32);
+            // sums of the two 16-element halves: psadbw of w + 128 (lanes 0-1 and 2-3), minus 16 * 128
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v[j][r], bias), zero);
+            const __m128i lo = _mm256_castsi256_si128(sad), hi = _mm256_extracti128_si256(sad, 1);
+            const int32_t slo = (int32_t)(_mm_cvtsi128_si64(lo) + _mm_extract_epi64(lo, 1)) - 16 * 128;
+            const int32_t shi = (int32_t)(_mm_cvtsi128_si64(hi) + _mm_extract_epi64(hi, 1)) - 16 * 128;
+            dw[16 * j + r] = d * (float)blk->scales[2 * j];
+            dw[16 * j + 8 + r] = d * (float)blk->scales[2 * j + 1];
+            ws[16 * j + r] = 128 * slo;
+            ws[16 * j + 8 + r] = 128 * shi;
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        transpose8_epi32(v[j]);
+        for (int s = 0; s < 8; s++) _mm256_store_si256(q + 8 * j + s, v[j][s]);
+    }
+}
+
+template <int NT>
+void gemm_tile_q6_K(const __m256i *q, const float *dw, const int32_t *ws, int64_t kb, const uint8_t *x, size_t xs,
+                    int64_t b0, int nr, float *out, int64_t os, bool add) {
+    const block_q8_x *xb[NT];
+    for (int t = 0; t < NT; t++) xb[t] = (const block_q8_x *)(x + t * xs) + b0;
+    const __m256i zero = _mm256_setzero_si256();
+    __m256 acc[NT];
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < kb; b++) {
+        __m256i is[2][NT];  // the two 16-element halves
+        for (int h = 0; h < 2; h++) {
+            for (int t = 0; t < NT; t++) is[h][t] = zero;
+#if defined(STW_CPU_VNNI)
+            for (int s = 4 * h; s < 4 * h + 4; s++) {
+                const __m256i wv = _mm256_load_si256(q + 8 * b + s);
+                for (int t = 0; t < NT; t++) {
+                    int32_t xv;
+                    memcpy(&xv, xb[t][b].qs + 4 * s, 4);
+                    is[h][t] = _mm256_dpbusd_avx_epi32(is[h][t], _mm256_set1_epi32(xv), wv);
+                }
+            }
+#else
+            for (int s = 4 * h; s < 4 * h + 4; s += 2) {
+                const __m256i w0 = _mm256_load_si256(q + 8 * b + s), w1 = _mm256_load_si256(q + 8 * b + s + 1);
+                for (int t = 0; t < NT; t++) {
+                    int32_t x0, x1;
+                    memcpy(&x0, xb[t][b].qs + 4 * s, 4);
+                    memcpy(&x1, xb[t][b].qs + 4 * s + 4, 4);
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_set1_epi32(x0), w0),
+                                                       _mm256_maddubs_epi16(_mm256_set1_epi32(x1), w1));
+                    is[h][t] = _mm256_add_epi32(is[h][t], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+                }
+            }
+#endif
+        }
+        const __m256i wlo = _mm256_load_si256((const __m256i *)(ws + 16 * b));
+        const __m256i whi = _mm256_load_si256((const __m256i *)(ws + 16 * b + 8));
+        const __m256 dlo = _mm256_load_ps(dw + 16 * b), dhi = _mm256_load_ps(dw + 16 * b + 8);
+        for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(xb[t][b].d);
+            const __m256 sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[1][t], whi)), dhi,
+                                               _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(is[0][t], wlo)), dlo));
+            acc[t] = _mm256_fmadd_ps(sum, dx, acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        float *o = out + t * os;
+        if (nr == 8) {
+            _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[t]) : acc[t]);
+        } else {
+            alignas(32) float tmp[8];
+            _mm256_store_ps(tmp, acc[t]);
+            for (int r = 0; r < nr; r++) o[r] = add ? o[r] + tmp[r] : tmp[r];
+        }
+    }
+}
+
+void gemm_q6_K(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
+               int64_t os) {
+    alignas(32) __m256i q[kGemmSliceBlocks * 8];
+    alignas(32) float dw[kGemmSliceBlocks * 16];
+    alignas(32) int32_t ws[kGemmSliceBlocks * 16];
+    const int64_t nb = cols / QK;
+    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
+        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
+        for (int64_t j = 0; j < kb; j += 8) gemm_pack_q6_K(w, rb, nr, (b0 + j) / 8, q + 8 * j, dw + 16 * j, ws + 16 * j);
+        const bool add = b0 > 0;
+        int t = 0;
+        for (; t + 4 <= nx; t += 4)
+            gemm_tile_q6_K<4>(q, dw, ws, kb, x + (size_t)t * xs, xs, b0, nr, out + t * os, os, add);
+        const uint8_t *xt = x + (size_t)t * xs;
+        switch (nx - t) {
+            case 3: gemm_tile_q6_K<3>(q, dw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 2: gemm_tile_q6_K<2>(q, dw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            case 1: gemm_tile_q6_K<1>(q, dw, ws, kb, xt, xs, b0, nr, out + t * os, os, add); break;
+            default: break;
+        }
     }
 }
 
@@ -765,16 +1189,20 @@ struct k_q6_K {
 
 }  // namespace
 
-const kernel_set kernel_set_avx2 = {
-    "avx2",
+const kernel_set STW_CPU_SET_SYMBOL = {
+    STW_CPU_SET_NAME,
     quantize_x_avx2,
-    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr},
-    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr},
-    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr},
-    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr},
-    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>},
-    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr},
+    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr, nullptr},
+    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr, nullptr},
+    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr, nullptr},
+#if defined(STW_CPU_VNNI)
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, gemm_q32<false>},
+#else
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, nullptr},
+#endif
+    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
+    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr, gemm_q6_K},
 };
 
 }  // namespace stw_cpu

@@ -147,13 +147,23 @@ typedef void (*dot_tile_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, in
 typedef void (*dot_pre_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx,
                            const float *pre, int64_t pre_stride, float *out, int64_t out_stride);
 
+// Prefill as a GEMM: nr (1..8) rows x nx (any count) activation vectors,
+// out[r + j * out_stride] = dot(w + r * row_bytes, x + j * x_stride). The activation blocks'
+// int8 values must be stored offset by 128 (as unsigned bytes; the driver flips them after
+// quantizing), so the kernel multiplies unsigned activations by signed weights and subtracts
+// 128 * sum(w) per block. The rows are repacked per call, on the stack, into a row-interleaved
+// panel that one load feeds to 8 rows at once; no memory beyond the call's stack.
+typedef void (*gemm_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
+                        size_t x_stride, int nx, float *out, int64_t out_stride);
+
 // The kernels of one weight type: several rows x one activation, one row x several, and (where
-// they pay off; else NULL) a rows x activations tile and the precomputed-sums form.
+// they pay off; else NULL) a rows x activations tile, the precomputed-sums form and the GEMM.
 struct type_kernels {
     dot_rows_fn rows;
     dot_fn cols;
     dot_tile_fn tile;
     dot_pre_fn cols_pre;
+    gemm_fn gemm;
 };
 
 struct kernel_set {
@@ -179,6 +189,9 @@ size_t set_rows_kernel_max_bytes(size_t bytes);
 extern const kernel_set kernel_set_portable;
 #if defined(STW_CPU_HAVE_AVX2)
 extern const kernel_set kernel_set_avx2;
+#endif
+#if defined(STW_CPU_HAVE_AVXVNNI)
+extern const kernel_set kernel_set_avx2_vnni;
 #endif
 
 }  // namespace stw_cpu

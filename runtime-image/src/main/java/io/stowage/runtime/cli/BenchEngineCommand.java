@@ -40,17 +40,23 @@ final class BenchEngineCommand {
                                           [--llama-cpp] [--json]
 
             Models: stories260K (the largest test model; about 1.1 GB peak RSS with the JVM, nothing written), or the
-            --model list instead. --1b adds the heavy run: a generated Llama-shaped ~1.1B-parameter model in Q8_0
-            and Q4_0 (random weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of the
-            repository, a gitignored cache, about 1.8 GB for both; writing one holds its weights in memory, about
-            1.5 GB). Every run first prints what it will cost: memory, and what it writes to disk.
+            --model list instead. --1b adds the heavy run: a generated Llama-shaped ~1.1B-parameter model in Q8_0,
+            Q4_0 and Q4_K_M (llama.cpp's recipe: Q4_K, Q6_K for the head and some attn_v/ffn_down) (random
+            weights, TinyLlama's shape; written once by GgufWriter into .stowage/bench/ of the repository, a
+            gitignored cache, about 2.5 GB for the three; writing one holds its weights in memory, about 1.5 GB).
+            Every run first prints what it will cost: memory, and what it writes to disk.
             Per model and thread count: prompt tok/s (one batched step of --prompt-tokens random tokens) and
             decode tok/s (--decode-tokens single-token steps), the weight bytes a decode step reads, the achieved
             bandwidth (bytes read × decode tok/s) and its share of the copy bandwidth measured here with the same
             threads (STREAM convention: read + written bytes per second of a --copy-mib array copy). It also
             compares the workspace and KV pool the engine allocated with the placement memory model's estimate.
-            --llama-cpp also runs runtime-image/bench/llama-cpp-bench.mjs (node-llama-cpp, its prebuilt CPU
-            build of llama.cpp; `npm install` in runtime-image/bench first) on the same files and prints the ratio.
+            --llama-cpp also measures llama.cpp on the same files and threads and prints the ratios (ours / theirs).
+            The peer is llama-bench built natively (-DGGML_NATIVE=ON, CPU only) from the llama.cpp source that
+            node-llama-cpp bundles (`npm install` in runtime-image/bench first), by runtime-image/bench/build-llama-cpp.sh
+            into .stowage/llama-cpp/ (once, several minutes; then cached); when that build is not possible it falls
+            back, with a warning, to node-llama-cpp's prebuilt generic CPU build (llama-cpp-bench.mjs). The output
+            names the peer that ran. --json prints one record per model and thread count (both engines' prompt and
+            decode tok/s, the ratios, the peer) instead of the table.
             """;
 
     private BenchEngineCommand() {}
@@ -84,7 +90,7 @@ final class BenchEngineCommand {
             }
         }
         Path cache = moduleDir.getParent().resolve(".stowage/bench");
-        List<String> synthetic = args.flag("1b") ? List.of("Q8_0", "Q4_0") : List.of();
+        List<String> synthetic = args.flag("1b") ? SyntheticModel.KINDS : List.of();
         Cost cost = Cost.of(models, synthetic, cache, promptTokens, decodeTokens, copyMib);
         err.println("bench-engine: " + cost.describe(cache));
         String noRoom = cost.writeBytes() > 0 ? cost.noRoom(cache, usableSpace(cache)) : null;
@@ -111,12 +117,15 @@ final class BenchEngineCommand {
                     Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
         }
         List<Map<String, Object>> rows = new ArrayList<>();
-        boolean llama = args.flag("llama-cpp");
+        LlamaCpp.Peer peer = args.flag("llama-cpp")
+                ? LlamaCpp.resolve(
+                        moduleDir.resolve("bench"), moduleDir.getParent().resolve(".stowage/llama-cpp"), err)
+                : null;
         for (Path model : models) {
             for (int t : threads) {
                 Map<String, Object> row = benchOne(model, t, promptTokens, decodeTokens, copy.get(t), err);
-                if (llama) {
-                    LlamaCpp.run(moduleDir.resolve("bench"), model, t, promptTokens, decodeTokens, row, err);
+                if (peer != null) {
+                    LlamaCpp.run(peer, model, t, promptTokens, decodeTokens, row, err);
                 }
                 rows.add(row);
             }
@@ -124,10 +133,14 @@ final class BenchEngineCommand {
         if (args.flag("json")) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("cpu", NativeLibrary.cpuFeatures());
+            r.put("llamaCppPeer", peer == null ? null : peer.describe());
             r.put("copyBandwidthBytesPerSecond", copy);
             r.put("results", rows);
             out.println(Json.pretty(r));
         } else {
+            if (peer != null) {
+                out.println("llama.cpp peer: " + peer.describe());
+            }
             printTable(rows, out);
             for (Map<String, Object> r : rows) {
                 out.printf(
@@ -234,7 +247,7 @@ final class BenchEngineCommand {
             long cached = 0;
             long write = 0;
             for (String type : syntheticTypes) {
-                ModelShape shape = SyntheticModel.shape(GgufType.valueOf(type));
+                ModelShape shape = SyntheticModel.shape(type);
                 runPeak = Math.max(runPeak, runBytes(memory, shape, total));
                 long fileBytes = shape.weightBytes() + SYNTHETIC_METADATA_BYTES;
                 cached += fileBytes;
@@ -509,63 +522,204 @@ final class BenchEngineCommand {
         }
     }
 
-    /** Runs the node-llama-cpp script on one model and puts its tokens/s into the row. */
+    /**
+     * The llama.cpp peer: llama-bench built natively from the source node-llama-cpp bundles, or node-llama-cpp's
+     * prebuilt CPU build when that build is not possible; puts its tokens/s and our ratios into a result row.
+     */
     static final class LlamaCpp {
+        /** How long the one-time native build may take on a slow machine. */
+        static final long BUILD_MINUTES = 90;
+
         private LlamaCpp() {}
 
-        static void run(
-                Path benchDir,
-                Path model,
-                int threads,
-                int prompt,
-                int decode,
-                Map<String, Object> row,
-                PrintStream err) {
-            Path script = benchDir.resolve("llama-cpp-bench.mjs");
-            if (!Files.isDirectory(benchDir.resolve("node_modules/node-llama-cpp"))) {
-                err.println("bench-engine: llama.cpp comparison skipped: run `npm install` in " + benchDir + " first");
-                return;
+        /**
+         * The peer that runs: {@code llamaBench} is the natively built binary, or null for the prebuilt fallback
+         * (then {@code benchDir} holds llama-cpp-bench.mjs).
+         */
+        record Peer(Path benchDir, Path llamaBench, String version) {
+            boolean isNative() {
+                return llamaBench != null;
             }
+
+            String describe() {
+                return isNative()
+                        ? "llama.cpp built natively (-DGGML_NATIVE=ON, CPU) from node-llama-cpp's bundled source, "
+                                + version + ", " + llamaBench
+                        : "node-llama-cpp's prebuilt CPU build (generic, not tuned for this CPU), " + version;
+            }
+        }
+
+        /** Builds (or finds cached) the native peer; falls back to the prebuilt with a warning; null: no peer. */
+        static Peer resolve(Path benchDir, Path cacheDir, PrintStream err) {
+            if (!Files.isDirectory(benchDir.resolve("node_modules/node-llama-cpp"))) {
+                err.println("bench-engine: llama.cpp comparison skipped: run `npm install` in " + benchDir
+                        + " first (it brings llama.cpp's source and prebuilt binaries)");
+                return null;
+            }
+            String version = bundledVersion(benchDir);
+            String why;
             try {
                 Process p = new ProcessBuilder(
-                                "node",
-                                script.toString(),
-                                "--model",
-                                model.toAbsolutePath().toString(),
-                                "--threads",
-                                Integer.toString(threads),
-                                "--prompt-tokens",
-                                Integer.toString(prompt),
-                                "--decode-tokens",
-                                Integer.toString(decode))
-                        .directory(benchDir.toFile())
+                                "bash",
+                                benchDir.resolve("build-llama-cpp.sh").toString(),
+                                cacheDir.toAbsolutePath().toString())
                         .redirectError(ProcessBuilder.Redirect.INHERIT)
                         .start();
                 String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-                if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
-                    err.println("bench-engine: llama.cpp run failed on " + model.getFileName() + ": " + output);
-                    return;
+                if (!p.waitFor(BUILD_MINUTES, TimeUnit.MINUTES)) {
+                    p.destroyForcibly();
+                    why = "the build took longer than " + BUILD_MINUTES + " minutes";
+                } else if (p.exitValue() != 0) {
+                    why = "build-llama-cpp.sh exited with " + p.exitValue() + " (its output is above)";
+                } else {
+                    Path bin = Path.of(output.lines().reduce((a, b) -> b).orElse(""));
+                    if (Files.isExecutable(bin)) {
+                        return new Peer(benchDir, bin, version);
+                    }
+                    why = "build-llama-cpp.sh printed no executable llama-bench path (got '" + output + "')";
                 }
-                String last = output.lines().reduce((a, b) -> b).orElse("");
-                @SuppressWarnings("unchecked")
-                Map<String, Object> r = new com.fasterxml.jackson.databind.ObjectMapper().readValue(last, Map.class);
-                row.put("llamaCppVersion", r.get("llamaCpp"));
-                row.put("llamaCppPromptTokensPerSecond", ((Number) r.get("promptTokensPerSecond")).doubleValue());
-                row.put("llamaCppDecodeTokensPerSecond", ((Number) r.get("decodeTokensPerSecond")).doubleValue());
-                err.printf(
-                        Locale.ROOT,
-                        "bench-engine: llama.cpp %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s%n",
-                        model.getFileName(),
-                        threads,
-                        row.get("llamaCppPromptTokensPerSecond"),
-                        row.get("llamaCppDecodeTokensPerSecond"));
             } catch (IOException e) {
-                err.println("bench-engine: llama.cpp comparison skipped (is node on the PATH?): " + e.getMessage());
+                why = "cannot run build-llama-cpp.sh (is bash on the PATH?): " + e.getMessage();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } catch (RuntimeException e) {
-                err.println("bench-engine: cannot read llama.cpp's result: " + e);
+                return null;
             }
+            err.println("bench-engine: WARNING: no natively built llama.cpp: " + why
+                    + "; comparing with node-llama-cpp's prebuilt generic CPU build instead, which is slower than a"
+                    + " native build on this CPU, so the ratios flatter Stowage");
+            return new Peer(benchDir, null, version);
+        }
+
+        /** node-llama-cpp's version and the llama.cpp release it bundles, from its package files. */
+        static String bundledVersion(Path benchDir) {
+            Path pkg = benchDir.resolve("node_modules/node-llama-cpp");
+            try {
+                com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+                Map<?, ?> p = json.readValue(pkg.resolve("package.json").toFile(), Map.class);
+                Map<?, ?> info =
+                        json.readValue(pkg.resolve("llama/llama.cpp.info.json").toFile(), Map.class);
+                return "node-llama-cpp " + p.get("version") + " (" + info.get("llamaCppGithubRepo") + " "
+                        + info.get("tag") + ")";
+            } catch (IOException | RuntimeException e) {
+                return "node-llama-cpp (version unknown)";
+            }
+        }
+
+        /** Runs the peer on one model and puts its tokens/s, the ratios and the peer's name into the row. */
+        static void run(
+                Peer peer, Path model, int threads, int prompt, int decode, Map<String, Object> row, PrintStream err) {
+            double[] tps;
+            try {
+                tps = peer.isNative()
+                        ? runNative(peer.llamaBench(), model, threads, prompt, decode)
+                        : runPrebuilt(peer.benchDir(), model, threads, prompt, decode);
+            } catch (IOException e) {
+                err.println("bench-engine: llama.cpp run failed on " + model.getFileName() + ": " + e.getMessage());
+                return;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            row.put("llamaCppPeer", peer.isNative() ? "native" : "prebuilt");
+            row.put("llamaCppVersion", peer.version());
+            row.put("llamaCppPromptTokensPerSecond", round(tps[0]));
+            row.put("llamaCppDecodeTokensPerSecond", round(tps[1]));
+            row.put("promptRatio", round((double) row.get("promptTokensPerSecond") / tps[0]));
+            row.put("decodeRatio", round((double) row.get("decodeTokensPerSecond") / tps[1]));
+            err.printf(
+                    Locale.ROOT,
+                    "bench-engine: llama.cpp (%s) %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s%n",
+                    peer.isNative() ? "native" : "prebuilt",
+                    model.getFileName(),
+                    threads,
+                    tps[0],
+                    tps[1]);
+        }
+
+        /**
+         * llama-bench -p prompt -n decode: the mean tok/s of its prompt test (one batch of {@code prompt} tokens) and of
+         * its generation test ({@code decode} single-token steps), each repeated 3 times after a warm-up run.
+         */
+        static double[] runNative(Path llamaBench, Path model, int threads, int prompt, int decode)
+                throws IOException, InterruptedException {
+            Process p = new ProcessBuilder(
+                            llamaBench.toString(),
+                            "-m",
+                            model.toAbsolutePath().toString(),
+                            "-t",
+                            Integer.toString(threads),
+                            "-p",
+                            Integer.toString(prompt),
+                            "-n",
+                            Integer.toString(decode),
+                            "-r",
+                            "3",
+                            "-o",
+                            "json")
+                    .redirectError(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                throw new IOException("llama-bench failed (exit " + (p.isAlive() ? "timeout" : p.exitValue()) + "): "
+                        + output.lines().limit(5).reduce("", (a, b) -> a + " " + b));
+            }
+            return parseLlamaBench(output);
+        }
+
+        /** [prompt tok/s, decode tok/s] from llama-bench's {@code -o json} array (one record per test). */
+        static double[] parseLlamaBench(String json) throws IOException {
+            List<?> records = new com.fasterxml.jackson.databind.ObjectMapper().readValue(json, List.class);
+            double promptTps = -1;
+            double decodeTps = -1;
+            for (Object o : records) {
+                if (!(o instanceof Map<?, ?> r) || !(r.get("avg_ts") instanceof Number ts)) {
+                    continue;
+                }
+                long nPrompt = r.get("n_prompt") instanceof Number n ? n.longValue() : 0;
+                long nGen = r.get("n_gen") instanceof Number n ? n.longValue() : 0;
+                if (nPrompt > 0 && nGen == 0) {
+                    promptTps = ts.doubleValue();
+                } else if (nGen > 0 && nPrompt == 0) {
+                    decodeTps = ts.doubleValue();
+                }
+            }
+            if (promptTps <= 0 || decodeTps <= 0) {
+                throw new IOException("llama-bench's JSON has no prompt and generation records with avg_ts: "
+                        + (json.length() > 200 ? json.substring(0, 200) + "..." : json));
+            }
+            return new double[] {promptTps, decodeTps};
+        }
+
+        /** node-llama-cpp's prebuilt build through llama-cpp-bench.mjs. */
+        static double[] runPrebuilt(Path benchDir, Path model, int threads, int prompt, int decode)
+                throws IOException, InterruptedException {
+            Process p = new ProcessBuilder(
+                            "node",
+                            benchDir.resolve("llama-cpp-bench.mjs").toString(),
+                            "--model",
+                            model.toAbsolutePath().toString(),
+                            "--threads",
+                            Integer.toString(threads),
+                            "--prompt-tokens",
+                            Integer.toString(prompt),
+                            "--decode-tokens",
+                            Integer.toString(decode))
+                    .directory(benchDir.toFile())
+                    .redirectError(ProcessBuilder.Redirect.INHERIT)
+                    .start();
+            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                throw new IOException("node llama-cpp-bench.mjs failed: " + output);
+            }
+            String last = output.lines().reduce((a, b) -> b).orElse("");
+            Map<?, ?> r = new com.fasterxml.jackson.databind.ObjectMapper().readValue(last, Map.class);
+            if (!(r.get("promptTokensPerSecond") instanceof Number pp)
+                    || !(r.get("decodeTokensPerSecond") instanceof Number tg)) {
+                throw new IOException("llama-cpp-bench.mjs printed no tokens/s: " + last);
+            }
+            return new double[] {pp.doubleValue(), tg.doubleValue()};
         }
     }
 }

@@ -23,7 +23,9 @@ import java.util.SplittableRandom;
 
 /**
  * A Llama-shaped model of about 1.1 billion parameters with random weights (TinyLlama-1.1B's shape), written once
- * with GgufWriter for the engine benchmark and cached.
+ * with GgufWriter for the engine benchmark and cached. A kind is a GGUF weight type name (every matrix in that type)
+ * or {@code Q4_K_M}: llama.cpp's Q4_K_M recipe, Q4_K with Q6_K for the output head and for attn_v and ffn_down of the
+ * layers llama.cpp gives more bits.
  */
 final class SyntheticModel {
     // TinyLlama-1.1B: 22 layers, n_embd 2048, n_ff 5632, 32 query heads, 4 KV heads (head dim 64), vocab 32000.
@@ -35,7 +37,56 @@ final class SyntheticModel {
     static final int VOCAB = 32000;
     static final int CONTEXT = 2048;
 
+    /** The mixed kind: Q4_K matrices, Q6_K where llama.cpp's Q4_K_M puts them. */
+    static final String Q4_K_M = "Q4_K_M";
+
     private SyntheticModel() {}
+
+    /** The kinds {@code --1b} benchmarks, in order. */
+    static final List<String> KINDS = List.of("Q8_0", "Q4_0", Q4_K_M);
+
+    /** The kind's main weight type ({@code Q4_K} for {@code Q4_K_M}); an unknown kind is a usage error. */
+    static GgufType mainType(String kind) {
+        if (kind.equals(Q4_K_M)) {
+            return GgufType.Q4_K;
+        }
+        if (kind.equals("Q8_0") || kind.equals("Q4_0") || kind.equals("Q4_K") || kind.equals("Q6_K")) {
+            return GgufType.valueOf(kind);
+        }
+        throw new UsageException("bench-engine: unknown synthetic model kind '" + kind
+                + "' (expected Q8_0, Q4_0, Q4_K, Q6_K or Q4_K_M)");
+    }
+
+    /**
+     * The type of one matrix of the kind. For Q4_K_M it follows llama.cpp's {@code use_more_bits}: layer i of n gets
+     * Q6_K attn_v and ffn_down when i < n/8, i >= 7n/8 or (i - n/8) % 3 == 2; the output head is Q6_K.
+     */
+    static GgufType matrixType(String kind, String tensor, int layer) {
+        GgufType main = mainType(kind);
+        if (!kind.equals(Q4_K_M)) {
+            return main;
+        }
+        if (tensor.equals("output.weight")) {
+            return GgufType.Q6_K;
+        }
+        boolean moreBits = layer < LAYERS / 8 || layer >= 7 * LAYERS / 8 || (layer - LAYERS / 8) % 3 == 2;
+        if (moreBits && (tensor.endsWith(".attn_v.weight") || tensor.endsWith(".ffn_down.weight"))) {
+            return GgufType.Q6_K;
+        }
+        return main;
+    }
+
+    /** GGUF {@code general.file_type} of the kind (llama_ftype). */
+    static int fileType(String kind) {
+        return switch (kind) {
+            case "Q8_0" -> 7;
+            case "Q4_0" -> 2;
+            case "Q4_K" -> 14; // Q4_K_S: every matrix Q4_K
+            case Q4_K_M -> 15;
+            case "Q6_K" -> 18;
+            default -> 0;
+        };
+    }
 
     /** Where the model of this weight type is cached. */
     static Path file(Path cacheDir, String typeName) {
@@ -46,26 +97,35 @@ final class SyntheticModel {
     /** One tensor of the model: F32 ones for the norms, {@code type} random weights for the rest; dims = {in, out}. */
     record TensorSpec(String name, GgufType type, long[] dims) {}
 
-    /** The tensors in file order (the order the random weights are drawn in). */
+    /** The tensors in file order (the order the random weights are drawn in), every matrix in {@code type}. */
     static List<TensorSpec> tensors(GgufType type) {
+        return tensors(type.name());
+    }
+
+    /** The tensors of a kind in file order (the order the random weights are drawn in). */
+    static List<TensorSpec> tensors(String kind) {
         List<TensorSpec> t = new ArrayList<>();
-        t.add(new TensorSpec("token_embd.weight", type, new long[] {EMBD, VOCAB}));
+        t.add(new TensorSpec("token_embd.weight", matrixType(kind, "token_embd.weight", -1), new long[] {EMBD, VOCAB}));
         t.add(new TensorSpec("output_norm.weight", GgufType.F32, new long[] {EMBD}));
-        t.add(new TensorSpec("output.weight", type, new long[] {EMBD, VOCAB}));
+        t.add(new TensorSpec("output.weight", matrixType(kind, "output.weight", -1), new long[] {EMBD, VOCAB}));
         int kv = EMBD / HEADS * HEADS_KV;
         for (int l = 0; l < LAYERS; l++) {
             String b = "blk." + l + ".";
             t.add(new TensorSpec(b + "attn_norm.weight", GgufType.F32, new long[] {EMBD}));
-            t.add(new TensorSpec(b + "attn_q.weight", type, new long[] {EMBD, EMBD}));
-            t.add(new TensorSpec(b + "attn_k.weight", type, new long[] {EMBD, kv}));
-            t.add(new TensorSpec(b + "attn_v.weight", type, new long[] {EMBD, kv}));
-            t.add(new TensorSpec(b + "attn_output.weight", type, new long[] {EMBD, EMBD}));
+            t.add(matrix(kind, b + "attn_q.weight", l, EMBD, EMBD));
+            t.add(matrix(kind, b + "attn_k.weight", l, EMBD, kv));
+            t.add(matrix(kind, b + "attn_v.weight", l, EMBD, kv));
+            t.add(matrix(kind, b + "attn_output.weight", l, EMBD, EMBD));
             t.add(new TensorSpec(b + "ffn_norm.weight", GgufType.F32, new long[] {EMBD}));
-            t.add(new TensorSpec(b + "ffn_gate.weight", type, new long[] {EMBD, FF}));
-            t.add(new TensorSpec(b + "ffn_up.weight", type, new long[] {EMBD, FF}));
-            t.add(new TensorSpec(b + "ffn_down.weight", type, new long[] {FF, EMBD}));
+            t.add(matrix(kind, b + "ffn_gate.weight", l, EMBD, FF));
+            t.add(matrix(kind, b + "ffn_up.weight", l, EMBD, FF));
+            t.add(matrix(kind, b + "ffn_down.weight", l, FF, EMBD));
         }
         return t;
+    }
+
+    private static TensorSpec matrix(String kind, String name, int layer, long in, long out) {
+        return new TensorSpec(name, matrixType(kind, name, layer), new long[] {in, out});
     }
 
     /**
@@ -73,8 +133,13 @@ final class SyntheticModel {
      * (the file adds the metadata, about a megabyte, mostly the vocabulary).
      */
     static ModelShape shape(GgufType type) {
+        return shape(type.name());
+    }
+
+    /** {@link #shape(GgufType)} for a kind. */
+    static ModelShape shape(String kind) {
         long bytes = 0;
-        for (TensorSpec t : tensors(type)) {
+        for (TensorSpec t : tensors(kind)) {
             bytes += t.type().byteSize(t.name(), t.dims());
         }
         return new ModelShape(
@@ -94,7 +159,7 @@ final class SyntheticModel {
 
     /** The cached file for this weight type, written first when missing or unreadable. */
     static Path ensure(Path cacheDir, String typeName, PrintStream err) throws IOException {
-        GgufType type = GgufType.valueOf(typeName);
+        mainType(typeName);
         Path file = file(cacheDir, typeName);
         if (Files.isRegularFile(file)) {
             try {
@@ -117,7 +182,7 @@ final class SyntheticModel {
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         w.putString("general.name", "stowage-bench-1.1b-random");
-        w.putUInt32("general.file_type", type == GgufType.Q8_0 ? 7 : type == GgufType.Q4_0 ? 2 : 0);
+        w.putUInt32("general.file_type", fileType(typeName));
         w.putUInt32("llama.context_length", CONTEXT);
         w.putUInt32("llama.embedding_length", EMBD);
         w.putUInt32("llama.block_count", LAYERS);
@@ -160,13 +225,13 @@ final class SyntheticModel {
         // One float buffer per tensor size, refilled for each tensor of that size: the writer keeps only the quantized
         // bytes, so the heap holds the model as stored plus these (~330 MB), not a stream of garbage float arrays.
         Map<Integer, float[]> buffers = new HashMap<>();
-        for (TensorSpec t : tensors(type)) {
+        for (TensorSpec t : tensors(typeName)) {
             if (t.type() == GgufType.F32) {
                 w.addTensor(t.name(), GgufType.F32, t.dims(), ones((int) t.dims()[0]));
             } else {
                 w.addTensor(
                         t.name(),
-                        type,
+                        t.type(),
                         t.dims(),
                         random(
                                 random,
