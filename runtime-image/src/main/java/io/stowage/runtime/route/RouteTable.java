@@ -37,7 +37,8 @@ public final class RouteTable {
     private final Map<String, Route> byName;
 
     private RouteTable(Map<String, Route> byName) {
-        this.byName = Map.copyOf(byName);
+        // manifest order, for listings
+        this.byName = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(byName));
     }
 
     public static RouteTable empty() {
