@@ -248,6 +248,40 @@ class RouterCascadeTest {
     }
 
     @Test
+    void aTierThatCannotBeReachedIsPassedOverAndAuditedAsFailed() throws Exception {
+        ManifestSet set = ManifestReader.parse("route.yaml", Path.of("."), """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmRoute
+                metadata: {name: fallback}
+                spec:
+                  tiers:
+                    - deployment: ghost
+                      cascade: {threshold: 0.5}
+                    - deployment: large
+                """);
+        // router mode's table: each tier at a URL; nothing listens on port 1
+        service.router()
+                .routes(RouteTable.remote(
+                        set.routes(),
+                        set.deployments(),
+                        java.util.Map.of("ghost", URI.create("http://127.0.0.1:1"), "large", uri("/"))));
+        try {
+            HttpResponse<String> r = post("/v1/completions", body("fallback", confident.prompt(), false), null);
+
+            assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+            assertThat(r.headers().firstValue(LlmRouter.TIER_HEADER)).hasValue("large");
+            assertThat(text(TestHost.json(r.body()))).isEqualTo(confident.largeText());
+            JsonNode d =
+                    get("/v1/routes/audit?route=fallback&limit=1").path("data").get(0);
+            assertThat(d.path("tiers").get(0).path("outcome").asText()).isEqualTo("FAILED");
+            assertThat(d.path("tiers").get(0).path("status").asInt()).isEqualTo(502);
+            assertThat(d.path("tiers").get(0).path("reason").asText()).startsWith("no answer from http://127.0.0.1:1");
+        } finally {
+            install(route("cascade", threshold, ""));
+        }
+    }
+
+    @Test
     void anAuditReadWithABadLimitIsA400() throws Exception {
         HttpResponse<String> r = TestHost.HTTP.send(
                 HttpRequest.newBuilder(uri("/v1/routes/audit?limit=0")).build(), HttpResponse.BodyHandlers.ofString());
