@@ -141,7 +141,10 @@ public final class LlmRouter {
             int completionTokens =
                     reply.json.path("usage").path("completion_tokens").asInt(0);
             Cascade c = b.tier().cascade();
-            Double confidence = c == null ? null : c.confidence().of(logprobs(chat, reply.json));
+            // judged tiers were asked for logprobs; an unjudged one has them only when the client asked
+            Double confidence = c == null || !(judged || clientLogprobs)
+                    ? null
+                    : c.confidence().of(logprobs(chat, reply.json));
             if (judged && confidence < c.threshold()) {
                 attempts.add(new Attempt(
                         b.deployment(),
@@ -163,7 +166,7 @@ public final class LlmRouter {
                     Outcome.ANSWERED,
                     null,
                     confidence,
-                    c == null ? null : c.threshold(),
+                    judged ? c.threshold() : null,
                     reply.status,
                     promptTokens,
                     completionTokens,

@@ -141,7 +141,7 @@ public final class RouteMetrics {
                             "tier",
                             a.deployment(),
                             "outcome",
-                            a.outcome().name().toLowerCase())
+                            a.outcome().name().toLowerCase(java.util.Locale.ROOT))
                     .register(registry)
                     .increment();
             if (a.outcome() == RouteDecision.Outcome.SKIPPED) {
