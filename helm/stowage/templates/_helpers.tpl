@@ -15,6 +15,20 @@ app.kubernetes.io/name: stowage-operator
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{- /* The router's own labels: never the operator's selector labels, so neither selects the other's pods. */}}
+{{- define "stowage.routerSelectorLabels" -}}
+app.kubernetes.io/name: stowage-router
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "stowage.routerLabels" -}}
+{{ include "stowage.routerSelectorLabels" . }}
+app.kubernetes.io/component: router
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
 {{- define "stowage.image" -}}
 {{- printf "%s:%s" .repository (default $.appVersion .tag) -}}
 {{- end -}}

@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Reads LlmDeployment YAML: one file (possibly multi-document) or a directory of {@code *.yaml}
+ * Reads LlmDeployment and LlmRoute YAML: one file (possibly multi-document) or a directory of {@code *.yaml}
  * and {@code *.yml} files (not recursive, in name order). Documents of other kinds are skipped with
  * a warning, as a GitOps directory holds Services and ConfigMaps too; unknown fields are listed as
  * warnings, never fatal.
@@ -54,19 +54,22 @@ public final class ManifestReader {
     public static ManifestSet read(Path fileOrDir) throws IOException {
         List<Path> files = yamlFiles(fileOrDir);
         List<LlmDeploymentManifest> all = new ArrayList<>();
+        List<LlmRouteManifest> routes = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
         for (Path file : files) {
             String text = Files.readString(file, StandardCharsets.UTF_8);
             Path dir = file.toAbsolutePath().getParent();
             ManifestSet one = parse(file.toString(), dir, text);
             all.addAll(one.deployments());
+            routes.addAll(one.routes());
             warnings.addAll(one.warnings());
         }
         checkUnique(all);
-        if (all.isEmpty()) {
+        checkUniqueRoutes(routes);
+        if (all.isEmpty() && routes.isEmpty()) {
             warnings.add(fileOrDir + ": no LlmDeployment documents found");
         }
-        return new ManifestSet(all, warnings);
+        return new ManifestSet(all, routes, warnings);
     }
 
     /** The files {@link #read} reads: the file itself, or the directory's YAML files by name. */
@@ -96,6 +99,7 @@ public final class ManifestReader {
     public static ManifestSet parse(String label, Path baseDir, String text) {
         List<Object> docs = YamlFields.loadAll(label, text);
         List<LlmDeploymentManifest> out = new ArrayList<>();
+        List<LlmRouteManifest> routes = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
         for (int i = 0; i < docs.size(); i++) {
             Object doc = docs.get(i);
@@ -103,13 +107,34 @@ public final class ManifestReader {
                 continue;
             }
             YamlFields f = new YamlFields(label + " doc " + (i + 1), warnings);
-            LlmDeploymentManifest m = document(f, doc, baseDir);
-            if (m != null) {
-                out.add(m);
+            Object m = document(f, doc, baseDir);
+            if (m instanceof LlmDeploymentManifest d) {
+                out.add(d);
+            } else if (m instanceof LlmRouteManifest r) {
+                routes.add(r);
             }
         }
         checkUnique(out);
-        return new ManifestSet(out, warnings);
+        checkUniqueRoutes(routes);
+        return new ManifestSet(out, routes, warnings);
+    }
+
+    /** Two routes may not share a name, nor the name clients send. */
+    private static void checkUniqueRoutes(List<LlmRouteManifest> all) {
+        Map<String, String> seen = new HashMap<>();
+        Map<String, String> names = new HashMap<>();
+        for (LlmRouteManifest r : all) {
+            String first = seen.putIfAbsent(r.id(), r.source());
+            if (first != null) {
+                throw new ManifestException(
+                        r.source() + ": metadata.name: LlmRoute " + r.id() + " is already defined in " + first);
+            }
+            String other = names.putIfAbsent(r.namespace() + "/" + r.routeName(), r.source());
+            if (other != null) {
+                throw new ManifestException(r.source() + ": spec.routeName: \"" + r.routeName()
+                        + "\" is already the route name of the LlmRoute in " + other);
+            }
+        }
     }
 
     /**
@@ -135,7 +160,8 @@ public final class ManifestReader {
         }
     }
 
-    private static LlmDeploymentManifest document(YamlFields f, Object doc, Path baseDir) {
+    /** The LlmDeploymentManifest or LlmRouteManifest of one document, or null for a document of another kind. */
+    private static Object document(YamlFields f, Object doc, Path baseDir) {
         Map<String, Object> root = f.map(doc, "(document)");
         String kind = f.string(root, "", "kind", null);
         if (kind == null && !root.containsKey("apiVersion")) {
@@ -146,7 +172,8 @@ public final class ManifestReader {
         if (kind == null) {
             throw f.error("kind", "is required (expected " + LlmDeploymentManifest.KIND + ")");
         }
-        if (!kind.equals(LlmDeploymentManifest.KIND)) {
+        boolean route = kind.equals(LlmRouteManifest.KIND);
+        if (!kind.equals(LlmDeploymentManifest.KIND) && !route) {
             f.warn("skipped: kind " + kind + " is not " + LlmDeploymentManifest.KIND);
             return null;
         }
@@ -176,6 +203,9 @@ public final class ManifestReader {
             throw f.error("spec", "is required");
         }
         Map<String, Object> spec = f.optionalMap(root, "", "spec");
+        if (route) {
+            return RouteReader.route(f, name, namespace, spec);
+        }
         f.checkKnown(spec, "spec", SPEC);
 
         if (!spec.containsKey("model")) {

@@ -3,11 +3,18 @@ package io.stowage.placement.manifest;
 import java.nio.file.Path;
 import java.util.List;
 
-/** The LlmDeployments read from a file or directory, with warnings about what was ignored. */
-public record ManifestSet(List<LlmDeploymentManifest> deployments, List<String> warnings) {
+/** The LlmDeployments and LlmRoutes read from a file or directory, with warnings about what was ignored. */
+public record ManifestSet(
+        List<LlmDeploymentManifest> deployments, List<LlmRouteManifest> routes, List<String> warnings) {
     public ManifestSet {
         deployments = List.copyOf(deployments);
+        routes = List.copyOf(routes);
         warnings = List.copyOf(warnings);
+    }
+
+    /** Deployments only, no routes. */
+    public ManifestSet(List<LlmDeploymentManifest> deployments, List<String> warnings) {
+        this(deployments, List.of(), warnings);
     }
 
     /**

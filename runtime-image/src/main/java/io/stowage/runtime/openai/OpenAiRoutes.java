@@ -17,6 +17,7 @@ import io.stowage.runtime.host.QueueFullException;
 import io.stowage.runtime.host.Replica;
 import io.stowage.runtime.host.TokenSink;
 import io.stowage.runtime.metrics.HostMetrics;
+import io.stowage.runtime.route.RouteRoutes;
 import io.stowage.runtime.tokenizer.Tokenizer;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -102,6 +103,7 @@ public final class OpenAiRoutes {
     private final ObjectMapper json;
     private final int retryAfterSeconds;
     private final Limits limits;
+    private RouteRoutes routes;
 
     public OpenAiRoutes(Host host, HostMetrics metrics, ObjectMapper json, int retryAfterSeconds) {
         this(host, metrics, json, retryAfterSeconds, Limits.fromConfig());
@@ -115,8 +117,20 @@ public final class OpenAiRoutes {
         this.limits = limits;
     }
 
+    /**
+     * Serves the routes of a router too: a request whose {@code model} names a route goes to it, and
+     * {@code /v1/models} lists the route names beside the host's models.
+     */
+    public OpenAiRoutes withRoutes(RouteRoutes routes) {
+        this.routes = routes;
+        return this;
+    }
+
     public void register(Router router) {
         router.get("/v1/models").handler(this::models);
+        if (routes != null) {
+            routes.register(router);
+        }
         post(router, "/v1/completions", false);
         post(router, "/v1/chat/completions", true);
     }
@@ -127,6 +141,13 @@ public final class OpenAiRoutes {
         router.post(path)
                 // no file uploads: nothing is ever written to disk (and admit() lets only JSON through)
                 .handler(BodyHandler.create(false).setBodyLimit(limits.maxBodyBytes()))
+                .handler(rc -> {
+                    if (routes != null) {
+                        routes.dispatch(rc, chat);
+                    } else {
+                        rc.next();
+                    }
+                })
                 .handler(rc -> complete(rc, chat))
                 .failureHandler(rc -> failed(rc, endpoint));
     }
@@ -295,6 +316,15 @@ public final class OpenAiRoutes {
                     .put("object", "model")
                     .put("created", created)
                     .put("owned_by", "stowage");
+        }
+        if (routes != null) {
+            for (String name : routes.names()) {
+                data.addObject()
+                        .put("id", name)
+                        .put("object", "model")
+                        .put("created", created)
+                        .put("owned_by", "stowage-route");
+            }
         }
         send(rc.response(), 200, body);
     }

@@ -16,6 +16,11 @@ import io.stowage.runtime.host.ModelSourcePolicy;
 import io.stowage.runtime.host.ProcMemory;
 import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.openai.OpenAiRoutes;
+import io.stowage.runtime.route.LlmRouter;
+import io.stowage.runtime.route.RouteAudit;
+import io.stowage.runtime.route.RouteMetrics;
+import io.stowage.runtime.route.RouteRoutes;
+import io.stowage.runtime.route.RouteTable;
 import io.vertx.core.Vertx;
 import io.vertx.ext.web.Router;
 import jakarta.annotation.PostConstruct;
@@ -25,6 +30,8 @@ import jakarta.enterprise.event.Reception;
 import jakarta.inject.Inject;
 import java.io.PrintStream;
 import java.net.InetAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -100,6 +107,19 @@ public class HostService {
     @ConfigProperty(name = "stowage.local.dir")
     Optional<String> localDir;
 
+    // Router mode: the LlmRoute manifests, and NAME=URL pairs for the deployments' APIs (else their Services).
+    @ConfigProperty(name = "stowage.router.dir")
+    Optional<String> routerDir;
+
+    @ConfigProperty(name = "stowage.router.backends")
+    Optional<String> routerBackends;
+
+    @ConfigProperty(name = "stowage.router.audit-size", defaultValue = "1000")
+    int routerAuditSize;
+
+    @ConfigProperty(name = "stowage.router.try-timeout", defaultValue = "300s")
+    Duration routerTryTimeout;
+
     // Where models may come from (ModelSourcePolicy); in a pod the operator sets HostApi.MODEL_HOSTS_ENV and
     // HostApi.MODEL_ROOTS_ENV, which MicroProfile Config maps to these properties.
     @ConfigProperty(name = "stowage.model.allowed-schemes", defaultValue = "https,hf,s3,file")
@@ -125,6 +145,7 @@ public class HostService {
 
     private Host host;
     private HostMetrics metrics;
+    private LlmRouter router;
     private AdminServer admin;
     private volatile int adminActualPort = -1;
 
@@ -160,12 +181,35 @@ public class HostService {
         ModelSourcePolicy policy = sourcePolicy(cache);
         host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy));
         metrics = new HostMetrics(registry, host);
-        if (localDir.isPresent()) {
+        if (routerAuditSize < 1) {
+            throw new StartupException(
+                    StartupException.USAGE,
+                    "stowage.router.audit-size (STOWAGE_ROUTER_AUDIT_SIZE) must be at least 1, got " + routerAuditSize);
+        }
+        router = new LlmRouter(
+                HttpClient.newBuilder()
+                        .connectTimeout(Duration.ofSeconds(5))
+                        .version(HttpClient.Version.HTTP_1_1)
+                        .build(),
+                json,
+                new RouteAudit(routerAuditSize),
+                new RouteMetrics(registry),
+                HostService::selfUri,
+                routerTryTimeout);
+        if (routerDir.isPresent()) {
+            try {
+                router.routes(
+                        RouterMode.start(Path.of(routerDir.get()), routerBackends.orElse(""), System.out, System.err));
+            } catch (RuntimeException e) {
+                host.close();
+                throw e;
+            }
+        } else if (localDir.isPresent()) {
             Config config = ConfigProvider.getConfig();
             try {
                 // Before the models load, so a taken port costs no loading.
                 LocalMode.requireListenable(listenHost(config), listeningPort(config));
-                LocalMode.start(
+                RouteTable routes = LocalMode.start(
                         Path.of(localDir.get()),
                         host,
                         hostName(),
@@ -174,6 +218,7 @@ public class HostService {
                         new ModelFetcher(cache, System.getenv(), policy.withRoots(null)),
                         System.out,
                         System.err);
+                router.routes(routes);
             } catch (RuntimeException e) {
                 // Nothing stays behind: the process ends with the reason, before the API opens.
                 host.close();
@@ -211,9 +256,27 @@ public class HostService {
         // LocalMode.start failed the start unless a model served; none serving now would make the banner a lie.
         if (localDir.isPresent() && !host.servedModelNames().isEmpty()) {
             Config config = ConfigProvider.getConfig();
-            out.print(LocalMode.banner(host.servedModelNames(), listenHost(config), listeningPort(config)));
+            out.print(LocalMode.banner(
+                    host.servedModelNames(),
+                    router.routes().routes().stream()
+                            .map(RouteTable.Route::name)
+                            .toList(),
+                    listenHost(config),
+                    listeningPort(config)));
             out.flush();
         }
+    }
+
+    /** This process's OpenAI API, as local mode's router reaches it (loopback when it listens on every address). */
+    private static URI selfUri() {
+        Config config = ConfigProvider.getConfig();
+        String h = listenHost(config);
+        h = switch (h) {
+            case "0.0.0.0", "localhost" -> "127.0.0.1";
+            case "::" -> "[::1]";
+            default -> h.contains(":") ? "[" + h + "]" : h;
+        };
+        return URI.create("http://" + h + ":" + listeningPort(config));
     }
 
     private static String listenHost(Config config) {
@@ -231,7 +294,9 @@ public class HostService {
     }
 
     void routes(@Observes Router router) {
-        new OpenAiRoutes(host, metrics, json, retryAfterSeconds).register(router);
+        new OpenAiRoutes(host, metrics, json, retryAfterSeconds)
+                .withRoutes(new RouteRoutes(this.router, json))
+                .register(router);
     }
 
     void start(@Observes StartupEvent ev) throws Exception {
@@ -262,6 +327,11 @@ public class HostService {
 
     public Host host() {
         return host;
+    }
+
+    /** The router of this process's LlmRoutes (empty unless local or router mode read some). */
+    public LlmRouter router() {
+        return router;
     }
 
     /** The admin API's port (useful with port 0), or -1 when it is off. */

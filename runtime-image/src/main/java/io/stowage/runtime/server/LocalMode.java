@@ -12,6 +12,7 @@ import io.stowage.runtime.host.AssignmentException;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.ModelFetcher;
 import io.stowage.runtime.local.LocalPlan;
+import io.stowage.runtime.route.RouteTable;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.BindException;
@@ -27,7 +28,7 @@ import java.util.stream.Collectors;
 
 /**
  * Local mode's start ({@code serve -f DIR}): reads and places the manifests, prints the placement, loads the models
- * and waits until each replica serves or has failed. When nothing can serve, it throws the reason as a
+ * and waits until each replica serves or has failed; the LlmRoutes of the manifests become the router's table. When nothing can serve, it throws the reason as a
  * {@link StartupException} instead, and the process ends before its port opens.
  */
 final class LocalMode {
@@ -40,16 +41,21 @@ final class LocalMode {
      * Places and loads the manifests of dir on host: the table, the measured memory and warnings (skipped documents,
      * failed models) are printed; the caller prints {@link #banner} once the API listens.
      *
+     * @return the manifests' LlmRoutes, their tiers served by this process
+     *
      * @throws StartupException no deployment, a manifest or model error (1), every replica refused (3), no model
      *     loaded (1)
      */
-    static void start(Path dir, Host host, String node, ModelFetcher fetcher, PrintStream out, PrintStream err) {
+    static RouteTable start(Path dir, Host host, String node, ModelFetcher fetcher, PrintStream out, PrintStream err) {
         ManifestSet set;
         LocalPlan plan;
+        RouteTable routes;
         try {
             set = ManifestReader.read(dir);
             // The reader's hints (e.g. "skipped: kind LLMDeployment is not LlmDeployment") come first, as in plan.
             set.warnings().forEach(w -> err.println("warning: " + w));
+            // The routes' tiers must be deployments of these manifests: checked before any model loads.
+            routes = RouteTable.local(set.routes(), set.deployments());
             plan = LocalPlan.of(set, dir, host.settings().budgetBytes(), node, fetcher);
         } catch (ManifestException e) {
             throw new StartupException(StartupException.FAILED, e.getMessage(), e);
@@ -96,6 +102,24 @@ final class LocalMode {
                         .sum()),
                 ByteSize.human(s.processRssBytes()),
                 ByteSize.human(s.processPssBytes()));
+        for (RouteTable.Route r : routes.routes()) {
+            out.printf(
+                    "Route %s (LlmRoute %s): %s%n",
+                    r.name(),
+                    r.manifest().id(),
+                    r.tiers().stream()
+                            .map(b -> b.deployment()
+                                    + (b.tier().cascade() == null
+                                            ? ""
+                                            : " ("
+                                                    + b.tier()
+                                                            .cascade()
+                                                            .confidence()
+                                                            .text() + " confidence >= "
+                                                    + b.tier().cascade().threshold() + ")"))
+                            .collect(Collectors.joining(" -> ")));
+        }
+        return routes;
     }
 
     /**
@@ -182,13 +206,22 @@ final class LocalMode {
      * @param listenHost the address the API listens on ({@code quarkus.http.host})
      */
     static String banner(Collection<String> served, String listenHost, int port) {
+        return banner(served, List.of(), listenHost, port);
+    }
+
+    /** The banner, with the route names the API also serves. */
+    static String banner(Collection<String> served, Collection<String> routes, String listenHost, int port) {
         String host = switch (listenHost) {
             case "0.0.0.0", "127.0.0.1", "::", "::1", "localhost" -> "localhost";
             default -> listenHost.contains(":") ? "[" + listenHost + "]" : listenHost;
         };
         String base = "http://" + host + ":" + port + "/v1";
         String first = served.iterator().next();
-        return "Serving " + String.join(", ", served) + " on " + base + " — try:\n"
+        String names = String.join(", ", served)
+                + (routes.isEmpty()
+                        ? ""
+                        : " and route" + (routes.size() == 1 ? " " : "s ") + String.join(", ", routes));
+        return "Serving " + names + " on " + base + " — try:\n"
                 + "  curl -s " + base + "/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \""
                 + first + "\", \"messages\": [{\"role\": \"user\", \"content\": \"Once upon a time\"}],"
                 + " \"max_tokens\": 40}'\n";

@@ -9,9 +9,11 @@ import io.stowage.hostapi.HostApi;
 import java.net.BindException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -65,15 +67,35 @@ public final class ServerMain {
               -h, --help              this help
             """;
 
+    static final String ROUTER_HELP = """
+            usage: quarkus-run.jar router -f DIR [--backend NAME=URL]... [--port P] [--host H] [--json-logs]
+
+            Serves the LlmRoutes of DIR (a directory of *.yaml/*.yml files, or one file) with the OpenAI-compatible
+            API: a request whose model names a route goes to the route's tiers (a confidence cascade), each an
+            LlmDeployment reached at its Service (http://NAME.NAMESPACE.svc:80) unless --backend names its URL.
+            Decisions: GET /v1/routes/audit; totals: GET /v1/routes; metrics: /q/metrics. Serves no model itself.
+
+            Options:
+              -f, --file DIR          LlmRoute manifests (required; LlmDeployments beside them give served names)
+              --backend NAME=URL      the OpenAI API of deployment NAME, e.g. small=http://10.0.0.5:8080 (repeatable)
+              --port P                API port (default 8080)
+              --host H                address the API listens on (default 0.0.0.0)
+              --json-logs             JSON log lines
+              -h, --help              this help
+            """;
+
     static final String HELP = """
             usage: quarkus-run.jar serve -f DIR [OPTIONS]            local mode (./stowage serve)
                    quarkus-run.jar host [--device cpu|cuda] [OPTIONS]  the operator's runtime host pod
+                   quarkus-run.jar router -f DIR [--backend NAME=URL]  the LlmRoute router
                    quarkus-run.jar inspect|generate|tokenize|bench-engine ARGS
 
             quarkus-run.jar serve --help and host --help list their options.
             """;
 
     static final String SERVE = "serve";
+
+    static final String ROUTER = "router";
 
     /** Commands that do not start the server: the CLI runs them (io.stowage.runtime.cli.Main). */
     static final Set<String> CLI_COMMANDS = Set.of("inspect", "generate", "tokenize", "bench-engine");
@@ -204,12 +226,14 @@ public final class ServerMain {
         if (command.equals("-h") || command.equals("--help")) {
             return new Launch("runtime", false, HELP, Map.of());
         }
-        if (!command.equals(SERVE) && !command.equals(HostApi.HOST_COMMAND)) {
+        if (!command.equals(SERVE) && !command.equals(HostApi.HOST_COMMAND) && !command.equals(ROUTER)) {
             throw new UsageError("runtime: unknown command '" + command + "'; the commands are serve, "
-                    + HostApi.HOST_COMMAND + ", "
+                    + HostApi.HOST_COMMAND + ", " + ROUTER + ", "
                     + String.join(", ", CLI_COMMANDS.stream().sorted().toList()));
         }
         boolean serve = command.equals(SERVE);
+        boolean routerMode = command.equals(ROUTER);
+        List<String> backends = new ArrayList<>();
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         Map<String, String> props = new LinkedHashMap<>();
         boolean jsonLogs = false;
@@ -219,7 +243,19 @@ public final class ServerMain {
             String a = rest[i];
             switch (a) {
                 case "-h", "--help" -> {
-                    return new Launch(command, false, serve ? SERVE_HELP : HOST_HELP, Map.of());
+                    return new Launch(
+                            command, false, serve ? SERVE_HELP : routerMode ? ROUTER_HELP : HOST_HELP, Map.of());
+                }
+                case "--backend" -> {
+                    if (!routerMode) {
+                        throw new UsageError(command + ": --backend is for router");
+                    }
+                    String b = value(command, rest, ++i, a);
+                    if (b.indexOf('=') < 1 || b.contains(",")) {
+                        throw new UsageError("router: --backend must be NAME=URL, e.g. small=http://10.0.0.5:8080,"
+                                + " got '" + b + "'");
+                    }
+                    backends.add(b);
                 }
                 case "-f", "--file" -> dir = value(command, rest, ++i, a);
                 case "--device" -> device = value(command, rest, ++i, a);
@@ -234,7 +270,18 @@ public final class ServerMain {
                             command + ": unknown option '" + a + "' (" + command + " --help lists the options)");
             }
         }
-        if (serve) {
+        if (routerMode) {
+            if (dir == null) {
+                throw new UsageError("router: -f DIR is required: the directory (or file) of LlmRoute manifests");
+            }
+            if (!Files.exists(Path.of(dir))) {
+                throw new UsageError("router: -f " + dir + ": no such file or directory");
+            }
+            props.put("stowage.router.dir", dir);
+            props.put("stowage.router.backends", String.join(",", backends));
+            props.putIfAbsent("quarkus.http.host", "0.0.0.0");
+            props.put("quarkus.log.console.json.enabled", Boolean.toString(jsonLogs));
+        } else if (serve) {
             if (dir == null) {
                 throw new UsageError("serve: -f DIR is required: the directory (or file) of LlmDeployment manifests"
                         + " to serve, e.g. ./stowage serve -f examples/local");

@@ -2,15 +2,23 @@ package io.stowage.runtime.local;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
+import java.net.URI;
 import java.net.URL;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -39,7 +47,7 @@ class LocalModeTest {
         try {
             assertThat(client.models().list().data())
                     .extracting(m -> m.id())
-                    .containsExactly("stories", "stories-batch");
+                    .containsExactly("stories", "stories-batch", "stories-auto");
             ChatCompletion c = client.chat()
                     .completions()
                     .create(ChatCompletionCreateParams.builder()
@@ -52,5 +60,39 @@ class LocalModeTest {
         } finally {
             client.close();
         }
+    }
+
+    @Test
+    void servesTheExampleRouteToAnOpenAiClientAndAuditsTheDecision() throws Exception {
+        OpenAIClient client = OpenAIOkHttpClient.builder()
+                .baseUrl(base + "v1")
+                .apiKey("unused")
+                .maxRetries(0)
+                .build();
+        try {
+            Completion c = client.completions()
+                    .create(CompletionCreateParams.builder()
+                            .model("stories-auto")
+                            .prompt("Once upon a time")
+                            .maxTokens(16)
+                            .temperature(0.0)
+                            .build());
+            assertThat(c.model()).isEqualTo("stories-auto");
+            assertThat(c.choices().get(0).text()).isNotBlank();
+        } finally {
+            client.close();
+        }
+        HttpResponse<String> audit = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create(base + "v1/routes/audit?route=stories-auto"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+        JsonNode d = new ObjectMapper().readTree(audit.body()).path("data").get(0);
+        assertThat(d.path("route").asText()).isEqualTo("stories-auto");
+        assertThat(d.path("tiers").get(0).path("deployment").asText()).isEqualTo("stories-batch");
+        assertThat(d.path("tiers").get(0).path("confidence").asDouble()).isBetween(0.0, 1.0);
+        // the first tier answered when its confidence reached 0.5, else the second did
+        String expected = d.path("tiers").get(0).path("confidence").asDouble() >= 0.5 ? "stories-batch" : "stories";
+        assertThat(d.path("answeredBy").asText()).isEqualTo(expected);
     }
 }

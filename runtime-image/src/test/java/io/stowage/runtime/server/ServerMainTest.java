@@ -82,6 +82,36 @@ class ServerMainTest {
     }
 
     @Test
+    void routerTakesRouteManifestsAndBackendsWithoutAnAdminToken() {
+        ServerMain.Launch router = ServerMain.parse(
+                new String[] {
+                    "router",
+                    "-f",
+                    "../examples/local",
+                    "--backend",
+                    "small=http://10.0.0.5:8080",
+                    "--backend",
+                    "large=http://large.team-a.svc"
+                },
+                Map.of());
+        assertThat(router.properties())
+                .containsEntry("stowage.router.dir", "../examples/local")
+                .containsEntry("stowage.router.backends", "small=http://10.0.0.5:8080,large=http://large.team-a.svc")
+                .containsEntry("quarkus.http.host", "0.0.0.0")
+                .doesNotContainKey("stowage.local.dir");
+        assertThatThrownBy(() -> ServerMain.parse(new String[] {"router"}, Map.of()))
+                .hasMessageStartingWith("router: -f DIR is required");
+        assertThatThrownBy(() -> ServerMain.parse(
+                        new String[] {"router", "-f", "../examples/local", "--backend", "nourl"}, Map.of()))
+                .hasMessage("router: --backend must be NAME=URL, e.g. small=http://10.0.0.5:8080, got 'nourl'");
+        assertThatThrownBy(() -> ServerMain.parse(
+                        new String[] {"serve", "-f", "../examples/local", "--backend", "a=http://x"}, Map.of()))
+                .hasMessage("serve: --backend is for router");
+        assertThatThrownBy(() -> RouterMode.parseBackends("small=ftp://x"))
+                .hasMessage("router: --backend small: must be an http:// or https:// URL with a host, got 'ftp://x'");
+    }
+
+    @Test
     void theCacheEnvironmentVariableIsTheOneTheCacheDirPropertyReads() {
         // MicroProfile Config maps an environment variable to a property by upper-casing it and replacing every
         // character that is not a letter or digit with '_': HostService's stowage.cache-dir reads CACHE_DIR_ENV.
