@@ -1,7 +1,6 @@
 package io.stowage.runtime.cli;
 
 import io.stowage.placement.gguf.GgufTensorInfo;
-import io.stowage.placement.gguf.GgufType;
 import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.memory.MemoryParameters;
