@@ -146,7 +146,15 @@ public final class ManifestReader {
      * @return the manifest, or null when the document is not an LlmDeployment (a warning says so)
      */
     public static LlmDeploymentManifest fromObject(String label, Path baseDir, Object doc, List<String> warnings) {
-        return document(new YamlFields(label, warnings), doc, baseDir);
+        YamlFields f = new YamlFields(label, warnings);
+        Object m = document(f, doc, baseDir);
+        if (m instanceof LlmDeploymentManifest d) {
+            return d;
+        }
+        if (m != null) {
+            f.warn("skipped: kind " + LlmRouteManifest.KIND + " is not " + LlmDeploymentManifest.KIND);
+        }
+        return null;
     }
 
     private static void checkUnique(List<LlmDeploymentManifest> all) {
