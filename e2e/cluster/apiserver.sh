@@ -153,7 +153,9 @@ KC
   run etcd "$CLUSTER_BIN/etcd" --data-dir "$dir/etcd" --listen-client-url "$etcd_url" \
     --listen-peer-url "http://127.0.0.1:$peer_port"
   wait_for etcd 60 curl -fsS "$etcd_url/health"
-  # ServiceAccount admission is off: no controller manager makes the namespaces' default accounts.
+  # Two admission plugins are off because no controller manager follows them up: ServiceAccount (nothing makes
+  # the namespaces' default accounts) and TaintNodesByCondition (its node.kubernetes.io/not-ready taint on a new
+  # Node is removed by the node lifecycle controller only).
   run kube-apiserver "$CLUSTER_BIN/kube-apiserver" \
     --etcd-servers="$etcd_url" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
@@ -162,7 +164,7 @@ KC
     --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --authorization-mode=RBAC \
-    --disable-admission-plugins=ServiceAccount \
+    --disable-admission-plugins=ServiceAccount,TaintNodesByCondition \
     --profiling=false --v=1
   wait_for kube-apiserver 300 curl -fsS --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "$url/readyz"
   ok=true
