@@ -153,13 +153,14 @@ KC
   run etcd "$CLUSTER_BIN/etcd" --data-dir "$dir/etcd" --listen-client-url "$etcd_url" \
     --listen-peer-url "http://127.0.0.1:$peer_port"
   wait_for etcd 60 curl -fsS "$etcd_url/health"
-  # Two admission plugins are off because no controller manager follows them up: ServiceAccount (nothing makes
+  # A /16 of Service addresses: the bench makes a Service per LlmDeployment (a /24 is full after 254, and the next
+  # create waits). Two admission plugins are off because no controller manager follows them up: ServiceAccount (nothing makes
   # the namespaces' default accounts) and TaintNodesByCondition (its node.kubernetes.io/not-ready taint on a new
   # Node is removed by the node lifecycle controller only).
   run kube-apiserver "$CLUSTER_BIN/kube-apiserver" \
     --etcd-servers="$etcd_url" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-    --service-cluster-ip-range=10.98.0.0/24 --endpoint-reconciler-type=none \
+    --service-cluster-ip-range=10.98.0.0/16 --endpoint-reconciler-type=none \
     --client-ca-file="$P/ca.crt" --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
     --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \

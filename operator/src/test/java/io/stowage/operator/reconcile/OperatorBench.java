@@ -315,6 +315,9 @@ public final class OperatorBench {
         String script = apiserverScript().toString();
         File startLog = logs.resolve("apiserver-start.log").toFile();
         long t = System.nanoTime();
+        // An interrupted bench (Ctrl-C) stops its API server too.
+        Thread stopOnExit = new Thread(() -> stopApiServer(script, dir, startLog));
+        Runtime.getRuntime().addShutdownHook(stopOnExit);
         try {
             int rc = new ProcessBuilder(script, "start", dir.toString())
                     .redirectErrorStream(true)
@@ -337,11 +340,22 @@ public final class OperatorBench {
                     Files.copy(f, logs.resolve(l), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
                 }
             }
+            stopApiServer(script, dir, startLog);
+            Runtime.getRuntime().removeShutdownHook(stopOnExit);
+        }
+    }
+
+    private static void stopApiServer(String script, Path dir, File log) {
+        try {
             new ProcessBuilder(script, "stop", dir.toString())
                     .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(startLog))
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log))
                     .start()
                     .waitFor();
+        } catch (IOException e) {
+            System.err.println("bench-operator: could not stop the API server in " + dir + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
