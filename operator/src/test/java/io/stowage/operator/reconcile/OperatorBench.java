@@ -54,7 +54,18 @@ public final class OperatorBench {
 
     private OperatorBench() {}
 
-    record Options(int deployments, int nodes, int otherPods, int models, boolean json, List<String> readPaths) {}
+    /**
+     * {@code apiServer}: "real" (etcd and kube-apiserver started by {@code e2e/cluster/apiserver.sh}), "mock"
+     * (Fabric8's), or null for real when its binaries are cached, else the mock.
+     */
+    record Options(
+            int deployments,
+            int nodes,
+            int otherPods,
+            int models,
+            boolean json,
+            List<String> readPaths,
+            String apiServer) {}
 
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("--mock-server")) {
@@ -86,9 +97,11 @@ public final class OperatorBench {
 
     static final String USAGE = """
             usage: ./stowage bench-operator [--deployments 1000] [--nodes 2000] [--other-pods 0] [--models 10]
-                                            [--read-path both|watch|list] [--json]
-              Creates the LlmDeployments over GPU Nodes on a mock API server (Fabric8's, in CRUD mode, on 127.0.0.1)
-              and measures the placement loop with informer caches (watch) and with today's LISTs (list).""";
+                                            [--read-path both|watch|list] [--api-server real|mock] [--json]
+              Creates the LlmDeployments over GPU Nodes on an API server on 127.0.0.1 and measures the placement loop
+              with informer caches (watch) and with today's LISTs (list). --api-server real: etcd and kube-apiserver
+              v1.35.4 as e2e/cluster/build.sh cached them (e2e/cluster/apiserver.sh), one per read path; mock:
+              Fabric8's mock server in CRUD mode. By default real where the binaries are cached, else the mock.""";
 
     static Options parse(String[] args) {
         int deployments = 1000;
@@ -97,6 +110,7 @@ public final class OperatorBench {
         int models = 10;
         boolean json = false;
         List<String> paths = List.of("list", "watch");
+        String apiServer = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -114,6 +128,12 @@ public final class OperatorBench {
                             throw new IllegalArgumentException("--read-path " + v + " is not one of both, watch, list");
                     };
                 }
+                case "--api-server" -> {
+                    apiServer = value(args, ++i, a);
+                    if (!apiServer.equals("real") && !apiServer.equals("mock")) {
+                        throw new IllegalArgumentException("--api-server " + apiServer + " is not one of real, mock");
+                    }
+                }
                 case "-h", "--help" -> {
                     System.out.println(USAGE);
                     System.exit(0);
@@ -121,7 +141,7 @@ public final class OperatorBench {
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
         }
-        return new Options(deployments, nodes, otherPods, models, json, paths);
+        return new Options(deployments, nodes, otherPods, models, json, paths, apiServer);
     }
 
     private static String value(String[] args, int i, String option) {
@@ -160,21 +180,57 @@ public final class OperatorBench {
         };
     }
 
-    /** The driver: one mock API server and one operator JVM per read path; prints the comparison. */
+    /** The repository's {@code e2e/cluster/apiserver.sh}. */
+    static Path apiserverScript() {
+        return Path.of(System.getProperty("repo.root", "."), "e2e", "cluster", "apiserver.sh")
+                .toAbsolutePath()
+                .normalize();
+    }
+
+    /** Why no real API server can be started here ({@code apiserver.sh check}), or null when one can. */
+    static String realApiServerMissing() throws IOException, InterruptedException {
+        Path script = apiserverScript();
+        if (!Files.isExecutable(script)) {
+            return script + " is missing";
+        }
+        Process p = new ProcessBuilder(script.toString(), "check")
+                .redirectErrorStream(true)
+                .start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        return p.waitFor() == 0 ? null : (out.isEmpty() ? "apiserver.sh check failed" : out);
+    }
+
+    /** The driver: one API server and one operator JVM per read path; prints the comparison. */
     static void drive(Options o) throws Exception {
+        String missing = o.apiServer() == null || o.apiServer().equals("real") ? realApiServerMissing() : null;
+        String apiServer = o.apiServer();
+        if (apiServer == null) {
+            apiServer = missing == null ? "real" : "mock";
+            if (missing != null) {
+                System.err.println("bench-operator: no real API server here (" + missing + "); using the mock");
+            }
+        } else if (apiServer.equals("real") && missing != null) {
+            System.err.println("stowage bench-operator: --api-server real cannot start: " + missing);
+            System.exit(2);
+            return;
+        }
         System.err.printf(
-                "bench-operator: %d LlmDeployments over %d GPU nodes (%d other pods) on the mock API server"
-                        + " (Fabric8, CRUD mode, 127.0.0.1; not a real kube-apiserver)%n",
-                o.deployments(), o.nodes(), o.otherPods());
+                "bench-operator: %d LlmDeployments over %d GPU nodes (%d other pods) on %s%n",
+                o.deployments(),
+                o.nodes(),
+                o.otherPods(),
+                apiServer.equals("real")
+                        ? "a real kube-apiserver " + "and etcd on 127.0.0.1 (e2e/cluster/apiserver.sh)"
+                        : "the mock API server (Fabric8, CRUD mode, 127.0.0.1; not a real kube-apiserver)");
         Map<String, Map<String, Object>> results = new LinkedHashMap<>();
         for (String path : o.readPaths()) {
-            results.put(path, runVariant(path, o));
+            results.put(path, apiServer.equals("real") ? runVariantReal(path, o) : runVariant(path, o));
         }
         Map<String, Object> primary =
                 results.getOrDefault("watch", results.values().iterator().next());
         if (o.json()) {
             ObjectNode out = HostAdminClient.JSON.createObjectNode();
-            out.put("apiServer", "mock");
+            out.put("apiServer", apiServer);
             out.put("deployments", o.deployments());
             out.put("nodes", o.nodes());
             out.put("otherPods", o.otherPods());
@@ -186,7 +242,10 @@ public final class OperatorBench {
                     HostAdminClient.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
             return;
         }
-        System.out.println("API server: mock (Fabric8 mock server in CRUD mode on 127.0.0.1; not a real API server)");
+        System.out.println(
+                apiServer.equals("real")
+                        ? "API server: real (kube-apiserver and etcd on 127.0.0.1, e2e/cluster/apiserver.sh)"
+                        : "API server: mock (Fabric8 mock server in CRUD mode on 127.0.0.1; not a real API server)");
         System.out.printf(
                 "%d LlmDeployments, %d GPU nodes, %d other pods%n", o.deployments(), o.nodes(), o.otherPods());
         String[] keys = {
@@ -240,35 +299,91 @@ public final class OperatorBench {
             if (line == null || !line.startsWith("MOCK ")) {
                 throw new IllegalStateException("the mock API server did not start; see " + logs);
             }
-            String url = line.substring(5);
-            List<String> cmd = new ArrayList<>(childJava());
-            cmd.addAll(List.of("--operator", path, url));
-            cmd.addAll(List.of(optionArgs(o)));
-            File opLog = logs.resolve("operator-" + path + ".log").toFile();
-            Process op = new ProcessBuilder(cmd).redirectError(opLog).start();
-            BufferedReader out = new BufferedReader(new InputStreamReader(op.getInputStream(), StandardCharsets.UTF_8));
-            Map<String, Object> result = null;
-            while ((line = out.readLine()) != null) {
-                if (line.startsWith("RESULT ")) {
-                    @SuppressWarnings("unchecked")
-                    Map<String, Object> r = HostAdminClient.JSON.readValue(line.substring(7), Map.class);
-                    result = r;
-                } else {
-                    System.err.println("bench-operator [" + path + "] " + line);
-                }
-            }
-            int rc = op.waitFor();
-            if (rc != 0 || result == null) {
-                throw new IllegalStateException(
-                        "the " + path + " run failed (exit " + rc + "); its log: " + opLog.getAbsolutePath());
-            }
-            return result;
+            return runOperator(path, line.substring(5), o, logs);
         } finally {
             mock.destroy();
             if (!mock.waitFor(10, TimeUnit.SECONDS)) {
                 mock.destroyForcibly();
             }
         }
+    }
+
+    /** One read path on its own real API server ({@code apiserver.sh start}), stopped and removed afterwards. */
+    private static Map<String, Object> runVariantReal(String path, Options o) throws Exception {
+        Path logs = Files.createTempDirectory("stowage-bench-operator-");
+        Path dir = logs.resolve("apiserver");
+        String script = apiserverScript().toString();
+        File startLog = logs.resolve("apiserver-start.log").toFile();
+        long t = System.nanoTime();
+        // An interrupted bench (Ctrl-C) stops its API server too.
+        Thread stopOnExit = new Thread(() -> stopApiServer(script, dir, startLog));
+        Runtime.getRuntime().addShutdownHook(stopOnExit);
+        try {
+            int rc = new ProcessBuilder(script, "start", dir.toString())
+                    .redirectErrorStream(true)
+                    .redirectOutput(startLog)
+                    .start()
+                    .waitFor();
+            if (rc != 0) {
+                throw new IllegalStateException("e2e/cluster/apiserver.sh start failed (exit " + rc + "): "
+                        + Files.readString(startLog.toPath()).strip());
+            }
+            System.err.printf(
+                    "bench-operator [%s] API server %s started in %.1f s%n",
+                    path, Files.readString(dir.resolve("url")).strip(), (System.nanoTime() - t) / 1e9);
+            return runOperator(path, "kubeconfig:" + dir.resolve("admin.conf"), o, logs);
+        } finally {
+            // Keep the API server's logs next to the operator's, then stop it and remove its state.
+            for (String l : List.of("etcd.log", "kube-apiserver.log")) {
+                Path f = dir.resolve("logs").resolve(l);
+                if (Files.exists(f)) {
+                    Files.copy(f, logs.resolve(l), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+            stopApiServer(script, dir, startLog);
+            Runtime.getRuntime().removeShutdownHook(stopOnExit);
+        }
+    }
+
+    private static void stopApiServer(String script, Path dir, File log) {
+        try {
+            new ProcessBuilder(script, "stop", dir.toString())
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log))
+                    .start()
+                    .waitFor();
+        } catch (IOException e) {
+            System.err.println("bench-operator: could not stop the API server in " + dir + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Runs the operator JVM for one read path against {@code server} (a URL, or kubeconfig:FILE). */
+    private static Map<String, Object> runOperator(String path, String server, Options o, Path logs) throws Exception {
+        List<String> cmd = new ArrayList<>(childJava());
+        cmd.addAll(List.of("--operator", path, server));
+        cmd.addAll(List.of(optionArgs(o)));
+        File opLog = logs.resolve("operator-" + path + ".log").toFile();
+        Process op = new ProcessBuilder(cmd).redirectError(opLog).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(op.getInputStream(), StandardCharsets.UTF_8));
+        Map<String, Object> result = null;
+        String line;
+        while ((line = out.readLine()) != null) {
+            if (line.startsWith("RESULT ")) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> r = HostAdminClient.JSON.readValue(line.substring(7), Map.class);
+                result = r;
+            } else {
+                System.err.println("bench-operator [" + path + "] " + line);
+            }
+        }
+        int rc = op.waitFor();
+        if (rc != 0 || result == null) {
+            throw new IllegalStateException(
+                    "the " + path + " run failed (exit " + rc + "); its log: " + opLog.getAbsolutePath());
+        }
+        return result;
     }
 
     /** Child: the mock API server until stdin closes. */
@@ -308,18 +423,29 @@ public final class OperatorBench {
 
     /** Child: populate the API server, run the placement loop with one read path, print one RESULT line. */
     static void operator(String path, String url, Options o) throws Exception {
-        Config config = new ConfigBuilder()
-                .withMasterUrl(url)
-                .withNamespace("default")
-                .withTrustCerts(true)
-                .withRequestTimeout(120_000)
-                .build();
+        boolean real = url.startsWith("kubeconfig:");
+        Config config;
+        if (real) {
+            config = Config.fromKubeconfig(new File(url.substring("kubeconfig:".length())));
+            config.setNamespace("default");
+            config.setRequestTimeout(120_000);
+        } else {
+            config = new ConfigBuilder()
+                    .withMasterUrl(url)
+                    .withNamespace("default")
+                    .withTrustCerts(true)
+                    .withRequestTimeout(120_000)
+                    .build();
+        }
         RequestCounter counter = new RequestCounter();
         try (KubernetesClient client = new KubernetesClientBuilder()
                         .withConfig(config)
                         .withHttpClientBuilderConsumer(b -> b.addOrReplaceInterceptor("stowage-bench-count", counter))
                         .build();
                 TestCluster cluster = new TestCluster(client, OperatorConfig.defaults())) {
+            if (real) {
+                prepareReal(client, o);
+            }
             populate(client, cluster, o);
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("readPath", path);
@@ -437,6 +563,49 @@ public final class OperatorBench {
         System.exit(0);
     }
 
+    /**
+     * A real API server checks what the mock takes as it comes: the CRD must be Established before its objects are
+     * created, and their namespaces must exist (apiserver.sh turns off the admission plugins that need a controller
+     * manager: a pod's service account, a new Node's not-ready taint).
+     */
+    private static void prepareReal(KubernetesClient client, Options o) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            var crd = client.apiextensions()
+                    .v1()
+                    .customResourceDefinitions()
+                    .withName(LlmDeployment.CRD_NAME)
+                    .get();
+            if (crd != null
+                    && crd.getStatus() != null
+                    && crd.getStatus().getConditions().stream()
+                            .anyMatch(c -> c.getType().equals("Established")
+                                    && c.getStatus().equals("True"))) {
+                break;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the CRD " + LlmDeployment.CRD_NAME + " is not Established after 60 s");
+            }
+            Thread.sleep(100);
+        }
+        List<String> namespaces = new ArrayList<>();
+        for (int i = 0; i < Math.min(20, o.deployments()); i++) {
+            namespaces.add("ns-" + i);
+        }
+        for (int i = 0; i < Math.min(50, o.otherPods()); i++) {
+            namespaces.add("apps-" + i);
+        }
+        for (String ns : namespaces) {
+            client.namespaces()
+                    .resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder()
+                            .withNewMetadata()
+                            .withName(ns)
+                            .endMetadata()
+                            .build())
+                    .create();
+        }
+    }
+
     private static void populate(KubernetesClient client, TestCluster cluster, Options o) throws Exception {
         long t = System.nanoTime();
         byte[] gguf = ModelServer.resource("/models/stories260K-q8_0.gguf");
@@ -444,6 +613,9 @@ public final class OperatorBench {
             cluster.models.files.put("/m" + m + ".gguf", gguf);
         }
         Map<String, String> a100 = new HashMap<>(TestCluster.a100Labels());
+        // The fixture is GFD's README, whose machine label has a space ("NVIDIA DGX-2H"); GFD itself writes label
+        // values as a real API server takes them (it refuses the space), with '-' for each character not allowed.
+        a100.replaceAll((k, v) -> v.replaceAll("[^A-Za-z0-9._-]", "-"));
         ExecutorService pool = Executors.newFixedThreadPool(8);
         try {
             List<Future<?>> work = new ArrayList<>();
