@@ -32,38 +32,60 @@ class CrdIsUpToDateTest {
      * JSON path; they are put back in the order the class declares them, which is how kubectl shows them.
      */
     static Path generate(Path dir) throws IOException {
+        // Conditions are a map keyed by type (the Kubernetes API conventions; server-side apply and strategic
+        // merges then treat them per type). The generator has no annotation for list types, so it is set here;
+        // the API server wants the key required.
+        return generate(
+                LlmDeployment.class,
+                FILE,
+                "CrdIsUpToDateTest",
+                dir,
+                crd -> crd.getSpec().getVersions().forEach(v -> {
+                    JSONSchemaProps conditions = v.getSchema()
+                            .getOpenAPIV3Schema()
+                            .getProperties()
+                            .get("status")
+                            .getProperties()
+                            .get("conditions");
+                    conditions.setXKubernetesListType("map");
+                    conditions.setXKubernetesListMapKeys(List.of("type"));
+                    conditions.getItems().getSchema().setRequired(List.of("status", "type"));
+                }));
+    }
+
+    /**
+     * Generates the CRD YAML of {@code kind} into {@code dir} as {@code file}. The generator sorts printer columns
+     * by JSON path; they are put back in the order the class declares them, which is how kubectl shows them;
+     * {@code adjust} then sets what the generator has no annotation for.
+     */
+    static Path generate(
+            Class<?> kind,
+            String file,
+            String by,
+            Path dir,
+            java.util.function.Consumer<CustomResourceDefinition> adjust)
+            throws IOException {
+        @SuppressWarnings("unchecked")
+        Class<? extends io.fabric8.kubernetes.api.model.HasMetadata> resource =
+                (Class<? extends io.fabric8.kubernetes.api.model.HasMetadata>) kind;
         new CRDGenerator()
                 .inOutputDir(dir.toFile())
                 .forCRDVersions(List.of("v1"))
-                .customResourceClasses(LlmDeployment.class)
+                .customResourceClasses(resource)
                 .generate();
-        Path out = dir.resolve(FILE);
+        Path out = dir.resolve(file);
         CustomResourceDefinition crd = Serialization.unmarshal(Files.readString(out), CustomResourceDefinition.class);
-        List<String> order = Arrays.stream(LlmDeployment.class.getAnnotationsByType(AdditionalPrinterColumn.class))
+        List<String> order = Arrays.stream(kind.getAnnotationsByType(AdditionalPrinterColumn.class))
                 .map(AdditionalPrinterColumn::name)
                 .toList();
         crd.getSpec()
                 .getVersions()
                 .forEach(v ->
                         v.getAdditionalPrinterColumns().sort(Comparator.comparingInt(c -> order.indexOf(c.getName()))));
-        // Conditions are a map keyed by type (the Kubernetes API conventions; server-side apply and strategic
-        // merges then treat them per type). The generator has no annotation for list types, so it is set here;
-        // the API server wants the key required.
-        crd.getSpec().getVersions().forEach(v -> {
-            JSONSchemaProps conditions = v.getSchema()
-                    .getOpenAPIV3Schema()
-                    .getProperties()
-                    .get("status")
-                    .getProperties()
-                    .get("conditions");
-            conditions.setXKubernetesListType("map");
-            conditions.setXKubernetesListMapKeys(List.of("type"));
-            conditions.getItems().getSchema().setRequired(List.of("status", "type"));
-        });
+        adjust.accept(crd);
         Files.writeString(
                 out,
-                "# Generated from io.stowage.operator.crd.LlmDeployment by CrdIsUpToDateTest; do not edit.\n"
-                        + Serialization.asYaml(crd));
+                "# Generated from " + kind.getName() + " by " + by + "; do not edit.\n" + Serialization.asYaml(crd));
         return out;
     }
 

@@ -2,15 +2,11 @@ package io.stowage.operator.crd;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
-import io.fabric8.crdv2.generator.CRDGenerator;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,25 +19,7 @@ class LlmRouteCrdTest {
     static final String FILE = LlmRoute.CRD_NAME + "-v1.yml";
 
     static Path generate(Path dir) throws IOException {
-        new CRDGenerator()
-                .inOutputDir(dir.toFile())
-                .forCRDVersions(List.of("v1"))
-                .customResourceClasses(LlmRoute.class)
-                .generate();
-        Path out = dir.resolve(FILE);
-        CustomResourceDefinition crd = Serialization.unmarshal(Files.readString(out), CustomResourceDefinition.class);
-        List<String> order = Arrays.stream(LlmRoute.class.getAnnotationsByType(AdditionalPrinterColumn.class))
-                .map(AdditionalPrinterColumn::name)
-                .toList();
-        crd.getSpec()
-                .getVersions()
-                .forEach(v ->
-                        v.getAdditionalPrinterColumns().sort(Comparator.comparingInt(c -> order.indexOf(c.getName()))));
-        Files.writeString(
-                out,
-                "# Generated from io.stowage.operator.crd.LlmRoute by LlmRouteCrdTest; do not edit.\n"
-                        + Serialization.asYaml(crd));
-        return out;
+        return CrdIsUpToDateTest.generate(LlmRoute.class, FILE, "LlmRouteCrdTest", dir, crd -> {});
     }
 
     @Test
