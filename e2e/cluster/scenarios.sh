@@ -242,7 +242,7 @@ EOF
   wait_until "the operator holds the leader lease" 60 \
     matches . kc -n "$OP_NS" get lease stowage-operator-lease -o jsonpath='{.spec.holderIdentity}' || return 1
   sleep 3   # a renewal of the lease (every 2 s) has happened
-  forbidden=$(kc -n "$OP_NS" logs deploy/stowage-operator | grep -c 'code=403\|is forbidden' || true)
+  forbidden=$(kc -n "$OP_NS" logs deploy/stowage-operator | grep -c 'code=403\|is forbidden\|HTTP 403' || true)
   ((forbidden == 0)) || { fail "the operator's log shows $forbidden lines with 403"; return 1; }
   step "the operator's log shows no 403"
 }
@@ -558,7 +558,7 @@ for n in "${todo[@]}"; do
   esac
 done
 save_operator_logs
-forbidden=$(cat "$OP_LOGS"/*.log 2>/dev/null | grep -c 'code=403\|is forbidden' || true)
+forbidden=$(cat "$OP_LOGS"/*.log 2>/dev/null | grep -c 'code=403\|is forbidden\|HTTP 403' || true)
 if ((forbidden > 0)); then
   failures=$((failures + 1))
   results+=("FAIL  -  the operators' logs show $forbidden lines with 403 (see $OP_LOGS)")
