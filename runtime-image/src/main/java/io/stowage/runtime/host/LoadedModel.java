@@ -63,14 +63,24 @@ public final class LoadedModel {
         return phase == ModelPhase.LOADED && !removed;
     }
 
+    /** The weights' bytes; 0 once the model is freed (the device thread may free it while the state is read). */
     long weightBytes() {
         NativeModel m = model;
-        return m == null ? 0 : m.weightBytes();
+        try {
+            return m == null ? 0 : m.weightBytes();
+        } catch (IllegalStateException closed) {
+            return 0;
+        }
     }
 
+    /** The compute context's workspace bytes; 0 once it is freed. */
     long workspaceBytes() {
         ComputeContext c = context;
-        return c == null ? 0 : c.workspaceBytes();
+        try {
+            return c == null ? 0 : c.workspaceBytes();
+        } catch (IllegalStateException closed) {
+            return 0;
+        }
     }
 
     /** FAILED with the reason: at load, or at run time when its steps keep failing (the weights stay until removed). */
