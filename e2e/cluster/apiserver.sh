@@ -87,23 +87,12 @@ start() {
   api_port=$(free_port "${STOWAGE_BENCH_APISERVER_PORT:-16443}" "$etcd_port" "$peer_port")
 
   # Certificates as up.sh makes them: our own CA (EC P-256, 7 days), the serving cert, an admin client cert.
-  local P=$dir/pki
-  openssl_q() { openssl "$@" 2>>"$dir/logs/openssl.log"; }
-  openssl_q ecparam -name prime256v1 -genkey -noout -out "$P/ca.key"
-  openssl_q req -x509 -new -key "$P/ca.key" -subj "/CN=stowage-bench-ca" -days 7 -out "$P/ca.crt" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
-  cert() {
-    openssl_q ecparam -name prime256v1 -genkey -noout -out "$P/$1.key"
-    openssl_q req -new -key "$P/$1.key" -subj "$2" -out "$P/$1.csr"
-    openssl_q x509 -req -in "$P/$1.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 7 \
-      -out "$P/$1.crt" -extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$3")
-    rm -f "$P/$1.csr"
-  }
-  cert apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost"
-  cert admin "/O=system:masters/CN=kubernetes-admin" "extendedKeyUsage=clientAuth"
-  openssl_q ecparam -name prime256v1 -genkey -noout -out "$P/sa.key"
-  openssl_q ec -in "$P/sa.key" -pubout -out "$P/sa.pub"
+  local P=$dir/pki log=$dir/logs/openssl.log
+  pki_ca "$P" "$log" stowage-bench-ca || die "openssl failed; see $log"
+  pki_cert "$P" "$log" apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost" || die "openssl failed; see $log"
+  pki_cert "$P" "$log" admin "/O=system:masters/CN=kubernetes-admin" "extendedKeyUsage=clientAuth" \
+    || die "openssl failed; see $log"
 
   local url=https://127.0.0.1:$api_port
   # The kubeconfig carries the certificates inline, so it works from any working directory.

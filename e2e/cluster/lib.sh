@@ -44,3 +44,23 @@ FORWARD_CHAIN=STOWAGE-E2E-FORWARD
 # Kernel settings the kubelet changes at start (pkg/kubelet/cm setupKernelTunables); up.sh saves
 # them and down.sh puts them back.
 KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
+
+# The certificates of a cluster (up.sh) or a bare API server (apiserver.sh), made with openssl; errors go to LOG.
+# pki_ca DIR LOG CN: a CA (EC P-256, 7 days) as DIR/ca.{key,crt}, and the service-account key pair DIR/sa.{key,pub}.
+pki_ca() {
+  local P=$1 log=$2
+  openssl ecparam -name prime256v1 -genkey -noout -out "$P/ca.key" 2>>"$log" \
+    && openssl req -x509 -new -key "$P/ca.key" -subj "/CN=$3" -days 7 -out "$P/ca.crt" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>>"$log" \
+    && openssl ecparam -name prime256v1 -genkey -noout -out "$P/sa.key" 2>>"$log" \
+    && openssl ec -in "$P/sa.key" -pubout -out "$P/sa.pub" 2>>"$log"
+}
+# pki_cert DIR LOG NAME SUBJECT EXTENSIONS: a leaf certificate DIR/NAME.{key,crt} signed by DIR's CA.
+pki_cert() {
+  local P=$1 log=$2
+  openssl ecparam -name prime256v1 -genkey -noout -out "$P/$3.key" 2>>"$log" \
+    && openssl req -new -key "$P/$3.key" -subj "$4" -out "$P/$3.csr" 2>>"$log" \
+    && openssl x509 -req -in "$P/$3.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 7 -out "$P/$3.crt" \
+      -extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$5") 2>>"$log" \
+    && rm -f "$P/$3.csr"
+}

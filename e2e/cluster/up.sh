@@ -87,18 +87,9 @@ wait_for() {
 # ---- certificates: our own CA, the API server's serving cert, one client cert per component.
 begin certificates
 P=$R/pki
-openssl_q() { openssl "$@" 2>>"$R/logs/openssl.log"; }
-openssl_q ecparam -name prime256v1 -genkey -noout -out "$P/ca.key"
-openssl_q req -x509 -new -key "$P/ca.key" -subj "/CN=stowage-e2e-ca" -days 7 -out "$P/ca.crt" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+pki_ca "$P" "$R/logs/openssl.log" stowage-e2e-ca || die "openssl failed; see $R/logs/openssl.log"
 # cert NAME SUBJECT EXTENSIONS: a leaf certificate signed by the CA.
-cert() {
-  openssl_q ecparam -name prime256v1 -genkey -noout -out "$P/$1.key"
-  openssl_q req -new -key "$P/$1.key" -subj "$2" -out "$P/$1.csr"
-  openssl_q x509 -req -in "$P/$1.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial -days 7 \
-    -out "$P/$1.crt" -extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$3")
-  rm -f "$P/$1.csr"
-}
+cert() { pki_cert "$P" "$R/logs/openssl.log" "$@" || die "openssl failed for $1; see $R/logs/openssl.log"; }
 cert apiserver "/CN=kube-apiserver" \
   "extendedKeyUsage=serverAuth
 subjectAltName=IP:$NODE_IP,IP:$SERVICE_IP,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
@@ -108,8 +99,6 @@ cert controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=c
 cert scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
 cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "extendedKeyUsage=clientAuth"
 cert kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
-openssl_q ecparam -name prime256v1 -genkey -noout -out "$P/sa.key"
-openssl_q ec -in "$P/sa.key" -pubout -out "$P/sa.pub"
 server=https://$NODE_IP:$APISERVER_PORT
 for c in admin controller-manager scheduler kubelet kube-proxy; do
   cat >"$R/kubeconfig/$c.conf" <<KC
