@@ -401,7 +401,7 @@ public final class Host implements AutoCloseable {
             }
             KvPool pool;
             try {
-                pool = m.model.newKvPool(kvType(ra), kv);
+                pool = m.model.newKvPool(backend, kvType(ra), kv);
             } catch (RuntimeException e) {
                 // One replica that cannot get its KV must not stop the others, nor leave the apply half done.
                 replicaFailures.put(ra.id(), "its KV pool of " + kv + " bytes was refused: " + e.getMessage());

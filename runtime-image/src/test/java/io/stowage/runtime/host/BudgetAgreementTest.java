@@ -116,6 +116,10 @@ class BudgetAgreementTest {
                     .max()
                     .orElseThrow();
             assertThat(s.device().backend().workspaceBytes()).isEqualTo(maxWorkspace);
+            // measured by the backend: the CPU maps the weights, and allocates one workspace and the three pools
+            long kv =
+                    a.replicas().stream().mapToLong(ReplicaAssignment::kvBytes).sum();
+            assertThat(s.device().backend().allocatedBytes()).isEqualTo(maxWorkspace + kv);
             assertThat(s.models()).allSatisfy(m -> assertThat(m.deviceBytes()).isGreaterThanOrEqualTo(m.weightBytes()));
             assertThat(s.replicas())
                     .allSatisfy(r -> assertThat(r.kvReservedBytes()).isEqualTo(r.kvPlannedBytes()));
