@@ -326,6 +326,9 @@ void cpu_free(stw_backend *be) {
 }
 
 int cpu_alloc(stw_backend *, size_t bytes, void **out) {
+    // more than the machine's RAM cannot succeed: refused without asking the allocator (which may overcommit)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && bytes / (size_t)page > (size_t)pages) return -1;
     void *p = nullptr;
     if (posix_memalign(&p, 256, bytes) != 0) return -1;
     *out = p;
