@@ -38,8 +38,15 @@ final class NodeStates {
      * @param ready whether its Ready condition is True (a cordoned Ready node still serves while its replicas move)
      * @param why what the node is, for events and conditions ("node gpu-a is cordoned")
      */
-    record NodeState(State state, boolean ready, String why) {
-        static final NodeState SERVING = new NodeState(State.SERVING, true, "");
+    record NodeState(State state, boolean ready, String why, boolean replacing) {
+        NodeState(State state, boolean ready, String why) {
+            this(state, ready, why, false);
+        }
+
+        /** A host pod that must be replaced (its volumes or memory cannot change): its replicas move first. */
+        static NodeState replacing(String host, String reason) {
+            return new NodeState(State.MOVING, true, "host " + host + " is replaced: " + reason, true);
+        }
     }
 
     private final Duration notReadyGrace;
@@ -81,10 +88,10 @@ final class NodeStates {
                 if (since == null) {
                     since = notReadySince.computeIfAbsent(name, k -> now);
                 }
-                Duration down = Duration.between(since, now);
-                boolean past = down.compareTo(notReadyGrace) >= 0;
-                String why = "node " + name + " has been NotReady (" + ready.getStatus() + ") for "
-                        + Math.max(0, down.toSeconds()) + " s (grace " + notReadyGrace.toSeconds() + " s)";
+                boolean past = Duration.between(since, now).compareTo(notReadyGrace) >= 0;
+                // Stable words (no running count of seconds): events are recorded once per message.
+                String why = "node " + name + " is NotReady (" + ready.getStatus() + ") "
+                        + (past ? "past" : "within") + " its " + notReadyGrace.toSeconds() + " s grace";
                 out.put(name, new NodeState(past ? State.MOVING : State.HOLDING, false, why));
                 continue;
             }
@@ -101,19 +108,22 @@ final class NodeStates {
      * The devices as the planner sees them: those of a node that is not serving carry a NoSchedule taint, so that
      * the replicas there stay (until they move) and nothing new is placed there.
      */
-    static List<Device> unavailableTainted(List<Device> devices, Map<String, NodeState> states) {
-        if (states.isEmpty()) {
+    static List<Device> unavailableTainted(List<Device> devices, Map<String, NodeState> byDevice) {
+        if (byDevice.isEmpty()) {
             return devices;
         }
         List<Device> out = new ArrayList<>(devices.size());
         for (Device d : devices) {
-            NodeState s = states.get(d.node());
+            NodeState s = byDevice.get(d.id());
             if (s == null) {
                 out.add(d);
                 continue;
             }
             List<Taint> taints = new ArrayList<>(d.taints());
-            taints.add(new Taint(UNAVAILABLE_TAINT, s.ready() ? "cordoned" : "not-ready", "NoSchedule"));
+            taints.add(new Taint(
+                    UNAVAILABLE_TAINT,
+                    s.replacing() ? "replacing" : s.ready() ? "cordoned" : "not-ready",
+                    "NoSchedule"));
             out.add(new Device(
                     d.id(),
                     d.node(),

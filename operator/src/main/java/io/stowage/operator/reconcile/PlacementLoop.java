@@ -413,7 +413,22 @@ public final class PlacementLoop {
         List<Device> devices = new ArrayList<>(inventory.devices(nodes, pods, foreign));
         devices.removeIf(pendingHosts::leftOut);
         // Cordoned and NotReady nodes keep their devices, tainted: what runs there stays until it moves.
-        Map<String, NodeStates.NodeState> nodeState = nodeStates.read(nodes);
+        Map<String, NodeStates.NodeState> byNode = nodeStates.read(nodes);
+        // Per device: its node's state, or that its host must be replaced (make before break as for a cordon).
+        Map<String, NodeStates.NodeState> nodeState = new HashMap<>();
+        for (Device dv : devices) {
+            Host h = ledger.get(dv.id());
+            String replace = h == null ? null : annotation(h.pod(), Labels.REPLACE_ANNOTATION);
+            NodeStates.NodeState st = byNode.get(dv.node());
+            if (replace != null && (st == null || st.ready())) {
+                st = NodeStates.NodeState.replacing(h.pod().getMetadata().getName(), replace);
+            }
+            if (st != null) {
+                nodeState.put(dv.id(), st);
+            }
+        }
+        Map<String, Device> untainted = new HashMap<>();
+        devices.forEach(dv -> untainted.put(dv.id(), dv));
         devices = new ArrayList<>(NodeStates.unavailableTainted(devices, nodeState));
         Map<String, Device> deviceById = new LinkedHashMap<>();
         devices.forEach(dv -> deviceById.put(dv.id(), dv));
@@ -453,7 +468,7 @@ public final class PlacementLoop {
         List<Placement> movingPlacements = new ArrayList<>();
         for (Map.Entry<String, List<Recorded>> e : copies.entrySet()) {
             List<Recorded> all2 = e.getValue();
-            Recorded primary = primaryOf(all2, deviceById, nodeState);
+            Recorded primary = primaryOf(all2, nodeState);
             String ns = all2.get(0).host().pod().getMetadata().getNamespace();
             ReplicaAssignment r0 = all2.get(0).replica();
             ReplicaId rid = new ReplicaId(r0.deployment(), replicaIndex(r0.id()));
@@ -466,7 +481,7 @@ public final class PlacementLoop {
                 if (c == primary) {
                     continue;
                 }
-                NodeStates.NodeState why = nodeState.get(deviceById.get(c.deviceId()).node());
+                NodeStates.NodeState why = nodeState.get(c.deviceId());
                 if (primaryServes) {
                     released.add(new Released(rid, c, why, primary.deviceId()));
                     continue;
@@ -494,6 +509,7 @@ public final class PlacementLoop {
         List<Eviction> evictions = new ArrayList<>();
         Map<String, Moving> movingById = new HashMap<>();
         Map<ReplicaId, String> standIns = new HashMap<>();
+        Set<String> replaceInPlace = new HashSet<>();
         for (Map.Entry<String, List<Deployment>> e : depsByNs.entrySet()) {
             String ns = e.getKey();
             List<Device> mine = devices.stream()
@@ -523,8 +539,15 @@ public final class PlacementLoop {
             // node NotReady past its grace is given up (break before make): it cannot serve there.
             Set<ReplicaId> refused =
                     r.refusals().stream().map(Refusal::replica).collect(Collectors.toSet());
-            List<Moving> blocked =
-                    moving.stream().filter(m -> refused.contains(m.replica())).toList();
+            // A host to be replaced whose replicas cannot all go elsewhere is replaced in place (break before make,
+            // as before make before break existed): all its replicas stay, and its device takes new ones again.
+            Set<String> inPlace = moving.stream()
+                    .filter(m -> m.why() != null && m.why().replacing() && refused.contains(m.replica()))
+                    .map(m -> m.copy().deviceId())
+                    .collect(Collectors.toSet());
+            List<Moving> blocked = moving.stream()
+                    .filter(m -> refused.contains(m.replica()) || inPlace.contains(m.copy().deviceId()))
+                    .toList();
             if (!blocked.isEmpty()) {
                 Set<ReplicaId> keptInPlace = new HashSet<>();
                 for (Moving m : blocked) {
@@ -532,6 +555,12 @@ public final class PlacementLoop {
                     deps.removeIf(d -> d.id().equals(m.id()));
                     current.removeIf(pl -> pl.replica().deployment().equals(m.id()));
                     blockedMove(m, planned, problems, refusalReason(r, m.replica()), keptInPlace, current);
+                }
+                if (!inPlace.isEmpty()) {
+                    replaceInPlace.addAll(inPlace);
+                    mine = mine.stream()
+                            .map(dv -> inPlace.contains(dv.id()) ? untainted.get(dv.id()) : dv)
+                            .toList();
                 }
                 r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
             }
@@ -588,7 +617,7 @@ public final class PlacementLoop {
                 .map(p -> p.getMetadata().getNamespace() + "/" + p.getMetadata().getName())
                 .collect(Collectors.toSet());
         Map<String, Pod> hostPods =
-                commitHostPods(desiredAssignments, deviceById, planned, ledger, problems, terminating);
+                commitHostPods(desiredAssignments, deviceById, planned, ledger, problems, terminating, replaceInPlace);
         hostPods.values().stream()
                 .map(p -> p.getMetadata().getNamespace())
                 .distinct()
@@ -697,11 +726,11 @@ public final class PlacementLoop {
      * then one on a serving node, then the first by device id; null when every copy is on a node it must leave.
      */
     private Recorded primaryOf(
-            List<Recorded> copies, Map<String, Device> deviceById, Map<String, NodeStates.NodeState> nodeState) {
+            List<Recorded> copies, Map<String, NodeStates.NodeState> nodeState) {
         Recorded best = null;
         int bestRank = Integer.MAX_VALUE;
         for (Recorded c : copies) {
-            NodeStates.NodeState st = nodeState.get(deviceById.get(c.deviceId()).node());
+            NodeStates.NodeState st = nodeState.get(c.deviceId());
             if (st != null && st.state() == NodeStates.State.MOVING) {
                 continue;
             }
@@ -754,6 +783,18 @@ public final class PlacementLoop {
             List<Placement> current) {
         Planned p = planned.get(m.replica().deployment());
         String msg;
+        if (m.why() != null && m.why().replacing()) {
+            if (keptInPlace.add(m.replica())) {
+                current.add(new Placement(m.replica(), m.copy().deviceId()));
+            }
+            msg = m.why().why() + "; no other device can take replica #" + m.replica().index() + " now (" + reason
+                    + "), so the host is replaced in place: its models are not served until the new pod is ready";
+            LOG.infof("%s: %s", m.replica().deployment(), msg);
+            if (p != null) {
+                events.warning(p.cr(), "ReplacedInPlace", msg);
+            }
+            return;
+        }
         if (m.why() == null || m.why().ready()) {
             if (keptInPlace.add(m.replica())) {
                 current.add(new Placement(m.replica(), m.copy().deviceId()));
@@ -1109,7 +1150,8 @@ public final class PlacementLoop {
             Map<String, Planned> planned,
             Map<String, Host> ledger,
             Map<String, StatusAggregator.Problem> problems,
-            Set<String> terminating) {
+            Set<String> terminating,
+            Set<String> replaceInPlace) {
         Map<String, Pod> out = new TreeMap<>();
         for (Map.Entry<String, HostAssignment> e : desired.entrySet()) {
             String devId = e.getKey();
@@ -1146,7 +1188,10 @@ public final class PlacementLoop {
                     // The pod mounts the namespace's TLS Secret: it must exist before the pod does.
                     tls.ensure(ns);
                 }
-                commitHostPod(out, devId, ns, old, want, json, terminating);
+                if (commitHostPod(out, devId, ns, old, want, json, terminating, replaceInPlace.contains(devId))) {
+                    // Marked for replacement: it serves what it served until its replicas have moved.
+                    e.setValue(old.assignment());
+                }
             } catch (KubernetesClientException | IllegalStateException ex) {
                 // One host that cannot be written must not stop the others; the next pass retries.
                 LOG.warnf("host pod for %s in %s not written: %s", devId, ns, ex.getMessage());
@@ -1207,8 +1252,19 @@ public final class PlacementLoop {
                         .collect(Collectors.toSet());
     }
 
-    private void commitHostPod(
-            Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json, Set<String> terminating) {
+    /**
+     * Creates, edits or replaces one device's host pod; answers whether the pod keeps its old assignment this pass
+     * (it is marked for replacement, and its replicas move first).
+     */
+    private boolean commitHostPod(
+            Map<String, Pod> out,
+            String devId,
+            String ns,
+            Host old,
+            Pod want,
+            String json,
+            Set<String> terminating,
+            boolean inPlace) {
         if (old == null) {
             if (terminating.contains(ns + "/" + want.getMetadata().getName())) {
                 // Its predecessor of the same name still terminates (draining requests, holding its GPU): the new
@@ -1216,51 +1272,68 @@ public final class PlacementLoop {
                 LOG.infof(
                         "host pod %s/%s waits for its predecessor of the same name to terminate",
                         ns, want.getMetadata().getName());
-                return;
+                return false;
             }
             out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
+            return false;
         }
-        Pod current = old == null ? null : old.pod();
-        if (current != null
-                && !isFailed(current)
+        Pod current = old.pod();
+        if (!isFailed(current)
                 && volumeNames(current).equals(volumeNames(want))
                 && memoryLimit(current) < memoryLimit(want)) {
             // A CPU host whose planned memory grew (a model or replica added) is resized in place, so that the
             // models it serves stay served; where the API server cannot (before Kubernetes 1.33), it is replaced.
             current = resized(ns, current, want);
         }
-        if (current == null) {
-            return;
-        } else if (isFailed(current)
-                || !volumeNames(current).equals(volumeNames(want))
-                || memoryLimit(current) < memoryLimit(want)) {
-            // A failed pod (evicted, say) never runs again, and a pod's volumes cannot be edited: replace the
-            // pod. It is deleted with its own grace period (a running host drains its requests), and its
-            // replacement, of the same name, is created once it is gone, with the assignment planned then.
+        String name = current.getMetadata().getName();
+        boolean mustReplace = !volumeNames(current).equals(volumeNames(want)) || memoryLimit(current) < memoryLimit(want);
+        String marked = annotation(current, Labels.REPLACE_ANNOTATION);
+        if (isFailed(current) || (mustReplace && inPlace)) {
+            // A failed pod (evicted, say) never runs again; a serving one whose replicas cannot go elsewhere first is
+            // replaced in place. It is deleted with its own grace period (a running host drains its requests), and
+            // its successor, of the same name, is created once it is gone, with the assignment planned then.
             LOG.infof(
-                    "replacing host pod %s/%s (%s); the new one starts once it is gone",
-                    ns,
-                    current.getMetadata().getName(),
-                    isFailed(current) ? "phase Failed" : "model sources or planned memory changed");
-            client.pods().inNamespace(ns).withName(current.getMetadata().getName()).delete();
-            deleted(ns, current.getMetadata().getName());
-        } else if (!Objects.equals(current.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
+                    "replacing host pod %s/%s in place (%s); the new one starts once it is gone",
+                    ns, name, isFailed(current) ? "phase Failed" : "model sources or planned memory changed");
+            client.pods().inNamespace(ns).withName(name).delete();
+            deleted(ns, name);
+            return false;
+        }
+        if (mustReplace) {
+            // A pod's volumes cannot be edited and its memory could not grow: the host is replaced make before
+            // break. Marked, it keeps what it serves; the next pass moves its replicas elsewhere (as off a cordoned
+            // node) and deletes it once they serve there, or replaces it in place where nothing else has room.
+            if (marked == null) {
+                String why = !volumeNames(current).equals(volumeNames(want))
+                        ? "its model sources changed"
+                        : "its planned memory grew and it cannot be resized in place";
+                LOG.infof("host pod %s/%s is to be replaced (%s): its replicas move first", ns, name, why);
+                current = wrote(client.pods().inNamespace(ns).withName(name).edit(p -> {
+                    p.getMetadata().getAnnotations().put(Labels.REPLACE_ANNOTATION, why);
+                    return p;
+                }));
+            }
+            out.put(devId, current);
+            return true;
+        }
+        if (!Objects.equals(current.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
                 || !sameOwners(current, want)) {
-            // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
-            out.put(
-                    devId,
-                    wrote(client.pods()
-                            .inNamespace(ns)
-                            .withName(old.pod().getMetadata().getName())
-                            .edit(p -> {
-                                p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
-                                p.getMetadata()
-                                        .setOwnerReferences(want.getMetadata().getOwnerReferences());
-                                return p;
-                            })));
+            // Compare only what we own: the assignment and the owners; foreign labels and annotations stay. A host
+            // marked for replacement keeps its mark: its device takes nothing new, and it goes once it is empty.
+            out.put(devId, wrote(client.pods().inNamespace(ns).withName(name).edit(p -> {
+                p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
+                p.getMetadata().setOwnerReferences(want.getMetadata().getOwnerReferences());
+                return p;
+            })));
         } else {
             out.put(devId, current);
         }
+        return false;
+    }
+
+    private static String annotation(Pod p, String key) {
+        Map<String, String> a = p.getMetadata().getAnnotations();
+        return a == null ? null : a.get(key);
     }
 
     /**

@@ -357,6 +357,59 @@ class DisruptionTest {
         assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
     }
 
+    @Test
+    void aHostThatMustBeReplacedForANewClaimMovesItsReplicasFirst() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply(NS, "chat", 1, s -> {});
+        cluster.converge();
+        Pod old = onlyHost();
+        cluster.addGpuNode("gpu-b", TestCluster.a100Labels());
+
+        // A model from a claim lands on the running host: its pod's volumes cannot change.
+        cluster.apply(NS, "docs", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        for (int i = 0; i < 6; i++) {
+            step("chat", 1);
+            Pod was = pod(old.getMetadata().getName());
+            if (was != null) {
+                assertThat(was.getMetadata().getUid())
+                        .as("no pod of the old name comes back while it serves")
+                        .isEqualTo(old.getMetadata().getUid());
+                assertThat(PlacementLoopTest.assignmentOf(was).replicas())
+                        .extracting(ReplicaAssignment::id)
+                        .as("the old host keeps serving what it served, and takes nothing new")
+                        .containsExactly(NS + "/chat#0");
+            }
+        }
+
+        assertThat(pod(old.getMetadata().getName())).as("deleted once its replica served elsewhere").isNull();
+        assertThat(cluster.hostPods(NS)).singleElement().satisfies(p -> {
+            assertThat(p.getMetadata().getAnnotations().get(Labels.DEVICE_ANNOTATION))
+                    .isEqualTo("gpu-b/gpu-0");
+            assertThat(p.getMetadata().getAnnotations()).doesNotContainKey(Labels.REPLACE_ANNOTATION);
+        });
+        assertThat(copies()).isEqualTo(Map.of(NS + "/chat#0", 1, NS + "/docs#0", 1));
+        assertThat(cluster.get(NS, "docs").getStatus().getReadyReplicas()).isEqualTo(1);
+        assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+    }
+
+    @Test
+    void aHostThatMustBeReplacedWithNowhereElseToGoIsReplacedInPlace() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply(NS, "chat", 1, s -> {});
+        cluster.converge();
+        Pod old = onlyHost();
+
+        cluster.apply(NS, "docs", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.converge();
+        cluster.converge();
+
+        assertThat(onlyHost().getMetadata().getUid()).isNotEqualTo(old.getMetadata().getUid());
+        assertThat(copies()).isEqualTo(Map.of(NS + "/chat#0", 1, NS + "/docs#0", 1));
+        assertThat(cluster.get(NS, "docs").getStatus().getReadyReplicas()).isEqualTo(1);
+        assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+        assertThat(cluster.events(NS, "ReplacedInPlace")).isNotEmpty();
+    }
+
     // ------------------------------------------------------------------ steps and invariants
 
     /** One pass and the kubelet, then the invariants: nothing lost, nothing doubled beyond a move, a Service. */
@@ -370,7 +423,9 @@ class DisruptionTest {
                     .isNotNull()
                     .isBetween(1, 2);
         }
-        assertThat(copies).hasSize(replicas);
+        assertThat(copies.keySet().stream().filter(id -> id.startsWith(NS + "/" + deployment + "#")))
+                .as("no replica beyond the spec")
+                .hasSize(replicas);
         assertThat(endpoints(deployment)).as("the Service's endpoints").isNotEmpty();
     }
 
