@@ -69,8 +69,10 @@ final class HostDisruptionBudgetDependent {
             PodDisruptionBudget have = pdbs.withName(NAME).get();
             if (have == null) {
                 pdbs.resource(want).create();
-            } else if (!Objects.equals(have.getSpec().getMaxUnavailable(), want.getSpec().getMaxUnavailable())
-                    || !Objects.equals(have.getSpec().getSelector(), want.getSpec().getSelector())
+            } else if (!Objects.equals(
+                            have.getSpec().getMaxUnavailable(), want.getSpec().getMaxUnavailable())
+                    || !Objects.equals(
+                            have.getSpec().getSelector(), want.getSpec().getSelector())
                     || !Objects.equals(
                             have.getSpec().getUnhealthyPodEvictionPolicy(),
                             want.getSpec().getUnhealthyPodEvictionPolicy())
@@ -95,7 +97,10 @@ final class HostDisruptionBudgetDependent {
             return;
         }
         try {
-            client.resources(PodDisruptionBudget.class).inNamespace(namespace).withName(NAME).delete();
+            client.resources(PodDisruptionBudget.class)
+                    .inNamespace(namespace)
+                    .withName(NAME)
+                    .delete();
         } catch (KubernetesClientException e) {
             LOG.warnf("PodDisruptionBudget %s/%s not deleted: %s", namespace, NAME, e.getMessage());
         }

@@ -153,6 +153,16 @@ public final class HostPodDependent {
                 .withLabels(labels)
                 .addToAnnotations(Labels.DEVICE_ANNOTATION, device.id())
                 .addToAnnotations(Labels.ASSIGNMENT_ANNOTATION, assignmentJson)
+                // The emptyDirs hold a model cache and /tmp, nothing to keep: they do not stop the cluster
+                // autoscaler (its disruption budget and controller rules still do; docs/design.md, "Disruption").
+                .addToAnnotations(
+                        AUTOSCALER_LOCAL_VOLUMES,
+                        String.join(
+                                ",",
+                                volumes.stream()
+                                        .filter(v -> v.getEmptyDir() != null)
+                                        .map(Volume::getName)
+                                        .toList()))
                 .withOwnerReferences(refs)
                 .endMetadata()
                 .withNewSpec()
@@ -269,6 +279,9 @@ public final class HostPodDependent {
                 .endSpec()
                 .build();
     }
+
+    /** The cluster autoscaler's list of a pod's local volumes it may drop when it evicts the pod. */
+    static final String AUTOSCALER_LOCAL_VOLUMES = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes";
 
     /** The runtime's graceful shutdown timeout (Quarkus {@code quarkus.shutdown.timeout}, a run-time property). */
     static final String SHUTDOWN_TIMEOUT_ENV = "QUARKUS_SHUTDOWN_TIMEOUT";

@@ -71,7 +71,8 @@ final class NodeStates {
         for (Node n : nodes) {
             String name = n.getMetadata().getName();
             seen.add(name);
-            boolean cordoned = n.getSpec() != null && Boolean.TRUE.equals(n.getSpec().getUnschedulable());
+            boolean cordoned =
+                    n.getSpec() != null && Boolean.TRUE.equals(n.getSpec().getUnschedulable());
             NodeCondition ready = readyCondition(n);
             boolean isReady = ready == null || "True".equals(ready.getStatus());
             if (!cordoned) {
@@ -90,8 +91,8 @@ final class NodeStates {
                 }
                 boolean past = Duration.between(since, now).compareTo(notReadyGrace) >= 0;
                 // Stable words (no running count of seconds): events are recorded once per message.
-                String why = "node " + name + " is NotReady (" + ready.getStatus() + ") "
-                        + (past ? "past" : "within") + " its " + notReadyGrace.toSeconds() + " s grace";
+                String why = "node " + name + " is NotReady (" + ready.getStatus() + ") " + (past ? "past" : "within")
+                        + " its " + notReadyGrace.toSeconds() + " s grace";
                 out.put(name, new NodeState(past ? State.MOVING : State.HOLDING, false, why));
                 continue;
             }

@@ -71,8 +71,8 @@ public record OperatorConfig(
                             "the host preStop sleep", preStopSleep)
                     .entrySet()) {
                 if (e.getValue() == null || e.getValue().isNegative()) {
-                    throw new IllegalArgumentException(
-                            e.getKey() + " must be zero or more, not " + e.getValue() + "; give a duration such as 60s");
+                    throw new IllegalArgumentException(e.getKey() + " must be zero or more, not " + e.getValue()
+                            + "; give a duration such as 60s");
                 }
             }
             if (preStopSleep.compareTo(terminationGrace) >= 0 && !preStopSleep.isZero()) {

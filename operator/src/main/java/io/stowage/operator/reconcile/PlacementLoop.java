@@ -197,6 +197,7 @@ public final class PlacementLoop {
      * copy leaves only once its replacement is among them. Empty after a restart, which keeps both one pass longer.
      */
     private final Map<String, Set<String>> lastReady = new java.util.concurrent.ConcurrentHashMap<>();
+
     private final ClusterView view;
     private final PushOptions pushOptions;
     private final java.util.concurrent.ExecutorService pushPool;
@@ -537,8 +538,7 @@ public final class PlacementLoop {
             }
             // A replica that cannot be placed elsewhere stays on a cordoned node (it still serves there); one on a
             // node NotReady past its grace is given up (break before make): it cannot serve there.
-            Set<ReplicaId> refused =
-                    r.refusals().stream().map(Refusal::replica).collect(Collectors.toSet());
+            Set<ReplicaId> refused = r.refusals().stream().map(Refusal::replica).collect(Collectors.toSet());
             // A host to be replaced whose replicas cannot all go elsewhere is replaced in place (break before make,
             // as before make before break existed): all its replicas stay, and its device takes new ones again.
             Set<String> inPlace = moving.stream()
@@ -546,7 +546,8 @@ public final class PlacementLoop {
                     .map(m -> m.copy().deviceId())
                     .collect(Collectors.toSet());
             List<Moving> blocked = moving.stream()
-                    .filter(m -> refused.contains(m.replica()) || inPlace.contains(m.copy().deviceId()))
+                    .filter(m -> refused.contains(m.replica())
+                            || inPlace.contains(m.copy().deviceId()))
                     .toList();
             if (!blocked.isEmpty()) {
                 Set<ReplicaId> keptInPlace = new HashSet<>();
@@ -725,8 +726,7 @@ public final class PlacementLoop {
      * The copy of a replica that counts as the replica: one on a node it may stay on, preferring one that serves,
      * then one on a serving node, then the first by device id; null when every copy is on a node it must leave.
      */
-    private Recorded primaryOf(
-            List<Recorded> copies, Map<String, NodeStates.NodeState> nodeState) {
+    private Recorded primaryOf(List<Recorded> copies, Map<String, NodeStates.NodeState> nodeState) {
         Recorded best = null;
         int bestRank = Integer.MAX_VALUE;
         for (Recorded c : copies) {
@@ -759,7 +759,8 @@ public final class PlacementLoop {
     }
 
     private static String podKey(Pod p) {
-        return p.getMetadata().getNamespace() + "/" + p.getMetadata().getName() + "/" + p.getMetadata().getUid();
+        return p.getMetadata().getNamespace() + "/" + p.getMetadata().getName() + "/"
+                + p.getMetadata().getUid();
     }
 
     private static boolean podReady(Pod p) {
@@ -787,7 +788,8 @@ public final class PlacementLoop {
             if (keptInPlace.add(m.replica())) {
                 current.add(new Placement(m.replica(), m.copy().deviceId()));
             }
-            msg = m.why().why() + "; no other device can take replica #" + m.replica().index() + " now (" + reason
+            msg = m.why().why() + "; no other device can take replica #"
+                    + m.replica().index() + " now (" + reason
                     + "), so the host is replaced in place: its models are not served until the new pod is ready";
             LOG.infof("%s: %s", m.replica().deployment(), msg);
             if (p != null) {
@@ -799,8 +801,8 @@ public final class PlacementLoop {
             if (keptInPlace.add(m.replica())) {
                 current.add(new Placement(m.replica(), m.copy().deviceId()));
             }
-            msg = "replica #" + m.replica().index() + " stays on " + m.where()
-                    + ": no other device can take it now (" + reason + "); it moves once one can";
+            msg = "replica #" + m.replica().index() + " stays on " + m.where() + ": no other device can take it now ("
+                    + reason + "); it moves once one can";
         } else {
             msg = "replica #" + m.replica().index() + " on " + m.where()
                     + " is given up and no other device can take it now (" + reason + ")";
@@ -832,15 +834,16 @@ public final class PlacementLoop {
                 .ifPresent(x -> events.normal(
                         p.cr(),
                         "Moving",
-                        "replica #" + m.replica().index() + " starts on " + x.deviceId() + "; its copy on "
-                                + m.where() + " serves until it is ready"));
+                        "replica #" + m.replica().index() + " starts on " + x.deviceId() + "; its copy on " + m.where()
+                                + " serves until it is ready"));
     }
 
     private void reportReleased(List<Released> released, Map<String, Planned> planned) {
         for (Released r : released) {
             Planned p = planned.get(r.replica().deployment());
             String msg = "replica #" + r.replica().index() + " serves on " + r.primaryDevice() + "; its copy on "
-                    + r.copy().deviceId() + (r.why() == null ? "" : " (" + r.why().why() + ")") + " is removed";
+                    + r.copy().deviceId()
+                    + (r.why() == null ? "" : " (" + r.why().why() + ")") + " is removed";
             LOG.infof("%s: %s", r.replica().deployment(), msg);
             if (p != null) {
                 events.normal(p.cr(), "Moved", msg);
@@ -1046,9 +1049,8 @@ public final class PlacementLoop {
         List<ReplicaAssignment> reps = new ArrayList<>();
         // In the replicas' own order, a kept copy where its replica would be: a host's assignment does not change
         // while its copies wait for their replacements.
-        Function<ReplicaId, ReplicaId> real = r -> moving.containsKey(r.deployment())
-                ? moving.get(r.deployment()).replica()
-                : r;
+        Function<ReplicaId, ReplicaId> real = r ->
+                moving.containsKey(r.deployment()) ? moving.get(r.deployment()).replica() : r;
         for (ReplicaId r : replicas.stream()
                 .sorted(Comparator.comparing(real).thenComparing(Comparator.naturalOrder()))
                 .toList()) {
@@ -1286,7 +1288,8 @@ public final class PlacementLoop {
             current = resized(ns, current, want);
         }
         String name = current.getMetadata().getName();
-        boolean mustReplace = !volumeNames(current).equals(volumeNames(want)) || memoryLimit(current) < memoryLimit(want);
+        boolean mustReplace =
+                !volumeNames(current).equals(volumeNames(want)) || memoryLimit(current) < memoryLimit(want);
         String marked = annotation(current, Labels.REPLACE_ANNOTATION);
         if (isFailed(current) || (mustReplace && inPlace)) {
             // A failed pod (evicted, say) never runs again; a serving one whose replicas cannot go elsewhere first is

@@ -358,8 +358,7 @@ class InventoryTest {
                 .setTaints(List.of(new io.fabric8.kubernetes.api.model.Taint(
                         "NoExecute", "node.kubernetes.io/not-ready", null, null)));
 
-        List<Device> devices =
-                inventory.devices(List.of(cordoned, notReady), List.of(), DcgmUsage.ForeignUsage.NONE);
+        List<Device> devices = inventory.devices(List.of(cordoned, notReady), List.of(), DcgmUsage.ForeignUsage.NONE);
 
         // The loop (NodeStates) decides whether their replicas stay or move; a NotReady node's NoExecute would
         // evict them at once in the planner.

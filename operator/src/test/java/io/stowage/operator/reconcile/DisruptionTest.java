@@ -63,7 +63,9 @@ class DisruptionTest {
         step("chat", 1);
 
         Pod still = pod(old.getMetadata().getName());
-        assertThat(still.getMetadata().getUid()).as("the old host stays").isEqualTo(old.getMetadata().getUid());
+        assertThat(still.getMetadata().getUid())
+                .as("the old host stays")
+                .isEqualTo(old.getMetadata().getUid());
         assertThat(still.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION))
                 .as("untouched while its replacement starts")
                 .isEqualTo(old.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION));
@@ -113,7 +115,8 @@ class DisruptionTest {
             step("chat", 1);
         }
 
-        assertThat(onlyHost().getMetadata().getUid()).isEqualTo(old.getMetadata().getUid());
+        assertThat(onlyHost().getMetadata().getUid())
+                .isEqualTo(old.getMetadata().getUid());
         var st = cluster.get(NS, "chat").getStatus();
         assertThat(st.getReadyReplicas()).isEqualTo(1);
         assertThat(st.condition("Degraded").getStatus()).isEqualTo("True");
@@ -149,12 +152,14 @@ class DisruptionTest {
         assertThat(cluster.hostPods(NS))
                 .as("no pod deleted or created while the node is within its grace")
                 .singleElement()
-                .satisfies(p -> assertThat(p.getMetadata().getUid()).isEqualTo(old.getMetadata().getUid()));
+                .satisfies(p -> assertThat(p.getMetadata().getUid())
+                        .isEqualTo(old.getMetadata().getUid()));
 
         nodeBack("gpu-a", old, unreachable);
         cluster.converge();
 
-        assertThat(onlyHost().getMetadata().getUid()).isEqualTo(old.getMetadata().getUid());
+        assertThat(onlyHost().getMetadata().getUid())
+                .isEqualTo(old.getMetadata().getUid());
         assertThat(onlyHost().getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION))
                 .isEqualTo(old.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION));
         assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
@@ -199,7 +204,9 @@ class DisruptionTest {
         nodeDown("gpu-a", Duration.ofMinutes(2), old);
         cluster.pass();
 
-        assertThat(cluster.hostPods(NS)).as("break before make: it cannot serve there").isEmpty();
+        assertThat(cluster.hostPods(NS))
+                .as("break before make: it cannot serve there")
+                .isEmpty();
         var st = cluster.get(NS, "chat").getStatus();
         assertThat(st.condition("Placed").getStatus()).isEqualTo("False");
         assertThat(st.condition("Degraded").getReason()).isEqualTo(PlacementLoop.MOVE_BLOCKED);
@@ -300,8 +307,7 @@ class DisruptionTest {
                 .withName(HostDisruptionBudgetDependent.NAME)
                 .get();
         assertThat(pdb.getSpec().getMaxUnavailable().getIntVal()).isZero();
-        assertThat(pdb.getSpec().getSelector().getMatchLabels())
-                .containsEntry(Labels.COMPONENT, Labels.COMPONENT_HOST);
+        assertThat(pdb.getSpec().getSelector().getMatchLabels()).containsEntry(Labels.COMPONENT, Labels.COMPONENT_HOST);
         assertThat(pdb.getSpec().getUnhealthyPodEvictionPolicy()).isEqualTo("AlwaysAllow");
 
         // The controller leaves with its deployment: the other owner takes over.
@@ -346,14 +352,16 @@ class DisruptionTest {
         cluster.pass();
         Pod terminating = onlyHost();
         assertThat(terminating.getMetadata().getDeletionTimestamp()).isNotNull();
-        assertThat(terminating.getMetadata().getUid()).isEqualTo(host.getMetadata().getUid());
+        assertThat(terminating.getMetadata().getUid())
+                .isEqualTo(host.getMetadata().getUid());
 
         client.pods().inNamespace(NS).withName(host.getMetadata().getName()).edit(p -> {
             p.getMetadata().setFinalizers(List.of());
             return p;
         });
         cluster.converge();
-        assertThat(onlyHost().getMetadata().getUid()).isNotEqualTo(host.getMetadata().getUid());
+        assertThat(onlyHost().getMetadata().getUid())
+                .isNotEqualTo(host.getMetadata().getUid());
         assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
     }
 
@@ -381,7 +389,9 @@ class DisruptionTest {
             }
         }
 
-        assertThat(pod(old.getMetadata().getName())).as("deleted once its replica served elsewhere").isNull();
+        assertThat(pod(old.getMetadata().getName()))
+                .as("deleted once its replica served elsewhere")
+                .isNull();
         assertThat(cluster.hostPods(NS)).singleElement().satisfies(p -> {
             assertThat(p.getMetadata().getAnnotations().get(Labels.DEVICE_ANNOTATION))
                     .isEqualTo("gpu-b/gpu-0");
@@ -403,7 +413,8 @@ class DisruptionTest {
         cluster.converge();
         cluster.converge();
 
-        assertThat(onlyHost().getMetadata().getUid()).isNotEqualTo(old.getMetadata().getUid());
+        assertThat(onlyHost().getMetadata().getUid())
+                .isNotEqualTo(old.getMetadata().getUid());
         assertThat(copies()).isEqualTo(Map.of(NS + "/chat#0", 1, NS + "/docs#0", 1));
         assertThat(cluster.get(NS, "docs").getStatus().getReadyReplicas()).isEqualTo(1);
         assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
@@ -461,7 +472,8 @@ class DisruptionTest {
 
     private Map<String, String> uids() {
         return cluster.hostPods(NS).stream()
-                .collect(Collectors.toMap(p -> p.getMetadata().getName(), p -> p.getMetadata().getUid()));
+                .collect(Collectors.toMap(
+                        p -> p.getMetadata().getName(), p -> p.getMetadata().getUid()));
     }
 
     private Pod onlyHost() {
