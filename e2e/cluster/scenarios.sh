@@ -14,7 +14,7 @@
 #     recovers once fixed
 #   7 the operator's pod deleted mid-reconcile: nothing moves, nothing is duplicated; a host pod deleted: it comes
 #     back and serves
-#   8 kubectl delete of every LlmDeployment: hosts, Services and Secrets go; nothing is left
+#   8 kubectl delete of every LlmDeployment: hosts, Services, Secrets and the hosts' budget go; nothing is left
 #   9 every pod non-root with a read-only root file system, in namespaces labelled Pod Security "restricted"
 #  10 (run after 7) kubectl cordon of the node: the hosts keep serving, untouched (no other node to move to: the
 #     deployment says MoveBlocked); kubectl drain without --force is refused by the hosts' PodDisruptionBudget
@@ -500,10 +500,10 @@ s8_delete() {
   kc -n "$NS" delete pods -l stowage-e2e=loader --wait=true >/dev/null   # EXTERNAL's loader pods
   kc -n "$NS" delete llmdeployments --all --wait=true --timeout=180s >/dev/null || { fail "kubectl delete llmdeployments timed out"; return 1; }
   all_gone() {
-    prints_nothing kc -n "$NS" get pods,services,secrets,endpointslices -l "$MANAGED" -o name \
+    prints_nothing kc -n "$NS" get pods,services,secrets,endpointslices,poddisruptionbudgets -l "$MANAGED" -o name \
       && prints_nothing kc -n "$NS" get pods -o name
   }
-  wait_until "hosts, probes, Services and Secrets gone" 120 \
+  wait_until "hosts, probes, Services, Secrets and the budget gone" 120 \
     all_gone || return 1
   left=$(kc -n "$NS" get all,secrets,configmaps,endpointslices,events -o name 2>/dev/null | grep -v -e '^service/kubernetes$' -e '^endpointslice.discovery.k8s.io/kubernetes$' -e '^configmap/kube-root-ca.crt$' -e '^event' || true)
   [[ -z $left ]] || { fail "left in namespace $NS after the delete: $(tr '\n' ' ' <<<"$left")"; return 1; }

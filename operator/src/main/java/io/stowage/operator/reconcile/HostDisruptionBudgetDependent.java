@@ -66,21 +66,20 @@ final class HostDisruptionBudgetDependent {
         PodDisruptionBudget want = desired(namespace, config.maxUnavailable());
         try {
             var pdbs = client.resources(PodDisruptionBudget.class).inNamespace(namespace);
-            PodDisruptionBudget have = pdbs.withName(NAME).get();
-            if (have == null) {
+            try {
+                // Created first, read only when it exists: one request for a namespace's first host.
                 pdbs.resource(want).create();
-            } else if (!Objects.equals(
-                            have.getSpec().getMaxUnavailable(), want.getSpec().getMaxUnavailable())
-                    || !Objects.equals(
-                            have.getSpec().getSelector(), want.getSpec().getSelector())
-                    || !Objects.equals(
-                            have.getSpec().getUnhealthyPodEvictionPolicy(),
-                            want.getSpec().getUnhealthyPodEvictionPolicy())
-                    || have.getSpec().getMinAvailable() != null) {
-                pdbs.withName(NAME).edit(p -> {
-                    p.setSpec(want.getSpec());
-                    return p;
-                });
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 409) {
+                    throw e;
+                }
+                PodDisruptionBudget have = pdbs.withName(NAME).get();
+                if (have != null && !sameSpec(have, want)) {
+                    pdbs.withName(NAME).edit(p -> {
+                        p.setSpec(want.getSpec());
+                        return p;
+                    });
+                }
             }
             ensured.add(namespace);
         } catch (KubernetesClientException e) {
@@ -88,6 +87,16 @@ final class HostDisruptionBudgetDependent {
                     "PodDisruptionBudget %s/%s not written (HTTP %d): %s; host pods there can be evicted meanwhile",
                     namespace, NAME, e.getCode(), e.getMessage());
         }
+    }
+
+    private static boolean sameSpec(PodDisruptionBudget have, PodDisruptionBudget want) {
+        var h = have.getSpec();
+        var w = want.getSpec();
+        return h != null
+                && Objects.equals(h.getMaxUnavailable(), w.getMaxUnavailable())
+                && h.getMinAvailable() == null
+                && Objects.equals(h.getSelector(), w.getSelector())
+                && Objects.equals(h.getUnhealthyPodEvictionPolicy(), w.getUnhealthyPodEvictionPolicy());
     }
 
     /** Deletes the budget of a namespace left with no LlmDeployment. */

@@ -719,7 +719,8 @@ public final class PlacementLoop {
                 plannedBytes,
                 reported,
                 phases.millis(),
-                settling(reports));
+                // A move in flight ends when its replacement reports ready, which no Kubernetes event announces.
+                settling(reports) || !movingPlacements.isEmpty());
     }
 
     /**

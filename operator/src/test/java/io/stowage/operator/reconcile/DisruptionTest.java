@@ -291,6 +291,11 @@ class DisruptionTest {
 
     @Test
     void hostPodsHaveOneControllingOwnerAndTheirNamespaceOneDisruptionBudget() throws Exception {
+        // A budget left by an operator configured otherwise is corrected.
+        client.resources(PodDisruptionBudget.class)
+                .inNamespace(NS)
+                .resource(HostDisruptionBudgetDependent.desired(NS, 3))
+                .create();
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply(NS, "chat", 1, s -> {});
         cluster.apply(NS, "chat-long", 1, s -> s.getContext().setMaxSequences(8));
