@@ -555,7 +555,13 @@ public final class PlacementLoop {
                     moving.remove(m);
                     deps.removeIf(d -> d.id().equals(m.id()));
                     current.removeIf(pl -> pl.replica().deployment().equals(m.id()));
-                    blockedMove(m, planned, problems, refusalReason(r, m.replica()), keptInPlace, current);
+                    blockedMove(
+                            m,
+                            planned,
+                            problems,
+                            refused.contains(m.replica()) ? refusalReason(r, m.replica()) : null,
+                            keptInPlace,
+                            current);
                 }
                 if (!inPlace.isEmpty()) {
                     replaceInPlace.addAll(inPlace);
@@ -789,6 +795,10 @@ public final class PlacementLoop {
             if (keptInPlace.add(m.replica())) {
                 current.add(new Placement(m.replica(), m.copy().deviceId()));
             }
+            if (reason == null) {
+                // It could have moved, but its host is replaced in place for another replica: said for that one.
+                return;
+            }
             msg = m.why().why() + "; no other device can take replica #"
                     + m.replica().index() + " now (" + reason
                     + "), so the host is replaced in place: its models are not served until the new pod is ready";
@@ -815,6 +825,7 @@ public final class PlacementLoop {
         }
     }
 
+    /** Why the planner refused {@code replica}. */
     private static String refusalReason(PlanResult r, ReplicaId replica) {
         return r.refusals().stream()
                 .filter(x -> x.replica().equals(replica))
