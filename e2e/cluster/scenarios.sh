@@ -14,8 +14,11 @@
 #     recovers once fixed
 #   7 the operator's pod deleted mid-reconcile: nothing moves, nothing is duplicated; a host pod deleted: it comes
 #     back and serves
-#   8 kubectl delete of every LlmDeployment: hosts, Services and Secrets go; nothing is left
+#   8 kubectl delete of every LlmDeployment: hosts, Services, Secrets and the hosts' budget go; nothing is left
 #   9 every pod non-root with a read-only root file system, in namespaces labelled Pod Security "restricted"
+#  10 (run after 7) kubectl cordon of the node: the hosts keep serving, untouched (no other node to move to: the
+#     deployment says MoveBlocked); kubectl drain without --force is refused by the hosts' PodDisruptionBudget
+#     (they have a controller, so --force is not what stops it); kubectl uncordon: MoveBlocked clears
 # Usage: scenarios.sh [N...]   (default: all, in order; later scenarios expect the earlier ones' state)
 #
 # On your own cluster (kind, K3s, any fresh single-node cluster with a default StorageClass): build and load the two
@@ -497,10 +500,10 @@ s8_delete() {
   kc -n "$NS" delete pods -l stowage-e2e=loader --wait=true >/dev/null   # EXTERNAL's loader pods
   kc -n "$NS" delete llmdeployments --all --wait=true --timeout=180s >/dev/null || { fail "kubectl delete llmdeployments timed out"; return 1; }
   all_gone() {
-    prints_nothing kc -n "$NS" get pods,services,secrets,endpointslices -l "$MANAGED" -o name \
+    prints_nothing kc -n "$NS" get pods,services,secrets,endpointslices,poddisruptionbudgets -l "$MANAGED" -o name \
       && prints_nothing kc -n "$NS" get pods -o name
   }
-  wait_until "hosts, probes, Services and Secrets gone" 120 \
+  wait_until "hosts, probes, Services, Secrets and the budget gone" 120 \
     all_gone || return 1
   left=$(kc -n "$NS" get all,secrets,configmaps,endpointslices,events -o name 2>/dev/null | grep -v -e '^service/kubernetes$' -e '^endpointslice.discovery.k8s.io/kubernetes$' -e '^configmap/kube-root-ca.crt$' -e '^event' || true)
   [[ -z $left ]] || { fail "left in namespace $NS after the delete: $(tr '\n' ' ' <<<"$left")"; return 1; }
@@ -528,6 +531,41 @@ s9_restricted() {
   ((bad == 0))
 }
 
+# ---- 10
+s10_cordon() {
+  local node before out owners
+  node=$(kc get nodes -o jsonpath='{.items[0].metadata.name}') && [[ -n $node ]] || { fail "no node"; return 1; }
+  before=$(host_pods)
+  [[ -n $before ]] || { fail "no host pod to keep serving (run scenario 7 first)"; return 1; }
+  equals 0 kc -n "$NS" get poddisruptionbudget stowage-hosts -o jsonpath='{.spec.maxUnavailable}' \
+    || { fail "no PodDisruptionBudget stowage-hosts with maxUnavailable 0 in $NS"; return 1; }
+  owners=$(kc -n "$NS" get pods -l "$HOST_SELECTOR" -o json \
+    | jq -r '[.items[] | [.metadata.ownerReferences[] | select(.controller == true)] | length] | unique | join(",")')
+  [[ $owners == 1 ]] || { fail "host pods do not have exactly one controlling owner (counts: $owners)"; return 1; }
+  step "budget stowage-hosts (maxUnavailable 0); every host pod has one controller"
+  kc cordon "$node" >/dev/null || { fail "kubectl cordon $node was refused"; return 1; }
+  # Whatever happens below, the node is uncordoned again for the scenarios after this one.
+  s10_check() {
+    blocked() { [[ $(condition stories-cpu Degraded reason) == MoveBlocked ]]; }
+    wait_until "stories-cpu says its replica stays on the cordoned node (there is no other)" 60 blocked || return 1
+    [[ $(host_pods) == "$before" ]] || { fail "host pods changed on cordon: before [$before] after [$(host_pods)]"; return 1; }
+    ld_ready stories-cpu || { fail "stories-cpu is not Ready on the cordoned node"; return 1; }
+    assert_serves_golden stories-cpu || return 1
+    out=$(kc drain "$node" --pod-selector="$HOST_SELECTOR" --delete-emptydir-data --ignore-daemonsets --timeout=20s 2>&1) \
+      && { fail "kubectl drain evicted a serving host: $out"; return 1; }
+    [[ $out != *"declare no controller"* ]] || { fail "kubectl drain wants --force: $out"; return 1; }
+    [[ $out == *"disruption budget"* ]] || { fail "kubectl drain failed, but not on the budget: $out"; return 1; }
+    [[ $(host_pods) == "$before" ]] || { fail "host pods changed on drain: before [$before] after [$(host_pods)]"; return 1; }
+    step "kubectl drain (no --force) refused by the budget; the hosts stay"
+  }
+  s10_check; local rc=$?
+  kc uncordon "$node" >/dev/null || { fail "kubectl uncordon $node was refused"; return 1; }
+  ((rc == 0)) || return 1
+  wait_until "Degraded clears once the node is uncordoned" 60 equals False condition stories-cpu Degraded || return 1
+  [[ $(host_pods) == "$before" ]] || { fail "host pods changed on uncordon: before [$before] after [$(host_pods)]"; return 1; }
+  assert_serves_golden stories-cpu
+}
+
 # ---- the run
 t_all=$(now_ms)
 if [[ $EXTERNAL == 1 ]]; then
@@ -550,7 +588,7 @@ else
   echo "e2e: the project's images imported into the node's containerd ($(since "$t_all"))"
 fi
 todo=("$@")
-((${#todo[@]})) || todo=(1 2 3 4 5 6 7 8 9)
+((${#todo[@]})) || todo=(1 2 3 4 5 6 7 10 8 9)
 for n in "${todo[@]}"; do
   case $n in
     1) run_scenario 1 s1_install "helm install into a fresh cluster, RBAC enforced" ;;
@@ -562,7 +600,8 @@ for n in "${todo[@]}"; do
     7) run_scenario 7 s7_restarts "operator and host pods deleted: converge, no moves" ;;
     8) run_scenario 8 s8_delete "kubectl delete: nothing left" ;;
     9) run_scenario 9 s9_restricted "non-root, read-only root, Pod Security restricted" ;;
-    *) die "unknown scenario '$n' (1-9)" ;;
+    10) run_scenario 10 s10_cordon "cordon and drain: the hosts keep serving; uncordon" ;;
+    *) die "unknown scenario '$n' (1-10)" ;;
   esac
 done
 save_operator_logs

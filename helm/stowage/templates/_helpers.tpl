@@ -68,4 +68,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.hostPods.disruptionBudget.enabled }}
+# One PodDisruptionBudget of the host pods per namespace (stowage-hosts), deleted with the last LlmDeployment there.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  resourceNames: ["stowage-hosts"]
+  verbs: ["get", "update", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["create"]
+{{- end }}
 {{- end -}}

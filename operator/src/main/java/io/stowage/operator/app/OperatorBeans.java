@@ -51,7 +51,15 @@ public class OperatorBeans {
                         s.hostPendingTimeout()),
                 m,
                 s.serviceDomain(),
-                s.namespaces().orElse(List.of()));
+                s.namespaces().orElse(List.of()),
+                new OperatorConfig.Disruption(
+                        s.nodeNotReadyGrace(),
+                        s.nodeCordonGrace(),
+                        s.hostTerminationGrace(),
+                        s.hostPreStopSleep(),
+                        s.hostPriorityClassName().orElse(""),
+                        s.hostDisruptionBudget().enabled(),
+                        s.hostDisruptionBudget().maxUnavailable()));
     }
 
     @Produces

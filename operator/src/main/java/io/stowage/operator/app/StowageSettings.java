@@ -90,6 +90,37 @@ public interface StowageSettings {
     @WithDefault("svc.cluster.local")
     String serviceDomain();
 
+    /** How long a NotReady node keeps its replicas untouched before they are placed elsewhere. */
+    @WithDefault("60s")
+    Duration nodeNotReadyGrace();
+
+    /** How long a cordoned node's replicas wait before they start moving (make before break). */
+    @WithDefault("0s")
+    Duration nodeCordonGrace();
+
+    /** The host pods' termination grace: the runtime drains its in-flight requests within it. */
+    @WithDefault("30s")
+    Duration hostTerminationGrace();
+
+    /** The host pods' preStop sleep before SIGTERM (Kubernetes 1.30+); 0s for none. */
+    @WithDefault("5s")
+    Duration hostPreStopSleep();
+
+    /** The host pods' PriorityClass; unset: none. */
+    Optional<String> hostPriorityClassName();
+
+    /** The PodDisruptionBudget of each namespace's host pods. */
+    HostDisruptionBudget hostDisruptionBudget();
+
+    interface HostDisruptionBudget {
+        @WithDefault("true")
+        boolean enabled();
+
+        /** 0: no eviction takes a serving host; the operator moves replicas off a cordoned node itself. */
+        @WithDefault("0")
+        int maxUnavailable();
+    }
+
     /** The hosts' admin API over TLS, with a CA the operator keeps (see operator/README.md). */
     AdminTls adminTls();
 

@@ -1,7 +1,6 @@
 package io.stowage.operator.inventory;
 
 import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.stowage.operator.dcgm.DcgmUsage;
@@ -55,6 +54,13 @@ public final class Inventory {
     public static final String GFD_SHARING = "nvidia.com/gpu.sharing-strategy";
     public static final String GFD_MIG_STRATEGY = "nvidia.com/mig.strategy";
     public static final String GKE_ACCELERATOR = "cloud.google.com/gke-accelerator";
+    /**
+     * The taints the node lifecycle controller sets on a cordoned, NotReady or unreachable node. They are not the
+     * device's own: a NotReady node's {@code NoExecute} would evict its replicas at once, with no grace.
+     */
+    public static final Set<String> LIFECYCLE_TAINTS = Set.of(
+            "node.kubernetes.io/unschedulable", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable");
+
     private static final String MIG_RESOURCE_PREFIX = "nvidia.com/mig-";
     private static final long MIB = 1L << 20;
 
@@ -143,10 +149,9 @@ public final class Inventory {
             }
         }
         List<Device> out = new ArrayList<>();
+        // Cordoned and NotReady nodes keep their devices: the loop decides (reconcile.NodeStates) whether their
+        // replicas stay or move; the taints Kubernetes sets for those states are that decision's, not the device's.
         for (Node n : nodes) {
-            if (!schedulable(n)) {
-                continue;
-            }
             String name = n.getMetadata().getName();
             Map<String, String> labels = n.getMetadata().getLabels() == null
                     ? Map.of()
@@ -154,6 +159,7 @@ public final class Inventory {
             List<Taint> taints = n.getSpec() == null || n.getSpec().getTaints() == null
                     ? List.of()
                     : n.getSpec().getTaints().stream()
+                            .filter(t -> !LIFECYCLE_TAINTS.contains(t.getKey()))
                             .map(t -> new Taint(t.getKey(), t.getValue(), t.getEffect()))
                             .toList();
             Map<String, Pod> ours = oursByNode.getOrDefault(name, Map.of());
@@ -351,21 +357,6 @@ public final class Inventory {
                         + " (the device plugin shares it): their memory budgets add up on one GPU");
             }
         });
-    }
-
-    private static boolean schedulable(Node n) {
-        if (n.getSpec() != null && Boolean.TRUE.equals(n.getSpec().getUnschedulable())) {
-            return false;
-        }
-        if (n.getStatus() == null || n.getStatus().getConditions() == null) {
-            return true;
-        }
-        for (NodeCondition c : n.getStatus().getConditions()) {
-            if ("Ready".equals(c.getType()) && !"True".equals(c.getStatus())) {
-                return false;
-            }
-        }
-        return true;
     }
 
     private static boolean isFinished(Pod p) {

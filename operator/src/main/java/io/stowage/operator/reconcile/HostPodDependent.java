@@ -66,6 +66,9 @@ public final class HostPodDependent {
         labels.put("app.kubernetes.io/name", "stowage-runtime");
         labels.put(Labels.NODE_LABEL, Labels.hash(device.node(), 16));
         labels.putAll(readyLabels);
+        // Every deployment on the host owns it (the garbage collector removes it with the last one); the first is
+        // its controller, so that `kubectl drain` (which refuses pods with no controller unless --force) and the
+        // cluster autoscaler see a managed pod. Only one owner may be the controller.
         List<OwnerReference> refs = new ArrayList<>();
         for (LlmDeployment d : owners) {
             refs.add(new OwnerReferenceBuilder()
@@ -74,9 +77,16 @@ public final class HostPodDependent {
                     .withName(d.getMetadata().getName())
                     .withUid(d.getMetadata().getUid())
                     .withBlockOwnerDeletion(false)
-                    .withController(false)
+                    .withController(refs.isEmpty())
                     .build());
         }
+        OperatorConfig.Disruption life = cfg.disruption();
+        List<io.fabric8.kubernetes.api.model.EnvVar> shutdownEnv = new ArrayList<>();
+        // The runtime (Quarkus) answers in-flight requests for this long after SIGTERM before it stops: what is
+        // left of the termination grace after the preStop sleep, less a margin for the JVM's exit.
+        long drainSeconds = Math.max(
+                1, life.terminationGrace().toSeconds() - life.preStopSleep().toSeconds() - SHUTDOWN_MARGIN_SECONDS);
+        shutdownEnv.add(env(SHUTDOWN_TIMEOUT_ENV, drainSeconds + "s"));
         Map<String, Quantity> requests = new LinkedHashMap<>();
         Map<String, Quantity> limits = new LinkedHashMap<>();
         if (device.kind() == DeviceKind.GPU) {
@@ -143,10 +153,22 @@ public final class HostPodDependent {
                 .withLabels(labels)
                 .addToAnnotations(Labels.DEVICE_ANNOTATION, device.id())
                 .addToAnnotations(Labels.ASSIGNMENT_ANNOTATION, assignmentJson)
+                // The emptyDirs hold a model cache and /tmp, nothing to keep: they do not stop the cluster
+                // autoscaler (its disruption budget and controller rules still do; docs/design.md, "Disruption").
+                .addToAnnotations(
+                        AUTOSCALER_LOCAL_VOLUMES,
+                        String.join(
+                                ",",
+                                volumes.stream()
+                                        .filter(v -> v.getEmptyDir() != null)
+                                        .map(Volume::getName)
+                                        .toList()))
                 .withOwnerReferences(refs)
                 .endMetadata()
                 .withNewSpec()
                 .withRestartPolicy("Always")
+                .withTerminationGracePeriodSeconds(life.terminationGrace().toSeconds())
+                .withPriorityClassName(life.priorityClassName().isEmpty() ? null : life.priorityClassName())
                 .withAutomountServiceAccountToken(false)
                 .withNewAffinity()
                 .withNewNodeAffinity()
@@ -162,6 +184,8 @@ public final class HostPodDependent {
                 .endNodeAffinity()
                 .endAffinity()
                 .withTolerations(device.taints().stream()
+                        // Our own mark of a node that is not serving is no node taint: nothing to tolerate.
+                        .filter(t -> !t.key().equals(NodeStates.UNAVAILABLE_TAINT))
                         .map(t -> new io.fabric8.kubernetes.api.model.TolerationBuilder()
                                 .withKey(t.key())
                                 .withOperator("Equal")
@@ -188,6 +212,8 @@ public final class HostPodDependent {
                                 HostApi.DEVICE_OPTION,
                                 device.kind() == DeviceKind.GPU ? "cuda" : "cpu")
                         .withEnv(adminEnv)
+                        .addAllToEnv(shutdownEnv)
+                        .withLifecycle(preStop(life))
                         // The host downloads the model too (the probe only reads its header): a gated hf:// or a
                         // private s3:// model needs the same credentials here.
                         .addNewEnvFrom()
@@ -251,6 +277,31 @@ public final class HostPodDependent {
                         .build())
                 .withVolumes(volumes)
                 .endSpec()
+                .build();
+    }
+
+    /** The cluster autoscaler's list of a pod's local volumes it may drop when it evicts the pod. */
+    static final String AUTOSCALER_LOCAL_VOLUMES = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes";
+
+    /** The runtime's graceful shutdown timeout (Quarkus {@code quarkus.shutdown.timeout}, a run-time property). */
+    static final String SHUTDOWN_TIMEOUT_ENV = "QUARKUS_SHUTDOWN_TIMEOUT";
+
+    /** Seconds of the termination grace kept for the JVM's own exit after the requests drained. */
+    static final long SHUTDOWN_MARGIN_SECONDS = 3;
+
+    /**
+     * A sleep before SIGTERM, so that a deleted host keeps answering while its endpoint leaves the Services
+     * (EndpointSlices, kube-proxy): the kubelet's own sleep (Kubernetes 1.30+), as the image has no shell. None when
+     * the sleep is zero.
+     */
+    static io.fabric8.kubernetes.api.model.Lifecycle preStop(OperatorConfig.Disruption life) {
+        if (life.preStopSleep().isZero()) {
+            return null;
+        }
+        return new io.fabric8.kubernetes.api.model.LifecycleBuilder()
+                .withNewPreStop()
+                .withNewSleep(life.preStopSleep().toSeconds())
+                .endPreStop()
                 .build();
     }
 

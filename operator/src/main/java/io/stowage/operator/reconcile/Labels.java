@@ -25,6 +25,11 @@ public final class Labels {
     public static final String GPU_UUID_ANNOTATION = "stowage.io/gpu-uuid";
     /** The host's desired {@code HostAssignment} as JSON: the ledger the operator rebuilds from. */
     public static final String ASSIGNMENT_ANNOTATION = "stowage.io/assignment";
+    /**
+     * On a host pod that must be replaced (its volumes or memory cannot change), why: its replicas move elsewhere
+     * first (make before break), as off a cordoned node, and it is deleted once they serve there.
+     */
+    public static final String REPLACE_ANNOTATION = "stowage.io/replace";
     /** Set to "true" on a host on which the deployment's model is ready; the Service selects it. */
     public static final String READY_PREFIX = "ready.stowage.io/";
 

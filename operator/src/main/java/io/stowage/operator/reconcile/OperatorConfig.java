@@ -19,6 +19,7 @@ import java.util.List;
  *     models from the same hosts ({@link #allowedModelHostsEnv()})
  * @param namespaces the namespaces whose LlmDeployments the operator manages; empty means all
  * @param dcgmService {@code namespace/name} of the dcgm-exporter Service, or empty to skip DCGM
+ * @param disruption how host pods live through cordons, NotReady nodes, drains and replacements
  */
 public record OperatorConfig(
         String runtimeImage,
@@ -34,10 +35,95 @@ public record OperatorConfig(
         InventoryConfig inventory,
         MemoryParameters memory,
         String serviceDomain,
-        List<String> namespaces) {
+        List<String> namespaces,
+        Disruption disruption) {
+
+    /**
+     * How host pods live through disruption (see operator/README.md, "Disruption").
+     *
+     * @param notReadyGrace how long a NotReady node keeps its replicas untouched before they are planned elsewhere
+     * @param cordonGrace how long a cordoned node's replicas wait before they start moving (make before break)
+     * @param terminationGrace the host pods' {@code terminationGracePeriodSeconds}: in-flight requests drain
+     * @param preStopSleep how long a deleted host keeps serving before SIGTERM, while endpoints forget it (a
+     *     {@code preStop} sleep, Kubernetes 1.30+; zero: none)
+     * @param priorityClassName the host pods' priority class; empty: none
+     * @param disruptionBudget whether each namespace with hosts gets a PodDisruptionBudget for them
+     * @param maxUnavailable the budget's {@code maxUnavailable} (0: only the operator, after a replacement serves,
+     *     removes a host; an unhealthy host may always be evicted)
+     */
+    public record Disruption(
+            Duration notReadyGrace,
+            Duration cordonGrace,
+            Duration terminationGrace,
+            Duration preStopSleep,
+            String priorityClassName,
+            boolean disruptionBudget,
+            int maxUnavailable) {
+        public static final Disruption DEFAULTS = new Disruption(
+                Duration.ofSeconds(60), Duration.ZERO, Duration.ofSeconds(30), Duration.ofSeconds(5), "", true, 0);
+
+        public Disruption {
+            priorityClassName = priorityClassName == null ? "" : priorityClassName.strip();
+            for (var e : java.util.Map.of(
+                            "the NotReady node grace", notReadyGrace,
+                            "the cordon grace", cordonGrace,
+                            "the host termination grace", terminationGrace,
+                            "the host preStop sleep", preStopSleep)
+                    .entrySet()) {
+                if (e.getValue() == null || e.getValue().isNegative()) {
+                    throw new IllegalArgumentException(e.getKey() + " must be zero or more, not " + e.getValue()
+                            + "; give a duration such as 60s");
+                }
+            }
+            if (preStopSleep.compareTo(terminationGrace) >= 0 && !preStopSleep.isZero()) {
+                throw new IllegalArgumentException("the host preStop sleep (" + preStopSleep
+                        + ") must be shorter than the host termination grace (" + terminationGrace
+                        + "), or the host is killed before it drains");
+            }
+            if (maxUnavailable < 0) {
+                throw new IllegalArgumentException(
+                        "the host disruption budget's maxUnavailable must be 0 or more, not " + maxUnavailable);
+            }
+        }
+    }
+
+    /** Without disruption settings: {@link Disruption#DEFAULTS}. */
+    public OperatorConfig(
+            String runtimeImage,
+            String imagePullPolicy,
+            String modelCacheHostPath,
+            String modelCachePvc,
+            String modelCacheSizeLimit,
+            List<String> allowedModelHosts,
+            Duration httpTimeout,
+            int maxHeaderBytes,
+            String dcgmService,
+            int dcgmPort,
+            InventoryConfig inventory,
+            MemoryParameters memory,
+            String serviceDomain,
+            List<String> namespaces) {
+        this(
+                runtimeImage,
+                imagePullPolicy,
+                modelCacheHostPath,
+                modelCachePvc,
+                modelCacheSizeLimit,
+                allowedModelHosts,
+                httpTimeout,
+                maxHeaderBytes,
+                dcgmService,
+                dcgmPort,
+                inventory,
+                memory,
+                serviceDomain,
+                namespaces,
+                Disruption.DEFAULTS);
+    }
 
     public OperatorConfig {
         namespaces = namespaces == null ? List.of() : List.copyOf(namespaces);
+        disruption = disruption == null ? Disruption.DEFAULTS : disruption;
         if (modelCacheSizeLimit != null && !modelCacheSizeLimit.isBlank()) {
             try {
                 Quantity.getAmountInBytes(new Quantity(modelCacheSizeLimit));
@@ -96,7 +182,8 @@ public record OperatorConfig(
                 inventory,
                 memory,
                 serviceDomain,
-                namespaces);
+                namespaces,
+                disruption);
     }
 
     /** The model cache: a PVC, else a node directory (opt-in), else an emptyDir with an optional size limit. */
@@ -115,7 +202,8 @@ public record OperatorConfig(
                 inventory,
                 memory,
                 serviceDomain,
-                namespaces);
+                namespaces,
+                disruption);
     }
 
     public OperatorConfig withHttpTimeout(Duration t) {
@@ -133,7 +221,8 @@ public record OperatorConfig(
                 inventory,
                 memory,
                 serviceDomain,
-                namespaces);
+                namespaces,
+                disruption);
     }
 
     public OperatorConfig withDcgm(String service, int port) {
@@ -151,7 +240,8 @@ public record OperatorConfig(
                 inventory,
                 memory,
                 serviceDomain,
-                namespaces);
+                namespaces,
+                disruption);
     }
 
     public OperatorConfig withInventory(InventoryConfig inv) {
@@ -169,6 +259,26 @@ public record OperatorConfig(
                 inv,
                 memory,
                 serviceDomain,
-                namespaces);
+                namespaces,
+                disruption);
+    }
+
+    public OperatorConfig withDisruption(Disruption d) {
+        return new OperatorConfig(
+                runtimeImage,
+                imagePullPolicy,
+                modelCacheHostPath,
+                modelCachePvc,
+                modelCacheSizeLimit,
+                allowedModelHosts,
+                httpTimeout,
+                maxHeaderBytes,
+                dcgmService,
+                dcgmPort,
+                inventory,
+                memory,
+                serviceDomain,
+                namespaces,
+                d);
     }
 }

@@ -87,7 +87,56 @@ public final class PlacementLoop {
     record Host(Pod pod, String deviceId, HostAssignment assignment) {}
 
     /** A replica as recorded on a host. */
-    record Recorded(Host host, ReplicaAssignment replica) {}
+    record Recorded(Host host, ReplicaAssignment replica) {
+        String deviceId() {
+            return host.deviceId();
+        }
+    }
+
+    /** The planner id of a copy kept beside its replica's primary: {@code <ns>/<name>~moving-<index>@<device>}. */
+    static final String MOVING_MARK = "~moving-";
+
+    /** The event and Degraded reason of a replica that cannot leave a cordoned or NotReady node. */
+    static final String MOVE_BLOCKED = "MoveBlocked";
+
+    /**
+     * A copy of a replica kept where it is, beside the replica's primary, until the primary serves: on a node that
+     * is cordoned or NotReady past its grace ({@code why}), or a second copy left by a move ({@code why} null).
+     */
+    record Moving(String id, ReplicaId replica, Recorded copy, NodeStates.NodeState why) {
+        /** The model of the copy as its host records it, or null when the assignment does not name it. */
+        ModelAssignment model() {
+            for (ModelAssignment m : copy.host().assignment().models()) {
+                if (m.digest().equals(copy.replica().modelDigest())) {
+                    return m;
+                }
+            }
+            return null;
+        }
+
+        /** The copy as the planner sees it: one replica, on its device only, costing what it costs there. */
+        Deployment deployment(Planned p) {
+            ModelAssignment m = model();
+            return new Deployment(
+                    id,
+                    new ModelRef(m.digest(), m.weightBytes(), m.workspaceBytes()),
+                    copy.replica().kvBytes(),
+                    1,
+                    p.deployment().priority(),
+                    Map.of(),
+                    List.of(),
+                    0,
+                    DeviceRequest.ANY,
+                    p.deployment().computeShare());
+        }
+
+        String where() {
+            return copy.deviceId() + (why == null ? "" : " (" + why.why() + ")");
+        }
+    }
+
+    /** A copy that leaves in this pass: the replica's primary on {@code primaryDevice} serves. */
+    record Released(ReplicaId replica, Recorded copy, NodeStates.NodeState why, String primaryDevice) {}
 
     /** What a host reported in this pass. */
     record HostReport(HostState state, HostUnavailableException error) {}
@@ -141,6 +190,14 @@ public final class PlacementLoop {
     private final StatusAggregator statuses;
     private final HostTlsSecrets tls;
     private final PendingHosts pendingHosts;
+    private final NodeStates nodeStates;
+    private final HostDisruptionBudgetDependent budgets;
+    /**
+     * Per host pod ({@code namespace/name/uid}), the replicas it reported ready in the last pass that reached it: a
+     * copy leaves only once its replacement is among them. Empty after a restart, which keeps both one pass longer.
+     */
+    private final Map<String, Set<String>> lastReady = new java.util.concurrent.ConcurrentHashMap<>();
+
     private final ClusterView view;
     private final PushOptions pushOptions;
     private final java.util.concurrent.ExecutorService pushPool;
@@ -252,6 +309,8 @@ public final class PlacementLoop {
         this.memoryModel = new MemoryModel(config.memory());
         this.statuses = new StatusAggregator(client, config, clock);
         this.pendingHosts = new PendingHosts(config.inventory().hostPendingTimeout(), clock);
+        this.nodeStates = new NodeStates(config.disruption(), clock);
+        this.budgets = new HostDisruptionBudgetDependent(client, config.disruption());
     }
 
     /** Stops the host pushes' threads and the view's watches. */
@@ -354,13 +413,34 @@ public final class PlacementLoop {
                         Set.of("nvidia-dcgm-exporter", "dcgm-exporter"));
         List<Device> devices = new ArrayList<>(inventory.devices(nodes, pods, foreign));
         devices.removeIf(pendingHosts::leftOut);
+        // Cordoned and NotReady nodes keep their devices, tainted: what runs there stays until it moves.
+        Map<String, NodeStates.NodeState> byNode = nodeStates.read(nodes);
+        // Per device: its node's state, or that its host must be replaced (make before break as for a cordon).
+        Map<String, NodeStates.NodeState> nodeState = new HashMap<>();
+        for (Device dv : devices) {
+            Host h = ledger.get(dv.id());
+            String replace = h == null ? null : annotation(h.pod(), Labels.REPLACE_ANNOTATION);
+            NodeStates.NodeState st = byNode.get(dv.node());
+            if (replace != null && (st == null || st.ready())) {
+                st = NodeStates.NodeState.replacing(h.pod().getMetadata().getName(), replace);
+            }
+            if (st != null) {
+                nodeState.put(dv.id(), st);
+            }
+        }
+        Map<String, Device> untainted = new HashMap<>();
+        devices.forEach(dv -> untainted.put(dv.id(), dv));
+        devices = new ArrayList<>(NodeStates.unavailableTainted(devices, nodeState));
         Map<String, Device> deviceById = new LinkedHashMap<>();
         devices.forEach(dv -> deviceById.put(dv.id(), dv));
 
-        // 5. Current placements from the ledger, kept only while they still match their deployment.
+        // 5. Current placements from the ledger, kept only while they still match their deployment. A replica has
+        // one primary copy; a copy on a node it must leave, or a second copy (a move in flight), stays beside it
+        // until the primary serves (make before break).
         Map<String, List<Placement>> currentByNs = new HashMap<>();
         Map<String, String> claimed = new HashMap<>();
         Map<String, List<Recorded>> outgoing = new TreeMap<>();
+        Map<String, List<Recorded>> copies = new TreeMap<>();
         for (Host h : ledger.values()) {
             String ns = h.pod().getMetadata().getNamespace();
             if (!deviceById.containsKey(h.deviceId())) {
@@ -380,11 +460,41 @@ public final class PlacementLoop {
                 }
                 int index = replicaIndex(r.id());
                 if (index >= 0 && index < p.deployment().replicas()) {
-                    currentByNs
-                            .computeIfAbsent(ns, k -> new ArrayList<>())
-                            .add(new Placement(new ReplicaId(r.deployment(), index), h.deviceId()));
-                    claimed.put(h.deviceId(), ns);
+                    copies.computeIfAbsent(r.id(), k -> new ArrayList<>()).add(new Recorded(h, r));
                 }
+            }
+        }
+        Map<String, List<Moving>> movingByNs = new TreeMap<>();
+        List<Released> released = new ArrayList<>();
+        List<Placement> movingPlacements = new ArrayList<>();
+        for (Map.Entry<String, List<Recorded>> e : copies.entrySet()) {
+            List<Recorded> all2 = e.getValue();
+            Recorded primary = primaryOf(all2, nodeState);
+            String ns = all2.get(0).host().pod().getMetadata().getNamespace();
+            ReplicaAssignment r0 = all2.get(0).replica();
+            ReplicaId rid = new ReplicaId(r0.deployment(), replicaIndex(r0.id()));
+            if (primary != null) {
+                currentByNs.computeIfAbsent(ns, k -> new ArrayList<>()).add(new Placement(rid, primary.deviceId()));
+                claimed.put(primary.deviceId(), ns);
+            }
+            boolean primaryServes = primary != null && serves(primary);
+            for (Recorded c : all2) {
+                if (c == primary) {
+                    continue;
+                }
+                NodeStates.NodeState why = nodeState.get(c.deviceId());
+                if (primaryServes) {
+                    released.add(new Released(rid, c, why, primary.deviceId()));
+                    continue;
+                }
+                String id = r0.deployment() + MOVING_MARK + rid.index() + "@" + c.deviceId();
+                Moving m = new Moving(id, rid, c, why);
+                if (m.model() == null) {
+                    // An assignment that names no model for its replica cannot be kept; the primary stands alone.
+                    continue;
+                }
+                movingByNs.computeIfAbsent(ns, k -> new ArrayList<>()).add(m);
+                claimed.put(c.deviceId(), ns);
             }
         }
 
@@ -398,6 +508,9 @@ public final class PlacementLoop {
         List<Placement> placements = new ArrayList<>();
         List<Refusal> refusals = new ArrayList<>();
         List<Eviction> evictions = new ArrayList<>();
+        Map<String, Moving> movingById = new HashMap<>();
+        Map<ReplicaId, String> standIns = new HashMap<>();
+        Set<String> replaceInPlace = new HashSet<>();
         for (Map.Entry<String, List<Deployment>> e : depsByNs.entrySet()) {
             String ns = e.getKey();
             List<Device> mine = devices.stream()
@@ -407,22 +520,83 @@ public final class PlacementLoop {
             List<Placement> current = new ArrayList<>(currentByNs.getOrDefault(ns, List.of()));
             List<Deployment> previous = keepPrevious(ns, outgoing, planned, current);
             deps.addAll(previous);
+            List<Moving> moving = new ArrayList<>(movingByNs.getOrDefault(ns, List.of()));
+            for (Moving m : moving) {
+                deps.add(m.deployment(planned.get(m.replica().deployment())));
+                current.add(new Placement(new ReplicaId(m.id(), 0), m.copy().deviceId()));
+            }
             PlanResult r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
             if (!previous.isEmpty()
                     && r.refusals().stream()
-                            .anyMatch(x -> !x.replica().deployment().endsWith(PREVIOUS_SUFFIX))) {
+                            .anyMatch(x -> !x.replica().deployment().endsWith(PREVIOUS_SUFFIX)
+                                    && !x.replica().deployment().contains(MOVING_MARK))) {
                 // Memory does not allow both versions at once: replace in place instead.
                 previous.forEach(pd -> planned.remove(pd.id()));
+                deps.removeAll(previous);
                 current.removeIf(pl -> pl.replica().deployment().endsWith(PREVIOUS_SUFFIX));
-                r = planner.apply(new PlanRequest(mine, e.getValue(), current, false, 0));
+                r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
+            }
+            // A replica that cannot be placed elsewhere stays on a cordoned node (it still serves there); one on a
+            // node NotReady past its grace is given up (break before make): it cannot serve there.
+            Set<ReplicaId> refused = r.refusals().stream().map(Refusal::replica).collect(Collectors.toSet());
+            // A host to be replaced whose replicas cannot all go elsewhere is replaced in place (break before make,
+            // as before make before break existed): all its replicas stay, and its device takes new ones again.
+            Set<String> inPlace = moving.stream()
+                    .filter(m -> m.why() != null && m.why().replacing() && refused.contains(m.replica()))
+                    .map(m -> m.copy().deviceId())
+                    .collect(Collectors.toSet());
+            List<Moving> blocked = moving.stream()
+                    .filter(m -> refused.contains(m.replica())
+                            || inPlace.contains(m.copy().deviceId()))
+                    .toList();
+            if (!blocked.isEmpty()) {
+                Set<ReplicaId> keptInPlace = new HashSet<>();
+                for (Moving m : blocked) {
+                    moving.remove(m);
+                    deps.removeIf(d -> d.id().equals(m.id()));
+                    current.removeIf(pl -> pl.replica().deployment().equals(m.id()));
+                    blockedMove(
+                            m,
+                            planned,
+                            problems,
+                            refused.contains(m.replica()) ? refusalReason(r, m.replica()) : null,
+                            keptInPlace,
+                            current);
+                }
+                if (!inPlace.isEmpty()) {
+                    replaceInPlace.addAll(inPlace);
+                    mine = mine.stream()
+                            .map(dv -> inPlace.contains(dv.id()) ? untainted.get(dv.id()) : dv)
+                            .toList();
+                }
+                r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
+            }
+            for (Moving m : moving) {
+                movingById.put(m.id(), m);
+                reportMove(m, r.placements(), planned);
             }
             for (Placement p : r.placements()) {
+                Moving m = movingById.get(p.replica().deployment());
+                if (m != null) {
+                    // A copy is only ever kept where it is, never placed anew.
+                    if (m.copy().deviceId().equals(p.deviceId())) {
+                        movingPlacements.add(p);
+                        standIns.put(m.replica(), m.copy().deviceId());
+                        claimed.put(p.deviceId(), ns);
+                    }
+                    continue;
+                }
                 claimed.put(p.deviceId(), ns);
+                placements.add(p);
             }
-            placements.addAll(r.placements());
-            refusals.addAll(r.refusals());
-            evictions.addAll(r.evictions());
+            refusals.addAll(r.refusals().stream()
+                    .filter(x -> !x.replica().deployment().contains(MOVING_MARK))
+                    .toList());
+            evictions.addAll(r.evictions().stream()
+                    .filter(x -> !x.victim().deployment().contains(MOVING_MARK))
+                    .toList());
         }
+        reportReleased(released, planned);
 
         phases.mark("commit");
 
@@ -433,16 +607,28 @@ public final class PlacementLoop {
             byDevice.computeIfAbsent(p.deviceId(), k -> new ArrayList<>()).add(p.replica());
             deviceOf.put(p.replica(), p.deviceId());
         }
+        for (Placement p : movingPlacements) {
+            byDevice.computeIfAbsent(p.deviceId(), k -> new ArrayList<>()).add(p.replica());
+        }
         reportPlacementEvents(ledger, deviceOf, planned, refusals, evictions);
         Map<String, HostAssignment> desiredAssignments = new TreeMap<>();
         Map<String, Long> plannedBytes = new TreeMap<>();
         for (Map.Entry<String, List<ReplicaId>> e : byDevice.entrySet()) {
             Device dev = deviceById.get(e.getKey());
-            HostAssignment a = assignment(dev, e.getValue(), planned, ledger.get(e.getKey()));
+            HostAssignment a = assignment(dev, e.getValue(), planned, movingById, ledger.get(e.getKey()));
             desiredAssignments.put(e.getKey(), a);
             plannedBytes.put(e.getKey(), plannedBytes(a, dev));
         }
-        Map<String, Pod> hostPods = commitHostPods(desiredAssignments, deviceById, planned, ledger, problems);
+        Set<String> terminating = pods.stream()
+                .filter(p -> Labels.isHost(p) && p.getMetadata().getDeletionTimestamp() != null)
+                .map(p -> p.getMetadata().getNamespace() + "/" + p.getMetadata().getName())
+                .collect(Collectors.toSet());
+        Map<String, Pod> hostPods =
+                commitHostPods(desiredAssignments, deviceById, planned, ledger, problems, terminating, replaceInPlace);
+        hostPods.values().stream()
+                .map(p -> p.getMetadata().getNamespace())
+                .distinct()
+                .forEach(budgets::ensure);
 
         phases.mark("push");
 
@@ -466,6 +652,7 @@ public final class PlacementLoop {
         }
         updateReadyLabels(hostPods, reports, desiredAssignments);
         GpuBinding.record(client, hostPods, reports);
+        rememberReady(hostPods, reports);
 
         phases.mark("status");
 
@@ -493,7 +680,8 @@ public final class PlacementLoop {
                         desiredAssignments,
                         hostPods,
                         reports,
-                        refusals);
+                        refusals,
+                        standIns);
             } catch (KubernetesClientException e) {
                 // One deployment's status must not stop the pass for the others.
                 LOG.warnf("status of %s not written: %s", d.key(), e.getMessage());
@@ -537,7 +725,142 @@ public final class PlacementLoop {
                 plannedBytes,
                 reported,
                 phases.millis(),
-                settling(reports));
+                // A move in flight ends when its replacement reports ready, which no Kubernetes event announces.
+                settling(reports) || !movingPlacements.isEmpty());
+    }
+
+    /**
+     * The copy of a replica that counts as the replica: one on a node it may stay on, preferring one that serves,
+     * then one on a serving node, then the first by device id; null when every copy is on a node it must leave.
+     */
+    private Recorded primaryOf(List<Recorded> copies, Map<String, NodeStates.NodeState> nodeState) {
+        Recorded best = null;
+        int bestRank = Integer.MAX_VALUE;
+        for (Recorded c : copies) {
+            NodeStates.NodeState st = nodeState.get(c.deviceId());
+            if (st != null && st.state() == NodeStates.State.MOVING) {
+                continue;
+            }
+            int rank = (serves(c) ? 0 : 2) + (st == null ? 0 : 1);
+            if (rank < bestRank) {
+                best = c;
+                bestRank = rank;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Whether a copy serves: its host reported it ready in the last pass, the host pod is Ready, and it carries the
+     * deployment's ready label (so its Service has the endpoint).
+     */
+    private boolean serves(Recorded c) {
+        Pod pod = c.host().pod();
+        Set<String> ready = lastReady.get(podKey(pod));
+        Map<String, String> labels = pod.getMetadata().getLabels();
+        return ready != null
+                && ready.contains(c.replica().id())
+                && podReady(pod)
+                && labels != null
+                && "true".equals(labels.get(readyLabelOf(c.replica().deployment())));
+    }
+
+    private static String podKey(Pod p) {
+        return p.getMetadata().getNamespace() + "/" + p.getMetadata().getName() + "/"
+                + p.getMetadata().getUid();
+    }
+
+    private static boolean podReady(Pod p) {
+        return p.getStatus() != null
+                && p.getStatus().getConditions() != null
+                && p.getStatus().getConditions().stream()
+                        .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+    }
+
+    /**
+     * A copy whose replica the planner cannot place elsewhere: on a cordoned node (or a second copy on a serving
+     * one) it stays and becomes the primary again, since it still serves there; on a node NotReady past its grace it
+     * is given up (break before make), since it cannot serve there. Either way the deployment says so.
+     */
+    private void blockedMove(
+            Moving m,
+            Map<String, Planned> planned,
+            Map<String, StatusAggregator.Problem> problems,
+            String reason,
+            Set<ReplicaId> keptInPlace,
+            List<Placement> current) {
+        Planned p = planned.get(m.replica().deployment());
+        String msg;
+        if (m.why() != null && m.why().replacing()) {
+            if (keptInPlace.add(m.replica())) {
+                current.add(new Placement(m.replica(), m.copy().deviceId()));
+            }
+            if (reason == null) {
+                // It could have moved, but its host is replaced in place for another replica: said for that one.
+                return;
+            }
+            msg = m.why().why() + "; no other device can take replica #"
+                    + m.replica().index() + " now (" + reason
+                    + "), so the host is replaced in place: its models are not served until the new pod is ready";
+            LOG.infof("%s: %s", m.replica().deployment(), msg);
+            if (p != null) {
+                events.warning(p.cr(), "ReplacedInPlace", msg);
+            }
+            return;
+        }
+        if (m.why() == null || m.why().ready()) {
+            if (keptInPlace.add(m.replica())) {
+                current.add(new Placement(m.replica(), m.copy().deviceId()));
+            }
+            msg = "replica #" + m.replica().index() + " stays on " + m.where() + ": no other device can take it now ("
+                    + reason + "); it moves once one can";
+        } else {
+            msg = "replica #" + m.replica().index() + " on " + m.where()
+                    + " is given up and no other device can take it now (" + reason + ")";
+        }
+        LOG.infof("%s: %s", m.replica().deployment(), msg);
+        if (p != null) {
+            events.warning(p.cr(), MOVE_BLOCKED, msg);
+            problems.putIfAbsent(p.cr().key(), new StatusAggregator.Problem(MOVE_BLOCKED, msg, true));
+        }
+    }
+
+    /** Why the planner refused {@code replica}. */
+    private static String refusalReason(PlanResult r, ReplicaId replica) {
+        return r.refusals().stream()
+                .filter(x -> x.replica().equals(replica))
+                .map(Refusal::reason)
+                .findFirst()
+                .orElse("refused");
+    }
+
+    /** Says where a replica that must leave its device is being started anew, while its copy keeps serving. */
+    private void reportMove(Moving m, List<Placement> placements, Map<String, Planned> planned) {
+        Planned p = planned.get(m.replica().deployment());
+        if (p == null) {
+            return;
+        }
+        placements.stream()
+                .filter(x -> x.replica().equals(m.replica()))
+                .findFirst()
+                .ifPresent(x -> events.normal(
+                        p.cr(),
+                        "Moving",
+                        "replica #" + m.replica().index() + " starts on " + x.deviceId() + "; its copy on " + m.where()
+                                + " serves until it is ready"));
+    }
+
+    private void reportReleased(List<Released> released, Map<String, Planned> planned) {
+        for (Released r : released) {
+            Planned p = planned.get(r.replica().deployment());
+            String msg = "replica #" + r.replica().index() + " serves on " + r.primaryDevice() + "; its copy on "
+                    + r.copy().deviceId()
+                    + (r.why() == null ? "" : " (" + r.why().why() + ")") + " is removed";
+            LOG.infof("%s: %s", r.replica().deployment(), msg);
+            if (p != null) {
+                events.normal(p.cr(), "Moved", msg);
+            }
+        }
     }
 
     private void plan(
@@ -732,10 +1055,24 @@ public final class PlacementLoop {
         }
     }
 
-    private HostAssignment assignment(Device dev, List<ReplicaId> replicas, Map<String, Planned> planned, Host old) {
+    private HostAssignment assignment(
+            Device dev, List<ReplicaId> replicas, Map<String, Planned> planned, Map<String, Moving> moving, Host old) {
         Map<String, ModelAssignment> modelsByDigest = new TreeMap<>();
         List<ReplicaAssignment> reps = new ArrayList<>();
-        for (ReplicaId r : replicas.stream().sorted().toList()) {
+        // In the replicas' own order, a kept copy where its replica would be: a host's assignment does not change
+        // while its copies wait for their replacements.
+        Function<ReplicaId, ReplicaId> real = r ->
+                moving.containsKey(r.deployment()) ? moving.get(r.deployment()).replica() : r;
+        for (ReplicaId r : replicas.stream()
+                .sorted(Comparator.comparing(real).thenComparing(Comparator.naturalOrder()))
+                .toList()) {
+            Moving mv = moving.get(r.deployment());
+            if (mv != null) {
+                ModelAssignment m = mv.model();
+                modelsByDigest.putIfAbsent(m.digest(), m);
+                reps.add(mv.copy().replica());
+                continue;
+            }
             Planned p = planned.get(r.deployment());
             String digest = p.deployment().model().digest();
             String sha = p.recordedModel() != null
@@ -826,7 +1163,9 @@ public final class PlacementLoop {
             Map<String, Device> deviceById,
             Map<String, Planned> planned,
             Map<String, Host> ledger,
-            Map<String, StatusAggregator.Problem> problems) {
+            Map<String, StatusAggregator.Problem> problems,
+            Set<String> terminating,
+            Set<String> replaceInPlace) {
         Map<String, Pod> out = new TreeMap<>();
         for (Map.Entry<String, HostAssignment> e : desired.entrySet()) {
             String devId = e.getKey();
@@ -863,7 +1202,10 @@ public final class PlacementLoop {
                     // The pod mounts the namespace's TLS Secret: it must exist before the pod does.
                     tls.ensure(ns);
                 }
-                commitHostPod(out, devId, ns, old, want, json);
+                if (commitHostPod(out, devId, ns, old, want, json, terminating, replaceInPlace.contains(devId))) {
+                    // Marked for replacement: it serves what it served until its replicas have moved.
+                    e.setValue(old.assignment());
+                }
             } catch (KubernetesClientException | IllegalStateException ex) {
                 // One host that cannot be written must not stop the others; the next pass retries.
                 LOG.warnf("host pod for %s in %s not written: %s", devId, ns, ex.getMessage());
@@ -924,55 +1266,89 @@ public final class PlacementLoop {
                         .collect(Collectors.toSet());
     }
 
-    private void commitHostPod(Map<String, Pod> out, String devId, String ns, Host old, Pod want, String json) {
+    /**
+     * Creates, edits or replaces one device's host pod; answers whether the pod keeps its old assignment this pass
+     * (it is marked for replacement, and its replicas move first).
+     */
+    private boolean commitHostPod(
+            Map<String, Pod> out,
+            String devId,
+            String ns,
+            Host old,
+            Pod want,
+            String json,
+            Set<String> terminating,
+            boolean inPlace) {
         if (old == null) {
+            if (terminating.contains(ns + "/" + want.getMetadata().getName())) {
+                // Its predecessor of the same name still terminates (draining requests, holding its GPU): the new
+                // pod is created once it is gone; its deletion asks for the next pass.
+                LOG.infof(
+                        "host pod %s/%s waits for its predecessor of the same name to terminate",
+                        ns, want.getMetadata().getName());
+                return false;
+            }
             out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
+            return false;
         }
-        Pod current = old == null ? null : old.pod();
-        if (current != null
-                && !isFailed(current)
+        Pod current = old.pod();
+        if (!isFailed(current)
                 && volumeNames(current).equals(volumeNames(want))
                 && memoryLimit(current) < memoryLimit(want)) {
             // A CPU host whose planned memory grew (a model or replica added) is resized in place, so that the
             // models it serves stay served; where the API server cannot (before Kubernetes 1.33), it is replaced.
             current = resized(ns, current, want);
         }
-        if (current == null) {
-            return;
-        } else if (isFailed(current)
-                || !volumeNames(current).equals(volumeNames(want))
-                || memoryLimit(current) < memoryLimit(want)) {
-            // A failed pod (evicted, say) never runs again, and a pod's volumes cannot be edited: replace the
-            // pod. Its replacement carries the assignment planned from the old pod's annotation (the ledger).
+        String name = current.getMetadata().getName();
+        boolean mustReplace =
+                !volumeNames(current).equals(volumeNames(want)) || memoryLimit(current) < memoryLimit(want);
+        String marked = annotation(current, Labels.REPLACE_ANNOTATION);
+        if (isFailed(current) || (mustReplace && inPlace)) {
+            // A failed pod (evicted, say) never runs again; a serving one whose replicas cannot go elsewhere first is
+            // replaced in place. It is deleted with its own grace period (a running host drains its requests), and
+            // its successor, of the same name, is created once it is gone, with the assignment planned then.
             LOG.infof(
-                    "replacing host pod %s/%s (%s)",
-                    ns,
-                    current.getMetadata().getName(),
-                    isFailed(current) ? "phase Failed" : "model sources or planned memory changed");
-            client.pods()
-                    .inNamespace(ns)
-                    .withName(current.getMetadata().getName())
-                    .withGracePeriod(0)
-                    .delete();
-            deleted(ns, current.getMetadata().getName());
-            out.put(devId, wrote(client.pods().inNamespace(ns).resource(want).create()));
-        } else if (!Objects.equals(current.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
+                    "replacing host pod %s/%s in place (%s); the new one starts once it is gone",
+                    ns, name, isFailed(current) ? "phase Failed" : "model sources or planned memory changed");
+            client.pods().inNamespace(ns).withName(name).delete();
+            deleted(ns, name);
+            return false;
+        }
+        if (mustReplace) {
+            // A pod's volumes cannot be edited and its memory could not grow: the host is replaced make before
+            // break. Marked, it keeps what it serves; the next pass moves its replicas elsewhere (as off a cordoned
+            // node) and deletes it once they serve there, or replaces it in place where nothing else has room.
+            if (marked == null) {
+                String why = !volumeNames(current).equals(volumeNames(want))
+                        ? "its model sources changed"
+                        : "its planned memory grew and it cannot be resized in place";
+                LOG.infof("host pod %s/%s is to be replaced (%s): its replicas move first", ns, name, why);
+                current = wrote(client.pods().inNamespace(ns).withName(name).edit(p -> {
+                    p.getMetadata().getAnnotations().put(Labels.REPLACE_ANNOTATION, why);
+                    return p;
+                }));
+            }
+            out.put(devId, current);
+            return true;
+        }
+        if (!Objects.equals(current.getMetadata().getAnnotations().get(Labels.ASSIGNMENT_ANNOTATION), json)
                 || !sameOwners(current, want)) {
-            // Compare only what we own: the assignment and the owners; foreign labels and annotations stay.
-            out.put(
-                    devId,
-                    wrote(client.pods()
-                            .inNamespace(ns)
-                            .withName(old.pod().getMetadata().getName())
-                            .edit(p -> {
-                                p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
-                                p.getMetadata()
-                                        .setOwnerReferences(want.getMetadata().getOwnerReferences());
-                                return p;
-                            })));
+            // Compare only what we own: the assignment and the owners; foreign labels and annotations stay. A host
+            // marked for replacement keeps its mark: its device takes nothing new, and it goes once it is empty.
+            out.put(devId, wrote(client.pods().inNamespace(ns).withName(name).edit(p -> {
+                p.getMetadata().getAnnotations().put(Labels.ASSIGNMENT_ANNOTATION, json);
+                p.getMetadata().setOwnerReferences(want.getMetadata().getOwnerReferences());
+                return p;
+            })));
         } else {
             out.put(devId, current);
         }
+        return false;
+    }
+
+    private static String annotation(Pod p, String key) {
+        Map<String, String> a = p.getMetadata().getAnnotations();
+        return a == null ? null : a.get(key);
     }
 
     /**
@@ -1053,7 +1429,13 @@ public final class PlacementLoop {
             if (caughtUp || now - w.atNanos() > OWN_WRITES_KEPT.toNanos()) {
                 ownWrites.remove(e.getKey(), w);
             } else if (w.pod() == null) {
-                byKey.remove(e.getKey());
+                // Deleted, gracefully: it terminates until the view shows it gone, and no pod of its name is made.
+                Pod terminating = new io.fabric8.kubernetes.api.model.PodBuilder(seen)
+                        .editMetadata()
+                        .withDeletionTimestamp(EventRecorder.time(java.time.Instant.now()))
+                        .endMetadata()
+                        .build();
+                byKey.put(e.getKey(), terminating);
             } else {
                 byKey.put(e.getKey(), w.pod());
             }
@@ -1087,14 +1469,12 @@ public final class PlacementLoop {
         }
     }
 
+    /** Whether the owners are the same deployments with the same controlling one. */
     private static boolean sameOwners(Pod have, Pod want) {
-        Set<String> a = have.getMetadata().getOwnerReferences().stream()
-                .map(o -> o.getUid())
+        Function<Pod, Set<String>> owners = p -> p.getMetadata().getOwnerReferences().stream()
+                .map(o -> o.getUid() + (Boolean.TRUE.equals(o.getController()) ? "!" : ""))
                 .collect(Collectors.toSet());
-        Set<String> b = want.getMetadata().getOwnerReferences().stream()
-                .map(o -> o.getUid())
-                .collect(Collectors.toSet());
-        return a.equals(b);
+        return owners.apply(have).equals(owners.apply(want));
     }
 
     private static Map<String, String> readyLabelsOf(Pod p) {
@@ -1534,6 +1914,27 @@ public final class PlacementLoop {
         }
     }
 
+    /** Keeps, per host pod, the replicas it reported ready this pass; a host that did not answer has none. */
+    private void rememberReady(Map<String, Pod> hostPods, Map<String, HostReport> reports) {
+        Set<String> seen = new HashSet<>();
+        for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
+            String key = podKey(e.getValue());
+            seen.add(key);
+            HostReport rep = reports.get(e.getKey());
+            if (rep == null || rep.state() == null) {
+                lastReady.remove(key);
+            } else {
+                lastReady.put(
+                        key,
+                        rep.state().replicas().stream()
+                                .filter(ReplicaState::ready)
+                                .map(ReplicaState::id)
+                                .collect(Collectors.toUnmodifiableSet()));
+            }
+        }
+        lastReady.keySet().retainAll(seen);
+    }
+
     /** What each host reported using in the last pass, by {@code namespace/pod}: ours, not foreign. */
     private Map<String, Long> reportedUsage(Map<String, Host> ledger) {
         Map<String, Long> out = new HashMap<>();
@@ -1572,11 +1973,13 @@ public final class PlacementLoop {
     }
 
     /**
-     * Deletes the admin token and TLS Secrets of a namespace that has no LlmDeployment left, and forgets them, so
+     * Deletes the admin token and TLS Secrets (and the hosts' disruption budget) of a namespace that has no
+     * LlmDeployment left, and forgets them, so
      * that a deployment created there later gets new ones. A failure is logged; the Secrets then stay until the
      * namespace's next last deletion.
      */
     private void removeNamespaceSecrets(String ns) {
+        budgets.remove(ns);
         tokens.remove(ns);
         if (tls != null) {
             tls.forget(ns);

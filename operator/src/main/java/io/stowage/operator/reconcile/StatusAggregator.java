@@ -154,6 +154,26 @@ public final class StatusAggregator {
             Map<String, Pod> hostPods,
             Map<String, PlacementLoop.HostReport> reports,
             List<Refusal> refusals) {
+        write(d, planned, problem, deviceOf, devices, assignments, hostPods, reports, refusals, Map.of());
+    }
+
+    /**
+     * Builds and, when it changed, patches the deployment's status.
+     *
+     * @param standIns per replica that is moving, the device of its old copy, which serves until the replica's new
+     *     device does: a replica whose copy reports ready counts as ready (its Service has that endpoint)
+     */
+    void write(
+            LlmDeployment d,
+            PlacementLoop.Planned planned,
+            Problem problem,
+            Map<ReplicaId, String> deviceOf,
+            Map<String, Device> devices,
+            Map<String, HostAssignment> assignments,
+            Map<String, Pod> hostPods,
+            Map<String, PlacementLoop.HostReport> reports,
+            List<Refusal> refusals,
+            Map<ReplicaId, String> standIns) {
         LlmDeploymentStatus old = d.getStatus() == null ? new LlmDeploymentStatus() : d.getStatus();
         LlmDeploymentStatus s = new LlmDeploymentStatus();
         int want = d.getSpec() == null ? 0 : d.getSpec().replicasOrZero();
@@ -218,7 +238,8 @@ public final class StatusAggregator {
                 }
             }
             p.setReady(isReady);
-            if (isReady) {
+            String standIn = standIns.get(r);
+            if (isReady || (standIn != null && readyOn(reports.get(standIn), r))) {
                 ready++;
             }
             ps.add(p);
@@ -284,6 +305,12 @@ public final class StatusAggregator {
         if (!sameStatus(old, s)) {
             patchStatus(d, s);
         }
+    }
+
+    private static boolean readyOn(PlacementLoop.HostReport rep, ReplicaId r) {
+        return rep != null
+                && rep.state() != null
+                && rep.state().replicas().stream().anyMatch(x -> x.id().equals(r.toString()) && x.ready());
     }
 
     /** Attempts at a status patch that the API server answers with 409 Conflict. */

@@ -289,6 +289,8 @@ public final class WatchedCluster implements ClusterView {
                                     .withType(c.getType())
                                     .withStatus(c.getStatus())
                                     .withReason(c.getReason())
+                                    // When it turned: a NotReady node's grace counts from it (not a heartbeat).
+                                    .withLastTransitionTime(c.getLastTransitionTime())
                                     .build())
                             .toList();
             b.withNewStatus()

@@ -104,6 +104,59 @@ class HelmChartTest {
     }
 
     @Test
+    void hostDisruptionSettingsReachTheOperatorAndItsRoleMayKeepOneBudgetPerNamespace() {
+        List<HasMetadata> objs = render(Map.of(
+                "hostPods.notReadyGrace", "90s",
+                "hostPods.terminationGracePeriodSeconds", "45",
+                "hostPods.priorityClassName", "llm-serving",
+                "priorityClassName", "system-cluster-critical"));
+
+        var pod = ofKind(objs, Deployment.class)
+                .findFirst()
+                .orElseThrow()
+                .getSpec()
+                .getTemplate()
+                .getSpec();
+        assertThat(pod.getPriorityClassName()).isEqualTo("system-cluster-critical");
+        Map<String, String> env = new java.util.TreeMap<>();
+        pod.getContainers().get(0).getEnv().forEach(e -> env.put(e.getName(), e.getValue()));
+        assertThat(env)
+                .containsEntry("STOWAGE_NODE_NOT_READY_GRACE", "90s")
+                .containsEntry("STOWAGE_NODE_CORDON_GRACE", "0s")
+                .containsEntry("STOWAGE_HOST_TERMINATION_GRACE", "45s")
+                .containsEntry("STOWAGE_HOST_PRE_STOP_SLEEP", "5s")
+                .containsEntry("STOWAGE_HOST_PRIORITY_CLASS_NAME", "llm-serving")
+                .containsEntry("STOWAGE_HOST_DISRUPTION_BUDGET_ENABLED", "true")
+                .containsEntry("STOWAGE_HOST_DISRUPTION_BUDGET_MAX_UNAVAILABLE", "0");
+        List<PolicyRule> rules = ofKind(objs, Role.class)
+                .filter(r -> "default".equals(r.getMetadata().getNamespace()))
+                .flatMap(r -> r.getRules().stream())
+                .toList();
+        assertThat(rules)
+                .anySatisfy(r -> {
+                    assertThat(r.getResources()).containsExactly("poddisruptionbudgets");
+                    assertThat(r.getResourceNames()).containsExactly("stowage-hosts");
+                    assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "update", "delete");
+                })
+                .anySatisfy(r -> {
+                    assertThat(r.getResources()).containsExactly("poddisruptionbudgets");
+                    assertThat(r.getVerbs()).containsExactly("create");
+                });
+
+        var off = ofKind(render(Map.of("hostPods.disruptionBudget.enabled", "false")), Role.class)
+                .flatMap(r -> r.getRules().stream());
+        assertThat(off).noneMatch(r -> r.getResources().contains("poddisruptionbudgets"));
+        assertThat(ofKind(render(Map.of()), Deployment.class)
+                        .findFirst()
+                        .orElseThrow()
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec()
+                        .getPriorityClassName())
+                .isNull();
+    }
+
+    @Test
     void chartLintsStrictly() {
         LintResult r = new Helm(CHART).lint().strict().call();
         assertThat(r.isFailed()).as("lint messages: %s", r.getMessages()).isFalse();

@@ -339,18 +339,31 @@ class InventoryTest {
     }
 
     @Test
-    void unschedulableAndNotReadyNodesOfferNothing() {
+    void cordonedAndNotReadyNodesKeepTheirDevicesWithoutTheLifecycleTaints() {
         Map<String, String> l = Map.of("nvidia.com/gpu.memory", "40960");
         Node cordoned = node("a", l, 1);
         cordoned.getSpec().setUnschedulable(true);
+        cordoned.getSpec()
+                .setTaints(List.of(
+                        new io.fabric8.kubernetes.api.model.Taint(
+                                "NoSchedule", "node.kubernetes.io/unschedulable", null, null),
+                        new io.fabric8.kubernetes.api.model.Taint("NoSchedule", "dedicated", null, "llm")));
         Node notReady = node("b", l, 1);
         notReady.getStatus()
                 .setConditions(List.of(new io.fabric8.kubernetes.api.model.NodeConditionBuilder()
                         .withType("Ready")
                         .withStatus("False")
                         .build()));
+        notReady.getSpec()
+                .setTaints(List.of(new io.fabric8.kubernetes.api.model.Taint(
+                        "NoExecute", "node.kubernetes.io/not-ready", null, null)));
 
-        assertThat(inventory.devices(List.of(cordoned, notReady), List.of(), DcgmUsage.ForeignUsage.NONE))
-                .isEmpty();
+        List<Device> devices = inventory.devices(List.of(cordoned, notReady), List.of(), DcgmUsage.ForeignUsage.NONE);
+
+        // The loop (NodeStates) decides whether their replicas stay or move; a NotReady node's NoExecute would
+        // evict them at once in the planner.
+        assertThat(devices).extracting(Device::id).containsExactly("a/gpu-0", "b/gpu-0");
+        assertThat(devices.get(0).taints()).extracting(t -> t.key()).containsExactly("dedicated");
+        assertThat(devices.get(1).taints()).isEmpty();
     }
 }

@@ -155,4 +155,105 @@ class HostPodDependentTest {
                 .singleElement()
                 .satisfies(m -> assertThat(m.getReadOnly()).isTrue());
     }
+
+    @Test
+    void theFirstOwnerIsTheHostsOnlyControllerSoThatDrainTreatsItAsManaged() {
+        Pod pod = HostPodDependent.desired(
+                CFG,
+                "team-a",
+                GPU,
+                "{}",
+                List.of(owner("chat", "u1"), owner("extract", "u2")),
+                5L << 30,
+                Map.of(),
+                List.of());
+
+        assertThat(pod.getMetadata().getOwnerReferences())
+                .extracting(OwnerReference::getName, OwnerReference::getController)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple("chat", true),
+                        org.assertj.core.groups.Tuple.tuple("extract", false));
+    }
+
+    @Test
+    void aHostDrainsWithinItsTerminationGraceAfterAPreStopSleepAndMayHaveAPriorityClass() {
+        OperatorConfig cfg = CFG.withDisruption(new OperatorConfig.Disruption(
+                java.time.Duration.ofSeconds(60),
+                java.time.Duration.ZERO,
+                java.time.Duration.ofSeconds(45),
+                java.time.Duration.ofSeconds(7),
+                "llm-serving",
+                true,
+                0));
+
+        Pod pod = HostPodDependent.desired(
+                cfg, "team-a", GPU, "{}", List.of(owner("chat", "u1")), 5L << 30, Map.of(), List.of());
+
+        assertThat(pod.getSpec().getTerminationGracePeriodSeconds()).isEqualTo(45L);
+        assertThat(pod.getMetadata().getAnnotations())
+                .as("its emptyDirs (a cache and /tmp) do not hold the cluster autoscaler back")
+                .containsEntry(HostPodDependent.AUTOSCALER_LOCAL_VOLUMES, "model-cache,tmp");
+        assertThat(pod.getSpec().getPriorityClassName()).isEqualTo("llm-serving");
+        assertThat(runtime(pod).getLifecycle().getPreStop().getSleep().getSeconds())
+                .isEqualTo(7L);
+        // 45 s of grace, 7 s asleep before SIGTERM, 3 s for the JVM's exit: 35 s to answer what is in flight.
+        assertThat(env(pod, HostPodDependent.SHUTDOWN_TIMEOUT_ENV).getValue()).isEqualTo("35s");
+    }
+
+    @Test
+    void byDefaultAHostHasNoPriorityClassAndNoPreStopWhenTheSleepIsZero() {
+        OperatorConfig.Disruption d = OperatorConfig.Disruption.DEFAULTS;
+        Pod defaults = HostPodDependent.desired(
+                CFG, "team-a", GPU, "{}", List.of(owner("chat", "u1")), 5L << 30, Map.of(), List.of());
+        assertThat(defaults.getSpec().getPriorityClassName()).isNull();
+        assertThat(defaults.getSpec().getTerminationGracePeriodSeconds()).isEqualTo(30L);
+
+        Pod noSleep = HostPodDependent.desired(
+                CFG.withDisruption(new OperatorConfig.Disruption(
+                        d.notReadyGrace(),
+                        d.cordonGrace(),
+                        d.terminationGrace(),
+                        java.time.Duration.ZERO,
+                        "",
+                        true,
+                        0)),
+                "team-a",
+                GPU,
+                "{}",
+                List.of(owner("chat", "u1")),
+                5L << 30,
+                Map.of(),
+                List.of());
+        assertThat(runtime(noSleep).getLifecycle()).isNull();
+    }
+
+    @Test
+    void aHostDoesNotTolerateTheMarkOfANodeThatIsNotServing() {
+        Device cordoned = NodeStates.unavailableTainted(
+                        List.of(GPU),
+                        Map.of(
+                                GPU.id(),
+                                new NodeStates.NodeState(NodeStates.State.MOVING, true, "node gpu-node is cordoned")))
+                .get(0);
+
+        Pod pod = HostPodDependent.desired(
+                CFG, "team-a", cordoned, "{}", List.of(owner("chat", "u1")), 5L << 30, Map.of(), List.of());
+
+        assertThat(pod.getSpec().getTolerations())
+                .extracting(Toleration::getKey)
+                .containsExactly("nvidia.com/gpu");
+    }
+
+    @Test
+    void aNamespacesHostsShareOneDisruptionBudgetThatNoEvictionPassesWhileTheyServe() {
+        var pdb = HostDisruptionBudgetDependent.desired("team-a", 0);
+
+        assertThat(pdb.getMetadata().getName()).isEqualTo("stowage-hosts");
+        assertThat(pdb.getMetadata().getNamespace()).isEqualTo("team-a");
+        assertThat(pdb.getSpec().getMaxUnavailable().getIntVal()).isZero();
+        assertThat(pdb.getSpec().getMinAvailable()).isNull();
+        assertThat(pdb.getSpec().getUnhealthyPodEvictionPolicy()).isEqualTo("AlwaysAllow");
+        assertThat(pdb.getSpec().getSelector().getMatchLabels())
+                .isEqualTo(Map.of(Labels.MANAGED_BY, Labels.MANAGED_BY_VALUE, Labels.COMPONENT, Labels.COMPONENT_HOST));
+    }
 }

@@ -662,6 +662,10 @@ class PlacementLoopTest {
         cluster.hosts.remove(host.getMetadata().getName()).close();
 
         cluster.pass();
+        // Deleted with its grace period; its successor of the same name comes once it is gone.
+        assertThat(cluster.hostPods("team-a"))
+                .noneSatisfy(p -> assertThat(p.getMetadata().getUid()).isEqualTo(uid));
+        cluster.pass();
         List<Pod> after = cluster.hostPods("team-a");
         assertThat(after).singleElement().satisfies(p -> {
             assertThat(p.getMetadata().getUid()).isNotEqualTo(uid);

@@ -167,6 +167,56 @@ class StatusAggregatorTest {
     }
 
     @Test
+    void aMovingReplicaCountsAsReadyWhileItsOldCopyServesAndNoReplicaIsCountedTwice() {
+        LlmDeployment d = apply("chat", 1);
+        PlacementLoop.Planned p = planned(d);
+        // The replica's new host on DEVICE still loads it; its old copy on a cordoned node serves.
+        onOneHost(p, 1, 0, ModelPhase.LOADING, null);
+        String old = "node-b/gpu-0";
+        String digest = p.deployment().model().digest();
+        reports.put(
+                old,
+                new PlacementLoop.HostReport(
+                        new HostState(
+                                1,
+                                null,
+                                List.of(new ModelState(digest, URI, ModelPhase.LOADED, null, 0, 0, 1_000_000, 4096)),
+                                List.of(new ReplicaState(
+                                        d.key() + "#0", d.key(), "chat", digest, true, 1 << 20, 0, 0, 0)),
+                                0,
+                                0),
+                        null));
+
+        aggregator(T0)
+                .write(
+                        d,
+                        p,
+                        null,
+                        deviceOf,
+                        devices,
+                        assignments,
+                        hostPods,
+                        reports,
+                        refusals,
+                        Map.of(new ReplicaId(d.key(), 0), old));
+
+        LlmDeploymentStatus s = read("chat").getStatus();
+        assertThat(s.getReadyReplicas()).isEqualTo(1);
+        assertThat(s.getReplicas()).isEqualTo(1);
+        assertThat(s.getPlacements()).singleElement().satisfies(pl -> {
+            assertThat(pl.getDevice())
+                    .as("the replica's place is its new device")
+                    .isEqualTo(DEVICE);
+            assertThat(pl.getReady()).isFalse();
+        });
+        assertThat(conditions(read("chat")).get("Ready").getStatus()).isEqualTo("True");
+
+        // Without the stand-in the same pass reads 0/1: the old copy alone is not a placement.
+        write(aggregator(T0), d, p, null);
+        assertThat(read("chat").getStatus().getReadyReplicas()).isZero();
+    }
+
+    @Test
     void aNewGenerationIsObservedWhileUnchangedConditionsKeepTheirTransitionTime() {
         LlmDeployment d = apply("chat", 1);
         PlacementLoop.Planned p = planned(d);

@@ -331,6 +331,10 @@ final class TestCluster implements AutoCloseable {
             p.setStatus(new PodStatusBuilder()
                     .withPhase("Running")
                     .withPodIP("127.0.0.1")
+                    .addNewCondition()
+                    .withType("Ready")
+                    .withStatus("True")
+                    .endCondition()
                     .build());
             client.pods()
                     .inNamespace(p.getMetadata().getNamespace())
