@@ -68,11 +68,60 @@ typedef struct stw_hparams {
     float rope_freq_base, rms_eps;
 } stw_hparams;
 
+typedef struct stw_backend stw_backend;
 typedef struct stw_model stw_model;
 typedef struct stw_kv_pool stw_kv_pool;
 typedef struct stw_seq stw_seq;
 typedef struct stw_context stw_context;
 typedef struct stw_sampler stw_sampler;
+
+/* ---- Backends: one object per device, owning that device's memory ----
+ *
+ * A backend allocates everything a model needs on its device: the weight buffer of each model (CPU: the
+ * zero-copy mapping itself; a GPU: one device copy per model, shared by all contexts and KV pools of that
+ * model on that backend), the KV pools, and ONE compute workspace shared by every context on it, sized to
+ * the largest context's A_m (the memory model: O_host + max A_m + sum W + sum K). Steps of all contexts
+ * on one backend serialize on that workspace. Free order: contexts and KV pools, then models, then the
+ * backend. A backend may be used from several threads. */
+typedef enum stw_backend_kind {
+    STW_BACKEND_KIND_CPU = 0,
+    STW_BACKEND_KIND_CUDA = 1
+} stw_backend_kind;
+
+/* Where a type is used, for stw_backend_supports_type. */
+#define STW_TYPE_USE_WEIGHT 0
+#define STW_TYPE_USE_KV 1
+
+typedef struct stw_device_info {
+    int32_t kind; /* stw_backend_kind */
+    int32_t ordinal; /* CUDA device ordinal; 0 on the CPU */
+    char name[128]; /* CPU: the model name from /proc/cpuinfo ("cpu" when unknown); CUDA: the device name */
+    char uuid[64]; /* CUDA: "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (MIG: "MIG-..."); CPU: "" */
+    uint64_t total_bytes; /* CUDA: device memory; CPU: MemTotal */
+} stw_device_info;
+
+/* Creates the backend of one device. CPU: ordinal must be 0; n_threads (1..512) sizes its thread pool.
+ * CUDA: ordinal is the device number as CUDA numbers the visible devices; n_threads is ignored.
+ * UNSUPPORTED (with a one-line message) when the library was built without CUDA or no CUDA device or
+ * driver is present; INVALID_ARGUMENT for an ordinal past the visible devices. */
+stw_status stw_backend_init(stw_backend_kind kind, int32_t ordinal, int32_t n_threads, stw_backend **out);
+/* The CUDA device whose UUID is uuid ("GPU-..." or "MIG-...", as nvidia-smi -L prints it). */
+stw_status stw_backend_init_uuid(const char *uuid, int32_t n_threads, stw_backend **out);
+/* INVALID_ARGUMENT (and nothing freed) while contexts, KV pools or model weights still live on it. */
+stw_status stw_backend_free(stw_backend *be);
+stw_status stw_backend_device_info(const stw_backend *be, stw_device_info *out);
+/* The device's free and total memory as its driver reports them now (CPU: MemAvailable, MemTotal). */
+stw_status stw_backend_memory_info(stw_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
+/* 1 when the backend's kernels take tensors of this ggml type for that use (STW_TYPE_USE_*), else 0. */
+int32_t stw_backend_supports_type(const stw_backend *be, int32_t type, int32_t use);
+/* Bytes this backend has allocated and not freed: weight copies, KV pools, the shared workspace and the
+ * per-step descriptor buffer (measured, not computed). The CPU's weights stay in the mapping: 0 here. */
+uint64_t stw_backend_allocated_bytes(const stw_backend *be);
+/* The shared workspace now: max over the contexts on this backend of their A_m (0 with no context). */
+uint64_t stw_backend_workspace_bytes(const stw_backend *be);
+/* Bytes of the buffer the step descriptor is uploaded into (0 on the CPU, whose steps read host memory);
+ * part of the host's fixed cost O_host, not of any A_m. */
+uint64_t stw_backend_step_buffer_bytes(const stw_backend *be);
 
 /* Java parses the header (placement library) and passes the descriptors of every tensor in the
  * file; the core maps the file read-only (MAP_SHARED) and re-checks each descriptor against the
@@ -87,9 +136,30 @@ stw_status stw_model_hparams(const stw_model *m, stw_hparams *out);
 /* The exact tensor bytes of every tensor in the file (the memory contract's W_m). */
 uint64_t stw_model_weight_bytes(const stw_model *m);
 
+/* Called during an upload after each chunk: bytes copied so far and the total. Nonzero cancels the
+ * upload (stw_model_load then returns CANCELLED and keeps nothing). */
+typedef int32_t (*stw_progress_fn)(uint64_t done_bytes, uint64_t total_bytes, void *user);
+/* Makes the model's weights resident on the backend and takes one reference on that weight buffer.
+ * CPU: the mapping itself (nothing copied). Other backends: the first reference allocates one buffer
+ * (the file's tensor data span, offsets kept) and uploads it in chunks from the mapping, calling
+ * progress (may be NULL); later references share it. Every weight type is checked against the backend
+ * (UNSUPPORTED) before anything is allocated. Contexts and KV pools take their own reference. */
+stw_status stw_model_load(stw_model *m, stw_backend *be, stw_progress_fn progress, void *user);
+/* Drops one stw_model_load reference; the last reference of a backend frees that weight buffer. */
+void stw_model_unload(stw_model *m, stw_backend *be);
+/* Measured bytes of the model's weight buffer on that backend (0 when not resident there). CPU: the
+ * mapped span the tensors occupy (zero-copy, not in stw_backend_allocated_bytes). */
+uint64_t stw_model_device_bytes(const stw_model *m, const stw_backend *be);
+/* References held on the model's weight buffer on that backend (loads + contexts + KV pools). */
+int32_t stw_model_device_refs(const stw_model *m, const stw_backend *be);
+
 /* KV pool: blocks of 16 token slots for all layers, allocated up front; never allocates past
  * budget_bytes (it holds floor(budget / block bytes) blocks). kv_type: 0 f32, 1 f16, 8 q8_0. */
 stw_status stw_kv_pool_init(const stw_model *m, int32_t kv_type, uint64_t budget_bytes, stw_kv_pool **out);
+/* The same pool allocated through a backend (device memory on a GPU), on which its model's weights get
+ * one more reference. stw_kv_pool_init is this on the process's shared CPU backend. */
+stw_status stw_kv_pool_init_on(stw_backend *be, const stw_model *m, int32_t kv_type, uint64_t budget_bytes,
+                               stw_kv_pool **out);
 void stw_kv_pool_free(stw_kv_pool *p); /* all its sequences must be freed first */
 uint64_t stw_kv_pool_bytes(const stw_kv_pool *p); /* allocated */
 uint64_t stw_kv_pool_used_bytes(const stw_kv_pool *p); /* in blocks held by sequences */
@@ -109,6 +179,13 @@ stw_status stw_seq_truncate(stw_seq *s, int32_t length);
  * max_logit_rows logit rows (1 <= max_logit_rows <= max_batch_tokens), allocated once. */
 stw_status stw_context_init(const stw_model *m, int32_t n_threads, int32_t max_batch_tokens, int32_t max_logit_rows,
                             stw_context **out);
+/* A context on a backend: its A_m joins the backend's shared workspace (grown to the largest A_m on the
+ * backend; allocated when it grows, OUT_OF_MEMORY with the numbers when that fails) and its steps
+ * serialize with every other context of that backend. The CPU backend's thread pool runs its matrix
+ * work. Its sequences' KV pools must live on the same backend (any CPU backend for a CPU context).
+ * stw_context_init is this on a private CPU backend of n_threads threads that the context owns. */
+stw_status stw_context_init_on(stw_backend *be, const stw_model *m, int32_t max_batch_tokens, int32_t max_logit_rows,
+                               stw_context **out);
 void stw_context_free(stw_context *c);
 /* Exactly the memory contract's A_m for (max_batch_tokens, max_logit_rows). */
 uint64_t stw_context_workspace_bytes(const stw_context *c);

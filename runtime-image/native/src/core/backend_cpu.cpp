@@ -1,6 +1,10 @@
 // backend_cpu.cpp: the CPU backend's op table (matrix work in the kernels library, the rest here),
 // with attention as an online-softmax loop over the block-paged KV cache.
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core.h"
@@ -48,12 +52,12 @@ int cpu_matmul_part(stw_backend *be, int32_t type, const void *w, int64_t rows, 
 constexpr int64_t kGemmMinRun = 4;
 
 int cpu_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
-               float *y, void *qscratch, stw_seq *const *seqs) {
-    if (seqs == nullptr) return cpu_matmul_part(be, type, w, rows, cols, x, 0, n, y, qscratch, STW_CPU_MATMUL_NO_GEMM);
+               float *y, void *qscratch, const stw_step *step) {
+    if (step == nullptr) return cpu_matmul_part(be, type, w, rows, cols, x, 0, n, y, qscratch, STW_CPU_MATMUL_NO_GEMM);
     int64_t rest = 0;  // start of the tokens not yet multiplied (all bound for the row kernels)
     for (int64_t a = 0; a < n;) {
         int64_t b = a + 1;
-        while (b < n && seqs[b] == seqs[a]) b++;
+        while (b < n && step->h_seq[b] == step->h_seq[a]) b++;
         if (b - a >= kGemmMinRun) {
             int rc;
             if (rest < a && (rc = cpu_matmul_part(be, type, w, rows, cols, x, rest, a, y, qscratch, STW_CPU_MATMUL_NO_GEMM)))
@@ -158,12 +162,12 @@ inline void kv_read(int32_t type, const uint8_t *row, int64_t start, int64_t cou
 }
 
 int cpu_kv_store(stw_backend *, int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width,
-                 int64_t n, stw_seq *const *seqs, const int32_t *pos) {
-    for (int64_t i = 0; i < n; i++) {
-        const stw_seq *s = seqs[i];
-        const int32_t type = s->pool->kv_type;
-        kv_write_row(type, k + i * k_width, k_width, stw_seq_kv_row(s, layer, pos[i], false));
-        kv_write_row(type, v + i * v_width, v_width, stw_seq_kv_row(s, layer, pos[i], true));
+                 const stw_step *step) {
+    for (int64_t i = 0; i < step->n_tokens; i++) {
+        const stw_step_seq *ss = &step->seqs[step->seq[i]];
+        const int32_t type = ss->kv_type;
+        kv_write_row(type, k + i * k_width, k_width, stw_seq_kv_row(ss, step->block_table, layer, step->pos[i], false));
+        kv_write_row(type, v + i * v_width, v_width, stw_seq_kv_row(ss, step->block_table, layer, step->pos[i], true));
     }
     return 0;
 }
@@ -180,16 +184,18 @@ struct attn_task_args {
 // instructions per cached position and head, ~15% of a 128-token prefill; callgrind). Only called
 // when the kernels chose the avx2 set, which checked the CPU and OS for all three.
 template <bool F16>
-__attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a, const stw_seq *s, int32_t i,
+__attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a, const stw_step_seq *s, int32_t i,
                                                           int32_t kvh, const float *q, float *out) {
+    const int32_t *bt = a->step->block_table;
+    const int32_t pos_i = a->step->pos[i];
     const int32_t dk = a->dk, dv = a->dv;
     const size_t es = F16 ? 2 : 4;
     const size_t koff = (size_t)kvh * (size_t)dk * es, voff = (size_t)kvh * (size_t)dv * es;
     alignas(32) float acc[kMaxHeadDim];
     for (int32_t j = 0; j < dv; j += 8) _mm256_store_ps(acc + j, _mm256_setzero_ps());
     float m = -INFINITY, sum = 0.0f;
-    for (int32_t t = 0; t <= a->pos[i]; t++) {
-        const uint8_t *kr = stw_seq_kv_row(s, a->layer, t, false) + koff;
+    for (int32_t t = 0; t <= pos_i; t++) {
+        const uint8_t *kr = stw_seq_kv_row(s, bt, a->layer, t, false) + koff;
         __m256 sv = _mm256_setzero_ps();
         for (int32_t j = 0; j < dk; j += 8) {
             const __m256 kv = F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + 2 * (size_t)j)))
@@ -210,7 +216,7 @@ __attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a
         const float w = expf(score - m);
         sum += w;
         const __m256 wv = _mm256_set1_ps(w);
-        const uint8_t *vr = stw_seq_kv_row(s, a->layer, t, true) + voff;
+        const uint8_t *vr = stw_seq_kv_row(s, bt, a->layer, t, true) + voff;
         for (int32_t j = 0; j < dv; j += 8) {
             const __m256 vv = F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 2 * (size_t)j)))
                                   : _mm256_loadu_ps((const float *)vr + j);
@@ -230,8 +236,9 @@ void attention_task(void *ctx, int task, int /*thread*/) {
     const attn_task_args *ta = (const attn_task_args *)ctx;
     const stw_attn_args *a = &ta->a;
     const int32_t i = task / a->n_head, h = task % a->n_head;
-    const stw_seq *s = a->seqs[i];
-    const int32_t type = s->pool->kv_type;
+    const stw_step *st = a->step;
+    const stw_step_seq *s = &st->seqs[st->seq[i]];
+    const int32_t type = s->kv_type;
     const int32_t kvh = h / (a->n_head / a->n_head_kv);
     const int32_t dk = a->dk, dv = a->dv;
     const float *q = a->q + ((int64_t)i * a->n_head + h) * dk;
@@ -247,8 +254,8 @@ void attention_task(void *ctx, int task, int /*thread*/) {
     for (int32_t j = 0; j < dv; j++) acc[j] = 0.0f;
     // online softmax: running max m and running sum of exp(score - m), rescaling acc when m grows
     float m = -INFINITY, sum = 0.0f;
-    for (int32_t t = 0; t <= a->pos[i]; t++) {
-        kv_read(type, stw_seq_kv_row(s, a->layer, t, false), (int64_t)kvh * dk, dk, kbuf);
+    for (int32_t t = 0; t <= st->pos[i]; t++) {
+        kv_read(type, stw_seq_kv_row(s, st->block_table, a->layer, t, false), (int64_t)kvh * dk, dk, kbuf);
         float score = 0.0f;
         for (int32_t j = 0; j < dk; j++) score += q[j] * kbuf[j];
         score *= a->scale;
@@ -260,7 +267,7 @@ void attention_task(void *ctx, int task, int /*thread*/) {
         }
         const float w = expf(score - m);
         sum += w;
-        kv_read(type, stw_seq_kv_row(s, a->layer, t, true), (int64_t)kvh * dv, dv, vbuf);
+        kv_read(type, stw_seq_kv_row(s, st->block_table, a->layer, t, true), (int64_t)kvh * dv, dv, vbuf);
         for (int32_t j = 0; j < dv; j++) acc[j] += w * vbuf[j];
     }
     float *out = a->out + ((int64_t)i * a->n_head + h) * dv;
@@ -272,7 +279,7 @@ int cpu_attention(stw_backend *be, const stw_attn_args *a) {
     if (a->dk > kMaxHeadDim || a->dv > kMaxHeadDim || a->n_head % a->n_head_kv != 0) return -1;
     // a small step (short contexts, tiny models) costs less than waking the workers: run it here
     int64_t work = 0;
-    for (int32_t i = 0; i < a->n_tokens; i++) work += (int64_t)(a->pos[i] + 1);
+    for (int32_t i = 0; i < a->n_tokens; i++) work += (int64_t)(a->step->pos[i] + 1);
     work *= (int64_t)a->n_head * (a->dk + a->dv);
     attn_task_args ta;
     ta.a = *a;
@@ -318,14 +325,107 @@ void cpu_free(stw_backend *be) {
     be->impl = nullptr;
 }
 
+int cpu_alloc(stw_backend *, size_t bytes, void **out) {
+    void *p = nullptr;
+    if (posix_memalign(&p, 256, bytes) != 0) return -1;
+    *out = p;
+    return 0;
+}
+
+void cpu_free_buffer(stw_backend *, void *buf) { std::free(buf); }
+
+int cpu_upload(stw_backend *, void *dst, size_t dst_offset, const void *src, size_t bytes) {
+    std::memcpy((uint8_t *)dst + dst_offset, src, bytes);
+    return 0;
+}
+
+int cpu_download(stw_backend *, void *dst, const void *src, size_t src_offset, size_t bytes) {
+    std::memcpy(dst, (const uint8_t *)src + src_offset, bytes);
+    return 0;
+}
+
+int cpu_synchronize(stw_backend *) { return 0; }
+
+// A "Key:   123 kB" line of /proc/meminfo in bytes; false when absent.
+bool meminfo_bytes(const char *key, uint64_t *out) {
+    FILE *f = std::fopen("/proc/meminfo", "r");
+    if (!f) return false;
+    char line[256];
+    const size_t n = std::strlen(key);
+    bool found = false;
+    while (std::fgets(line, sizeof line, f)) {
+        if (std::strncmp(line, key, n) == 0 && line[n] == ':') {
+            unsigned long long kb = 0;
+            found = std::sscanf(line + n + 1, "%llu", &kb) == 1;
+            *out = (uint64_t)kb * 1024;
+            break;
+        }
+    }
+    std::fclose(f);
+    return found;
+}
+
+int cpu_memory_info(stw_backend *, uint64_t *free_bytes, uint64_t *total_bytes) {
+    if (meminfo_bytes("MemTotal", total_bytes) && meminfo_bytes("MemAvailable", free_bytes)) return 0;
+    const long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || avail < 0 || page <= 0) return -1;
+    *total_bytes = (uint64_t)pages * (uint64_t)page;
+    *free_bytes = (uint64_t)avail * (uint64_t)page;
+    return 0;
+}
+
+bool cpu_supports_type(const stw_backend *, int32_t type, int32_t use) {
+    if (use == STW_TYPE_USE_KV) return type == STW_TYPE_F32 || type == STW_TYPE_F16 || type == STW_TYPE_Q8_0;
+    return use == STW_TYPE_USE_WEIGHT && stw_type_supported_weight(type);
+}
+
+uint64_t cpu_workspace_bytes(const stw_backend *, const stw_hparams *hp, int64_t B, int64_t L) {
+    return stw_workspace_bytes_for(*hp, (uint64_t)B, (uint64_t)L);
+}
+
+int cpu_device_info(const stw_backend *be, stw_device_info *out) {
+    std::memset(out, 0, sizeof *out);
+    out->kind = STW_BACKEND_KIND_CPU;
+    out->ordinal = be->ordinal;
+    std::snprintf(out->name, sizeof out->name, "cpu");
+    if (FILE *f = std::fopen("/proc/cpuinfo", "r")) {
+        char line[512];
+        while (std::fgets(line, sizeof line, f)) {
+            if (std::strncmp(line, "model name", 10) != 0) continue;
+            const char *colon = std::strchr(line, ':');
+            if (!colon) break;
+            colon++;
+            while (*colon == ' ' || *colon == '\t') colon++;
+            std::snprintf(out->name, sizeof out->name, "%s", colon);
+            out->name[std::strcspn(out->name, "\n")] = '\0';
+            break;
+        }
+        std::fclose(f);
+    }
+    uint64_t free_b = 0;
+    if (cpu_memory_info(nullptr, &free_b, &out->total_bytes) != 0) out->total_bytes = 0;
+    return 0;
+}
+
 } // namespace
 
-bool stw_backend_cpu_init(stw_backend *be, int n_threads) {
-    std::memset(be, 0, sizeof *be);
-    be->name = "cpu";
+stw_status stw_backend_cpu_create(stw_backend *be, int32_t n_threads, bool emulate_device) {
+    be->name = emulate_device ? "cpu-emulated-device" : "cpu";
+    be->kind = STW_BACKEND_KIND_CPU;
+    be->ordinal = 0;
+    be->host_memory = !emulate_device;
     fp16_table(); // built here, not inside the first step
     be->impl = stw_threadpool_init(n_threads);
-    if (!be->impl) return false;
+    if (!be->impl) return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot start a CPU thread pool of %d threads", n_threads);
+    be->alloc = cpu_alloc;
+    be->free_buffer = cpu_free_buffer;
+    be->upload = cpu_upload;
+    be->download = cpu_download;
+    be->synchronize = cpu_synchronize;
+    be->memory_info = cpu_memory_info;
+    be->supports_type = cpu_supports_type;
+    be->workspace_bytes = cpu_workspace_bytes;
+    be->device_info = cpu_device_info;
     be->matmul = cpu_matmul;
     be->rmsnorm = cpu_rmsnorm;
     be->rope = cpu_rope;
@@ -335,5 +435,5 @@ bool stw_backend_cpu_init(stw_backend *be, int n_threads) {
     be->add = cpu_add;
     be->get_rows = cpu_get_rows;
     be->free = cpu_free;
-    return true;
+    return STW_STATUS_OK;
 }

@@ -1,5 +1,6 @@
 // kv.cpp: the KV block pool (allocated once under a byte budget) and the sequences' block tables.
 #include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -11,7 +12,11 @@ namespace {
 constexpr int32_t kMaxSeqTokens = 1 << 24;
 
 void pool_release(stw_kv_pool *p) {
-    std::free(p->data);
+    if (p->data) {
+        stw_backend_buffer_free(p->be, p->data, (uint64_t)p->n_blocks * p->block_bytes);
+        stw_model_release(p->model, p->be);
+        p->be->users--;
+    }
     std::free(p->free_list);
     delete p;
 }
@@ -57,12 +62,25 @@ extern "C" uint64_t stw_kv_bytes_per_token(const stw_model *m, int32_t kv_type) 
 }
 
 extern "C" stw_status stw_kv_pool_init(const stw_model *m, int32_t kv_type, uint64_t budget_bytes, stw_kv_pool **out) {
+    stw_backend *be = stw_backend_default_cpu();
+    if (!be) {
+        if (out) *out = nullptr;
+        return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot create the shared CPU backend");
+    }
+    return stw_kv_pool_init_on(be, m, kv_type, budget_bytes, out);
+}
+
+extern "C" stw_status stw_kv_pool_init_on(stw_backend *be, const stw_model *m, int32_t kv_type, uint64_t budget_bytes,
+                                          stw_kv_pool **out) {
     if (!out) return stw_error(STW_STATUS_INVALID_ARGUMENT, "out is null");
     *out = nullptr;
-    if (!m) return stw_error(STW_STATUS_INVALID_ARGUMENT, "model is null");
+    if (!m || !be) return stw_error(STW_STATUS_INVALID_ARGUMENT, "model or backend is null");
     size_t k_row = 0, v_row = 0;
     stw_status st = kv_widths(m, kv_type, &k_row, &v_row);
     if (st) return st;
+    if (!be->supports_type(be, kv_type, STW_TYPE_USE_KV))
+        return stw_error(STW_STATUS_UNSUPPORTED, "backend %s:%d has no kernels for KV type %s", be->name, be->ordinal,
+                         stw_type_name(kv_type));
     const size_t layer_block = STW_KV_BLOCK_TOKENS * (k_row + v_row);
     const size_t block = (size_t)m->hp.n_layer * layer_block;
     const uint64_t n_blocks = budget_bytes / block;
@@ -76,6 +94,7 @@ extern "C" stw_status stw_kv_pool_init(const stw_model *m, int32_t kv_type, uint
     stw_kv_pool *p = new (std::nothrow) stw_kv_pool();
     if (!p) return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot allocate the KV pool struct");
     p->model = m;
+    p->be = be;
     p->kv_type = kv_type;
     p->k_row_bytes = k_row;
     p->v_row_bytes = v_row;
@@ -84,13 +103,26 @@ extern "C" stw_status stw_kv_pool_init(const stw_model *m, int32_t kv_type, uint
     p->n_blocks = (int32_t)n_blocks;
     p->data = nullptr;
     p->free_list = (int32_t *)std::malloc(sizeof(int32_t) * (size_t)n_blocks);
-    void *data = nullptr;
-    if (!p->free_list || posix_memalign(&data, 64, (size_t)n_blocks * block) != 0) {
+    if (!p->free_list) {
         pool_release(p);
-        return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot allocate a KV pool of %" PRIu64 " bytes (%" PRIu64 " blocks)",
-                         n_blocks * block, n_blocks);
+        return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot allocate the free list of a KV pool of %" PRIu64 " blocks", n_blocks);
+    }
+    // the pool's weights reference first (a non-host backend may upload them now), then its blocks
+    const uint8_t *wbase = nullptr;
+    if ((st = stw_model_acquire(m, be, nullptr, nullptr, &wbase))) {
+        pool_release(p);
+        return st;
+    }
+    void *data = nullptr;
+    char what[96];
+    std::snprintf(what, sizeof what, "a KV pool (%" PRIu64 " blocks of %zu bytes)", n_blocks, block);
+    if ((st = stw_backend_buffer_alloc(be, n_blocks * block, what, &data))) {
+        stw_model_release(m, be);
+        pool_release(p);
+        return st;
     }
     p->data = (uint8_t *)data;
+    be->users++;
     // hand out low block ids first (the free list is a stack)
     for (int32_t i = 0; i < p->n_blocks; i++) p->free_list[i] = p->n_blocks - 1 - i;
     p->n_free = p->n_blocks;

@@ -134,6 +134,7 @@ struct binder {
                              "tensor '%s' has type %s; supported weight types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K",
                              name.c_str(), stw_type_name(d.type));
         w->data = m->map + d.offset;
+        w->rel = d.offset - m->span_start;
         w->type = d.type;
         w->ne0 = d.ne[0];
         w->ne1 = want1;
@@ -159,7 +160,132 @@ stw_status map_file(const char *path, stw_model *m) {
     return STW_STATUS_OK;
 }
 
+// Every bound weight of the model (absent optional ones have data == nullptr).
+template <typename F> void for_each_weight(const stw_model *m, F f) {
+    f("token_embd.weight", m->tok_embd);
+    f("output_norm.weight", m->output_norm);
+    f("output.weight", m->output);
+    f("rope_freqs.weight", m->rope_freqs);
+    for (const stw_layer_weights &L : m->layers)
+        for (const stw_weight *w : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wo, &L.ffn_norm, &L.w_gate,
+                                    &L.w_up, &L.w_down})
+            f("a layer tensor", *w);
+}
+
+constexpr uint64_t kUploadChunk = 64ull << 20;
+
+// Allocates one buffer for the model's span on a non-host backend and uploads it chunk by chunk.
+stw_status upload_weights(const stw_model *m, stw_backend *be, stw_progress_fn progress, void *user, void **out) {
+    stw_status st = STW_STATUS_OK;
+    for_each_weight(m, [&](const char *name, const stw_weight &w) {
+        if (st == STW_STATUS_OK && w.data && !be->supports_type(be, w.type, STW_TYPE_USE_WEIGHT))
+            st = stw_error(STW_STATUS_UNSUPPORTED, "backend %s:%d has no kernels for weight type %s (%s); nothing was uploaded",
+                           be->name, be->ordinal, stw_type_name(w.type), name);
+    });
+    if (st) return st;
+    void *buf = nullptr;
+    if ((st = stw_backend_buffer_alloc(be, m->span_bytes, "the model's weights", &buf))) return st;
+    for (uint64_t done = 0; done < m->span_bytes;) {
+        const uint64_t n = std::min(kUploadChunk, m->span_bytes - done);
+        int rc = be->upload(be, buf, (size_t)done, m->map + m->span_start + done, (size_t)n);
+        if (rc == 0 && done + n == m->span_bytes) rc = be->synchronize(be);
+        if (rc != 0) {
+            stw_backend_buffer_free(be, buf, m->span_bytes);
+            return rc == STW_BACKEND_ERROR_SET ? STW_STATUS_INTERNAL
+                                               : stw_error(STW_STATUS_INTERNAL,
+                                                           "%s:%d weight upload failed at byte %" PRIu64 " of %" PRIu64 " (code %d)",
+                                                           be->name, be->ordinal, done, m->span_bytes, rc);
+        }
+        done += n;
+        if (progress && progress(done, m->span_bytes, user) != 0) {
+            stw_backend_buffer_free(be, buf, m->span_bytes);
+            return stw_error(STW_STATUS_CANCELLED, "weight upload to %s:%d cancelled after %" PRIu64 " of %" PRIu64 " bytes",
+                             be->name, be->ordinal, done, m->span_bytes);
+        }
+    }
+    *out = buf;
+    return STW_STATUS_OK;
+}
+
+stw_model_buffer *find_buffer(stw_model *m, const stw_backend *be) {
+    for (stw_model_buffer &b : m->buffers)
+        if (b.be == be) return &b;
+    return nullptr;
+}
+
 } // namespace
+
+stw_status stw_model_acquire(const stw_model *cm, stw_backend *be, stw_progress_fn progress, void *user,
+                             const uint8_t **base) {
+    stw_model *m = const_cast<stw_model *>(cm); // the buffers are the model's mutable, locked part
+    std::lock_guard<std::mutex> lk(m->buf_mu);
+    if (stw_model_buffer *b = find_buffer(m, be)) {
+        b->refs++;
+        *base = b->base;
+        return STW_STATUS_OK;
+    }
+    stw_model_buffer nb{be, nullptr, m->span_bytes, false, 1};
+    if (be->host_memory) {
+        nb.base = m->map + m->span_start; // zero-copy: the kernels read the mapping
+    } else {
+        void *buf = nullptr;
+        const stw_status st = upload_weights(m, be, progress, user, &buf);
+        if (st) return st;
+        nb.base = (const uint8_t *)buf;
+        nb.owned = true;
+    }
+    try {
+        m->buffers.push_back(nb);
+    } catch (const std::bad_alloc &) {
+        if (nb.owned) stw_backend_buffer_free(be, (void *)nb.base, nb.bytes);
+        return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot record the model's weight buffer");
+    }
+    be->users++;
+    if (be->host_memory && progress) progress(m->span_bytes, m->span_bytes, user);
+    *base = nb.base;
+    return STW_STATUS_OK;
+}
+
+void stw_model_release(const stw_model *cm, stw_backend *be) {
+    stw_model *m = const_cast<stw_model *>(cm);
+    std::lock_guard<std::mutex> lk(m->buf_mu);
+    for (size_t i = 0; i < m->buffers.size(); i++) {
+        stw_model_buffer &b = m->buffers[i];
+        if (b.be != be) continue;
+        if (--b.refs == 0) {
+            if (b.owned) stw_backend_buffer_free(be, (void *)b.base, b.bytes);
+            be->users--;
+            m->buffers.erase(m->buffers.begin() + (long)i);
+        }
+        return;
+    }
+}
+
+extern "C" stw_status stw_model_load(stw_model *m, stw_backend *be, stw_progress_fn progress, void *user) {
+    if (!m || !be) return stw_error(STW_STATUS_INVALID_ARGUMENT, "model or backend is null");
+    const uint8_t *base = nullptr;
+    return stw_model_acquire(m, be, progress, user, &base);
+}
+
+extern "C" void stw_model_unload(stw_model *m, stw_backend *be) {
+    if (m && be) stw_model_release(m, be);
+}
+
+extern "C" uint64_t stw_model_device_bytes(const stw_model *cm, const stw_backend *be) {
+    if (!cm || !be) return 0;
+    stw_model *m = const_cast<stw_model *>(cm);
+    std::lock_guard<std::mutex> lk(m->buf_mu);
+    const stw_model_buffer *b = find_buffer(m, be);
+    return b ? b->bytes : 0;
+}
+
+extern "C" int32_t stw_model_device_refs(const stw_model *cm, const stw_backend *be) {
+    if (!cm || !be) return 0;
+    stw_model *m = const_cast<stw_model *>(cm);
+    std::lock_guard<std::mutex> lk(m->buf_mu);
+    const stw_model_buffer *b = find_buffer(m, be);
+    return b ? b->refs : 0;
+}
 
 stw_status stw_model_init_mapped(stw_model *m, const stw_hparams *hp, const stw_tensor_desc *tensors,
                                  int32_t n_tensors) {
@@ -172,12 +298,18 @@ stw_status stw_model_init_mapped(stw_model *m, const stw_hparams *hp, const stw_
     binder b{m, {}};
     b.by_name.reserve((size_t)n_tensors);
     m->weight_bytes = 0;
+    uint64_t lo = UINT64_MAX, hi = 0;
     for (int32_t i = 0; i < n_tensors; i++) {
         if ((st = check_desc(tensors[i], i, m->map_bytes))) return st;
         if (!b.by_name.emplace(tensors[i].name, &tensors[i]).second)
             return stw_error(STW_STATUS_BAD_MODEL, "tensor '%s' appears twice", tensors[i].name);
         m->weight_bytes += tensors[i].nbytes;
+        lo = std::min(lo, tensors[i].offset);
+        hi = std::max(hi, tensors[i].offset + tensors[i].nbytes); // checked against the file size above
     }
+    // the span a device copy holds: every tensor, with the file's own alignment padding between them
+    m->span_start = lo;
+    m->span_bytes = hi - lo;
 
     const int64_t e = hp->n_embd, dk = hp->head_dim_k, dv = hp->head_dim_v;
     const int64_t q_w = (int64_t)hp->n_head * dk, k_w = (int64_t)hp->n_head_kv * dk, v_w = (int64_t)hp->n_head_kv * dv;
@@ -264,6 +396,13 @@ extern "C" stw_status stw_model_init_file(const char *gguf_path, stw_model **out
 
 extern "C" void stw_model_free(stw_model *m) {
     if (!m) return;
+    // references still held mean the caller freed the model before its contexts or pools: release the
+    // device copies anyway so the backends stay freeable
+    for (stw_model_buffer &b : m->buffers) {
+        if (b.owned) stw_backend_buffer_free(b.be, (void *)b.base, b.bytes);
+        b.be->users--;
+    }
+    m->buffers.clear();
     if (m->map) munmap((void *)m->map, m->map_bytes);
     if (m->fd >= 0) close(m->fd);
     delete m;
