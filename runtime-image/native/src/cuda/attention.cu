@@ -9,11 +9,21 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kPerLane = kCudaMaxHeadDim / 32;  // head values one lane holds in the decode kernel
-constexpr int32_t kSplitSlots = 1024;           // (tile, split) partials the scratch holds at least
+
+// The pool layout of a step sequence, and its entries of the flat block table.
+__device__ __forceinline__ kv_layout layout_of(const stw_step_seq &ss) {
+    kv_layout L;
+    L.type = ss.kv_type;
+    L.k_row_bytes = (size_t)ss.k_row_bytes;
+    L.v_row_bytes = (size_t)ss.v_row_bytes;
+    L.layer_block_bytes = (size_t)ss.layer_block_bytes;
+    L.block_bytes = (size_t)ss.block_bytes;
+    return L;
+}
 
 // One thread per (token, unit of 32 values) of the K row then the V row.
-__global__ void kv_store_kernel(kv_layout L, uint8_t *pool, int32_t layer, const float *k, int64_t kw,
-                                const float *v, int64_t vw, int64_t n, stw_cuda_step st) {
+__global__ void kv_store_kernel(int32_t layer, const float *k, int64_t kw, const float *v, int64_t vw, int64_t n,
+                                stw_cuda_step st) {
     const int64_t ku = (kw + 31) / 32, vu = (vw + 31) / 32;
     const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n * (ku + vu)) return;
@@ -23,8 +33,9 @@ __global__ void kv_store_kernel(kv_layout L, uint8_t *pool, int32_t layer, const
     if (is_v) u -= ku;
     const int64_t w = is_v ? vw : kw;
     const float *src = (is_v ? v + i * vw : k + i * kw) + u * 32;
-    const int32_t *table = st.block_tables + (int64_t)st.tok_seq[i] * st.table_stride;
-    uint8_t *row = pool + kv_row_offset(L, table, layer, st.pos[i], is_v);
+    const stw_step_seq ss = st.seqs[st.tok_seq[i]];
+    const kv_layout L = layout_of(ss);
+    uint8_t *row = ss.kv + kv_row_offset(L, st.block_table + ss.bt_offset, layer, st.pos[i], is_v);
     const int ne = (int)(w - u * 32 < 32 ? w - u * 32 : 32);
     if (L.type == kTypeQ8_0) {
         quantize_q8_0_block(src, row + u * kQ8_0Bytes);
@@ -45,12 +56,11 @@ __device__ __forceinline__ float warp_sum(float s) {
 }
 
 struct attn_params {
-    kv_layout L;
-    const uint8_t *pool;
     stw_cuda_attn a;
     stw_cuda_step st;
-    int32_t max_splits;
-    float *scratch;  // partials: [(tile * max_splits + split) * n_head + head][2 + dv] = m, l, acc
+    const attn_tile *tiles;
+    int32_t max_splits;  // 1: the decode kernel writes the output itself, no partials
+    float *scratch;      // partials: [(tile * max_splits + split) * n_head + head][2 + dv] = m, l, acc
 };
 
 __device__ __forceinline__ int32_t splits_of(int32_t len, int32_t max_splits) {
@@ -61,7 +71,7 @@ __device__ __forceinline__ int32_t splits_of(int32_t len, int32_t max_splits) {
 // Decode: block (tile, head, split) over positions [begin, end) of the token's sequence. Each warp takes every
 // 4th position with its own online softmax; the four are merged into the split's partial (m, l, acc).
 __global__ void __launch_bounds__(kThreads) attn_decode_kernel(attn_params p) {
-    const attn_tile tile = p.st.tiles[blockIdx.x];
+    const attn_tile tile = p.tiles[blockIdx.x];
     if (tile.count != 1) return;
     const stw_cuda_attn &a = p.a;
     const int32_t i = tile.first, h = blockIdx.y, split = blockIdx.z;
@@ -70,7 +80,10 @@ __global__ void __launch_bounds__(kThreads) attn_decode_kernel(attn_params p) {
     if (split >= n_splits) return;
     int32_t begin, end;
     attn_split_range(len, n_splits, split, &begin, &end);
-    const int32_t *table = p.st.block_tables + (int64_t)p.st.tok_seq[i] * p.st.table_stride;
+    const stw_step_seq &ss = p.st.seqs[p.st.tok_seq[i]];
+    const kv_layout L = layout_of(ss);
+    const uint8_t *pool = ss.kv;
+    const int32_t *table = p.st.block_table + ss.bt_offset;
     const int32_t kvh = h / (a.n_head / a.n_head_kv);
     const int32_t dk = a.dk, dv = a.dv;
     __shared__ float qs[kCudaMaxHeadDim];
@@ -82,19 +95,19 @@ __global__ void __launch_bounds__(kThreads) attn_decode_kernel(attn_params p) {
     float m = -INFINITY, l = 0.0f, acc[kPerLane];
     for (int k = 0; k < kPerLane; k++) acc[k] = 0.0f;
     for (int32_t t = begin + warp; t < end; t += kWarps) {
-        const uint8_t *kr = p.pool + kv_row_offset(p.L, table, a.layer, t, false);
+        const uint8_t *kr = pool + kv_row_offset(L, table, a.layer, t, false);
         float s = 0.0f;
-        for (int j = lane; j < dk; j += 32) s += qs[j] * kv_load(p.L.type, kr, (int64_t)kvh * dk + j);
+        for (int j = lane; j < dk; j += 32) s += qs[j] * kv_load(L.type, kr, (int64_t)kvh * dk + j);
         s = warp_sum(s) * a.scale;
         const float mn = fmaxf(m, s);
         const float c = expf(m - mn);  // 0 on the first position (m = -inf)
         const float pw = expf(s - mn);
         l = l * c + pw;
         m = mn;
-        const uint8_t *vr = p.pool + kv_row_offset(p.L, table, a.layer, t, true);
+        const uint8_t *vr = pool + kv_row_offset(L, table, a.layer, t, true);
         for (int k = 0; k < kPerLane; k++) {
             const int j = lane + 32 * k;
-            if (j < dv) acc[k] = acc[k] * c + pw * kv_load(p.L.type, vr, (int64_t)kvh * dv + j);
+            if (j < dv) acc[k] = acc[k] * c + pw * kv_load(L.type, vr, (int64_t)kvh * dv + j);
         }
     }
     if (lane == 0) {
@@ -106,6 +119,19 @@ __global__ void __launch_bounds__(kThreads) attn_decode_kernel(attn_params p) {
     __syncthreads();
     float M = -INFINITY;
     for (int w = 0; w < kWarps; w++) M = fmaxf(M, wm[w]);
+    if (p.max_splits == 1) {  // unsplit: normalize straight into the output row
+        float L = 0.0f;
+        for (int w = 0; w < kWarps; w++)
+            if (wl[w] > 0.0f) L += wl[w] * expf(wm[w] - M);
+        float *o = a.out + ((int64_t)i * a.n_head + h) * dv;
+        for (int j = threadIdx.x; j < dv; j += kThreads) {
+            float s = 0.0f;
+            for (int w = 0; w < kWarps; w++)
+                if (wl[w] > 0.0f) s += wacc[w][j] * expf(wm[w] - M);
+            o[j] = s / L;
+        }
+        return;
+    }
     float *out = p.scratch + ((int64_t)(blockIdx.x * p.max_splits + split) * a.n_head + h) * (2 + dv);
     if (threadIdx.x == 0) {
         float L = 0.0f;
@@ -124,7 +150,7 @@ __global__ void __launch_bounds__(kThreads) attn_decode_kernel(attn_params p) {
 
 // Merges a decode token's split partials into its output row.
 __global__ void attn_combine_kernel(attn_params p) {
-    const attn_tile tile = p.st.tiles[blockIdx.x];
+    const attn_tile tile = p.tiles[blockIdx.x];
     if (tile.count != 1) return;
     const stw_cuda_attn &a = p.a;
     const int32_t i = tile.first, h = blockIdx.y, dv = a.dv;
@@ -154,11 +180,14 @@ size_t prefill_smem_bytes(int32_t dk, int32_t dv) {
 // positions) at a time into shared memory; scores, the online-softmax update and the accumulators are per
 // query row, each position masked by the row's own position (causal).
 __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(attn_params p) {
-    const attn_tile tile = p.st.tiles[blockIdx.x];
+    const attn_tile tile = p.tiles[blockIdx.x];
     if (tile.count < 2) return;
     const stw_cuda_attn &a = p.a;
     const int32_t h = blockIdx.y, dk = a.dk, dv = a.dv, cnt = tile.count;
-    const int32_t *table = p.st.block_tables + (int64_t)p.st.tok_seq[tile.first] * p.st.table_stride;
+    const stw_step_seq &ss = p.st.seqs[p.st.tok_seq[tile.first]];
+    const kv_layout L = layout_of(ss);
+    const uint8_t *pool = ss.kv;
+    const int32_t *table = p.st.block_table + ss.bt_offset;
     const int32_t kvh = h / (a.n_head / a.n_head_kv);
     constexpr int T = kAttnTileTokens;
     extern __shared__ float smem[];
@@ -189,14 +218,14 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(attn_params p) {
         for (int idx = tid; idx < T * dk; idx += kThreads) {
             const int jj = idx / dk, d = idx % dk;
             const int32_t t = kb * T + jj;
-            ks[idx] = t <= maxpos ? kv_load(p.L.type, p.pool + kv_row_offset(p.L, table, a.layer, t, false),
+            ks[idx] = t <= maxpos ? kv_load(L.type, pool + kv_row_offset(L, table, a.layer, t, false),
                                             (int64_t)kvh * dk + d)
                                   : 0.0f;
         }
         for (int idx = tid; idx < T * dv; idx += kThreads) {
             const int jj = idx / dv, d = idx % dv;
             const int32_t t = kb * T + jj;
-            vs[idx] = t <= maxpos ? kv_load(p.L.type, p.pool + kv_row_offset(p.L, table, a.layer, t, true),
+            vs[idx] = t <= maxpos ? kv_load(L.type, pool + kv_row_offset(L, table, a.layer, t, true),
                                             (int64_t)kvh * dv + d)
                                   : 0.0f;
         }
@@ -246,61 +275,69 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(attn_params p) {
     }
 }
 
-int check_layout(const kv_layout *L, const void *pool) {
-    STW_CUDA_REQUIRE(L && pool, "kv: null layout or pool");
-    STW_CUDA_REQUIRE(L->type == kTypeF32 || L->type == kTypeF16 || L->type == kTypeQ8_0,
-                     "kv: cache type %d is not f32, f16 or q8_0", L->type);
-    return 0;
-}
+__global__ void attn_plan_kernel(const int32_t *tok_seq, int32_t n, attn_tile *tiles) { plan_attention(tok_seq, n, tiles); }
 
 }  // namespace
 }  // namespace stw_cuda
 
 using namespace stw_cuda;
 
-int stw_cuda_kv_store(const kv_layout *layout, uint8_t *pool, int32_t layer, const float *k, int64_t k_width,
-                      const float *v, int64_t v_width, int64_t n, const stw_cuda_step *step, void *stream) {
-    if (int rc = check_layout(layout, pool)) return rc;
-    STW_CUDA_REQUIRE(kv_row_bytes(layout->type, k_width) == layout->k_row_bytes &&
-                         kv_row_bytes(layout->type, v_width) == layout->v_row_bytes,
-                     "kv_store: K width %lld / V width %lld do not match the pool's rows (%zu / %zu bytes)",
-                     (long long)k_width, (long long)v_width, layout->k_row_bytes, layout->v_row_bytes);
-    STW_CUDA_REQUIRE(layer >= 0 && n >= 0 && n <= kMaxDim && k && v && step && step->tok_seq && step->pos &&
-                         step->block_tables,
-                     "kv_store: layer %d, n %lld or a null pointer", layer, (long long)n);
+int stw_cuda_check_step_seqs(const stw_step_seq *h_seqs, int32_t n_seqs, int64_t k_width, int64_t v_width) {
+    for (int32_t s = 0; s < n_seqs; s++) {
+        const stw_step_seq &q = h_seqs[s];
+        STW_CUDA_REQUIRE(q.kv_type == kTypeF32 || q.kv_type == kTypeF16 || q.kv_type == kTypeQ8_0,
+                         "step sequence %d: KV cache type %d is not f32, f16 or q8_0", s, q.kv_type);
+        STW_CUDA_REQUIRE(kv_row_bytes(q.kv_type, k_width) == q.k_row_bytes && kv_row_bytes(q.kv_type, v_width) == q.v_row_bytes,
+                         "step sequence %d: K/V widths %lld/%lld need %zu/%zu-byte rows, its pool has %llu/%llu", s,
+                         (long long)k_width, (long long)v_width, kv_row_bytes(q.kv_type, k_width),
+                         kv_row_bytes(q.kv_type, v_width), (unsigned long long)q.k_row_bytes,
+                         (unsigned long long)q.v_row_bytes);
+        STW_CUDA_REQUIRE(q.kv != nullptr && q.layer_block_bytes == (uint64_t)kKvBlockTokens * (q.k_row_bytes + q.v_row_bytes),
+                         "step sequence %d: no pool buffer or a block layout of %llu bytes per layer", s,
+                         (unsigned long long)q.layer_block_bytes);
+    }
+    return 0;
+}
+
+int stw_cuda_kv_store(int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width, int64_t n,
+                      const stw_cuda_step *step, void *stream) {
+    STW_CUDA_REQUIRE(layer >= 0 && n >= 0 && n <= kMaxDim && k_width > 0 && v_width > 0 && k && v && step &&
+                         step->seqs && step->tok_seq && step->pos && step->block_table,
+                     "kv_store: layer %d, n %lld, widths %lld/%lld or a null pointer", layer, (long long)n,
+                     (long long)k_width, (long long)v_width);
     if (n == 0) return 0;
     const int64_t total = n * ((k_width + 31) / 32 + (v_width + 31) / 32);
-    kv_store_kernel<<<(unsigned)((total + 255) / 256), 256, 0, (cudaStream_t)stream>>>(*layout, pool, layer, k, k_width,
-                                                                                       v, v_width, n, *step);
+    kv_store_kernel<<<(unsigned)((total + 255) / 256), 256, 0, (cudaStream_t)stream>>>(layer, k, k_width, v, v_width, n,
+                                                                                       *step);
     STW_CUDA_CHECK_LAUNCH("kv_store");
     return 0;
 }
 
-size_t stw_cuda_attention_scratch_bytes(int32_t n_tokens, int32_t n_head, int32_t dv) {
-    const size_t slots = (size_t)(n_tokens > kSplitSlots ? n_tokens : kSplitSlots);
-    return slots * (size_t)n_head * (size_t)(2 + dv) * sizeof(float);
+size_t stw_cuda_attention_partial_bytes(int32_t n_head, int32_t dv) {
+    return (size_t)kCudaAttnPartialSlots * (size_t)n_head * (size_t)(2 + dv) * sizeof(float);
 }
 
-int stw_cuda_attention(const kv_layout *layout, const uint8_t *pool, const stw_cuda_attn *a, const stw_cuda_step *step,
-                       const attn_tile *tiles_host, int32_t n_tiles, const int32_t *pos_host, void *scratch,
-                       size_t scratch_bytes, void *stream) {
-    if (int rc = check_layout(layout, pool)) return rc;
-    STW_CUDA_REQUIRE(a && step && step->tiles && tiles_host && pos_host && a->q && a->out,
+int stw_cuda_attention_plan(const int32_t *tok_seq, int32_t n, attn_tile *tiles, void *stream) {
+    STW_CUDA_REQUIRE(tok_seq && tiles && n >= 0, "attention plan: null pointer or n=%d", n);
+    if (n == 0) return 0;
+    attn_plan_kernel<<<1, 1, 0, (cudaStream_t)stream>>>(tok_seq, n, tiles);
+    STW_CUDA_CHECK_LAUNCH("attention plan");
+    return 0;
+}
+
+int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const attn_tile *tiles,
+                       const attn_tile *tiles_host, int32_t n_tiles, const int32_t *pos_host, float *partials,
+                       size_t partial_bytes, void *stream) {
+    STW_CUDA_REQUIRE(a && step && step->seqs && step->tok_seq && step->pos && step->block_table && tiles &&
+                         tiles_host && pos_host && a->q && a->out,
                      "attention: null argument");
     STW_CUDA_REQUIRE(a->dk > 0 && a->dk <= kCudaMaxHeadDim && a->dv > 0 && a->dv <= kCudaMaxHeadDim,
                      "attention: head dims dk=%d dv=%d outside 1..%d", a->dk, a->dv, kCudaMaxHeadDim);
-    STW_CUDA_REQUIRE(a->n_head > 0 && a->n_head_kv > 0 && a->n_head % a->n_head_kv == 0,
+    STW_CUDA_REQUIRE(a->n_head > 0 && a->n_head <= 65535 && a->n_head_kv > 0 && a->n_head % a->n_head_kv == 0,
                      "attention: %d query heads are not a multiple of %d KV heads", a->n_head, a->n_head_kv);
-    STW_CUDA_REQUIRE(kv_row_bytes(layout->type, (int64_t)a->n_head_kv * a->dk) == layout->k_row_bytes &&
-                         kv_row_bytes(layout->type, (int64_t)a->n_head_kv * a->dv) == layout->v_row_bytes,
-                     "attention: %d KV heads of %d/%d values do not match the pool's rows", a->n_head_kv, a->dk,
-                     a->dv);
-    STW_CUDA_REQUIRE(n_tiles >= 0 && n_tiles <= a->n_tokens && a->n_tokens <= 65535, "attention: %d tiles for %d tokens",
-                     n_tiles, a->n_tokens);
+    STW_CUDA_REQUIRE(n_tiles >= 0 && n_tiles <= a->n_tokens && a->n_tokens <= (1 << 24),
+                     "attention: %d tiles for %d tokens", n_tiles, a->n_tokens);
     if (n_tiles == 0) return 0;
-    STW_CUDA_REQUIRE(scratch && scratch_bytes >= stw_cuda_attention_scratch_bytes(a->n_tokens, a->n_head, a->dv),
-                     "attention: scratch of %zu bytes, %zu needed", scratch_bytes,
-                     stw_cuda_attention_scratch_bytes(a->n_tokens, a->n_head, a->dv));
     int32_t want = 1;
     bool any_decode = false, any_prefill = false;
     for (int32_t t = 0; t < n_tiles; t++) {
@@ -317,20 +354,25 @@ int stw_cuda_attention(const kv_layout *layout, const uint8_t *pool, const stw_c
             any_prefill = true;
         }
     }
-    const int32_t slots = a->n_tokens > kSplitSlots ? a->n_tokens : kSplitSlots;
     attn_params p;
-    p.L = *layout;
-    p.pool = pool;
     p.a = *a;
     p.st = *step;
-    p.max_splits = want < slots / n_tiles ? want : slots / n_tiles;
-    p.scratch = (float *)scratch;
+    p.tiles = tiles;
+    p.max_splits = want < kCudaAttnPartialSlots / n_tiles ? want : kCudaAttnPartialSlots / n_tiles;
+    if (p.max_splits < 2) p.max_splits = 1;
+    p.scratch = partials;
+    if (p.max_splits > 1)
+        STW_CUDA_REQUIRE(partials && partial_bytes >= stw_cuda_attention_partial_bytes(a->n_head, a->dv),
+                         "attention: %zu bytes of partials, %zu needed", partial_bytes,
+                         stw_cuda_attention_partial_bytes(a->n_head, a->dv));
     if (any_decode) {
         attn_decode_kernel<<<dim3((unsigned)n_tiles, (unsigned)a->n_head, (unsigned)p.max_splits), kThreads, 0,
                              (cudaStream_t)stream>>>(p);
         STW_CUDA_CHECK_LAUNCH("attention decode");
-        attn_combine_kernel<<<dim3((unsigned)n_tiles, (unsigned)a->n_head), kThreads, 0, (cudaStream_t)stream>>>(p);
-        STW_CUDA_CHECK_LAUNCH("attention combine");
+        if (p.max_splits > 1) {
+            attn_combine_kernel<<<dim3((unsigned)n_tiles, (unsigned)a->n_head), kThreads, 0, (cudaStream_t)stream>>>(p);
+            STW_CUDA_CHECK_LAUNCH("attention combine");
+        }
     }
     if (any_prefill) {
         const size_t smem = prefill_smem_bytes(a->dk, a->dv);

@@ -268,7 +268,7 @@ constexpr int kAttnTileTokens = 16;
 // Splits a step's tokens (seq[i]: the sequence of token i) into runs of consecutive tokens of one sequence, cut
 // every kAttnTileTokens: tiles[] gets them in order (at most n entries) and the count is returned. A tile of
 // one token goes to the decode kernel (split over the sequence), longer ones to the tiled prefill kernel.
-static inline int32_t plan_attention(const int32_t *seq, int32_t n, attn_tile *tiles) {
+STW_HD int32_t plan_attention(const int32_t *seq, int32_t n, attn_tile *tiles) {
     int32_t nt = 0;
     for (int32_t i = 0; i < n;) {
         int32_t j = i + 1;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "block_math.cuh"
 
 enum stw_cuda_status {
@@ -69,20 +70,23 @@ int stw_cuda_add(float *x, const float *y, int64_t n, int64_t dim, int64_t y_row
 int stw_cuda_get_rows(int type, const void *table, int64_t n_table, const int32_t *ids, int64_t n, int64_t dim,
                       float *out, void *stream);
 
-// A step's token-to-cache map: token i belongs to sequence tok_seq[i], at position pos[i]; sequence s's block table
-// is block_tables[s * table_stride ...]; tiles is stw_cuda::plan_attention's plan of the step. All device arrays
-// (the step descriptor, uploaded once per step).
+// A step's token-to-cache map on the device (the core's step descriptor, backend.h): token i belongs to sequence
+// seqs[tok_seq[i]] (its pool's buffer, row sizes and KV type, and its entries of the flat block_table) at position
+// pos[i]. Sequences of several KV pools (replicas) may share a step.
 struct stw_cuda_step {
+    const stw_step_seq *seqs;
     const int32_t *tok_seq;
     const int32_t *pos;
-    const int32_t *block_tables;
-    int32_t table_stride;
-    const stw_cuda::attn_tile *tiles;
+    const int32_t *block_table;
 };
-// Writes K row k[i] (k_width values) and V row v[i] of layer `layer` into the pool at each token's position.
-int stw_cuda_kv_store(const stw_cuda::kv_layout *layout, uint8_t *pool, int32_t layer, const float *k,
-                      int64_t k_width, const float *v, int64_t v_width, int64_t n, const stw_cuda_step *step,
-                      void *stream);
+// Host-side check of a step's sequences (h_seqs: the host copy) against the widths the ops will write and read:
+// a KV type the kernels take and row sizes equal to what k_width / v_width values of that type need.
+int stw_cuda_check_step_seqs(const stw_step_seq *h_seqs, int32_t n_seqs, int64_t k_width, int64_t v_width);
+// Writes K row k[i] (k_width values) and V row v[i] of layer `layer` of each of the n tokens into its sequence's
+// cache at its position (f32 copied, f16 rounded to nearest even, q8_0 with ggml's reference quantizer: the bytes
+// the CPU backend writes).
+int stw_cuda_kv_store(int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width, int64_t n,
+                      const stw_cuda_step *step, void *stream);
 
 // Attention of a step: token i attends to positions 0..pos[i] of its sequence (K/V already stored).
 struct stw_cuda_attn {
@@ -93,10 +97,16 @@ struct stw_cuda_attn {
 };
 // Largest head dimension the attention kernels take.
 constexpr int32_t kCudaMaxHeadDim = 256;
-// Scratch bytes the attention needs for n_tokens (decode splits: per token and head kAttnMaxSplits partials).
-size_t stw_cuda_attention_scratch_bytes(int32_t n_tokens, int32_t n_head, int32_t dv);
-// tiles_host, pos_host: the step's plan and positions on the host (to size the grids; the same as step->tiles and
-// step->pos). Single-token tiles run the split decode kernel, longer ones the tiled prefill kernel.
-int stw_cuda_attention(const stw_cuda::kv_layout *layout, const uint8_t *pool, const stw_cuda_attn *a,
-                       const stw_cuda_step *step, const stw_cuda::attn_tile *tiles_host, int32_t n_tiles,
-                       const int32_t *pos_host, void *scratch, size_t scratch_bytes, void *stream);
+// (tile, split) partial results the decode kernel may keep: a step's decode tokens share them, so a single token
+// splits its context up to kAttnMaxSplits ways and a batch of 256 or more decodes unsplit.
+constexpr int32_t kCudaAttnPartialSlots = 256;
+// Bytes of those partials for a model's heads: kCudaAttnPartialSlots * n_head * (dv + 2) floats.
+size_t stw_cuda_attention_partial_bytes(int32_t n_head, int32_t dv);
+// Writes stw_cuda::plan_attention's plan of the step's n tokens into tiles (device, n entries) on the device.
+int stw_cuda_attention_plan(const int32_t *tok_seq, int32_t n, stw_cuda::attn_tile *tiles, void *stream);
+// tiles: that plan on the device; tiles_host / pos_host: the same plan and the positions on the host (to size the
+// grids). Single-token tiles run the split decode kernel, longer ones the tiled prefill kernel. partials: at least
+// stw_cuda_attention_partial_bytes(n_head, dv) bytes of device scratch.
+int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const stw_cuda::attn_tile *tiles,
+                       const stw_cuda::attn_tile *tiles_host, int32_t n_tiles, const int32_t *pos_host, float *partials,
+                       size_t partial_bytes, void *stream);

@@ -141,8 +141,9 @@ void test_matmul() {
 }
 
 void test_norm_rope_swiglu_add() {
-    stw_backend cpu;
-    REQUIRE_OK(stw_backend_cpu_init(&cpu, 1) ? STW_STATUS_OK : STW_STATUS_OUT_OF_MEMORY);
+    stw_backend *be = nullptr;
+    REQUIRE_OK(stw_backend_init(STW_BACKEND_KIND_CPU, 0, 1, &be));
+    stw_backend &cpu = *be;
     {  // RMSNorm, odd widths
         const int64_t dims[] = {1, 64, 173, 4096};
         for (int64_t dim : dims) {
@@ -217,7 +218,7 @@ void test_norm_rope_swiglu_add() {
             CHECK_MSG(std::memcmp(ref.data(), got.data(), ref.size() * 4) == 0, "get_rows type %d differs from the CPU's", type);
         }
     }
-    cpu.free(&cpu);
+    CHECK_OK(stw_backend_free(be));
 }
 
 // One attention scenario: sequences with a history already cached and a step of query tokens. The CPU backend's
@@ -233,51 +234,60 @@ void run_attention_case(const attn_case &c) {
     const int32_t n_layer = 2, layer = 1;
     const int32_t n_seq = (int32_t)c.lengths.size();
     const int64_t kw = (int64_t)c.n_head_kv * c.dk, vw = (int64_t)c.n_head_kv * c.dv;
-    stw_kv_pool pool;
-    pool.kv_type = c.kv_type;
-    pool.k_row_bytes = stw_kv_row_bytes(c.kv_type, kw);
-    pool.v_row_bytes = stw_kv_row_bytes(c.kv_type, vw);
-    pool.layer_block_bytes = STW_KV_BLOCK_TOKENS * (pool.k_row_bytes + pool.v_row_bytes);
-    pool.block_bytes = n_layer * pool.layer_block_bytes;
-    int32_t max_blocks = 0, total_blocks = 0;
+    stw_step_seq proto;
+    std::memset(&proto, 0, sizeof proto);
+    proto.kv_type = c.kv_type;
+    proto.k_row_bytes = stw_kv_row_bytes(c.kv_type, kw);
+    proto.v_row_bytes = stw_kv_row_bytes(c.kv_type, vw);
+    proto.layer_block_bytes = STW_KV_BLOCK_TOKENS * (proto.k_row_bytes + proto.v_row_bytes);
+    proto.block_bytes = n_layer * proto.layer_block_bytes;
+    int32_t total_blocks = 0;
+    std::vector<int32_t> n_blocks(n_seq);
     for (int32_t s = 0; s < n_seq; s++) {
-        const int32_t b = (c.lengths[s] + c.step[s] + STW_KV_BLOCK_TOKENS - 1) / STW_KV_BLOCK_TOKENS;
-        max_blocks = b > max_blocks ? b : max_blocks;
-        total_blocks += b;
+        n_blocks[s] = (c.lengths[s] + c.step[s] + STW_KV_BLOCK_TOKENS - 1) / STW_KV_BLOCK_TOKENS;
+        total_blocks += n_blocks[s];
     }
-    pool.n_blocks = total_blocks;
-    std::vector<uint8_t> host_pool(pool.block_bytes * total_blocks, 0);
-    pool.data = host_pool.data();
-    // block ids handed out in a shuffled order, so that no sequence's blocks are contiguous
-    std::vector<int32_t> ids(total_blocks);
-    for (int32_t i = 0; i < total_blocks; i++) ids[i] = i;
-    std::shuffle(ids.begin(), ids.end(), g_rng);
-    std::vector<int32_t> tables(n_seq * max_blocks, 0);
-    std::vector<stw_seq> seqs(n_seq);
-    int32_t next = 0;
+    std::vector<uint8_t> host_pool(proto.block_bytes * total_blocks, 0);
+    dbuf dpool(host_pool);
+    // block ids handed out in a shuffled order, so that no sequence's blocks are contiguous; one flat table
+    std::vector<int32_t> table(total_blocks);
+    for (int32_t i = 0; i < total_blocks; i++) table[i] = i;
+    std::shuffle(table.begin(), table.end(), g_rng);
+    std::vector<stw_step_seq> hseqs(n_seq, proto), dseqs(n_seq, proto);
+    int32_t off = 0;
     for (int32_t s = 0; s < n_seq; s++) {
-        std::memset(&seqs[s], 0, sizeof seqs[s]);
-        seqs[s].pool = &pool;
-        seqs[s].block_table = &tables[s * max_blocks];
-        const int32_t b = (c.lengths[s] + c.step[s] + STW_KV_BLOCK_TOKENS - 1) / STW_KV_BLOCK_TOKENS;
-        for (int32_t j = 0; j < b; j++) tables[s * max_blocks + j] = ids[next++];
-        seqs[s].n_blocks = b;
+        hseqs[s].kv = host_pool.data();
+        dseqs[s].kv = dpool.as<uint8_t>();
+        hseqs[s].bt_offset = dseqs[s].bt_offset = off;
+        hseqs[s].n_blocks = dseqs[s].n_blocks = n_blocks[s];
+        off += n_blocks[s];
     }
-    stw_cuda::kv_layout L{c.kv_type, pool.k_row_bytes, pool.v_row_bytes, pool.layer_block_bytes, pool.block_bytes};
-    dbuf dpool(host_pool), dtables(tables);
-    stw_backend cpu;
-    REQUIRE_OK(stw_backend_cpu_init(&cpu, 2) ? STW_STATUS_OK : STW_STATUS_OUT_OF_MEMORY);
-
+    dbuf dtable(table), ddseqs(dseqs);
+    CHECK_CUDA(stw_cuda_check_step_seqs(dseqs.data(), n_seq, kw, vw));
+    stw_backend *cpu = nullptr;
+    REQUIRE_OK(stw_backend_init(STW_BACKEND_KIND_CPU, 0, 2, &cpu));
+    // the CPU backend's view of a step (host memory) over tokens (tok_seq, pos)
+    auto cpu_step = [&](const std::vector<int32_t> &tok_seq, const std::vector<int32_t> &pos) {
+        stw_step st;
+        std::memset(&st, 0, sizeof st);
+        st.n_tokens = (int32_t)tok_seq.size();
+        st.n_seqs = n_seq;
+        st.n_table = total_blocks;
+        st.pos = st.h_pos = pos.data();
+        st.seq = st.h_seq = tok_seq.data();
+        st.seqs = st.h_seqs = hseqs.data();
+        st.block_table = st.h_block_table = table.data();
+        return st;
+    };
     // Stores K/V for a list of (sequence, position) tokens in both pools.
     auto store = [&](const std::vector<int32_t> &tok_seq, const std::vector<int32_t> &pos) {
         const int64_t n = (int64_t)tok_seq.size();
         const std::vector<float> k = randn(n * kw), v = randn(n * vw);
-        std::vector<stw_seq *> sp(n);
-        for (int64_t i = 0; i < n; i++) sp[i] = &seqs[tok_seq[i]];
-        CHECK(cpu.kv_store(&cpu, layer, k.data(), kw, v.data(), vw, n, sp.data(), pos.data()) == 0);
+        const stw_step st = cpu_step(tok_seq, pos);
+        CHECK(cpu->kv_store(cpu, layer, k.data(), kw, v.data(), vw, &st) == 0);
         dbuf dk(k), dv(v), dseq(tok_seq), dpos(pos);
-        stw_cuda_step st{dseq.as<int32_t>(), dpos.as<int32_t>(), dtables.as<int32_t>(), max_blocks, nullptr};
-        CHECK_CUDA(stw_cuda_kv_store(&L, dpool.as<uint8_t>(), layer, dk.as<float>(), kw, dv.as<float>(), vw, n, &st, g_stream));
+        stw_cuda_step ds{ddseqs.as<stw_step_seq>(), dseq.as<int32_t>(), dpos.as<int32_t>(), dtable.as<int32_t>()};
+        CHECK_CUDA(stw_cuda_kv_store(layer, dk.as<float>(), kw, dv.as<float>(), vw, n, &ds, g_stream));
         CHECK_CUDA(stw_cuda_synchronize(g_stream));
     };
     // history, one "prefill" per sequence
@@ -303,8 +313,7 @@ void run_attention_case(const attn_case &c) {
     const int32_t n = (int32_t)tok_seq.size();
     const std::vector<float> q = randn((size_t)n * c.n_head * c.dk);
     std::vector<float> ref((size_t)n * c.n_head * c.dv);
-    std::vector<stw_seq *> sp(n);
-    for (int32_t i = 0; i < n; i++) sp[i] = &seqs[tok_seq[i]];
+    const stw_step st = cpu_step(tok_seq, pos);
     stw_attn_args a;
     a.n_tokens = n;
     a.layer = layer;
@@ -315,24 +324,28 @@ void run_attention_case(const attn_case &c) {
     a.scale = 1.0f / std::sqrt((float)c.dk);
     a.q = q.data();
     a.out = ref.data();
-    a.seqs = sp.data();
-    a.pos = pos.data();
-    CHECK(cpu.attention(&cpu, &a) == 0);
+    a.step = &st;
+    CHECK(cpu->attention(cpu, &a) == 0);
 
     std::vector<attn_tile> tiles(n);
     const int32_t nt = plan_attention(tok_seq.data(), n, tiles.data());
     tiles.resize(nt);
-    dbuf dq(q), dout(ref.size() * 4), dseq(tok_seq), dpos(pos), dtiles(tiles);
-    dbuf scratch(stw_cuda_attention_scratch_bytes(n, c.n_head, c.dv));
-    stw_cuda_step st{dseq.as<int32_t>(), dpos.as<int32_t>(), dtables.as<int32_t>(), max_blocks, dtiles.as<attn_tile>()};
+    dbuf dq(q), dout(ref.size() * 4), dseq(tok_seq), dpos(pos), dtiles(n * sizeof(attn_tile));
+    dbuf partials(stw_cuda_attention_partial_bytes(c.n_head, c.dv));
+    CHECK_CUDA(stw_cuda_attention_plan(dseq.as<int32_t>(), n, dtiles.as<attn_tile>(), g_stream));
+    const std::vector<attn_tile> dev_plan = dtiles.get<attn_tile>(nt);
+    for (int32_t t = 0; t < nt; t++)
+        CHECK_MSG(dev_plan[t].first == tiles[t].first && dev_plan[t].count == tiles[t].count, "%s: device plan tile %d",
+                  c.name, t);
+    stw_cuda_step ds{ddseqs.as<stw_step_seq>(), dseq.as<int32_t>(), dpos.as<int32_t>(), dtable.as<int32_t>()};
     stw_cuda_attn ca{n, layer, c.n_head, c.n_head_kv, c.dk, c.dv, a.scale, dq.as<float>(), dout.as<float>()};
-    CHECK_CUDA(stw_cuda_attention(&L, dpool.as<uint8_t>(), &ca, &st, tiles.data(), nt, pos.data(), scratch.p,
-                                  scratch.bytes, g_stream));
+    CHECK_CUDA(stw_cuda_attention(&ca, &ds, dtiles.as<attn_tile>(), tiles.data(), nt, pos.data(), partials.as<float>(),
+                                  partials.bytes, g_stream));
     const std::vector<float> got = dout.get<float>(ref.size());
     const double e = nmse(ref.data(), got.data(), ref.size());
     CHECK_MSG(e < 5e-4, "%s: attention NMSE %.3g", c.name, e);
-    std::printf("  attention %-40s NMSE %.3g\n", c.name, e);
-    cpu.free(&cpu);
+    std::printf("  attention %-44s NMSE %.3g\n", c.name, e);
+    CHECK_OK(stw_backend_free(cpu));
 }
 
 void test_kv_and_attention() {
@@ -348,6 +361,13 @@ void test_kv_and_attention() {
         run_attention_case({name[2], kt, 4, 4, 128, 128, {17, 0}, {1, 19}});
     }
     run_attention_case({"f16, 1 KV head, 32-wide heads, 33 tokens", STW_TYPE_F16, 6, 1, 32, 32, {3}, {33}});
+    // 130 decode tokens: more than the partial slots allow splitting, so the unsplit kernel writes the output
+    attn_case many{"130 decodes (unsplit path)", STW_TYPE_F16, 4, 2, 64, 64, {}, {}};
+    for (int s = 0; s < 130; s++) {
+        many.lengths.push_back(260 + 7 * s);
+        many.step.push_back(1);
+    }
+    run_attention_case(many);
 }
 
 void test_allocation_failure_is_a_status() {

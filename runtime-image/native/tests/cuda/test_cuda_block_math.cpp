@@ -140,28 +140,28 @@ void test_kv_row_offset_matches_core() {
     const int32_t kv_types[] = {STW_TYPE_F32, STW_TYPE_F16, STW_TYPE_Q8_0};
     for (int32_t type : kv_types) {
         const int32_t n_layer = 3;
-        stw_kv_pool pool;
-        pool.kv_type = type;
-        pool.k_row_bytes = stw_kv_row_bytes(type, 2 * 64);
-        pool.v_row_bytes = stw_kv_row_bytes(type, 2 * 96);
-        pool.layer_block_bytes = STW_KV_BLOCK_TOKENS * (pool.k_row_bytes + pool.v_row_bytes);
-        pool.block_bytes = n_layer * pool.layer_block_bytes;
-        pool.n_blocks = 7;
-        std::vector<uint8_t> data(pool.block_bytes * pool.n_blocks);
-        pool.data = data.data();
-        int32_t table[4] = {5, 0, 6, 2};
-        stw_seq seq;
-        std::memset(&seq, 0, sizeof seq);
-        seq.pool = &pool;
-        seq.block_table = table;
-        kv_layout L{type, pool.k_row_bytes, pool.v_row_bytes, pool.layer_block_bytes, pool.block_bytes};
-        CHECK(kv_row_bytes(type, 128) == pool.k_row_bytes && kv_row_bytes(type, 192) == pool.v_row_bytes);
+        stw_step_seq ss;
+        std::memset(&ss, 0, sizeof ss);
+        ss.kv_type = type;
+        ss.k_row_bytes = stw_kv_row_bytes(type, 2 * 64);
+        ss.v_row_bytes = stw_kv_row_bytes(type, 2 * 96);
+        ss.layer_block_bytes = STW_KV_BLOCK_TOKENS * (ss.k_row_bytes + ss.v_row_bytes);
+        ss.block_bytes = n_layer * ss.layer_block_bytes;
+        std::vector<uint8_t> data(ss.block_bytes * 7);
+        ss.kv = data.data();
+        // the flat table of a step: another sequence's 3 entries, then this one's 4 at bt_offset 3
+        const int32_t table[7] = {1, 3, 4, 5, 0, 6, 2};
+        ss.bt_offset = 3;
+        ss.n_blocks = 4;
+        kv_layout L{type, (size_t)ss.k_row_bytes, (size_t)ss.v_row_bytes, (size_t)ss.layer_block_bytes,
+                    (size_t)ss.block_bytes};
+        CHECK(kv_row_bytes(type, 128) == ss.k_row_bytes && kv_row_bytes(type, 192) == ss.v_row_bytes);
         for (int32_t layer = 0; layer < n_layer; layer++)
             for (int32_t p = 0; p < 4 * STW_KV_BLOCK_TOKENS; p++)
                 for (int v = 0; v < 2; v++) {
-                    const size_t want = (size_t)(stw_seq_kv_row(&seq, layer, p, v) - data.data());
-                    CHECK_MSG(kv_row_offset(L, table, layer, p, v) == want, "type %d layer %d pos %d %s", type, layer,
-                              p, v ? "V" : "K");
+                    const size_t want = (size_t)(stw_seq_kv_row(&ss, table, layer, p, v) - data.data());
+                    CHECK_MSG(kv_row_offset(L, table + ss.bt_offset, layer, p, v) == want, "type %d layer %d pos %d %s",
+                              type, layer, p, v ? "V" : "K");
                 }
     }
 }
