@@ -146,3 +146,39 @@ int stw_cuda_synchronize(void *stream) {
     if (err != cudaSuccess) return stw_cuda::fail_cuda(err, "a kernel of this step (cudaStreamSynchronize)");
     return 0;
 }
+
+int stw_cuda_measure_copy(size_t bytes, int iters, double *seconds) {
+    *seconds = 0;
+    void *a = nullptr, *b = nullptr;
+    if (int rc = stw_cuda_malloc(&a, bytes, UINT64_MAX)) return rc;
+    if (int rc = stw_cuda_malloc(&b, bytes, UINT64_MAX)) {
+        stw_cuda_free(a);
+        return rc;
+    }
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    int rc = 0;
+    float best = -1.0f;
+    if (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) {
+        rc = stw_cuda::fail_cuda(cudaGetLastError(), "cudaEventCreate");
+    } else {
+        for (int i = 0; i <= iters && rc == 0; i++) {  // iteration 0 warms up
+            cudaEventRecord(e0);
+            cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice);
+            cudaEventRecord(e1);
+            const cudaError_t err = cudaEventSynchronize(e1);
+            if (err != cudaSuccess) {
+                rc = stw_cuda::fail_cuda(err, "device-to-device copy");
+                break;
+            }
+            float ms = 0;
+            cudaEventElapsedTime(&ms, e0, e1);
+            if (i > 0 && (best < 0 || ms < best)) best = ms;
+        }
+    }
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    stw_cuda_free(a);
+    stw_cuda_free(b);
+    if (rc == 0) *seconds = best / 1000.0;
+    return rc;
+}

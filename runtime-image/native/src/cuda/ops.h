@@ -47,6 +47,9 @@ int stw_cuda_stream_create(void **out);
 void stw_cuda_stream_destroy(void *stream);
 // Waits for the stream (NULL: the whole device) and reports any asynchronous error of what ran on it.
 int stw_cuda_synchronize(void *stream);
+// The benchmark's yardstick: seconds of one device-to-device cudaMemcpy of `bytes` (best of iters, after a warm-up),
+// on the current device. Copy bandwidth is then 2 * bytes / seconds (each byte read once and written once).
+int stw_cuda_measure_copy(size_t bytes, int iters, double *seconds);
 
 // --- ops ---------------------------------------------------------------------------------------
 // y[i][r] = dot(W row r, x[i]) for i < n. W: rows x cols of `type` (rows back to back, row_bytes each), read in
