@@ -88,10 +88,14 @@ void test_golden() {
             const int diff = first_diff(cpu_tokens, gpu_tokens);
             std::printf("  %s, KV %d: first-step logits max |CUDA - CPU| %.2e; tokens %s (first difference %d)\n", file,
                         kv, (double)d, diff < 0 ? "equal" : "DIFFER", diff);
-            CHECK_MSG(d < 2e-2f, "%s KV %d: first-step logits differ by %g", file, kv, (double)d);
-            // equal tokens, or a first difference only where the CPU's top-2 gap is within float noise
-            CHECK_MSG(diff < 0 || cpu_gaps[(size_t)diff] < 1e-2f, "%s KV %d: tokens differ at %d (CPU gap %g)", file, kv,
-                      diff, diff < 0 ? 0.0 : (double)cpu_gaps[(size_t)diff]);
+            // F32 weights: both engines multiply in float (summation order differs); Q8_0 weights: the CPU quantizes
+            // the activations to int8 as well, the GPU keeps them in float
+            const bool f32 = std::string(file) == "stories260K-f32.gguf";
+            const float tol = f32 ? 1e-3f : 0.15f;
+            CHECK_MSG(d < tol, "%s KV %d: first-step logits differ by %g", file, kv, (double)d);
+            // equal tokens, or a first difference only where the CPU's top-2 gap is within that noise
+            CHECK_MSG(diff < 0 || cpu_gaps[(size_t)diff] < 2 * tol, "%s KV %d: tokens differ at %d (CPU gap %g)", file,
+                      kv, diff, diff < 0 ? 0.0 : (double)cpu_gaps[(size_t)diff]);
             if (std::string(file) == "stories260K-f32.gguf" && kv == STW_TYPE_F32)
                 CHECK_MSG(gpu_tokens == expected, "F32 CUDA tokens differ from the golden vector at %d",
                           first_diff(gpu_tokens, expected));
