@@ -25,6 +25,9 @@ jclass g_errors_class = nullptr;          // io.stowage.runtime.engine.NativeErr
 jmethodID g_errors_create = nullptr;      // static Throwable create(int status, String message)
 jclass g_illegal_argument = nullptr;      // java.lang.IllegalArgumentException
 jclass g_out_of_memory = nullptr;         // java.lang.OutOfMemoryError
+jclass g_progress_class = nullptr;        // io.stowage.runtime.engine.UploadProgress
+jmethodID g_progress_method = nullptr;    // boolean onProgress(long done, long total)
+jclass g_string_class = nullptr;          // java.lang.String
 
 // Numbers of the int/float arrays that carry stw_hparams across (NativeEngine.HPARAM_INTS / HPARAM_FLOATS).
 constexpr jsize kHparamInts = 12;
@@ -126,6 +129,11 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *) {
     if (g_illegal_argument == nullptr || g_out_of_memory == nullptr || g_errors_class == nullptr) return JNI_ERR;
     g_errors_create = env->GetStaticMethodID(g_errors_class, "create", "(ILjava/lang/String;)Ljava/lang/Throwable;");
     if (g_errors_create == nullptr) return JNI_ERR;  // NoSuchMethodError pending: the load fails with it
+    g_progress_class = global_class(env, "io/stowage/runtime/engine/UploadProgress");
+    g_string_class = global_class(env, "java/lang/String");
+    if (g_progress_class == nullptr || g_string_class == nullptr) return JNI_ERR;
+    g_progress_method = env->GetMethodID(g_progress_class, "onProgress", "(JJ)Z");
+    if (g_progress_method == nullptr) return JNI_ERR;
     return JNI_VERSION_1_8;
 }
 
@@ -135,11 +143,146 @@ JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *) {
     if (g_errors_class != nullptr) env->DeleteGlobalRef(g_errors_class);
     if (g_illegal_argument != nullptr) env->DeleteGlobalRef(g_illegal_argument);
     if (g_out_of_memory != nullptr) env->DeleteGlobalRef(g_out_of_memory);
+    if (g_progress_class != nullptr) env->DeleteGlobalRef(g_progress_class);
+    if (g_string_class != nullptr) env->DeleteGlobalRef(g_string_class);
 }
 
 JNIEXPORT jstring STW_JNI(version)(JNIEnv *env, jclass) { return new_utf(env, stw_version()); }
 
 JNIEXPORT jstring STW_JNI(cpuFeatures)(JNIEnv *env, jclass) { return new_utf(env, stw_cpu_features()); }
+
+JNIEXPORT jlong STW_JNI(backendInit)(JNIEnv *env, jclass, jint kind, jint ordinal, jint threads) {
+    stw_backend *be = nullptr;
+    stw_status st = stw_backend_init(static_cast<stw_backend_kind>(kind), ordinal, threads, &be);
+    if (st != STW_STATUS_OK) {
+        throw_status(env, st, "stw_backend_init");
+        return 0;
+    }
+    return to_handle(be);
+}
+
+JNIEXPORT jlong STW_JNI(backendInitUuid)(JNIEnv *env, jclass, jbyteArray uuid, jint threads) {
+    STW_GUARD_BEGIN
+    std::string c_uuid;
+    if (!copy_c_string(env, uuid, "GPU UUID", c_uuid)) return 0;
+    stw_backend *be = nullptr;
+    stw_status st = stw_backend_init_uuid(c_uuid.c_str(), threads, &be);
+    if (st != STW_STATUS_OK) {
+        throw_status(env, st, "stw_backend_init_uuid");
+        return 0;
+    }
+    return to_handle(be);
+    STW_GUARD_END(env, 0)
+}
+
+JNIEXPORT void STW_JNI(backendFree)(JNIEnv *env, jclass, jlong be) {
+    stw_status st = stw_backend_free(from_handle<stw_backend>(be));
+    if (st != STW_STATUS_OK) throw_status(env, st, "stw_backend_free");
+}
+
+// numbers receives kind, ordinal, total bytes; returns {name, uuid}.
+JNIEXPORT jobjectArray STW_JNI(backendDeviceInfo)(JNIEnv *env, jclass, jlong be, jlongArray numbers) {
+    if (!check_length(env, numbers, 3, "device info numbers")) return nullptr;
+    stw_device_info info;
+    stw_status st = stw_backend_device_info(from_handle<stw_backend>(be), &info);
+    if (st != STW_STATUS_OK) {
+        throw_status(env, st, "stw_backend_device_info");
+        return nullptr;
+    }
+    info.name[sizeof info.name - 1] = '\0';
+    info.uuid[sizeof info.uuid - 1] = '\0';
+    jlong n[3] = {info.kind, info.ordinal, static_cast<jlong>(info.total_bytes)};
+    env->SetLongArrayRegion(numbers, 0, 3, n);
+    jobjectArray out = env->NewObjectArray(2, g_string_class, nullptr);
+    if (out == nullptr) return nullptr;
+    jstring name = new_utf(env, info.name);
+    if (name == nullptr) return nullptr;
+    env->SetObjectArrayElement(out, 0, name);
+    jstring uuid = new_utf(env, info.uuid);
+    if (uuid == nullptr) return nullptr;
+    env->SetObjectArrayElement(out, 1, uuid);
+    return out;
+}
+
+// out receives free bytes, total bytes.
+JNIEXPORT void STW_JNI(backendMemoryInfo)(JNIEnv *env, jclass, jlong be, jlongArray out) {
+    if (!check_length(env, out, 2, "memory info")) return;
+    uint64_t free_b = 0, total_b = 0;
+    stw_status st = stw_backend_memory_info(from_handle<stw_backend>(be), &free_b, &total_b);
+    if (st != STW_STATUS_OK) {
+        throw_status(env, st, "stw_backend_memory_info");
+        return;
+    }
+    jlong v[2] = {static_cast<jlong>(free_b), static_cast<jlong>(total_b)};
+    env->SetLongArrayRegion(out, 0, 2, v);
+}
+
+JNIEXPORT jlong STW_JNI(backendAllocatedBytes)(JNIEnv *, jclass, jlong be) {
+    return static_cast<jlong>(stw_backend_allocated_bytes(from_handle<stw_backend>(be)));
+}
+
+JNIEXPORT jlong STW_JNI(backendWorkspaceBytes)(JNIEnv *, jclass, jlong be) {
+    return static_cast<jlong>(stw_backend_workspace_bytes(from_handle<stw_backend>(be)));
+}
+
+JNIEXPORT jboolean STW_JNI(backendSupportsType)(JNIEnv *, jclass, jlong be, jint type, jint use) {
+    return stw_backend_supports_type(from_handle<stw_backend>(be), type, use) ? JNI_TRUE : JNI_FALSE;
+}
+
+namespace {
+struct progress_call {
+    JNIEnv *env;
+    jobject listener;
+};
+
+// Calls the Java listener; its false, or an exception it throws (left pending), cancels the upload.
+int32_t call_progress(uint64_t done, uint64_t total, void *user) {
+    progress_call *p = static_cast<progress_call *>(user);
+    jboolean go = p->env->CallBooleanMethod(p->listener, g_progress_method, static_cast<jlong>(done), static_cast<jlong>(total));
+    if (p->env->ExceptionCheck()) return 1;
+    return go ? 0 : 1;
+}
+}  // namespace
+
+JNIEXPORT void STW_JNI(modelLoad)(JNIEnv *env, jclass, jlong model, jlong be, jobject listener) {
+    progress_call call{env, listener};
+    stw_status st = stw_model_load(from_handle<stw_model>(model), from_handle<stw_backend>(be),
+                                   listener != nullptr ? call_progress : nullptr, &call);
+    if (st != STW_STATUS_OK) throw_status(env, st, "stw_model_load");  // a listener's exception stays pending instead
+}
+
+JNIEXPORT void STW_JNI(modelUnload)(JNIEnv *, jclass, jlong model, jlong be) {
+    stw_model_unload(from_handle<stw_model>(model), from_handle<stw_backend>(be));
+}
+
+JNIEXPORT jlong STW_JNI(modelDeviceBytes)(JNIEnv *, jclass, jlong model, jlong be) {
+    return static_cast<jlong>(stw_model_device_bytes(from_handle<stw_model>(model), from_handle<stw_backend>(be)));
+}
+
+JNIEXPORT jlong STW_JNI(kvPoolInitOn)(JNIEnv *env, jclass, jlong be, jlong model, jint kv_type, jlong budget) {
+    if (budget < 0) {
+        throw_illegal_argument(env, "KV pool budget must be >= 0 bytes, got " + std::to_string(budget));
+        return 0;
+    }
+    stw_kv_pool *pool = nullptr;
+    stw_status st = stw_kv_pool_init_on(from_handle<stw_backend>(be), from_handle<stw_model>(model), kv_type,
+                                        static_cast<uint64_t>(budget), &pool);
+    if (st != STW_STATUS_OK) {
+        throw_status(env, st, "stw_kv_pool_init_on");
+        return 0;
+    }
+    return to_handle(pool);
+}
+
+JNIEXPORT jlong STW_JNI(contextInitOn)(JNIEnv *env, jclass, jlong be, jlong model, jint batch, jint rows) {
+    stw_context *ctx = nullptr;
+    stw_status st = stw_context_init_on(from_handle<stw_backend>(be), from_handle<stw_model>(model), batch, rows, &ctx);
+    if (st != STW_STATUS_OK) {
+        throw_status(env, st, "stw_context_init_on");
+        return 0;
+    }
+    return to_handle(ctx);
+}
 
 JNIEXPORT jlong STW_JNI(modelInit)(JNIEnv *env, jclass, jbyteArray path, jintArray hp_ints, jfloatArray hp_floats,
                                     jbyteArray names, jintArray tensor_ints, jlongArray tensor_longs) {

@@ -6,11 +6,24 @@ package io.stowage.hostapi;
  *
  * @param gpuUuid the UUID of the GPU the device plugin gave the host ({@code GPU-…}, or {@code MIG-…} for a MIG
  *     device), as {@link GpuUuids#fromEnvironment} reads it; null when the host was given no GPU or its id is not a
- *     UUID (an index, {@code all})
+ *     UUID (an index, {@code all}); a CUDA host given none reports the UUID its backend measured
+ * @param backend the device as the host's backend measures it; null from a host that does not report it
  */
-public record DeviceState(String kind, String name, long totalBytes, long budgetBytes, long usedBytes, String gpuUuid) {
+public record DeviceState(
+        String kind,
+        String name,
+        long totalBytes,
+        long budgetBytes,
+        long usedBytes,
+        String gpuUuid,
+        BackendState backend) {
     /** A device with no GPU UUID (a CPU host, or a host from before hosts reported one). */
     public DeviceState(String kind, String name, long totalBytes, long budgetBytes, long usedBytes) {
-        this(kind, name, totalBytes, budgetBytes, usedBytes, null);
+        this(kind, name, totalBytes, budgetBytes, usedBytes, null, null);
+    }
+
+    /** A device without the backend's measurement (a host from before hosts reported one). */
+    public DeviceState(String kind, String name, long totalBytes, long budgetBytes, long usedBytes, String gpuUuid) {
+        this(kind, name, totalBytes, budgetBytes, usedBytes, gpuUuid, null);
     }
 }

@@ -33,13 +33,15 @@ public final class ComputeContext extends NativeHandle {
 
     @Override
     String describe() {
-        return "compute context (" + threads + " threads, " + maxBatchTokens + " tokens) of " + model.describe();
+        return "compute context (" + (threads > 0 ? threads + " threads, " : "") + maxBatchTokens + " tokens) of "
+                + model.describe();
     }
 
     public NativeModel model() {
         return model;
     }
 
+    /** Threads of its private CPU backend; 0 for a context on a shared {@link Backend}. */
     public int threads() {
         return threads;
     }
@@ -52,7 +54,10 @@ public final class ComputeContext extends NativeHandle {
         return maxLogitRows;
     }
 
-    /** Bytes of the workspace the context allocated (the memory contract's A_m). */
+    /**
+     * The memory contract's A_m of this context: what it needs of its backend's shared workspace (which is the largest
+     * A_m of the contexts on the backend).
+     */
     public long workspaceBytes() {
         long p = acquire();
         try {

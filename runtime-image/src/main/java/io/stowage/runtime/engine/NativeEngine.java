@@ -70,6 +70,37 @@ final class NativeEngine {
 
     static native long contextInit(long model, int threads, int maxBatchTokens, int maxLogitRows);
 
+    /** kind: 0 cpu, 1 cuda (stw_backend_kind). */
+    static native long backendInit(int kind, int ordinal, int threads);
+
+    static native long backendInitUuid(byte[] uuid, int threads);
+
+    static native void backendFree(long backend);
+
+    /** numbers receives kind, ordinal, total bytes; returns {name, uuid}. */
+    static native String[] backendDeviceInfo(long backend, long[] numbers);
+
+    /** out receives free bytes, total bytes. */
+    static native void backendMemoryInfo(long backend, long[] out);
+
+    static native long backendAllocatedBytes(long backend);
+
+    static native long backendWorkspaceBytes(long backend);
+
+    /** use: 0 weight, 1 KV. */
+    static native boolean backendSupportsType(long backend, int ggmlType, int use);
+
+    /** listener may be null. */
+    static native void modelLoad(long model, long backend, UploadProgress listener);
+
+    static native void modelUnload(long model, long backend);
+
+    static native long modelDeviceBytes(long model, long backend);
+
+    static native long kvPoolInitOn(long backend, long model, int kvType, long budgetBytes);
+
+    static native long contextInitOn(long backend, long model, int maxBatchTokens, int maxLogitRows);
+
     static native void contextFree(long context);
 
     static native long contextWorkspaceBytes(long context);

@@ -125,7 +125,10 @@ public final class NativeModel extends NativeHandle {
         }
     }
 
-    /** A KV pool that allocates budgetBytes (rounded down to whole blocks) up front and never more. */
+    /**
+     * A KV pool on the process's shared CPU backend that allocates budgetBytes (rounded down to whole blocks) up front
+     * and never more.
+     */
     public KvPool newKvPool(KvCacheType type, long budgetBytes) {
         if (budgetBytes <= 0) {
             throw new IllegalArgumentException("KV pool budget must be > 0 bytes, got " + budgetBytes);
@@ -139,15 +142,123 @@ public final class NativeModel extends NativeHandle {
         }
     }
 
-    /** A compute context: threads and the workspace for steps of up to maxBatchTokens tokens, maxLogitRows logits. */
-    public ComputeContext newContext(int threads, int maxBatchTokens, int maxLogitRows) {
-        if (threads < 1 || threads > 1024) {
-            throw new IllegalArgumentException("threads must be in 1..1024, got " + threads);
+    /**
+     * A KV pool allocated through a backend (device memory on a GPU) that holds budgetBytes rounded down to whole
+     * blocks and never more; the model's weights on that backend get one more reference.
+     */
+    public KvPool newKvPool(Backend backend, KvCacheType type, long budgetBytes) {
+        if (budgetBytes <= 0) {
+            throw new IllegalArgumentException("KV pool budget must be > 0 bytes, got " + budgetBytes);
         }
+        long p = acquire();
+        try {
+            long b = backend.pointerForCall();
+            try {
+                return new KvPool(
+                        NativeEngine.kvPoolInitOn(b, p, NativeEngine.ggmlId(type), budgetBytes),
+                        this,
+                        type,
+                        budgetBytes);
+            } finally {
+                backend.endCall();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * A compute context on a backend: its A_m joins the backend's one shared workspace (the largest A_m of the
+     * contexts on it), and its steps run one at a time with every other context there.
+     */
+    public ComputeContext newContext(Backend backend, int maxBatchTokens, int maxLogitRows) {
+        checkBatch(maxBatchTokens, maxLogitRows);
+        long p = acquire();
+        try {
+            long b = backend.pointerForCall();
+            try {
+                return new ComputeContext(
+                        NativeEngine.contextInitOn(b, p, maxBatchTokens, maxLogitRows),
+                        this,
+                        0,
+                        maxBatchTokens,
+                        maxLogitRows);
+            } finally {
+                backend.endCall();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Makes the weights resident on the backend and holds one reference until {@link #unload}: the CPU keeps the
+     * mapping; a GPU gets one upload, in chunks reported to progress (may be null), shared by every context and KV
+     * pool of this model there.
+     */
+    public void load(Backend backend, UploadProgress progress) {
+        long p = acquire();
+        try {
+            long b = backend.pointerForCall();
+            try {
+                NativeEngine.modelLoad(p, b, progress);
+            } finally {
+                backend.endCall();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /** Drops the reference {@link #load} took; the last reference on a device frees the copy there. */
+    public void unload(Backend backend) {
+        long p = acquire();
+        try {
+            long b = backend.pointerForCall();
+            try {
+                NativeEngine.modelUnload(p, b);
+            } finally {
+                backend.endCall();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Measured bytes of this model's weight buffer on the backend, 0 when not resident there: a GPU's copy, or on
+     * the CPU the mapped span the tensors occupy.
+     */
+    public long deviceBytes(Backend backend) {
+        long p = acquire();
+        try {
+            long b = backend.pointerForCall();
+            try {
+                return NativeEngine.modelDeviceBytes(p, b);
+            } finally {
+                backend.endCall();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    private static void checkBatch(int maxBatchTokens, int maxLogitRows) {
         if (maxBatchTokens < 1 || maxLogitRows < 1 || maxLogitRows > maxBatchTokens) {
             throw new IllegalArgumentException("maxBatchTokens (" + maxBatchTokens + ") must be >= 1 and maxLogitRows ("
                     + maxLogitRows + ") in 1..maxBatchTokens");
         }
+    }
+
+    /**
+     * A compute context on a private CPU backend of its own: threads and the workspace for steps of up to
+     * maxBatchTokens tokens, maxLogitRows logits.
+     */
+    public ComputeContext newContext(int threads, int maxBatchTokens, int maxLogitRows) {
+        if (threads < 1 || threads > 1024) {
+            throw new IllegalArgumentException("threads must be in 1..1024, got " + threads);
+        }
+        checkBatch(maxBatchTokens, maxLogitRows);
         long p = acquire();
         try {
             return new ComputeContext(

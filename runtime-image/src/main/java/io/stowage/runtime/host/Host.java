@@ -1,5 +1,6 @@
 package io.stowage.runtime.host;
 
+import io.stowage.hostapi.BackendState;
 import io.stowage.hostapi.DeviceState;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.HostState;
@@ -10,6 +11,8 @@ import io.stowage.hostapi.ReplicaAssignment;
 import io.stowage.hostapi.ReplicaState;
 import io.stowage.placement.memory.KvCacheType;
 import io.stowage.runtime.chat.ChatTemplate;
+import io.stowage.runtime.engine.Backend;
+import io.stowage.runtime.engine.DeviceInfo;
 import io.stowage.runtime.engine.KvPool;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.tokenizer.Tokenizer;
@@ -31,6 +34,10 @@ import org.jboss.logging.Logger;
 /**
  * A runtime host: converges its device to the assignment it is given (models loaded once per digest, replicas as KV
  * partitions), routes requests to replicas by served name and reports its measured state.
+ *
+ * <p>Memory, as the planner counts it (DESIGN.md memory model): each model's weights once, each replica's KV, and
+ * one compute workspace for the whole device, the largest of its models' A_m (the backend allocates exactly that
+ * and runs one step at a time on it). The host's budget excludes O_host, which the planner charged to the device.
  */
 public final class Host implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Host.class);
@@ -39,6 +46,8 @@ public final class Host implements AutoCloseable {
     private final ModelFetcher fetcher;
     private final DeviceScheduler device;
     private final ExecutorService loader;
+    private final Backend backend;
+    private final DeviceInfo deviceInfo;
 
     // Guarded by this.
     private final Map<String, LoadedModel> models = new LinkedHashMap<>();
@@ -53,12 +62,34 @@ public final class Host implements AutoCloseable {
         fetcher.allowFiles(files);
     }
 
+    /** A host on this machine's CPU, with a backend of {@code settings.threads()} threads. */
     public Host(HostSettings settings, ModelFetcher fetcher) {
+        this(settings, fetcher, Backend.cpu(settings.threads()));
+    }
+
+    /** A host on the device of this backend, which it owns from now on (and closes last). */
+    public Host(HostSettings settings, ModelFetcher fetcher, Backend backend) {
         this.settings = settings;
         this.fetcher = fetcher;
+        this.backend = backend;
+        this.deviceInfo = backend.deviceInfo();
         this.device = new DeviceScheduler(settings.deviceName());
         this.loader = Executors.newThreadPerTaskExecutor(
                 Thread.ofPlatform().name("stowage-loader-", 0).daemon().factory());
+    }
+
+    /** The native backend of this host's device. */
+    public Backend backend() {
+        return backend;
+    }
+
+    /** The device's one compute workspace as allocated now (the largest A_m of its models); 0 once closed. */
+    public long deviceWorkspaceBytes() {
+        try {
+            return backend.workspaceBytes();
+        } catch (IllegalStateException closed) {
+            return 0;
+        }
     }
 
     public HostSettings settings() {
@@ -198,8 +229,9 @@ public final class Host implements AutoCloseable {
     }
 
     /**
-     * Refuses an assignment whose weights, workspaces and KV do not fit the budget (409), or whose byte counts add
-     * up past a long (400): every sum is exact, so no overflow can pass for a small total.
+     * Refuses an assignment whose weights, workspace and KV do not fit the budget (409), or whose byte counts add up
+     * past a long (400): every sum is exact, so no overflow can pass for a small total. Weights and KV add up; the
+     * workspace is the largest A_m of the models, as the planner counts it and the backend allocates it.
      */
     private void checkBudget(HostAssignment a) {
         long weights = 0;
@@ -209,12 +241,11 @@ public final class Host implements AutoCloseable {
             LoadedModel have = measured(m);
             weights = add(
                     weights,
-                    have != null ? have.weightBytes() : Math.max(m.weightBytes(), fetcher.localSize(m.uri())),
+                    // an understated weightBytes is raised to the file's own W_m (what the planner counts)
+                    have != null ? have.weightBytes() : Math.max(m.weightBytes(), fetcher.localWeightBytes(m.uri())),
                     "the models' weightBytes");
-            // Each model has its own compute context (the engine's contexts are per model), so workspaces add up
-            // here, where the memory model takes their maximum: the host checks what it will really allocate.
-            workspace = add(
-                    workspace, have != null ? have.workspaceBytes() : m.workspaceBytes(), "the models' workspaceBytes");
+            // One workspace per device, shared by its models' contexts: the maximum, not the sum.
+            workspace = Math.max(workspace, have != null ? have.workspaceBytes() : m.workspaceBytes());
         }
         for (ReplicaAssignment r : a.replicas()) {
             Replica have = replicas.get(r.id());
@@ -234,7 +265,9 @@ public final class Host implements AutoCloseable {
                     "OverBudget",
                     409,
                     "assignment generation " + a.generation() + " needs " + need + " bytes (weights " + weights
-                            + " + workspace " + workspace + " + KV " + kv + " for "
+                            + " + workspace " + workspace + " (the largest A_m of "
+                            + a.models().size()
+                            + " models) + KV " + kv + " for "
                             + a.replicas().size()
                             + " replicas) but this host's budget is " + budget + " bytes (host "
                             + settings.budgetBytes()
@@ -285,7 +318,12 @@ public final class Host implements AutoCloseable {
             try {
                 m.tokenizer = Tokenizer.fromGguf(nm.spec().file());
                 m.chatTemplate = ChatTemplate.fromGguf(nm.spec().file());
-                m.context = nm.newContext(settings.threads(), settings.batchTokens(), settings.logitRows());
+                // the weights onto the device (a GPU: one upload per model, shared by its replicas), then the context
+                nm.load(backend, (done, total) -> {
+                    m.uploadedBytes = done;
+                    return !m.removed;
+                });
+                m.context = nm.newContext(backend, settings.batchTokens(), settings.logitRows());
             } catch (RuntimeException | Error e) {
                 if (m.context != null) {
                     m.context.close();
@@ -299,15 +337,17 @@ public final class Host implements AutoCloseable {
                     m.close();
                     return;
                 }
-                // Sizes unknown at assignment time (an http model without weightBytes) are checked now, measured.
+                // Sizes unknown at assignment time (an http model without weightBytes) are checked now, measured: its
+                // weights, and what its A_m adds to the device's shared workspace (nothing when not the largest).
                 long weights = nm.weightBytes();
                 long workspace = m.context.workspaceBytes();
-                long free = budgetFor(current) - usedBytes();
-                if (weights + workspace > free) {
+                long grows = Math.max(0, workspace - sharedWorkspaceBytes(m));
+                long free = budgetFor(current) - usedBytesWithout(m);
+                if (weights + grows > free) {
                     m.close();
-                    m.fail("the model needs " + (weights + workspace) + " bytes (weights " + weights + " + workspace "
-                            + workspace + ") but only " + free + " bytes of the host's budget of " + budgetFor(current)
-                            + " are free");
+                    m.fail("the model needs " + (weights + grows) + " bytes (weights " + weights + " + " + grows
+                            + " more of the shared workspace for its A_m of " + workspace + ") but only " + free
+                            + " bytes of the host's budget of " + budgetFor(current) + " are free");
                     return;
                 }
                 m.phase = ModelPhase.LOADED;
@@ -361,7 +401,7 @@ public final class Host implements AutoCloseable {
             }
             KvPool pool;
             try {
-                pool = m.model.newKvPool(kvType(ra), kv);
+                pool = m.model.newKvPool(backend, kvType(ra), kv);
             } catch (RuntimeException e) {
                 // One replica that cannot get its KV must not stop the others, nor leave the apply half done.
                 replicaFailures.put(ra.id(), "its KV pool of " + kv + " bytes was refused: " + e.getMessage());
@@ -381,18 +421,40 @@ public final class Host implements AutoCloseable {
     }
 
     /**
-     * Bytes the host holds on its device: weights and workspace of each model once, and every replica's KV,
-     * counting removed replicas and models until their last sequence ends and they are freed.
+     * Bytes the host holds on its device: weights of each model once, every replica's KV, and the one workspace (the
+     * largest A_m of the models), counting removed replicas and models until their last sequence ends and they are
+     * freed.
      */
     private long usedBytes() {
+        return usedBytesWithout(null);
+    }
+
+    /** {@link #usedBytes()} as if {@code skip} (a model being loaded) were not there. */
+    private long usedBytesWithout(LoadedModel skip) {
         long used = 0;
+        long workspace = 0;
         for (LoadedModel m : device.models()) {
-            used += m.weightBytes() + m.workspaceBytes();
+            if (m == skip) {
+                continue;
+            }
+            used += m.weightBytes();
+            workspace = Math.max(workspace, m.workspaceBytes());
             for (Replica r : m.replicas) {
                 used += r.pool.isClosed() ? 0 : r.kvReservedBytes();
             }
         }
-        return used;
+        return used + workspace;
+    }
+
+    /** The largest A_m of the loaded models other than {@code skip}: the shared workspace they need. */
+    private long sharedWorkspaceBytes(LoadedModel skip) {
+        long workspace = 0;
+        for (LoadedModel m : device.models()) {
+            if (m != skip) {
+                workspace = Math.max(workspace, m.workspaceBytes());
+            }
+        }
+        return workspace;
     }
 
     /** The least loaded ready replica serving that name, or null when none is. */
@@ -459,7 +521,8 @@ public final class Host implements AutoCloseable {
                     m.downloadedBytes,
                     m.totalBytes,
                     m.weightBytes(),
-                    m.workspaceBytes()));
+                    m.workspaceBytes(),
+                    m.deviceBytes(backend)));
         }
         List<ReplicaState> rs = new ArrayList<>();
         for (ReplicaAssignment ra : wantedReplicas.values()) {
@@ -473,7 +536,8 @@ public final class Host implements AutoCloseable {
                     r == null ? 0 : r.kvReservedBytes(),
                     r == null ? 0 : r.kvUsedBytes(),
                     r == null ? 0 : r.running,
-                    r == null ? 0 : r.queued));
+                    r == null ? 0 : r.queued,
+                    plannedKv(ra)));
         }
         DeviceState ds = new DeviceState(
                 settings.deviceKind(),
@@ -481,8 +545,42 @@ public final class Host implements AutoCloseable {
                 settings.totalBytes(),
                 settings.budgetBytes(),
                 usedBytes(),
-                settings.gpuUuid());
+                settings.gpuUuid() != null ? settings.gpuUuid() : deviceInfo.uuid(),
+                backendState());
         return new HostState(generation, ds, ms, rs, ProcMemory.rssBytes(), ProcMemory.pssBytes());
+    }
+
+    /** K_r as planned: the assignment's, else the contract's from the loaded model; 0 while unknown. */
+    private long plannedKv(ReplicaAssignment ra) {
+        try {
+            return kvBudgetOf(ra);
+        } catch (ArithmeticException | IllegalStateException e) {
+            return 0;
+        }
+    }
+
+    /** The device as the backend measures it now. */
+    private BackendState backendState() {
+        Long free = null;
+        try {
+            free = backend.memoryInfo()[0];
+        } catch (RuntimeException e) {
+            // unknown (null) rather than failing the whole state: a closed host, or a driver that cannot say
+        }
+        long allocated = 0;
+        try {
+            allocated = backend.allocatedBytes();
+        } catch (IllegalStateException closed) {
+            free = null;
+        }
+        return new BackendState(
+                deviceInfo.kind(),
+                deviceInfo.name(),
+                deviceInfo.uuid(),
+                deviceInfo.totalBytes(),
+                free,
+                allocated,
+                deviceWorkspaceBytes());
     }
 
     /** Why a wanted replica is not running (its model failed, or its KV does not fit), or null. */
@@ -511,5 +609,14 @@ public final class Host implements AutoCloseable {
     public void close() {
         loader.shutdownNow();
         device.close();
+        synchronized (this) {
+            models.values().forEach(LoadedModel::close);
+        }
+        try {
+            backend.close();
+        } catch (RuntimeException e) {
+            // a model still loading on a loader thread holds memory there: the core keeps it rather than free it
+            LOG.warnf("backend of %s not freed at close: %s", settings.deviceName(), e.getMessage());
+        }
     }
 }

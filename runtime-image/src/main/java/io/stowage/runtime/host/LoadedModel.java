@@ -21,6 +21,9 @@ public final class LoadedModel {
     volatile String reason;
     volatile long downloadedBytes;
     volatile long totalBytes = -1;
+    /** Bytes of the weights uploaded to the device so far (a GPU; the CPU maps them: all at once). */
+    volatile long uploadedBytes;
+
     volatile boolean removed;
 
     volatile NativeModel model;
@@ -73,7 +76,17 @@ public final class LoadedModel {
         }
     }
 
-    /** The compute context's workspace bytes; 0 once it is freed. */
+    /** Measured bytes of the weights' buffer on the backend's device; 0 before loading or once freed. */
+    long deviceBytes(io.stowage.runtime.engine.Backend backend) {
+        NativeModel m = model;
+        try {
+            return m == null ? 0 : m.deviceBytes(backend);
+        } catch (IllegalStateException closed) {
+            return 0;
+        }
+    }
+
+    /** The compute context's A_m (its share of the device's one workspace); 0 once it is freed. */
     long workspaceBytes() {
         ComputeContext c = context;
         try {

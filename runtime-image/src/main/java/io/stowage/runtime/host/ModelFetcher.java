@@ -1,5 +1,7 @@
 package io.stowage.runtime.host;
 
+import io.stowage.placement.gguf.GgufReader;
+import io.stowage.placement.gguf.ModelDescription;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -197,6 +199,27 @@ public final class ModelFetcher {
             default -> {
                 return local(uri, expected, total);
             }
+        }
+    }
+
+    /**
+     * W_m of a local model file the policy lets this host read: the bytes of its tensors as its GGUF header states
+     * them (what the planner counted), or the file's size when the header cannot be read (never less than the
+     * tensors), or 0 as {@link #localSize}.
+     */
+    public long localWeightBytes(String uri) {
+        long size = localSize(uri);
+        if (size == 0) {
+            return 0;
+        }
+        try {
+            Path file = allowedFile(uri);
+            long w = file == null
+                    ? 0
+                    : ModelDescription.from(GgufReader.readFile(file)).weightBytes();
+            return w > 0 && w <= size ? w : size;
+        } catch (IOException | FetchException | RuntimeException e) {
+            return size;
         }
     }
 

@@ -60,11 +60,9 @@ public final class HostMetrics {
                 h -> h.state().models().stream().mapToLong(m -> m.weightBytes()).sum());
         gauge(
                 "stowage_workspace_bytes",
-                "workspace bytes of the loaded models",
+                "bytes of the device's one compute workspace, shared by its models (the largest A_m), as allocated",
                 host,
-                h -> h.state().models().stream()
-                        .mapToLong(m -> m.workspaceBytes())
-                        .sum());
+                Host::deviceWorkspaceBytes);
         gauge(
                 "stowage_failed_models",
                 "models of the assignment that failed to load or whose steps keep failing (admin state: FAILED)",

@@ -9,6 +9,8 @@ import io.stowage.hostapi.GpuUuids;
 import io.stowage.hostapi.HostApi;
 import io.stowage.placement.manifest.ByteSize;
 import io.stowage.runtime.admin.AdminServer;
+import io.stowage.runtime.engine.Backend;
+import io.stowage.runtime.engine.DeviceInfo;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
 import io.stowage.runtime.host.ModelFetcher;
@@ -92,6 +94,10 @@ public class HostService {
     @ConfigProperty(name = "stowage.threads")
     Optional<Integer> threads;
 
+    // --device (ServerMain puts it here): cpu, cuda, cuda:N or a GPU UUID.
+    @ConfigProperty(name = "stowage.device", defaultValue = "cpu")
+    String device;
+
     @ConfigProperty(name = "stowage.batch-tokens", defaultValue = "512")
     int batchTokens;
 
@@ -151,6 +157,13 @@ public class HostService {
 
     @PostConstruct
     void init() {
+        DeviceOption deviceOption = DeviceOption.parse(device);
+        if (deviceOption == null) {
+            throw new StartupException(
+                    StartupException.USAGE,
+                    "stowage.device (--device) must be " + DeviceOption.FORMS + ", got '" + device + "'");
+        }
+        int threadCount = threads.orElse(Math.max(1, Runtime.getRuntime().availableProcessors()));
         long ram = ProcMemory.machineRamBytes();
         if (ram <= 0) {
             ram = Runtime.getRuntime().maxMemory();
@@ -162,24 +175,31 @@ public class HostService {
                     "stowage.cpu.memory-fraction (STOWAGE_CPU_MEMORY_FRACTION) must be in (0, 1], got "
                             + memoryFraction);
         }
-        long budget = budgetBytes.orElse((long) (ram * memoryFraction));
+        // Before anything else is made, so a GPU this build or machine cannot use ends the start with the core's
+        // reason (exit 1) and nothing to undo.
+        Backend backend = deviceOption.open(threadCount);
+        DeviceInfo info = backend.deviceInfo();
+        // A GPU host's budget is its GPU's memory unless set (each assignment lowers it to what was planned).
+        long total = deviceOption.cuda() ? info.totalBytes() : ram;
+        long budget = budgetBytes.orElse(deviceOption.cuda() ? total : (long) (ram * memoryFraction));
         Path cache = Path.of(cacheDir.orElse(System.getProperty("java.io.tmpdir") + "/stowage-models"));
         // In a pod the operator names the device it planned (HostApi.DEVICE_ID_ENV); the state reports that name.
         String deviceId = System.getenv(HostApi.DEVICE_ID_ENV);
+        String kind = deviceOption.cuda() ? "gpu" : "cpu";
         HostSettings settings = new HostSettings(
-                "cpu",
-                deviceId != null && !deviceId.isBlank() ? deviceId : hostName() + "/cpu",
-                ram,
+                kind,
+                deviceId != null && !deviceId.isBlank() ? deviceId : hostName() + "/" + deviceOption.text(),
+                total,
                 budget,
                 cache,
-                threads.orElse(Math.max(1, Runtime.getRuntime().availableProcessors())),
+                threadCount,
                 batchTokens,
                 logitRows,
                 queuePerReplica,
                 // The GPU the device plugin gave this pod, by UUID: the operator keys its ledger and DCGM usage on it.
                 GpuUuids.single(System.getenv()));
         ModelSourcePolicy policy = sourcePolicy(cache);
-        host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy));
+        host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy), backend);
         metrics = new HostMetrics(registry, host);
         if (routerAuditSize < 1) {
             throw new StartupException(
@@ -226,12 +246,15 @@ public class HostService {
             }
         } else {
             LOG.infof(
-                    "runtime host for device %s (%s%s): budget %s of %s RAM, model cache %s; waiting for assignments",
+                    "runtime host for device %s (%s %s%s): budget %s of %s, model cache %s; waiting for assignments",
                     settings.deviceName(),
                     settings.deviceKind(),
-                    settings.gpuUuid() == null ? "" : ", GPU " + settings.gpuUuid(),
+                    info.name(),
+                    host.state().device().gpuUuid() == null
+                            ? ""
+                            : ", GPU " + host.state().device().gpuUuid(),
                     ByteSize.human(budget),
-                    ByteSize.human(ram),
+                    ByteSize.human(total),
                     cache);
         }
     }

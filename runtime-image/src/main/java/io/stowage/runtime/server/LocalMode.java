@@ -91,7 +91,8 @@ final class LocalMode {
         problems.forEach(p -> err.println("warning: " + p));
         HostState s = host.state();
         out.printf(
-                "Measured: weights %s (once per model), KV reserved %s, workspace %s; process RSS %s, PSS %s%n",
+                "Measured: weights %s (once per model), KV reserved %s, workspace %s (one, the largest model's);"
+                        + " process RSS %s, PSS %s%n",
                 ByteSize.human(
                         s.models().stream().mapToLong(ModelState::weightBytes).sum()),
                 ByteSize.human(s.replicas().stream()
@@ -99,7 +100,8 @@ final class LocalMode {
                         .sum()),
                 ByteSize.human(s.models().stream()
                         .mapToLong(ModelState::workspaceBytes)
-                        .sum()),
+                        .max()
+                        .orElse(0)),
                 ByteSize.human(s.processRssBytes()),
                 ByteSize.human(s.processPssBytes()));
         for (RouteTable.Route r : routes.routes()) {

@@ -50,7 +50,7 @@ public final class ServerMain {
             """;
 
     static final String HOST_HELP = """
-            usage: quarkus-run.jar host [--device cpu|cuda] [--port P] [--host H] [--admin-port P]
+            usage: quarkus-run.jar host [--device cpu|cuda[:N]|GPU-UUID] [--port P] [--host H] [--admin-port P]
                                         [--memory-fraction F] [--json-logs]
 
             The operator's runtime host (the runtime image runs it in a host pod). No manifests: it waits for the
@@ -58,7 +58,8 @@ public final class ServerMain {
             STOWAGE_CACHE_DIR, device name in STOWAGE_DEVICE_ID. JSON log lines.
 
             Options:
-              --device D              cpu (default); cuda is refused until the runtime has a CUDA backend
+              --device D              cpu (default), cuda (device 0), cuda:N, or a GPU by UUID (GPU-..., MIG-...);
+                                      a device this build or machine cannot use fails at start (exit 1)
               --port P                OpenAI API port (default 8080)
               --host H                address the OpenAI API listens on (default 0.0.0.0, the pod's address)
               --admin-port P          admin API port (default 8081)
@@ -300,15 +301,10 @@ public final class ServerMain {
             if (dir != null) {
                 throw new UsageError("host: -f is for serve (local mode); a host gets its models from the operator");
             }
-            if (device.equals("cuda")) {
-                // Refused rather than quietly served from RAM: the operator planned this host's models against the
-                // GPU's memory, and the pod requests that GPU and only 1Gi of RAM.
-                throw new UsageError("host: --device cuda: this runtime build has no CUDA backend yet (the"
-                        + " native core runs on the CPU only). Deploy the model with placement.device: cpu, or run"
-                        + " the host with --device cpu.");
-            }
-            if (!device.equals("cpu")) {
-                throw new UsageError("host: --device must be cpu or cuda, got '" + device + "'");
+            // A GPU the native core cannot open fails at start (exit 1) rather than being served from RAM: the
+            // operator planned this host's models against the GPU's memory.
+            if (DeviceOption.parse(device) == null) {
+                throw new UsageError("host: --device must be " + DeviceOption.FORMS + ", got '" + device + "'");
             }
             String token = env.get(HostApi.TOKEN_ENV);
             String tokenFile = env.get(HostApi.TOKEN_FILE_ENV);

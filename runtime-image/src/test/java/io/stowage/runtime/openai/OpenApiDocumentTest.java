@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.stowage.hostapi.AdminError;
+import io.stowage.hostapi.BackendState;
 import io.stowage.hostapi.DeviceState;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.HostState;
@@ -148,6 +149,7 @@ class OpenApiDocumentTest {
                 ReplicaAssignment.class, s.get("ReplicaAssignment"),
                 HostState.class, state,
                 DeviceState.class, state.at("/properties/device"),
+                BackendState.class, state.at("/properties/device/properties/backend"),
                 ModelState.class, state.at("/properties/models/items"),
                 ReplicaState.class, state.at("/properties/replicas/items"),
                 AdminError.class, s.get("AdminError"));

@@ -418,6 +418,14 @@ class AdminApiTest {
         assertThat(s.device().usedBytes()).isEqualTo(m.weightBytes() + m.workspaceBytes() + kv);
         // 512 x 8 x 640 bytes for stories#1, 256 x 4 x 640 for batch#0 (f16 KV of stories260K: 640 bytes a token)
         assertThat(kvAdded).isEqualTo(512L * 8 * 640 + 256L * 4 * 640);
+        // measured by the backend next to the planner's figures: one weight buffer (the CPU's mapped span, at least
+        // W_m), every pool as planned, and one workspace of the model's A_m
+        assertThat(m.deviceBytes()).isGreaterThanOrEqualTo(m.weightBytes());
+        assertThat(s.replicas()).allSatisfy(r -> assertThat(r.kvReservedBytes()).isEqualTo(r.kvPlannedBytes()));
+        assertThat(s.device().backend().kind()).isEqualTo("cpu");
+        assertThat(s.device().backend().workspaceBytes()).isEqualTo(m.workspaceBytes());
+        assertThat(s.device().backend().allocatedBytes()).isEqualTo(m.workspaceBytes() + kv);
+        assertThat(s.device().backend().freeBytes()).isPositive();
 
         // removing one replica keeps the others serving
         HostState two = TestHost.applyAndWait(

@@ -35,14 +35,18 @@ class ServerMainTest {
     }
 
     @Test
-    void aCudaHostIsRefusedWithTheReasonAndTheWayOut() {
-        assertThatThrownBy(() -> ServerMain.parse(new String[] {"host", "--device", "cuda"}, POD_ENV))
-                .isInstanceOf(ServerMain.UsageError.class)
-                .hasMessageContaining("--device cuda")
-                .hasMessageContaining("no CUDA backend")
-                .hasMessageContaining("placement.device: cpu");
-        assertThatThrownBy(() -> ServerMain.parse(new String[] {"host", "--device", "tpu"}, POD_ENV))
-                .hasMessageContaining("must be cpu or cuda, got 'tpu'");
+    void aHostTakesACudaDeviceByNumberOrUuidAndRefusesAnythingElse() {
+        for (String device : List.of("cuda", "cuda:1", "GPU-c2f76b33-7953-256e-8f33-1343419b1a1c")) {
+            assertThat(ServerMain.parse(new String[] {"host", "--device", device}, POD_ENV)
+                            .properties())
+                    .containsEntry("stowage.device", device);
+        }
+        for (String device : List.of("tpu", "cuda:x", "cuda:", "gpu", "GPU-")) {
+            assertThatThrownBy(() -> ServerMain.parse(new String[] {"host", "--device", device}, POD_ENV))
+                    .isInstanceOf(ServerMain.UsageError.class)
+                    .hasMessageContaining(
+                            "must be cpu, cuda, cuda:N or a GPU UUID (GPU-..., MIG-...), got '" + device + "'");
+        }
     }
 
     @Test
