@@ -72,7 +72,9 @@ for t in test_backend_ops test_cuda_engine; do "$build/tests/cuda/$t" >"$out/$t.
 
 # 3. compute-sanitizer memcheck on the op tests
 sanitizer="$(command -v compute-sanitizer || true)"
-[ -z "$sanitizer" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && sanitizer=/usr/local/cuda/bin/compute-sanitizer
+for c in /usr/local/cuda/bin/compute-sanitizer "$py_nvidia"/cu*/bin/compute-sanitizer; do
+  [ -z "$sanitizer" ] && [ -x "$c" ] && sanitizer="$c"
+done
 if [ -n "$sanitizer" ]; then
   t0=$SECONDS
   if timeout 240 "$sanitizer" --tool memcheck --error-exitcode 3 "$build/tests/cuda/test_backend_ops" >"$out/memcheck.log" 2>&1; then

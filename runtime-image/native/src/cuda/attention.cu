@@ -48,10 +48,6 @@ int stw_cuda_kv_store(int32_t layer, const float *k, int64_t k_width, const floa
     return 0;
 }
 
-size_t stw_cuda_attention_partial_bytes(int32_t n_head, int32_t dv) {
-    return (size_t)kCudaAttnPartialSlots * (size_t)n_head * (size_t)(2 + dv) * sizeof(float);
-}
-
 int stw_cuda_attention_plan(const int32_t *tok_seq, int32_t n, attn_tile *tiles, void *stream) {
     STW_CUDA_REQUIRE(tok_seq && tiles && n >= 0, "attention plan: null pointer or n=%d", n);
     if (n == 0) return 0;

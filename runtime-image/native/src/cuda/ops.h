@@ -104,7 +104,9 @@ constexpr int32_t kCudaMaxHeadDim = 256;
 // splits its context up to kAttnMaxSplits ways and a batch of 256 or more decodes unsplit.
 constexpr int32_t kCudaAttnPartialSlots = 256;
 // Bytes of those partials for a model's heads: kCudaAttnPartialSlots * n_head * (dv + 2) floats.
-size_t stw_cuda_attention_partial_bytes(int32_t n_head, int32_t dv);
+inline size_t stw_cuda_attention_partial_bytes(int32_t n_head, int32_t dv) {
+    return (size_t)kCudaAttnPartialSlots * (size_t)n_head * (size_t)(2 + dv) * sizeof(float);
+}
 // Writes stw_cuda::plan_attention's plan of the step's n tokens into tiles (device, n entries) on the device.
 int stw_cuda_attention_plan(const int32_t *tok_seq, int32_t n, stw_cuda::attn_tile *tiles, void *stream);
 // tiles: that plan on the device; tiles_host / pos_host: the same plan and the positions on the host (to size the
