@@ -72,8 +72,9 @@ struct stw_backend {
     void *impl; // backend state (CPU: the thread pool)
 
     // Memory. alloc returns a buffer of bytes (aligned to at least 256 bytes) or fails; free_buffer(NULL)
-    // is a no-op. upload/download copy between host memory and a buffer at a byte offset; they may be
-    // asynchronous on the backend's stream, but a download has finished when it returns.
+    // is a no-op. upload/download copy between host memory and a buffer at a byte offset, in order with
+    // the ops on the backend's stream: an upload returns once src may be reused (the core refills its
+    // host buffers at once), a download once dst holds the bytes.
     int (*alloc)(stw_backend *be, size_t bytes, void **out);
     void (*free_buffer)(stw_backend *be, void *buf);
     int (*upload)(stw_backend *be, void *dst, size_t dst_offset, const void *src, size_t bytes);
@@ -83,7 +84,9 @@ struct stw_backend {
     int (*memory_info)(stw_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
     bool (*supports_type)(const stw_backend *be, int32_t type, int32_t use); // STW_TYPE_USE_*
     // Bytes of the workspace a context of this model needs for steps of B tokens and L logit rows: the
-    // memory contract's A_m, laid out as stw_workspace_layout (core.h) and backend scratch after it.
+    // memory contract's A_m (placement's MemoryModel computes the same figure: change both together). The
+    // core lays the run state out as stw_workspace_layout (core.h); the tail after it (qscratch,
+    // B * ceil(widest / 32) * 36 bytes) is the backend's scratch for each op.
     uint64_t (*workspace_bytes)(const stw_backend *be, const stw_hparams *hp, int64_t B, int64_t L);
     int (*device_info)(const stw_backend *be, stw_device_info *out);
 

@@ -186,16 +186,22 @@ struct attn_task_args {
 template <bool F16>
 __attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a, const stw_step_seq *s, int32_t i,
                                                           int32_t kvh, const float *q, float *out) {
-    const int32_t *bt = a->step->block_table;
+    // the sequence's layout in locals: expf is an opaque call, after which fields read through s would reload
+    const int32_t *bt = a->step->block_table + s->bt_offset;
     const int32_t pos_i = a->step->pos[i];
     const int32_t dk = a->dk, dv = a->dv;
     const size_t es = F16 ? 2 : 4;
-    const size_t koff = (size_t)kvh * (size_t)dk * es, voff = (size_t)kvh * (size_t)dv * es;
+    const size_t block_bytes = s->block_bytes, k_row = s->k_row_bytes, v_row = s->v_row_bytes;
+    const uint8_t *layer_base = s->kv + (size_t)a->layer * s->layer_block_bytes;
+    const size_t koff = (size_t)kvh * (size_t)dk * es;
+    const size_t voff = STW_KV_BLOCK_TOKENS * k_row + (size_t)kvh * (size_t)dv * es;
     alignas(32) float acc[kMaxHeadDim];
     for (int32_t j = 0; j < dv; j += 8) _mm256_store_ps(acc + j, _mm256_setzero_ps());
     float m = -INFINITY, sum = 0.0f;
     for (int32_t t = 0; t <= pos_i; t++) {
-        const uint8_t *kr = stw_seq_kv_row(s, bt, a->layer, t, false) + koff;
+        const uint8_t *base = layer_base + (size_t)bt[t / STW_KV_BLOCK_TOKENS] * block_bytes;
+        const int32_t slot = t % STW_KV_BLOCK_TOKENS;
+        const uint8_t *kr = base + (size_t)slot * k_row + koff;
         __m256 sv = _mm256_setzero_ps();
         for (int32_t j = 0; j < dk; j += 8) {
             const __m256 kv = F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + 2 * (size_t)j)))
@@ -216,7 +222,7 @@ __attribute__((target("avx2,fma,f16c"))) void attend_avx2(const stw_attn_args *a
         const float w = expf(score - m);
         sum += w;
         const __m256 wv = _mm256_set1_ps(w);
-        const uint8_t *vr = stw_seq_kv_row(s, bt, a->layer, t, true) + voff;
+        const uint8_t *vr = base + (size_t)slot * v_row + voff;
         for (int32_t j = 0; j < dv; j += 8) {
             const __m256 vv = F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 2 * (size_t)j)))
                                   : _mm256_loadu_ps((const float *)vr + j);
@@ -252,10 +258,14 @@ void attention_task(void *ctx, int task, int /*thread*/) {
 #endif
     float kbuf[kMaxHeadDim], vbuf[kMaxHeadDim], acc[kMaxHeadDim];
     for (int32_t j = 0; j < dv; j++) acc[j] = 0.0f;
+    // locals, not reads through pointers that every expf call below would force again
+    const stw_step_seq ss = *s;
+    const int32_t *bt = st->block_table;
+    const int32_t pos_i = st->pos[i];
     // online softmax: running max m and running sum of exp(score - m), rescaling acc when m grows
     float m = -INFINITY, sum = 0.0f;
-    for (int32_t t = 0; t <= st->pos[i]; t++) {
-        kv_read(type, stw_seq_kv_row(s, st->block_table, a->layer, t, false), (int64_t)kvh * dk, dk, kbuf);
+    for (int32_t t = 0; t <= pos_i; t++) {
+        kv_read(type, stw_seq_kv_row(&ss, bt, a->layer, t, false), (int64_t)kvh * dk, dk, kbuf);
         float score = 0.0f;
         for (int32_t j = 0; j < dk; j++) score += q[j] * kbuf[j];
         score *= a->scale;
@@ -267,7 +277,7 @@ void attention_task(void *ctx, int task, int /*thread*/) {
         }
         const float w = expf(score - m);
         sum += w;
-        kv_read(type, stw_seq_kv_row(s, st->block_table, a->layer, t, true), (int64_t)kvh * dv, dv, vbuf);
+        kv_read(type, stw_seq_kv_row(&ss, bt, a->layer, t, true), (int64_t)kvh * dv, dv, vbuf);
         for (int32_t j = 0; j < dv; j++) acc[j] += w * vbuf[j];
     }
     float *out = a->out + ((int64_t)i * a->n_head + h) * dv;
@@ -326,6 +336,9 @@ void cpu_free(stw_backend *be) {
 }
 
 int cpu_alloc(stw_backend *, size_t bytes, void **out) {
+    // more than the machine's RAM cannot succeed: refused without asking the allocator (which may overcommit)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && bytes / (size_t)page > (size_t)pages) return -1;
     void *p = nullptr;
     if (posix_memalign(&p, 256, bytes) != 0) return -1;
     *out = p;

@@ -83,6 +83,15 @@ public final class Host implements AutoCloseable {
         return backend;
     }
 
+    /** Bytes the backend holds on the device now (weight copies, KV pools, the workspace); 0 once closed. */
+    public long deviceAllocatedBytes() {
+        try {
+            return backend.allocatedBytes();
+        } catch (IllegalStateException closed) {
+            return 0;
+        }
+    }
+
     /** The device's one compute workspace as allocated now (the largest A_m of its models); 0 once closed. */
     public long deviceWorkspaceBytes() {
         try {
@@ -567,12 +576,7 @@ public final class Host implements AutoCloseable {
         } catch (RuntimeException e) {
             // unknown (null) rather than failing the whole state: a closed host, or a driver that cannot say
         }
-        long allocated = 0;
-        try {
-            allocated = backend.allocatedBytes();
-        } catch (IllegalStateException closed) {
-            free = null;
-        }
+        long allocated = deviceAllocatedBytes();
         return new BackendState(
                 deviceInfo.kind(),
                 deviceInfo.name(),

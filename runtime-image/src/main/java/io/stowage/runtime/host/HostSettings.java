@@ -6,7 +6,7 @@ import java.nio.file.Path;
  * How a host runs its one device.
  *
  * @param budgetBytes the most the host allocates on the device (weights + workspace + KV), whatever it is assigned
- * @param threads compute threads of each model's context
+ * @param threads compute threads of the device's CPU backend (one pool, shared by the models: steps run one at a time)
  * @param batchTokens tokens of one batched step (decode tokens + prompt chunk)
  * @param logitRows logits rows of one step (the most sequences decoding together per model)
  * @param queuePerReplica requests a replica queues beyond its running sequences before answering 429

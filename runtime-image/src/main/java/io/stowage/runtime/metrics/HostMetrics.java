@@ -64,6 +64,12 @@ public final class HostMetrics {
                 host,
                 Host::deviceWorkspaceBytes);
         gauge(
+                "stowage_device_allocated_bytes",
+                "bytes the native backend holds on the device, measured: weight copies (a CPU maps its weights"
+                        + " instead), KV pools, the shared workspace",
+                host,
+                Host::deviceAllocatedBytes);
+        gauge(
                 "stowage_failed_models",
                 "models of the assignment that failed to load or whose steps keep failing (admin state: FAILED)",
                 host,

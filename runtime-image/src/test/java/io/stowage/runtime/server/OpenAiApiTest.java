@@ -242,6 +242,8 @@ class OpenAiApiTest {
                 .contains("stowage_inter_token_latency_seconds_bucket")
                 .containsPattern("stowage_kv_reserved_bytes [1-9]")
                 .containsPattern("stowage_model_bytes [1-9]")
+                .containsPattern("stowage_workspace_bytes [1-9]")
+                .containsPattern("stowage_device_allocated_bytes [1-9]")
                 .contains("stowage_queue_depth");
         for (String probe : List.of("/q/health/live", "/q/health/ready")) {
             var r = http.send(
