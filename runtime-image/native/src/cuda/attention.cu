@@ -76,7 +76,11 @@ int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const 
                          "attention: tile %d (first %d, count %d) outside the step's %d tokens", t, tl.first, tl.count,
                          a->n_tokens);
     }
-    const launch_plan lp = plan_launch(tiles_host, n_tiles, pos_host);
+    const size_t slot = stw_cuda_attention_slot_bytes(a->n_head, a->dv);
+    const int32_t slots = partials ? (int32_t)(partial_bytes / slot < (size_t)kCudaAttnPartialSlots ? partial_bytes / slot
+                                                                                               : kCudaAttnPartialSlots)
+                                   : 0;
+    const launch_plan lp = plan_launch(tiles_host, n_tiles, pos_host, slots);
     const bool any_decode = lp.any_decode, any_prefill = lp.any_prefill;
     attn_params p;
     p.a = *a;
@@ -84,10 +88,6 @@ int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const 
     p.tiles = tiles;
     p.max_splits = lp.max_splits;
     p.scratch = partials;
-    if (p.max_splits > 1)
-        STW_CUDA_REQUIRE(partials && partial_bytes >= stw_cuda_attention_partial_bytes(a->n_head, a->dv),
-                         "attention: %zu bytes of partials, %zu needed", partial_bytes,
-                         stw_cuda_attention_partial_bytes(a->n_head, a->dv));
     if (any_decode) {
         attn_decode_kernel<<<dim3((unsigned)n_tiles, (unsigned)a->n_head, (unsigned)p.max_splits), kThreads, 0,
                              (cudaStream_t)stream>>>(p);

@@ -278,13 +278,14 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(attn_params p) {
     }
 }
 
-// The launch shape of a step's attention, from its plan and positions on the host: whether the decode and the
-// prefill kernels have tiles to run, and how many splits a decode token may use (1: unsplit, no partials).
+// The launch shape of a step's attention, from its plan and positions on the host and the partial slots its scratch
+// holds: whether the decode and the prefill kernels have tiles to run, and how many splits a decode token may use
+// (1: unsplit, no partials).
 struct launch_plan {
     bool any_decode, any_prefill;
     int32_t max_splits;
 };
-inline launch_plan plan_launch(const attn_tile *tiles, int32_t n_tiles, const int32_t *pos) {
+inline launch_plan plan_launch(const attn_tile *tiles, int32_t n_tiles, const int32_t *pos, int32_t slots) {
     launch_plan lp{false, false, 1};
     int32_t want = 1;
     for (int32_t t = 0; t < n_tiles; t++) {
@@ -296,7 +297,8 @@ inline launch_plan plan_launch(const attn_tile *tiles, int32_t n_tiles, const in
             lp.any_prefill = true;
         }
     }
-    const int32_t cap = n_tiles > 0 ? kCudaAttnPartialSlots / n_tiles : 1;
+    if (slots > kCudaAttnPartialSlots) slots = kCudaAttnPartialSlots;
+    const int32_t cap = n_tiles > 0 ? slots / n_tiles : 1;
     lp.max_splits = want < cap ? want : cap;
     if (lp.max_splits < 2) lp.max_splits = 1;
     return lp;

@@ -2,9 +2,10 @@
 // uploads, the step descriptor, every op and the logits download are ordered on it, so a step needs no
 // synchronisation until its logits come back (the download, or synchronize, reports any asynchronous error).
 //
-// The workspace the core shares between the device's contexts holds the run state (stw_workspace_layout) and, at
-// its end, this backend's attention scratch: the decode split partials and the step's attention plan. So the CUDA
-// A_m is the CPU formula rounded up to 256 bytes plus stw_cuda_attention_partial_bytes(n_head, dv) plus B tiles.
+// The workspace the core shares between the device's contexts is exactly the planner's A_m (the CPU formula).
+// Attention's scratch (the step's plan and the decode split partials) is this backend's own buffer of
+// kAttnScratchBytes, allocated through the core's accounting when the backend is created: part of the host's fixed
+// cost O_host, measured in stw_backend_allocated_bytes.
 //
 // Batch-1 decode is not captured into a CUDA graph yet: a step launches about 14 kernels per layer (a few
 // microseconds each of launch cost on the host, overlapped with the GPU's work since nothing synchronizes before
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "common.cuh"
@@ -26,6 +28,10 @@ using stw_cuda::attn_tile;
 // rest of the batch.
 constexpr int64_t kTiledMinRun = 16;
 
+// The attention scratch: room for the plan of 64K tokens (512 KiB) and, after it, the decode partials (256 slots of
+// a 64-head, 128-wide model); a bigger model gets fewer slots, which only caps the decode splits.
+constexpr uint64_t kAttnScratchBytes = (uint64_t)8 << 20;
+
 struct cuda_impl {
     int ordinal;
     cudaStream_t stream;
@@ -33,6 +39,7 @@ struct cuda_impl {
     std::vector<attn_tile> tiles;  // the current step's attention plan (host copy)
     const int32_t *planned_seq;    // the step (its device token->sequence array) the plan belongs to
     int32_t planned_n;
+    uint8_t *scratch;              // kAttnScratchBytes of device memory: the plan's tiles, then the partials
 };
 
 cuda_impl *impl_of(const stw_backend *be) { return (cuda_impl *)be->impl; }
@@ -103,8 +110,7 @@ bool cuda_supports_type(const stw_backend *, int32_t type, int32_t use) {
 }
 
 uint64_t cuda_workspace_bytes(const stw_backend *, const stw_hparams *hp, int64_t B, int64_t L) {
-    return align256(stw_workspace_bytes_for(*hp, (uint64_t)B, (uint64_t)L)) +
-           stw_cuda_attention_partial_bytes(hp->n_head, hp->head_dim_v) + align256((uint64_t)B * sizeof(attn_tile));
+    return stw_workspace_bytes_for(*hp, (uint64_t)B, (uint64_t)L);
 }
 
 int cuda_device_info(const stw_backend *be, stw_device_info *out) {
@@ -169,12 +175,16 @@ int cuda_attention(stw_backend *be, const stw_attn_args *a) {
     cuda_impl *im = impl_of(be);
     const stw_step *st = a->step;
     const int32_t n = st->n_tokens;
-    // the scratch at the end of the shared workspace (cuda_workspace_bytes reserved it for B >= n tokens)
+    // the backend's attention scratch: the plan's tiles first, the decode partials in the rest
     const uint64_t tile_bytes = align256((uint64_t)n * sizeof(attn_tile));
-    const uint64_t part_bytes = stw_cuda_attention_partial_bytes(a->n_head, a->dv);
-    uint8_t *end = (uint8_t *)be->workspace + be->ws_bytes.load();
-    attn_tile *tiles_dev = (attn_tile *)(end - tile_bytes);
-    float *partials = (float *)(end - tile_bytes - part_bytes);
+    if (tile_bytes >= kAttnScratchBytes) {
+        stw_error(STW_STATUS_INVALID_ARGUMENT, "cuda: a step of %d tokens exceeds the attention plan's room (%llu tokens)",
+                  n, (unsigned long long)(kAttnScratchBytes / sizeof(attn_tile)));
+        return STW_BACKEND_ERROR_SET;
+    }
+    attn_tile *tiles_dev = (attn_tile *)im->scratch;
+    float *partials = (float *)(im->scratch + tile_bytes);
+    const uint64_t part_bytes = kAttnScratchBytes - tile_bytes;
     // the plan is made once per step, at its first layer, on the host (grid sizes) and on the device (the kernels)
     if (a->layer == 0 || im->planned_seq != st->seq || im->planned_n != n) {
         try {
@@ -219,6 +229,7 @@ void cuda_free(stw_backend *be) {
     if (!im) return;
     cudaSetDevice(im->ordinal);
     stw_cuda_synchronize(im->stream);
+    stw_backend_buffer_free(be, im->scratch, kAttnScratchBytes);
     stw_cuda_stream_destroy(im->stream);
     delete im;
     be->impl = nullptr;
@@ -265,5 +276,13 @@ stw_status stw_backend_cuda_create(stw_backend *be, int32_t ordinal) {
     be->add = cuda_add;
     be->get_rows = cuda_get_rows;
     be->free = cuda_free;
+    void *scratch = nullptr;
+    const stw_status st = stw_backend_buffer_alloc(be, kAttnScratchBytes, "the CUDA attention scratch", &scratch);
+    if (st != STW_STATUS_OK) {
+        const std::string msg = stw_last_error();
+        cuda_free(be);
+        return stw_error(st, "%s", msg.c_str());
+    }
+    im->scratch = (uint8_t *)scratch;
     return STW_STATUS_OK;
 }

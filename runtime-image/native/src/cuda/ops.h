@@ -100,18 +100,22 @@ struct stw_cuda_attn {
 };
 // Largest head dimension the attention kernels take.
 constexpr int32_t kCudaMaxHeadDim = 256;
-// (tile, split) partial results the decode kernel may keep: a step's decode tokens share them, so a single token
-// splits its context up to kAttnMaxSplits ways and a batch of 256 or more decodes unsplit.
+// (tile, split) partial results the decode kernel may keep at most: a step's decode tokens share them, so a single
+// token splits its context up to kAttnMaxSplits ways and a batch of more than half the slots decodes unsplit.
 constexpr int32_t kCudaAttnPartialSlots = 256;
-// Bytes of those partials for a model's heads: kCudaAttnPartialSlots * n_head * (dv + 2) floats.
+// Bytes of one slot (one token's split, all heads): n_head * (dv + 2) floats.
+inline size_t stw_cuda_attention_slot_bytes(int32_t n_head, int32_t dv) {
+    return (size_t)n_head * (size_t)(2 + dv) * sizeof(float);
+}
+// Bytes of all kCudaAttnPartialSlots slots.
 inline size_t stw_cuda_attention_partial_bytes(int32_t n_head, int32_t dv) {
-    return (size_t)kCudaAttnPartialSlots * (size_t)n_head * (size_t)(2 + dv) * sizeof(float);
+    return (size_t)kCudaAttnPartialSlots * stw_cuda_attention_slot_bytes(n_head, dv);
 }
 // Writes stw_cuda::plan_attention's plan of the step's n tokens into tiles (device, n entries) on the device.
 int stw_cuda_attention_plan(const int32_t *tok_seq, int32_t n, stw_cuda::attn_tile *tiles, void *stream);
 // tiles: that plan on the device; tiles_host / pos_host: the same plan and the positions on the host (to size the
-// grids). Single-token tiles run the split decode kernel, longer ones the tiled prefill kernel. partials: at least
-// stw_cuda_attention_partial_bytes(n_head, dv) bytes of device scratch.
+// grids). Single-token tiles run the split decode kernel, longer ones the tiled prefill kernel. partials: device
+// scratch for the decode splits; its size bounds them (less than two slots per decode token: no split at all).
 int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const stw_cuda::attn_tile *tiles,
                        const stw_cuda::attn_tile *tiles_host, int32_t n_tiles, const int32_t *pos_host, float *partials,
                        size_t partial_bytes, void *stream);

@@ -140,6 +140,7 @@ struct attn_case {
     const char *name;
     int32_t kv_type, n_head, n_head_kv, dk, dv;
     std::vector<int32_t> lengths, step;
+    int32_t slots = kCudaAttnPartialSlots;  // partial slots the scratch holds
 };
 
 void run_attention_case(stw_backend *cpu, const attn_case &c) {
@@ -213,7 +214,7 @@ void run_attention_case(stw_backend *cpu, const attn_case &c) {
     std::vector<attn_tile> tiles(n);
     tiles.resize(plan_attention(tok_seq.data(), n, tiles.data()));
     const int32_t nt = (int32_t)tiles.size();
-    const att::launch_plan lp = att::plan_launch(tiles.data(), nt, pos.data());
+    const att::launch_plan lp = att::plan_launch(tiles.data(), nt, pos.data(), c.slots);
     std::vector<float> partials(stw_cuda_attention_partial_bytes(c.n_head, c.dv) / sizeof(float), NAN);
     att::attn_params p;
     p.a = stw_cuda_attn{n, layer, c.n_head, c.n_head_kv, c.dk, c.dv, a.scale, q.data(), got.data()};
@@ -255,6 +256,7 @@ int main() {
         run_attention_case(cpu, {"prefill 20 from 0, 5 from 20, 1 decode", kt, 4, 2, 32, 32, {0, 20, 3}, {20, 5, 1}});
     }
     run_attention_case(cpu, {"f16 MHA dk 96 / dv 64", STW_TYPE_F16, 2, 2, 96, 64, {5, 0}, {1, 17}});
+    run_attention_case(cpu, {"decode, 700 positions, 4 slots for 2 tokens", STW_TYPE_F16, 2, 1, 64, 64, {700, 3}, {1, 1}, 4});
     attn_case many{"130 decodes (unsplit)", STW_TYPE_F32, 1, 1, 32, 32, {}, {}};
     for (int s = 0; s < 130; s++) {
         many.lengths.push_back(s % 5);
