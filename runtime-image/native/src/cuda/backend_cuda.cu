@@ -1,0 +1,288 @@
+// backend_cuda.cu: the CUDA backend's table (backend.h) over the kernels of ops.h. One stream per backend object:
+// uploads, the step descriptor, every op and the logits download are ordered on it, so a step needs no
+// synchronisation until its logits come back (the download, or synchronize, reports any asynchronous error).
+//
+// The workspace the core shares between the device's contexts is exactly the planner's A_m (the CPU formula).
+// Attention's scratch (the step's plan and the decode split partials) is this backend's own buffer of
+// kAttnScratchBytes, allocated through the core's accounting when the backend is created: part of the host's fixed
+// cost O_host, measured in stw_backend_allocated_bytes.
+//
+// Batch-1 decode is not captured into a CUDA graph yet: a step launches about 14 kernels per layer (a few
+// microseconds each of launch cost on the host, overlapped with the GPU's work since nothing synchronizes before
+// the logits download).
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "common.cuh"
+#include "core.h"
+
+namespace {
+
+using stw_cuda::attn_tile;
+
+// A sequence's run of at least this many consecutive tokens goes through the tiled mat-mat kernel (a prompt
+// chunk); all other tokens through the mat-vec kernel. Both give a token a result that does not depend on the
+// rest of the batch.
+constexpr int64_t kTiledMinRun = 16;
+
+// The attention scratch: room for the plan of 64K tokens (512 KiB) and, after it, the decode partials (256 slots of
+// a 64-head, 128-wide model); a bigger model gets fewer slots, which only caps the decode splits.
+constexpr uint64_t kAttnScratchBytes = (uint64_t)8 << 20;
+
+struct cuda_impl {
+    int ordinal;
+    cudaStream_t stream;
+    stw_cuda_device_info info;
+    std::vector<attn_tile> tiles;  // the current step's attention plan (host copy)
+    const int32_t *planned_seq;    // the step (its device token->sequence array) the plan belongs to
+    int32_t planned_n;
+    uint8_t *scratch;              // kAttnScratchBytes of device memory: the plan's tiles, then the partials
+};
+
+cuda_impl *impl_of(const stw_backend *be) { return (cuda_impl *)be->impl; }
+
+uint64_t align256(uint64_t v) { return (v + 255) & ~(uint64_t)255; }
+
+// Reports a failed CUDA op as the core expects: the message set through stw_error, the status kept.
+int failed(int rc) {
+    stw_error(rc == STW_CUDA_STATUS_OUT_OF_MEMORY ? STW_STATUS_OUT_OF_MEMORY : STW_STATUS_INTERNAL, "cuda: %s",
+              stw_cuda_last_error());
+    return STW_BACKEND_ERROR_SET;
+}
+
+// Every entry point may run on another host thread than the last: make the backend's device current.
+int use_device(stw_backend *be) {
+    const cudaError_t err = cudaSetDevice(impl_of(be)->ordinal);
+    if (err != cudaSuccess) return failed(stw_cuda::fail_cuda(err, "cudaSetDevice"));
+    return 0;
+}
+
+#define CUDA_OP(call)                    \
+    do {                                 \
+        if (int rc_ = use_device(be)) return rc_; \
+        if (int rc_ = (call)) return failed(rc_); \
+        return 0;                        \
+    } while (0)
+
+int cuda_alloc(stw_backend *be, size_t bytes, void **out) {
+    *out = nullptr;
+    if (use_device(be)) return -1;
+    // the core's stw_backend_buffer_alloc words the failure (asked, free, held); keep the CUDA detail beside it
+    return stw_cuda_malloc(out, bytes, UINT64_MAX) == 0 ? 0 : -1;
+}
+
+void cuda_free_buffer(stw_backend *be, void *buf) {
+    if (!buf) return;
+    cudaSetDevice(impl_of(be)->ordinal);
+    // the stream may still read the buffer (a cancelled step's kernels): let them finish first
+    cudaStreamSynchronize(impl_of(be)->stream);
+    stw_cuda_free(buf);
+}
+
+int cuda_upload(stw_backend *be, void *dst, size_t dst_offset, const void *src, size_t bytes) {
+    CUDA_OP(stw_cuda_memcpy_h2d((uint8_t *)dst + dst_offset, src, bytes, impl_of(be)->stream));
+}
+
+int cuda_download(stw_backend *be, void *dst, const void *src, size_t src_offset, size_t bytes) {
+    if (int rc = use_device(be)) return rc;
+    if (int rc = stw_cuda_memcpy_d2h(dst, (const uint8_t *)src + src_offset, bytes, impl_of(be)->stream)) return failed(rc);
+    if (int rc = stw_cuda_synchronize(impl_of(be)->stream)) return failed(rc);
+    return 0;
+}
+
+int cuda_synchronize(stw_backend *be) { CUDA_OP(stw_cuda_synchronize(impl_of(be)->stream)); }
+
+int cuda_memory_info(stw_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
+    if (use_device(be)) return -1;
+    size_t f = 0, t = 0;
+    if (cudaMemGetInfo(&f, &t) != cudaSuccess) return -1;
+    *free_bytes = f;
+    *total_bytes = t;
+    return 0;
+}
+
+bool cuda_supports_type(const stw_backend *, int32_t type, int32_t use) {
+    if (use == STW_TYPE_USE_KV) return type == STW_TYPE_F32 || type == STW_TYPE_F16 || type == STW_TYPE_Q8_0;
+    return use == STW_TYPE_USE_WEIGHT && stw_cuda::weight_type_supported(type);
+}
+
+uint64_t cuda_workspace_bytes(const stw_backend *, const stw_hparams *hp, int64_t B, int64_t L) {
+    return stw_workspace_bytes_for(*hp, (uint64_t)B, (uint64_t)L);
+}
+
+int cuda_device_info(const stw_backend *be, stw_device_info *out) {
+    const cuda_impl *im = impl_of(be);
+    std::memset(out, 0, sizeof *out);
+    out->kind = STW_BACKEND_KIND_CUDA;
+    out->ordinal = im->ordinal;
+    std::snprintf(out->name, sizeof out->name, "%.127s", im->info.name);
+    std::snprintf(out->uuid, sizeof out->uuid, "%s", im->info.uuid);
+    out->total_bytes = im->info.total_bytes;
+    return 0;
+}
+
+int cuda_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+                float *y, void *, const stw_step *step) {
+    if (int rc = use_device(be)) return rc;
+    cudaStream_t s = impl_of(be)->stream;
+    auto part = [&](int64_t i0, int64_t i1, bool tiled) -> int {
+        const int rc = tiled ? stw_cuda_matmul_tiled(type, w, rows, cols, x + i0 * cols, i1 - i0, y + i0 * rows, s)
+                             : stw_cuda_matvec(type, w, rows, cols, x + i0 * cols, i1 - i0, y + i0 * rows, s);
+        return rc ? failed(rc) : 0;
+    };
+    if (step == nullptr || n < kTiledMinRun) return part(0, n, false);
+    int64_t rest = 0;  // start of the tokens not yet multiplied (all bound for the mat-vec kernel)
+    for (int64_t a = 0; a < n;) {
+        int64_t b = a + 1;
+        while (b < n && step->h_seq[b] == step->h_seq[a]) b++;
+        if (b - a >= kTiledMinRun) {
+            int rc;
+            if (rest < a && (rc = part(rest, a, false))) return rc;
+            if ((rc = part(a, b, true))) return rc;
+            rest = b;
+        }
+        a = b;
+    }
+    return rest < n ? part(rest, n, false) : 0;
+}
+
+int cuda_rmsnorm(stw_backend *be, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out) {
+    CUDA_OP(stw_cuda_rmsnorm(x, w, n, dim, eps, out, impl_of(be)->stream));
+}
+
+int cuda_rope(stw_backend *be, float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t rope_dim, int32_t rope_type,
+              float freq_base, const float *freq_factors, const int32_t *pos) {
+    CUDA_OP(stw_cuda_rope(x, n, n_heads, head_dim, rope_dim, rope_type, freq_base, freq_factors, pos, impl_of(be)->stream));
+}
+
+stw_cuda_step device_step(const stw_step *st) { return stw_cuda_step{st->seqs, st->seq, st->pos, st->block_table}; }
+
+int cuda_kv_store(stw_backend *be, int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width,
+                  const stw_step *st) {
+    if (int rc = use_device(be)) return rc;
+    if (layer == 0)
+        if (int rc = stw_cuda_check_step_seqs(st->h_seqs, st->n_seqs, k_width, v_width)) return failed(rc);
+    const stw_cuda_step ds = device_step(st);
+    if (int rc = stw_cuda_kv_store(layer, k, k_width, v, v_width, st->n_tokens, &ds, impl_of(be)->stream)) return failed(rc);
+    return 0;
+}
+
+int cuda_attention(stw_backend *be, const stw_attn_args *a) {
+    if (int rc = use_device(be)) return rc;
+    cuda_impl *im = impl_of(be);
+    const stw_step *st = a->step;
+    const int32_t n = st->n_tokens;
+    // the backend's attention scratch: the plan's tiles first, the decode partials in the rest
+    const uint64_t tile_bytes = align256((uint64_t)n * sizeof(attn_tile));
+    if (tile_bytes >= kAttnScratchBytes) {
+        stw_error(STW_STATUS_INVALID_ARGUMENT, "cuda: a step of %d tokens exceeds the attention plan's room (%llu tokens)",
+                  n, (unsigned long long)(kAttnScratchBytes / sizeof(attn_tile)));
+        return STW_BACKEND_ERROR_SET;
+    }
+    attn_tile *tiles_dev = (attn_tile *)im->scratch;
+    float *partials = (float *)(im->scratch + tile_bytes);
+    const uint64_t part_bytes = kAttnScratchBytes - tile_bytes;
+    // the plan is made once per step, at its first layer, on the host (grid sizes) and on the device (the kernels)
+    if (a->layer == 0 || im->planned_seq != st->seq || im->planned_n != n) {
+        try {
+            im->tiles.resize((size_t)n);
+        } catch (const std::bad_alloc &) {
+            stw_error(STW_STATUS_OUT_OF_MEMORY, "cuda: cannot plan the attention of %d tokens", n);
+            return STW_BACKEND_ERROR_SET;
+        }
+        im->tiles.resize((size_t)stw_cuda::plan_attention(st->h_seq, n, im->tiles.data()));
+        if (int rc = stw_cuda_attention_plan(st->seq, n, tiles_dev, im->stream)) return failed(rc);
+        im->planned_seq = st->seq;
+        im->planned_n = n;
+    }
+    const stw_cuda_step ds = device_step(st);
+    stw_cuda_attn ca{n, a->layer, a->n_head, a->n_head_kv, a->dk, a->dv, a->scale, a->q, a->out};
+    if (int rc = stw_cuda_attention(&ca, &ds, tiles_dev, im->tiles.data(), (int32_t)im->tiles.size(), st->h_pos, partials,
+                                    part_bytes, im->stream))
+        return failed(rc);
+    return 0;
+}
+
+int cuda_swiglu(stw_backend *be, float *gate, const float *up, int64_t n) {
+    CUDA_OP(stw_cuda_swiglu(gate, up, n, impl_of(be)->stream));
+}
+
+int cuda_add(stw_backend *be, float *x, const float *y, int64_t n, int64_t dim, int64_t y_row_stride) {
+    CUDA_OP(stw_cuda_add(x, y, n, dim, y_row_stride, impl_of(be)->stream));
+}
+
+int cuda_get_rows(stw_backend *be, int32_t type, const void *table, size_t row_bytes, int64_t n_table, const int32_t *ids,
+                  int64_t n, int64_t dim, float *out) {
+    if (stw_cuda::row_bytes(type, dim) != row_bytes) {
+        stw_error(STW_STATUS_INTERNAL, "cuda: get_rows of %lld values of type %d: rows of %zu bytes, expected %zu",
+                  (long long)dim, type, row_bytes, stw_cuda::row_bytes(type, dim));
+        return STW_BACKEND_ERROR_SET;
+    }
+    CUDA_OP(stw_cuda_get_rows(type, table, n_table, ids, n, dim, out, impl_of(be)->stream));
+}
+
+void cuda_free(stw_backend *be) {
+    cuda_impl *im = impl_of(be);
+    if (!im) return;
+    cudaSetDevice(im->ordinal);
+    stw_cuda_synchronize(im->stream);
+    stw_backend_buffer_free(be, im->scratch, kAttnScratchBytes);
+    stw_cuda_stream_destroy(im->stream);
+    delete im;
+    be->impl = nullptr;
+}
+
+}  // namespace
+
+stw_status stw_backend_cuda_create(stw_backend *be, int32_t ordinal) {
+    const int n = stw_cuda_device_count();
+    if (n == 0) return stw_error(STW_STATUS_UNSUPPORTED, "no CUDA device: %s", stw_cuda_last_error());
+    if (ordinal < 0 || ordinal >= n)
+        return stw_error(STW_STATUS_INVALID_ARGUMENT, "CUDA device %d asked for, but %d %s visible (cuda:0..cuda:%d)",
+                         ordinal, n, n == 1 ? "is" : "are", n - 1);
+    cuda_impl *im = new (std::nothrow) cuda_impl();
+    if (!im) return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot allocate the CUDA backend's state");
+    im->ordinal = ordinal;
+    int rc = stw_cuda_device_open(ordinal, &im->info);
+    if (rc == 0) rc = stw_cuda_stream_create((void **)&im->stream);
+    if (rc != 0) {
+        const stw_status st = rc == STW_CUDA_STATUS_NO_DEVICE ? STW_STATUS_UNSUPPORTED : STW_STATUS_INTERNAL;
+        delete im;
+        return stw_error(st, "CUDA device %d: %s", ordinal, stw_cuda_last_error());
+    }
+    be->name = "cuda";
+    be->kind = STW_BACKEND_KIND_CUDA;
+    be->ordinal = ordinal;
+    be->host_memory = false;
+    be->impl = im;
+    be->alloc = cuda_alloc;
+    be->free_buffer = cuda_free_buffer;
+    be->upload = cuda_upload;
+    be->download = cuda_download;
+    be->synchronize = cuda_synchronize;
+    be->memory_info = cuda_memory_info;
+    be->supports_type = cuda_supports_type;
+    be->workspace_bytes = cuda_workspace_bytes;
+    be->device_info = cuda_device_info;
+    be->matmul = cuda_matmul;
+    be->rmsnorm = cuda_rmsnorm;
+    be->rope = cuda_rope;
+    be->kv_store = cuda_kv_store;
+    be->attention = cuda_attention;
+    be->swiglu = cuda_swiglu;
+    be->add = cuda_add;
+    be->get_rows = cuda_get_rows;
+    be->free = cuda_free;
+    void *scratch = nullptr;
+    const stw_status st = stw_backend_buffer_alloc(be, kAttnScratchBytes, "the CUDA attention scratch", &scratch);
+    if (st != STW_STATUS_OK) {
+        const std::string msg = stw_last_error();
+        cuda_free(be);
+        return stw_error(st, "%s", msg.c_str());
+    }
+    im->scratch = (uint8_t *)scratch;
+    return STW_STATUS_OK;
+}
