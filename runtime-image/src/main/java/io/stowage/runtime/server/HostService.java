@@ -21,6 +21,7 @@ import io.stowage.runtime.route.RouteAudit;
 import io.stowage.runtime.route.RouteMetrics;
 import io.stowage.runtime.route.RouteRoutes;
 import io.stowage.runtime.route.RouteTable;
+import io.stowage.runtime.scaling.Scaler;
 import io.vertx.core.Vertx;
 import io.vertx.ext.web.Router;
 import jakarta.annotation.PostConstruct;
@@ -104,6 +105,10 @@ public class HostService {
     @ConfigProperty(name = "stowage.retry-after-seconds", defaultValue = "1")
     int retryAfterSeconds;
 
+    // How long a request for a deployment scaled to zero is held while it activates; then 503 with Retry-After.
+    @ConfigProperty(name = "stowage.scaling.activation-timeout", defaultValue = "30s")
+    Duration activationTimeout;
+
     @ConfigProperty(name = "stowage.local.dir")
     Optional<String> localDir;
 
@@ -144,6 +149,7 @@ public class HostService {
     Duration modelDeadline;
 
     private Host host;
+    private Scaler scaler;
     private HostMetrics metrics;
     private LlmRouter router;
     private AdminServer admin;
@@ -180,6 +186,14 @@ public class HostService {
                 GpuUuids.single(System.getenv()));
         ModelSourcePolicy policy = sourcePolicy(cache);
         host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy));
+        if (activationTimeout.isNegative() || activationTimeout.isZero()) {
+            host.close();
+            throw new StartupException(
+                    StartupException.USAGE,
+                    "stowage.scaling.activation-timeout (STOWAGE_SCALING_ACTIVATION_TIMEOUT) must be > 0, got "
+                            + activationTimeout);
+        }
+        scaler = new Scaler(host);
         metrics = new HostMetrics(registry, host);
         if (routerAuditSize < 1) {
             throw new StartupException(
@@ -211,7 +225,7 @@ public class HostService {
                 LocalMode.requireListenable(listenHost(config), listeningPort(config));
                 RouteTable routes = LocalMode.start(
                         Path.of(localDir.get()),
-                        host,
+                        scaler,
                         hostName(),
                         // Planning reads the files the manifests name, wherever they are; the host then reads only
                         // those.
@@ -221,6 +235,7 @@ public class HostService {
                 router.routes(routes);
             } catch (RuntimeException e) {
                 // Nothing stays behind: the process ends with the reason, before the API opens.
+                scaler.close();
                 host.close();
                 throw e;
             }
@@ -296,6 +311,7 @@ public class HostService {
     void routes(@Observes Router router) {
         new OpenAiRoutes(host, metrics, json, retryAfterSeconds)
                 .withRoutes(new RouteRoutes(this.router, json))
+                .withScaler(scaler, activationTimeout)
                 .register(router);
     }
 
@@ -322,11 +338,16 @@ public class HostService {
         if (admin != null) {
             admin.close();
         }
+        scaler.close();
         host.close();
     }
 
     public Host host() {
         return host;
+    }
+
+    public Scaler scaler() {
+        return scaler;
     }
 
     /** The router of this process's LlmRoutes (empty unless local or router mode read some). */
