@@ -175,7 +175,13 @@ public final class Scaler implements AutoCloseable {
             }
         }
         Map<String, Long> kvReserved = new HashMap<>();
-        host.state().replicas().forEach(r -> kvReserved.put(r.id(), r.kvReservedBytes()));
+        Set<String> ready = new HashSet<>();
+        for (var r : host.state().replicas()) {
+            kvReserved.put(r.id(), r.kvReservedBytes());
+            if (r.ready()) {
+                ready.add(r.id());
+            }
+        }
         int count = 0;
         for (Map.Entry<String, Scaling> e : new TreeMap<>(policies).entrySet()) {
             String deployment = e.getKey();
@@ -191,6 +197,10 @@ public final class Scaler implements AutoCloseable {
             List<ReplicaAssignment> active = replicasOf(Set.of(deployment)).stream()
                     .filter(r -> !released.contains(r.id()))
                     .toList();
+            if (active.stream().anyMatch(r -> !ready.contains(r.id()))) {
+                u.lastUsedNanos = now; // still loading: its idle time starts once it serves
+                continue;
+            }
             int release = active.size() - e.getValue().minReplicas();
             if (release <= 0
                     || now - u.lastUsedNanos < e.getValue().idleTimeout().toNanos()) {
@@ -242,6 +252,13 @@ public final class Scaler implements AutoCloseable {
             activate(servedName, deployments);
         }
         return lease;
+    }
+
+    /** Served names a request may use: those with a ready replica and those scaled to zero (activated on request). */
+    public Set<String> servableNames() {
+        Set<String> out = new java.util.TreeSet<>(host.servedModelNames());
+        out.addAll(idleServedNames());
+        return out;
     }
 
     /** Whether the host serves this name now (a ready replica), for the front door's fast path. */

@@ -269,10 +269,10 @@ public class HostService {
      */
     void announce(PrintStream out) {
         // LocalMode.start failed the start unless a model served; none serving now would make the banner a lie.
-        if (localDir.isPresent() && !host.servedModelNames().isEmpty()) {
+        if (localDir.isPresent() && !scaler.servableNames().isEmpty()) {
             Config config = ConfigProvider.getConfig();
             out.print(LocalMode.banner(
-                    host.servedModelNames(),
+                    scaler.servableNames(),
                     router.routes().routes().stream()
                             .map(RouteTable.Route::name)
                             .toList(),

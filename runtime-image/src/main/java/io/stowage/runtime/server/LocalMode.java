@@ -92,7 +92,7 @@ final class LocalMode {
         }
         awaitSettled(host, LOAD_LIMIT);
         List<String> problems = problems(host);
-        if (host.servedModelNames().isEmpty()) {
+        if (scaler.servableNames().isEmpty()) {
             throw new StartupException(
                     StartupException.FAILED,
                     "nothing to serve: no model could be loaded ("
