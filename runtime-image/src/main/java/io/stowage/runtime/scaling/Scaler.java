@@ -174,14 +174,13 @@ public final class Scaler implements AutoCloseable {
                 serving.computeIfAbsent(ra.deployment(), k -> new ArrayList<>()).add(r);
             }
         }
-        Map<String, Long> kvReserved = new HashMap<>();
         Set<String> ready = new HashSet<>();
-        for (var r : host.state().replicas()) {
-            kvReserved.put(r.id(), r.kvReservedBytes());
-            if (r.ready()) {
+        for (Replica r : host.replicas()) {
+            if (r.model().phase() == ModelPhase.LOADED) {
                 ready.add(r.id());
             }
         }
+        Map<String, Long> kvReserved = null; // read from the host's state once something is released
         int count = 0;
         for (Map.Entry<String, Scaling> e : new TreeMap<>(policies).entrySet()) {
             String deployment = e.getKey();
@@ -206,6 +205,12 @@ public final class Scaler implements AutoCloseable {
                     || now - u.lastUsedNanos < e.getValue().idleTimeout().toNanos()) {
                 continue;
             }
+            if (kvReserved == null) {
+                kvReserved = new HashMap<>();
+                for (var r : host.state().replicas()) {
+                    kvReserved.put(r.id(), r.kvReservedBytes());
+                }
+            }
             long kv = 0;
             for (ReplicaAssignment r : active.subList(active.size() - release, active.size())) {
                 released.add(r.id());
@@ -220,7 +225,7 @@ public final class Scaler implements AutoCloseable {
                             + ByteSize.human(kv) + " returns to the host, the weights stay resident");
         }
         if (count > 0) {
-            host.apply(effective());
+            host.converge(effective());
         }
         return count;
     }
@@ -259,6 +264,32 @@ public final class Scaler implements AutoCloseable {
         Set<String> out = new java.util.TreeSet<>(host.servedModelNames());
         out.addAll(idleServedNames());
         return out;
+    }
+
+    /**
+     * Drops the resident weights of a deployment scaled to zero now, as an activation under memory pressure would
+     * (its next request loads them from the file again).
+     *
+     * @return false, changing nothing, when the deployment is not scaled to zero, its weights are already gone, or
+     *     another deployment that is not idle shares its model file
+     */
+    public synchronized boolean evictIdle(String deployment) {
+        List<ReplicaAssignment> rs = replicasOf(Set.of(deployment));
+        if (rs.isEmpty() || !rs.stream().allMatch(r -> released.contains(r.id()))) {
+            return false;
+        }
+        String digest = rs.getFirst().modelDigest();
+        ModelAssignment model = desired.models().stream()
+                .filter(m -> m.digest().equals(digest))
+                .findFirst()
+                .orElse(null);
+        if (model == null
+                || dropped.contains(digest)
+                || !replicasOfModel(digest).stream().allMatch(r -> released.contains(r.id()))) {
+            return false;
+        }
+        evict(model);
+        return true;
     }
 
     /** Whether the host serves this name now (a ready replica), for the front door's fast path. */
@@ -316,7 +347,7 @@ public final class Scaler implements AutoCloseable {
         }
         if (retry) {
             try {
-                host.apply(effective());
+                host.converge(effective());
             } catch (AssignmentException e) {
                 LOG.debugf("scaler: re-apply while activating: %s", e.getMessage());
             }
@@ -358,7 +389,7 @@ public final class Scaler implements AutoCloseable {
         List<String> evicted = new ArrayList<>();
         while (true) {
             try {
-                host.apply(effective());
+                host.converge(effective());
                 event(
                         "activated",
                         String.join(",", deployments),
@@ -401,7 +432,7 @@ public final class Scaler implements AutoCloseable {
         activationFailures.put(servedName, why);
         event("activation-failed", servedName, 0, why);
         try {
-            host.apply(effective());
+            host.converge(effective());
         } catch (AssignmentException e) {
             LOG.warnf("scaler: restoring the assignment after a failed activation: %s", e.getMessage());
         }
@@ -442,25 +473,32 @@ public final class Scaler implements AutoCloseable {
 
     /** Drops an idle model's weights and waits (bounded) until the host has freed them. */
     private void evict(ModelAssignment victim) {
-        HostState s = host.state();
-        long bytes = s.models().stream()
+        LoadedModel loaded = host.models().stream()
                 .filter(m -> m.digest().equals(victim.digest()))
-                .mapToLong(m -> m.weightBytes() + m.workspaceBytes())
-                .sum();
+                .findFirst()
+                .orElse(null);
+        long bytes = 0;
+        if (loaded != null) {
+            HostState s = host.state();
+            bytes = s.models().stream()
+                    .filter(m -> m.digest().equals(victim.digest()))
+                    .mapToLong(m -> m.weightBytes() + m.workspaceBytes())
+                    .sum();
+        }
         dropped.add(victim.digest());
-        long before = s.device().usedBytes();
-        host.apply(effective());
+        host.converge(effective());
         event(
                 "evicted",
                 victim.digest(),
                 bytes,
                 "least recently used idle model: " + ByteSize.human(bytes) + " (weights and workspace) of "
                         + victim.uri() + " freed for an activation");
-        if (bytes == 0) {
+        if (loaded == null) {
             return;
         }
+        // The device thread frees the weights once it sees the model removed (it has no sequence left).
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FREE_WAIT_MILLIS);
-        while (host.state().device().usedBytes() > before - bytes && System.nanoTime() < deadline) {
+        while (loaded.model() != null && System.nanoTime() < deadline) {
             try {
                 Thread.sleep(1);
             } catch (InterruptedException e) {
