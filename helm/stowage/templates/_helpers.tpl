@@ -69,3 +69,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
+
+{{/* The ConfigMap of the router's routes: from router.manifests, or written by the operator from the LlmRoutes. */}}
+{{- define "stowage.routerRoutes" -}}
+{{- printf "%s-router-routes" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end }}

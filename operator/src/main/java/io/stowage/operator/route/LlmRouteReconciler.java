@@ -9,6 +9,7 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.stowage.operator.crd.LlmRoute;
 import io.stowage.operator.crd.LlmRouteStatus;
+import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -27,6 +28,7 @@ public class LlmRouteReconciler implements Reconciler<LlmRoute>, Cleaner<LlmRout
 
     private final RouteSync sync;
 
+    @Inject
     LlmRouteReconciler(
             KubernetesClient client,
             @ConfigProperty(name = "stowage.router.routes-configmap") Optional<String> table,

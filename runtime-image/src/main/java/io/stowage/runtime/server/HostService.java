@@ -21,6 +21,7 @@ import io.stowage.runtime.route.RouteAudit;
 import io.stowage.runtime.route.RouteMetrics;
 import io.stowage.runtime.route.RouteRoutes;
 import io.stowage.runtime.route.RouteTable;
+import io.stowage.runtime.route.RouteTableWatcher;
 import io.stowage.runtime.scaling.Scaler;
 import io.vertx.core.Vertx;
 import io.vertx.ext.web.Router;
@@ -119,6 +120,10 @@ public class HostService {
     @ConfigProperty(name = "stowage.router.backends")
     Optional<String> routerBackends;
 
+    // How often the router looks for changed route manifests (the ConfigMap the operator writes); 0s: never.
+    @ConfigProperty(name = "stowage.router.reload-interval", defaultValue = "10s")
+    Duration routerReloadInterval;
+
     @ConfigProperty(name = "stowage.router.audit-size", defaultValue = "1000")
     int routerAuditSize;
 
@@ -150,6 +155,7 @@ public class HostService {
 
     private Host host;
     private Scaler scaler;
+    private RouteTableWatcher routesWatcher;
     private HostMetrics metrics;
     private LlmRouter router;
     private AdminServer admin;
@@ -211,10 +217,20 @@ public class HostService {
                 HostService::selfUri,
                 routerTryTimeout);
         if (routerDir.isPresent()) {
+            boolean watched = !routerReloadInterval.isZero() && !routerReloadInterval.isNegative();
             try {
-                router.routes(
-                        RouterMode.start(Path.of(routerDir.get()), routerBackends.orElse(""), System.out, System.err));
+                Path dir = Path.of(routerDir.get());
+                String backends = routerBackends.orElse("");
+                router.routes(RouterMode.start(dir, backends, System.out, System.err, watched));
+                if (watched) {
+                    routesWatcher = new RouteTableWatcher(
+                            dir,
+                            () -> RouterMode.start(dir, backends, System.out, System.err, true),
+                            router::routes,
+                            routerReloadInterval);
+                }
             } catch (RuntimeException e) {
+                scaler.close();
                 host.close();
                 throw e;
             }
@@ -337,6 +353,9 @@ public class HostService {
     void stop(@Observes(notifyObserver = Reception.IF_EXISTS) ShutdownEvent ev) {
         if (admin != null) {
             admin.close();
+        }
+        if (routesWatcher != null) {
+            routesWatcher.close();
         }
         scaler.close();
         host.close();
