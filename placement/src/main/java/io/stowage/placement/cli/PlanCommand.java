@@ -383,7 +383,10 @@ public final class PlanCommand {
         for (Planned p : planned) {
             MemoryBreakdown b = p.breakdown();
             int pc = placedCount.getOrDefault(p.manifest().id(), 0);
-            wanted += p.manifest().replicas();
+            // a deployment scaled to zero asks for no replica until a request activates it
+            wanted += idle.deployments().contains(p.manifest().id())
+                    ? 0
+                    : p.manifest().replicas();
             placed += pc;
             m.row(
                     p.manifest().id(),
@@ -434,6 +437,13 @@ public final class PlanCommand {
                 .append(" of ")
                 .append(devices.size())
                 .append(" devices");
+        if (!idle.deployments().isEmpty()) {
+            sb.append("; ")
+                    .append(idle.deployments().size())
+                    .append(" deployment")
+                    .append(idle.deployments().size() == 1 ? "" : "s")
+                    .append(" scaled to zero");
+        }
         if (!result.refusals().isEmpty()) {
             sb.append("; ").append(result.refusals().size()).append(" refused (exit status 3)");
         }

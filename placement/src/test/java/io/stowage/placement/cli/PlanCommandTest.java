@@ -440,7 +440,8 @@ class PlanCommandTest {
                 .contains("Idle copies (deployments scaled to zero, weights resident: reclaimable)\n  evict"
                         + " default/coder on n/gpu-0: ")
                 .contains("(" + coderBytes + " bytes): least recently used idle copy on n/gpu-0")
-                .containsPattern("  keep  default/chat on n/gpu-0: [0-9.]+ GiB reclaimable\n");
+                .containsPattern("  keep  default/chat on n/gpu-0: [0-9.]+ GiB reclaimable\n")
+                .contains("2 of 2 replicas placed on 1 of 1 devices; 2 deployments scaled to zero\n");
 
         // an idle entry for a deployment that does not scale to zero is planned as usual, with a warning
         Files.writeString(dir.resolve("bad-idle.json"), """
