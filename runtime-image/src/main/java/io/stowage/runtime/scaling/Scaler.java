@@ -542,6 +542,12 @@ public final class Scaler implements AutoCloseable {
         return List.copyOf(events);
     }
 
+    /** Requests holding a lease on the deployment now (arrived, not yet queued on a replica or answered). */
+    public synchronized int requestsInFlight(String deployment) {
+        Use u = use.get(deployment);
+        return u == null ? 0 : u.inFlight;
+    }
+
     /** Deployment ids with every replica released (scaled to zero), sorted. */
     public synchronized Set<String> idleDeployments() {
         Set<String> out = new java.util.TreeSet<>();
