@@ -63,6 +63,7 @@ public final class Scaler implements AutoCloseable {
     private final Map<String, String> activationFailures = new HashMap<>();
     private final List<Waiter> waiters = new ArrayList<>();
     private final List<Event> events = new ArrayList<>();
+    private final Map<String, Long> eventCounts = new HashMap<>();
     private ScheduledFuture<?> reaper;
     private ScheduledFuture<?> poller;
     private boolean closed;
@@ -529,12 +530,21 @@ public final class Scaler implements AutoCloseable {
         return null;
     }
 
+    /** The kinds of {@link Event}, for the metrics. */
+    public static final List<String> EVENT_KINDS = List.of("released", "activated", "evicted", "activation-failed");
+
     private void event(String kind, String subject, long bytes, String detail) {
+        eventCounts.merge(kind, 1L, Long::sum);
         events.add(new Event(kind, subject, bytes, detail));
         if (events.size() > 1000) {
             events.removeFirst();
         }
         LOG.infof("scaler: %s %s: %s", kind, subject, detail);
+    }
+
+    /** How many events of a kind since the start (all of them, unlike {@link #events}). */
+    public synchronized long eventCount(String kind) {
+        return eventCounts.getOrDefault(kind, 0L);
     }
 
     /** What the scaler did, oldest first (the last 1,000). */

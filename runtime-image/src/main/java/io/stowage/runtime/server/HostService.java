@@ -201,6 +201,21 @@ public class HostService {
         }
         scaler = new Scaler(host);
         metrics = new HostMetrics(registry, host);
+        // scale to zero: what the scaler did, and how many deployments are scaled to zero now
+        for (String kind : Scaler.EVENT_KINDS) {
+            io.micrometer.core.instrument.FunctionCounter.builder(
+                            "stowage_scaling_events_total", scaler, s -> s.eventCount(kind))
+                    .description("Scale-to-zero events: replicas released, deployments activated, idle models"
+                            + " evicted, activations that failed")
+                    .tag("kind", kind)
+                    .register(registry);
+        }
+        io.micrometer.core.instrument.Gauge.builder(
+                        "stowage_scaling_idle_deployments",
+                        scaler,
+                        s -> s.idleDeployments().size())
+                .description("Deployments scaled to zero now (a request activates them)")
+                .register(registry);
         if (routerAuditSize < 1) {
             throw new StartupException(
                     StartupException.USAGE,

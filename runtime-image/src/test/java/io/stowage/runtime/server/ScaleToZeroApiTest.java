@@ -183,6 +183,13 @@ class ScaleToZeroApiTest {
                         .orElseThrow()
                         .detail())
                 .contains("(weights resident)");
+
+        HttpResponse<String> metrics = HTTP.send(
+                HttpRequest.newBuilder(URI.create(base + "q/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(metrics.body())
+                .contains("stowage_scaling_events_total{kind=\"evicted\"} 1.0")
+                .contains("stowage_scaling_events_total{kind=\"activation-failed\"} 1.0")
+                .containsPattern("stowage_scaling_idle_deployments [0-9.]+");
     }
 
     private List<String> modelIds() throws Exception {
