@@ -79,3 +79,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: ["create"]
 {{- end }}
 {{- end -}}
+
+{{/* The ConfigMap of the router's routes: from router.manifests, or written by the operator from the LlmRoutes. */}}
+{{- define "stowage.routerRoutes" -}}
+{{- printf "%s-router-routes" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end }}

@@ -7,10 +7,15 @@ import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.model.annotation.SpecReplicas;
 
 /** What a user asks for: a model, how many replicas, how long a context, and where they may run. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
+@ValidationRule(
+        value = "!has(self.scaling) || !has(self.scaling.minReplicas) || !has(self.replicas)"
+                + " || self.scaling.minReplicas <= self.replicas",
+        message = "scaling.minReplicas must be <= replicas (the replicas an active deployment runs)")
 public class LlmDeploymentSpec {
     @Required
     @JsonPropertyDescription("The model file to serve.")
@@ -33,6 +38,10 @@ public class LlmDeploymentSpec {
 
     @JsonPropertyDescription("Where replicas may run: device kind, priority, compute share, spread and node filters.")
     private PlacementSpec placement = new PlacementSpec();
+
+    @JsonPropertyDescription("Scale to zero: release idle replicas after idleTimeout down to minReplicas, and activate"
+            + " on the next request. Unset: every replica runs whether requests come or not.")
+    private ScalingSpec scaling;
 
     public LlmDeploymentSpec() {}
 
@@ -79,6 +88,14 @@ public class LlmDeploymentSpec {
 
     public void setPlacement(PlacementSpec placement) {
         this.placement = placement;
+    }
+
+    public ScalingSpec getScaling() {
+        return scaling;
+    }
+
+    public void setScaling(ScalingSpec scaling) {
+        this.scaling = scaling;
     }
 
     /** Replicas asked for, 0 when unset. */

@@ -141,6 +141,31 @@ class CrdIsUpToDateTest {
     }
 
     @Test
+    void scalingIsValidatedAtApplyTimeAndReadWithTheManifestRules(@TempDir Path tmp) throws IOException {
+        CustomResourceDefinition crd =
+                Serialization.unmarshal(Files.readString(generate(tmp)), CustomResourceDefinition.class);
+        var spec = crd.getSpec()
+                .getVersions()
+                .get(0)
+                .getSchema()
+                .getOpenAPIV3Schema()
+                .getProperties()
+                .get("spec");
+        var scaling = spec.getProperties().get("scaling");
+        assertThat(scaling.getProperties().get("minReplicas").getMinimum()).isEqualTo(0.0);
+        assertThat(scaling.getProperties().get("idleTimeout").getPattern())
+                .isEqualTo(io.stowage.placement.manifest.Scaling.DURATION_PATTERN);
+        assertThat(spec.getXKubernetesValidations())
+                .extracting(r -> r.getMessage())
+                .contains("scaling.minReplicas must be <= replicas (the replicas an active deployment runs)");
+
+        LlmDeployment d = new LlmDeployment("team", "chat", new LlmDeploymentSpec("https://example.com/m.gguf", 2));
+        d.getSpec().setScaling(new ScalingSpec(0, "90s"));
+        assertThat(io.stowage.operator.reconcile.SpecInput.manifest(d).scaling())
+                .isEqualTo(new io.stowage.placement.manifest.Scaling(0, java.time.Duration.ofSeconds(90)));
+    }
+
+    @Test
     void replicasDefaultsToOneInTheSchemaSoTheScaleSubresourceNeverReadsZeroForAnUnsetField(@TempDir Path tmp)
             throws IOException {
         CustomResourceDefinition crd =

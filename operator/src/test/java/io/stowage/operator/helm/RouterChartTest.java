@@ -76,4 +76,47 @@ class RouterChartTest {
         assertThat(svc.getSpec().getSelector())
                 .isEqualTo(d.getSpec().getSelector().getMatchLabels());
     }
+
+    @Test
+    void withoutManifestsTheOperatorWritesTheRoutesTheRouterMountsAndMayWriteOnlyThatConfigMap() throws IOException {
+        List<HasMetadata> objs = HelmChartTest.renderWithValues("router: {enabled: true, namespace: team-a}\n");
+
+        assertThat(HelmChartTest.ofKind(objs, ConfigMap.class))
+                .as("no ConfigMap from the chart")
+                .isEmpty();
+        Deployment router = HelmChartTest.ofKind(objs, Deployment.class)
+                .filter(x -> x.getMetadata().getName().equals("stowage-router"))
+                .findFirst()
+                .orElseThrow();
+        var volume = router.getSpec().getTemplate().getSpec().getVolumes().stream()
+                .filter(v -> v.getName().equals("routes"))
+                .findFirst()
+                .orElseThrow();
+        assertThat(volume.getConfigMap().getName()).isEqualTo("stowage-router-routes");
+        assertThat(volume.getConfigMap().getOptional()).isTrue();
+        Deployment operator = HelmChartTest.ofKind(objs, Deployment.class)
+                .filter(x -> !x.getMetadata().getName().equals("stowage-router"))
+                .findFirst()
+                .orElseThrow();
+        assertThat(operator.getSpec()
+                        .getTemplate()
+                        .getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getEnv())
+                .extracting(e -> e.getName() + "=" + e.getValue())
+                .contains(
+                        "STOWAGE_ROUTER_ROUTES_CONFIGMAP=team-a/stowage-router-routes",
+                        "STOWAGE_ROUTER_ENDPOINT=http://stowage-router.team-a.svc/v1");
+        var role = HelmChartTest.ofKind(objs, io.fabric8.kubernetes.api.model.rbac.Role.class)
+                .filter(r -> r.getMetadata().getName().equals("stowage-operator-router-routes"))
+                .findFirst()
+                .orElseThrow();
+        assertThat(role.getMetadata().getNamespace()).isEqualTo("team-a");
+        assertThat(role.getRules()).anySatisfy(r -> {
+            assertThat(r.getResources()).containsExactly("configmaps");
+            assertThat(r.getResourceNames()).containsExactly("stowage-router-routes");
+            assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "update", "patch");
+        });
+    }
 }

@@ -16,9 +16,12 @@ import io.stowage.placement.plan.Deployment;
 import io.stowage.placement.plan.Device;
 import io.stowage.placement.plan.DeviceUsage;
 import io.stowage.placement.plan.Eviction;
+import io.stowage.placement.plan.IdleCopy;
+import io.stowage.placement.plan.IdleEviction;
 import io.stowage.placement.plan.Placement;
 import io.stowage.placement.plan.PlanRequest;
 import io.stowage.placement.plan.PlanResult;
+import io.stowage.placement.plan.Reclaim;
 import io.stowage.placement.plan.Refusal;
 import io.stowage.placement.plan.StowagePlanner;
 import io.stowage.placement.plan.Toleration;
@@ -35,6 +38,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /** The {@code plan} command: a dry run of placing LlmDeployment manifests on a device inventory. */
 public final class PlanCommand {
@@ -68,7 +72,12 @@ public final class PlanCommand {
               --current FILE           the replicas running now, as the "placements" list of a
                                        previous `plan --json` ({"replica": "ns/name#0",
                                        "device": "node/gpu-0"}); they stay where they are unless a
-                                       higher-priority replica evicts them (listed with the reason)
+                                       higher-priority replica evicts them (listed with the reason).
+                                       Its "idle" list names deployments scaled to zero whose weights
+                                       are still resident ({"deployment": "ns/name", "device":
+                                       "node/gpu-0", "lastUsed": "2026-01-01T10:00:00Z"}): their memory
+                                       is reclaimable, and the plan lists the idle copies it evicts
+                                       (least recently used first) to place the others, with bytes
               --fetch-headers          read the GGUF header of http(s) models over the network
                                        (Range requests: the header only, not the weights)
               --json                   print one JSON document instead of tables
@@ -129,6 +138,9 @@ public final class PlanCommand {
                     catalog, catalogPath == null ? null : catalogPath.toString(), args.has("--fetch-headers"));
 
             List<Planned> planned = planDeployments(set.deployments(), resolver);
+            Idle idle = args.value("--current") == null
+                    ? Idle.NONE
+                    : idle(PlacementsReader.readIdle(Path.of(args.value("--current"))), planned, warnings);
             List<Placement> current = args.value("--current") == null
                     ? List.of()
                     : running(
@@ -136,20 +148,26 @@ public final class PlanCommand {
                             inventory.devices(),
                             planned,
                             warnings);
+            current = withoutIdle(current, idle, warnings);
             PlanRequest request = new PlanRequest(
                     inventory.devices(),
-                    planned.stream().map(Planned::deployment).toList(),
+                    planned.stream()
+                            .map(p -> idle.deployments().contains(p.manifest().id())
+                                    ? scaledToZero(p.deployment())
+                                    : p.deployment())
+                            .toList(),
                     current,
                     false,
                     0);
             PlanResult result = new StowagePlanner().plan(request);
+            Reclaim reclaim = Reclaim.of(result, inventory.devices(), idle.copies());
             for (String w : warnings) {
                 err.println("warning: " + w);
             }
             if (json) {
-                out.println(json(inventory.devices(), planned, result, warnings));
+                out.println(json(inventory.devices(), planned, result, warnings, reclaim, idle));
             } else {
-                out.print(text(inventory.devices(), planned, result));
+                out.print(text(inventory.devices(), planned, result, reclaim, idle));
             }
             return result.refusals().isEmpty() ? EXIT_PLACED : EXIT_REFUSED;
         } catch (ManifestException e) {
@@ -190,6 +208,73 @@ public final class PlanCommand {
             }
         }
         return kept;
+    }
+
+    /**
+     * The idle copies of a {@code --current} file: the deployments scaled to zero (planned with no replica) and
+     * their models' resident copies, one per model and device (the latest use of the deployments sharing it).
+     *
+     * @param names digest → the idle deployments that share it, for the output
+     */
+    record Idle(Set<String> deployments, List<IdleCopy> copies, Map<String, Set<String>> names) {
+        static final Idle NONE = new Idle(Set.of(), List.of(), Map.of());
+    }
+
+    static Idle idle(List<PlacementsReader.Idle> given, List<Planned> planned, List<String> warnings) {
+        Map<String, Planned> byId = new HashMap<>();
+        planned.forEach(p -> byId.put(p.manifest().id(), p));
+        Set<String> deployments = new HashSet<>();
+        Map<String, IdleCopy> copies = new TreeMap<>();
+        Map<String, Set<String>> names = new HashMap<>();
+        for (PlacementsReader.Idle i : given) {
+            Planned p = byId.get(i.deployment());
+            if (p == null) {
+                warnings.add("--current: idle " + i.deployment()
+                        + " belongs to no deployment in the manifests; its copy on " + i.device() + " is ignored");
+                continue;
+            }
+            if (p.manifest().scaling() == null || !p.manifest().scaling().scalesToZero()) {
+                warnings.add("--current: idle " + i.deployment()
+                        + " has no spec.scaling.minReplicas: 0, so it does not stay idle; its replicas are planned");
+                continue;
+            }
+            deployments.add(i.deployment());
+            String digest = p.deployment().model().digest();
+            names.computeIfAbsent(digest, k -> new TreeSet<>()).add(i.deployment());
+            copies.merge(
+                    i.device() + " " + digest,
+                    new IdleCopy(i.device(), p.deployment().model(), i.lastUsedMillis()),
+                    (a, b) -> a.lastUsedMillis() >= b.lastUsedMillis() ? a : b);
+        }
+        return new Idle(deployments, List.copyOf(copies.values()), names);
+    }
+
+    /** The running placements without those of idle deployments (scaled to zero, they run no replica). */
+    private static List<Placement> withoutIdle(List<Placement> current, Idle idle, List<String> warnings) {
+        List<Placement> out = new ArrayList<>();
+        for (Placement p : current) {
+            if (idle.deployments().contains(p.replica().deployment())) {
+                warnings.add("--current: " + p.replica() + " is listed as running but its deployment as idle;"
+                        + " it is taken as idle (scaled to zero)");
+            } else {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    private static Deployment scaledToZero(Deployment d) {
+        return new Deployment(
+                d.id(),
+                d.model(),
+                d.kvBytesPerReplica(),
+                0,
+                d.priority(),
+                d.nodeSelector(),
+                d.tolerations(),
+                d.maxReplicasPerNode(),
+                d.device(),
+                d.computeShare());
     }
 
     /** {@code --models} as given, else models.yaml beside the manifests file (or inside the directory), if present. */
@@ -239,6 +324,10 @@ public final class PlanCommand {
     }
 
     static String text(List<Device> devices, List<Planned> planned, PlanResult result) {
+        return text(devices, planned, result, Reclaim.of(result, devices, List.of()), Idle.NONE);
+    }
+
+    static String text(List<Device> devices, List<Planned> planned, PlanResult result, Reclaim reclaim, Idle idle) {
         Map<String, DeviceUsage> usage = new HashMap<>();
         for (DeviceUsage u : result.usage()) {
             usage.put(u.deviceId(), u);
@@ -294,7 +383,10 @@ public final class PlanCommand {
         for (Planned p : planned) {
             MemoryBreakdown b = p.breakdown();
             int pc = placedCount.getOrDefault(p.manifest().id(), 0);
-            wanted += p.manifest().replicas();
+            // a deployment scaled to zero asks for no replica until a request activates it
+            wanted += idle.deployments().contains(p.manifest().id())
+                    ? 0
+                    : p.manifest().replicas();
             placed += pc;
             m.row(
                     p.manifest().id(),
@@ -325,6 +417,7 @@ public final class PlanCommand {
                         .append('\n');
             }
         }
+        idleText(sb, reclaim, idle);
         if (!result.refusals().isEmpty()) {
             sb.append("\nRefused\n");
             for (Refusal r : result.refusals()) {
@@ -344,11 +437,64 @@ public final class PlanCommand {
                 .append(" of ")
                 .append(devices.size())
                 .append(" devices");
+        if (!idle.deployments().isEmpty()) {
+            sb.append("; ")
+                    .append(idle.deployments().size())
+                    .append(" deployment")
+                    .append(idle.deployments().size() == 1 ? "" : "s")
+                    .append(" scaled to zero");
+        }
         if (!result.refusals().isEmpty()) {
             sb.append("; ").append(result.refusals().size()).append(" refused (exit status 3)");
         }
         sb.append('\n');
         return sb.toString();
+    }
+
+    /** The idle copies: evicted (with bytes and why), kept (reclaimable) and placed again. */
+    private static void idleText(StringBuilder sb, Reclaim reclaim, Idle idle) {
+        if (reclaim.evictions().isEmpty()
+                && reclaim.kept().isEmpty()
+                && reclaim.reactivated().isEmpty()) {
+            return;
+        }
+        sb.append("\nIdle copies (deployments scaled to zero, weights resident: reclaimable)\n");
+        for (IdleEviction e : reclaim.evictions()) {
+            sb.append("  evict ")
+                    .append(idleName(idle, e.copy()))
+                    .append(" on ")
+                    .append(e.deviceId())
+                    .append(": ")
+                    .append(ByteSize.human(e.bytes()))
+                    .append(" (")
+                    .append(e.bytes())
+                    .append(" bytes): ")
+                    .append(e.reason())
+                    .append('\n');
+        }
+        for (IdleCopy c : reclaim.kept()) {
+            sb.append("  keep  ")
+                    .append(idleName(idle, c))
+                    .append(" on ")
+                    .append(c.deviceId())
+                    .append(": ")
+                    .append(ByteSize.human(c.bytes()))
+                    .append(" reclaimable\n");
+        }
+        for (IdleCopy c : reclaim.reactivated()) {
+            sb.append("  reuse ")
+                    .append(idleName(idle, c))
+                    .append(" on ")
+                    .append(c.deviceId())
+                    .append(": ")
+                    .append(ByteSize.human(c.bytes()))
+                    .append(", the plan places its model there again\n");
+        }
+    }
+
+    private static String idleName(Idle idle, IdleCopy c) {
+        Set<String> names = idle.names().get(c.model().digest());
+        return names == null || names.isEmpty() ? c.model().digest() : String.join(", ", names);
     }
 
     private static String modelLabel(Planned p) {
@@ -363,6 +509,16 @@ public final class PlanCommand {
     }
 
     static String json(List<Device> devices, List<Planned> planned, PlanResult result, List<String> warnings) {
+        return json(devices, planned, result, warnings, Reclaim.of(result, devices, List.of()), Idle.NONE);
+    }
+
+    static String json(
+            List<Device> devices,
+            List<Planned> planned,
+            PlanResult result,
+            List<String> warnings,
+            Reclaim reclaim,
+            Idle idle) {
         Map<String, DeviceUsage> usage = new HashMap<>();
         for (DeviceUsage u : result.usage()) {
             usage.put(u.deviceId(), u);
@@ -381,7 +537,8 @@ public final class PlanCommand {
                     .field("capacityBytes", d.capacityBytes())
                     .field("usedBytes", usedBytes)
                     .field("freeBytes", d.capacityBytes() - usedBytes)
-                    .field("computeUsed", u == null ? 0.0 : u.computeUsed());
+                    .field("computeUsed", u == null ? 0.0 : u.computeUsed())
+                    .field("reclaimableBytes", reclaim.reclaimableBytes().getOrDefault(d.id(), 0L));
             j.name("replicas").beginObject();
             for (Map.Entry<String, Integer> e :
                     byDevice.getOrDefault(d.id(), Map.of()).entrySet()) {
@@ -467,11 +624,37 @@ public final class PlanCommand {
                     .endObject();
         }
         j.endArray();
+        // "idle" is read back by --current: the copies still resident after this plan
+        j.name("idle").beginArray();
+        for (IdleCopy c : reclaim.kept()) {
+            for (String name : idle.names().getOrDefault(c.model().digest(), Set.of())) {
+                idleJson(j, name, c).endObject();
+            }
+        }
+        j.endArray();
+        j.name("idleEvictions").beginArray();
+        for (IdleEviction e : reclaim.evictions()) {
+            for (String name : idle.names().getOrDefault(e.copy().model().digest(), Set.of())) {
+                idleJson(j, name, e.copy()).field("reason", e.reason()).endObject();
+            }
+        }
+        j.endArray();
         j.name("warnings").beginArray();
         for (String w : warnings) {
             j.value(w);
         }
         j.endArray();
         return j.endObject().toString();
+    }
+
+    private static Json idleJson(Json j, String deployment, IdleCopy c) {
+        return j.beginObject()
+                .field("deployment", deployment)
+                .field("device", c.deviceId())
+                .field(
+                        "lastUsed",
+                        java.time.Instant.ofEpochMilli(c.lastUsedMillis()).toString())
+                .field("digest", c.model().digest())
+                .field("bytes", c.bytes());
     }
 }

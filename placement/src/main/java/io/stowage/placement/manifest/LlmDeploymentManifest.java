@@ -18,6 +18,7 @@ import java.util.Objects;
  * @param computeShare placement.computeShare, default {@value #DEFAULT_COMPUTE_SHARE} for every device
  *     kind (a CPU host's cores are shared among replicas just as a GPU's SMs are)
  * @param maxReplicasPerNode placement.maxReplicasPerNode, 0 = no spread limit
+ * @param scaling spec.scaling, or null: every replica runs whether requests come or not
  */
 public record LlmDeploymentManifest(
         String source,
@@ -34,7 +35,8 @@ public record LlmDeploymentManifest(
         int maxReplicasPerNode,
         Map<String, String> nodeSelector,
         List<Toleration> tolerations,
-        DeviceRequest device) {
+        DeviceRequest device,
+        Scaling scaling) {
 
     public static final String API_VERSION = "stowage.io/v1alpha1";
     public static final String KIND = "LlmDeployment";
@@ -51,6 +53,46 @@ public record LlmDeploymentManifest(
         Objects.requireNonNull(model, "model");
         nodeSelector = Map.copyOf(nodeSelector);
         tolerations = List.copyOf(tolerations);
+        if (scaling != null && scaling.minReplicas() > replicas) {
+            throw new ManifestException(source + ": spec.scaling.minReplicas: must be <= spec.replicas " + replicas
+                    + ", got " + scaling.minReplicas());
+        }
+    }
+
+    /** A deployment that runs its replicas whether requests come or not (no {@code spec.scaling}). */
+    public LlmDeploymentManifest(
+            String source,
+            String name,
+            String namespace,
+            ModelSource model,
+            String servedModelName,
+            int replicas,
+            Integer maxTokens,
+            int maxSequences,
+            KvCacheType kvCacheType,
+            int priority,
+            double computeShare,
+            int maxReplicasPerNode,
+            Map<String, String> nodeSelector,
+            List<Toleration> tolerations,
+            DeviceRequest device) {
+        this(
+                source,
+                name,
+                namespace,
+                model,
+                servedModelName,
+                replicas,
+                maxTokens,
+                maxSequences,
+                kvCacheType,
+                priority,
+                computeShare,
+                maxReplicasPerNode,
+                nodeSelector,
+                tolerations,
+                device,
+                null);
     }
 
     /** {@code namespace/name}: the planner's deployment id. */

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -40,7 +41,9 @@ public final class ManifestReader {
 
     private static final Set<String> TOP = Set.of("apiVersion", "kind", "metadata", "spec", "status");
     private static final Set<String> METADATA = Set.of("name", "namespace", "labels", "annotations");
-    private static final Set<String> SPEC = Set.of("model", "servedModelName", "replicas", "context", "placement");
+    private static final Set<String> SPEC =
+            Set.of("model", "servedModelName", "replicas", "context", "placement", "scaling");
+    private static final Set<String> SCALING = Set.of("minReplicas", "idleTimeout");
     private static final Set<String> MODEL = Set.of("uri", "sha256");
     private static final Set<String> CONTEXT = Set.of("maxTokens", "maxSequences", "kvCacheType");
     private static final Set<String> PLACEMENT =
@@ -263,6 +266,7 @@ public final class ManifestReader {
         int maxPerNode = (int) f.integer(placement, "spec.placement", "maxReplicasPerNode", 0, 0, Integer.MAX_VALUE);
         Map<String, String> selector = f.stringMap(placement, "spec.placement", "nodeSelector");
         List<Toleration> tolerations = tolerations(f, placement);
+        Scaling scaling = scaling(f, spec, replicas);
 
         return new LlmDeploymentManifest(
                 f.where(),
@@ -279,7 +283,40 @@ public final class ManifestReader {
                 maxPerNode,
                 selector,
                 tolerations,
-                device);
+                device,
+                scaling);
+    }
+
+    /** spec.scaling, or null when absent. */
+    private static Scaling scaling(YamlFields f, Map<String, Object> spec, int replicas) {
+        if (spec.get("scaling") == null) {
+            return null;
+        }
+        Map<String, Object> scaling = f.optionalMap(spec, "spec", "scaling");
+        f.checkKnown(scaling, "spec.scaling", SCALING);
+        int min = (int) f.integer(scaling, "spec.scaling", "minReplicas", replicas, 0, MAX_REPLICAS);
+        if (min > replicas) {
+            throw f.error(
+                    "spec.scaling.minReplicas",
+                    "must be <= spec.replicas " + replicas + " (the replicas an active deployment runs)",
+                    scaling.get("minReplicas"));
+        }
+        Duration idle = Scaling.DEFAULT_IDLE_TIMEOUT;
+        Object idleValue = scaling.get("idleTimeout");
+        if (idleValue != null) {
+            if (!(idleValue instanceof String text)) {
+                throw f.error("spec.scaling.idleTimeout", "must be a duration string such as 5m (quote it)", idleValue);
+            }
+            try {
+                idle = Scaling.parseDuration(text);
+            } catch (IllegalArgumentException e) {
+                throw f.error("spec.scaling.idleTimeout", e.getMessage(), idleValue);
+            }
+            if (idle.isZero()) {
+                throw f.error("spec.scaling.idleTimeout", "must be > 0", idleValue);
+            }
+        }
+        return new Scaling(min, idle);
     }
 
     private static ModelSource modelSource(YamlFields f, Map<String, Object> model, Path baseDir) {

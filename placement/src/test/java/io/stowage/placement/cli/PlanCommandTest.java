@@ -342,6 +342,125 @@ class PlanCommandTest {
                         + " doc 1: placements[0].replica: must look like namespace/name#index, got \"default/low\"");
     }
 
+    @Test
+    void planListsTheIdleCopiesANewDeploymentEvictsWithBytesLeastRecentlyUsedFirst(@TempDir Path dir) throws Exception {
+        Files.copy(EXAMPLES.resolve("models.yaml"), dir.resolve("models.yaml"));
+        String manifests = """
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: busy}
+                spec:
+                  model: {uri: hf://bartowski/Phi-3-mini-4k-instruct-GGUF/Phi-3-mini-4k-instruct-Q8_0.gguf}
+                  context: {maxTokens: 4096, maxSequences: 1}
+                ---
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: coder}
+                spec:
+                  model: {uri: hf://bartowski/Qwen2.5-Coder-14B-Instruct-GGUF/Qwen2.5-Coder-14B-Instruct-Q4_K_M.gguf}
+                  context: {maxTokens: 4096, maxSequences: 1}
+                  scaling: {minReplicas: 0, idleTimeout: 10m}
+                ---
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: chat}
+                spec:
+                  model: {uri: hf://bartowski/Meta-Llama-3.1-8B-Instruct-GGUF/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf}
+                  context: {maxTokens: 4096, maxSequences: 1}
+                  scaling: {minReplicas: 0}
+                """;
+        String newcomer = """
+                ---
+                apiVersion: stowage.io/v1alpha1
+                kind: LlmDeployment
+                metadata: {name: gemma}
+                spec:
+                  model: {uri: hf://bartowski/gemma-2-9b-it-GGUF/gemma-2-9b-it-Q8_0.gguf}
+                  context: {maxTokens: 4096, maxSequences: 1}
+                """;
+        Files.writeString(dir.resolve("d.yaml"), manifests);
+        Files.writeString(dir.resolve("devices.yaml"), "devices:\n  - {node: n, id: gpu-0, memory: 23034MiB}\n");
+        String[] base = {
+            "plan",
+            "-f",
+            dir.resolve("d.yaml").toString(),
+            "--devices",
+            dir.resolve("devices.yaml").toString()
+        };
+        Run first = run(concat(base, "--json"));
+        assertThat(first.exit()).as(first.err()).isZero();
+        Map<String, Object> firstDoc = json(first.out());
+        // busy runs; coder and chat are scaled to zero with their weights resident (coder used least recently)
+        String busyOnly = firstDoc.get("placements").toString().contains("default/busy#0")
+                ? "{\"replica\": \"default/busy#0\", \"device\": \"n/gpu-0\"}"
+                : null;
+        assertThat(busyOnly).isNotNull();
+        Files.writeString(dir.resolve("running.json"), """
+                {"placements": [%s],
+                 "idle": [{"deployment": "default/coder", "device": "n/gpu-0", "lastUsed": "2026-01-01T10:00:00Z"},
+                          {"deployment": "default/chat", "device": "n/gpu-0", "lastUsed": "2026-01-01T11:00:00Z"}]}
+                """.formatted(busyOnly));
+        String[] withIdle =
+                concat(base, "--current", dir.resolve("running.json").toString());
+
+        // nothing new: both idle copies fit beside busy and stay, reclaimable; the idle deployments run no replica
+        Run calm = run(concat(withIdle, "--json"));
+        assertThat(calm.exit()).as(calm.err()).isZero();
+        Map<String, Object> calmDoc = json(calm.out());
+        assertThat(list(calmDoc.get("placements")))
+                .extracting(p -> p.get("replica"))
+                .containsExactly("default/busy#0");
+        assertThat(list(calmDoc.get("idleEvictions"))).isEmpty();
+        assertThat(list(calmDoc.get("idle")))
+                .extracting(p -> p.get("deployment"))
+                .containsExactlyInAnyOrder("default/coder", "default/chat");
+        long coderBytes = deploymentBytes(calmDoc, "default/coder");
+        long chatBytes = deploymentBytes(calmDoc, "default/chat");
+        assertThat(num(list(calmDoc.get("devices")).getFirst(), "reclaimableBytes"))
+                .isEqualTo(coderBytes + chatBytes);
+
+        // gemma needs the space: the least recently used copy (coder) goes, with its bytes; chat stays; busy runs on
+        Files.writeString(dir.resolve("d.yaml"), manifests + newcomer);
+        Run tight = run(concat(withIdle, "--json"));
+        assertThat(tight.exit()).as(tight.err()).isZero();
+        Map<String, Object> doc = json(tight.out());
+        assertThat(list(doc.get("placements")))
+                .extracting(p -> p.get("replica"))
+                .containsExactlyInAnyOrder("default/busy#0", "default/gemma#0");
+        assertThat(list(doc.get("idleEvictions"))).singleElement().satisfies(e -> {
+            assertThat(e.get("deployment")).isEqualTo("default/coder");
+            assertThat(num(e, "bytes")).isEqualTo(coderBytes);
+            assertThat((String) e.get("reason")).startsWith("least recently used idle copy on n/gpu-0");
+        });
+        assertThat(list(doc.get("idle"))).extracting(p -> p.get("deployment")).containsExactly("default/chat");
+
+        Run text = run(withIdle);
+        assertThat(text.exit()).as(text.err()).isZero();
+        assertThat(text.out())
+                .contains("Idle copies (deployments scaled to zero, weights resident: reclaimable)\n  evict"
+                        + " default/coder on n/gpu-0: ")
+                .contains("(" + coderBytes + " bytes): least recently used idle copy on n/gpu-0")
+                .containsPattern("  keep  default/chat on n/gpu-0: [0-9.]+ GiB reclaimable\n")
+                .contains("2 of 2 replicas placed on 1 of 1 devices; 2 deployments scaled to zero\n");
+
+        // an idle entry for a deployment that does not scale to zero is planned as usual, with a warning
+        Files.writeString(dir.resolve("bad-idle.json"), """
+                {"idle": [{"deployment": "default/busy", "device": "n/gpu-0"}]}
+                """);
+        Run notIdle = run(concat(base, "--current", dir.resolve("bad-idle.json").toString()));
+        assertThat(notIdle.err())
+                .contains("warning: --current: idle default/busy has no spec.scaling.minReplicas: 0, so it does not"
+                        + " stay idle; its replicas are planned");
+    }
+
+    private static long deploymentBytes(Map<String, Object> doc, String id) {
+        Map<String, Object> d = list(doc.get("deployments")).stream()
+                .filter(x -> id.equals(x.get("id")))
+                .findFirst()
+                .orElseThrow();
+        return num(d, "weightBytes") + num(d, "workspaceBytes");
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);

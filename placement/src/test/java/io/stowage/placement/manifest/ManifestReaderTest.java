@@ -276,6 +276,56 @@ class ManifestReaderTest {
                 .hasMessage(dir.resolve("missing.yaml") + ": no such file or directory");
     }
 
+    @Test
+    void readsScalingWithItsDefaultsAndDurations() {
+        LlmDeploymentManifest none = single(minimal("a", ""));
+        assertThat(none.scaling()).isNull();
+
+        LlmDeploymentManifest zero =
+                single(minimal("b", "replicas: 2\nscaling:\n  minReplicas: 0\n  idleTimeout: 1h30m"));
+        assertThat(zero.scaling()).isEqualTo(new Scaling(0, java.time.Duration.ofMinutes(90)));
+        assertThat(zero.scaling().scalesToZero()).isTrue();
+
+        // minReplicas defaults to replicas (nothing is released), idleTimeout to 5m
+        LlmDeploymentManifest defaults = single(minimal("c", "replicas: 3\nscaling: {}"));
+        assertThat(defaults.scaling()).isEqualTo(new Scaling(3, java.time.Duration.ofMinutes(5)));
+
+        assertThat(Scaling.parseDuration("1500ms")).isEqualTo(java.time.Duration.ofMillis(1500));
+        assertThat(Scaling.text(java.time.Duration.ofMillis(1500))).isEqualTo("1500ms");
+        assertThat(Scaling.text(java.time.Duration.ofSeconds(5430))).isEqualTo("1h30m30s");
+    }
+
+    @Test
+    void badScalingIsAOneLineErrorNamingTheField() {
+        assertError(
+                minimal("a", "replicas: 1\nscaling: {minReplicas: 2}"),
+                "deployments.yaml doc 1: spec.scaling.minReplicas: must be <= spec.replicas 1 (the replicas an active"
+                        + " deployment runs), got 2");
+        assertError(
+                minimal("a", "scaling: {minReplicas: -1}"),
+                "deployments.yaml doc 1: spec.scaling.minReplicas: must be >= 0, got -1");
+        assertError(
+                minimal("a", "scaling: {idleTimeout: 5 minutes}"),
+                "deployments.yaml doc 1: spec.scaling.idleTimeout: must be a duration such as 30s, 5m or 1h30m (units"
+                        + " ms, s, m, h), got \"5 minutes\"");
+        assertError(
+                minimal("a", "scaling: {idleTimeout: 300}"),
+                "deployments.yaml doc 1: spec.scaling.idleTimeout: must be a duration string such as 5m (quote it),"
+                        + " got 300");
+        assertError(
+                minimal("a", "scaling: {idleTimeout: 0s}"),
+                "deployments.yaml doc 1: spec.scaling.idleTimeout: must be > 0, got \"0s\"");
+        assertError(
+                minimal("a", "scaling: {idleTimeout: 9999999999h}"),
+                "deployments.yaml doc 1: spec.scaling.idleTimeout: must be at most 168h, got \"9999999999h\"");
+    }
+
+    private static LlmDeploymentManifest single(String yaml) {
+        ManifestSet set = parse(yaml);
+        assertThat(set.deployments()).hasSize(1);
+        return set.deployments().getFirst();
+    }
+
     private static void assertError(String yaml, String message) {
         assertThatThrownBy(() -> parse(yaml))
                 .isInstanceOf(ManifestException.class)

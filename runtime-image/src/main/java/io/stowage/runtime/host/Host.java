@@ -116,6 +116,15 @@ public final class Host implements AutoCloseable {
      * @throws AssignmentException Invalid (400) or OverBudget (409)
      */
     public synchronized HostState apply(HostAssignment a) {
+        converge(a);
+        return state();
+    }
+
+    /**
+     * As {@link #apply}, without reading the state back: the scaler's activations, where a state read (the process's
+     * /proc memory figures) would cost more than the activation itself.
+     */
+    public synchronized void converge(HostAssignment a) {
         validate(a);
         checkBudget(a);
         Map<String, ModelAssignment> wantedModels = new LinkedHashMap<>();
@@ -154,7 +163,6 @@ public final class Host implements AutoCloseable {
         generation = a.generation();
         current = a;
         createReadyReplicas();
-        return state();
     }
 
     private static boolean sameSource(ModelAssignment a, ModelAssignment b) {

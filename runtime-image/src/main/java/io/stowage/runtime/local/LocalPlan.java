@@ -10,6 +10,7 @@ import io.stowage.placement.manifest.LlmDeploymentManifest;
 import io.stowage.placement.manifest.ManifestException;
 import io.stowage.placement.manifest.ManifestSet;
 import io.stowage.placement.manifest.PlannerInput;
+import io.stowage.placement.manifest.Scaling;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.Deployment;
@@ -30,6 +31,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Local mode's placement: the LlmDeployment manifests of a directory, placed by the placement planner on this
@@ -39,11 +42,28 @@ import java.util.Map;
  * @param warnings what local mode changed (a GPU request placed on the CPU); the manifest reader's own warnings stay
  *     in the {@link ManifestSet}
  * @param refusals one line per refused replica: {@code default/chat#1: needs ...}
+ * @param scaling {@code spec.scaling} by deployment id, for the deployments that have one
+ * @param startIdle deployments that scale to zero and fit this machine alone but not beside the others: they are in
+ *     the assignment, start with no replica and no weights, and their first request evicts idle models (least
+ *     recently used first) to make room
  */
-public record LocalPlan(HostAssignment assignment, String table, List<String> warnings, List<String> refusals) {
+public record LocalPlan(
+        HostAssignment assignment,
+        String table,
+        List<String> warnings,
+        List<String> refusals,
+        Map<String, Scaling> scaling,
+        Set<String> startIdle) {
     public LocalPlan {
         warnings = List.copyOf(warnings);
         refusals = List.copyOf(refusals);
+        scaling = Map.copyOf(scaling);
+        startIdle = Set.copyOf(startIdle);
+    }
+
+    /** A plan with no deployment that scales. */
+    public LocalPlan(HostAssignment assignment, String table, List<String> warnings, List<String> refusals) {
+        this(assignment, table, warnings, refusals, Map.of(), Set.of());
     }
 
     /** One deployment as planned here: its manifest, model file, header and memory breakdown. */
@@ -117,9 +137,34 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
                 new Device(node + "/cpu", node, DeviceKind.CPU, budgetBytes, 0, 0, overhead, 1.0, Map.of(), List.of());
         PlanResult result = new StowagePlanner().plan(PlanRequest.of(List.of(cpu), deployments));
 
+        // A deployment that scales to zero and fits alone starts idle instead of refused: its first request swaps it
+        // in.
+        Map<String, Scaling> scaling = new LinkedHashMap<>();
+        Set<String> startIdle = new TreeSet<>();
+        List<Placement> placements = new ArrayList<>(result.placements());
+        for (Planned p : planned) {
+            LlmDeploymentManifest m = p.manifest();
+            if (m.scaling() == null) {
+                continue;
+            }
+            scaling.put(m.id(), m.scaling());
+            long placed = result.placements().stream()
+                    .filter(x -> x.replica().deployment().equals(m.id()))
+                    .count();
+            if (!m.scaling().scalesToZero() || placed > 0 || m.replicas() == 0) {
+                continue;
+            }
+            PlanResult alone =
+                    new StowagePlanner().plan(PlanRequest.of(List.of(cpu), List.of(deploymentOf(deployments, m.id()))));
+            if (alone.refusals().isEmpty()) {
+                startIdle.add(m.id());
+                placements.addAll(alone.placements());
+            }
+        }
+
         Map<String, ModelAssignment> models = new LinkedHashMap<>();
         List<ReplicaAssignment> replicas = new ArrayList<>();
-        for (Placement p : result.placements()) {
+        for (Placement p : placements) {
             Planned pl = find(planned, p.replica().deployment());
             LlmDeploymentManifest m = pl.manifest();
             String digest = deploymentOf(deployments, m.id()).model().digest();
@@ -143,12 +188,47 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
         }
         List<String> refusals = new ArrayList<>();
         for (Refusal r : result.refusals()) {
-            refusals.add(r.replica() + ": " + r.reason());
+            if (!startIdle.contains(r.replica().deployment())) {
+                refusals.add(r.replica() + ": " + r.reason());
+            }
         }
         // The host's budget excludes O_host, which the planner charged to the device.
         HostAssignment assignment =
                 new HostAssignment(1, budgetBytes - overhead, List.copyOf(models.values()), replicas);
-        return new LocalPlan(assignment, table(cpu, planned, result), warnings, refusals);
+        return new LocalPlan(
+                assignment,
+                table(cpu, planned, result, startIdle) + scalingLines(planned, startIdle),
+                warnings,
+                refusals,
+                scaling,
+                startIdle);
+    }
+
+    /** One line per deployment that scales: its policy, and whether it starts idle. */
+    static String scalingLines(List<Planned> planned, Set<String> startIdle) {
+        StringBuilder sb = new StringBuilder();
+        for (Planned p : planned) {
+            Scaling sc = p.manifest().scaling();
+            if (sc == null) {
+                continue;
+            }
+            sb.append("scaling ")
+                    .append(p.manifest().id())
+                    .append(": down to ")
+                    .append(sc.minReplicas())
+                    .append(sc.minReplicas() == 1 ? " replica" : " replicas")
+                    .append(" after ")
+                    .append(Scaling.text(sc.idleTimeout()))
+                    .append(" idle (the weights stay resident until the memory is needed)");
+            if (startIdle.contains(p.manifest().id())) {
+                sb.append("; starts idle: it fits this machine alone but not beside the others, so its first"
+                        + " request evicts idle models (least recently used first)");
+            } else if (sc.scalesToZero()) {
+                sb.append("; a request activates it again");
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
     }
 
     private static Deployment deploymentOf(List<Deployment> deployments, String id) {
@@ -168,6 +248,10 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
     }
 
     static String table(Device cpu, List<Planned> planned, PlanResult result) {
+        return table(cpu, planned, result, Set.of());
+    }
+
+    static String table(Device cpu, List<Planned> planned, PlanResult result, Set<String> startIdle) {
         StringBuilder sb = new StringBuilder();
         DeviceUsage u = result.usage().stream()
                 .filter(x -> x.deviceId().equals(cpu.id()))
@@ -221,6 +305,9 @@ public record LocalPlan(HostAssignment assignment, String table, List<String> wa
                     ByteSize.human(p.b().workspaceBytes())));
         }
         for (Refusal r : result.refusals()) {
+            if (startIdle.contains(r.replica().deployment())) {
+                continue; // listed by the scaling lines: it starts idle
+            }
             sb.append("refused ")
                     .append(r.replica())
                     .append(": ")

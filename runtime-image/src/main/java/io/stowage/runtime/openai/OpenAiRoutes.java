@@ -18,6 +18,7 @@ import io.stowage.runtime.host.Replica;
 import io.stowage.runtime.host.TokenSink;
 import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.route.RouteRoutes;
+import io.stowage.runtime.scaling.Scaler;
 import io.stowage.runtime.tokenizer.Tokenizer;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -30,6 +31,7 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -104,6 +106,8 @@ public final class OpenAiRoutes {
     private final int retryAfterSeconds;
     private final Limits limits;
     private RouteRoutes routes;
+    private Scaler scaler;
+    private Duration activationTimeout = Duration.ZERO;
 
     public OpenAiRoutes(Host host, HostMetrics metrics, ObjectMapper json, int retryAfterSeconds) {
         this(host, metrics, json, retryAfterSeconds, Limits.fromConfig());
@@ -123,6 +127,16 @@ public final class OpenAiRoutes {
      */
     public OpenAiRoutes withRoutes(RouteRoutes routes) {
         this.routes = routes;
+        return this;
+    }
+
+    /**
+     * Holds a request for a deployment scaled to zero while the scaler activates it, up to {@code activationTimeout};
+     * past it the request is answered 503 with Retry-After. The wait holds no thread.
+     */
+    public OpenAiRoutes withScaler(Scaler scaler, Duration activationTimeout) {
+        this.scaler = scaler;
+        this.activationTimeout = activationTimeout;
         return this;
     }
 
@@ -310,7 +324,11 @@ public final class OpenAiRoutes {
         ObjectNode body = json.createObjectNode().put("object", "list");
         ArrayNode data = body.putArray("data");
         long created = System.currentTimeMillis() / 1000;
-        for (String name : host.servedModelNames()) {
+        java.util.Set<String> names = new java.util.TreeSet<>(host.servedModelNames());
+        if (scaler != null) {
+            names.addAll(scaler.idleServedNames()); // scaled to zero: a request activates them
+        }
+        for (String name : names) {
             data.addObject()
                     .put("id", name)
                     .put("object", "model")
@@ -334,29 +352,118 @@ public final class OpenAiRoutes {
      * the metrics: set only once the host knows it (null counts as unknown).
      */
     private record Prepared(
-            String model, CompletionRequest req, Replica replica, GenerationRequest generation, ApiException refusal) {
-        static Prepared refused(String model, ApiException e) {
-            return new Prepared(model, null, null, null, e);
+            String model,
+            CompletionRequest req,
+            Replica replica,
+            GenerationRequest generation,
+            ApiException refusal,
+            Scaler.Lease lease,
+            boolean activating) {
+        static Prepared refused(String model, ApiException e, Scaler.Lease lease) {
+            return new Prepared(model, null, null, null, e, lease, false);
+        }
+
+        /** Closes the request's lease on its deployment, if it holds one (idempotent). */
+        void release() {
+            if (lease != null) {
+                lease.close();
+            }
         }
     }
 
     private void complete(RoutingContext rc, boolean chat) {
         long arrived = System.nanoTime();
-        byte[] raw = bodyOf(rc);
-        rc.vertx().executeBlocking(() -> prepare(raw, chat), false).onComplete(ar -> {
-            String endpoint = chat ? "chat.completions" : "completions";
+        attempt(rc, chat, bodyOf(rc), arrived, null);
+    }
+
+    /**
+     * Prepares the request on a worker and starts it; a request for a deployment that is activating waits (on a
+     * future, holding no thread) until it serves, then is prepared again, or is answered 503 past the bound.
+     */
+    private void attempt(RoutingContext rc, boolean chat, byte[] raw, long arrived, Scaler.Lease held) {
+        String endpoint = chat ? "chat.completions" : "completions";
+        rc.vertx().executeBlocking(() -> prepare(raw, chat, held), false).onComplete(ar -> {
             if (ar.failed()) {
+                if (held != null) {
+                    held.close();
+                }
                 metrics.request(endpoint, null, 500);
                 error(rc.response(), internal(ar.cause()));
+            } else if (ar.result().activating()) {
+                await(rc, chat, raw, arrived, ar.result());
             } else {
-                start(rc, ar.result(), chat, endpoint, arrived);
+                try {
+                    start(rc, ar.result(), chat, endpoint, arrived);
+                } finally {
+                    ar.result().release();
+                }
             }
         });
     }
 
-    /** Parses, checks, routes and encodes a request (a worker thread: the template and the tokenizer take time). */
-    private Prepared prepare(byte[] raw, boolean chat) {
+    /** Waits for an activating deployment, up to the bound counted from the request's arrival. */
+    private void await(RoutingContext rc, boolean chat, byte[] raw, long arrived, Prepared p) {
+        String endpoint = chat ? "chat.completions" : "completions";
+        long left = arrived + activationTimeout.toNanos() - System.nanoTime();
+        if (rc.response().closed()) {
+            p.release();
+            metrics.request(endpoint, p.model(), HostMetrics.CLIENT_CLOSED);
+            return;
+        }
+        if (left <= 0) {
+            p.release();
+            metrics.request(endpoint, p.model(), 503);
+            rc.response().putHeader("Retry-After", Integer.toString(retryAfterSeconds));
+            error(
+                    rc.response(),
+                    new ApiException(
+                            503,
+                            "model_not_ready",
+                            "model",
+                            "model_activating",
+                            "model '" + CompletionRequest.shown(p.model()) + "' was scaled to zero and is activating;"
+                                    + " it did not serve within " + activationTimeout.toMillis() + " ms"
+                                    + " (stowage.scaling.activation-timeout); retry after " + retryAfterSeconds
+                                    + " s"));
+            return;
+        }
+        Context context = Vertx.currentContext();
+        java.util.concurrent.CompletableFuture<Void> ready = scaler.whenServing(p.model());
+        AtomicBoolean done = new AtomicBoolean();
+        long timer = rc.vertx().setTimer(Math.max(1, left / 1_000_000), t -> {
+            if (done.compareAndSet(false, true)) {
+                await(rc, chat, raw, arrived, p); // past the bound now: answers 503
+            }
+        });
+        ready.whenComplete((v, failure) -> context.runOnContext(x -> {
+            if (!done.compareAndSet(false, true)) {
+                return;
+            }
+            rc.vertx().cancelTimer(timer);
+            if (failure != null) {
+                p.release();
+                metrics.request(endpoint, p.model(), 503);
+                rc.response().putHeader("Retry-After", Integer.toString(retryAfterSeconds));
+                Throwable cause =
+                        failure instanceof java.util.concurrent.CompletionException ? failure.getCause() : failure;
+                error(
+                        rc.response(),
+                        new ApiException(
+                                503, "model_not_ready", "model", "model_activation_failed", cause.getMessage()));
+            } else {
+                attempt(rc, chat, raw, arrived, p.lease());
+            }
+        }));
+    }
+
+    /**
+     * Parses, checks, routes and encodes a request (a worker thread: the template and the tokenizer take time). A
+     * request for a deployment with {@code spec.scaling} takes a lease on it (or keeps {@code held}) first, which
+     * activates it when it is scaled to zero.
+     */
+    private Prepared prepare(byte[] raw, boolean chat, Scaler.Lease held) {
         String model = null;
+        Scaler.Lease lease = held;
         try {
             JsonNode body;
             try {
@@ -370,7 +477,13 @@ public final class OpenAiRoutes {
                 throw ApiException.invalid(null, "the request body is empty; it must be a JSON object");
             }
             CompletionRequest req = CompletionRequest.parse(body, chat);
+            if (lease == null && scaler != null) {
+                lease = scaler.acquire(req.model());
+            }
             Replica replica = host.route(req.model());
+            if (replica == null && lease != null) {
+                return new Prepared(req.model(), req, null, null, null, lease, true);
+            }
             if (replica == null) {
                 if (host.assignedModelNames().contains(req.model())) {
                     model = req.model(); // a name of this host's: it may be a metrics tag
@@ -418,11 +531,11 @@ public final class OpenAiRoutes {
                                 + "); shorten the prompt or lower max_tokens");
             }
             GenerationRequest gr = new GenerationRequest(prompt, maxNew, req.sampler(), req.stop(), req.topLogprobs());
-            return new Prepared(model, req, replica, gr, null);
+            return new Prepared(model, req, replica, gr, null, lease, false);
         } catch (ApiException e) {
-            return Prepared.refused(model, e);
+            return Prepared.refused(model, e, lease);
         } catch (RuntimeException | StackOverflowError e) {
-            return Prepared.refused(model, internal(e));
+            return Prepared.refused(model, internal(e), lease);
         }
     }
 

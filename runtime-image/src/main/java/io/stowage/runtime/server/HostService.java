@@ -23,6 +23,8 @@ import io.stowage.runtime.route.RouteAudit;
 import io.stowage.runtime.route.RouteMetrics;
 import io.stowage.runtime.route.RouteRoutes;
 import io.stowage.runtime.route.RouteTable;
+import io.stowage.runtime.route.RouteTableWatcher;
+import io.stowage.runtime.scaling.Scaler;
 import io.vertx.core.Vertx;
 import io.vertx.ext.web.Router;
 import jakarta.annotation.PostConstruct;
@@ -110,6 +112,10 @@ public class HostService {
     @ConfigProperty(name = "stowage.retry-after-seconds", defaultValue = "1")
     int retryAfterSeconds;
 
+    // How long a request for a deployment scaled to zero is held while it activates; then 503 with Retry-After.
+    @ConfigProperty(name = "stowage.scaling.activation-timeout", defaultValue = "30s")
+    Duration activationTimeout;
+
     @ConfigProperty(name = "stowage.local.dir")
     Optional<String> localDir;
 
@@ -119,6 +125,10 @@ public class HostService {
 
     @ConfigProperty(name = "stowage.router.backends")
     Optional<String> routerBackends;
+
+    // How often the router looks for changed route manifests (the ConfigMap the operator writes); 0s: never.
+    @ConfigProperty(name = "stowage.router.reload-interval", defaultValue = "10s")
+    Duration routerReloadInterval;
 
     @ConfigProperty(name = "stowage.router.audit-size", defaultValue = "1000")
     int routerAuditSize;
@@ -150,6 +160,8 @@ public class HostService {
     Duration modelDeadline;
 
     private Host host;
+    private Scaler scaler;
+    private RouteTableWatcher routesWatcher;
     private HostMetrics metrics;
     private LlmRouter router;
     private AdminServer admin;
@@ -200,7 +212,30 @@ public class HostService {
                 GpuUuids.single(System.getenv()));
         ModelSourcePolicy policy = sourcePolicy(cache);
         host = new Host(settings, new ModelFetcher(cache, System.getenv(), policy), backend);
+        if (activationTimeout.isNegative() || activationTimeout.isZero()) {
+            host.close();
+            throw new StartupException(
+                    StartupException.USAGE,
+                    "stowage.scaling.activation-timeout (STOWAGE_SCALING_ACTIVATION_TIMEOUT) must be > 0, got "
+                            + activationTimeout);
+        }
+        scaler = new Scaler(host);
         metrics = new HostMetrics(registry, host);
+        // scale to zero: what the scaler did, and how many deployments are scaled to zero now
+        for (String eventKind : Scaler.EVENT_KINDS) {
+            io.micrometer.core.instrument.FunctionCounter.builder(
+                            "stowage_scaling_events_total", scaler, s -> s.eventCount(eventKind))
+                    .description("Scale-to-zero events: replicas released, deployments activated, idle models"
+                            + " evicted, activations that failed")
+                    .tag("kind", eventKind)
+                    .register(registry);
+        }
+        io.micrometer.core.instrument.Gauge.builder(
+                        "stowage_scaling_idle_deployments",
+                        scaler,
+                        s -> s.idleDeployments().size())
+                .description("Deployments scaled to zero now (a request activates them)")
+                .register(registry);
         if (routerAuditSize < 1) {
             throw new StartupException(
                     StartupException.USAGE,
@@ -217,10 +252,20 @@ public class HostService {
                 HostService::selfUri,
                 routerTryTimeout);
         if (routerDir.isPresent()) {
+            boolean watched = !routerReloadInterval.isZero() && !routerReloadInterval.isNegative();
             try {
-                router.routes(
-                        RouterMode.start(Path.of(routerDir.get()), routerBackends.orElse(""), System.out, System.err));
+                Path dir = Path.of(routerDir.get());
+                String backends = routerBackends.orElse("");
+                router.routes(RouterMode.start(dir, backends, System.out, System.err, watched));
+                if (watched) {
+                    routesWatcher = new RouteTableWatcher(
+                            dir,
+                            () -> RouterMode.start(dir, backends, System.out, System.err, true),
+                            router::routes,
+                            routerReloadInterval);
+                }
             } catch (RuntimeException e) {
+                scaler.close();
                 host.close();
                 throw e;
             }
@@ -231,7 +276,7 @@ public class HostService {
                 LocalMode.requireListenable(listenHost(config), listeningPort(config));
                 RouteTable routes = LocalMode.start(
                         Path.of(localDir.get()),
-                        host,
+                        scaler,
                         hostName(),
                         // Planning reads the files the manifests name, wherever they are; the host then reads only
                         // those.
@@ -241,6 +286,7 @@ public class HostService {
                 router.routes(routes);
             } catch (RuntimeException e) {
                 // Nothing stays behind: the process ends with the reason, before the API opens.
+                scaler.close();
                 host.close();
                 throw e;
             }
@@ -277,10 +323,10 @@ public class HostService {
      */
     void announce(PrintStream out) {
         // LocalMode.start failed the start unless a model served; none serving now would make the banner a lie.
-        if (localDir.isPresent() && !host.servedModelNames().isEmpty()) {
+        if (localDir.isPresent() && !scaler.servableNames().isEmpty()) {
             Config config = ConfigProvider.getConfig();
             out.print(LocalMode.banner(
-                    host.servedModelNames(),
+                    scaler.servableNames(),
                     router.routes().routes().stream()
                             .map(RouteTable.Route::name)
                             .toList(),
@@ -319,6 +365,7 @@ public class HostService {
     void routes(@Observes Router router) {
         new OpenAiRoutes(host, metrics, json, retryAfterSeconds)
                 .withRoutes(new RouteRoutes(this.router, json))
+                .withScaler(scaler, activationTimeout)
                 .register(router);
     }
 
@@ -345,11 +392,19 @@ public class HostService {
         if (admin != null) {
             admin.close();
         }
+        if (routesWatcher != null) {
+            routesWatcher.close();
+        }
+        scaler.close();
         host.close();
     }
 
     public Host host() {
         return host;
+    }
+
+    public Scaler scaler() {
+        return scaler;
     }
 
     /** The router of this process's LlmRoutes (empty unless local or router mode read some). */

@@ -13,6 +13,7 @@ import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.ModelFetcher;
 import io.stowage.runtime.local.LocalPlan;
 import io.stowage.runtime.route.RouteTable;
+import io.stowage.runtime.scaling.Scaler;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.BindException;
@@ -47,6 +48,18 @@ final class LocalMode {
      *     loaded (1)
      */
     static RouteTable start(Path dir, Host host, String node, ModelFetcher fetcher, PrintStream out, PrintStream err) {
+        try (Scaler scaler = new Scaler(host)) {
+            return start(dir, scaler, node, fetcher, out, err);
+        }
+    }
+
+    /**
+     * As {@link #start(Path, Host, String, ModelFetcher, PrintStream, PrintStream)}, the assignment given through
+     * the scaler: the deployments with {@code spec.scaling} are released when idle and activated on request.
+     */
+    static RouteTable start(
+            Path dir, Scaler scaler, String node, ModelFetcher fetcher, PrintStream out, PrintStream err) {
+        Host host = scaler.host();
         ManifestSet set;
         LocalPlan plan;
         RouteTable routes;
@@ -73,13 +86,13 @@ final class LocalMode {
                 .map(m -> Path.of(m.uri()))
                 .toList());
         try {
-            host.apply(plan.assignment());
+            scaler.apply(plan.assignment(), plan.scaling(), plan.startIdle());
         } catch (AssignmentException e) {
             throw new StartupException(StartupException.FAILED, "the host refused the plan: " + e.getMessage(), e);
         }
         awaitSettled(host, LOAD_LIMIT);
         List<String> problems = problems(host);
-        if (host.servedModelNames().isEmpty()) {
+        if (scaler.servableNames().isEmpty()) {
             throw new StartupException(
                     StartupException.FAILED,
                     "nothing to serve: no model could be loaded ("

@@ -25,6 +25,14 @@ final class RouterMode {
      * @throws StartupException no route, a manifest error or a bad backend (1)
      */
     static RouteTable start(Path dir, String backends, PrintStream out, PrintStream err) {
+        return start(dir, backends, out, err, false);
+    }
+
+    /**
+     * @param watched the table is reloaded when the files change (fed by the operator): no route yet is a warning,
+     *     not an error
+     */
+    static RouteTable start(Path dir, String backends, PrintStream out, PrintStream err, boolean watched) {
         ManifestSet set;
         try {
             set = ManifestReader.read(dir);
@@ -36,7 +44,9 @@ final class RouterMode {
         set.warnings().stream()
                 .filter(w -> !w.endsWith("no LlmDeployment documents found"))
                 .forEach(w -> err.println("warning: " + w));
-        if (set.routes().isEmpty()) {
+        if (set.routes().isEmpty() && watched) {
+            err.println("warning: " + dir + ": no LlmRoute yet; the router reloads its routes when the files change");
+        } else if (set.routes().isEmpty()) {
             throw new StartupException(
                     StartupException.FAILED,
                     dir + ": no LlmRoute to serve (expected documents with apiVersion: stowage.io/v1alpha1 and kind:"
