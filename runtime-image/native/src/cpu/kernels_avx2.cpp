@@ -224,6 +224,32 @@ inline __m256i unpack_q4_0(const block_q4_0 *b) {
     return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
+// The nibbles of a Q4_0 block as unsigned bytes 0..15, elements 0..15 (low nibbles) in the low lane
+// and 16..31 (high nibbles) in the high lane: one broadcast load, one shift of the high lane's dwords
+// by 4 (a byte's high nibble becomes its low one; what the shift brings in from the next byte is
+// masked off) and one and, where the srli + insert + and of unpack_q4_0 cost a shuffle more.
+inline __m256i unpack_q4_0_u(const uint8_t *qs) {
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi32(t, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(0x0F));
+}
+
+// The fp16 scales of eight consecutive blocks of bb bytes (the scale first in each) as floats:
+// one insert per scale. Storing them to a stack array and loading it as a vector, as this once
+// did, stalls on store forwarding (eight 2-byte stores read back by one 16-byte load).
+inline __m256 load_d8(const uint8_t *w, size_t bb) {
+    uint16_t d[8];
+    for (int k = 0; k < 8; k++) memcpy(&d[k], w + k * bb, 2);
+    __m128i v = _mm_cvtsi32_si128(d[0]);
+    v = _mm_insert_epi16(v, d[1], 1);
+    v = _mm_insert_epi16(v, d[2], 2);
+    v = _mm_insert_epi16(v, d[3], 3);
+    v = _mm_insert_epi16(v, d[4], 4);
+    v = _mm_insert_epi16(v, d[5], 5);
+    v = _mm_insert_epi16(v, d[6], 6);
+    v = _mm_insert_epi16(v, d[7], 7);
+    return _mm256_cvtph_ps(v);
+}
+
 // Eight blocks per step. The integer dot of each (block, activation) pair stays int32 until the
 // eight are reduced by hadd and two lane permutes into one vector [b0 .. b7], which is converted
 // and scaled by a vector of eight (weight scale * activation scale): one cvt and one FMA per eight
@@ -300,17 +326,14 @@ void dot_q32_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, co
     int64_t i = 0;
     for (; i + 8 <= nb; i += 8) {
         const uint8_t *wi = w + (size_t)i * bb;
-        uint16_t d[8];
-        for (int k = 0; k < 8; k++) memcpy(&d[k], wi + k * bb, 2);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+        const __m256 dw = load_d8(wi, bb);
         __m256i h[NX][2];
         for (int g = 0; g < 2; g++) {
             __m256i uw[4], sw[4];
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wi + (4 * g + k) * bb + 2;
                 if (Q4) {
-                    const __m128i t = _mm_loadu_si128((const __m128i *)blk);
-                    uw[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+                    uw[k] = unpack_q4_0_u(blk);
                 } else {
                     sw[k] = load32(blk);
                     uw[k] = _mm256_sign_epi8(sw[k], sw[k]);
