@@ -538,6 +538,69 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
     for (int j = 0; j < NX; j++) out[j * os] = hsum(_mm256_add_ps(a[j], b[j]));
 }
 
+// dot_q6_K with the activation scales from the precomputed table (see dot_pre_fn; Q6_K's scales
+// are per 16 elements, so it uses the sign trick rather than the table's block sums). Per 128
+// elements and activation the four 32-element chunks reduce in one hadd tree to the eight
+// 16-element dots in the order [0 2 4 6 | 1 3 5 7], which the scales are shuffled into; the float
+// work is two converts and two FMAs per 128 elements, where dot_q6_K spends one convert and one
+// FMA per 32 and gathers every activation scale on its own. The decode (n = 1) kernel of Q6_K.
+template <int NX>
+void dot_q6_K_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, const float *pre, int64_t ps,
+                  float *out, int64_t os) {
+    const block_q6_K *wb = (const block_q6_K *)w;
+    const block_q8_x *xb[NX];
+    for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    __m256 a[NX];
+    for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < cols / QK_K; i++) {
+        const block_q6_K *blk = wb + i;
+        const __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)blk->scales), order);
+        const __m256 sc_f[2] = {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
+                                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))};
+        __m256 sum[NX];
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = load32(blk->ql + 64 * h), ql1 = load32(blk->ql + 64 * h + 32);
+            const __m256i qh = load32(blk->qh + 32 * h);
+            __m256i q[4], aq[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            for (int c = 0; c < 4; c++) {
+                q[c] = _mm256_sub_epi8(q[c], k32);  // -32..31
+                aq[c] = _mm256_sign_epi8(q[c], q[c]);
+            }
+            for (int j = 0; j < NX; j++) {
+                const block_q8_x *xq = xb[j] + 8 * i + 4 * h;
+                __m256i p[4];
+                for (int c = 0; c < 4; c++) p[c] = mul_sum_us8(aq[c], _mm256_sign_epi8(load32(xq[c].qs), q[c]));
+                const __m256i dh = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                // [dx0 dx1 dx2 dx3 | dx0 dx1 dx2 dx3] of this half's four chunks
+                const __m128 dx4 = _mm_loadu_ps(pre + j * ps + 16 * i + 4 * h);
+                const __m256 scx = _mm256_mul_ps(sc_f[h], _mm256_set_m128(dx4, dx4));
+                sum[j] = h == 0 ? _mm256_mul_ps(_mm256_cvtepi32_ps(dh), scx)
+                                : _mm256_fmadd_ps(_mm256_cvtepi32_ps(dh), scx, sum[j]);
+            }
+        }
+        const __m256 d = _mm256_set1_ps(h2f(blk->d));
+        for (int j = 0; j < NX; j++) a[j] = _mm256_fmadd_ps(d, sum[j], a[j]);
+    }
+    for (int j = 0; j < NX; j++) out[j * os] = hsum(a[j]);
+}
+
+void dot_q6_K_pre_any(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, const float *pre,
+                      int64_t ps, float *out, int64_t os) {
+    switch (nx) {
+        case 1: dot_q6_K_pre<1>(cols, w, x, xs, pre, ps, out, os); break;
+        case 2: dot_q6_K_pre<2>(cols, w, x, xs, pre, ps, out, os); break;
+        case 3: dot_q6_K_pre<3>(cols, w, x, xs, pre, ps, out, os); break;
+        default: dot_q6_K_pre<4>(cols, w, x, xs, pre, ps, out, os); break;
+    }
+}
+
 
 // --- several rows x one activation vector (decode) ---------------------------------------------
 
@@ -1225,7 +1288,7 @@ const kernel_set STW_CPU_SET_SYMBOL = {
 #endif
     {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
     {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr, gemm_q6_K},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K},
 };
 
 }  // namespace stw_cpu
