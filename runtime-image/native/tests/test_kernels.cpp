@@ -657,6 +657,51 @@ void test_vnni_matches_avx2() {
     stw_threadpool_free(pool2);
 }
 
+// Without the GEMM (STW_CPU_MATMUL_NO_GEMM, what the engine passes for tokens of different
+// sequences) an activation vector's outputs must not depend on the batch it is in: decode (n = 1,
+// the precomputed-sums kernels for Q4_0, Q4_K and Q6_K) and every vector of batches of 2, 3, 6 and
+// 70 (tiles of 4 plus tails of 1-3) agree bit for bit, single-threaded and with 2 threads (decode's
+// contiguous ranges), in every kernel set this CPU has. Row counts and lengths with block tails
+// (Q4_0: 45 blocks, not a multiple of 8).
+void test_decode_matches_batch() {
+    std::mt19937 rng(17);
+    stw_threadpool *pool2 = stw_threadpool_init(2);
+    for (const char *set : {"portable", "avx2", "avx2-vnni"}) {
+        if (stw_cpu_select_kernel_set(set) != 0) continue;
+        for (const type_case &t : kTypes) {
+            const int64_t unit = stw_cpu_block_size(t.type);
+            const int64_t rows = 133, cols = unit == 256 ? 1280 : 1440;
+            const size_t rb = stw_cpu_row_bytes(t.type, cols);
+            std::vector<uint8_t> w(rb * rows);
+            for (int64_t r = 0; r < rows; r++) {
+                std::vector<float> row = random_floats(rng, (size_t)cols, 0.1f);
+                stw_cpu_quantize_row(t.type, row.data(), w.data() + r * rb, cols);
+            }
+            for (int64_t n : {2, 3, 6, 70}) {
+                std::vector<float> x = random_floats(rng, (size_t)(cols * n), 1.0f);
+                std::vector<float> yb((size_t)(rows * n)), y1((size_t)rows);
+                std::vector<uint8_t> qs(stw_cpu_qscratch_bytes(t.type, cols, n) + 1);
+                for (stw_threadpool *pool : {(stw_threadpool *)nullptr, pool2}) {
+                    CHECK(stw_cpu_matmul_ex(t.type, w.data(), rows, cols, x.data(), n, yb.data(), qs.data(), pool,
+                                            STW_CPU_MATMUL_NO_GEMM) == 0,
+                          "%s %s batch matmul: %s", set, t.name, stw_cpu_last_error());
+                    int differ = 0;
+                    for (int64_t i = 0; i < n; i++) {
+                        CHECK(stw_cpu_matmul_ex(t.type, w.data(), rows, cols, x.data() + i * cols, 1, y1.data(),
+                                                qs.data(), pool, STW_CPU_MATMUL_NO_GEMM) == 0,
+                              "%s %s decode matmul: %s", set, t.name, stw_cpu_last_error());
+                        differ += memcmp(y1.data(), yb.data() + i * rows, (size_t)rows * 4) != 0;
+                    }
+                    CHECK(differ == 0, "%s %s n=%lld threads=%d: %d of %lld vectors differ from each decoded alone", set,
+                          t.name, (long long)n, stw_threadpool_size(pool), differ, (long long)n);
+                }
+            }
+        }
+    }
+    stw_cpu_select_kernel_set("auto");
+    stw_threadpool_free(pool2);
+}
+
 // --- thread pool -------------------------------------------------------------------------------
 
 struct pool_ctx {
@@ -809,6 +854,8 @@ int main() {
     } else {
         printf("SKIP test_matmul avx2: %s\n", stw_cpu_last_error());
     }
+    printf("test_decode_matches_batch\n");
+    test_decode_matches_batch();
     printf("%d checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

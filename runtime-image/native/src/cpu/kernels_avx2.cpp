@@ -224,6 +224,32 @@ inline __m256i unpack_q4_0(const block_q4_0 *b) {
     return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
+// The nibbles of a Q4_0 block as unsigned bytes 0..15, elements 0..15 (low nibbles) in the low lane
+// and 16..31 (high nibbles) in the high lane: one broadcast load, one shift of the high lane's dwords
+// by 4 (a byte's high nibble becomes its low one; what the shift brings in from the next byte is
+// masked off) and one and, where the srli + insert + and of unpack_q4_0 cost a shuffle more.
+inline __m256i unpack_q4_0_u(const uint8_t *qs) {
+    const __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi32(t, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), _mm256_set1_epi8(0x0F));
+}
+
+// The fp16 scales of eight consecutive blocks of bb bytes (the scale first in each) as floats:
+// one insert per scale. Storing them to a stack array and loading it as a vector, as this once
+// did, stalls on store forwarding (eight 2-byte stores read back by one 16-byte load).
+inline __m256 load_d8(const uint8_t *w, size_t bb) {
+    uint16_t d[8];
+    for (int k = 0; k < 8; k++) memcpy(&d[k], w + k * bb, 2);
+    __m128i v = _mm_cvtsi32_si128(d[0]);
+    v = _mm_insert_epi16(v, d[1], 1);
+    v = _mm_insert_epi16(v, d[2], 2);
+    v = _mm_insert_epi16(v, d[3], 3);
+    v = _mm_insert_epi16(v, d[4], 4);
+    v = _mm_insert_epi16(v, d[5], 5);
+    v = _mm_insert_epi16(v, d[6], 6);
+    v = _mm_insert_epi16(v, d[7], 7);
+    return _mm256_cvtph_ps(v);
+}
+
 // Eight blocks per step. The integer dot of each (block, activation) pair stays int32 until the
 // eight are reduced by hadd and two lane permutes into one vector [b0 .. b7], which is converted
 // and scaled by a vector of eight (weight scale * activation scale): one cvt and one FMA per eight
@@ -300,17 +326,14 @@ void dot_q32_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, co
     int64_t i = 0;
     for (; i + 8 <= nb; i += 8) {
         const uint8_t *wi = w + (size_t)i * bb;
-        uint16_t d[8];
-        for (int k = 0; k < 8; k++) memcpy(&d[k], wi + k * bb, 2);
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d));
+        const __m256 dw = load_d8(wi, bb);
         __m256i h[NX][2];
         for (int g = 0; g < 2; g++) {
             __m256i uw[4], sw[4];
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = wi + (4 * g + k) * bb + 2;
                 if (Q4) {
-                    const __m128i t = _mm_loadu_si128((const __m128i *)blk);
-                    uw[k] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+                    uw[k] = unpack_q4_0_u(blk);
                 } else {
                     sw[k] = load32(blk);
                     uw[k] = _mm256_sign_epi8(sw[k], sw[k]);
@@ -366,17 +389,34 @@ void dot_q32_pre_any(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs
 
 // --- Q4_K -----------------------------------------------------------------------------------
 
-// The 8 scales and 8 mins of a Q4_K block as float vectors: get_scale_min_k4 on four bytes at a
-// time (scales 0-3 and mins 0-3 are the low 6 bits of bytes 0-3 and 4-7; scales/mins 4-7 take
-// their low 4 bits from bytes 8-11 and their top 2 bits from the top of bytes 0-3 / 4-7).
+// The 8 scales and 8 mins of a Q4_K block as float vectors (get_scale_min_k4 for all 16 at once),
+// and d and dmin broadcast: scales and mins 0-3 are the low 6 bits of bytes 0-3 and 4-7; 4-7 take
+// their low 4 bits from the low (scales) or high (mins) nibbles of bytes 8-11 and their top 2 bits
+// from the top of bytes 0-3 / 4-7. One 16-byte load covers d, dmin and the 12 bytes; ~15 vector
+// instructions where the scalar bit work on three words, and the scalar d and dmin, took ~30.
+inline void q4k_block_consts(const block_q4_K *blk, __m256 *d, __m256 *dmin, __m256 *scf, __m256 *mf) {
+    static_assert(sizeof(block_q4_K) == 144, "Q4_K block: d, dmin, 12 scale bytes, 128 nibble bytes");
+    const __m128i v = _mm_loadu_si128((const __m128i *)blk);
+    // bytes 0-7: scale bytes 0-7; bytes 8-15: scale bytes 8-11 twice
+    const __m128i c = _mm_shuffle_epi8(v, _mm_setr_epi8(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 12, 13, 14, 15));
+    const __m128i lo6 = _mm_and_si128(c, _mm_set1_epi8(0x3F));
+    // low nibbles of bytes 8-11 for scales 4-7, high nibbles for mins 4-7
+    const __m128i nib =
+        _mm_and_si128(_mm_srlv_epi32(_mm_srli_si128(c, 8), _mm_setr_epi32(0, 4, 0, 0)), _mm_set1_epi8(0x0F));
+    // bits 6-7 of bytes 0-7 moved to bits 4-5 (a 16-bit shift; the and drops what crosses bytes)
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(c, 2), _mm_set1_epi8(0x30));
+    // [scales 0-3, scales 4-7, mins 0-3, mins 4-7]
+    const __m128i sm = _mm_unpacklo_epi32(lo6, _mm_or_si128(nib, top));
+    *scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+    *mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
+    const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(v));
+    *d = _mm256_broadcastss_ps(_mm256_castps256_ps128(dd));
+    *dmin = _mm256_permutevar8x32_ps(dd, _mm256_set1_epi32(1));
+}
+
 inline void q4k_scales_mins(const block_q4_K *blk, __m256 *scf, __m256 *mf) {
-    uint32_t u[3];
-    memcpy(u, blk->scales, 12);
-    const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
-    const uint32_t sc_lo = u[0] & k1, sc_hi = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    const uint32_t m_lo = u[1] & k1, m_hi = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    *scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo)));
-    *mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo)));
+    __m256 d, dmin;
+    q4k_block_consts(blk, &d, &dmin, scf, mf);
 }
 
 // Per 32-element sub-block s with 6-bit scale sc and min m:
@@ -395,8 +435,8 @@ void dot_q4_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
     for (int64_t i = 0; i < cols / QK_K; i++) {
         const block_q4_K *blk = wb + i;
         __m256 scf, mf;
-        q4k_scales_mins(blk, &scf, &mf);
-        const __m256 d = _mm256_set1_ps(h2f(blk->d)), dmin = _mm256_set1_ps(h2f(blk->dmin));
+        __m256 d, dmin;
+        q4k_block_consts(blk, &d, &dmin, &scf, &mf);
         __m256i q[8];
         for (int k = 0; k < 4; k++) {
             const __m256i qv = load32(blk->qs + 32 * k);
@@ -435,8 +475,8 @@ void dot_q4_K_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, c
     for (int64_t i = 0; i < cols / QK_K; i++) {
         const block_q4_K *blk = wb + i;
         __m256 scf, mf;
-        q4k_scales_mins(blk, &scf, &mf);
-        const __m256 d = _mm256_set1_ps(h2f(blk->d)), dmin = _mm256_set1_ps(h2f(blk->dmin));
+        __m256 d, dmin;
+        q4k_block_consts(blk, &d, &dmin, &scf, &mf);
         __m256i q[8];
         for (int k = 0; k < 4; k++) {
             const __m256i qv = load32(blk->qs + 32 * k);
@@ -513,6 +553,69 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
         }
     }
     for (int j = 0; j < NX; j++) out[j * os] = hsum(_mm256_add_ps(a[j], b[j]));
+}
+
+// dot_q6_K with the activation scales from the precomputed table (see dot_pre_fn; Q6_K's scales
+// are per 16 elements, so it uses the sign trick rather than the table's block sums). Per 128
+// elements and activation the four 32-element chunks reduce in one hadd tree to the eight
+// 16-element dots in the order [0 2 4 6 | 1 3 5 7], which the scales are shuffled into; the float
+// work is two converts and two FMAs per 128 elements, where dot_q6_K spends one convert and one
+// FMA per 32 and gathers every activation scale on its own. The decode (n = 1) kernel of Q6_K.
+template <int NX>
+void dot_q6_K_pre(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, const float *pre, int64_t ps,
+                  float *out, int64_t os) {
+    const block_q6_K *wb = (const block_q6_K *)w;
+    const block_q8_x *xb[NX];
+    for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    __m256 a[NX];
+    for (int j = 0; j < NX; j++) a[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < cols / QK_K; i++) {
+        const block_q6_K *blk = wb + i;
+        const __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)blk->scales), order);
+        const __m256 sc_f[2] = {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
+                                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))};
+        __m256 sum[NX];
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = load32(blk->ql + 64 * h), ql1 = load32(blk->ql + 64 * h + 32);
+            const __m256i qh = load32(blk->qh + 32 * h);
+            __m256i q[4], aq[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            for (int c = 0; c < 4; c++) {
+                q[c] = _mm256_sub_epi8(q[c], k32);  // -32..31
+                aq[c] = _mm256_sign_epi8(q[c], q[c]);
+            }
+            for (int j = 0; j < NX; j++) {
+                const block_q8_x *xq = xb[j] + 8 * i + 4 * h;
+                __m256i p[4];
+                for (int c = 0; c < 4; c++) p[c] = mul_sum_us8(aq[c], _mm256_sign_epi8(load32(xq[c].qs), q[c]));
+                const __m256i dh = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+                // [dx0 dx1 dx2 dx3 | dx0 dx1 dx2 dx3] of this half's four chunks
+                const __m128 dx4 = _mm_loadu_ps(pre + j * ps + 16 * i + 4 * h);
+                const __m256 scx = _mm256_mul_ps(sc_f[h], _mm256_set_m128(dx4, dx4));
+                sum[j] = h == 0 ? _mm256_mul_ps(_mm256_cvtepi32_ps(dh), scx)
+                                : _mm256_fmadd_ps(_mm256_cvtepi32_ps(dh), scx, sum[j]);
+            }
+        }
+        const __m256 d = _mm256_set1_ps(h2f(blk->d));
+        for (int j = 0; j < NX; j++) a[j] = _mm256_fmadd_ps(d, sum[j], a[j]);
+    }
+    for (int j = 0; j < NX; j++) out[j * os] = hsum(a[j]);
+}
+
+void dot_q6_K_pre_any(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, const float *pre,
+                      int64_t ps, float *out, int64_t os) {
+    switch (nx) {
+        case 1: dot_q6_K_pre<1>(cols, w, x, xs, pre, ps, out, os); break;
+        case 2: dot_q6_K_pre<2>(cols, w, x, xs, pre, ps, out, os); break;
+        case 3: dot_q6_K_pre<3>(cols, w, x, xs, pre, ps, out, os); break;
+        default: dot_q6_K_pre<4>(cols, w, x, xs, pre, ps, out, os); break;
+    }
 }
 
 
@@ -1202,7 +1305,7 @@ const kernel_set STW_CPU_SET_SYMBOL = {
 #endif
     {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
     {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, nullptr, gemm_q6_K},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K},
 };
 
 }  // namespace stw_cpu
