@@ -163,8 +163,14 @@ class LocalProcessE2ETest {
             return x;
         });
         await("Ready with 2 replicas", () -> readyReplicas() == 2);
-        assertThat(hostPods()).as("both replicas on the one CPU device").hasSize(1);
-        HostState two = state(process);
+        // The mock API server has no pods/resize: a CPU host whose memory grew is replaced make before break (a
+        // new pod serves both replicas before the old one goes), so wait for the one host left and ask it.
+        await("one host pod left", () -> hostPods().size() == 1);
+        List<Pod> grown = hostPods();
+        assertThat(grown).as("both replicas on the one CPU device").hasSize(1);
+        ProcessKubelet.HostProcess serving =
+                kubelet.hosts.get(grown.get(0).getMetadata().getName());
+        HostState two = state(serving);
         assertThat(two.replicas()).hasSize(2);
         assertThat(two.models()).as("the weights stay one copy").hasSize(1);
         assertThat(two.models().get(0).weightBytes())
@@ -176,7 +182,8 @@ class LocalProcessE2ETest {
                 "the deployment and its host gone",
                 () -> get() == null && hostPods().isEmpty());
         assertThat(client.services().inNamespace(NS).withName(NAME).get()).isNull();
-        await("the host process stopped", () -> !process.process().isAlive());
+        await("the host processes stopped", () -> !process.process().isAlive()
+                && !serving.process().isAlive());
         assertThat(kubelet.hosts).isEmpty();
     }
 
