@@ -5,6 +5,7 @@
 #                                        trixie`, imported with `docker import`
 #   stowage.local/stowage/operator:e2e   ./Dockerfile               --build-arg BASE_IMAGE=the image above
 #   stowage.local/stowage/runtime:e2e    runtime-image/Dockerfile   --build-arg BASE_IMAGE=the image above
+#   stowage.local/stowage/runtime-cuda:e2e  the same, --build-arg VARIANT=cuda (the GPU hosts' variant)
 # It needs the built applications (operator/target/quarkus-app and runtime-image/target/quarkus-app; `./stowage
 # test --cluster` builds them first). The builds run with --network none: nothing is downloaded.
 #
@@ -81,8 +82,9 @@ fi
 # ---- the project's images, from its Dockerfiles
 build() {
   local name=$1 dockerfile=$2 context=$3 tag=stowage.local/stowage/$1:e2e out=$CLUSTER_IMAGES/$1.tar t0 id
+  shift 3
   t0=$(now_ms)
-  docker build --network none --build-arg "BASE_IMAGE=$BASE" -f "$dockerfile" -t "$tag" "$context" \
+  docker build --network none --build-arg "BASE_IMAGE=$BASE" "$@" -f "$dockerfile" -t "$tag" "$context" \
     >"$CLUSTER_IMAGES/build-$name.log" 2>&1 \
     || { tail -n 20 "$CLUSTER_IMAGES/build-$name.log" >&2; die "docker build of $tag failed; see $CLUSTER_IMAGES/build-$name.log"; }
   id=$(docker image inspect --format '{{.Id}}' "$tag")
@@ -97,3 +99,6 @@ build() {
 }
 build operator "$ROOT/Dockerfile" "$ROOT"
 build runtime "$ROOT/runtime-image/Dockerfile" "$ROOT/runtime-image"
+# The GPU hosts' variant: the same layers on the same base (the node has no GPU; a CUDA base cannot be pulled here),
+# with the NVIDIA runtime's variables set as on nvidia/cuda; the operator's GPU host pods use this tag.
+build runtime-cuda "$ROOT/runtime-image/Dockerfile" "$ROOT/runtime-image" --build-arg VARIANT=cuda --build-arg NVIDIA_VISIBLE_DEVICES=all

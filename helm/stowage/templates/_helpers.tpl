@@ -30,7 +30,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "stowage.image" -}}
-{{- printf "%s:%s" .repository (default $.appVersion .tag) -}}
+{{- /* toString: a tag given as `--set x.tag=9` arrives as a number */ -}}
+{{- printf "%s:%s" .repository (toString (default $.appVersion .tag)) -}}
 {{- end -}}
 
 {{- /* The writes where LlmDeployments run: host and probe pods, Services, the admin token and TLS Secrets, events.

@@ -105,6 +105,9 @@ typedef struct stw_device_info {
  * UNSUPPORTED (with a one-line message) when the library was built without CUDA or no CUDA device or
  * driver is present; INVALID_ARGUMENT for an ordinal past the visible devices. */
 stw_status stw_backend_init(stw_backend_kind kind, int32_t ordinal, int32_t n_threads, stw_backend **out);
+/* 1 when this library was built with the backend of that kind (CPU: always; CUDA: when the build found a
+ * toolkit, STW_CUDA), else 0. Says nothing about a device being present: stw_backend_init tells that. */
+int32_t stw_backend_kind_built(stw_backend_kind kind);
 /* The CUDA device whose UUID is uuid ("GPU-..." or "MIG-...", as nvidia-smi -L prints it). */
 stw_status stw_backend_init_uuid(const char *uuid, int32_t n_threads, stw_backend **out);
 /* INVALID_ARGUMENT (and nothing freed) while contexts, KV pools or model weights still live on it. */

@@ -49,6 +49,13 @@ void test_init_by_kind() {
     CHECK(stw_backend_init((stw_backend_kind)7, 0, 1, &bad) == STW_STATUS_INVALID_ARGUMENT);
     CHECK(bad == nullptr);
 
+    CHECK(stw_backend_kind_built(STW_BACKEND_KIND_CPU) == 1);
+    CHECK(stw_backend_kind_built((stw_backend_kind)7) == 0);
+#if defined(STW_HAVE_CUDA)
+    CHECK(stw_backend_kind_built(STW_BACKEND_KIND_CUDA) == 1);
+#else
+    CHECK(stw_backend_kind_built(STW_BACKEND_KIND_CUDA) == 0);
+#endif
 #if !defined(STW_HAVE_CUDA)
     // this library has no CUDA backend: a clear one-line refusal, nothing created
     CHECK(stw_backend_init(STW_BACKEND_KIND_CUDA, 0, 1, &bad) == STW_STATUS_UNSUPPORTED);

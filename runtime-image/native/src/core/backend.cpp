@@ -151,6 +151,14 @@ stw_status stw_backend_init_emulated(int32_t n_threads, stw_backend **out) {
     return finish_create(be, stw_backend_cpu_create(be, n_threads, true), out);
 }
 
+extern "C" int32_t stw_backend_kind_built(stw_backend_kind kind) {
+    if (kind == STW_BACKEND_KIND_CPU) return 1;
+#if defined(STW_HAVE_CUDA)
+    if (kind == STW_BACKEND_KIND_CUDA) return 1;
+#endif
+    return 0;
+}
+
 extern "C" stw_status stw_backend_init(stw_backend_kind kind, int32_t ordinal, int32_t n_threads, stw_backend **out) {
     if (!out) return stw_error(STW_STATUS_INVALID_ARGUMENT, "out is null");
     *out = nullptr;

@@ -151,6 +151,10 @@ JNIEXPORT jstring STW_JNI(version)(JNIEnv *env, jclass) { return new_utf(env, st
 
 JNIEXPORT jstring STW_JNI(cpuFeatures)(JNIEnv *env, jclass) { return new_utf(env, stw_cpu_features()); }
 
+JNIEXPORT jboolean STW_JNI(backendKindBuilt)(JNIEnv *, jclass, jint kind) {
+    return stw_backend_kind_built(static_cast<stw_backend_kind>(kind)) ? JNI_TRUE : JNI_FALSE;
+}
+
 JNIEXPORT jlong STW_JNI(backendInit)(JNIEnv *env, jclass, jint kind, jint ordinal, jint threads) {
     stw_backend *be = nullptr;
     stw_status st = stw_backend_init(static_cast<stw_backend_kind>(kind), ordinal, threads, &be);

@@ -4,9 +4,9 @@ package io.stowage.hostapi;
  * The host's device: {@code kind} is gpu or cpu; {@code usedBytes} is what the host itself
  * allocated (weights + workspace + KV reserved + overhead).
  *
- * @param gpuUuid the UUID of the GPU the device plugin gave the host ({@code GPU-…}, or {@code MIG-…} for a MIG
- *     device), as {@link GpuUuids#fromEnvironment} reads it; null when the host was given no GPU or its id is not a
- *     UUID (an index, {@code all}); a CUDA host given none reports the UUID its backend measured
+ * @param gpuUuid the UUID of the GPU the host serves on ({@code GPU-…}, or {@code MIG-…} for a MIG device): the one
+ *     its CUDA backend opened, else the device plugin's as {@link GpuUuids#fromEnvironment} reads it; null when the
+ *     host has no GPU or its id is not a UUID (an index, {@code all})
  * @param backend the device as the host's backend measures it; null from a host that does not report it
  */
 public record DeviceState(

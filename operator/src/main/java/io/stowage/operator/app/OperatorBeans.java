@@ -33,6 +33,7 @@ public class OperatorBeans {
         MemoryParameters m = MemoryParameters.defaults();
         return new OperatorConfig(
                 s.runtimeImage(),
+                s.runtimeCudaImage().orElse(""),
                 s.imagePullPolicy(),
                 s.modelCacheHostPath().orElse(""),
                 s.modelCachePvc().orElse(""),

@@ -9,9 +9,15 @@ import java.util.Optional;
 /** The operator's settings, from application properties or {@code STOWAGE_*} environment variables (Helm values). */
 @ConfigMapping(prefix = "stowage")
 public interface StowageSettings {
-    /** The runtime host image (also runs the model probe's {@code inspect}). */
+    /** The runtime host image of CPU hosts (also runs the model probe's {@code inspect}). */
     @WithDefault("ghcr.io/stowage/runtime:0.1.0")
     String runtimeImage();
+
+    /**
+     * The runtime host image of GPU hosts (the Dockerfile's cuda variant); unset: the runtime image's repository with
+     * {@code -cuda}, the same tag.
+     */
+    Optional<String> runtimeCudaImage();
 
     @WithDefault("IfNotPresent")
     String imagePullPolicy();

@@ -3,6 +3,7 @@ package io.stowage.operator.reconcile;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.stowage.hostapi.DeviceState;
 import io.stowage.hostapi.GpuUuids;
 import io.stowage.operator.inventory.Inventory;
 import java.util.Map;
@@ -19,14 +20,27 @@ final class GpuBinding {
 
     private GpuBinding() {}
 
+    /**
+     * The host's GPU by UUID: the one its CUDA backend opened ({@code device.backend.uuid}, measured through the
+     * driver), else the one its environment names ({@code device.gpuUuid}: the device plugin's allocation); null when
+     * neither is a UUID.
+     */
+    static String reportedUuid(DeviceState device) {
+        if (device == null) {
+            return null;
+        }
+        String measured = device.backend() == null ? null : device.backend().uuid();
+        return GpuUuids.isUuid(measured) ? measured : device.gpuUuid();
+    }
+
     /** Annotates the hosts whose reported GPU UUID is new or changed; {@code hostPods} gets the updated pods. */
     static void record(
             KubernetesClient client, Map<String, Pod> hostPods, Map<String, PlacementLoop.HostReport> reports) {
         for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
             PlacementLoop.HostReport rep = reports.get(e.getKey());
-            String uuid = rep == null || rep.state() == null || rep.state().device() == null
+            String uuid = rep == null || rep.state() == null
                     ? null
-                    : rep.state().device().gpuUuid();
+                    : reportedUuid(rep.state().device());
             Pod pod = e.getValue();
             if (!GpuUuids.isUuid(uuid) || uuid.equals(Inventory.gpuUuidOf(pod))) {
                 continue;

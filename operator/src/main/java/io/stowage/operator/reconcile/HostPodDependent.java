@@ -203,9 +203,12 @@ public final class HostPodDependent {
                 .endSecurityContext()
                 .withContainers(new ContainerBuilder()
                         .withName("runtime")
-                        .withImage(cfg.runtimeImage())
+                        // GPU hosts run the image's CUDA variant; inside the container the one GPU the device plugin
+                        // allocated is CUDA device 0, whatever its index on the node, so "cuda" names it. Its UUID
+                        // comes back in the host's state, and GpuBinding records it on the pod.
+                        .withImage(cfg.runtimeImageFor(device.kind()))
                         .withImagePullPolicy(cfg.imagePullPolicy())
-                        // The runtime's last words (e.g. no CUDA backend) reach the pod status and our events.
+                        // The runtime's last words (e.g. no CUDA device visible) reach the pod status and our events.
                         .withTerminationMessagePolicy("FallbackToLogsOnError")
                         .withArgs(
                                 HostApi.HOST_COMMAND,

@@ -9,6 +9,8 @@ import java.util.List;
 /**
  * Everything the reconciliation is configured by (Helm values reach it through application properties).
  *
+ * @param runtimeImage the runtime host image of CPU hosts and model probe pods (runtime-image/Dockerfile, cpu)
+ * @param runtimeCudaImage the runtime host image of GPU hosts (the same Dockerfile's cuda variant)
  * @param modelCacheHostPath a node directory for model files, only when a user opts in (empty: none); it must exist
  *     and be writable by uid/gid 10001, and Pod Security baseline and restricted refuse it
  * @param modelCachePvc a PVC (in each deployment's namespace) holding model files; wins over the other two
@@ -23,6 +25,7 @@ import java.util.List;
  */
 public record OperatorConfig(
         String runtimeImage,
+        String runtimeCudaImage,
         String imagePullPolicy,
         String modelCacheHostPath,
         String modelCachePvc,
@@ -87,7 +90,7 @@ public record OperatorConfig(
         }
     }
 
-    /** Without disruption settings: {@link Disruption#DEFAULTS}. */
+    /** Without disruption settings ({@link Disruption#DEFAULTS}); GPU hosts on {@link #cudaImageFor} of the image. */
     public OperatorConfig(
             String runtimeImage,
             String imagePullPolicy,
@@ -105,6 +108,7 @@ public record OperatorConfig(
             List<String> namespaces) {
         this(
                 runtimeImage,
+                cudaImageFor(runtimeImage),
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
@@ -122,6 +126,8 @@ public record OperatorConfig(
     }
 
     public OperatorConfig {
+        runtimeCudaImage =
+                runtimeCudaImage == null || runtimeCudaImage.isBlank() ? cudaImageFor(runtimeImage) : runtimeCudaImage;
         namespaces = namespaces == null ? List.of() : List.copyOf(namespaces);
         disruption = disruption == null ? Disruption.DEFAULTS : disruption;
         if (modelCacheSizeLimit != null && !modelCacheSizeLimit.isBlank()) {
@@ -132,6 +138,27 @@ public record OperatorConfig(
                         + "\" is not a Kubernetes quantity; give one such as 50Gi, or none");
             }
         }
+    }
+
+    /**
+     * The CUDA variant's name beside a runtime image, as the chart and docs/install.md name it: {@code -cuda} after the
+     * repository, the same tag ({@code ghcr.io/stowage/runtime:0.1.0} gives {@code ghcr.io/stowage/runtime-cuda:0.1.0}).
+     * An image pinned by digest names one build, so it is kept as it is.
+     */
+    public static String cudaImageFor(String runtimeImage) {
+        if (runtimeImage == null || runtimeImage.isBlank() || runtimeImage.contains("@")) {
+            return runtimeImage;
+        }
+        int slash = runtimeImage.lastIndexOf('/');
+        int colon = runtimeImage.lastIndexOf(':');
+        return colon > slash
+                ? runtimeImage.substring(0, colon) + "-cuda" + runtimeImage.substring(colon)
+                : runtimeImage + "-cuda";
+    }
+
+    /** The image a host of this kind of device runs. */
+    public String runtimeImageFor(io.stowage.placement.plan.DeviceKind kind) {
+        return kind == io.stowage.placement.plan.DeviceKind.GPU ? runtimeCudaImage : runtimeImage;
     }
 
     /** Whether LlmDeployments of this namespace are ours (an empty list manages every namespace). */
@@ -170,6 +197,7 @@ public record OperatorConfig(
     public OperatorConfig withAllowedModelHosts(List<String> hosts) {
         return new OperatorConfig(
                 runtimeImage,
+                runtimeCudaImage,
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
@@ -190,6 +218,7 @@ public record OperatorConfig(
     public OperatorConfig withModelCache(String hostPath, String pvc, String sizeLimit) {
         return new OperatorConfig(
                 runtimeImage,
+                runtimeCudaImage,
                 imagePullPolicy,
                 hostPath,
                 pvc,
@@ -209,6 +238,7 @@ public record OperatorConfig(
     public OperatorConfig withHttpTimeout(Duration t) {
         return new OperatorConfig(
                 runtimeImage,
+                runtimeCudaImage,
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
@@ -228,6 +258,7 @@ public record OperatorConfig(
     public OperatorConfig withDcgm(String service, int port) {
         return new OperatorConfig(
                 runtimeImage,
+                runtimeCudaImage,
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
@@ -247,6 +278,7 @@ public record OperatorConfig(
     public OperatorConfig withInventory(InventoryConfig inv) {
         return new OperatorConfig(
                 runtimeImage,
+                runtimeCudaImage,
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,
@@ -266,6 +298,7 @@ public record OperatorConfig(
     public OperatorConfig withDisruption(Disruption d) {
         return new OperatorConfig(
                 runtimeImage,
+                runtimeCudaImage,
                 imagePullPolicy,
                 modelCacheHostPath,
                 modelCachePvc,

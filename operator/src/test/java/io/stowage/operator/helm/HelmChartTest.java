@@ -180,11 +180,36 @@ class HelmChartTest {
                     assertThat(e.getValue()).isEqualTo("ghcr.io/stowage/runtime:1.2.3");
                 })
                 .anySatisfy(e -> {
+                    // GPU hosts: the cuda variant, at the chart's appVersion unless its own tag is set
+                    assertThat(e.getName()).isEqualTo("STOWAGE_RUNTIME_CUDA_IMAGE");
+                    assertThat(e.getValue()).isEqualTo("ghcr.io/stowage/runtime-cuda:0.1.0");
+                })
+                .anySatisfy(e -> {
                     assertThat(e.getName()).isEqualTo("STOWAGE_ALLOWED_MODEL_HOSTS");
                     assertThat(e.getValue()).startsWith("models.internal");
                 })
                 .noneSatisfy(e -> assertThat(e.getName()).isEqualTo("STOWAGE_DCGM_SERVICE"));
         assertThat(d.getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("stowage-operator");
+    }
+
+    @Test
+    void theGpuHostsCudaImageIsItsOwnValue() {
+        Deployment d = ofKind(
+                        render(Map.of(
+                                "runtimeCudaImage.repository", "registry.example/gpu-runtime",
+                                "runtimeCudaImage.tag", "9")),
+                        Deployment.class)
+                .findFirst()
+                .orElseThrow();
+        assertThat(d.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_RUNTIME_CUDA_IMAGE");
+                    assertThat(e.getValue()).isEqualTo("registry.example/gpu-runtime:9");
+                })
+                .anySatisfy(e -> {
+                    assertThat(e.getName()).isEqualTo("STOWAGE_RUNTIME_IMAGE");
+                    assertThat(e.getValue()).isEqualTo("ghcr.io/stowage/runtime:0.1.0");
+                });
     }
 
     @Test

@@ -101,6 +101,58 @@ class DockerfileTest {
     }
 
     @Test
+    void theRuntimeImageBuildsACpuAndACudaVariantThatAskTheNvidiaRuntimeForNoGpuAndForItsGpu() throws Exception {
+        List<String> ins = instructions(IMAGES.get(1)[0]);
+        int from = indexOf(ins, "FROM ");
+        assertThat(ins.get(indexOf(ins, "ARG BASE_IMAGE="))).isEqualTo("ARG BASE_IMAGE=ubuntu:24.04");
+        assertThat(indexOf(ins, "ARG VARIANT=cpu"))
+                .as("the variant, after the FROM")
+                .isGreaterThan(from);
+        assertThat(indexOf(ins, "ARG NVIDIA_VISIBLE_DEVICES=void")).isGreaterThan(from);
+        String env = ins.stream().filter(i -> i.startsWith("ENV ")).reduce("", String::concat);
+        assertThat(env)
+                .contains("STOWAGE_IMAGE_VARIANT=${VARIANT}")
+                .contains("NVIDIA_VISIBLE_DEVICES=${NVIDIA_VISIBLE_DEVICES}")
+                .contains("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+        // The step that checks the variant's arguments, run as the build runs it: a wrong pair fails the build.
+        String check = ins.stream()
+                .filter(i -> i.startsWith("RUN case \"${VARIANT}:${NVIDIA_VISIBLE_DEVICES}\""))
+                .findFirst()
+                .orElseThrow()
+                .substring(4);
+        assertThat(runCheck(check, "cpu", "void")).isZero();
+        assertThat(runCheck(check, "cuda", "all")).isZero();
+        assertThat(runCheck(check, "cuda", "void")).isEqualTo(1);
+        assertThat(runCheck(check, "cpu", "all")).isEqualTo(1);
+        assertThat(runCheck(check, "gpu", "void")).isEqualTo(1);
+    }
+
+    @Test
+    void theClusterE2eBuildsTheCudaVariantOnItsLocalBase() throws IOException {
+        String script = Files.readString(ROOT.resolve("e2e/cluster/project-images.sh"));
+        assertThat(script)
+                .contains("build runtime \"$ROOT/runtime-image/Dockerfile\" \"$ROOT/runtime-image\"")
+                .contains("build runtime-cuda \"$ROOT/runtime-image/Dockerfile\" \"$ROOT/runtime-image\" "
+                        + "--build-arg VARIANT=cuda --build-arg NVIDIA_VISIBLE_DEVICES=all");
+    }
+
+    private static int runCheck(String shell, String variant, String devices) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder("sh", "-c", shell)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        // as docker passes build arguments to a RUN step: environment variables
+        pb.environment().put("VARIANT", variant);
+        pb.environment().put("NVIDIA_VISIBLE_DEVICES", devices);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        if (!p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("the variant check did not end within 30 s");
+        }
+        return p.exitValue() == 0 ? 0 : 1;
+    }
+
+    @Test
     void noBuildStepHidesAFailure() throws IOException {
         for (Path[] image : IMAGES) {
             for (String ins : instructions(image[0])) {

@@ -38,9 +38,12 @@ class InstallGuideTest {
     static final Path GUIDE = ROOT.resolve("docs/install.md");
     static final Path CHART = ROOT.resolve("helm/stowage");
 
-    /** A Stowage image reference: a repository ending in stowage/operator or stowage/runtime, and its tag if any. */
-    static final Pattern IMAGE_REF =
-            Pattern.compile("((?:[a-z0-9.-]+(?:/[a-z0-9._-]+)*/)?stowage/(operator|runtime))(?::([A-Za-z0-9._$-]+))?");
+    /**
+     * A Stowage image reference: a repository ending in stowage/operator, stowage/runtime or stowage/runtime-cuda, and
+     * its tag if any.
+     */
+    static final Pattern IMAGE_REF = Pattern.compile(
+            "((?:[a-z0-9.-]+(?:/[a-z0-9._-]+)*/)?stowage/(operator|runtime-cuda|runtime))(?::([A-Za-z0-9._$-]+))?");
 
     static final Pattern HELM_SET = Pattern.compile("--set\\s+([A-Za-z0-9_.\\[\\]]+)=(\\S+)");
     static final Pattern BUILD_ARG = Pattern.compile("--build-arg\\s+([A-Za-z_][A-Za-z0-9_]*)=(\\S+)");
@@ -180,8 +183,10 @@ class InstallGuideTest {
         String version = appVersion();
         Map<String, String> defaults = Map.of(
                 "operator", defaultImage("image"),
-                "runtime", defaultImage("runtimeImage"));
+                "runtime", defaultImage("runtimeImage"),
+                "runtime-cuda", defaultImage("runtimeCudaImage"));
         assertThat(defaults.get("operator")).endsWith(":" + version);
+        assertThat(defaults.get("runtime-cuda")).endsWith(":" + version);
         assertThat(defaults.get("runtime")).endsWith(":" + version);
 
         List<Path> texts = List.of(
@@ -216,9 +221,11 @@ class InstallGuideTest {
         String guide = read(GUIDE);
         assertThat(guide).contains("docker build -t " + defaults.get("operator") + " .");
         assertThat(guide).contains(" -t " + defaults.get("runtime") + " runtime-image");
+        assertThat(guide).contains(" -t " + defaults.get("runtime-cuda") + " runtime-image");
         assertThat(read(ROOT.resolve("Dockerfile"))).contains("docker build -t " + defaults.get("operator") + " .");
         assertThat(read(ROOT.resolve("runtime-image/Dockerfile")))
-                .contains("docker build -t " + defaults.get("runtime") + " runtime-image");
+                .contains("docker build -t " + defaults.get("runtime") + " runtime-image")
+                .contains(" -t " + defaults.get("runtime-cuda") + " runtime-image");
     }
 
     @Test
@@ -234,7 +241,9 @@ class InstallGuideTest {
             }
             repositories++;
             String repo = m.group(2);
-            String component = key.startsWith("runtimeImage") ? "runtime" : "operator";
+            String component = key.startsWith("runtimeCudaImage")
+                    ? "runtime-cuda"
+                    : key.startsWith("runtimeImage") ? "runtime" : "operator";
             assertThat(repo).as("--set %s=%s", key, repo).endsWith("/stowage/" + component);
             assertThat(commands(guide))
                     .as("the guide sets %s=%s but pushes no %s:%s", key, repo, repo, version)

@@ -41,6 +41,8 @@ final class FakeHost implements AutoCloseable {
     volatile boolean garbage;
     /** The UUID of the GPU this host reports it was given, or null. */
     volatile String gpuUuid;
+    /** The UUID of the GPU this host's CUDA backend reports it opened (device.backend.uuid), or null: no backend. */
+    volatile String backendUuid;
 
     FakeHost(String token) throws IOException {
         this(token, null);
@@ -157,7 +159,17 @@ final class FakeHost implements AutoCloseable {
         }
         return new HostState(
                 a.generation(),
-                new DeviceState("gpu", "fake", 0, a.budgetBytes(), used, gpuUuid),
+                new DeviceState(
+                        "gpu",
+                        "fake",
+                        0,
+                        a.budgetBytes(),
+                        used,
+                        gpuUuid,
+                        backendUuid == null
+                                ? null
+                                : new io.stowage.hostapi.BackendState(
+                                        "cuda", "fake", backendUuid, 40L << 30, 40L << 30, used, 0)),
                 models,
                 replicas,
                 0,

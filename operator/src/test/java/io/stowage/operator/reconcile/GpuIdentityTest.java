@@ -52,6 +52,24 @@ class GpuIdentityTest {
     }
 
     @Test
+    void theUuidTheHostsCudaBackendOpenedIsWhatIsRecorded() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply("team-a", "chat", 1, s -> {});
+        cluster.converge();
+        String name = cluster.hostPods("team-a").get(0).getMetadata().getName();
+
+        // The environment names one GPU, the backend measured another (a device list the host did not get):
+        // the GPU the host actually serves on wins.
+        FakeHost host = cluster.hosts.get(name);
+        host.gpuUuid = UUID_0;
+        host.backendUuid = UUID_1;
+        cluster.converge();
+
+        assertThat(cluster.hostPods("team-a").get(0).getMetadata().getAnnotations())
+                .containsEntry(Labels.GPU_UUID_ANNOTATION, UUID_1);
+    }
+
+    @Test
     void aHostThatReportsNoUuidIsLeftAsItIs() throws Exception {
         cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
         cluster.apply("team-a", "chat", 1, s -> {});

@@ -82,6 +82,7 @@ class HostPodDependentTest {
                 .extracting(Toleration::getKey, Toleration::getValue, Toleration::getEffect)
                 .containsExactly(org.assertj.core.groups.Tuple.tuple("nvidia.com/gpu", "present", "NoSchedule"));
         assertThat(runtime(pod).getArgs()).containsExactly(HostApi.HOST_COMMAND, HostApi.DEVICE_OPTION, "cuda");
+        assertThat(runtime(pod).getImage()).isEqualTo("ghcr.io/stowage/runtime-cuda:0.1.0");
         assertThat(env(pod, HostApi.DEVICE_ID_ENV).getValue()).isEqualTo("gpu-node/gpu-0");
     }
 
@@ -95,6 +96,44 @@ class HostPodDependentTest {
         assertThat(resources.getLimits()).containsEntry("memory", new Quantity(Long.toString(budget)));
         assertThat(resources.getLimits()).doesNotContainKey(Inventory.GPU_RESOURCE);
         assertThat(runtime(pod).getArgs()).containsExactly(HostApi.HOST_COMMAND, HostApi.DEVICE_OPTION, "cpu");
+        assertThat(runtime(pod).getImage()).isEqualTo("ghcr.io/stowage/runtime:0.1.0");
+    }
+
+    @Test
+    void gpuHostsRunTheConfiguredCudaImageAndCpuHostsTheRuntimeImage() {
+        OperatorConfig d = OperatorConfig.defaults();
+        OperatorConfig cfg = new OperatorConfig(
+                "registry.example/stowage/runtime:7",
+                "registry.example/gpu/runtime@sha256:" + "a".repeat(64),
+                d.imagePullPolicy(),
+                d.modelCacheHostPath(),
+                d.modelCachePvc(),
+                d.modelCacheSizeLimit(),
+                d.allowedModelHosts(),
+                d.httpTimeout(),
+                d.maxHeaderBytes(),
+                d.dcgmService(),
+                d.dcgmPort(),
+                d.inventory(),
+                d.memory(),
+                d.serviceDomain(),
+                d.namespaces(),
+                d.disruption());
+
+        Pod gpu = HostPodDependent.desired(cfg, "team-a", GPU, "{}", List.of(), 5L << 30, Map.of(), List.of());
+        Pod cpu = HostPodDependent.desired(cfg, "team-a", CPU, "{}", List.of(), 1L << 30, Map.of(), List.of());
+
+        assertThat(runtime(gpu).getImage()).isEqualTo("registry.example/gpu/runtime@sha256:" + "a".repeat(64));
+        assertThat(runtime(cpu).getImage()).isEqualTo("registry.example/stowage/runtime:7");
+    }
+
+    @Test
+    void theCudaImageDefaultsToTheRuntimeRepositoryWithCudaAndTheSameTag() {
+        assertThat(OperatorConfig.cudaImageFor("ghcr.io/stowage/runtime:0.1.0"))
+                .isEqualTo("ghcr.io/stowage/runtime-cuda:0.1.0");
+        assertThat(OperatorConfig.cudaImageFor("localhost:5000/runtime")).isEqualTo("localhost:5000/runtime-cuda");
+        String pinned = "ghcr.io/stowage/runtime@sha256:" + "b".repeat(64);
+        assertThat(OperatorConfig.cudaImageFor(pinned)).isEqualTo(pinned);
     }
 
     @Test

@@ -5,9 +5,11 @@ import io.stowage.placement.memory.KvCacheType;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.memory.MemoryParameters;
 import io.stowage.placement.memory.ModelShape;
+import io.stowage.runtime.engine.Backend;
 import io.stowage.runtime.engine.ComputeContext;
 import io.stowage.runtime.engine.KvPool;
 import io.stowage.runtime.engine.ModelSpec;
+import io.stowage.runtime.engine.NativeEngineException;
 import io.stowage.runtime.engine.NativeLibrary;
 import io.stowage.runtime.engine.NativeModel;
 import io.stowage.runtime.engine.Sequence;
@@ -36,7 +38,7 @@ final class BenchEngineCommand {
     static final String USAGE = """
             usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--1b]
                                           [--prompt-tokens 128] [--decode-tokens 32] [--copy-mib 256]
-                                          [--llama-cpp] [--json]
+                                          [--llama-cpp] [--json] [--device cpu|cuda|cuda:N]
 
             Models: stories260K (the largest test model; about 1.1 GB peak RSS with the JVM, nothing written), or the
             --model list instead. --1b adds the heavy run: a generated Llama-shaped ~1.1B-parameter model in Q8_0,
@@ -56,6 +58,10 @@ final class BenchEngineCommand {
             back, with a warning, to node-llama-cpp's prebuilt generic CPU build (llama-cpp-bench.mjs). The output
             names the peer that ran. --json prints one record per model and thread count (both engines' prompt and
             decode tok/s, the ratios, the peer) instead of the table.
+            --device cuda (or cuda:N) runs the same models on that GPU through the library's CUDA backend: weights
+            uploaded once, KV pool and workspace in device memory, one row per model (threads do not apply; no
+            copy bandwidth or llama.cpp peer: those are CPU figures). Where this library has no usable CUDA device
+            it says why in one line and exits 2. The CUDA path has not yet run on a GPU.
             """;
 
     private BenchEngineCommand() {}
@@ -64,7 +70,7 @@ final class BenchEngineCommand {
         Args args = Args.parse(
                 "bench-engine",
                 argv,
-                Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib"),
+                Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib", "device"),
                 Set.of("llama-cpp", "json", "1b", "help"));
         if (args.flag("help")) {
             out.print(USAGE);
@@ -74,6 +80,55 @@ final class BenchEngineCommand {
         int promptTokens = args.intOption("bench-engine", "prompt-tokens", 128, 1, 4096);
         int decodeTokens = args.intOption("bench-engine", "decode-tokens", 32, 1, 4096);
         int copyMib = args.intOption("bench-engine", "copy-mib", 256, 1, 1024);
+        int cudaOrdinal = parseDevice(args.option("device"));
+        if (cudaOrdinal >= 0 && args.flag("llama-cpp")) {
+            throw new UsageException(
+                    "bench-engine: --llama-cpp measures llama.cpp on the CPU only; drop it with --device "
+                            + args.option("device"));
+        }
+        Backend gpu = null;
+        if (cudaOrdinal >= 0) {
+            // Before anything is generated or measured: a machine that cannot run it is told at once.
+            try {
+                gpu = Backend.cuda(cudaOrdinal);
+            } catch (NativeEngineException e) {
+                err.println("bench-engine: --device " + args.option("device") + ": "
+                        + e.getMessage().replaceFirst("^stw_backend_init: ", ""));
+                return 2;
+            }
+        }
+        try {
+            return measure(
+                    args, gpu == null ? threads : new int[] {1}, promptTokens, decodeTokens, copyMib, gpu, out, err);
+        } finally {
+            if (gpu != null) {
+                gpu.close();
+            }
+        }
+    }
+
+    /** The device option: -1 for the CPU (absent or {@code cpu}), else the CUDA ordinal. */
+    static int parseDevice(String text) throws UsageException {
+        if (text == null || text.equals("cpu")) {
+            return -1;
+        }
+        var m = java.util.regex.Pattern.compile("cuda(?::(\\d{1,4}))?").matcher(text);
+        if (!m.matches()) {
+            throw new UsageException("bench-engine: --device must be cpu, cuda or cuda:N, got '" + text + "'");
+        }
+        return m.group(1) == null ? 0 : Integer.parseInt(m.group(1));
+    }
+
+    /** The runs on the CPU with each thread count, or on the GPU (gpu not null) once per model. */
+    private static int measure(
+            Args args,
+            int[] threads,
+            int promptTokens,
+            int decodeTokens,
+            int copyMib,
+            Backend gpu,
+            PrintStream out,
+            PrintStream err) {
         Path moduleDir = moduleDir();
         List<Path> models = new ArrayList<>();
         if (args.option("model") != null) {
@@ -110,7 +165,7 @@ final class BenchEngineCommand {
         NativeLibrary.load();
         err.println("bench-engine: native core " + NativeLibrary.version() + ", CPU: " + NativeLibrary.cpuFeatures());
         Map<Integer, Double> copy = new LinkedHashMap<>();
-        for (int t : threads) {
+        for (int t : gpu == null ? threads : new int[0]) {
             copy.put(t, CopyBandwidth.measure(t, copyMib << 20));
             err.printf(
                     Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
@@ -122,7 +177,8 @@ final class BenchEngineCommand {
                 : null;
         for (Path model : models) {
             for (int t : threads) {
-                Map<String, Object> row = benchOne(model, t, promptTokens, decodeTokens, copy.get(t), err);
+                Map<String, Object> row = benchOne(
+                        model, t, promptTokens, decodeTokens, gpu == null ? copy.get(t) : Double.NaN, gpu, err);
                 if (peer != null) {
                     LlamaCpp.run(peer, model, t, promptTokens, decodeTokens, row, err);
                 }
@@ -338,19 +394,56 @@ final class BenchEngineCommand {
     }
 
     private static Map<String, Object> benchOne(
-            Path path, int threads, int promptTokens, int decodeTokens, double copyBandwidth, PrintStream err) {
+            Path path,
+            int threads,
+            int promptTokens,
+            int decodeTokens,
+            double copyBandwidth,
+            Backend gpu,
+            PrintStream err) {
         ModelSpec spec = ModelSpec.read(path);
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("model", path.getFileName().toString());
         row.put("threads", threads);
+        row.put("device", gpu == null ? "cpu" : gpu.deviceInfo().name());
         try (NativeModel model = NativeModel.open(spec)) {
+            if (gpu != null) {
+                model.load(gpu, null);
+            }
+            try {
+                benchOn(model, spec, path, threads, promptTokens, decodeTokens, copyBandwidth, gpu, row, err);
+            } finally {
+                if (gpu != null) {
+                    model.unload(gpu);
+                }
+            }
+        }
+        return row;
+    }
+
+    private static void benchOn(
+            NativeModel model,
+            ModelSpec spec,
+            Path path,
+            int threads,
+            int promptTokens,
+            int decodeTokens,
+            double copyBandwidth,
+            Backend gpu,
+            Map<String, Object> row,
+            PrintStream err) {
+        {
             int vocab = model.vocabSize();
             int total = promptTokens + decodeTokens + 8;
             // The placement memory model for this run's step shape: its figures must equal what the engine allocates.
             MemoryModel memory = new MemoryModel(new MemoryParameters(0, 0, promptTokens, 1, KvPool.BLOCK_TOKENS, 0));
             long budget = memory.kvBytesPerToken(spec.shape(), KvCacheType.F16) * memory.slotsFor(total);
-            try (ComputeContext ctx = model.newContext(threads, promptTokens, 1);
-                    KvPool pool = model.newKvPool(KvCacheType.F16, budget)) {
+            try (ComputeContext ctx = gpu == null
+                            ? model.newContext(threads, promptTokens, 1)
+                            : model.newContext(gpu, promptTokens, 1);
+                    KvPool pool = gpu == null
+                            ? model.newKvPool(KvCacheType.F16, budget)
+                            : model.newKvPool(gpu, KvCacheType.F16, budget)) {
                 SplittableRandom random = new SplittableRandom(7);
                 float[] logits = new float[vocab];
                 // Warm-up: page the mapped weights in and let the threads spin up.
@@ -393,8 +486,10 @@ final class BenchEngineCommand {
                 row.put("decodeTokensPerSecond", round(decodeTps));
                 row.put("bytesReadPerToken", readBytes);
                 row.put("achievedBandwidthBytesPerSecond", Math.round(achieved));
-                row.put("copyBandwidthBytesPerSecond", Math.round(copyBandwidth));
-                row.put("bandwidthShare", round(achieved / copyBandwidth));
+                // a GPU run has no copy figure here (the host's copy bandwidth says nothing about device memory)
+                boolean copied = !Double.isNaN(copyBandwidth);
+                row.put("copyBandwidthBytesPerSecond", copied ? Math.round(copyBandwidth) : null);
+                row.put("bandwidthShare", copied ? round(achieved / copyBandwidth) : null);
                 long wsEstimate = memory.workspaceBytes(spec.shape());
                 row.put("workspaceBytes", ctx.workspaceBytes());
                 row.put("workspaceEstimateBytes", wsEstimate);
@@ -402,16 +497,15 @@ final class BenchEngineCommand {
                 row.put("kvEstimateBytes", budget);
                 err.printf(
                         Locale.ROOT,
-                        "bench-engine: %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s, %.2f GB/s (%.0f%% of copy)%n",
+                        "bench-engine: %s, %s: prompt %.1f tok/s, decode %.2f tok/s, %.2f GB/s%s%n",
                         path.getFileName(),
-                        threads,
+                        gpu == null ? threads + " thread(s)" : row.get("device"),
                         promptTps,
                         decodeTps,
                         achieved / 1e9,
-                        100 * achieved / copyBandwidth);
+                        copied ? String.format(Locale.ROOT, " (%.0f%% of copy)", 100 * achieved / copyBandwidth) : "");
             }
         }
-        return row;
     }
 
     private static void step(ComputeContext ctx, Sequence seq, int[] tokens, float[] logits) {
@@ -457,14 +551,16 @@ final class BenchEngineCommand {
         for (Map<String, Object> r : rows) {
             out.printf(
                     Locale.ROOT,
-                    "%-32s %3d %12.1f %12.2f %11s %10.2f %5.0f%% %14s %14s%n",
+                    "%-32s %3d %12.1f %12.2f %11s %10.2f %6s %14s %14s%n",
                     r.get("model"),
                     (int) r.get("threads"),
                     (double) r.get("promptTokensPerSecond"),
                     (double) r.get("decodeTokensPerSecond"),
                     Bytes.human((long) r.get("bytesReadPerToken")),
                     ((long) r.get("achievedBandwidthBytesPerSecond")) / 1e9,
-                    100 * (double) r.get("bandwidthShare"),
+                    r.get("bandwidthShare") instanceof Double share
+                            ? String.format(Locale.ROOT, "%.0f%%", 100 * share)
+                            : "-",
                     ratio(r, "llamaCppPromptTokensPerSecond", "promptTokensPerSecond"),
                     ratio(r, "llamaCppDecodeTokensPerSecond", "decodeTokensPerSecond"));
         }

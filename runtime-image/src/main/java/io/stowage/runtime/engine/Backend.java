@@ -45,6 +45,15 @@ public final class Backend extends NativeHandle {
         return new Backend(NativeEngine.backendInit(KIND_CUDA, ordinal, 1), "cuda:" + ordinal);
     }
 
+    /**
+     * Whether the loaded native library carries the CUDA backend (built with a CUDA toolkit). It says nothing about a
+     * GPU being present: {@link #cuda} tells that, refusing with "no CUDA device: ..." where none is.
+     */
+    public static boolean cudaBuiltIn() {
+        NativeLibrary.load();
+        return NativeEngine.backendKindBuilt(KIND_CUDA);
+    }
+
     /** The visible CUDA device with this UUID ({@code GPU-…} or {@code MIG-…}). */
     public static Backend cudaByUuid(String uuid) {
         if (uuid == null || uuid.isBlank()) {

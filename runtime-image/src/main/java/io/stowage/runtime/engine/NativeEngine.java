@@ -71,6 +71,9 @@ final class NativeEngine {
     static native long contextInit(long model, int threads, int maxBatchTokens, int maxLogitRows);
 
     /** kind: 0 cpu, 1 cuda (stw_backend_kind). */
+    /** stw_backend_kind_built: whether this library carries the backend of that kind. */
+    static native boolean backendKindBuilt(int kind);
+
     static native long backendInit(int kind, int ordinal, int threads);
 
     static native long backendInitUuid(byte[] uuid, int threads);

@@ -562,7 +562,8 @@ public final class Host implements AutoCloseable {
                 settings.totalBytes(),
                 settings.budgetBytes(),
                 usedBytes(),
-                settings.gpuUuid() != null ? settings.gpuUuid() : deviceInfo.uuid(),
+                // the GPU the backend opened (measured through the driver) over what the environment names
+                deviceInfo.uuid() != null ? deviceInfo.uuid() : settings.gpuUuid(),
                 backendState());
         return new HostState(generation, ds, ms, rs, ProcMemory.rssBytes(), ProcMemory.pssBytes());
     }

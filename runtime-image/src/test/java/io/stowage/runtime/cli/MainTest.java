@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import io.stowage.hostapi.ModelHeader;
 import io.stowage.placement.gguf.GgufType;
+import io.stowage.runtime.engine.CudaExpectation;
 import io.stowage.runtime.engine.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -322,6 +323,29 @@ class MainTest {
                 .contains("copy-bandwidth arrays 8.00 MiB")
                 .endsWith("; writes nothing");
         assertThat(r.err()).doesNotContain("1.1B").doesNotContain("writing");
+    }
+
+    @Test
+    void benchEngineOnACudaDeviceThisMachineCannotUseSaysWhyInOneLineAndExits2() {
+        CudaExpectation.assumeNoGpu();
+        for (String device : List.of("cuda", "cuda:1")) {
+            Run r = run("bench-engine", "--device", device, "--json");
+            assertThat(r.code()).as(r.err()).isEqualTo(2);
+            assertThat(r.err().strip())
+                    .startsWith("bench-engine: --device " + device + ": " + CudaExpectation.refusal())
+                    .doesNotContain("\n");
+            assertThat(r.out()).isEmpty();
+        }
+    }
+
+    @Test
+    void benchEngineTakesCpuOrACudaDeviceAndNoPeerOnTheGpu() {
+        assertThat(run("bench-engine", "--device", "tpu").err())
+                .contains("bench-engine: --device must be cpu, cuda or cuda:N, got 'tpu'");
+        assertThat(run("bench-engine", "--device", "tpu").code()).isEqualTo(2);
+        Run peer = run("bench-engine", "--device", "cuda", "--llama-cpp");
+        assertThat(peer.code()).isEqualTo(2);
+        assertThat(peer.err()).contains("--llama-cpp measures llama.cpp on the CPU only");
     }
 
     @Test

@@ -53,18 +53,46 @@ class BackendTest {
     }
 
     @Test
-    void aCudaDeviceIsRefusedWithOneLineWhenThisLibraryHasNoCudaBackend() {
-        // This build has no CUDA backend (CI and this machine have no GPU): the core says so in one line.
+    void theLibraryCarriesTheCudaBackendAsTheBuildAsked() {
+        // pom.xml stowage.native.cuda, passed by surefire: OFF leaves it out, ON requires it, AUTO follows the toolkit
+        String asked = System.getProperty("stowage.native.cuda", "AUTO");
+        if (asked.equals("OFF")) {
+            assertThat(Backend.cudaBuiltIn()).isFalse();
+        } else if (asked.equals("ON")) {
+            assertThat(Backend.cudaBuiltIn()).isTrue();
+        }
+        assertThat(CudaExpectation.refusal())
+                .isEqualTo(Backend.cudaBuiltIn() ? "no CUDA device: " : "CUDA backend not built into this library");
+    }
+
+    @Test
+    void aCudaDeviceIsRefusedWithOneLineWhereTheLibraryCannotUseOne() {
+        CudaExpectation.assumeNoGpu();
+        // without the backend: "CUDA backend not built into this library"; with it and no driver: "no CUDA device: ..."
         assertThatThrownBy(() -> Backend.cuda(0))
                 .isInstanceOf(NativeEngineException.class)
                 .satisfies(e -> assertThat(((NativeEngineException) e).status()).isEqualTo(EngineStatus.UNSUPPORTED))
-                .hasMessageContaining("CUDA backend not built into this library")
+                .hasMessageContaining(CudaExpectation.refusal())
                 .hasMessageNotContaining("\n");
         assertThatThrownBy(() -> Backend.cudaByUuid("GPU-c2f76b33-7953-256e-8f33-1343419b1a1c"))
                 .isInstanceOf(NativeEngineException.class)
-                .hasMessageContaining("CUDA backend not built into this library");
+                .satisfies(e -> assertThat(((NativeEngineException) e).status()).isEqualTo(EngineStatus.UNSUPPORTED))
+                .hasMessageContaining(CudaExpectation.refusal());
         assertThatThrownBy(() -> Backend.cuda(-1)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Backend.cpu(0)).hasMessageContaining("threads must be in 1..512, got 0");
+    }
+
+    @Test
+    void aVisibleGpuOpensAsCudaDeviceZeroWithItsUuid() {
+        CudaExpectation.assumeGpu();
+        try (Backend be = Backend.cuda(0)) {
+            DeviceInfo info = be.deviceInfo();
+            assertThat(info.kind()).isEqualTo("cuda");
+            assertThat(info.uuid()).matches("(GPU|MIG)-.+");
+            try (Backend same = Backend.cudaByUuid(info.uuid())) {
+                assertThat(same.deviceInfo().uuid()).isEqualTo(info.uuid());
+            }
+        }
     }
 
     @Test
