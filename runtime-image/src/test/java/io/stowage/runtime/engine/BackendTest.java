@@ -54,8 +54,8 @@ class BackendTest {
 
     @Test
     void theLibraryCarriesTheCudaBackendAsTheBuildAsked() {
-        // pom.xml stowage.native.cuda, passed by surefire: OFF leaves it out, ON requires it, AUTO follows the toolkit
-        String asked = System.getProperty("stowage.native.cuda", "AUTO");
+        // pom.xml stw.cuda, passed by surefire: OFF leaves it out, ON requires it, AUTO follows the toolkit
+        String asked = System.getProperty("stw.cuda", "AUTO");
         if (asked.equals("OFF")) {
             assertThat(Backend.cudaBuiltIn()).isFalse();
         } else if (asked.equals("ON")) {
