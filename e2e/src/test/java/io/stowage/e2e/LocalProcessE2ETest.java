@@ -182,8 +182,9 @@ class LocalProcessE2ETest {
                 "the deployment and its host gone",
                 () -> get() == null && hostPods().isEmpty());
         assertThat(client.services().inNamespace(NS).withName(NAME).get()).isNull();
-        await("the host processes stopped", () -> !process.process().isAlive()
-                && !serving.process().isAlive());
+        await(
+                "the host processes stopped",
+                () -> !process.process().isAlive() && !serving.process().isAlive());
         assertThat(kubelet.hosts).isEmpty();
     }
 
