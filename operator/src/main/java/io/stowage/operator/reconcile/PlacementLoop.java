@@ -1292,16 +1292,16 @@ public final class PlacementLoop {
             return false;
         }
         Pod current = old.pod();
-        if (!isFailed(current)
-                && volumeNames(current).equals(volumeNames(want))
-                && memoryLimit(current) < memoryLimit(want)) {
+        // A host keeps volumes it no longer needs (a deployment with its own claim deleted): only a volume it lacks
+        // makes it go, so that removing one deployment never replaces the host serving the others.
+        boolean hasVolumes = volumeNames(current).containsAll(volumeNames(want));
+        if (!isFailed(current) && hasVolumes && memoryLimit(current) < memoryLimit(want)) {
             // A CPU host whose planned memory grew (a model or replica added) is resized in place, so that the
             // models it serves stay served; where the API server cannot (before Kubernetes 1.33), it is replaced.
             current = resized(ns, current, want);
         }
         String name = current.getMetadata().getName();
-        boolean mustReplace =
-                !volumeNames(current).equals(volumeNames(want)) || memoryLimit(current) < memoryLimit(want);
+        boolean mustReplace = !hasVolumes || memoryLimit(current) < memoryLimit(want);
         String marked = annotation(current, Labels.REPLACE_ANNOTATION);
         if (isFailed(current) || (mustReplace && inPlace)) {
             // A failed pod (evicted, say) never runs again; a serving one whose replicas cannot go elsewhere first is
@@ -1319,7 +1319,7 @@ public final class PlacementLoop {
             // break. Marked, it keeps what it serves; the next pass moves its replicas elsewhere (as off a cordoned
             // node) and deletes it once they serve there, or replaces it in place where nothing else has room.
             if (marked == null) {
-                String why = !volumeNames(current).equals(volumeNames(want))
+                String why = !hasVolumes
                         ? "its model sources changed"
                         : "its planned memory grew and it cannot be resized in place";
                 LOG.infof("host pod %s/%s is to be replaced (%s): its replicas move first", ns, name, why);

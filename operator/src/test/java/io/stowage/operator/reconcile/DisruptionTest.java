@@ -426,6 +426,29 @@ class DisruptionTest {
         assertThat(cluster.events(NS, "ReplacedInPlace")).isNotEmpty();
     }
 
+    @Test
+    void deletingTheDeploymentOfAClaimKeepsTheHostThatServesTheOthers() throws Exception {
+        cluster.addGpuNode("gpu-a", TestCluster.a100Labels());
+        cluster.apply(NS, "chat", 1, s -> {});
+        cluster.apply(NS, "docs", 1, s -> s.getModel().setUri("pvc://models/stories260K-q8_0.gguf"));
+        cluster.converge();
+        cluster.converge();
+        Pod host = onlyHost();
+        assertThat(copies()).isEqualTo(Map.of(NS + "/chat#0", 1, NS + "/docs#0", 1));
+
+        // The host no longer needs the claim's volume; a volume it has and does not need is no reason to replace it.
+        client.resource(cluster.get(NS, "docs")).delete();
+        cluster.converge();
+        cluster.converge();
+
+        assertThat(onlyHost().getMetadata().getUid())
+                .as("the host serving chat is kept")
+                .isEqualTo(host.getMetadata().getUid());
+        assertThat(onlyHost().getMetadata().getAnnotations()).doesNotContainKey(Labels.REPLACE_ANNOTATION);
+        assertThat(copies()).isEqualTo(Map.of(NS + "/chat#0", 1));
+        assertThat(cluster.get(NS, "chat").getStatus().getReadyReplicas()).isEqualTo(1);
+    }
+
     // ------------------------------------------------------------------ steps and invariants
 
     /** One pass and the kubelet, then the invariants: nothing lost, nothing doubled beyond a move, a Service. */
