@@ -3,13 +3,10 @@ package io.stowage.runtime.scaling;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.ModelAssignment;
 import io.stowage.hostapi.ReplicaAssignment;
-import io.stowage.placement.gguf.GgufFile;
-import io.stowage.placement.gguf.GgufReader;
-import io.stowage.placement.gguf.GgufType;
-import io.stowage.placement.gguf.GgufWriter;
 import io.stowage.placement.manifest.ByteSize;
 import io.stowage.placement.manifest.Scaling;
 import io.stowage.runtime.engine.SamplerParams;
+import io.stowage.runtime.engine.TestModels;
 import io.stowage.runtime.host.GenerationRequest;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
@@ -27,7 +24,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -81,7 +77,7 @@ public final class SwapBench {
             model = DIR.resolve("llama-" + layers + "-layers.gguf");
             if (!Files.isRegularFile(model)) {
                 System.out.printf("writing a %d-layer F32 model to %s ...%n", layers, model);
-                write(model, layers);
+                TestModels.writeLlamaShapedF32(STORIES, model, layers);
             }
         }
         run(model, rounds, threads);
@@ -232,64 +228,5 @@ public final class SwapBench {
             }
             Thread.sleep(1);
         }
-    }
-
-    /** A Llama-shaped F32 model with stories260K's tokenizer: 1024 wide, a 4096 feed-forward, {@code layers} blocks. */
-    private static void write(Path file, int layers) throws IOException {
-        GgufFile stories = GgufReader.readFile(STORIES);
-        int embd = 1024;
-        int ff = 4096;
-        int heads = 8;
-        int headsKv = 4;
-        int vocab = (int) stories.tensor("token_embd.weight").orElseThrow().dim(1);
-        GgufWriter w = new GgufWriter();
-        stories.metadata().forEach((k, v) -> {
-            if (!k.startsWith("llama.") && !k.equals("general.alignment")) {
-                w.put(k, v);
-            }
-        });
-        w.putUInt32("llama.context_length", 512);
-        w.putUInt32("llama.embedding_length", embd);
-        w.putUInt32("llama.block_count", layers);
-        w.putUInt32("llama.feed_forward_length", ff);
-        w.putUInt32("llama.attention.head_count", heads);
-        w.putUInt32("llama.attention.head_count_kv", headsKv);
-        w.putUInt32("llama.vocab_size", vocab);
-        w.putFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        w.putFloat32("llama.rope.freq_base", 10000f);
-        SplittableRandom r = new SplittableRandom(7);
-        int kv = headsKv * (embd / heads);
-        w.addTensor("token_embd.weight", GgufType.F32, new long[] {embd, vocab}, random(r, embd * vocab, 1f));
-        w.addTensor("output_norm.weight", GgufType.F32, new long[] {embd}, ones(embd));
-        w.addTensor("output.weight", GgufType.F32, new long[] {embd, vocab}, random(r, embd * vocab, 0.03f));
-        for (int l = 0; l < layers; l++) {
-            String b = "blk." + l + ".";
-            w.addTensor(b + "attn_norm.weight", GgufType.F32, new long[] {embd}, ones(embd));
-            w.addTensor(b + "attn_q.weight", GgufType.F32, new long[] {embd, embd}, random(r, embd * embd, 0.03f));
-            w.addTensor(b + "attn_k.weight", GgufType.F32, new long[] {embd, kv}, random(r, embd * kv, 0.03f));
-            w.addTensor(b + "attn_v.weight", GgufType.F32, new long[] {embd, kv}, random(r, embd * kv, 0.03f));
-            w.addTensor(b + "attn_output.weight", GgufType.F32, new long[] {embd, embd}, random(r, embd * embd, 0.03f));
-            w.addTensor(b + "ffn_norm.weight", GgufType.F32, new long[] {embd}, ones(embd));
-            w.addTensor(b + "ffn_gate.weight", GgufType.F32, new long[] {embd, ff}, random(r, embd * ff, 0.03f));
-            w.addTensor(b + "ffn_up.weight", GgufType.F32, new long[] {embd, ff}, random(r, embd * ff, 0.03f));
-            w.addTensor(b + "ffn_down.weight", GgufType.F32, new long[] {ff, embd}, random(r, embd * ff, 0.015f));
-        }
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        w.write(tmp);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    private static float[] random(SplittableRandom r, int n, float scale) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (r.nextDouble() * 2 - 1) * scale;
-        }
-        return v;
-    }
-
-    private static float[] ones(int n) {
-        float[] v = new float[n];
-        Arrays.fill(v, 1f);
-        return v;
     }
 }

@@ -8,10 +8,6 @@ import io.stowage.hostapi.HostState;
 import io.stowage.hostapi.ModelAssignment;
 import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ReplicaAssignment;
-import io.stowage.placement.gguf.GgufFile;
-import io.stowage.placement.gguf.GgufReader;
-import io.stowage.placement.gguf.GgufType;
-import io.stowage.placement.gguf.GgufWriter;
 import io.stowage.runtime.engine.TestModels;
 import java.io.IOException;
 import java.net.URI;
@@ -22,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.function.Predicate;
 
 /** Test helpers that drive a running host through its admin and OpenAI HTTP APIs. */
@@ -127,63 +122,14 @@ final class TestHost {
         if (largeModel != null) {
             return largeModel;
         }
-        GgufFile stories = GgufReader.readFile(Q8);
-        int embd = 1024;
-        int ff = 4096;
-        int heads = 8;
-        int headsKv = 4;
-        int vocab = (int) stories.tensor("token_embd.weight").orElseThrow().dim(1);
-        GgufWriter w = new GgufWriter();
-        stories.metadata().forEach((k, v) -> {
-            if (!k.startsWith("llama.") && !k.equals("general.alignment")) {
-                w.put(k, v);
-            }
-        });
-        w.putUInt32("llama.context_length", 512);
-        w.putUInt32("llama.embedding_length", embd);
-        w.putUInt32("llama.block_count", 1);
-        w.putUInt32("llama.feed_forward_length", ff);
-        w.putUInt32("llama.attention.head_count", heads);
-        w.putUInt32("llama.attention.head_count_kv", headsKv);
-        w.putUInt32("llama.vocab_size", vocab);
-        w.putFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        w.putFloat32("llama.rope.freq_base", 10000f);
-        SplittableRandom r = new SplittableRandom(7);
-        int kv = headsKv * (embd / heads);
-        w.addTensor("token_embd.weight", GgufType.F32, new long[] {embd, vocab}, random(r, embd * vocab, 1f));
-        w.addTensor("output_norm.weight", GgufType.F32, new long[] {embd}, ones(embd));
-        w.addTensor("output.weight", GgufType.F32, new long[] {embd, vocab}, random(r, embd * vocab, 0.03f));
-        w.addTensor("blk.0.attn_norm.weight", GgufType.F32, new long[] {embd}, ones(embd));
-        w.addTensor("blk.0.attn_q.weight", GgufType.F32, new long[] {embd, embd}, random(r, embd * embd, 0.03f));
-        w.addTensor("blk.0.attn_k.weight", GgufType.F32, new long[] {embd, kv}, random(r, embd * kv, 0.03f));
-        w.addTensor("blk.0.attn_v.weight", GgufType.F32, new long[] {embd, kv}, random(r, embd * kv, 0.03f));
-        w.addTensor("blk.0.attn_output.weight", GgufType.F32, new long[] {embd, embd}, random(r, embd * embd, 0.03f));
-        w.addTensor("blk.0.ffn_norm.weight", GgufType.F32, new long[] {embd}, ones(embd));
-        w.addTensor("blk.0.ffn_gate.weight", GgufType.F32, new long[] {embd, ff}, random(r, embd * ff, 0.03f));
-        w.addTensor("blk.0.ffn_up.weight", GgufType.F32, new long[] {embd, ff}, random(r, embd * ff, 0.03f));
-        w.addTensor("blk.0.ffn_down.weight", GgufType.F32, new long[] {ff, embd}, random(r, embd * ff, 0.015f));
         Path file = Files.createTempFile("stowage-large", ".gguf");
         file.toFile().deleteOnExit();
-        w.write(file);
+        TestModels.writeLlamaShapedF32(Q8, file, 1);
         largeModel = file;
         return file;
     }
 
     private static Path largeModel;
-
-    private static float[] random(SplittableRandom r, int n, float scale) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (r.nextDouble() * 2 - 1) * scale;
-        }
-        return v;
-    }
-
-    private static float[] ones(int n) {
-        float[] v = new float[n];
-        java.util.Arrays.fill(v, 1f);
-        return v;
-    }
 
     static JsonNode json(String s) throws IOException {
         return JSON.readTree(s);
