@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Arrays;
@@ -39,8 +40,11 @@ import java.util.function.BooleanSupplier;
  * </pre>
  *
  * Without {@code --model} it writes a Llama-shaped F32 model of N layers (about 60 MB each, 4 by default) with
- * stories260K's tokenizer under runtime-image/target/swap-bench. The file was just written or read, so "from the
- * file" means from the page cache: a cold disk read needs root to drop the cache, which this benchmark does not do.
+ * stories260K's tokenizer under runtime-image/target/swap-bench. The swapped deployment reads its own copy of the
+ * file (the warm one's mapping would keep the pages cached), timed twice per round: from the page cache (the file was
+ * just read) and from the disk, after dropping the copy's pages from the page cache with {@code dd iflag=nocache}
+ * (posix_fadvise DONTNEED: no root needed); the plain read is timed the same two ways. Where the cache cannot be
+ * dropped the cold lines say so. On a virtual machine "the disk" may itself be cached by the hypervisor.
  */
 public final class SwapBench {
     private static final Path DIR = Path.of("runtime-image/target/swap-bench");
@@ -99,19 +103,26 @@ public final class SwapBench {
     private static void run(Path model, int rounds, int threads) throws Exception {
         long fileBytes = Files.size(model);
         Path cache = Files.createDirectories(DIR.resolve("cache"));
+        Path swapFile = DIR.resolve("swap-copy-" + model.getFileName());
+        Files.copy(model, swapFile, StandardCopyOption.REPLACE_EXISTING);
+        boolean canDrop = dropFromPageCache(swapFile);
+        if (!canDrop) {
+            System.out.println(
+                    "(cannot drop the page cache of a file here: no dd with iflag=nocache; cold lines left out)");
+        }
         try (Host host = new Host(
                         new HostSettings(
                                 "cpu", "bench/cpu", 1L << 40, 4 * fileBytes + (1L << 30), cache, threads, 64, 8, 16),
                         new ModelFetcher(cache, Map.of()));
                 Scaler scaler = new Scaler(host)) {
-            host.allowModelFiles(List.of(model));
+            host.allowModelFiles(List.of(model, swapFile));
             // two digests of one file: "warm" never scales, "swap" scales to zero after 50 ms
             HostAssignment a = new HostAssignment(
                     1,
                     0,
                     List.of(
                             new ModelAssignment("bench:warm", model.toString(), null, 0, 0),
-                            new ModelAssignment("bench:swap", model.toString(), null, 0, 0)),
+                            new ModelAssignment("bench:swap", swapFile.toString(), null, 0, 0)),
                     List.of(
                             new ReplicaAssignment("b/warm#0", "b/warm", "warm", "bench:warm", 64, 1, "f16", 0),
                             new ReplicaAssignment("b/swap#0", "b/swap", "swap", "bench:swap", 64, 1, "f16", 0)));
@@ -124,16 +135,25 @@ public final class SwapBench {
             long[] resident = new long[rounds];
             long[] fromFile = new long[rounds];
             long[] plain = new long[rounds];
+            long[] fromDisk = new long[rounds];
+            long[] plainDisk = new long[rounds];
             for (int i = 0; i < rounds; i++) {
                 warm[i] = ttft(scaler, "warm");
                 await(() -> scaler.idleDeployments().contains("b/swap"), "swap released");
                 resident[i] = ttft(scaler, "swap");
-                await(() -> scaler.idleDeployments().contains("b/swap"), "swap released");
-                if (!scaler.evictIdle("b/swap")) {
-                    throw new IllegalStateException("could not evict the idle copy of swap");
-                }
+                evictWhenIdle(scaler);
                 fromFile[i] = ttft(scaler, "swap");
-                plain[i] = plainRead(model);
+                plain[i] = plainRead(swapFile);
+                if (canDrop) {
+                    // the copy's pages can leave the cache only while nothing maps them: evict first
+                    evictWhenIdle(scaler);
+                    dropUntilCold(swapFile);
+                    fromDisk[i] = ttft(scaler, "swap");
+                    evictWhenIdle(scaler);
+                    dropUntilCold(swapFile);
+                    plainDisk[i] = plainRead(swapFile);
+                    ttft(scaler, "swap"); // loaded again for the next round's resident case (not timed)
+                }
             }
             System.out.printf(
                     Locale.ROOT,
@@ -144,8 +164,12 @@ public final class SwapBench {
                     rounds);
             line("warm (never scaled)", warm, -1);
             line("after idle, weights resident", resident, -1);
-            line("after idle, from the file", fromFile, fileBytes);
-            line("plain read of the file", plain, fileBytes);
+            line("after idle, from the file (cached)", fromFile, fileBytes);
+            line("plain read of the file (cached)", plain, fileBytes);
+            if (canDrop) {
+                line("after idle, from the disk", fromDisk, fileBytes);
+                line("plain read from the disk", plainDisk, fileBytes);
+            }
             long[] state = new long[rounds];
             for (int i = 0; i < rounds; i++) {
                 long t = System.nanoTime();
@@ -163,7 +187,7 @@ public final class SwapBench {
         String rate = bytes < 0 ? "" : String.format(Locale.ROOT, "  %6.2f GB/s", bytes / (double) median);
         System.out.printf(
                 Locale.ROOT,
-                "  %-32s %9.2f ms  (%.2f .. %.2f)%s%n",
+                "  %-36s %9.2f ms  (%.2f .. %.2f)%s%n",
                 what,
                 median / 1e6,
                 s[0] / 1e6,
@@ -206,6 +230,72 @@ public final class SwapBench {
         long t = first.get(60, TimeUnit.SECONDS) - start;
         done.get(60, TimeUnit.SECONDS);
         return t;
+    }
+
+    /** Waits for the swapped deployment to be released, then drops its weights. */
+    private static void evictWhenIdle(Scaler scaler) throws InterruptedException {
+        await(() -> scaler.idleDeployments().contains("b/swap"), "swap released");
+        if (!scaler.evictIdle("b/swap")) {
+            throw new IllegalStateException("could not evict the idle copy of swap");
+        }
+    }
+
+    /**
+     * Drops the file's pages from the page cache ({@code dd iflag=nocache count=0}: posix_fadvise DONTNEED over the
+     * whole file, allowed for any reader of the file); false where that is not possible.
+     */
+    private static boolean dropFromPageCache(Path file) throws InterruptedException {
+        try {
+            Process p = new ProcessBuilder(
+                            "dd", "if=" + file.toAbsolutePath(), "iflag=nocache", "count=0", "status=none")
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Drops the file's pages until {@code fincore} reports none resident: a dropped copy's mapping goes away a little
+     * after its eviction, and mapped pages stay cached. Without fincore one drop is all it can do.
+     */
+    private static void dropUntilCold(Path file) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long resident;
+        do {
+            dropFromPageCache(file);
+            resident = residentBytes(file);
+            if (resident <= 0) {
+                return;
+            }
+            Thread.sleep(10);
+        } while (System.nanoTime() < deadline);
+        throw new IllegalStateException(file + ": " + resident + " bytes still in the page cache 10 s after its"
+                + " copy was evicted (still mapped?); the cold figures would be cached ones");
+    }
+
+    /** The file's bytes in the page cache by {@code fincore}, or -1 where fincore is not there. */
+    private static long residentBytes(Path file) throws InterruptedException {
+        try {
+            Process p = new ProcessBuilder(
+                            "fincore",
+                            "-b",
+                            "-n",
+                            "-r",
+                            "-o",
+                            "RES",
+                            file.toAbsolutePath().toString())
+                    .redirectError(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0 && out.matches("\\d+")
+                    ? Long.parseLong(out)
+                    : -1;
+        } catch (IOException e) {
+            return -1;
+        }
     }
 
     /** Reads the whole file once into one direct buffer. */
