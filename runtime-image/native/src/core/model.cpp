@@ -160,23 +160,6 @@ stw_status map_file(const char *path, stw_model *m) {
     return STW_STATUS_OK;
 }
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 // Linux 5.14; older kernels answer EINVAL and get the hint below
-#endif
-
-// Reads the weights' span in now, in large sequential reads, instead of by page faults during the first forward pass
-// (faults with the default readahead read a cold file several times slower than a plain read of it). A kernel without
-// MADV_POPULATE_READ gets MADV_WILLNEED (asynchronous readahead). Best effort: failure leaves the lazy mapping, and a
-// file cut short under the mapping answers EFAULT here rather than SIGBUS.
-void read_in_weights(const stw_model *m) {
-    if (!m->map || m->span_bytes == 0) return;
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t begin = (uintptr_t)(m->map + m->span_start) & ~(page - 1);
-    const uintptr_t end = (uintptr_t)(m->map + m->span_start + m->span_bytes);
-    if (madvise((void *)begin, end - begin, MADV_POPULATE_READ) != 0)
-        (void)madvise((void *)begin, end - begin, MADV_WILLNEED);
-}
-
 // Every bound weight of the model (absent optional ones have data == nullptr).
 template <typename F> void for_each_weight(const stw_model *m, F f) {
     f("token_embd.weight", m->tok_embd);
@@ -376,7 +359,6 @@ extern "C" stw_status stw_model_init(const char *gguf_path, const stw_hparams *h
     try {
         st = map_file(gguf_path, m);
         if (st == STW_STATUS_OK) st = stw_model_init_mapped(m, hp, tensors, n_tensors);
-        if (st == STW_STATUS_OK) read_in_weights(m);
     } catch (const std::bad_alloc &) {
         st = stw_error(STW_STATUS_OUT_OF_MEMORY, "out of memory while loading '%s'", gguf_path);
     }
@@ -401,7 +383,6 @@ extern "C" stw_status stw_model_init_file(const char *gguf_path, stw_model **out
         if (st == STW_STATUS_OK) st = stw_gguf_parse(m->map, m->map_bytes, &hp, &tensors);
         if (st == STW_STATUS_OK)
             st = stw_model_init_mapped(m, &hp, tensors.descs.data(), (int32_t)std::min<size_t>(tensors.descs.size(), INT32_MAX));
-        if (st == STW_STATUS_OK) read_in_weights(m);
     } catch (const std::bad_alloc &) {
         st = stw_error(STW_STATUS_OUT_OF_MEMORY, "out of memory while loading '%s'", gguf_path);
     }
