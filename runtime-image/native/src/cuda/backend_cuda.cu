@@ -7,17 +7,47 @@
 // kAttnScratchBytes, allocated through the core's accounting when the backend is created: part of the host's fixed
 // cost O_host, measured in stw_backend_allocated_bytes.
 //
-// Batch-1 decode is not captured into a CUDA graph yet: a step launches about 14 kernels per layer (a few
-// microseconds each of launch cost on the host, overlapped with the GPU's work since nothing synchronizes before
-// the logits download).
+// Decode steps as CUDA graphs. A decode step launches about 14 small kernels per layer; at batch 1 each runs for
+// microseconds, so launching them one by one leaves the GPU waiting on the host. A step of at most 8 tokens, each
+// the only token of its sequence (batch-1 decode, and replicas decoding together: graph_policy.h), is captured on
+// the backend's stream between the core's step hooks (backend.h step_begin / step_end) and replayed as one graph
+// launch:
+//   core: upload descriptor (pageable H2D, outside) | step_begin: cudaStreamBeginCapture(thread-local)
+//         forward: every op enqueues its kernels as usual, now recorded | step_end: cudaStreamEndCapture,
+//         cudaGraphExecUpdate of the cached executable graph with the same key (or cudaGraphInstantiate),
+//         cudaGraphLaunch | core: download logits (D2H, outside; it synchronizes)
+// The captured region holds kernel launches only: the descriptor upload from pageable memory and the logits
+// download (neither capturable) stay outside, before and after it, in order on the same stream.
+//
+// Per-step values: the step is re-captured every time and applied to the executable graph with
+// cudaGraphExecUpdate, as llama.cpp's ggml-cuda does, rather than captured once with every changing value read
+// from device memory. Positions, block tables and sequence lengths already come from the uploaded descriptor, but
+// the attention's split count is a grid dimension and decides whether the combine kernel runs at all (host-side,
+// from the positions), the step buffer and the shared workspace move when they grow, and models sharing the
+// device have different kernels; a graph captured once would need kernels that size themselves on the device and a
+// key over every pointer, and a missed case would be a silent wrong answer. Re-capturing takes each step's
+// arguments as the direct launches would, with no kernel changed, so the results are bit-identical by
+// construction; the update costs far less than an instantiation. Executable graphs are cached per key (the ops and
+// shapes mixed in while capturing, and the node count), up to graph::kSlots: when the update is rejected (its
+// topology changed, e.g. the first split adds the combine pass) the capture is instantiated anew in that slot.
+//
+// While a capture is open the backend holds capture_mu, which its memory functions (alloc, free, upload,
+// download, synchronize) also take: another thread's weight upload or buffer free cannot land in the capture.
+// Any graph API failure (begin, end/capture, instantiate, update, launch) turns graphs off for this backend object
+// with one line on stderr (the message stw_cuda::fail_cuda words; stw_cuda_graph_stats_get returns it), and the
+// core runs the step again with direct launches: nothing of the captured step ran, so results do not change.
+// STW_CUDA_GRAPHS=0 (read when the backend is created) turns graphs off from the start.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "common.cuh"
 #include "core.h"
+#include "graph_policy.h"
 
 namespace {
 
@@ -40,6 +70,13 @@ struct cuda_impl {
     const int32_t *planned_seq;    // the step (its device token->sequence array) the plan belongs to
     int32_t planned_n;
     uint8_t *scratch;              // kAttnScratchBytes of device memory: the plan's tiles, then the partials
+    // step graphs (see the file header); all under the core's step_mu
+    stw_cuda::graph::book graphs;
+    cudaGraphExec_t execs[stw_cuda::graph::kSlots] = {};  // slot i's executable graph (graphs.slots[i])
+    bool capturing = false;        // between a step_begin that returned 1 and its step_end
+    uint64_t key = 0;              // the open capture's key so far
+    stw_cuda::graph::stage inject = stw_cuda::graph::stage::none;  // test hook: this stage fails once
+    std::mutex capture_mu;         // held while a capture is open; the memory functions take it
 };
 
 cuda_impl *impl_of(const stw_backend *be) { return (cuda_impl *)be->impl; }
@@ -53,11 +90,22 @@ int failed(int rc) {
     return STW_BACKEND_ERROR_SET;
 }
 
-// Every entry point may run on another host thread than the last: make the backend's device current.
+// Every entry point may run on another host thread than the last: make the backend's device current (only when it
+// is not: the ops call this inside a capture too).
 int use_device(stw_backend *be) {
+    int cur = -1;
+    if (cudaGetDevice(&cur) == cudaSuccess && cur == impl_of(be)->ordinal) return 0;
     const cudaError_t err = cudaSetDevice(impl_of(be)->ordinal);
     if (err != cudaSuccess) return failed(stw_cuda::fail_cuda(err, "cudaSetDevice"));
     return 0;
+}
+
+// While a capture is open, mixes an op and its shape into the step's key.
+void note(stw_backend *be, uint64_t op, int64_t a, int64_t b = 0, int64_t c = 0, int64_t d = 0) {
+    cuda_impl *im = impl_of(be);
+    if (!im->capturing) return;
+    using stw_cuda::graph::key_mix;
+    im->key = key_mix(key_mix(key_mix(key_mix(key_mix(im->key, op), (uint64_t)a), (uint64_t)b), (uint64_t)c), (uint64_t)d);
 }
 
 #define CUDA_OP(call)                    \
@@ -69,6 +117,7 @@ int use_device(stw_backend *be) {
 
 int cuda_alloc(stw_backend *be, size_t bytes, void **out) {
     *out = nullptr;
+    std::lock_guard<std::mutex> lk(impl_of(be)->capture_mu);
     if (use_device(be)) return -1;
     // the core's stw_backend_buffer_alloc words the failure (asked, free, held); keep the CUDA detail beside it
     return stw_cuda_malloc(out, bytes, UINT64_MAX) == 0 ? 0 : -1;
@@ -76,6 +125,7 @@ int cuda_alloc(stw_backend *be, size_t bytes, void **out) {
 
 void cuda_free_buffer(stw_backend *be, void *buf) {
     if (!buf) return;
+    std::lock_guard<std::mutex> lk(impl_of(be)->capture_mu);
     cudaSetDevice(impl_of(be)->ordinal);
     // the stream may still read the buffer (a cancelled step's kernels): let them finish first
     cudaStreamSynchronize(impl_of(be)->stream);
@@ -83,17 +133,22 @@ void cuda_free_buffer(stw_backend *be, void *buf) {
 }
 
 int cuda_upload(stw_backend *be, void *dst, size_t dst_offset, const void *src, size_t bytes) {
+    std::lock_guard<std::mutex> lk(impl_of(be)->capture_mu);
     CUDA_OP(stw_cuda_memcpy_h2d((uint8_t *)dst + dst_offset, src, bytes, impl_of(be)->stream));
 }
 
 int cuda_download(stw_backend *be, void *dst, const void *src, size_t src_offset, size_t bytes) {
+    std::lock_guard<std::mutex> lk(impl_of(be)->capture_mu);
     if (int rc = use_device(be)) return rc;
     if (int rc = stw_cuda_memcpy_d2h(dst, (const uint8_t *)src + src_offset, bytes, impl_of(be)->stream)) return failed(rc);
     if (int rc = stw_cuda_synchronize(impl_of(be)->stream)) return failed(rc);
     return 0;
 }
 
-int cuda_synchronize(stw_backend *be) { CUDA_OP(stw_cuda_synchronize(impl_of(be)->stream)); }
+int cuda_synchronize(stw_backend *be) {
+    std::lock_guard<std::mutex> lk(impl_of(be)->capture_mu);
+    CUDA_OP(stw_cuda_synchronize(impl_of(be)->stream));
+}
 
 int cuda_memory_info(stw_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
     if (use_device(be)) return -1;
@@ -127,6 +182,7 @@ int cuda_device_info(const stw_backend *be, stw_device_info *out) {
 int cuda_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int64_t cols, const float *x, int64_t n,
                 float *y, void *, const stw_step *step) {
     if (int rc = use_device(be)) return rc;
+    note(be, 1, type, rows, cols, n);
     cudaStream_t s = impl_of(be)->stream;
     auto part = [&](int64_t i0, int64_t i1, bool tiled) -> int {
         const int rc = tiled ? stw_cuda_matmul_tiled(type, w, rows, cols, x + i0 * cols, i1 - i0, y + i0 * rows, s)
@@ -150,11 +206,13 @@ int cuda_matmul(stw_backend *be, int32_t type, const void *w, int64_t rows, int6
 }
 
 int cuda_rmsnorm(stw_backend *be, const float *x, const float *w, int64_t n, int64_t dim, float eps, float *out) {
+    note(be, 2, n, dim);
     CUDA_OP(stw_cuda_rmsnorm(x, w, n, dim, eps, out, impl_of(be)->stream));
 }
 
 int cuda_rope(stw_backend *be, float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t rope_dim, int32_t rope_type,
               float freq_base, const float *freq_factors, const int32_t *pos) {
+    note(be, 3, n, n_heads, head_dim, (int64_t)rope_dim << 8 | rope_type);
     CUDA_OP(stw_cuda_rope(x, n, n_heads, head_dim, rope_dim, rope_type, freq_base, freq_factors, pos, impl_of(be)->stream));
 }
 
@@ -163,6 +221,7 @@ stw_cuda_step device_step(const stw_step *st) { return stw_cuda_step{st->seqs, s
 int cuda_kv_store(stw_backend *be, int32_t layer, const float *k, int64_t k_width, const float *v, int64_t v_width,
                   const stw_step *st) {
     if (int rc = use_device(be)) return rc;
+    note(be, 4, layer, k_width, v_width, st->n_tokens);
     if (layer == 0)
         if (int rc = stw_cuda_check_step_seqs(st->h_seqs, st->n_seqs, k_width, v_width)) return failed(rc);
     const stw_cuda_step ds = device_step(st);
@@ -175,6 +234,7 @@ int cuda_attention(stw_backend *be, const stw_attn_args *a) {
     cuda_impl *im = impl_of(be);
     const stw_step *st = a->step;
     const int32_t n = st->n_tokens;
+    note(be, 5, n, a->n_head, a->n_head_kv, (int64_t)a->dk << 16 | a->dv);
     // the backend's attention scratch: the plan's tiles first, the decode partials in the rest
     const uint64_t tile_bytes = align256((uint64_t)n * sizeof(attn_tile));
     if (tile_bytes >= kAttnScratchBytes) {
@@ -207,15 +267,18 @@ int cuda_attention(stw_backend *be, const stw_attn_args *a) {
 }
 
 int cuda_swiglu(stw_backend *be, float *gate, const float *up, int64_t n) {
+    note(be, 6, n);
     CUDA_OP(stw_cuda_swiglu(gate, up, n, impl_of(be)->stream));
 }
 
 int cuda_add(stw_backend *be, float *x, const float *y, int64_t n, int64_t dim, int64_t y_row_stride) {
+    note(be, 7, n, dim, y_row_stride);
     CUDA_OP(stw_cuda_add(x, y, n, dim, y_row_stride, impl_of(be)->stream));
 }
 
 int cuda_get_rows(stw_backend *be, int32_t type, const void *table, size_t row_bytes, int64_t n_table, const int32_t *ids,
                   int64_t n, int64_t dim, float *out) {
+    note(be, 8, type, n, dim);
     if (stw_cuda::row_bytes(type, dim) != row_bytes) {
         stw_error(STW_STATUS_INTERNAL, "cuda: get_rows of %lld values of type %d: rows of %zu bytes, expected %zu",
                   (long long)dim, type, row_bytes, stw_cuda::row_bytes(type, dim));
@@ -224,11 +287,161 @@ int cuda_get_rows(stw_backend *be, int32_t type, const void *table, size_t row_b
     CUDA_OP(stw_cuda_get_rows(type, table, n_table, ids, n, dim, out, impl_of(be)->stream));
 }
 
+// ---- step graphs (see the file header) ----
+using stw_cuda::graph::stage;
+
+void drop_execs(cuda_impl *im) {
+    for (int i = 0; i < stw_cuda::graph::kSlots; i++) {
+        if (im->execs[i]) cudaGraphExecDestroy(im->execs[i]);
+        im->execs[i] = nullptr;
+        im->graphs.forget(i);
+    }
+}
+
+// Whether the test hook makes this stage fail now (once).
+bool injected(cuda_impl *im, stage s) {
+    if (im->inject != s) return false;
+    im->inject = stage::none;
+    return true;
+}
+
+// A graph API call failed (err; injected: the test hook's pretend failure): graphs off for this backend, with one line
+// on stderr the first time. The executable graphs go (nothing of them is in flight: every step ends synchronized by
+// its download or synchronize), and the error is cleared so that the direct launches do not see it.
+void graphs_off(stw_backend *be, stage s, cudaError_t err, bool injected_failure) {
+    cuda_impl *im = impl_of(be);
+    cudaGetLastError();
+    char what[96];
+    std::snprintf(what, sizeof what, "%s%s", stw_cuda::graph::stage_name(s), injected_failure ? " (test hook)" : "");
+    stw_cuda::fail_cuda(err, what);
+    char reason[256];
+    std::snprintf(reason, sizeof reason, "%.200s", stw_cuda_last_error());
+    if (im->graphs.disable(reason))
+        std::fprintf(stderr, "stowage: cuda:%d: CUDA graphs turned off for this backend after %s; steps run with direct launches\n",
+                     im->ordinal, reason);
+    drop_execs(im);
+}
+
+int cuda_step_begin(stw_backend *be, const stw_step *st) {
+    cuda_impl *im = impl_of(be);
+    if (!im->graphs.begin(st->n_tokens, st->n_seqs)) return 0;
+    if (use_device(be)) {  // the direct path reports it
+        im->graphs.direct++;
+        return 0;
+    }
+    im->capture_mu.lock();
+    const bool inj = injected(im, stage::begin);
+    const cudaError_t err = inj ? cudaErrorNotSupported : cudaStreamBeginCapture(im->stream, cudaStreamCaptureModeThreadLocal);
+    if (err != cudaSuccess) {
+        graphs_off(be, stage::begin, err, inj);
+        im->graphs.direct++;
+        im->capture_mu.unlock();
+        return 0;
+    }
+    // the test hook's capture failure is real: a stream synchronize is not allowed while capturing and invalidates
+    // the capture, so the forward's launches fail and cudaStreamEndCapture reports it
+    if (injected(im, stage::capture)) cudaStreamSynchronize(im->stream);
+    im->capturing = true;
+    im->key = stw_cuda::graph::key_mix(stw_cuda::graph::kKeySeed, (uint64_t)st->n_tokens);
+    return 1;
+}
+
+// graph::apply's driver: the CUDA calls on this backend's slots, each failure kept (and the test hook's pretend ones).
+struct exec_driver {
+    cuda_impl *im;
+    cudaGraph_t g;         // the step's capture
+    cudaError_t err;       // the last failed call's error
+    bool injected_failure; // it was the test hook's
+    // The test hook's pretend failure of stage s, when armed: err set, true.
+    bool hooked(stage s) {
+        if (!injected(im, s)) return false;
+        injected_failure = true;
+        err = cudaErrorNotSupported;
+        return true;
+    }
+    bool update(int slot, bool *rejected) {
+        *rejected = false;
+        if (hooked(stage::update)) return false;
+        if (injected(im, stage::reject_update)) {
+            err = cudaErrorGraphExecUpdateFailure;
+        } else {
+            cudaGraphExecUpdateResultInfo info;
+            std::memset(&info, 0, sizeof info);
+            err = cudaGraphExecUpdate(im->execs[slot], g, &info);
+        }
+        *rejected = err == cudaErrorGraphExecUpdateFailure;
+        if (*rejected) cudaGetLastError();  // not an error: this capture needs its own executable graph
+        return err == cudaSuccess;
+    }
+    bool instantiate(int slot) {
+        if (hooked(stage::instantiate)) return false;
+        err = cudaGraphInstantiate(&im->execs[slot], g, 0);
+        if (err != cudaSuccess) im->execs[slot] = nullptr;
+        return err == cudaSuccess;
+    }
+    bool launch(int slot) {
+        if (hooked(stage::launch)) return false;
+        err = cudaGraphLaunch(im->execs[slot], im->stream);
+        return err == cudaSuccess;
+    }
+    void destroy(int slot) {
+        if (im->execs[slot]) cudaGraphExecDestroy(im->execs[slot]);
+        im->execs[slot] = nullptr;
+    }
+};
+
+// Ends the capture step_begin opened: launches it as one graph (ok) or drops it. STW_BACKEND_STEP_RERUN when a graph
+// call failed (graphs are off then, nothing of the step ran).
+int step_end_locked(stw_backend *be, bool ok) {
+    cuda_impl *im = impl_of(be);
+    stw_cuda::graph::book &gb = im->graphs;
+    im->capturing = false;
+    cudaGraph_t g = nullptr;
+    cudaError_t err = cudaStreamEndCapture(im->stream, &g);
+    if (err != cudaSuccess || g == nullptr) {
+        if (g) cudaGraphDestroy(g);
+        graphs_off(be, stage::capture, err != cudaSuccess ? err : cudaErrorStreamCaptureInvalidated, false);
+        return STW_BACKEND_STEP_RERUN;
+    }
+    if (!ok) {  // the forward failed with the capture intact (cancelled, a refused argument): nothing to run
+        cudaGraphDestroy(g);
+        return 0;
+    }
+    gb.captured++;
+    size_t nodes = 0;
+    if ((err = cudaGraphGetNodes(g, nullptr, &nodes)) != cudaSuccess) {
+        cudaGraphDestroy(g);
+        graphs_off(be, stage::capture, err, false);
+        return STW_BACKEND_STEP_RERUN;
+    }
+    const uint64_t key = stw_cuda::graph::key_mix(im->key, (uint64_t)nodes);
+    exec_driver d{im, g, cudaSuccess, false};
+    const stage failed_at = stw_cuda::graph::apply(gb, key, d);
+    cudaGraphDestroy(g);  // an executable graph keeps what it needs
+    if (failed_at != stage::none) {
+        graphs_off(be, failed_at, d.err, d.injected_failure);
+        return STW_BACKEND_STEP_RERUN;
+    }
+    return 0;
+}
+
+int cuda_step_end(stw_backend *be, bool ok) {
+    cuda_impl *im = impl_of(be);
+    const int rc = step_end_locked(be, ok);
+    if (rc == STW_BACKEND_STEP_RERUN) {
+        im->graphs.rerun++;
+        im->graphs.direct++;
+    }
+    im->capture_mu.unlock();
+    return rc;
+}
+
 void cuda_free(stw_backend *be) {
     cuda_impl *im = impl_of(be);
     if (!im) return;
     cudaSetDevice(im->ordinal);
     stw_cuda_synchronize(im->stream);
+    drop_execs(im);
     stw_backend_buffer_free(be, im->scratch, kAttnScratchBytes);
     stw_cuda_stream_destroy(im->stream);
     delete im;
@@ -246,6 +459,14 @@ stw_status stw_backend_cuda_create(stw_backend *be, int32_t ordinal) {
     cuda_impl *im = new (std::nothrow) cuda_impl();
     if (!im) return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot allocate the CUDA backend's state");
     im->ordinal = ordinal;
+    bool graphs_on = true;
+    const char *env = std::getenv("STW_CUDA_GRAPHS");
+    if (!stw_cuda::graph::parse_env(env, &graphs_on)) {
+        delete im;
+        return stw_error(STW_STATUS_INVALID_ARGUMENT, "STW_CUDA_GRAPHS is '%.40s', expected 1 (CUDA graphs on, the default) or 0 (off)",
+                         env);
+    }
+    if (!graphs_on) im->graphs.set(false, "STW_CUDA_GRAPHS=0");
     int rc = stw_cuda_device_open(ordinal, &im->info);
     if (rc == 0) rc = stw_cuda_stream_create((void **)&im->stream);
     if (rc != 0) {
@@ -276,6 +497,8 @@ stw_status stw_backend_cuda_create(stw_backend *be, int32_t ordinal) {
     be->add = cuda_add;
     be->get_rows = cuda_get_rows;
     be->free = cuda_free;
+    be->step_begin = cuda_step_begin;
+    be->step_end = cuda_step_end;
     void *scratch = nullptr;
     const stw_status st = stw_backend_buffer_alloc(be, kAttnScratchBytes, "the CUDA attention scratch", &scratch);
     if (st != STW_STATUS_OK) {
@@ -285,4 +508,49 @@ stw_status stw_backend_cuda_create(stw_backend *be, int32_t ordinal) {
     }
     im->scratch = (uint8_t *)scratch;
     return STW_STATUS_OK;
+}
+
+namespace {
+cuda_impl *cuda_impl_or_null(const stw_backend *be) {
+    return be && be->kind == STW_BACKEND_KIND_CUDA && be->impl && be->step_begin == cuda_step_begin ? impl_of(be) : nullptr;
+}
+}  // namespace
+
+int stw_cuda_graph_stats_get(stw_backend *be, stw_cuda_graph_stats *out) {
+    cuda_impl *im = cuda_impl_or_null(be);
+    if (!im || !out) return stw_cuda::fail(STW_CUDA_STATUS_BAD_ARGUMENT, "graph stats: not a CUDA backend");
+    std::lock_guard<std::mutex> lk(be->step_mu);
+    const stw_cuda::graph::book &gb = im->graphs;
+    std::memset(out, 0, sizeof *out);
+    out->enabled = gb.enabled ? 1 : 0;
+    out->captured = gb.captured;
+    out->instantiated = gb.instantiated;
+    out->updated = gb.updated;
+    out->launched = gb.launched;
+    out->direct = gb.direct;
+    out->rerun = gb.rerun;
+    std::snprintf(out->off_reason, sizeof out->off_reason, "%s", gb.off_reason);
+    return 0;
+}
+
+int stw_cuda_graph_set_enabled(stw_backend *be, int on) {
+    cuda_impl *im = cuda_impl_or_null(be);
+    if (!im) return stw_cuda::fail(STW_CUDA_STATUS_BAD_ARGUMENT, "graph switch: not a CUDA backend");
+    std::lock_guard<std::mutex> lk(be->step_mu);
+    if (!on) {
+        cudaSetDevice(im->ordinal);
+        drop_execs(im);
+    }
+    im->graphs.set(on != 0, "turned off by stw_cuda_graph_set_enabled");
+    return 0;
+}
+
+int stw_cuda_graph_inject_failure(stw_backend *be, int32_t stage_id) {
+    cuda_impl *im = cuda_impl_or_null(be);
+    if (!im || stage_id < (int32_t)stage::none || stage_id > (int32_t)stage::reject_update)
+        return stw_cuda::fail(STW_CUDA_STATUS_BAD_ARGUMENT, "graph failure hook: not a CUDA backend or stage %d outside 0..%d",
+                              stage_id, (int32_t)stage::reject_update);
+    std::lock_guard<std::mutex> lk(be->step_mu);
+    im->inject = (stage)stage_id;
+    return 0;
 }
