@@ -76,6 +76,7 @@ struct cuda_impl {
     bool capturing = false;        // between a step_begin that returned 1 and its step_end
     uint64_t key = 0;              // the open capture's key so far
     stw_cuda::graph::stage inject = stw_cuda::graph::stage::none;  // test hook: this stage fails once
+    bool capture_hooked = false;   // the open capture was invalidated by the test hook
     std::mutex capture_mu;         // held while a capture is open; the memory functions take it
 };
 
@@ -340,7 +341,8 @@ int cuda_step_begin(stw_backend *be, const stw_step *st) {
     }
     // the test hook's capture failure is real: a stream synchronize is not allowed while capturing and invalidates
     // the capture, so the forward's launches fail and cudaStreamEndCapture reports it
-    if (injected(im, stage::capture)) cudaStreamSynchronize(im->stream);
+    im->capture_hooked = injected(im, stage::capture);
+    if (im->capture_hooked) cudaStreamSynchronize(im->stream);
     im->capturing = true;
     im->key = stw_cuda::graph::key_mix(stw_cuda::graph::kKeySeed, (uint64_t)st->n_tokens);
     return 1;
@@ -400,7 +402,7 @@ int step_end_locked(stw_backend *be, bool ok) {
     cudaError_t err = cudaStreamEndCapture(im->stream, &g);
     if (err != cudaSuccess || g == nullptr) {
         if (g) cudaGraphDestroy(g);
-        graphs_off(be, stage::capture, err != cudaSuccess ? err : cudaErrorStreamCaptureInvalidated, false);
+        graphs_off(be, stage::capture, err != cudaSuccess ? err : cudaErrorStreamCaptureInvalidated, im->capture_hooked);
         return STW_BACKEND_STEP_RERUN;
     }
     if (!ok) {  // the forward failed with the capture intact (cancelled, a refused argument): nothing to run
