@@ -168,16 +168,21 @@ stw_status forward(stw_context *c, const stw_step *st, const uint8_t *want_logit
     return STW_STATUS_OK;
 }
 
-// The forward through the backend's step hooks: a backend that records the step (CUDA graphs) runs it as a whole
-// at step_end; one whose recording failed runs it again directly. Without hooks (CPU) this is forward itself.
+// The forward through the backend's step hooks (backend.h). A backend that records its steps (CUDA graphs) may
+// ask from step_end for another pass: step_begin again, then the forward again (at most kStepPasses passes with
+// hooks, then one without). Without hooks (CPU) this is forward itself.
+constexpr int kStepPasses = 3;
 stw_status run_forward(stw_context *c, const stw_step *st, const uint8_t *want_logits, int32_t n_logits) {
     stw_backend *be = c->be;
-    if (!be->step_begin || be->step_begin(be, st) != 1) return forward(c, st, want_logits, n_logits);
-    const stw_status fs = forward(c, st, want_logits, n_logits);
-    const int rc = be->step_end(be, fs == STW_STATUS_OK);
-    if (rc == STW_BACKEND_STEP_RERUN) return forward(c, st, want_logits, n_logits);
-    if (rc) return op_failed("step end", c->model->hp.n_layer, rc);
-    return fs;
+    for (int pass = 0; be->step_begin && pass < kStepPasses; pass++) {
+        if (be->step_begin(be, st) != 1) break;
+        const stw_status fs = forward(c, st, want_logits, n_logits);
+        const int rc = be->step_end(be, fs == STW_STATUS_OK);
+        if (rc == STW_BACKEND_STEP_RERUN) continue;
+        if (rc) return op_failed("step end", c->model->hp.n_layer, rc);
+        return fs;
+    }
+    return forward(c, st, want_logits, n_logits);
 }
 
 // Fills the step descriptor's host side after the blocks are reserved: each distinct sequence once,

@@ -1,8 +1,9 @@
 // graph_policy.h: the host-side decisions of the CUDA backend's step graphs (backend_cuda.cu), as plain C++ that g++
 // compiles too, so that tests/cuda/test_cuda_graph_policy checks them on the CPU: which steps are captured, the
-// STW_CUDA_GRAPHS switch, the key of a captured step, which cached executable graph a capture is applied to (update
-// or instantiate), what an update's outcome means, and the one-way switch to direct launches after a graph failure.
-// No CUDA call is made here; the backend makes them and reports their outcome.
+// STW_CUDA_GRAPHS switch, the two keys of a step, which cached executable graph a step replays as it is (same full
+// key) or a new capture is applied to (update, same shape key) or instantiated into, what an update's outcome means,
+// and the one-way switch to direct launches after a graph failure. No CUDA call is made here; the backend makes them
+// and reports their outcome.
 #pragma once
 
 #include <stddef.h>
@@ -41,10 +42,15 @@ inline bool parse_env(const char *v, bool *on) {
     return false;
 }
 
-// The key of a captured step: FNV-1a over the values each op mixes in while capturing (the op, its weight type
-// and dimensions), then the graph's node count. Steps with equal keys have the same kernels in the same order,
-// so an update (new pointers, positions, grid sizes) is expected to succeed; correctness never depends on the key:
-// the driver checks every update and a rejected one is re-instantiated.
+// A step's two keys, FNV-1a over what its ops mix in as the forward calls them (backend_cuda.cu):
+// - the full key: every argument of every backend op of the step (pointers, sizes, scalars) and the host-side launch
+//   plan of the attention (its tiles and each decode token's split count): everything a kernel launch of the step
+//   takes by value. Equal full keys mean the captured graph would be the same graph, so the cached one is launched
+//   again as it is: the values that change every step (tokens, positions, block tables, sequence lengths) are read
+//   by the kernels from the step buffer the descriptor upload has just refilled.
+// - the shape key: the ops and their types and dimensions only, then the captured graph's node count. A capture with
+//   the shape key of a cached graph is applied to it with cudaGraphExecUpdate (new pointers or grid sizes); the
+//   driver checks every update and a rejected one is instantiated anew, so the shape key only saves work.
 constexpr uint64_t kKeySeed = 0xcbf29ce484222325ull;
 inline uint64_t key_mix(uint64_t h, uint64_t v) {
     for (int i = 0; i < 8; i++) {
@@ -54,21 +60,28 @@ inline uint64_t key_mix(uint64_t h, uint64_t v) {
     return h;
 }
 
-// Where a capture goes: the slot whose key matches (update its executable graph), else the empty or least recently
-// used slot (instantiate there, destroying what it held).
+// A cached executable graph: the keys of the step it holds now.
 struct slot {
     bool used = false;
-    uint64_t key = 0;
+    uint64_t shape_key = 0, full_key = 0;
     uint64_t last_use = 0;
 };
+// The slot holding exactly this step (full key), or -1.
+inline int find_exact(const slot *slots, int n, uint64_t full_key) {
+    for (int i = 0; i < n; i++)
+        if (slots[i].used && slots[i].full_key == full_key) return i;
+    return -1;
+}
+// Where a new capture goes: the slot with its shape key (update its executable graph), else the empty or least
+// recently used slot (instantiate there, destroying what it held).
 struct choice {
     int slot;
     bool update;
 };
-inline choice choose(const slot *slots, int n, uint64_t key) {
+inline choice choose(const slot *slots, int n, uint64_t shape_key) {
     int victim = 0;
     for (int i = 0; i < n; i++) {
-        if (slots[i].used && slots[i].key == key) return {i, true};
+        if (slots[i].used && slots[i].shape_key == shape_key) return {i, true};
         if (!slots[victim].used) continue;
         if (!slots[i].used || slots[i].last_use < slots[victim].last_use) victim = i;
     }
@@ -104,7 +117,7 @@ struct book {
     char off_reason[256] = {0};  // why enabled went false ("" while on)
     slot slots[kSlots];
     uint64_t clock = 0;
-    uint64_t captured = 0, instantiated = 0, updated = 0, launched = 0, direct = 0, rerun = 0;
+    uint64_t captured = 0, instantiated = 0, updated = 0, replayed = 0, launched = 0, direct = 0, rerun = 0;
 
     // Whether this step is captured; counts the step as direct when not.
     bool begin(int32_t n_tokens, int32_t n_seqs) {
@@ -124,16 +137,31 @@ struct book {
         enabled = on;
         std::snprintf(off_reason, sizeof off_reason, "%s", on ? "" : reason);
     }
-    // Marks slot i used by key now (after an update or an instantiation into it).
-    void touch(int i, uint64_t key) {
+    // Marks slot i used now by the step of these keys (after an update or an instantiation into it, or a replay).
+    void touch(int i, uint64_t shape_key, uint64_t full_key) {
         slots[i].used = true;
-        slots[i].key = key;
+        slots[i].shape_key = shape_key;
+        slots[i].full_key = full_key;
         slots[i].last_use = ++clock;
     }
     void forget(int i) { slots[i] = slot{}; }
 };
 
-// Runs a whole capture (its key computed): applies it to the slot choose() picks, by update or by instantiation, and
+// The end of a probe pass (its full key computed): launches the cached graph of exactly this step, if there is one.
+// Driver as for apply() (launch only).
+enum class replay_result { launched, miss, launch_failed };
+template <class Driver>
+replay_result replay(book &b, uint64_t full_key, Driver &d) {
+    const int i = find_exact(b.slots, kSlots, full_key);
+    if (i < 0) return replay_result::miss;
+    if (!d.launch(i)) return replay_result::launch_failed;
+    b.touch(i, b.slots[i].shape_key, full_key);
+    b.replayed++;
+    b.launched++;
+    return replay_result::launched;
+}
+
+// Runs a whole capture (its keys computed): applies it to the slot choose() picks, by update or by instantiation, and
 // launches that slot's executable graph. Driver (the CUDA calls in backend_cuda.cu; a fake in the test) provides
 //   bool update(int slot, bool *rejected)  cudaGraphExecUpdate of the slot's graph with the capture; *rejected when
 //                                          the driver's update rules refused it (then it is instantiated anew)
@@ -143,8 +171,8 @@ struct book {
 // Returns stage::none when the step was launched, else the stage that failed (the caller turns graphs off; the
 // failed slot is left empty or with its old graph, never launched).
 template <class Driver>
-stage apply(book &b, uint64_t key, Driver &d) {
-    const choice ch = choose(b.slots, kSlots, key);
+stage apply(book &b, uint64_t shape_key, uint64_t full_key, Driver &d) {
+    const choice ch = choose(b.slots, kSlots, shape_key);
     bool fresh = !ch.update;
     if (ch.update) {
         bool rejected = false;
@@ -166,7 +194,7 @@ stage apply(book &b, uint64_t key, Driver &d) {
         if (!d.instantiate(ch.slot)) return stage::instantiate;
         b.instantiated++;
     }
-    b.touch(ch.slot, key);
+    b.touch(ch.slot, shape_key, full_key);
     if (!d.launch(ch.slot)) return stage::launch;
     b.launched++;
     return stage::none;

@@ -126,10 +126,11 @@ struct stw_cuda_graph_stats {
     int32_t enabled;        // 1 while eligible steps are captured (STW_CUDA_GRAPHS not 0, no graph failure, not off)
     uint64_t captured;      // steps captured whole (a failed or cancelled forward's capture is dropped, not counted)
     uint64_t instantiated;  // executable graphs made (a new key, or an update the driver rejected)
-    uint64_t updated;       // steps applied to a cached executable graph with cudaGraphExecUpdate
-    uint64_t launched;      // steps run as one graph launch
-    uint64_t direct;        // steps run with direct launches (not eligible, graphs off, or rerun after a failure)
-    uint64_t rerun;         // steps whose graph failed and that ran again with direct launches
+    uint64_t updated;       // captures applied to a cached executable graph with cudaGraphExecUpdate
+    uint64_t replayed;      // steps whose cached graph was launched as it was (same full key: no capture at all)
+    uint64_t launched;      // steps run as one graph launch (replayed, or after their capture)
+    uint64_t direct;        // steps run with direct launches (not eligible, graphs off, or after a graph failure)
+    uint64_t rerun;         // steps whose graph call failed and that ran again with direct launches
     char off_reason[256];   // why graphs are off ("" while on)
 };
 // Every function returns 0, or STW_CUDA_STATUS_BAD_ARGUMENT when be is not a CUDA backend. They take the backend's

@@ -1,8 +1,8 @@
 // test_cuda_graph_policy: the host side of the CUDA backend's step graphs, on the CPU (no GPU needed). The decisions
-// of src/cuda/graph_policy.h (which steps are captured, the STW_CUDA_GRAPHS switch, the step key, the executable-graph
-// cache and graph::apply's update / re-instantiate / fail paths against a fake driver), and the core's side of the step
-// hooks (backend.h step_begin / step_end) on an emulated-device backend whose hooks script what a graph backend does:
-// record, run, drop a cancelled step, or fail and have the core run the forward again, with unchanged results.
+// of src/cuda/graph_policy.h (which steps are captured, the STW_CUDA_GRAPHS switch, the step keys, the executable-graph
+// cache, graph::replay and graph::apply's replay / update / re-instantiate / fail paths against a fake driver), and the
+// core's side of the step hooks (backend.h step_begin / step_end) on an emulated-device backend whose hooks script
+// what a graph backend does: take a pass, drop a cancelled step, or ask for another pass, with unchanged results.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -53,15 +53,17 @@ void test_keys() {
 
 void test_slot_choice() {
     book b;
+    CHECK(find_exact(b.slots, kSlots, 0) == -1);  // an empty slot holds no step, whatever its zero keys
     choice c = choose(b.slots, kSlots, 100);
     CHECK(c.slot == 0 && !c.update);  // empty cache: instantiate into the first slot
-    b.touch(0, 100);
+    b.touch(0, 100, 1000);
+    CHECK(find_exact(b.slots, kSlots, 1000) == 0 && find_exact(b.slots, kSlots, 100) == -1);
     c = choose(b.slots, kSlots, 100);
-    CHECK(c.slot == 0 && c.update);   // the same key again: update
+    CHECK(c.slot == 0 && c.update);   // the same shape again: update
     c = choose(b.slots, kSlots, 200);
-    CHECK(c.slot == 1 && !c.update);  // a new key takes an empty slot
-    for (int i = 1; i < kSlots; i++) b.touch(i, 200 + (uint64_t)i);
-    b.touch(0, 100);                  // slot 0 used last; slot 1 is now the least recently used
+    CHECK(c.slot == 1 && !c.update);  // a new shape takes an empty slot
+    for (int i = 1; i < kSlots; i++) b.touch(i, 200 + (uint64_t)i, 2000 + (uint64_t)i);
+    b.touch(0, 100, 1000);            // slot 0 used last; slot 1 is now the least recently used
     c = choose(b.slots, kSlots, 999);
     CHECK_MSG(c.slot == 1 && !c.update, "slot %d update %d", c.slot, (int)c.update);
     c = choose(b.slots, kSlots, 205);
@@ -117,34 +119,44 @@ struct fake_driver {
     }
 };
 
-// A decode run of one sequence as the backend sees it: 300 steps of one token; at position 256 the attention's
-// first split adds its combine kernel (one more node per layer), so the key changes once.
-void test_apply_decode_run() {
+// One step as the backend runs it: the probe's replay, else a capture applied.
+stage run_step(book &b, fake_driver &d, uint64_t shape_ops, uint64_t full_key, size_t nodes) {
+    d.nodes = nodes;
+    const replay_result r = replay(b, full_key, d);
+    if (r == replay_result::launched) return stage::none;
+    if (r == replay_result::launch_failed) return stage::launch;
+    return apply(b, key_mix(shape_ops, nodes), full_key, d);
+}
+
+// A decode run of one sequence as the backend sees it: 300 steps of one token. Nothing a launch takes by value changes
+// from step to step (the positions are in the step buffer), so the graph is replayed as it is, except: at step 100
+// the step buffer grows (new pointers: the same shape, an update), at position 256 the attention's first split adds
+// its combine kernel (one more node per layer: a new shape, an instantiation).
+void test_decode_run() {
     book b;
     fake_driver d;
-    const uint64_t ops = key_mix(kKeySeed, 1);
+    const uint64_t shape_ops = key_mix(kKeySeed, 1);
     for (int pos = 0; pos < 300; pos++) {
-        d.nodes = pos < 256 ? 100 : 105;
-        CHECK(apply(b, key_mix(ops, d.nodes), d) == stage::none);
+        const uint64_t splits = pos < 256 ? 1 : 2, step_buf = pos < 100 ? 0x1000 : 0x8000;
+        const uint64_t full = key_mix(key_mix(shape_ops, splits), step_buf);
+        CHECK(run_step(b, d, shape_ops, full, splits == 1 ? 100 : 105) == stage::none);
     }
-    std::printf("  decode run: %llu instantiations, %llu updates, %llu launches\n", (unsigned long long)b.instantiated,
-                (unsigned long long)b.updated, (unsigned long long)b.launched);
+    std::printf("  decode run: %llu replays, %llu updates, %llu instantiations, %llu launches\n",
+                (unsigned long long)b.replayed, (unsigned long long)b.updated, (unsigned long long)b.instantiated,
+                (unsigned long long)b.launched);
     CHECK(b.instantiated == 2 && d.instantiations == 2);
-    CHECK(b.updated == 298 && d.updates == 298);
+    CHECK(b.updated == 1 && d.updates == 1);
+    CHECK(b.replayed == 297);
     CHECK(b.launched == 300 && d.launches == 300);
-    // two models alternating on one backend: each keeps its own slot, updated in turn
-    const uint64_t other = key_mix(key_mix(kKeySeed, 7), 90);
-    d.nodes = 90;
-    CHECK(apply(b, other, d) == stage::none);
-    CHECK(b.instantiated == 3);
+    // a second model (other shapes) alternating with the first: each keeps its own graph, both replayed
+    const uint64_t other_ops = key_mix(kKeySeed, 7), other_full = key_mix(other_ops, 0x5000);
+    const uint64_t first_full = key_mix(key_mix(shape_ops, 2), 0x8000);
     for (int i = 0; i < 10; i++) {
-        d.nodes = 105;
-        CHECK(apply(b, key_mix(ops, 105), d) == stage::none);
-        d.nodes = 90;
-        CHECK(apply(b, other, d) == stage::none);
+        CHECK(run_step(b, d, shape_ops, first_full, 105) == stage::none);
+        CHECK(run_step(b, d, other_ops, other_full, 90) == stage::none);
     }
-    CHECK_MSG(b.instantiated == 3 && b.updated == 318, "%llu instantiations, %llu updates",
-              (unsigned long long)b.instantiated, (unsigned long long)b.updated);
+    CHECK_MSG(b.instantiated == 3 && b.updated == 1 && b.replayed == 316, "%llu instantiations, %llu updates, %llu replays",
+              (unsigned long long)b.instantiated, (unsigned long long)b.updated, (unsigned long long)b.replayed);
 }
 
 // An update the driver rejects although the key matched (e.g. a change the key does not see) is instantiated anew in
@@ -153,9 +165,9 @@ void test_apply_rejected_update() {
     book b;
     fake_driver d;
     d.nodes = 10;
-    CHECK(apply(b, 42, d) == stage::none);
-    d.nodes = 11;  // same key, other topology
-    CHECK(apply(b, 42, d) == stage::none);
+    CHECK(apply(b, 42, 1, d) == stage::none);
+    d.nodes = 11;  // same shape key, other topology
+    CHECK(apply(b, 42, 2, d) == stage::none);
     CHECK(b.instantiated == 2 && b.updated == 0 && b.launched == 2);
     CHECK(d.destroys == 1 && d.launched_slot == 0);
     CHECK(b.enabled);
@@ -167,22 +179,25 @@ void test_apply_failures() {
         book b;
         fake_driver d;
         d.fail_instantiate = true;
-        CHECK(apply(b, 1, d) == stage::instantiate);
+        CHECK(apply(b, 1, 1, d) == stage::instantiate);
         CHECK(d.launches == 0 && b.launched == 0 && !b.slots[0].used);
     }
     {
         book b;
         fake_driver d;
-        CHECK(apply(b, 1, d) == stage::none);
+        CHECK(apply(b, 1, 1, d) == stage::none);
         d.fail_update = true;
-        CHECK(apply(b, 1, d) == stage::update);
+        CHECK(apply(b, 1, 2, d) == stage::update);
         CHECK(d.launches == 1 && b.launched == 1);
+        d.fail_launch = true;  // a replay whose launch fails
+        CHECK(replay(b, 1, d) == replay_result::launch_failed && b.replayed == 0);
+        CHECK(replay(b, 3, d) == replay_result::miss);
     }
     {
         book b;
         fake_driver d;
         d.fail_launch = true;
-        CHECK(apply(b, 1, d) == stage::launch);
+        CHECK(apply(b, 1, 1, d) == stage::launch);
         CHECK(b.launched == 0);
     }
 }
@@ -205,6 +220,7 @@ void test_switch_off_once() {
 
 struct hook_script {
     int begins = 0, recorded = 0, ends = 0, ends_not_ok = 0, forwards = 0;
+    bool always_rerun = false;  // every step_end asks for another pass
     int rerun_at = -1;      // step_end of this recorded step asks for a rerun
     int fail_at = -1;       // step_end of this recorded step returns an error
     int cancel_at = -1;     // step_begin of this recorded step cancels the step
@@ -223,7 +239,7 @@ int fake_end(stw_backend *, bool ok) {
     const int i = g_hooks.recorded++;
     g_hooks.ends++;
     if (!ok) g_hooks.ends_not_ok++;
-    if (i == g_hooks.rerun_at) return STW_BACKEND_STEP_RERUN;
+    if (i == g_hooks.rerun_at || g_hooks.always_rerun) return STW_BACKEND_STEP_RERUN;
     if (i == g_hooks.fail_at) return -7;
     return 0;
 }
@@ -293,13 +309,14 @@ void test_core_step_hooks() {
     REQUIRE_OK(stw_seq_init(p, 64, &s));
     g_hooks.ctx = c;
 
-    // recorded steps run; the 5th asks for a rerun: the core runs its forward once more, results unchanged
+    // single-token steps take a pass through the hooks; the 5th pass asks for another: the core calls step_begin and
+    // runs the forward once more; results unchanged
     g_hooks.rerun_at = 4;
     std::vector<float> logits;
     const std::vector<int32_t> got = run(c, s, hp.n_vocab, prompt, n, &logits);
     CHECK(got == ref);
     CHECK_MSG(logits == ref_logits, "logits with step hooks differ from the reference");
-    CHECK_MSG(g_hooks.begins == n + 1 && g_hooks.recorded == n && g_hooks.ends == n && g_hooks.ends_not_ok == 0,
+    CHECK_MSG(g_hooks.begins == n + 2 && g_hooks.recorded == n + 1 && g_hooks.ends == n + 1 && g_hooks.ends_not_ok == 0,
               "begins %d, recorded %d, ends %d (%d not ok)", g_hooks.begins, g_hooks.recorded, g_hooks.ends,
               g_hooks.ends_not_ok);
     CHECK_MSG(g_hooks.forwards == n + 2, "%d forwards for %d steps and one rerun", g_hooks.forwards, n + 1);
@@ -324,6 +341,18 @@ void test_core_step_hooks() {
     CHECK_OK(stw_decode(c, 1, &tok, &s, &w, l.data()));
     CHECK(stw_seq_length(s) == len + 1);
 
+    // a backend that asks for another pass every time: the core stops after 3 passes with hooks and runs the
+    // forward once without them; the step succeeds with the same result
+    std::vector<float> once = l;
+    CHECK_OK(stw_seq_truncate(s, len));
+    g_hooks.always_rerun = true;
+    const int f0 = g_hooks.forwards, b0 = g_hooks.begins;
+    CHECK_OK(stw_decode(c, 1, &tok, &s, &w, l.data()));
+    g_hooks.always_rerun = false;
+    CHECK_MSG(g_hooks.forwards - f0 == 4 && g_hooks.begins - b0 == 3, "%d forwards, %d begins", g_hooks.forwards - f0,
+              g_hooks.begins - b0);
+    CHECK(l == once && stw_seq_length(s) == len + 1);
+
     stw_seq_free(s);
     stw_context_free(c);
     stw_kv_pool_free(p);
@@ -339,7 +368,7 @@ int main() {
     test_keys();
     test_slot_choice();
     test_update_outcomes();
-    test_apply_decode_run();
+    test_decode_run();
     test_apply_rejected_update();
     test_apply_failures();
     test_switch_off_once();
