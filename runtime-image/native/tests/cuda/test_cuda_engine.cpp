@@ -257,8 +257,8 @@ std::vector<int32_t> decode_run(engine &e, const std::vector<int32_t> &prompt, i
     const int32_t nv = e.hp.n_vocab;
     std::vector<float> l((size_t)nv);
     std::vector<stw_seq *> seqs(prompt.size(), s);
-    std::vector<uint8_t> want(prompt.size(), 0);
-    want.back() = 1;
+    std::vector<uint8_t> want(prompt.size() - 1, 0);
+    want.push_back(1);
     REQUIRE_OK(stw_decode(e.ctx, (int32_t)prompt.size(), prompt.data(), seqs.data(), want.data(), l.data()));
     all->insert(all->end(), l.begin(), l.end());
     std::vector<int32_t> out = {argmax(l.data(), nv)};

@@ -253,10 +253,13 @@ int counting_get_rows(stw_backend *be, int32_t type, const void *table, size_t r
 // prompt then n greedy steps; every step's logits appended to all
 std::vector<int32_t> run(stw_context *c, stw_seq *s, int32_t n_vocab, const std::vector<int32_t> &prompt, int n,
                          std::vector<float> *all) {
-    std::vector<float> logits;
-    std::vector<int32_t> out = generate_greedy(c, s, n_vocab, prompt, 1, &logits);
-    all->insert(all->end(), logits.begin(), logits.end());
     std::vector<float> l((size_t)n_vocab);
+    std::vector<stw_seq *> seqs(prompt.size(), s);
+    std::vector<uint8_t> want(prompt.size() - 1, 0);
+    want.push_back(1);
+    REQUIRE_OK(stw_decode(c, (int32_t)prompt.size(), prompt.data(), seqs.data(), want.data(), l.data()));
+    all->insert(all->end(), l.begin(), l.end());
+    std::vector<int32_t> out = {argmax(l.data(), n_vocab)};
     for (int i = 0; i < n; i++) {
         const uint8_t w = 1;
         REQUIRE_OK(stw_decode(c, 1, &out.back(), &s, &w, l.data()));
