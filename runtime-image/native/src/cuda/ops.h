@@ -123,7 +123,7 @@ int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const 
 // --- step graphs (backend_cuda.cu; for tests and the benchmark) ---------------------------------------------------
 // What a CUDA backend object did with its steps' graphs so far.
 struct stw_cuda_graph_stats {
-    int32_t enabled;        // 1 while eligible steps are captured (STW_CUDA_GRAPHS not 0, no graph failure, not off)
+    int32_t enabled;        // 1 while eligible steps run as graphs (STW_CUDA_GRAPHS not 0, no graph failure, not off)
     uint64_t captured;      // steps captured whole (a failed or cancelled forward's capture is dropped, not counted)
     uint64_t instantiated;  // executable graphs made (a new key, or an update the driver rejected)
     uint64_t updated;       // captures applied to a cached executable graph with cudaGraphExecUpdate
