@@ -5,7 +5,8 @@
 #      else sm_90),
 #   2. runs the whole ctest suite, the CUDA tests included (they must run, not skip: a skip here is a failure),
 #   3. runs test_backend_ops under compute-sanitizer memcheck when the sanitizer is installed,
-#   4. runs the GPU benchmark (stw_bench_cuda) on generated 1.1B- and 8B-shaped models,
+#   4. runs the GPU benchmark (stw_bench_cuda) on generated 1.1B- and 8B-shaped models, batch-1 decode with CUDA
+#      graphs on and off (one summary line each),
 #   5. runs llama.cpp's llama-bench on the same files when its CUDA build is there (build-llama-cpp.sh made it;
 #      LLAMA_BIN=dir of llama-bench),
 # and prints one summary table. Results and logs go to $OUT when set (the device runner collects it), else to
@@ -96,6 +97,17 @@ if [ -z "${STW_SKIP_BENCH:-}" ]; then
   else
     tail -5 "$out/bench.log"
     fail "stw_bench_cuda" "see bench.log"
+  fi
+  # "graphs: MODEL decode batch 1: on X tok/s, off Y tok/s (Rx); ..." per model -> one line each for on and off
+  if grep -q '^graphs:' "$out/bench.log"; then
+    graphs_on="$(awk '/^graphs:/ { r = $12; gsub(/[();]/, "", r); printf "%s%s %s (%s)", sep, $2, $7, r; sep = ", " }' "$out/bench.log")"
+    graphs_off="$(awk '/^graphs:/ { printf "%s%s %s", sep, $2, $10; sep = ", " }' "$out/bench.log")"
+    if grep -q 'GRAPHS WENT OFF' "$out/bench.log"; then
+      fail "decode b1 tok/s, CUDA graphs on" "$graphs_on; $(grep -o 'GRAPHS WENT OFF.*' "$out/bench.log" | head -1)"
+    else
+      note "decode b1 tok/s, CUDA graphs on" ok "$graphs_on"
+    fi
+    note "decode b1 tok/s, CUDA graphs off" ok "$graphs_off"
   fi
   llama_bench="${LLAMA_BIN:-$here/llama-cuda/bin}/llama-bench"
   if [ -x "$llama_bench" ]; then

@@ -1,7 +1,8 @@
 // bench_cuda: the CUDA backend's benchmark (not a test). On generated Llama-shaped models (tools/gguf_gen.h) or a
 // given GGUF: weight upload time, prompt and batch-1 decode tokens/s, achieved weight bandwidth next to a measured
-// device-to-device copy, aggregate decode tokens/s of 1, 2, 4, 8 replicas sharing one weight copy (one step per
-// round, as the host runs them), and the time from a replica assignment on a loaded model to its first token.
+// device-to-device copy, batch-1 decode with CUDA graphs on and off (the same positions, one after the other),
+// aggregate decode tokens/s of 1, 2, 4, 8 replicas sharing one weight copy (one step per round, as the host runs
+// them; graphs on), and the time from a replica assignment on a loaded model to its first token.
 // Prints one line per model and a summary table; exits nonzero on any engine error.
 //
 //   stw_bench_cuda [--device N] [--dir DIR] [--models 1b:f16,1b:q8_0,8b:q4_0,...] [--model FILE.gguf]
@@ -34,6 +35,8 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 struct row {
     std::string name;
     double upload_s, prompt_tps, decode_tps, bw_gbs, first_token_ms;
+    double decode_direct_tps;  // batch-1 decode with CUDA graphs off
+    std::string graph_note;    // what the graphs did in the graphs-on run
     std::vector<double> replica_tps;
 };
 
@@ -70,7 +73,7 @@ int32_t rand_token(int32_t n_vocab) {
 
 row bench_model(stw_backend *be, const std::string &path, const std::string &name, int prompt, int n_gen,
                 const std::vector<int> &replicas) {
-    row r{name, 0, 0, 0, 0, 0, {}};
+    row r{name, 0, 0, 0, 0, 0, 0, "", {}};
     stw_model *m;
     CHECKED(stw_model_init_file(path.c_str(), &m));
     stw_hparams hp;
@@ -106,13 +109,36 @@ row bench_model(stw_backend *be, const std::string &path, const std::string &nam
     t0 = now_s();
     CHECKED(stw_decode(c, prompt, toks.data(), seqs.data(), want.data(), logits.data()));
     r.prompt_tps = prompt / (now_s() - t0);
+    // batch-1 decode after the prompt, graphs on and then off over the same positions
     const uint8_t one = 1;
-    t0 = now_s();
-    for (int i = 0; i < n_gen; i++) {
-        const int32_t t = rand_token(hp.n_vocab);
-        CHECKED(stw_decode(c, 1, &t, &s, &one, logits.data()));
-    }
-    r.decode_tps = n_gen / (now_s() - t0);
+    auto decode_b1 = [&](bool graphs, int steps) -> double {
+        if (stw_cuda_graph_set_enabled(be, graphs ? 1 : 0) != 0) {
+            std::fprintf(stderr, "graph switch: %s\n", stw_cuda_last_error());
+            std::exit(1);
+        }
+        CHECKED(stw_seq_truncate(s, prompt));
+        const double t = now_s();
+        for (int i = 0; i < steps; i++) {
+            const int32_t tok = rand_token(hp.n_vocab);
+            CHECKED(stw_decode(c, 1, &tok, &s, &one, logits.data()));
+        }
+        return steps / (now_s() - t);
+    };
+    decode_b1(true, 4);  // warm-up: the first graph is instantiated
+    stw_cuda_graph_stats g0, g1;
+    stw_cuda_graph_stats_get(be, &g0);
+    r.decode_tps = decode_b1(true, n_gen);
+    stw_cuda_graph_stats_get(be, &g1);
+    r.decode_direct_tps = decode_b1(false, n_gen);
+    stw_cuda_graph_set_enabled(be, 1);
+    char note[400];
+    if (g1.enabled)
+        std::snprintf(note, sizeof note, "%llu of %d steps as graph launches (%llu updates, %llu instantiations)",
+                      (unsigned long long)(g1.launched - g0.launched), n_gen, (unsigned long long)(g1.updated - g0.updated),
+                      (unsigned long long)(g1.instantiated - g0.instantiated));
+    else
+        std::snprintf(note, sizeof note, "GRAPHS WENT OFF: %s", g1.off_reason);
+    r.graph_note = note;
     r.bw_gbs = (double)read_bytes * r.decode_tps / 1e9;
     stw_seq_free(s);
     stw_kv_pool_free(pool);
@@ -214,8 +240,18 @@ int main(int argc, char **argv) {
                 info.uuid, info.total_bytes / 1073741824.0, copy_gbs);
 
     std::vector<row> rows;
+    auto report = [&](const row &r) {
+        std::printf("%s: upload %.2f s, prompt %.0f tok/s, decode %.1f tok/s (%.0f GB/s, %.0f%% of copy), first token of "
+                    "a new replica %.1f ms\n",
+                    r.name.c_str(), r.upload_s, r.prompt_tps, r.decode_tps, r.bw_gbs, 100.0 * r.bw_gbs / copy_gbs,
+                    r.first_token_ms);
+        std::printf("graphs: %s decode batch 1: on %.1f tok/s, off %.1f tok/s (%.2fx); %s\n", r.name.c_str(),
+                    r.decode_tps, r.decode_direct_tps, r.decode_tps / r.decode_direct_tps, r.graph_note.c_str());
+        std::fflush(stdout);
+    };
     if (!file.empty()) {
         rows.push_back(bench_model(be, file, file, prompt, n_gen, replicas));
+        report(rows.back());
     } else {
         for (const std::string &spec : split(models)) {
             const size_t colon = spec.find(':');
@@ -237,23 +273,18 @@ int main(int argc, char **argv) {
                 std::printf("generated %s in %.1f s\n", path.c_str(), now_s() - t0);
             }
             rows.push_back(bench_model(be, path, spec, prompt, n_gen, replicas));
-            const row &r = rows.back();
-            std::printf("%s: upload %.2f s, prompt %.0f tok/s, decode %.1f tok/s (%.0f GB/s, %.0f%% of copy), first token of "
-                        "a new replica %.1f ms\n",
-                        spec.c_str(), r.upload_s, r.prompt_tps, r.decode_tps, r.bw_gbs, 100.0 * r.bw_gbs / copy_gbs,
-                        r.first_token_ms);
-            std::fflush(stdout);
+            report(rows.back());
             if (!keep) unlink(path.c_str());
         }
     }
-    std::printf("\n| model | prompt tok/s | decode tok/s | weights GB/s | of copy | first token ms |");
+    std::printf("\n| model | prompt tok/s | decode tok/s | decode, graphs off | weights GB/s | of copy | first token ms |");
     for (int n : replicas) std::printf(" %dx tok/s (%dx/1x) |", n, n);
-    std::printf("\n|---|---|---|---|---|---|");
+    std::printf("\n|---|---|---|---|---|---|---|");
     for (size_t i = 0; i < replicas.size(); i++) std::printf("---|");
     std::printf("\n");
     for (const row &r : rows) {
-        std::printf("| %s | %.0f | %.1f | %.0f | %.0f%% | %.1f |", r.name.c_str(), r.prompt_tps, r.decode_tps, r.bw_gbs,
-                    100.0 * r.bw_gbs / copy_gbs, r.first_token_ms);
+        std::printf("| %s | %.0f | %.1f | %.1f | %.0f | %.0f%% | %.1f |", r.name.c_str(), r.prompt_tps, r.decode_tps,
+                    r.decode_direct_tps, r.bw_gbs, 100.0 * r.bw_gbs / copy_gbs, r.first_token_ms);
         for (size_t i = 0; i < r.replica_tps.size(); i++)
             std::printf(" %.1f (%.2f) |", r.replica_tps[i], r.replica_tps[i] / r.replica_tps[0]);
         std::printf("\n");

@@ -62,6 +62,8 @@ struct stw_attn_args {
 // into a status with stw_last_error set (a backend may set a more precise message with stw_error first:
 // the core keeps it when the backend returned STW_BACKEND_ERROR_SET).
 constexpr int STW_BACKEND_ERROR_SET = -1000;
+// step_end: nothing of the step ran; make another pass of the forward (step_begin first).
+constexpr int STW_BACKEND_STEP_RERUN = -1001;
 
 struct stw_backend {
     // ---- filled by the backend's create function ----
@@ -117,6 +119,19 @@ struct stw_backend {
                     const int32_t *ids, int64_t n, int64_t dim, float *out);
     // Releases impl (everything the core allocated through alloc is already freed).
     void (*free)(stw_backend *be);
+
+    // Step hooks, optional (NULL on the CPU: its steps run exactly as before). The core calls them under step_mu,
+    // step_begin once the step descriptor is uploaded and before the forward's first op, step_end after the
+    // forward's last op and before the logits download, and nothing else of the backend in between but ops.
+    // step_begin returns 1 when the backend takes this pass of the forward's ops otherwise than launching them as
+    // they come (CUDA: probing for a cached graph of the step, or capturing one), else 0 (the ops run directly).
+    // step_end follows whenever it returned 1, ok saying whether the forward succeeded; it runs what the pass
+    // prepared (ok) or drops it (!ok, e.g. a cancelled step) and returns 0, a negative error, or
+    // STW_BACKEND_STEP_RERUN: nothing of the step ran, and the core makes another pass (step_begin, the forward,
+    // step_end), at most 3 with hooks, then one without. A backend whose graph call failed asks for a rerun and
+    // answers the next step_begin with 0.
+    int (*step_begin)(stw_backend *be, const stw_step *step);
+    int (*step_end)(stw_backend *be, bool ok);
 
     // ---- the core's (backend.cpp); a create function leaves them zero ----
     std::atomic<uint64_t> allocated{0}; // live bytes through stw_backend_buffer_alloc

@@ -168,6 +168,23 @@ stw_status forward(stw_context *c, const stw_step *st, const uint8_t *want_logit
     return STW_STATUS_OK;
 }
 
+// The forward through the backend's step hooks (backend.h). A backend that records its steps (CUDA graphs) may
+// ask from step_end for another pass: step_begin again, then the forward again (at most kStepPasses passes with
+// hooks, then one without). Without hooks (CPU) this is forward itself.
+constexpr int kStepPasses = 3;
+stw_status run_forward(stw_context *c, const stw_step *st, const uint8_t *want_logits, int32_t n_logits) {
+    stw_backend *be = c->be;
+    for (int pass = 0; be->step_begin && pass < kStepPasses; pass++) {
+        if (be->step_begin(be, st) != 1) break;
+        const stw_status fs = forward(c, st, want_logits, n_logits);
+        const int rc = be->step_end(be, fs == STW_STATUS_OK);
+        if (rc == STW_BACKEND_STEP_RERUN) continue;
+        if (rc) return op_failed("step end", c->model->hp.n_layer, rc);
+        return fs;
+    }
+    return forward(c, st, want_logits, n_logits);
+}
+
 // Fills the step descriptor's host side after the blocks are reserved: each distinct sequence once,
 // its block table copied into the flat table.
 stw_status describe_step(stw_context *c, int32_t n_tokens, const int32_t *tokens, stw_step *st) {
@@ -293,7 +310,7 @@ stw_status decode_step(stw_context *c, int32_t n_tokens, const int32_t *tokens, 
             bind_workspace(c);
             if (!be->host_memory) st = upload_step(c, &step);
         }
-        if (st == STW_STATUS_OK) st = forward(c, &step, want_logits, n_logits);
+        if (st == STW_STATUS_OK) st = run_forward(c, &step, want_logits, n_logits);
         if (st == STW_STATUS_OK) {
             int rc = 0;
             if (n_logits > 0)

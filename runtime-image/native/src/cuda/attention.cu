@@ -80,6 +80,8 @@ int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const 
     const int32_t slots = partials ? (int32_t)(partial_bytes / slot < (size_t)kCudaAttnPartialSlots ? partial_bytes / slot
                                                                                                : kCudaAttnPartialSlots)
                                    : 0;
+    // pos_host is read here only, as each decode token's split count: backend_cuda.cu's graph key records exactly that
+    // (a graph step is replayed when its recorded launch inputs match); change both together
     const launch_plan lp = plan_launch(tiles_host, n_tiles, pos_host, slots);
     const bool any_decode = lp.any_decode, any_prefill = lp.any_prefill;
     attn_params p;

@@ -119,3 +119,27 @@ int stw_cuda_attention_plan(const int32_t *tok_seq, int32_t n, stw_cuda::attn_ti
 int stw_cuda_attention(const stw_cuda_attn *a, const stw_cuda_step *step, const stw_cuda::attn_tile *tiles,
                        const stw_cuda::attn_tile *tiles_host, int32_t n_tiles, const int32_t *pos_host, float *partials,
                        size_t partial_bytes, void *stream);
+
+// --- step graphs (backend_cuda.cu; for tests and the benchmark) ---------------------------------------------------
+// What a CUDA backend object did with its steps' graphs so far.
+struct stw_cuda_graph_stats {
+    int32_t enabled;        // 1 while eligible steps run as graphs (STW_CUDA_GRAPHS not 0, no graph failure, not off)
+    uint64_t captured;      // steps captured whole (a failed or cancelled forward's capture is dropped, not counted)
+    uint64_t instantiated;  // executable graphs made (a new key, or an update the driver rejected)
+    uint64_t updated;       // captures applied to a cached executable graph with cudaGraphExecUpdate
+    uint64_t replayed;      // steps whose cached graph was launched as it was (same full key: no capture at all)
+    uint64_t launched;      // steps run as one graph launch (replayed, or after their capture)
+    uint64_t direct;        // steps run with direct launches (not eligible, graphs off, or after a graph failure)
+    uint64_t rerun;         // steps whose graph call failed and that ran again with direct launches
+    char off_reason[256];   // why graphs are off ("" while on)
+};
+// Every function returns 0, or STW_CUDA_STATUS_BAD_ARGUMENT when be is not a CUDA backend. They take the backend's
+// step lock (never call them from inside a step).
+int stw_cuda_graph_stats_get(stw_backend *be, stw_cuda_graph_stats *out);
+// Turns graphs on or off for this backend object (A/B runs; STW_CUDA_GRAPHS=0 sets off at creation). Turning them on
+// again also clears a failure's switch-off.
+int stw_cuda_graph_set_enabled(stw_backend *be, int on);
+// Test hook: the next time stage (graph_policy.h stw_cuda::graph::stage: 1 begin, 2 capture, 3 instantiate, 4 update,
+// 5 launch fail, and graphs go off; 6 an update rejected by the driver's rules, which re-instantiates) comes, it
+// fails once. 0 clears it.
+int stw_cuda_graph_inject_failure(stw_backend *be, int32_t stage);

@@ -1,17 +1,23 @@
 // test_cuda_engine: the whole engine on a CUDA backend against the CPU: stories260K's golden tokens (F32 and Q8_0
 // weights), generated random-weight models of every weight type and every KV type, two contexts (replicas) sharing
 // one device copy of the weights (device bytes measured), KV pool exhaustion, cancel from another thread, and a
-// hostile (truncated) file refused before anything is uploaded. Skipped (exit 77) where no GPU is visible.
+// hostile (truncated) file refused before anything is uploaded; decode steps as CUDA graphs bit-identical to direct
+// launches across the attention's first split, and a failing graph call (injected) falling back to direct launches
+// with unchanged results. Skipped (exit 77) where no GPU is visible.
 #include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gguf_gen.h"
+#include "graph_policy.h"
+#include "ops.h"
 #include "test_util.h"
 
 namespace {
@@ -231,6 +237,218 @@ void test_kv_exhaustion_and_cancel() {
     stw_seq_free(s);
 }
 
+stw_cuda_graph_stats graph_stats() {
+    stw_cuda_graph_stats g;
+    if (stw_cuda_graph_stats_get(g_cuda, &g) != 0) {
+        CHECK_MSG(false, "graph stats: %s", stw_cuda_last_error());
+        std::memset(&g, 0, sizeof g);
+    }
+    return g;
+}
+
+void graphs_on(bool on) { CHECK(stw_cuda_graph_set_enabled(g_cuda, on ? 1 : 0) == 0); }
+
+// A prompt, then n greedy single-token steps of one new sequence; every step's logits appended to *all, before(i)
+// called ahead of decode step i.
+std::vector<int32_t> decode_run(engine &e, const std::vector<int32_t> &prompt, int n, std::vector<float> *all,
+                                const std::function<void(int)> &before = nullptr) {
+    stw_seq *s;
+    REQUIRE_OK(stw_seq_init(e.pool, 512, &s));
+    const int32_t nv = e.hp.n_vocab;
+    std::vector<float> l((size_t)nv);
+    std::vector<stw_seq *> seqs(prompt.size(), s);
+    std::vector<uint8_t> want(prompt.size() - 1, 0);
+    want.push_back(1);
+    REQUIRE_OK(stw_decode(e.ctx, (int32_t)prompt.size(), prompt.data(), seqs.data(), want.data(), l.data()));
+    all->insert(all->end(), l.begin(), l.end());
+    std::vector<int32_t> out = {argmax(l.data(), nv)};
+    for (int i = 0; i < n; i++) {
+        if (before) before(i);
+        const uint8_t w = 1;
+        REQUIRE_OK(stw_decode(e.ctx, 1, &out.back(), &s, &w, l.data()));
+        all->insert(all->end(), l.begin(), l.end());
+        out.push_back(argmax(l.data(), nv));
+    }
+    stw_seq_free(s);
+    return out;
+}
+
+bool bit_identical(const std::vector<float> &a, const std::vector<float> &b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Batch-1 decode as CUDA graphs against direct launches, the same kernels: the tokens and every step's logits equal
+// bit for bit, over 300 steps, so past position 256 where the attention's first split adds its combine kernel (a
+// topology change: a second executable graph); in between the graph is replayed as it is (the positions come from
+// the step buffer). Then two models of one shape alternating (the same graph updated with the other's pointers)
+// and two replicas decoding in one step.
+void test_graphs_bit_identical() {
+    const std::string gen = g_tmp + "/cuda_graphs_q4_0.gguf";
+    std::string err;
+    CHECK_MSG(stw_gen::generate(gen, STW_TYPE_Q4_0, stw_gen::shape{2, 256, 768, 4, 2, 300}, 3, &err), "%s", err.c_str());
+    struct run_case {
+        std::string path;
+        int32_t kv;
+    } cases[] = {{test_data_path("stories260K-f32.gguf"), STW_TYPE_F16}, {gen, STW_TYPE_Q8_0}};
+    const std::vector<int32_t> prompt = {1, 17, 250, 3, 99, 42, 7, 180};  // within both vocabularies (300, 512)
+    const int n = 300;
+    for (const run_case &rc : cases) {
+        engine e(rc.path, g_cuda, rc.kv);
+        std::vector<float> off_logits, on_logits;
+        graphs_on(false);
+        const stw_cuda_graph_stats g0 = graph_stats();
+        const std::vector<int32_t> off = decode_run(e, prompt, n, &off_logits);
+        const stw_cuda_graph_stats g1 = graph_stats();
+        graphs_on(true);
+        const std::vector<int32_t> on = decode_run(e, prompt, n, &on_logits);
+        const stw_cuda_graph_stats g2 = graph_stats();
+        std::printf("  graphs, %s KV %d: %d steps; off: %llu direct; on: %llu launched (%llu replayed), %llu instantiated, "
+                    "%llu updated, %llu direct; tokens %s, logits %s\n",
+                    rc.path.substr(rc.path.rfind('/') + 1).c_str(), rc.kv, n + 1,
+                    (unsigned long long)(g1.direct - g0.direct), (unsigned long long)(g2.launched - g1.launched),
+                    (unsigned long long)(g2.replayed - g1.replayed), (unsigned long long)(g2.instantiated - g1.instantiated),
+                    (unsigned long long)(g2.updated - g1.updated), (unsigned long long)(g2.direct - g1.direct),
+                    on == off ? "equal" : "DIFFER", bit_identical(on_logits, off_logits) ? "bit-identical" : "DIFFER");
+        CHECK(g1.launched == g0.launched && g1.direct - g0.direct == (uint64_t)n + 1);
+        CHECK_MSG(g2.enabled == 1 && g2.rerun == g1.rerun, "graphs went off: %s", g2.off_reason);
+        CHECK_MSG(g2.launched - g1.launched == (uint64_t)n, "%llu of %d decode steps ran as graphs",
+                  (unsigned long long)(g2.launched - g1.launched), n);
+        CHECK_MSG(g2.direct - g1.direct == 1, "%llu steps ran directly (the prompt only expected)",
+                  (unsigned long long)(g2.direct - g1.direct));
+        // one graph before the first split and one after; in between replays, but for an update when the step buffer
+        // moves (it grows with the block table, by half again each time)
+        CHECK_MSG(g2.instantiated - g1.instantiated == 2 && g2.replayed - g1.replayed >= (uint64_t)n - 10,
+                  "%llu instantiations, %llu updates, %llu replays", (unsigned long long)(g2.instantiated - g1.instantiated),
+                  (unsigned long long)(g2.updated - g1.updated), (unsigned long long)(g2.replayed - g1.replayed));
+        CHECK_MSG(on == off, "greedy tokens differ at %d", first_diff(on, off));
+        CHECK_MSG(bit_identical(on_logits, off_logits), "logits with graphs differ from direct launches (max |d| %g)",
+                  (double)max_abs_diff(on_logits, off_logits));
+    }
+    unlink(gen.c_str());
+
+    // two model objects of one file (two weight copies: the same shapes, other pointers) decoding in turn: the one
+    // graph is updated with the other's pointers at every switch; results as with direct launches
+    {
+        engine e1(test_data_path("stories260K-f32.gguf"), g_cuda, STW_TYPE_F16);
+        engine e2(test_data_path("stories260K-f32.gguf"), g_cuda, STW_TYPE_F16);
+        std::vector<float> res[2];
+        uint64_t updates = 0;
+        for (int on = 0; on < 2; on++) {
+            graphs_on(on == 1);
+            stw_seq *a, *b;
+            REQUIRE_OK(stw_seq_init(e1.pool, 64, &a));
+            REQUIRE_OK(stw_seq_init(e2.pool, 64, &b));
+            int32_t ta = 1, tb = 2;
+            const uint8_t w = 1;
+            std::vector<float> l((size_t)e1.hp.n_vocab);
+            const stw_cuda_graph_stats g0 = graph_stats();
+            for (int i = 0; i < 30; i++) {
+                REQUIRE_OK(stw_decode(e1.ctx, 1, &ta, &a, &w, l.data()));
+                res[on].insert(res[on].end(), l.begin(), l.end());
+                ta = argmax(l.data(), e1.hp.n_vocab);
+                REQUIRE_OK(stw_decode(e2.ctx, 1, &tb, &b, &w, l.data()));
+                res[on].insert(res[on].end(), l.begin(), l.end());
+                tb = argmax(l.data(), e1.hp.n_vocab);
+            }
+            const stw_cuda_graph_stats g1 = graph_stats();
+            if (on) {
+                updates = g1.updated - g0.updated;
+                CHECK_MSG(g1.launched - g0.launched == 60 && updates >= 50, "%llu launched, %llu updates",
+                          (unsigned long long)(g1.launched - g0.launched), (unsigned long long)updates);
+            }
+            stw_seq_free(a);
+            stw_seq_free(b);
+        }
+        std::printf("  graphs, two models of one shape in turn: %llu updates in 60 steps; logits %s\n",
+                    (unsigned long long)updates, bit_identical(res[0], res[1]) ? "bit-identical" : "DIFFER");
+        CHECK_MSG(bit_identical(res[0], res[1]), "two models in turn: logits with graphs differ from direct launches");
+    }
+
+    // two replicas decoding in one step (2 tokens, 2 sequences) are captured too, with the same results
+    engine e(test_data_path("stories260K-f32.gguf"), g_cuda, STW_TYPE_F16);
+    stw_kv_pool *p2;
+    REQUIRE_OK(stw_kv_pool_init_on(g_cuda, e.model, STW_TYPE_F16, stw_kv_bytes_per_token(e.model, STW_TYPE_F16) * 512, &p2));
+    std::vector<float> res[2];
+    for (int on = 0; on < 2; on++) {
+        graphs_on(on == 1);
+        stw_seq *a, *b;
+        REQUIRE_OK(stw_seq_init(e.pool, 64, &a));
+        REQUIRE_OK(stw_seq_init(p2, 64, &b));
+        int32_t toks[2] = {1, 1};
+        stw_seq *seqs[2] = {a, b};
+        const uint8_t want[2] = {1, 1};
+        std::vector<float> l(2 * (size_t)e.hp.n_vocab);
+        const stw_cuda_graph_stats g0 = graph_stats();
+        for (int i = 0; i < 40; i++) {
+            REQUIRE_OK(stw_decode(e.ctx, 2, toks, seqs, want, l.data()));
+            res[on].insert(res[on].end(), l.begin(), l.end());
+            toks[0] = argmax(l.data(), e.hp.n_vocab);
+            toks[1] = (toks[0] + 17) % e.hp.n_vocab;  // the replicas diverge
+        }
+        const stw_cuda_graph_stats g1 = graph_stats();
+        CHECK_MSG(g1.launched - g0.launched == (on ? 40u : 0u), "graphs %d: %llu launched", on,
+                  (unsigned long long)(g1.launched - g0.launched));
+        stw_seq_free(a);
+        stw_seq_free(b);
+    }
+    CHECK_MSG(bit_identical(res[0], res[1]), "two replicas' logits with graphs differ from direct launches");
+    stw_kv_pool_free(p2);
+}
+
+// A failing graph call at each stage (the test hook) turns graphs off for the backend, the step runs again with direct
+// launches and every step's results stay those of direct launches; an update the driver rejects re-instantiates and
+// keeps graphs on.
+void test_graph_failure_falls_back() {
+    engine e(test_data_path("stories260K-f32.gguf"), g_cuda, STW_TYPE_F16);
+    // another model object of the same file: a graph of its steps has e's shape, so e's first capture updates it
+    engine twin(test_data_path("stories260K-f32.gguf"), g_cuda, STW_TYPE_F16);
+    const std::vector<int32_t> prompt = {1, 403, 407, 261, 378};
+    const int n = 12;
+    std::vector<float> ref_logits;
+    graphs_on(false);
+    const std::vector<int32_t> ref = decode_run(e, prompt, n, &ref_logits);
+    using stw_cuda::graph::stage;
+    const stage stages[] = {stage::begin, stage::capture, stage::instantiate, stage::update, stage::launch,
+                            stage::reject_update};
+    for (stage sg : stages) {
+        graphs_on(false);  // drops the cached graphs
+        graphs_on(true);
+        const bool update = sg == stage::update || sg == stage::reject_update;
+        if (update) {  // a cached graph for e's first capture to update
+            std::vector<float> scratch;
+            decode_run(twin, prompt, 2, &scratch);
+        }
+        const stw_cuda_graph_stats g0 = graph_stats();
+        // e's first decode step is captured (and instantiated, or updated); later ones replay the graph
+        const int at = sg == stage::launch ? 3 : 0;
+        std::vector<float> logits;
+        const std::vector<int32_t> got = decode_run(e, prompt, n, &logits, [&](int i) {
+            if (i == at) CHECK(stw_cuda_graph_inject_failure(g_cuda, (int32_t)sg) == 0);
+        });
+        const stw_cuda_graph_stats g1 = graph_stats();
+        const bool stays_on = sg == stage::reject_update;
+        std::printf("  graph failure at %s: graphs %s (%s); %llu launched, %llu rerun, %llu direct; results %s\n",
+                    stw_cuda::graph::stage_name(sg), g1.enabled ? "on" : "off", g1.off_reason,
+                    (unsigned long long)(g1.launched - g0.launched), (unsigned long long)(g1.rerun - g0.rerun),
+                    (unsigned long long)(g1.direct - g0.direct), bit_identical(logits, ref_logits) ? "unchanged" : "CHANGED");
+        CHECK_MSG(got == ref && bit_identical(logits, ref_logits), "%s: results differ from direct launches",
+                  stw_cuda::graph::stage_name(sg));
+        CHECK_MSG(g1.enabled == (stays_on ? 1 : 0), "%s: graphs %d", stw_cuda::graph::stage_name(sg), g1.enabled);
+        if (stays_on) {
+            CHECK(g1.launched - g0.launched == (uint64_t)n && g1.instantiated - g0.instantiated == 1 &&
+                  g1.updated == g0.updated);
+        } else {
+            CHECK_MSG(std::strstr(g1.off_reason, stw_cuda::graph::stage_name(sg)) != nullptr &&
+                          std::strstr(g1.off_reason, "test hook") != nullptr,
+                      "off reason: %s", g1.off_reason);
+            CHECK(g1.launched - g0.launched == (uint64_t)at);
+            // every failure but begin's reruns the captured step directly; begin's step was never captured
+            CHECK(g1.rerun - g0.rerun == (sg == stage::begin ? 0u : 1u));
+        }
+    }
+    graphs_on(true);
+}
+
 void test_hostile_file_refused_before_upload() {
     const std::vector<uint8_t> good = read_bytes(test_data_path("stories260K-f32.gguf"));
     const std::string path = g_tmp + "/cuda_truncated.gguf";
@@ -264,6 +482,8 @@ int main() {
     test_replicas_share_one_weight_copy();
     test_kv_exhaustion_and_cancel();
     test_hostile_file_refused_before_upload();
+    test_graphs_bit_identical();
+    test_graph_failure_falls_back();
     CHECK_OK(stw_backend_free(be));
     return test_finish("test_cuda_engine");
 }
