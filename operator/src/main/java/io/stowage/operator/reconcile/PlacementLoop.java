@@ -457,7 +457,8 @@ public final class PlacementLoop {
 
         // Scale to zero: the deployments evicted earlier stay dormant (unplanned, their hosts holding their
         // requests) until a host reports a held request for one.
-        Map<String, Map<String, DormantDeployment>> dormant = stillDormant(ledger, planned);
+        Map<String, Map<String, DormantDeployment>> activating = new TreeMap<>();
+        Map<String, Map<String, DormantDeployment>> dormant = stillDormant(ledger, planned, activating);
 
         phases.mark("inventory");
 
@@ -684,6 +685,15 @@ public final class PlacementLoop {
                     .toList());
         }
         reportReleased(released, planned);
+        // A dormant deployment that its demand could not place stays dormant where it was: its hosts keep holding
+        // its requests (answered 503 past the activation timeout) and it is tried again at the next pass.
+        Set<String> placedNow = new HashSet<>();
+        placements.forEach(pl -> placedNow.add(pl.replica().deployment()));
+        activating.forEach((dep, where) -> {
+            if (!placedNow.contains(dep)) {
+                dormant.put(dep, where);
+            }
+        });
 
         phases.mark("commit");
 
@@ -2094,10 +2104,13 @@ public final class PlacementLoop {
     /**
      * The deployments that stay dormant this pass, with their activation points (device to dormant entry): those a
      * host's assignment records as dormant, with no replica on any host, still live and still scaling to zero, and
-     * for which no host reported a held request. One with a held request is planned again (an Activating event).
+     * for which no host reported a held request. One with a held request is planned again (an Activating event)
+     * and put in {@code activating} with its activation points.
      */
     private Map<String, Map<String, DormantDeployment>> stillDormant(
-            Map<String, Host> ledger, Map<String, Planned> planned) {
+            Map<String, Host> ledger,
+            Map<String, Planned> planned,
+            Map<String, Map<String, DormantDeployment>> activating) {
         Map<String, Map<String, DormantDeployment>> recorded = new TreeMap<>();
         Set<String> withReplicas = new HashSet<>();
         for (Host h : ledger.values()) {
@@ -2137,6 +2150,7 @@ public final class PlacementLoop {
                         held + " request(s) held on host " + where + " since "
                                 + EventRecorder.time(java.time.Instant.ofEpochMilli(since))
                                 + ": placing the dormant deployment again");
+                activating.put(dep, e.getValue());
                 continue;
             }
             out.put(dep, e.getValue());

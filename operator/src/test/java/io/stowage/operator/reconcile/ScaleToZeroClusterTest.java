@@ -245,6 +245,25 @@ class ScaleToZeroClusterTest {
     }
 
     @Test
+    void demandThatCannotBePlacedKeepsTheDeploymentDormantOnItsHost() throws Exception {
+        FakeHost h = threeOnOneGpuTwoIdle();
+        deploy("newcomer", false);
+        cluster.converge();
+        h.released.remove(NS + "/recent"); // recent serves again: nothing idle is left to evict
+
+        h.held.put(NS + "/old", 1);
+        cluster.converge();
+
+        HostAssignment a = assignment();
+        assertThat(deployments(a)).containsExactly(NS + "/busy", NS + "/newcomer", NS + "/recent");
+        assertThat(a.dormant())
+                .as("the host keeps holding old's requests (503 past the activation timeout)")
+                .containsExactly(new DormantDeployment(NS + "/old", "old"));
+        assertThat(status("old").getPhase()).isEqualTo("Dormant");
+        assertThat(onlyHost().getMetadata().getLabels()).containsEntry(Labels.readyLabel("old"), "true");
+    }
+
+    @Test
     void aDeploymentThatNoLongerScalesToZeroLeavesDormancyAndRunsAgain() throws Exception {
         threeOnOneGpuTwoIdle();
         deploy("newcomer", false);
