@@ -630,9 +630,13 @@ s11_scale_to_zero() {
   o=$(ld idle-a '{.status.memory.overheadBytes}') w=$(ld idle-a '{.status.memory.weightsBytes}')
   kv=$(ld idle-a '{.status.memory.kvPerReplicaBytes}') ws=$(ld idle-a '{.status.memory.workspaceBytes}')
   fraction=$(awk -v a="$alloc" -v o="$o" -v w="$w" -v k="$kv" -v s="$ws" 'BEGIN { printf "%.9f", (o + s + 1.5 * (w + k)) / a }')
+  save_operator_logs   # the restart below replaces the operator's pod: its log is kept for the 403 check
   helm upgrade "$RELEASE" "$ROOT/helm/stowage" -n "$OP_NS" --reuse-values --wait --timeout 5m --set "cpuFraction=$fraction" \
     >"$CLUSTER_RUN/logs/helm-upgrade-11.log" 2>&1 || { fail "helm upgrade cpuFraction=$fraction failed: $(tail -n 3 "$CLUSTER_RUN/logs/helm-upgrade-11.log")"; return 1; }
   step "cpuFraction $fraction of $alloc bytes: the CPU device takes $o + $ws + 1.5 x ($w + $kv) bytes"
+  # The operator restarts with the new fraction: the old pod must be gone before idle-b comes, or it places it.
+  op_pods() { kc -n "$OP_NS" get pods -l app.kubernetes.io/name=stowage-operator -o name | wc -l; }
+  wait_until "the operator restarted with it (one operator pod left)" 120 equals 1 op_pods || return 1
   s11_pressure; rc=$?
   kc -n "$NS" delete llmdeployment idle-a idle-b --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
   helm upgrade "$RELEASE" "$ROOT/helm/stowage" -n "$OP_NS" --reuse-values --wait --timeout 5m --set cpuFraction=0.5 \

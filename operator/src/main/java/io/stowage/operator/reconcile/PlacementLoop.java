@@ -595,6 +595,8 @@ public final class PlacementLoop {
             // A replica that does not fit otherwise may take the memory of idle copies (deployments scaled to zero,
             // weights resident): plan again with them as reclaimable; Reclaim then evicts them LRU where needed.
             Map<String, List<Placement>> reclaiming = new TreeMap<>();
+            Set<ReplicaId> didNotFit = new HashSet<>();
+            r.refusals().forEach(x -> didNotFit.add(x.replica()));
             if (r.refusals().stream().anyMatch(x -> !x.replica().deployment().contains(MOVING_MARK))) {
                 Map<String, List<Placement>> idle = idleCopies(ns, planned, current, ledger, moving);
                 if (!idle.isEmpty()) {
@@ -657,7 +659,7 @@ public final class PlacementLoop {
                 r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
             }
             if (!reclaiming.isEmpty()) {
-                reclaim(r, mine, reclaiming, current, planned, placements, claimed, dormant, ns);
+                reclaim(r, mine, reclaiming, current, didNotFit, planned, placements, claimed, dormant, ns);
             }
             for (Moving m : moving) {
                 movingById.put(m.id(), m);
@@ -2211,6 +2213,7 @@ public final class PlacementLoop {
             List<Device> devices,
             Map<String, List<Placement>> reclaiming,
             List<Placement> current,
+            Set<ReplicaId> didNotFit,
             Map<String, Planned> planned,
             List<Placement> placements,
             Map<String, String> claimed,
@@ -2251,8 +2254,9 @@ public final class PlacementLoop {
         for (IdleEviction ev : rc.evictions()) {
             String key = ev.deviceId() + "|" + ev.copy().model().digest();
             List<String> needing = r.placements().stream()
-                    .filter(pl ->
-                            pl.deviceId().equals(ev.deviceId()) && !before.contains(pl.replica() + "@" + pl.deviceId()))
+                    .filter(pl -> pl.deviceId().equals(ev.deviceId())
+                            && (didNotFit.contains(pl.replica())
+                                    || !before.contains(pl.replica() + "@" + pl.deviceId())))
                     .map(pl -> pl.replica().toString())
                     .sorted()
                     .toList();
