@@ -2394,6 +2394,9 @@ public final class PlacementLoop {
                         }
                         try {
                             HostState s = admin.state(uri, t.current(), tls == null ? null : tls.ensure(ns));
+                            // The pass it may start plans from these states: a held request seen here places its
+                            // dormant deployment in that very pass.
+                            lastScaling.put(e.getKey(), s.scaling());
                             return !scalingSummary(s).equals(scalingSeen.get(e.getKey()));
                         } catch (HostUnavailableException | RuntimeException ex) {
                             return false; // the next pass reports an unavailable host

@@ -226,6 +226,11 @@ class ScaleToZeroClusterTest {
 
         h.held.put(NS + "/old", 2); // two requests for old arrive at its host
         assertThat(cluster.loop.pollScaling()).as("the poll sees the demand").isTrue();
+        cluster.pass(); // the pass the poll asks for
+
+        assertThat(deployments(assignment()))
+                .as("that one pass places old again")
+                .contains(NS + "/old");
         h.released.remove(NS + "/old"); // once placed again, the host serves it
         cluster.converge();
 
