@@ -19,6 +19,12 @@
 #  10 (run after 7) kubectl cordon of the node: the hosts keep serving, untouched (no other node to move to: the
 #     deployment says MoveBlocked); kubectl drain without --force is refused by the hosts' PodDisruptionBudget
 #     (they have a controller, so --force is not what stops it); kubectl uncordon: MoveBlocked clears
+#  11 (run last, or alone: it installs the chart as 1 does when it is not there) scale to zero in the cluster: a deployment with minReplicas 0 and idleTimeout 5s goes
+#     Idle (status and the host's metric: its KV given back, its weights resident) and a request through its
+#     Service re-activates it; then, with the CPU device shrunk (helm upgrade cpuFraction) to one and a half such
+#     deployments, a second one evicts the idle copy (Dormant, an IdleEvicted event, its Service kept) and a request
+#     for the first through its Service is held by the host, places it again (evicting the second, idle by then)
+#     and is answered. Deletes both and puts cpuFraction back.
 # Usage: scenarios.sh [N...]   (default: all, in order; later scenarios expect the earlier ones' state)
 #
 # On your own cluster (kind, K3s, any fresh single-node cluster with a default StorageClass): build and load the two
@@ -566,6 +572,96 @@ s10_cordon() {
   assert_serves_golden stories-cpu
 }
 
+# ---- 11
+# scaled_deployment NAME FILE: an LlmDeployment that scales to zero after 5 s idle, on the CPU.
+scaled_deployment() {
+  kc apply -f - <<EOF
+apiVersion: stowage.io/v1alpha1
+kind: LlmDeployment
+metadata: {name: $1, namespace: $NS}
+spec:
+  model: {uri: "pvc://model-store/$2"}
+  replicas: 1
+  context: {maxTokens: 256, maxSequences: 256}
+  placement: {device: cpu}
+  scaling: {minReplicas: 0, idleTimeout: 5s}
+EOF
+}
+phase_is() { equals "$2" ld "$1" '{.status.phase}'; }
+# timed_golden SERVICE: the golden completion through the Service; prints its milliseconds.
+timed_golden() {
+  local t0 got
+  t0=$(now_ms)
+  got=$(complete "$1" "$(jq -r .prompt "$GOLDEN")" "$(jq -r .n_generated "$GOLDEN")") || { echo "failed: $got"; return 1; }
+  [[ $got == "$(golden_text)" ]] || { echo "answered '$got'"; return 1; }
+  echo $(($(now_ms) - t0))
+}
+# bytes QUANTITY: a Kubernetes memory quantity (Ki, Mi, Gi or plain) in bytes.
+bytes() { numfmt --from=auto "$1"; }
+s11_scale_to_zero() {
+  local ms reclaim alloc o w kv ws fraction rc
+  # Run alone (./stowage test --cluster 11): the chart first, as scenario 1 installs it.
+  if ! helm status "$RELEASE" -n "$OP_NS" >/dev/null 2>&1; then
+    step "the chart is not installed: scenario 1 first"
+    s1_install || return 1
+  fi
+  awk '/^---/ { exit } { print }' "$ROOT/examples/k8s/model-store.yaml" | kc apply -f - >/dev/null \
+    && store_put "$MODELS/stories260K-q8_0.gguf" stories-idle-a.gguf \
+    && store_put "$MODELS/stories260K-q8_0.gguf" stories-idle-b.gguf || { fail "could not fill the model store"; return 1; }
+  wait_until "claim model-store bound" 60 equals Bound kc -n "$NS" get pvc model-store -o jsonpath='{.status.phase}' || return 1
+  scaled_deployment idle-a stories-idle-a.gguf >/dev/null || { fail "idle-a was refused"; return 1; }
+  kc -n "$NS" wait --for=condition=Ready llmdeployment/idle-a --timeout=240s >/dev/null || { fail "idle-a not Ready"; return 1; }
+  # kube-proxy programs the new Service's endpoint a moment after the EndpointSlice (bounded wait, as scenario 3)
+  wait_until "idle-a Ready and its Service answers the golden text" 60 serves_golden idle-a || return 1
+  wait_until "idle-a released after 5 s idle: phase Idle" 60 phase_is idle-a Idle || return 1
+  reclaim=$(ld idle-a '{.status.scaling.reclaimableBytes}')
+  ((reclaim > 0)) || { fail "idle-a is Idle with reclaimable bytes '$reclaim'"; return 1; }
+  equals 0 ld idle-a '{.status.readyReplicas}' || { fail "idle-a is Idle with ready replicas"; return 1; }
+  [[ $(metric stowage_scaling_idle_deployments) == 1 ]] || { fail "the host's stowage_scaling_idle_deployments is '$(metric stowage_scaling_idle_deployments)'"; return 1; }
+  has_ready_endpoint idle-a || { fail "the Service idle-a lost its endpoint while idle"; return 1; }
+  step "idle-a Idle: $(ld idle-a '{.status.scaling.reclaimable}') reclaimable, the host says 1 idle deployment, the Service keeps its endpoint"
+  ms=$(timed_golden idle-a) || { fail "the request that re-activates idle-a: $ms"; return 1; }
+  step "a request through the Service re-activated idle-a and got the golden text in ${ms} ms"
+  wait_until "idle-a Idle again" 60 phase_is idle-a Idle || return 1
+
+  # Memory pressure: the CPU device shrunk to the host's fixed cost and one and a half such deployments.
+  alloc=$(bytes "$(kc get nodes -o jsonpath='{.items[0].status.allocatable.memory}')")
+  o=$(ld idle-a '{.status.memory.overheadBytes}') w=$(ld idle-a '{.status.memory.weightsBytes}')
+  kv=$(ld idle-a '{.status.memory.kvPerReplicaBytes}') ws=$(ld idle-a '{.status.memory.workspaceBytes}')
+  fraction=$(awk -v a="$alloc" -v o="$o" -v w="$w" -v k="$kv" -v s="$ws" 'BEGIN { printf "%.9f", (o + s + 1.5 * (w + k)) / a }')
+  save_operator_logs   # the restart below replaces the operator's pod: its log is kept for the 403 check
+  helm upgrade "$RELEASE" "$ROOT/helm/stowage" -n "$OP_NS" --reuse-values --wait --timeout 5m --set "cpuFraction=$fraction" \
+    >"$CLUSTER_RUN/logs/helm-upgrade-11.log" 2>&1 || { fail "helm upgrade cpuFraction=$fraction failed: $(tail -n 3 "$CLUSTER_RUN/logs/helm-upgrade-11.log")"; return 1; }
+  step "cpuFraction $fraction of $alloc bytes: the CPU device takes $o + $ws + 1.5 x ($w + $kv) bytes"
+  # The operator restarts with the new fraction: the old pod must be gone before idle-b comes, or it places it.
+  op_pods() { kc -n "$OP_NS" get pods -l app.kubernetes.io/name=stowage-operator -o name | wc -l; }
+  wait_until "the operator restarted with it (one operator pod left)" 120 equals 1 op_pods || return 1
+  s11_pressure; rc=$?
+  kc -n "$NS" delete llmdeployment idle-a idle-b --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+  helm upgrade "$RELEASE" "$ROOT/helm/stowage" -n "$OP_NS" --reuse-values --wait --timeout 5m --set cpuFraction=0.5 \
+    >>"$CLUSTER_RUN/logs/helm-upgrade-11.log" 2>&1 || { fail "helm upgrade back to cpuFraction=0.5 failed"; return 1; }
+  return $rc
+}
+s11_pressure() {
+  local ms
+  wait_until "idle-a still Idle under the restarted operator" 90 phase_is idle-a Idle || return 1
+  scaled_deployment idle-b stories-idle-b.gguf >/dev/null || { fail "idle-b was refused"; return 1; }
+  kc -n "$NS" wait --for=condition=Ready llmdeployment/idle-b --timeout=240s >/dev/null || { fail "idle-b not Ready"; return 1; }
+  wait_until "idle-a evicted for idle-b: phase Dormant" 60 phase_is idle-a Dormant || return 1
+  kc -n "$NS" get events --field-selector reason=IdleEvicted,involvedObject.name=idle-a -o jsonpath='{.items[*].message}' | grep -q "$NS/idle-b#0" \
+    || { fail "no IdleEvicted event on idle-a naming $NS/idle-b#0"; return 1; }
+  step "IdleEvicted: $(kc -n "$NS" get events --field-selector reason=IdleEvicted,involvedObject.name=idle-a -o jsonpath='{.items[0].message}' | cut -c1-200)"
+  has_ready_endpoint idle-a || { fail "the dormant idle-a lost its Service endpoint (its activation point)"; return 1; }
+  wait_until "idle-b's Service answers the golden text" 60 serves_golden idle-b || return 1
+  wait_until "idle-b Idle" 60 phase_is idle-b Idle || return 1
+  ms=$(timed_golden idle-a) || { fail "the request for the dormant idle-a: $ms"; return 1; }
+  step "a request for the dormant idle-a was held by its host, placed it again and got the golden text in ${ms} ms"
+  wait_until "idle-b evicted for idle-a: phase Dormant" 60 phase_is idle-b Dormant || return 1
+  kc -n "$NS" get events --field-selector reason=Activating,involvedObject.name=idle-a -o jsonpath='{.items[*].message}' | grep -q 'held on host' \
+    || { fail "no Activating event on idle-a"; return 1; }
+  step "$(kc -n "$NS" get llmdeployments idle-a idle-b --no-headers | tr -s ' ' | paste -sd ';')"
+}
+
 # ---- the run
 t_all=$(now_ms)
 if [[ $EXTERNAL == 1 ]]; then
@@ -588,7 +684,7 @@ else
   echo "e2e: the project's images imported into the node's containerd ($(since "$t_all"))"
 fi
 todo=("$@")
-((${#todo[@]})) || todo=(1 2 3 4 5 6 7 10 8 9)
+((${#todo[@]})) || todo=(1 2 3 4 5 6 7 10 8 9 11)
 for n in "${todo[@]}"; do
   case $n in
     1) run_scenario 1 s1_install "helm install into a fresh cluster, RBAC enforced" ;;
@@ -601,7 +697,8 @@ for n in "${todo[@]}"; do
     8) run_scenario 8 s8_delete "kubectl delete: nothing left" ;;
     9) run_scenario 9 s9_restricted "non-root, read-only root, Pod Security restricted" ;;
     10) run_scenario 10 s10_cordon "cordon and drain: the hosts keep serving; uncordon" ;;
-    *) die "unknown scenario '$n' (1-10)" ;;
+    11) run_scenario 11 s11_scale_to_zero "scale to zero: Idle, re-activation, eviction, demand" ;;
+    *) die "unknown scenario '$n' (1-11)" ;;
   esac
 done
 save_operator_logs

@@ -10,12 +10,28 @@ import java.util.List;
  *     0 leaves the host's own budget
  * @param models each distinct model file once, keyed by digest, whatever the number of replicas
  * @param replicas every replica the host must serve
+ * @param scaling per deployment with {@code spec.scaling} on this host, how far it scales down when idle; absent
+ *     (an older operator): no replica is ever released
+ * @param dormant deployments evicted from this host for which it stays the activation point; absent: none
  */
 public record HostAssignment(
-        long generation, long budgetBytes, List<ModelAssignment> models, List<ReplicaAssignment> replicas) {
+        long generation,
+        long budgetBytes,
+        List<ModelAssignment> models,
+        List<ReplicaAssignment> replicas,
+        List<ScalingPolicy> scaling,
+        List<DormantDeployment> dormant) {
     public HostAssignment {
         models = models == null ? List.of() : List.copyOf(models);
         replicas = replicas == null ? List.of() : List.copyOf(replicas);
+        scaling = scaling == null ? List.of() : List.copyOf(scaling);
+        dormant = dormant == null ? List.of() : List.copyOf(dormant);
+    }
+
+    /** An assignment without scale to zero (as before hosts took it). */
+    public HostAssignment(
+            long generation, long budgetBytes, List<ModelAssignment> models, List<ReplicaAssignment> replicas) {
+        this(generation, budgetBytes, models, replicas, List.of(), List.of());
     }
 
     /** What is out of range in the assignment's own numbers, as one line naming the field and the value; or null. */
@@ -25,6 +41,32 @@ public record HostAssignment(
         }
         if (budgetBytes < 0) {
             return "budgetBytes must be >= 0, got " + budgetBytes;
+        }
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (ScalingPolicy p : scaling) {
+            String why = p == null ? "scaling[] must not hold null" : p.rangeProblem();
+            if (why != null) {
+                return why;
+            }
+            if (!seen.add(p.deployment())) {
+                return "scaling lists deployment " + p.deployment() + " twice";
+            }
+        }
+        seen.clear();
+        for (DormantDeployment d : dormant) {
+            String why = d == null ? "dormant[] must not hold null" : d.rangeProblem();
+            if (why != null) {
+                return why;
+            }
+            if (!seen.add(d.deployment())) {
+                return "dormant lists deployment " + d.deployment() + " twice";
+            }
+            for (ReplicaAssignment r : replicas) {
+                if (r != null && d.deployment().equals(r.deployment())) {
+                    return "deployment " + d.deployment() + " is dormant but has replica " + r.id()
+                            + " on this host: a deployment is one or the other";
+                }
+            }
         }
         return null;
     }

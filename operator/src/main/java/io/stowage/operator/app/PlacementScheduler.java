@@ -36,6 +36,9 @@ public class PlacementScheduler {
     });
     private final AtomicBoolean queued = new AtomicBoolean();
     private final AtomicBoolean started = new AtomicBoolean();
+    /** Whether a poll of the scaling hosts is scheduled (one chain at a time). */
+    private final AtomicBoolean polling = new AtomicBoolean();
+
     private final Timer passTimer;
     private final AtomicLong pending = new AtomicLong();
     private final AtomicLong devices = new AtomicLong();
@@ -83,6 +86,9 @@ public class PlacementScheduler {
             if (r.settling() && queued.compareAndSet(false, true)) {
                 executor.schedule(this::runSafely, SETTLING_MILLIS, TimeUnit.MILLISECONDS);
             }
+            if (r.scaling() && polling.compareAndSet(false, true)) {
+                schedulePoll();
+            }
             pending.set(r.pendingReplicas());
             devices.set(r.devices());
             r.plannedBytesByDevice()
@@ -94,6 +100,33 @@ public class PlacementScheduler {
         } catch (Exception e) {
             // The next trigger or resync retries; one failed pass must not stop the loop.
             LOG.errorf(e, "placement pass failed: %s", e.getMessage());
+        }
+    }
+
+    private void schedulePoll() {
+        executor.schedule(this::pollSafely, settings.scalingPollInterval().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Reads the scaling hosts' state: a change (a deployment idle, a request held for a dormant one) asks for a
+     * pass, which polls again if scaling remains; otherwise polls again after the interval.
+     */
+    private void pollSafely() {
+        if (!loop.hasScalingHosts()) {
+            polling.set(false); // the next pass that finds one starts polling again
+            return;
+        }
+        boolean changed = false;
+        try {
+            changed = loop.pollScaling();
+        } catch (Exception e) {
+            LOG.debugf(e, "scaling poll failed: %s", e.getMessage());
+        }
+        if (changed) {
+            polling.set(false);
+            requestPass();
+        } else {
+            schedulePoll();
         }
     }
 

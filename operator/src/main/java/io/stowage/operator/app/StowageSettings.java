@@ -90,6 +90,14 @@ public interface StowageSettings {
     @WithDefault("15s")
     Duration resyncInterval();
 
+    /**
+     * How often the hosts with a deployment that scales to zero are asked for their state between passes (a GET per
+     * such host, no Kubernetes request): a deployment going idle, or a request held for a dormant one, starts a pass.
+     * It bounds how long a dormant deployment's first request waits before it is placed again.
+     */
+    @WithDefault("1s")
+    Duration scalingPollInterval();
+
     /** Namespaces whose LlmDeployments this operator manages (its RBAC covers them); empty means all. */
     Optional<List<String>> namespaces();
 

@@ -27,7 +27,8 @@ public class LlmDeploymentStatus {
     @JsonPropertyDescription("readyReplicas/replicas asked for, for kubectl.")
     private String ready;
 
-    @JsonPropertyDescription("One word for kubectl: Inspecting, Pending, Placing, Ready, Degraded or Unplaceable.")
+    @JsonPropertyDescription("One word for kubectl: Inspecting, Pending, Placing, Ready, Degraded, Unplaceable, Idle"
+            + " (scaled to zero, weights resident) or Dormant (scaled to zero and evicted).")
     private String phase;
 
     @LabelSelector
@@ -45,6 +46,17 @@ public class LlmDeploymentStatus {
 
     @JsonPropertyDescription("The OpenAI-compatible base URL of the deployment's Service.")
     private String endpoint;
+
+    @JsonPropertyDescription("Scale to zero (spec.scaling): set while the deployment is Idle or Dormant.")
+    private ScalingStatus scaling;
+
+    public ScalingStatus getScaling() {
+        return scaling;
+    }
+
+    public void setScaling(ScalingStatus scaling) {
+        this.scaling = scaling;
+    }
 
     public Long getObservedGeneration() {
         return observedGeneration;

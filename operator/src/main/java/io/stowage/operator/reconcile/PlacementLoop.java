@@ -8,6 +8,8 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.stowage.hostapi.DeploymentScalingState;
+import io.stowage.hostapi.DormantDeployment;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.HostState;
 import io.stowage.hostapi.ModelAssignment;
@@ -16,6 +18,7 @@ import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ModelState;
 import io.stowage.hostapi.ReplicaAssignment;
 import io.stowage.hostapi.ReplicaState;
+import io.stowage.hostapi.ScalingPolicy;
 import io.stowage.operator.crd.LlmDeployment;
 import io.stowage.operator.dcgm.DcgmUsage;
 import io.stowage.operator.dcgm.GpuMemory;
@@ -30,16 +33,20 @@ import io.stowage.operator.tls.HostTlsSecrets;
 import io.stowage.placement.manifest.LlmDeploymentManifest;
 import io.stowage.placement.manifest.ManifestException;
 import io.stowage.placement.manifest.PlannerInput;
+import io.stowage.placement.manifest.Scaling;
 import io.stowage.placement.memory.MemoryBreakdown;
 import io.stowage.placement.memory.MemoryModel;
 import io.stowage.placement.plan.Deployment;
 import io.stowage.placement.plan.Device;
 import io.stowage.placement.plan.DeviceRequest;
 import io.stowage.placement.plan.Eviction;
+import io.stowage.placement.plan.IdleCopy;
+import io.stowage.placement.plan.IdleEviction;
 import io.stowage.placement.plan.ModelRef;
 import io.stowage.placement.plan.Placement;
 import io.stowage.placement.plan.PlanRequest;
 import io.stowage.placement.plan.PlanResult;
+import io.stowage.placement.plan.Reclaim;
 import io.stowage.placement.plan.Refusal;
 import io.stowage.placement.plan.ReplicaId;
 import java.net.URI;
@@ -153,7 +160,42 @@ public final class PlacementLoop {
             Map<String, Long> plannedBytesByDevice,
             Map<String, Long> reportedBytesByDevice,
             Map<String, Long> phaseMillis,
-            boolean settling) {}
+            boolean settling,
+            boolean scaling) {
+        /** A pass with no deployment that scales to zero. */
+        public PassResult(
+                int deployments,
+                int placedReplicas,
+                int pendingReplicas,
+                int devices,
+                int hosts,
+                List<Refusal> refusals,
+                List<Eviction> evictions,
+                Map<String, Long> plannedBytesByDevice,
+                Map<String, Long> reportedBytesByDevice,
+                Map<String, Long> phaseMillis,
+                boolean settling) {
+            this(
+                    deployments,
+                    placedReplicas,
+                    pendingReplicas,
+                    devices,
+                    hosts,
+                    refusals,
+                    evictions,
+                    plannedBytesByDevice,
+                    reportedBytesByDevice,
+                    phaseMillis,
+                    settling,
+                    false);
+        }
+    }
+
+    /** The event reason on a deployment whose idle copy was evicted for another deployment's replicas. */
+    static final String IDLE_EVICTED = "IdleEvicted";
+
+    /** The event reason on a dormant deployment placed again because a host holds its requests. */
+    static final String ACTIVATING = "Activating";
 
     /** Wall time per phase of a pass, for the benchmark and the logs. */
     private static final class PhaseClock {
@@ -218,6 +260,19 @@ public final class PlacementLoop {
     private final Map<String, OwnWrite> ownWrites = new java.util.concurrent.ConcurrentHashMap<>();
 
     private final Map<String, Long> lastUsed = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** Per host pod ({@link #podKey}), the scale-to-zero states it reported in the last pass that reached it. */
+    private final Map<String, List<DeploymentScalingState>> lastScaling =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The host pods with a scaling policy or a dormant deployment, and what the last pass saw of them. */
+    private volatile Map<String, Pod> scalingHosts = Map.of();
+
+    private final Map<String, String> scalingSeen = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The live deployments of the pass in progress, by key (a dormant deployment's host pod names it an owner). */
+    private Map<String, LlmDeployment> liveByKey = Map.of();
+
     private final SecureRandom random = new SecureRandom();
 
     public PlacementLoop(
@@ -382,6 +437,11 @@ public final class PlacementLoop {
             }
             ledger.put(dev, new Host(p, dev, a));
         }
+        passLedger = ledger;
+        liveByKey = new HashMap<>();
+        for (LlmDeployment d : live) {
+            liveByKey.put(d.key(), d);
+        }
 
         phases.mark("models");
 
@@ -394,6 +454,11 @@ public final class PlacementLoop {
 
         // Host pods the scheduler cannot place within the bound leave the ledger: their replicas are planned again.
         pendingHosts.check(ledger, planned, problems, client, events);
+
+        // Scale to zero: the deployments evicted earlier stay dormant (unplanned, their hosts holding their
+        // requests) until a host reports a held request for one.
+        Map<String, Map<String, DormantDeployment>> activating = new TreeMap<>();
+        Map<String, Map<String, DormantDeployment>> dormant = stillDormant(ledger, planned, activating);
 
         phases.mark("inventory");
 
@@ -502,7 +567,8 @@ public final class PlacementLoop {
 
         // 6. Plan, per namespace (namespaces never share a device), in one batch each.
         Map<String, List<Deployment>> depsByNs = new TreeMap<>();
-        planned.values()
+        planned.values().stream()
+                .filter(p -> !dormant.containsKey(p.deployment().id()))
                 .forEach(p -> depsByNs.computeIfAbsent(p.cr().getMetadata().getNamespace(), k -> new ArrayList<>())
                         .add(p.deployment()));
         List<Placement> placements = new ArrayList<>();
@@ -526,6 +592,27 @@ public final class PlacementLoop {
                 current.add(new Placement(new ReplicaId(m.id(), 0), m.copy().deviceId()));
             }
             PlanResult r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
+            // A replica that does not fit otherwise may take the memory of idle copies (deployments scaled to zero,
+            // weights resident): plan again with them as reclaimable; Reclaim then evicts them LRU where needed.
+            Map<String, List<Placement>> reclaiming = new TreeMap<>();
+            Set<ReplicaId> didNotFit = new HashSet<>();
+            r.refusals().forEach(x -> didNotFit.add(x.replica()));
+            if (r.refusals().stream().anyMatch(x -> !x.replica().deployment().contains(MOVING_MARK))) {
+                Map<String, List<Placement>> idle = idleCopies(ns, planned, current, ledger, moving);
+                if (!idle.isEmpty()) {
+                    List<Deployment> deps2 = new ArrayList<>(deps);
+                    deps2.removeIf(x -> idle.containsKey(x.id()));
+                    List<Placement> current2 = new ArrayList<>(current);
+                    current2.removeIf(x -> idle.containsKey(x.replica().deployment()));
+                    PlanResult r2 = planner.apply(new PlanRequest(mine, deps2, current2, false, 0));
+                    if (r2.refusals().size() < r.refusals().size()) {
+                        deps.removeIf(x -> idle.containsKey(x.id()));
+                        current.removeIf(x -> idle.containsKey(x.replica().deployment()));
+                        reclaiming.putAll(idle);
+                        r = r2;
+                    }
+                }
+            }
             if (!previous.isEmpty()
                     && r.refusals().stream()
                             .anyMatch(x -> !x.replica().deployment().endsWith(PREVIOUS_SUFFIX)
@@ -571,6 +658,9 @@ public final class PlacementLoop {
                 }
                 r = planner.apply(new PlanRequest(mine, deps, current, false, 0));
             }
+            if (!reclaiming.isEmpty()) {
+                reclaim(r, mine, reclaiming, current, didNotFit, planned, placements, claimed, dormant, ns);
+            }
             for (Moving m : moving) {
                 movingById.put(m.id(), m);
                 reportMove(m, r.placements(), planned);
@@ -597,6 +687,15 @@ public final class PlacementLoop {
                     .toList());
         }
         reportReleased(released, planned);
+        // A dormant deployment that its demand could not place stays dormant where it was: its hosts keep holding
+        // its requests (answered 503 past the activation timeout) and it is tried again at the next pass.
+        Set<String> placedNow = new HashSet<>();
+        placements.forEach(pl -> placedNow.add(pl.replica().deployment()));
+        activating.forEach((dep, where) -> {
+            if (!placedNow.contains(dep)) {
+                dormant.put(dep, where);
+            }
+        });
 
         phases.mark("commit");
 
@@ -611,11 +710,25 @@ public final class PlacementLoop {
             byDevice.computeIfAbsent(p.deviceId(), k -> new ArrayList<>()).add(p.replica());
         }
         reportPlacementEvents(ledger, deviceOf, planned, refusals, evictions);
+        // A dormant deployment's host stays, its activation point, even with no replica on it.
+        Map<String, List<DormantDeployment>> dormantByDevice = new TreeMap<>();
+        dormant.forEach((dep, where) -> where.forEach((dev, dd) -> {
+            if (deviceById.containsKey(dev)) {
+                dormantByDevice.computeIfAbsent(dev, k -> new ArrayList<>()).add(dd);
+                byDevice.computeIfAbsent(dev, k -> new ArrayList<>());
+            }
+        }));
         Map<String, HostAssignment> desiredAssignments = new TreeMap<>();
         Map<String, Long> plannedBytes = new TreeMap<>();
         for (Map.Entry<String, List<ReplicaId>> e : byDevice.entrySet()) {
             Device dev = deviceById.get(e.getKey());
-            HostAssignment a = assignment(dev, e.getValue(), planned, movingById, ledger.get(e.getKey()));
+            HostAssignment a = assignment(
+                    dev,
+                    e.getValue(),
+                    planned,
+                    movingById,
+                    ledger.get(e.getKey()),
+                    dormantByDevice.getOrDefault(e.getKey(), List.of()));
             desiredAssignments.put(e.getKey(), a);
             plannedBytes.put(e.getKey(), plannedBytes(a, dev));
         }
@@ -653,6 +766,9 @@ public final class PlacementLoop {
         updateReadyLabels(hostPods, reports, desiredAssignments);
         GpuBinding.record(client, hostPods, reports);
         rememberReady(hostPods, reports);
+        rememberScaling(hostPods, reports, desiredAssignments);
+        Map<String, StatusAggregator.ScalingView> scalingViews =
+                scalingViews(live, planned, dormant, deviceOf, reports);
 
         phases.mark("status");
 
@@ -681,7 +797,8 @@ public final class PlacementLoop {
                         hostPods,
                         reports,
                         refusals,
-                        standIns);
+                        standIns,
+                        scalingViews.get(d.key()));
             } catch (KubernetesClientException e) {
                 // One deployment's status must not stop the pass for the others.
                 LOG.warnf("status of %s not written: %s", d.key(), e.getMessage());
@@ -711,6 +828,7 @@ public final class PlacementLoop {
         emptied.forEach(this::removeNamespaceSecrets);
         phases.mark("end");
         int pending = planned.values().stream()
+                        .filter(p -> !dormant.containsKey(p.deployment().id()))
                         .mapToInt(p -> p.deployment().replicas())
                         .sum()
                 - placements.size();
@@ -726,7 +844,8 @@ public final class PlacementLoop {
                 reported,
                 phases.millis(),
                 // A move in flight ends when its replacement reports ready, which no Kubernetes event announces.
-                settling(reports) || !movingPlacements.isEmpty());
+                settling(reports) || !movingPlacements.isEmpty(),
+                !scalingHosts.isEmpty());
     }
 
     /**
@@ -1056,7 +1175,12 @@ public final class PlacementLoop {
     }
 
     private HostAssignment assignment(
-            Device dev, List<ReplicaId> replicas, Map<String, Planned> planned, Map<String, Moving> moving, Host old) {
+            Device dev,
+            List<ReplicaId> replicas,
+            Map<String, Planned> planned,
+            Map<String, Moving> moving,
+            Host old,
+            List<DormantDeployment> dormant) {
         Map<String, ModelAssignment> modelsByDigest = new TreeMap<>();
         List<ReplicaAssignment> reps = new ArrayList<>();
         // In the replicas' own order, a kept copy where its replica would be: a host's assignment does not change
@@ -1117,15 +1241,21 @@ public final class PlacementLoop {
         Set<String> used = reps.stream().map(ReplicaAssignment::modelDigest).collect(Collectors.toSet());
         modelsByDigest.keySet().retainAll(used);
         List<ModelAssignment> models = new ArrayList<>(modelsByDigest.values());
+        List<ScalingPolicy> scaling = scalingPolicies(reps, planned);
+        List<DormantDeployment> dormantHere = dormant.stream()
+                .sorted(Comparator.comparing(DormantDeployment::deployment))
+                .toList();
         long budget = dev.capacityBytes();
         if (old != null
                 && old.assignment().models().equals(models)
                 && old.assignment().replicas().equals(reps)
+                && old.assignment().scaling().equals(scaling)
+                && old.assignment().dormant().equals(dormantHere)
                 && old.assignment().budgetBytes() == budget) {
             return old.assignment();
         }
         long gen = old == null ? 1 : old.assignment().generation() + 1;
-        return new HostAssignment(gen, budget, models, reps);
+        return new HostAssignment(gen, budget, models, reps, scaling, dormantHere);
     }
 
     private static ReplicaAssignment findRecorded(ReplicaId r, Host old, Planned p) {
@@ -1171,16 +1301,20 @@ public final class PlacementLoop {
             String devId = e.getKey();
             HostAssignment a = e.getValue();
             Device dev = deviceById.get(devId);
-            String ns = planned.get(a.replicas().get(0).deployment())
-                    .cr()
-                    .getMetadata()
-                    .getNamespace();
-            ensureToken(ns);
-            List<LlmDeployment> owners = a.replicas().stream()
-                    .map(ReplicaAssignment::deployment)
+            // The deployments of the host: its replicas' and its dormant ones' (it is their activation point).
+            List<String> keys = new ArrayList<>();
+            a.replicas().forEach(r -> keys.add(r.deployment()));
+            a.dormant().forEach(d -> keys.add(d.deployment()));
+            List<LlmDeployment> owners = keys.stream()
                     .distinct()
-                    .map(k -> planned.get(k).cr())
+                    .map(k -> planned.containsKey(k) ? planned.get(k).cr() : liveByKey.get(statusKey(k)))
+                    .filter(Objects::nonNull)
                     .toList();
+            if (owners.isEmpty()) {
+                continue;
+            }
+            String ns = owners.get(0).getMetadata().getNamespace();
+            ensureToken(ns);
             String json;
             try {
                 json = HostAdminClient.JSON.writeValueAsString(a);
@@ -1189,10 +1323,18 @@ public final class PlacementLoop {
             }
             Host old = ledger.get(devId);
             Map<String, String> ready = old == null ? Map.of() : readyLabelsOf(old.pod());
-            List<String> sources = a.replicas().stream()
-                    .map(ReplicaAssignment::deployment)
+            List<String> sources = keys.stream()
                     .distinct()
-                    .map(k -> planned.get(k).uri())
+                    .map(k -> planned.containsKey(k)
+                            ? planned.get(k).uri()
+                            : liveByKey.containsKey(statusKey(k))
+                                    ? liveByKey
+                                            .get(statusKey(k))
+                                            .getSpec()
+                                            .getModel()
+                                            .getUri()
+                                    : null)
+                    .filter(Objects::nonNull)
                     .toList();
             // A CPU host's pod asks for the memory planned for its contents, not the device's whole share.
             long podBytes = plannedBytes(a, dev);
@@ -1792,6 +1934,8 @@ public final class PlacementLoop {
     /** Whether the host's state lists every assigned replica (a restarted host forgets its assignment). */
     private static boolean covers(HostState s, HostAssignment a) {
         Set<String> have = s.replicas().stream().map(ReplicaState::id).collect(Collectors.toSet());
+        // A replica released by its host (scaled to zero) is still the host's: it re-activates it on a request.
+        s.scaling().forEach(x -> have.addAll(x.releasedReplicas()));
         return a.replicas().stream().allMatch(r -> have.contains(r.id()));
     }
 
@@ -1817,10 +1961,22 @@ public final class PlacementLoop {
                         want.put(readyLabelOf(r.deployment()), "true");
                     }
                 }
+                // A deployment scaled to zero (released here) or dormant here keeps its Service on this host: the
+                // host holds its requests and activates it (or reports the demand).
+                Set<String> assignedHere = new HashSet<>();
+                desired.get(e.getKey()).replicas().forEach(r -> assignedHere.add(r.deployment()));
+                desired.get(e.getKey()).dormant().forEach(d -> assignedHere.add(d.deployment()));
+                // (An active one whose replica still loads keeps it too: the host holds its requests until it serves.)
+                for (DeploymentScalingState st : rep.state().scaling()) {
+                    if (assignedHere.contains(st.deployment())) {
+                        want.put(readyLabelOf(st.deployment()), "true");
+                    }
+                }
             } else {
                 Set<String> assigned = desired.get(e.getKey()).replicas().stream()
                         .map(r -> readyLabelOf(r.deployment()))
                         .collect(Collectors.toSet());
+                desired.get(e.getKey()).dormant().forEach(d -> assigned.add(readyLabelOf(d.deployment())));
                 have.forEach((k, v) -> {
                     if (assigned.contains(k)) {
                         want.put(k, v);
@@ -1912,6 +2068,406 @@ public final class PlacementLoop {
                                 + ": " + ev.reason());
             }
         }
+    }
+
+    // ------------------------------------------------------------------ scale to zero
+
+    /** A deployment's {@code spec.scaling} as the manifest rules read it, or null (none, or a spec that fails). */
+    private static Scaling scalingOf(Planned p) {
+        if (p == null) {
+            return null;
+        }
+        if (p.input() != null) {
+            return p.input().manifest().scaling();
+        }
+        if (p.cr().getSpec() == null || p.cr().getSpec().getScaling() == null) {
+            return null;
+        }
+        try {
+            return SpecInput.manifest(p.cr()).scaling();
+        } catch (RuntimeException e) { // a ManifestException: the spec's problem is reported where it is planned
+            return null;
+        }
+    }
+
+    /** What a host reported of a deployment's scale-to-zero state in the last pass that reached it, or null. */
+    private DeploymentScalingState lastScalingOf(Host h, String deployment) {
+        if (h == null) {
+            return null;
+        }
+        for (DeploymentScalingState st : lastScaling.getOrDefault(podKey(h.pod()), List.of())) {
+            if (st.deployment().equals(deployment)) {
+                return st;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The deployments that stay dormant this pass, with their activation points (device to dormant entry): those a
+     * host's assignment records as dormant, with no replica on any host, still live and still scaling to zero, and
+     * for which no host reported a held request. One with a held request is planned again (an Activating event)
+     * and put in {@code activating} with its activation points.
+     */
+    private Map<String, Map<String, DormantDeployment>> stillDormant(
+            Map<String, Host> ledger,
+            Map<String, Planned> planned,
+            Map<String, Map<String, DormantDeployment>> activating) {
+        Map<String, Map<String, DormantDeployment>> recorded = new TreeMap<>();
+        Set<String> withReplicas = new HashSet<>();
+        for (Host h : ledger.values()) {
+            h.assignment()
+                    .dormant()
+                    .forEach(d -> recorded.computeIfAbsent(d.deployment(), k -> new TreeMap<>())
+                            .put(h.deviceId(), d));
+            h.assignment().replicas().forEach(r -> withReplicas.add(r.deployment()));
+        }
+        Map<String, Map<String, DormantDeployment>> out = new TreeMap<>();
+        for (Map.Entry<String, Map<String, DormantDeployment>> e : recorded.entrySet()) {
+            String dep = e.getKey();
+            LlmDeployment cr = liveByKey.get(dep);
+            if (cr == null || withReplicas.contains(dep)) {
+                continue; // deleted, or placed again
+            }
+            Planned p = planned.get(dep);
+            Scaling sc = p != null ? scalingOf(p) : scalingOf(new Planned(cr, null, null, null, null, null, null));
+            if (sc == null || !sc.scalesToZero()) {
+                continue; // no longer scales to zero: its replicas run again
+            }
+            int held = 0;
+            long since = 0;
+            String where = null;
+            for (String dev : e.getValue().keySet()) {
+                DeploymentScalingState st = lastScalingOf(ledger.get(dev), dep);
+                if (st != null && st.heldRequests() > 0) {
+                    held += st.heldRequests();
+                    since = since == 0 ? st.demandSinceMillis() : Math.min(since, st.demandSinceMillis());
+                    where = ledger.get(dev).pod().getMetadata().getName();
+                }
+            }
+            if (held > 0) {
+                events.normal(
+                        cr,
+                        ACTIVATING,
+                        held + " request(s) held on host " + where + " since "
+                                + EventRecorder.time(java.time.Instant.ofEpochMilli(since))
+                                + ": placing the dormant deployment again");
+                activating.put(dep, e.getValue());
+                continue;
+            }
+            out.put(dep, e.getValue());
+        }
+        return out;
+    }
+
+    /**
+     * The idle copies of a namespace, by deployment with their current placements: deployments that scale to zero
+     * with every replica placed, and every host of theirs reporting them released with no request held.
+     */
+    private Map<String, List<Placement>> idleCopies(
+            String ns,
+            Map<String, Planned> planned,
+            List<Placement> current,
+            Map<String, Host> ledger,
+            List<Moving> moving) {
+        Map<String, List<Placement>> byDep = new TreeMap<>();
+        current.forEach(pl -> byDep.computeIfAbsent(pl.replica().deployment(), k -> new ArrayList<>())
+                .add(pl));
+        Set<String> isMoving = new HashSet<>();
+        moving.forEach(m -> isMoving.add(m.replica().deployment()));
+        Map<String, List<Placement>> out = new TreeMap<>();
+        for (Map.Entry<String, List<Placement>> e : byDep.entrySet()) {
+            Planned p = planned.get(e.getKey());
+            if (p == null
+                    || p.header() == null
+                    || !ns.equals(p.cr().getMetadata().getNamespace())
+                    || isMoving.contains(e.getKey())) {
+                continue;
+            }
+            Scaling sc = scalingOf(p);
+            if (sc == null
+                    || !sc.scalesToZero()
+                    || e.getValue().size() != p.deployment().replicas()) {
+                continue;
+            }
+            boolean idle = e.getValue().stream().allMatch(pl -> {
+                DeploymentScalingState st = lastScalingOf(ledger.get(pl.deviceId()), e.getKey());
+                return st != null && DeploymentScalingState.IDLE.equals(st.state()) && st.heldRequests() == 0;
+            });
+            if (idle) {
+                out.put(e.getKey(), e.getValue());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Decides the idle copies of a plan made with them reclaimable: per device the least recently used are evicted
+     * until the placed replicas and the copies left fit ({@link Reclaim}). An evicted deployment becomes dormant on
+     * its devices (an IdleEvicted event names the bytes and the replicas that needed them); one kept keeps its
+     * replicas where they are (still released on their hosts). A copy counts its weights, its workspace and its
+     * replicas' KV: what its host needs to re-activate it on its own.
+     */
+    private void reclaim(
+            PlanResult r,
+            List<Device> devices,
+            Map<String, List<Placement>> reclaiming,
+            List<Placement> current,
+            Set<ReplicaId> didNotFit,
+            Map<String, Planned> planned,
+            List<Placement> placements,
+            Map<String, String> claimed,
+            Map<String, Map<String, DormantDeployment>> dormant,
+            String ns) {
+        Map<String, List<String>> depsOfCopy = new TreeMap<>();
+        Map<String, long[]> copyBytes = new TreeMap<>(); // weights + KV, workspace, last used
+        Map<String, ModelRef> modelOf = new TreeMap<>();
+        for (Map.Entry<String, List<Placement>> e : reclaiming.entrySet()) {
+            Planned p = planned.get(e.getKey());
+            ModelRef m = p.deployment().model();
+            long lastUsed = 0;
+            for (Placement pl : e.getValue()) {
+                DeploymentScalingState st = lastScalingOf(hostOf(pl.deviceId()), e.getKey());
+                lastUsed = Math.max(lastUsed, st == null ? 0 : st.lastUsedMillis());
+            }
+            for (Placement pl : e.getValue()) {
+                String key = pl.deviceId() + "|" + m.digest();
+                depsOfCopy.computeIfAbsent(key, k -> new ArrayList<>());
+                if (!depsOfCopy.get(key).contains(e.getKey())) {
+                    depsOfCopy.get(key).add(e.getKey());
+                }
+                modelOf.put(key, m);
+                long[] b = copyBytes.computeIfAbsent(key, k -> new long[] {m.weightBytes(), m.workspaceBytes(), 0});
+                b[0] += p.deployment().kvBytesPerReplica();
+                b[2] = Math.max(b[2], lastUsed);
+            }
+        }
+        List<IdleCopy> copies = new ArrayList<>();
+        copyBytes.forEach((key, b) -> copies.add(new IdleCopy(
+                key.substring(0, key.indexOf('|')),
+                new ModelRef(modelOf.get(key).digest(), b[0], b[1]),
+                b[2])));
+        Reclaim rc = Reclaim.of(r, devices, copies);
+        Set<String> before = new HashSet<>();
+        current.forEach(pl -> before.add(pl.replica() + "@" + pl.deviceId()));
+        Set<String> evicted = new TreeSet<>();
+        for (IdleEviction ev : rc.evictions()) {
+            String key = ev.deviceId() + "|" + ev.copy().model().digest();
+            List<String> needing = r.placements().stream()
+                    .filter(pl -> pl.deviceId().equals(ev.deviceId())
+                            && (didNotFit.contains(pl.replica())
+                                    || !before.contains(pl.replica() + "@" + pl.deviceId())))
+                    .map(pl -> pl.replica().toString())
+                    .sorted()
+                    .toList();
+            for (String dep : depsOfCopy.getOrDefault(key, List.of())) {
+                evicted.add(dep);
+                events.warning(
+                        planned.get(dep).cr(),
+                        IDLE_EVICTED,
+                        "idle copy on " + ev.deviceId() + " evicted: " + Units.bytes(ev.bytes()) + " (" + ev.bytes()
+                                + " bytes: weights, workspace and the released replicas' KV) for "
+                                + (needing.isEmpty() ? "the replicas placed there" : String.join(", ", needing))
+                                + " (" + ev.reason() + "); its next request places it again");
+            }
+        }
+        for (Map.Entry<String, List<Placement>> e : reclaiming.entrySet()) {
+            String dep = e.getKey();
+            if (evicted.contains(dep)) {
+                // Evicted as a whole: each of its hosts stays its activation point.
+                Planned p = planned.get(dep);
+                for (Placement pl : e.getValue()) {
+                    dormant.computeIfAbsent(dep, k -> new TreeMap<>())
+                            .put(pl.deviceId(), new DormantDeployment(dep, p.cr().servedModelName()));
+                    claimed.put(pl.deviceId(), ns);
+                }
+                continue;
+            }
+            for (Placement pl : e.getValue()) {
+                placements.add(pl);
+                claimed.put(pl.deviceId(), ns);
+            }
+        }
+    }
+
+    /** The host recorded for a device in the pass in progress (set while planning), or null. */
+    private Host hostOf(String deviceId) {
+        return passLedger.get(deviceId);
+    }
+
+    private Map<String, Host> passLedger = Map.of();
+
+    /**
+     * The scaling policy of each deployment with {@code spec.scaling} among a host's replicas: {@code minReplicas}
+     * is split over the hosts by replica index (replicas 0 .. minReplicas-1 stay active, wherever they are).
+     */
+    private static List<ScalingPolicy> scalingPolicies(List<ReplicaAssignment> reps, Map<String, Planned> planned) {
+        Map<String, int[]> active = new TreeMap<>();
+        Map<String, Scaling> policy = new TreeMap<>();
+        for (ReplicaAssignment r : reps) {
+            Scaling sc = scalingOf(planned.get(r.deployment()));
+            if (sc == null) {
+                continue;
+            }
+            policy.put(r.deployment(), sc);
+            int[] n = active.computeIfAbsent(r.deployment(), k -> new int[1]);
+            int index = replicaIndex(r.id());
+            if (index >= 0 && index < sc.minReplicas()) {
+                n[0]++;
+            }
+        }
+        List<ScalingPolicy> out = new ArrayList<>();
+        policy.forEach((dep, sc) -> out.add(
+                new ScalingPolicy(dep, active.get(dep)[0], sc.idleTimeout().toMillis())));
+        return out;
+    }
+
+    /**
+     * Keeps, per host pod, the scale-to-zero states it reported this pass, and which host pods to poll between
+     * passes (those with a scaling policy or a dormant deployment).
+     */
+    private void rememberScaling(
+            Map<String, Pod> hostPods, Map<String, HostReport> reports, Map<String, HostAssignment> desired) {
+        Set<String> seen = new HashSet<>();
+        Map<String, Pod> poll = new TreeMap<>();
+        for (Map.Entry<String, Pod> e : hostPods.entrySet()) {
+            String key = podKey(e.getValue());
+            seen.add(key);
+            HostReport rep = reports.get(e.getKey());
+            if (rep != null && rep.state() != null) {
+                lastScaling.put(key, rep.state().scaling());
+                scalingSeen.put(key, scalingSummary(rep.state()));
+            } else {
+                lastScaling.remove(key);
+                scalingSeen.remove(key);
+            }
+            HostAssignment a = desired.get(e.getKey());
+            if (a != null && (!a.scaling().isEmpty() || !a.dormant().isEmpty())) {
+                poll.put(key, e.getValue());
+            }
+        }
+        lastScaling.keySet().retainAll(seen);
+        scalingSeen.keySet().retainAll(seen);
+        scalingHosts = Map.copyOf(poll);
+    }
+
+    /** What of a host's scale-to-zero states makes a pass worth running: each deployment's state and demand. */
+    private static String scalingSummary(HostState s) {
+        return s.scaling().stream()
+                .map(x -> x.deployment() + "=" + x.state() + (x.heldRequests() > 0 ? "+held" : ""))
+                .sorted()
+                .collect(Collectors.joining(","));
+    }
+
+    /**
+     * Reads the state of the hosts with a scaling policy or a dormant deployment (no write, no Kubernetes request)
+     * and says whether a pass should run: a deployment went idle, a held request arrived, or an activation ended.
+     * Run between passes, at a short interval, so that a dormant deployment's demand places it within seconds.
+     */
+    public boolean hasScalingHosts() {
+        return !scalingHosts.isEmpty();
+    }
+
+    /**
+     * Reads the hosts with a scaling policy or a dormant deployment; see {@link #hasScalingHosts}.
+     *
+     * @return whether a pass should run
+     */
+    public boolean pollScaling() {
+        Map<String, Pod> hosts = scalingHosts;
+        if (hosts.isEmpty()) {
+            return false;
+        }
+        List<java.util.concurrent.CompletableFuture<Boolean>> changed = new ArrayList<>();
+        for (Map.Entry<String, Pod> e : hosts.entrySet()) {
+            changed.add(java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> {
+                        Pod pod = e.getValue();
+                        URI uri = adminUri.apply(pod);
+                        if (uri == null) {
+                            return false;
+                        }
+                        String ns = pod.getMetadata().getNamespace();
+                        Tokens t = tokens.get(ns);
+                        if (t == null || t.current() == null) {
+                            return false;
+                        }
+                        try {
+                            HostState s = admin.state(uri, t.current(), tls == null ? null : tls.ensure(ns));
+                            // The pass it may start plans from these states: a held request seen here places its
+                            // dormant deployment in that very pass.
+                            lastScaling.put(e.getKey(), s.scaling());
+                            return !scalingSummary(s).equals(scalingSeen.get(e.getKey()));
+                        } catch (HostUnavailableException | RuntimeException ex) {
+                            return false; // the next pass reports an unavailable host
+                        }
+                    },
+                    pushPool));
+        }
+        boolean any = false;
+        for (var f : changed) {
+            try {
+                any |= f.get(pushOptions.hostTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (Exception ex) {
+                // a slow host: the pass reads it
+            }
+        }
+        return any;
+    }
+
+    /**
+     * Per deployment that scales to zero and is idle or dormant now, what its status says: Dormant (evicted, its
+     * hosts hold its next request) or Idle (every placed replica released on its host, the weights resident).
+     */
+    private static Map<String, StatusAggregator.ScalingView> scalingViews(
+            List<LlmDeployment> live,
+            Map<String, Planned> planned,
+            Map<String, Map<String, DormantDeployment>> dormant,
+            Map<ReplicaId, String> deviceOf,
+            Map<String, HostReport> reports) {
+        Map<String, StatusAggregator.ScalingView> out = new HashMap<>();
+        for (LlmDeployment d : live) {
+            Map<String, DormantDeployment> where = dormant.get(d.key());
+            if (where != null) {
+                out.put(
+                        d.key(),
+                        new StatusAggregator.ScalingView(
+                                DeploymentScalingState.DORMANT, 0, String.join(", ", where.keySet())));
+                continue;
+            }
+            Planned p = planned.get(d.key());
+            if (p == null || scalingOf(p) == null) {
+                continue;
+            }
+            List<String> devs = new ArrayList<>();
+            deviceOf.forEach((r, dev) -> {
+                if (r.deployment().equals(d.key())) {
+                    devs.add(dev);
+                }
+            });
+            if (devs.isEmpty() || devs.size() != p.deployment().replicas()) {
+                continue;
+            }
+            long reclaimable = 0;
+            boolean idle = true;
+            for (String dev : new TreeSet<>(devs)) {
+                HostReport rep = reports.get(dev);
+                DeploymentScalingState st =
+                        rep == null || rep.state() == null ? null : rep.state().scalingOf(d.key());
+                if (st == null || !DeploymentScalingState.IDLE.equals(st.state())) {
+                    idle = false;
+                    break;
+                }
+                reclaimable += st.reclaimableBytes();
+            }
+            if (idle) {
+                out.put(
+                        d.key(),
+                        new StatusAggregator.ScalingView(
+                                DeploymentScalingState.IDLE, reclaimable, String.join(", ", new TreeSet<>(devs))));
+            }
+        }
+        return out;
     }
 
     /** Keeps, per host pod, the replicas it reported ready this pass; a host that did not answer has none. */

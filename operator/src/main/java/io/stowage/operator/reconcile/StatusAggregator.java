@@ -21,6 +21,7 @@ import io.stowage.operator.crd.LlmDeploymentStatus;
 import io.stowage.operator.crd.MemoryStatus;
 import io.stowage.operator.crd.ModelStatus;
 import io.stowage.operator.crd.ReplicaPlacementStatus;
+import io.stowage.operator.crd.ScalingStatus;
 import io.stowage.operator.model.Units;
 import io.stowage.placement.plan.Device;
 import io.stowage.placement.plan.Refusal;
@@ -36,6 +37,12 @@ public final class StatusAggregator {
     public static final String PLACED = "Placed";
     public static final String READY = "Ready";
     public static final String DEGRADED = "Degraded";
+
+    /**
+     * A deployment scaled to zero: {@code state} Idle (replicas released, weights resident) or Dormant (evicted),
+     * with the bytes its idle copies hold and the devices where it is idle or held.
+     */
+    public record ScalingView(String state, long reclaimableBytes, String devices) {}
 
     /** Why a deployment is not (fully) planned; {@code failure} marks a spec or model the user must fix. */
     public record Problem(String reason, String message, boolean failure) {}
@@ -174,6 +181,25 @@ public final class StatusAggregator {
             Map<String, PlacementLoop.HostReport> reports,
             List<Refusal> refusals,
             Map<ReplicaId, String> standIns) {
+        write(d, planned, problem, deviceOf, devices, assignments, hostPods, reports, refusals, standIns, null);
+    }
+
+    /**
+     * As {@link #write(LlmDeployment, PlacementLoop.Planned, Problem, Map, Map, Map, Map, Map, List, Map)}, for a
+     * deployment that may be scaled to zero ({@code scaling} non-null: Idle or Dormant).
+     */
+    void write(
+            LlmDeployment d,
+            PlacementLoop.Planned planned,
+            Problem problem,
+            Map<ReplicaId, String> deviceOf,
+            Map<String, Device> devices,
+            Map<String, HostAssignment> assignments,
+            Map<String, Pod> hostPods,
+            Map<String, PlacementLoop.HostReport> reports,
+            List<Refusal> refusals,
+            Map<ReplicaId, String> standIns,
+            ScalingView scaling) {
         LlmDeploymentStatus old = d.getStatus() == null ? new LlmDeploymentStatus() : d.getStatus();
         LlmDeploymentStatus s = new LlmDeploymentStatus();
         int want = d.getSpec() == null ? 0 : d.getSpec().replicasOrZero();
@@ -252,7 +278,18 @@ public final class StatusAggregator {
         Long gen = d.getMetadata().getGeneration();
         List<Condition> conds = new ArrayList<>();
         String phase;
-        if (problem != null && (planned == null || planned.header() == null)) {
+        boolean dormant = scaling != null && "Dormant".equals(scaling.state());
+        if (dormant && problem == null) {
+            conds.add(cond(
+                    gen,
+                    old,
+                    PLACED,
+                    "False",
+                    "Dormant",
+                    "scaled to zero and evicted (its idle copy gave its memory to another deployment); the host on "
+                            + scaling.devices() + " holds its next request while the operator places it again"));
+            phase = "Dormant";
+        } else if (problem != null && (planned == null || planned.header() == null)) {
             conds.add(cond(gen, old, PLACED, "False", problem.reason(), problem.message()));
             phase = "InspectingModel".equals(problem.reason()) ? "Inspecting" : "Invalid";
         } else if (placed < want) {
@@ -280,6 +317,26 @@ public final class StatusAggregator {
         if (want > 0 && ready == want) {
             conds.add(cond(gen, old, READY, "True", "AllReplicasReady", ready + "/" + want + " replicas ready"));
             phase = "Ready";
+        } else if (scaling != null && "Idle".equals(scaling.state())) {
+            conds.add(cond(
+                    gen,
+                    old,
+                    READY,
+                    "False",
+                    "ScaledToZero",
+                    ready + "/" + want + " replicas active: released after spec.scaling.idleTimeout (KV given back);"
+                            + " the weights stay resident on " + scaling.devices() + " ("
+                            + Units.bytes(scaling.reclaimableBytes())
+                            + " reclaimable) and the next request re-activates it"));
+            phase = "Idle";
+        } else if (dormant) {
+            conds.add(cond(
+                    gen,
+                    old,
+                    READY,
+                    "False",
+                    "Dormant",
+                    "0/" + want + " replicas: evicted while idle; the next request places it again"));
         } else {
             conds.add(cond(
                     gen,
@@ -302,6 +359,14 @@ public final class StatusAggregator {
         }
         s.setConditions(conds);
         s.setPhase(phase);
+        if (scaling != null) {
+            ScalingStatus ss = new ScalingStatus();
+            ss.setState(scaling.state());
+            ss.setReclaimableBytes(scaling.reclaimableBytes());
+            ss.setReclaimable(Units.bytes(scaling.reclaimableBytes()));
+            ss.setDevices(scaling.devices());
+            s.setScaling(ss);
+        }
         if (!sameStatus(old, s)) {
             patchStatus(d, s);
         }

@@ -39,6 +39,18 @@ final class FakeHost implements AutoCloseable {
     final java.util.Set<String> loadingUris = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     volatile boolean garbage;
+
+    /**
+     * Deployments whose replicas this host has released (scaled to zero, as its Scaler would after the idle timeout
+     * of a scaling policy in its assignment): their KV is given back and they are reported Idle.
+     */
+    final java.util.Set<String> released = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Requests held per deployment (a dormant one's are the demand the operator acts on). */
+    final java.util.Map<String, Integer> held = new java.util.concurrent.ConcurrentHashMap<>();
+    /** When each deployment was last used here (epoch milliseconds). */
+    final java.util.Map<String, Long> lastUsedMillis = new java.util.concurrent.ConcurrentHashMap<>();
+    /** How many times the state was read. */
+    final AtomicInteger stateReads = new AtomicInteger();
     /** The UUID of the GPU this host reports it was given, or null. */
     volatile String gpuUuid;
     /** The UUID of the GPU this host's CUDA backend reports it opened (device.backend.uuid), or null: no backend. */
@@ -97,6 +109,7 @@ final class FakeHost implements AutoCloseable {
 
     private void state(HttpExchange ex) throws IOException {
         pause();
+        stateReads.incrementAndGet();
         if (authorised(ex)) {
             send(ex, 200, currentState());
         }
@@ -143,8 +156,58 @@ final class FakeHost implements AutoCloseable {
                     m.workspaceBytes()));
             used += m.weightBytes() + m.workspaceBytes();
         }
+        java.util.Set<String> policies = new java.util.HashSet<>();
+        a.scaling().forEach(p -> policies.add(p.deployment()));
+        java.util.Set<String> releasedHere = new java.util.HashSet<>(released);
+        releasedHere.retainAll(policies);
+        List<io.stowage.hostapi.DeploymentScalingState> scaling = new ArrayList<>();
+        for (io.stowage.hostapi.ScalingPolicy p : a.scaling()) {
+            List<String> ids = a.replicas().stream()
+                    .filter(r -> r.deployment().equals(p.deployment()))
+                    .map(ReplicaAssignment::id)
+                    .sorted()
+                    .toList();
+            boolean idle = releasedHere.contains(p.deployment());
+            long reclaimable = 0;
+            if (idle) {
+                String digest = a.replicas().stream()
+                        .filter(r -> r.deployment().equals(p.deployment()))
+                        .findFirst()
+                        .map(ReplicaAssignment::modelDigest)
+                        .orElse("");
+                reclaimable = a.models().stream()
+                        .filter(m -> m.digest().equals(digest))
+                        .mapToLong(m -> m.weightBytes() + m.workspaceBytes())
+                        .sum();
+            }
+            scaling.add(new io.stowage.hostapi.DeploymentScalingState(
+                    p.deployment(),
+                    null,
+                    idle
+                            ? io.stowage.hostapi.DeploymentScalingState.IDLE
+                            : io.stowage.hostapi.DeploymentScalingState.ACTIVE,
+                    idle ? ids : List.of(),
+                    lastUsedMillis.getOrDefault(p.deployment(), 0L),
+                    reclaimable,
+                    held.getOrDefault(p.deployment(), 0),
+                    held.getOrDefault(p.deployment(), 0) > 0 ? 1 : 0));
+        }
+        for (io.stowage.hostapi.DormantDeployment d : a.dormant()) {
+            scaling.add(new io.stowage.hostapi.DeploymentScalingState(
+                    d.deployment(),
+                    d.servedModelName(),
+                    io.stowage.hostapi.DeploymentScalingState.DORMANT,
+                    List.of(),
+                    lastUsedMillis.getOrDefault(d.deployment(), 0L),
+                    0,
+                    held.getOrDefault(d.deployment(), 0),
+                    held.getOrDefault(d.deployment(), 0) > 0 ? 1 : 0));
+        }
         List<ReplicaState> replicas = new ArrayList<>();
         for (ReplicaAssignment r : a.replicas()) {
+            if (releasedHere.contains(r.deployment())) {
+                continue; // released: not served, its KV given back
+            }
             replicas.add(new ReplicaState(
                     r.id(),
                     r.deployment(),
@@ -173,7 +236,8 @@ final class FakeHost implements AutoCloseable {
                 models,
                 replicas,
                 0,
-                0);
+                0,
+                scaling);
     }
 
     private void send(HttpExchange ex, int code, Object body) throws IOException {

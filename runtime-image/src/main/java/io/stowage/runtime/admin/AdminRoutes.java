@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.type.LogicalType;
 import io.stowage.hostapi.AdminError;
 import io.stowage.hostapi.HostApi;
 import io.stowage.hostapi.HostAssignment;
+import io.stowage.hostapi.HostState;
 import io.stowage.runtime.host.AssignmentException;
 import io.stowage.runtime.host.Host;
 import io.vertx.core.http.HttpServerResponse;
@@ -17,6 +18,7 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
 
@@ -27,7 +29,8 @@ import org.jboss.logging.Logger;
 public final class AdminRoutes {
     private static final Logger LOG = Logger.getLogger(AdminRoutes.class);
 
-    private final Host host;
+    private final Function<HostAssignment, HostState> apply;
+    private final Supplier<HostState> state;
     private final ObjectMapper json;
     /** Reads assignments strictly: no null for a number, no number for a string, no string for a number. */
     private final ObjectReader assignmentReader;
@@ -44,7 +47,21 @@ public final class AdminRoutes {
      *     empty refuses every call
      */
     public AdminRoutes(Host host, ObjectMapper json, Supplier<String> token) {
-        this.host = host;
+        this(a -> host.apply(a), () -> host.state(), json, token);
+    }
+
+    /**
+     * @param apply applies an assignment (the host's, or in a host pod the scaler's: policies and dormant deployments
+     *     with it), throwing {@link AssignmentException} to refuse it
+     * @param state the state {@code GET /admin/v1/state} answers
+     */
+    public AdminRoutes(
+            Function<HostAssignment, HostState> apply,
+            Supplier<HostState> state,
+            ObjectMapper json,
+            Supplier<String> token) {
+        this.apply = apply;
+        this.state = state;
         this.json = json;
         this.assignmentReader = strict(json).readerFor(HostAssignment.class);
         this.token = token;
@@ -57,7 +74,7 @@ public final class AdminRoutes {
                         .setBodyLimit(MAX_BODY_BYTES)) // no uploads: nothing is ever written to disk
                 .handler(this::assign)
                 .failureHandler(this::bodyRefused);
-        router.get(HostApi.STATE_PATH).handler(rc -> send(rc.response(), 200, host.state()));
+        router.get(HostApi.STATE_PATH).handler(rc -> send(rc.response(), 200, state.get()));
         io.stowage.runtime.openapi.OpenApiDocument.admin().register(router);
     }
 
@@ -154,7 +171,7 @@ public final class AdminRoutes {
         }
         // Converging may allocate KV pools: off the event loop.
         rc.vertx()
-                .executeBlocking(() -> host.apply(a))
+                .executeBlocking(() -> apply.apply(a))
                 .onSuccess(state -> send(rc.response(), 200, state))
                 .onFailure(e -> {
                     // A refusal never leaves the request without an answer, whatever went wrong.

@@ -88,12 +88,31 @@ public final class AdminServer implements AutoCloseable {
      *     for TLS never falls back to plain HTTP
      */
     public static AdminServer start(Vertx vertx, Host host, ObjectMapper json, Settings settings) throws Exception {
+        return start(vertx, a -> host.apply(a), () -> host.state(), json, settings);
+    }
+
+    /**
+     * Starts the server with the given ways to apply an assignment and to read the state (a host pod's scaler).
+     *
+     * @throws IllegalStateException as {@link #start(Vertx, Host, ObjectMapper, Settings)}
+     */
+    public static AdminServer start(
+            Vertx vertx,
+            java.util.function.Function<io.stowage.hostapi.HostAssignment, io.stowage.hostapi.HostState> apply,
+            java.util.function.Supplier<io.stowage.hostapi.HostState> state,
+            ObjectMapper json,
+            Settings settings)
+            throws Exception {
         AdminServer s = new AdminServer(vertx, settings);
-        s.listen(host, json);
+        s.listen(apply, state, json);
         return s;
     }
 
-    private void listen(Host host, ObjectMapper json) throws Exception {
+    private void listen(
+            java.util.function.Function<io.stowage.hostapi.HostAssignment, io.stowage.hostapi.HostState> apply,
+            java.util.function.Supplier<io.stowage.hostapi.HostState> state,
+            ObjectMapper json)
+            throws Exception {
         HttpServerOptions options = new HttpServerOptions();
         synchronized (this) {
             if (settings.tokenFile() != null) {
@@ -126,7 +145,7 @@ public final class AdminServer implements AutoCloseable {
             }
         }
         Router router = Router.router(vertx);
-        new AdminRoutes(host, json, token::get).register(router);
+        new AdminRoutes(apply, state, json, token::get).register(router);
         server = vertx.createHttpServer(options)
                 .requestHandler(router)
                 .listen(settings.port())

@@ -1,16 +1,20 @@
 package io.stowage.runtime.scaling;
 
+import io.stowage.hostapi.DeploymentScalingState;
+import io.stowage.hostapi.DormantDeployment;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.HostState;
 import io.stowage.hostapi.ModelAssignment;
 import io.stowage.hostapi.ModelPhase;
 import io.stowage.hostapi.ReplicaAssignment;
+import io.stowage.hostapi.ScalingPolicy;
 import io.stowage.placement.manifest.ByteSize;
 import io.stowage.placement.manifest.Scaling;
 import io.stowage.runtime.host.AssignmentException;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.LoadedModel;
 import io.stowage.runtime.host.Replica;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -38,6 +42,10 @@ import org.jboss.logging.Logger;
  * <p>It owns what the host is given: the desired assignment (every replica the manifests ask for) minus the released
  * replicas and the dropped models is what {@link Host#apply} sees. A request holds a {@link Lease} from its arrival
  * until it is queued on a replica, so a deployment with a request in flight is never released under it.
+ *
+ * <p>In a host pod ({@link #applyHost}) the operator owns the memory: the policies and the dormant deployments come
+ * with the assignment, the host releases and re-activates its own replicas, holds the requests of a dormant
+ * deployment and reports them as demand, and never drops weights on its own (it drops what the assignment drops).
  */
 public final class Scaler implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Scaler.class);
@@ -61,6 +69,10 @@ public final class Scaler implements AutoCloseable {
     private final Set<String> released = new HashSet<>();
     private final Set<String> dropped = new HashSet<>();
     private final Map<String, String> activationFailures = new HashMap<>();
+    private final Map<String, DormantDeployment> dormant = new TreeMap<>();
+    /** In a host pod: the operator owns the memory, so an activation never evicts (see {@link #applyHost}). */
+    private boolean hostMode;
+
     private final List<Waiter> waiters = new ArrayList<>();
     private final List<Event> events = new ArrayList<>();
     private final Map<String, Long> eventCounts = new HashMap<>();
@@ -68,13 +80,23 @@ public final class Scaler implements AutoCloseable {
     private ScheduledFuture<?> poller;
     private boolean closed;
 
-    /** A deployment's use: requests in flight, and when it last served (System.nanoTime). */
+    /**
+     * A deployment's use: requests in flight, when it last served (System.nanoTime, and the wall clock for the
+     * host's state), and since when requests have been in flight without a break (wall clock; 0 when none).
+     */
     private static final class Use {
         int inFlight;
         long lastUsedNanos;
+        long lastUsedMillis;
+        long busySinceMillis;
 
         Use(long now) {
+            touch(now);
+        }
+
+        void touch(long now) {
             lastUsedNanos = now;
+            lastUsedMillis = System.currentTimeMillis() - (System.nanoTime() - now) / 1_000_000;
         }
     }
 
@@ -112,6 +134,11 @@ public final class Scaler implements AutoCloseable {
         this.policies.clear();
         this.policies.putAll(policies);
         released.retainAll(ids);
+        // A replica whose deployment lost its policy serves again: nothing would ever activate it.
+        released.removeIf(id -> {
+            ReplicaAssignment r = replicaAssignment(id);
+            return r == null || !this.policies.containsKey(r.deployment());
+        });
         dropped.retainAll(digests);
         for (ReplicaAssignment r : a.replicas()) {
             use.computeIfAbsent(r.deployment(), k -> new Use(now));
@@ -191,14 +218,14 @@ public final class Scaler implements AutoCloseable {
                 busy |= r.queuedRequests() > 0 || r.activeSequences() > 0;
             }
             if (busy) {
-                u.lastUsedNanos = now;
+                u.touch(now);
                 continue;
             }
             List<ReplicaAssignment> active = replicasOf(Set.of(deployment)).stream()
                     .filter(r -> !released.contains(r.id()))
                     .toList();
             if (active.stream().anyMatch(r -> !ready.contains(r.id()))) {
-                u.lastUsedNanos = now; // still loading: its idle time starts once it serves
+                u.touch(now); // still loading: its idle time starts once it serves
                 continue;
             }
             int release = active.size() - e.getValue().minReplicas();
@@ -244,14 +271,21 @@ public final class Scaler implements AutoCloseable {
                 deployments.add(r.deployment());
             }
         }
+        for (DormantDeployment d : dormant.values()) {
+            if (d.servedModelName().equals(servedName)) {
+                deployments.add(d.deployment()); // held, and reported as demand, until its replicas come back
+            }
+        }
         if (deployments.isEmpty()) {
             return null;
         }
         long now = System.nanoTime();
         for (String d : deployments) {
             Use u = use.computeIfAbsent(d, k -> new Use(now));
-            u.inFlight++;
-            u.lastUsedNanos = now;
+            if (u.inFlight++ == 0) {
+                u.busySinceMillis = System.currentTimeMillis();
+            }
+            u.touch(now);
         }
         Lease lease = new Lease(servedName, deployments);
         if (replicasOf(deployments).stream().anyMatch(r -> released.contains(r.id()))) {
@@ -400,7 +434,8 @@ public final class Scaler implements AutoCloseable {
                                 + (evicted.isEmpty() ? "" : "; evicted idle " + evicted));
                 return;
             } catch (AssignmentException e) {
-                if (e.httpStatus() != 409) {
+                if (e.httpStatus() != 409 || hostMode) {
+                    // In a host pod the operator owns the memory: the host never evicts on its own.
                     fail(servedName, wasReleased, wasDropped, evicted, e.getMessage());
                     return;
                 }
@@ -570,13 +605,108 @@ public final class Scaler implements AutoCloseable {
         return out;
     }
 
-    /** Served names of deployments that are scaled to zero (a request activates them), sorted. */
+    /** Served names of deployments that are scaled to zero or dormant here (a request activates them), sorted. */
     public synchronized Set<String> idleServedNames() {
         Set<String> out = new java.util.TreeSet<>();
         Set<String> idle = idleDeployments();
         desired.replicas().stream()
                 .filter(r -> idle.contains(r.deployment()))
                 .forEach(r -> out.add(r.servedModelName()));
+        dormant.values().forEach(d -> out.add(d.servedModelName()));
+        return out;
+    }
+
+    /**
+     * Applies an assignment from the operator (a host pod): its scaling policies and dormant deployments with it.
+     * Released replicas stay released while the assignment keeps them; requests held for a deployment that leaves
+     * this host without replicas here are answered at once (503, retry: the Service now routes elsewhere).
+     *
+     * @throws AssignmentException Invalid (400) for a policy or dormant entry out of range; else as {@link Host#apply}
+     */
+    public HostState applyHost(HostAssignment a) {
+        String why = a.rangeProblem();
+        if (why != null) {
+            throw new AssignmentException("Invalid", 400, why);
+        }
+        synchronized (this) {
+            hostMode = true;
+            Map<String, Scaling> ps = new HashMap<>();
+            for (ScalingPolicy p : a.scaling()) {
+                ps.put(p.deployment(), new Scaling(p.minActive(), Duration.ofMillis(p.idleTimeoutMillis())));
+            }
+            Map<String, DormantDeployment> wasDormant = new TreeMap<>(dormant);
+            dormant.clear();
+            a.dormant().forEach(d -> dormant.put(d.deployment(), d));
+            try {
+                apply(new HostAssignment(a.generation(), a.budgetBytes(), a.models(), a.replicas()), ps, Set.of());
+            } catch (AssignmentException e) {
+                dormant.clear();
+                dormant.putAll(wasDormant);
+                throw e;
+            }
+            for (Waiter w : List.copyOf(waiters)) {
+                boolean here = dormant.values().stream()
+                                .anyMatch(d -> d.servedModelName().equals(w.servedName()))
+                        || desired.replicas().stream()
+                                .anyMatch(r -> r.servedModelName().equals(w.servedName()));
+                if (!here) {
+                    waiters.remove(w);
+                    w.ready()
+                            .completeExceptionally(new ActivationException("model '" + w.servedName()
+                                    + "' no longer activates on this host (the operator placed it elsewhere or removed it);"
+                                    + " retry: its Service routes to where it serves"));
+                }
+            }
+        }
+        return state();
+    }
+
+    /** The host's state with each scaled or dormant deployment's scale-to-zero state. */
+    public HostState state() {
+        HostState s = host.state();
+        return s.withScaling(scalingStates(s));
+    }
+
+    private synchronized List<DeploymentScalingState> scalingStates(HostState s) {
+        Set<String> names = new java.util.TreeSet<>(policies.keySet());
+        names.addAll(dormant.keySet());
+        List<DeploymentScalingState> out = new ArrayList<>();
+        for (String d : names) {
+            Use u = use.get(d);
+            long last = u == null ? 0 : u.lastUsedMillis;
+            int held = u == null ? 0 : u.inFlight;
+            long since = u == null || held == 0 ? 0 : u.busySinceMillis;
+            DormantDeployment dd = dormant.get(d);
+            List<ReplicaAssignment> rs = replicasOf(Set.of(d));
+            if (dd != null && rs.isEmpty()) {
+                out.add(new DeploymentScalingState(
+                        d, dd.servedModelName(), DeploymentScalingState.DORMANT, List.of(), last, 0, held, since));
+                continue;
+            }
+            if (rs.isEmpty()) {
+                continue;
+            }
+            List<String> rel = rs.stream()
+                    .map(ReplicaAssignment::id)
+                    .filter(released::contains)
+                    .sorted()
+                    .toList();
+            String state = rel.isEmpty()
+                    ? DeploymentScalingState.ACTIVE
+                    : rel.size() == rs.size() ? DeploymentScalingState.IDLE : DeploymentScalingState.PARTIAL;
+            long reclaimable = 0;
+            String digest = rs.getFirst().modelDigest();
+            if (rel.size() == rs.size()
+                    && !dropped.contains(digest)
+                    && replicasOfModel(digest).stream().allMatch(r -> released.contains(r.id()))) {
+                reclaimable = s.models().stream()
+                        .filter(m -> m.digest().equals(digest) && m.phase() == ModelPhase.LOADED)
+                        .mapToLong(m -> m.weightBytes() + m.workspaceBytes())
+                        .sum();
+            }
+            out.add(new DeploymentScalingState(
+                    d, rs.getFirst().servedModelName(), state, rel, last, reclaimable, held, since));
+        }
         return out;
     }
 
@@ -623,7 +753,10 @@ public final class Scaler implements AutoCloseable {
                     Use u = use.get(d);
                     if (u != null) {
                         u.inFlight = Math.max(0, u.inFlight - 1);
-                        u.lastUsedNanos = now;
+                        if (u.inFlight == 0) {
+                            u.busySinceMillis = 0;
+                        }
+                        u.touch(now);
                     }
                 }
             }

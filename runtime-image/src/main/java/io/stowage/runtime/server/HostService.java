@@ -382,7 +382,10 @@ public class HostService {
             LOG.infof("admin API off: neither %s nor %s is set", HostApi.TOKEN_ENV, HostApi.TOKEN_FILE_ENV);
             return;
         }
-        admin = AdminServer.start(vertx, host, json, settings);
+        // A host pod (neither local nor router mode) takes its scaling policies and dormant deployments with its
+        // assignment; local mode's scaler gets its policies from the manifests.
+        boolean hostPod = localDir.isEmpty() && routerDir.isEmpty();
+        admin = AdminServer.start(vertx, hostPod ? scaler::applyHost : host::apply, scaler::state, json, settings);
         adminActualPort = admin.port();
         LOG.infof("admin API on port %d (%s)", adminActualPort, admin.tls() ? "TLS" : "plain HTTP");
     }

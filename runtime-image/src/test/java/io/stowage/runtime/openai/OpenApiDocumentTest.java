@@ -143,16 +143,19 @@ class OpenApiDocumentTest {
     void adminSchemasHaveExactlyTheFieldsOfTheHostApiRecords() {
         JsonNode s = admin.at("/components/schemas");
         JsonNode state = s.get("HostState");
-        Map<Class<? extends Record>, JsonNode> pairs = Map.of(
-                HostAssignment.class, s.get("HostAssignment"),
-                ModelAssignment.class, s.get("ModelAssignment"),
-                ReplicaAssignment.class, s.get("ReplicaAssignment"),
-                HostState.class, state,
-                DeviceState.class, state.at("/properties/device"),
-                BackendState.class, state.at("/properties/device/properties/backend"),
-                ModelState.class, state.at("/properties/models/items"),
-                ReplicaState.class, state.at("/properties/replicas/items"),
-                AdminError.class, s.get("AdminError"));
+        Map<Class<? extends Record>, JsonNode> pairs = new java.util.LinkedHashMap<>();
+        pairs.put(HostAssignment.class, s.get("HostAssignment"));
+        pairs.put(ModelAssignment.class, s.get("ModelAssignment"));
+        pairs.put(ReplicaAssignment.class, s.get("ReplicaAssignment"));
+        pairs.put(HostState.class, state);
+        pairs.put(DeviceState.class, state.at("/properties/device"));
+        pairs.put(BackendState.class, state.at("/properties/device/properties/backend"));
+        pairs.put(ModelState.class, state.at("/properties/models/items"));
+        pairs.put(ReplicaState.class, state.at("/properties/replicas/items"));
+        pairs.put(AdminError.class, s.get("AdminError"));
+        pairs.put(io.stowage.hostapi.ScalingPolicy.class, s.get("ScalingPolicy"));
+        pairs.put(io.stowage.hostapi.DormantDeployment.class, s.get("DormantDeployment"));
+        pairs.put(io.stowage.hostapi.DeploymentScalingState.class, state.at("/properties/scaling/items"));
         pairs.forEach((record, schema) ->
                 assertThat(properties(schema)).as(record.getSimpleName()).isEqualTo(components(record)));
     }
