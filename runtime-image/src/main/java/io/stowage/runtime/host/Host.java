@@ -527,7 +527,21 @@ public final class Host implements AutoCloseable {
         return true;
     }
 
-    public synchronized HostState state() {
+    public HostState state() {
+        HostState s = stateWithoutProcess();
+        // the process's memory outside the lock: smaps_rollup walks the page tables (milliseconds with a model
+        // mapped), and every request's route() waits on this lock
+        return new HostState(
+                s.generation(),
+                s.device(),
+                s.models(),
+                s.replicas(),
+                ProcMemory.rssBytes(),
+                ProcMemory.pssBytes(),
+                s.scaling());
+    }
+
+    private synchronized HostState stateWithoutProcess() {
         List<ModelState> ms = new ArrayList<>();
         for (LoadedModel m : models.values()) {
             ms.add(new ModelState(
@@ -565,7 +579,7 @@ public final class Host implements AutoCloseable {
                 // the GPU the backend opened (measured through the driver) over what the environment names
                 deviceInfo.uuid() != null ? deviceInfo.uuid() : settings.gpuUuid(),
                 backendState());
-        return new HostState(generation, ds, ms, rs, ProcMemory.rssBytes(), ProcMemory.pssBytes());
+        return new HostState(generation, ds, ms, rs, -1, -1);
     }
 
     /** K_r as planned: the assignment's, else the contract's from the loaded model; 0 while unknown. */
