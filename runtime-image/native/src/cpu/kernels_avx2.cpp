@@ -564,8 +564,8 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float
 // elements and activation the four chunks reduce in one hadd tree to the eight 16-element dots in
 // the order [0 2 4 6 | 1 3 5 7], which are scaled in int32 by the 6-bit block scales shuffled into
 // that order; the two halves then add into one vector of the eight chunks' dots [0 .. 7], which is
-// converted and scaled once per 256 elements. Exact in int32: |q x| sums stay below 2^27.
-// Callgrind (avx2 set, 1024 x 2048, one row at a time): 127 -> ~95 instructions per 210-byte
+// converted and scaled once per 256 elements. Exact in int32: every sum stays below 2^26.
+// Callgrind (avx2 set, 1024 x 2048, one row at a time): 127 -> 93 instructions per 210-byte
 // block, where the sign trick spent a subtract and two sign operations per chunk and activation.
 // The decode (n = 1) kernel of Q6_K.
 template <int NX>
