@@ -453,6 +453,85 @@ void test_sets_agree() {
     }
 }
 
+// A Q6_K block from its 256 6-bit values (0..63), 16 scales and fp16 d, laid out as ggml does.
+void make_q6_K_block(const int *v, const int8_t *scales, uint16_t d, uint8_t *blk) {
+    memset(blk, 0, 210);
+    uint8_t *ql = blk, *qh = blk + 128;
+    for (int e = 0; e < 256; e++) {
+        const int half = e / 128, r = e % 128, chunk = r / 32, l = r % 32;
+        ql[half * 64 + (chunk & 1) * 32 + l] |= (uint8_t)((v[e] & 0xF) << ((chunk >> 1) * 4));
+        qh[half * 32 + l] |= (uint8_t)((v[e] >> 4) << (2 * chunk));
+    }
+    memcpy(blk + 192, scales, 16);
+    memcpy(blk + 208, &d, 2);
+}
+
+// Q6_K at the limits of the integer paths: 6-bit values 63 and 0 (31 and -32 after the offset),
+// scales 127 and -128, activations at full scale (every one quantizes to +-127, so each 16-value
+// half-block sum is +-2032). The decode kernel keeps the values unsigned and takes the offset off
+// through those half sums, the GEMM through 128 * sum(w), so a sum kept in 16 bits, or a product
+// of a scale and a half-block dot that wrapped, would show here. Every kernel set, decode (n = 1),
+// a small batch (n = 3) and the GEMM (n = 8), against the exact double product of the dequantized
+// weights and the activations (which quantize without error here).
+void test_q6_K_extremes() {
+    const int64_t cols = 512, rows = 4;
+    std::vector<uint8_t> w((size_t)rows * 420);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t b = 0; b < cols / 256; b++) {
+            int v[256];
+            int8_t sc[16];
+            for (int e = 0; e < 256; e++) {
+                switch (r) {
+                    case 0: v[e] = 63; break;
+                    case 1: v[e] = 0; break;
+                    case 2: v[e] = (e % 3 == 0) ? 63 : 0; break;
+                    default: v[e] = ((e / 16) % 2 == 0) ? 63 : 0; break;
+                }
+            }
+            for (int k = 0; k < 16; k++) sc[k] = (int8_t)(r == 1 ? -128 : (r == 2 && k % 2 ? -128 : 127));
+            make_q6_K_block(v, sc, 0x3c00 /* 1.0 */, w.data() + (size_t)r * 420 + (size_t)b * 210);
+        }
+    }
+    std::vector<float> wf((size_t)(rows * cols));
+    for (int64_t r = 0; r < rows; r++)
+        CHECK(stw_cpu_dequantize_row(STW_CPU_TYPE_Q6_K, w.data() + r * 420, wf.data() + r * cols, cols) == 0,
+              "dequantize");
+    CHECK(wf[0] == 127.0f * 31.0f && wf[cols] == 128.0f * 32.0f, "extreme weights %g %g", wf[0], wf[cols]);
+    const int64_t nmax = 8;
+    std::vector<float> x((size_t)(nmax * cols));
+    for (int64_t i = 0; i < nmax; i++)
+        for (int64_t k = 0; k < cols; k++) {
+            // vector 0: all +1; 1: all -1; then signs flipping every 16, 32, 3 ... values
+            const int64_t period = i < 2 ? 0 : (i == 2 ? 16 : (i == 3 ? 32 : i));
+            const bool neg = i == 1 || (period > 0 && (k / period) % 2 == 1);
+            x[(size_t)(i * cols + k)] = neg ? -2.0f : 2.0f;
+        }
+    const char *sets[] = {"portable", "avx2", "avx2-vnni"};
+    for (const char *set : sets) {
+        if (stw_cpu_select_kernel_set(set) != 0) continue;
+        for (int64_t n : {1, 3, 8}) {
+            std::vector<float> y((size_t)(n * rows), NAN);
+            std::vector<uint8_t> qs(stw_cpu_qscratch_bytes(STW_CPU_TYPE_Q6_K, cols, n));
+            CHECK(stw_cpu_matmul(STW_CPU_TYPE_Q6_K, w.data(), rows, cols, x.data(), n, y.data(), qs.data(), nullptr) ==
+                      0,
+                  "%s Q6_K extremes n=%lld: %s", set, (long long)n, stw_cpu_last_error());
+            for (int64_t i = 0; i < n; i++) {
+                for (int64_t r = 0; r < rows; r++) {
+                    double ref = 0, mag = 0;
+                    for (int64_t k = 0; k < cols; k++) {
+                        ref += (double)wf[(size_t)(r * cols + k)] * (double)x[(size_t)(i * cols + k)];
+                        mag += fabs((double)wf[(size_t)(r * cols + k)] * (double)x[(size_t)(i * cols + k)]);
+                    }
+                    const double got = y[(size_t)(i * rows + r)];
+                    CHECK(fabs(got - ref) <= 1e-6 * mag, "%s Q6_K extremes n=%lld row %lld vector %lld: %.9g, expected %.9g",
+                          set, (long long)n, (long long)r, (long long)i, got, ref);
+                }
+            }
+        }
+    }
+    stw_cpu_select_kernel_set("auto");
+}
+
 // --- ggml's own outputs ------------------------------------------------------------------------
 
 std::vector<uint8_t> read_golden(const char *name) {
@@ -856,6 +935,8 @@ int main() {
     }
     printf("test_decode_matches_batch\n");
     test_decode_matches_batch();
+    printf("test_q6_K_extremes\n");
+    test_q6_K_extremes();
     printf("%d checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

@@ -162,12 +162,39 @@ inline int32_t block_sum(const int8_t *qs) {
 #endif
 }
 
+// The sums of the two 16-value halves of one activation block, [0..15] in the low and [16..31] in
+// the high int16 (each within +-2032).
+inline void half_sums(const int8_t *qs, int16_t *lo, int16_t *hi) {
+#if defined(__SSE2__)
+    const __m128i bias = _mm_set1_epi8((char)0x80), zero = _mm_setzero_si128();
+    const __m128i s0 = _mm_sad_epu8(_mm_xor_si128(_mm_loadu_si128((const __m128i *)qs), bias), zero);
+    const __m128i s1 = _mm_sad_epu8(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(qs + 16)), bias), zero);
+    *lo = (int16_t)(_mm_cvtsi128_si32(s0) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(s0, s0)) - 16 * 128);
+    *hi = (int16_t)(_mm_cvtsi128_si32(s1) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(s1, s1)) - 16 * 128);
+#else
+    int32_t a = 0, b = 0;
+    for (int k = 0; k < 16; k++) {
+        a += qs[k];
+        b += qs[16 + k];
+    }
+    *lo = (int16_t)a;
+    *hi = (int16_t)b;
+#endif
+}
+
 // The precomputed-sums table of one activation vector (see dot_pre_fn): per 8 blocks the 8 scales,
-// then the 8 scaled sums.
-void fill_pre(const block_q8_x *xq, int64_t nbk, float *pj) {
+// then the 8 scaled sums, or for Q6_K (halves) the 16 int16 sums of the blocks' 16-value halves
+// in the same 32 bytes.
+void fill_pre(const block_q8_x *xq, int64_t nbk, float *pj, bool halves) {
     for (int64_t b = 0; b < nbk; b++) {
         pj[(b / 8) * 16 + (b % 8)] = xq[b].d;
-        pj[(b / 8) * 16 + 8 + (b % 8)] = xq[b].d * (float)block_sum(xq[b].qs);
+        if (halves) {
+            int16_t lohi[2];
+            half_sums(xq[b].qs, &lohi[0], &lohi[1]);
+            memcpy((char *)(pj + (b / 8) * 16 + 8) + 4 * (b % 8), lohi, 4);
+        } else {
+            pj[(b / 8) * 16 + 8 + (b % 8)] = xq[b].d * (float)block_sum(xq[b].qs);
+        }
     }
 }
 
@@ -209,6 +236,7 @@ struct matmul_ctx {
     bool gemm;         // prefill through k->gemm (activations offset by 128)
     bool pre;          // one row at a time through k->cols_pre (rows short enough for its table)
     const float *pre1;  // n == 1 with pre: the activation's table, built once per matmul
+    bool pre_halves;    // the table holds 16-value half-block sums (Q6_K) instead of scaled block sums
 };
 
 void matmul_task(void *p, int task, int) {
@@ -254,7 +282,7 @@ void matmul_task(void *p, int task, int) {
         for (int64_t i = i0; i < i1; i += 4) {
             const int nx = (int)min64(4, i1 - i);
             for (int j = 0; j < nx; j++)
-                fill_pre((const block_q8_x *)(c->x + (size_t)(i + j) * c->x_stride), nbk, pre + j * ps);
+                fill_pre((const block_q8_x *)(c->x + (size_t)(i + j) * c->x_stride), nbk, pre + j * ps, c->pre_halves);
             for (int64_t r = r0; r < r1; r++) {
                 c->k->cols_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i * c->x_stride, c->x_stride,
                                nx, pre, ps, c->y + i * c->rows + r, c->rows);
@@ -542,6 +570,7 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch && (flags & STW_CPU_MATMUL_NO_GEMM) == 0;
     c.pre = !c.gemm && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
     c.pre1 = nullptr;
+    c.pre_halves = type == STW_CPU_TYPE_Q6_K;
     // Decode through the precomputed-sums kernels (Q4_0, Q4_K, Q6_K): the activation's table is built
     // once here, not per row as the plain one-row kernels redo it (scale gathers, the sums for Q4_0's
     // offset and Q4_K's mins); with the kernels' own changes, instructions per weight byte fell from
@@ -559,7 +588,7 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
         c.x = (const uint8_t *)qscratch;
         c.x_stride = q.q_stride;
         if (n == 1 && c.pre && !c.rows_kernel) {
-            fill_pre((const block_q8_x *)c.x, cols / QK, pre1);
+            fill_pre((const block_q8_x *)c.x, cols / QK, pre1, c.pre_halves);
             c.pre1 = pre1;
         }
     } else {

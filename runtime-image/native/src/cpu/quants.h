@@ -142,8 +142,9 @@ typedef void (*dot_tile_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, in
 
 // One row x nx (1..4) activation vectors for a weight type whose dot also needs the sum of each
 // activation block (Q4_K's mins). pre holds, per activation vector (stride pre_stride floats) and
-// per 256 elements, the 8 block scales dx and then the 8 products dx * sum(block): computed once
-// per activation vector and tile instead of once per weight row.
+// per 256 elements, the 8 block scales dx and then the 8 products dx * sum(block) (for Q6_K, whose
+// scales are per 16 elements, the 16 int16 sums of the blocks' 16-value halves in those 32 bytes):
+// computed once per activation vector and tile instead of once per weight row.
 typedef void (*dot_pre_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx,
                            const float *pre, int64_t pre_stride, float *out, int64_t out_stride);
 
