@@ -57,3 +57,11 @@ cmake "${gen[@]}" -S "$cache/src" -B "$cache/build-sm$arch" -DCMAKE_BUILD_TYPE=R
 cmake --build "$cache/build-sm$arch" --target llama-bench --parallel
 install -D -m 755 "$cache/build-sm$arch/bin/llama-bench" "$dest/bin/llama-bench"
 echo "build-llama-cpp: $dest/bin/llama-bench ($(du -h "$dest/bin/llama-bench" | cut -f1))"
+# the device runner carries at most 64 MiB: a stripped, xz-compressed copy (about 41 MB for sm_90) that
+# gpu-check.sh unpacks when bin/llama-bench is not there
+if command -v strip >/dev/null 2>&1 && command -v xz >/dev/null 2>&1; then
+  strip -o "$dest/llama-bench.stripped" "$dest/bin/llama-bench"
+  xz -T0 -6 -c "$dest/llama-bench.stripped" >"$dest/llama-bench.xz"
+  rm -f "$dest/llama-bench.stripped"
+  echo "build-llama-cpp: $dest/llama-bench.xz ($(du -h "$dest/llama-bench.xz" | cut -f1)) to carry to the GPU machine"
+fi

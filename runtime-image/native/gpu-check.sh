@@ -110,6 +110,11 @@ if [ -z "${STW_SKIP_BENCH:-}" ]; then
     note "decode b1 tok/s, CUDA graphs off" ok "$graphs_off"
   fi
   llama_bench="${LLAMA_BIN:-$here/llama-cuda/bin}/llama-bench"
+  # carried compressed (build-llama-cpp.sh writes llama-cuda/llama-bench.xz): unpacked into the build directory
+  if [ ! -x "$llama_bench" ] && [ -z "${LLAMA_BIN:-}" ] && [ -f "$here/llama-cuda/llama-bench.xz" ]; then
+    xz -dc "$here/llama-cuda/llama-bench.xz" >"$build/llama-bench" && chmod 755 "$build/llama-bench" &&
+      llama_bench="$build/llama-bench"
+  fi
   if [ -x "$llama_bench" ]; then
     t0=$SECONDS
     : >"$out/llama-bench.log"
