@@ -161,35 +161,7 @@ public final class PlacementLoop {
             Map<String, Long> reportedBytesByDevice,
             Map<String, Long> phaseMillis,
             boolean settling,
-            boolean scaling) {
-        /** A pass with no deployment that scales to zero. */
-        public PassResult(
-                int deployments,
-                int placedReplicas,
-                int pendingReplicas,
-                int devices,
-                int hosts,
-                List<Refusal> refusals,
-                List<Eviction> evictions,
-                Map<String, Long> plannedBytesByDevice,
-                Map<String, Long> reportedBytesByDevice,
-                Map<String, Long> phaseMillis,
-                boolean settling) {
-            this(
-                    deployments,
-                    placedReplicas,
-                    pendingReplicas,
-                    devices,
-                    hosts,
-                    refusals,
-                    evictions,
-                    plannedBytesByDevice,
-                    reportedBytesByDevice,
-                    phaseMillis,
-                    settling,
-                    false);
-        }
-    }
+            boolean scaling) {}
 
     /** The event reason on a deployment whose idle copy was evicted for another deployment's replicas. */
     static final String IDLE_EVICTED = "IdleEvicted";

@@ -161,7 +161,7 @@ public final class StatusAggregator {
             Map<String, Pod> hostPods,
             Map<String, PlacementLoop.HostReport> reports,
             List<Refusal> refusals) {
-        write(d, planned, problem, deviceOf, devices, assignments, hostPods, reports, refusals, Map.of());
+        write(d, planned, problem, deviceOf, devices, assignments, hostPods, reports, refusals, Map.of(), null);
     }
 
     /**
@@ -169,24 +169,7 @@ public final class StatusAggregator {
      *
      * @param standIns per replica that is moving, the device of its old copy, which serves until the replica's new
      *     device does: a replica whose copy reports ready counts as ready (its Service has that endpoint)
-     */
-    void write(
-            LlmDeployment d,
-            PlacementLoop.Planned planned,
-            Problem problem,
-            Map<ReplicaId, String> deviceOf,
-            Map<String, Device> devices,
-            Map<String, HostAssignment> assignments,
-            Map<String, Pod> hostPods,
-            Map<String, PlacementLoop.HostReport> reports,
-            List<Refusal> refusals,
-            Map<ReplicaId, String> standIns) {
-        write(d, planned, problem, deviceOf, devices, assignments, hostPods, reports, refusals, standIns, null);
-    }
-
-    /**
-     * As {@link #write(LlmDeployment, PlacementLoop.Planned, Problem, Map, Map, Map, Map, Map, List, Map)}, for a
-     * deployment that may be scaled to zero ({@code scaling} non-null: Idle or Dormant).
+     * @param scaling the deployment's scale-to-zero view when it may be Idle or Dormant, else null
      */
     void write(
             LlmDeployment d,

@@ -198,7 +198,8 @@ class StatusAggregatorTest {
                         hostPods,
                         reports,
                         refusals,
-                        Map.of(new ReplicaId(d.key(), 0), old));
+                        Map.of(new ReplicaId(d.key(), 0), old),
+                        null);
 
         LlmDeploymentStatus s = read("chat").getStatus();
         assertThat(s.getReadyReplicas()).isEqualTo(1);

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.stowage.hostapi.HostAssignment;
 import io.stowage.hostapi.ModelAssignment;
 import io.stowage.hostapi.ReplicaAssignment;
@@ -14,15 +13,9 @@ import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
 import io.stowage.runtime.host.ModelFetcher;
 import io.stowage.runtime.host.ModelSourcePolicy;
-import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.scaling.Scaler;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.ext.web.Router;
 import java.net.InetSocketAddress;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -86,22 +79,7 @@ class ActivationBoundTest {
                 Set.of("ns/slow"));
 
         vertx = Vertx.vertx();
-        Router router = Router.router(vertx);
-        new OpenAiRoutes(
-                        host,
-                        new HostMetrics(new SimpleMeterRegistry(), host),
-                        JSON,
-                        3,
-                        new OpenAiRoutes.Limits(1 << 20, 1 << 20))
-                .withScaler(scaler, Duration.ofMillis(300))
-                .register(router);
-        port = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1"))
-                .requestHandler(router)
-                .listen(0)
-                .toCompletionStage()
-                .toCompletableFuture()
-                .get(30, TimeUnit.SECONDS)
-                .actualPort();
+        port = ScaledFrontDoor.serve(vertx, host, scaler, JSON, 3, Duration.ofMillis(300));
     }
 
     @AfterEach
@@ -117,15 +95,8 @@ class ActivationBoundTest {
     void aHeldRequestPastTheActivationTimeoutIsAnswered503WithRetryAfterAndReleasesItsHold() throws Exception {
         assertThat(scaler.idleServedNames()).containsExactly("slow");
 
-        HttpResponse<String> r = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
-                                .header("Content-Type", "application/json")
-                                .timeout(Duration.ofSeconds(30))
-                                .POST(HttpRequest.BodyPublishers.ofString(
-                                        "{\"model\": \"slow\", \"prompt\": \"Once\", \"max_tokens\": 4}"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r =
+                ScaledFrontDoor.complete(port, "slow", Duration.ofSeconds(30)).get(60, TimeUnit.SECONDS);
 
         assertThat(r.statusCode()).as(r.body()).isEqualTo(503);
         assertThat(r.headers().firstValue("Retry-After")).hasValue("3");

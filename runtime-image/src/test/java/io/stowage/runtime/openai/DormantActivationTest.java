@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.stowage.hostapi.DeploymentScalingState;
 import io.stowage.hostapi.DormantDeployment;
 import io.stowage.hostapi.HostAssignment;
@@ -15,14 +14,8 @@ import io.stowage.runtime.engine.TestModels;
 import io.stowage.runtime.host.Host;
 import io.stowage.runtime.host.HostSettings;
 import io.stowage.runtime.host.ModelFetcher;
-import io.stowage.runtime.metrics.HostMetrics;
 import io.stowage.runtime.scaling.Scaler;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.ext.web.Router;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -58,22 +51,7 @@ class DormantActivationTest {
         scaler.applyHost(
                 new HostAssignment(1, 0, List.of(), List.of(), List.of(), List.of(new DormantDeployment("ns/a", "a"))));
         vertx = Vertx.vertx();
-        Router router = Router.router(vertx);
-        new OpenAiRoutes(
-                        host,
-                        new HostMetrics(new SimpleMeterRegistry(), host),
-                        JSON,
-                        2,
-                        new OpenAiRoutes.Limits(1 << 20, 1 << 20))
-                .withScaler(scaler, activationTimeout)
-                .register(router);
-        port = vertx.createHttpServer(new HttpServerOptions().setHost("127.0.0.1"))
-                .requestHandler(router)
-                .listen(0)
-                .toCompletionStage()
-                .toCompletableFuture()
-                .get(30, TimeUnit.SECONDS)
-                .actualPort();
+        port = ScaledFrontDoor.serve(vertx, host, scaler, JSON, 2, activationTimeout);
     }
 
     @AfterEach
@@ -90,15 +68,7 @@ class DormantActivationTest {
     }
 
     private CompletableFuture<HttpResponse<String>> complete() {
-        return HttpClient.newHttpClient()
-                .sendAsync(
-                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
-                                .header("Content-Type", "application/json")
-                                .timeout(Duration.ofSeconds(60))
-                                .POST(HttpRequest.BodyPublishers.ofString(
-                                        "{\"model\": \"a\", \"prompt\": \"Once\", \"max_tokens\": 4}"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        return ScaledFrontDoor.complete(port, "a", Duration.ofSeconds(60));
     }
 
     @Test
