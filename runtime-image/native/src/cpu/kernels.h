@@ -22,6 +22,10 @@ enum stw_cpu_type {
     STW_CPU_TYPE_Q4_K = 12,
     STW_CPU_TYPE_Q6_K = 14,
     STW_CPU_TYPE_BF16 = 30,
+    // Internal, never in a GGUF: the load-time row-interleaved repack of Q4_0 / Q4_K (see
+    // stw_cpu_repack_r8). Same bytes per row as the source type; rows is a multiple of 8.
+    STW_CPU_TYPE_Q4_0_R8 = 1002,
+    STW_CPU_TYPE_Q4_K_R8 = 1012,
 };
 
 // Status codes: 0 is success, every error is negative. stw_cpu_last_error() holds the details

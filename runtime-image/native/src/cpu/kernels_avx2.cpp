@@ -1310,6 +1310,8 @@ struct k_q6_K {
 
 }  // namespace
 
+#include "kernels_avx2_q4_K_r8.h"  // q4_K_r8_avx2
+
 const kernel_set STW_CPU_SET_SYMBOL = {
     STW_CPU_SET_NAME,
     quantize_x_avx2,
@@ -1324,6 +1326,8 @@ const kernel_set STW_CPU_SET_SYMBOL = {
     {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
     {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
     {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K},
+    {},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_avx2},
 };
 
 }  // namespace stw_cpu

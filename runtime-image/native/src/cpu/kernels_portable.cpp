@@ -2,6 +2,7 @@
 // AVX2/FMA/F16C or when STOWAGE_CPU=portable.
 #include <math.h>
 
+#include "portable_q4_K_r8.h"  // q4_K_r8_portable
 #include "quants.h"
 
 namespace stw_cpu {
@@ -206,6 +207,8 @@ const kernel_set kernel_set_portable = {
     {rows_of<dot_q4_0>, dot_q4_0, nullptr, nullptr, nullptr},
     {rows_of<dot_q4_K>, dot_q4_K, nullptr, nullptr, nullptr},
     {rows_of<dot_q6_K>, dot_q6_K, nullptr, nullptr, nullptr},
+    {},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_portable},
 };
 
 }  // namespace stw_cpu
