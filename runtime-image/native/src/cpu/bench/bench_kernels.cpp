@@ -7,6 +7,10 @@
 //                     [--shape ROWSxCOLS]  (default: 4096x4096, 11008x4096, 4096x11008)
 //                     [--in-cache]  (one copy of the matrix, so a small one stays in cache)
 //                     [--rows-kernel-max BYTES]  (largest quantized matrix decoded 4 rows at a time)
+//   stw_bench_kernels --q4k-r8 [--shape ROWSxCOLS] [--seconds S] [--in-cache]
+//                     Q4_K decode (one activation vector, one thread) through stw_cpu_matmul next to
+//                     the Q4_K R8 kernel of the same set on the same matrix repacked (default
+//                     2048x5632), alternating in rounds; GB/s of weights, best per round.
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -23,7 +27,7 @@
 #endif
 
 #include "kernels.h"
-#include "quants.h"  // stw_cpu::set_rows_kernel_max_bytes for --rows-kernel-max
+#include "quants.h"  // set_rows_kernel_max_bytes (--rows-kernel-max); the kernel sets and pack_q4_K_r8 (--q4k-r8)
 
 namespace {
 
@@ -136,6 +140,86 @@ void bench_memory(stw_threadpool *pool, double seconds, double *copy_gbs, double
     if (sink == 42) printf(" ");  // keeps the reads alive
 }
 
+const stw_cpu::kernel_set *kernel_set_named(const char *name) {
+#if defined(STW_CPU_HAVE_AVXVNNI)
+    if (!strcmp(name, "avx2-vnni")) return &stw_cpu::kernel_set_avx2_vnni;
+#endif
+#if defined(STW_CPU_HAVE_AVX2)
+    if (!strcmp(name, "avx2")) return &stw_cpu::kernel_set_avx2;
+#endif
+    return &stw_cpu::kernel_set_portable;
+}
+
+// Q4_K decode, one thread: the current path (stw_cpu_matmul, n = 1: the precomputed-sums row
+// kernel) against the R8 kernel over the same rows packed into panels (quantize_x once, then one
+// r8 call per panel, as a driver would). Copies of the matrix (> 256 MiB in all) unless in_cache.
+// Alternates the two in rounds of `seconds` each so both see the same machine load.
+int bench_q4k_r8(int64_t rows, int64_t cols, double seconds, bool in_cache) {
+    const stw_cpu::kernel_set *ks = kernel_set_named(stw_cpu_kernel_set());
+    const size_t rb = stw_cpu_row_bytes(STW_CPU_TYPE_Q4_K, cols);
+    if (rb == 0 || rows % 8 != 0 || ks->q4_K_r8.r8 == nullptr) {
+        fprintf(stderr, "--q4k-r8 needs cols a multiple of 256 and rows a multiple of 8, got %lldx%lld\n",
+                (long long)rows, (long long)cols);
+        return 2;
+    }
+    const size_t mat = rb * (size_t)rows;
+    const int copies = in_cache ? 1 : (int)std::max<size_t>(2, ((size_t)256 << 20) / mat + 1);
+    std::vector<uint8_t> w(mat * copies), wr(mat * copies);
+    std::mt19937 rng(1234);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> row((size_t)cols);
+    for (int64_t r = 0; r < rows; r++) {
+        for (auto &v : row) v = u(rng) * 0.05f;
+        stw_cpu_quantize_row(STW_CPU_TYPE_Q4_K, row.data(), w.data() + (size_t)r * rb, cols);
+    }
+    for (int64_t p = 0; p < rows / 8; p++) stw_cpu::pack_q4_K_r8(cols, w.data() + (size_t)p * 8 * rb, wr.data() + (size_t)p * 8 * rb);
+    for (int k = 1; k < copies; k++) {
+        memcpy(w.data() + k * mat, w.data(), mat);
+        memcpy(wr.data() + k * mat, wr.data(), mat);
+    }
+    std::vector<float> x((size_t)cols), y((size_t)rows), yr((size_t)rows);
+    for (auto &v : x) v = u(rng);
+    std::vector<uint8_t> q(stw_cpu_qscratch_bytes(STW_CPU_TYPE_Q4_K, cols, 1) + 1);
+    std::vector<stw_cpu::block_q8_x> xq((size_t)(cols / 32));
+    printf("Q4_K decode, %lldx%lld (%.1f MiB), 1 thread, kernel set %s, %s; GB/s of weights, best per round\n",
+           (long long)rows, (long long)cols, mat / 1048576.0, ks->name, in_cache ? "one copy (in cache)" : "from DRAM");
+    printf("%-6s %14s %14s %8s\n", "round", "q4_K matmul", "q4_K_r8", "ratio");
+    double all_a = 0, all_b = 0;
+    for (int round = 0; round < 5; round++) {
+        double best_a = 1e30, best_b = 1e30;
+        int k = 0;
+        for (double t0 = now_s(); now_s() - t0 < seconds; k++) {
+            const double s = now_s();
+            if (stw_cpu_matmul(STW_CPU_TYPE_Q4_K, w.data() + (k % copies) * mat, rows, cols, x.data(), 1, y.data(),
+                               q.data(), nullptr) != 0) {
+                fprintf(stderr, "matmul failed: %s\n", stw_cpu_last_error());
+                return 1;
+            }
+            best_a = std::min(best_a, now_s() - s);
+        }
+        for (double t0 = now_s(); now_s() - t0 < seconds; k++) {
+            const double s = now_s();
+            const uint8_t *wk = wr.data() + (k % copies) * mat;
+            ks->quantize_x(x.data(), xq.data(), cols);
+            for (int64_t p = 0; p < rows / 8; p++)
+                ks->q4_K_r8.r8(cols, wk + (size_t)p * 8 * rb, (const uint8_t *)xq.data(), 0, 1, yr.data() + 8 * p, 8);
+            best_b = std::min(best_b, now_s() - s);
+        }
+        all_a = std::max(all_a, mat / best_a / 1e9);
+        all_b = std::max(all_b, mat / best_b / 1e9);
+        printf("%-6d %14.2f %14.2f %7.2fx\n", round, mat / best_a / 1e9, mat / best_b / 1e9, best_a / best_b);
+        fflush(stdout);
+    }
+    double maxdiff = 0, maxy = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        maxdiff = std::max(maxdiff, (double)fabsf(y[(size_t)r] - yr[(size_t)r]));
+        maxy = std::max(maxy, (double)fabsf(y[(size_t)r]));
+    }
+    printf("best   %14.2f %14.2f %7.2fx   (max |y - y_r8| = %.3g of max |y| %.3g)\n", all_a, all_b, all_b / all_a,
+           maxdiff, maxy);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -144,10 +228,16 @@ int main(int argc, char **argv) {
     double seconds = 1.0;
     int64_t n = 1;
     bool in_cache = false;  // one copy of the matrix: measures the kernels, not DRAM
+    bool q4k_r8 = false, shape_given = false;
     std::vector<std::array<int64_t, 2>> shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--in-cache")) {
             in_cache = true;
+            i--;
+            continue;
+        }
+        if (!strcmp(argv[i], "--q4k-r8")) {
+            q4k_r8 = true;
             i--;
             continue;
         }
@@ -167,12 +257,14 @@ int main(int argc, char **argv) {
                 return 2;
             }
             shapes = {{r, c}};
+            shape_given = true;
         }
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
         }
     }
+    if (q4k_r8) return bench_q4k_r8(shape_given ? shapes[0][0] : 2048, shape_given ? shapes[0][1] : 5632, seconds, in_cache);
     printf("kernel set: %s, n (activation vectors) = %lld\n", stw_cpu_kernel_set(), (long long)n);
     std::mt19937 rng(1234);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
