@@ -120,10 +120,10 @@ void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
             }
             for (int j = 0; j < NX; j++) id[j] = _mm256_madd_epi16(s16[j], _mm256_set1_epi16(1));
 #endif
-            const __m256 dsc =
-                _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(scm + 8 * s)))));
-            const __m256 mdf = _mm256_mul_ps(
-                dmv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(scm + 64 + 8 * s)))));
+            const __m128i sc8 = _mm_loadl_epi64((const __m128i *)(scm + 8 * s));
+            const __m128i m8 = _mm_loadl_epi64((const __m128i *)(scm + 64 + 8 * s));
+            const __m256 dsc = _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)));
+            const __m256 mdf = _mm256_mul_ps(dmv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m8)));
             for (int j = 0; j < NX; j++) {
                 const __m256 dx = _mm256_set1_ps(xb[j][8 * b + s].d);
                 acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(id[j]), _mm256_mul_ps(dsc, dx), acc[j]);

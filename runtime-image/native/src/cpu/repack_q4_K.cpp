@@ -25,10 +25,14 @@ constexpr int kRows = 8;
 constexpr size_t kPanelBlock = kRows * sizeof(block_q4_K);  // 1152
 
 // Nibble of column c (0..255) of a Q4_K block: per 64 columns 32 bytes, low nibbles first.
-inline int q4k_nibble(const uint8_t *qs, int c) { return (qs[32 * (c / 64) + c % 32] >> (4 * ((c % 64) / 32))) & 0xF; }
+inline int q4k_nibble(const uint8_t *qs, int c) {
+    return (qs[32 * (c / 64) + c % 32] >> (4 * ((c % 64) / 32))) & 0xF;
+}
 
 // ORs v into the (zeroed) nibble of column c.
-inline void q4k_or_nibble(uint8_t *qs, int c, int v) { qs[32 * (c / 64) + c % 32] |= (uint8_t)(v << (4 * ((c % 64) / 32))); }
+inline void q4k_or_nibble(uint8_t *qs, int c, int v) {
+    qs[32 * (c / 64) + c % 32] |= (uint8_t)(v << (4 * ((c % 64) / 32)));
+}
 
 }  // namespace
 

@@ -7,10 +7,11 @@
 //                     [--shape ROWSxCOLS]  (default: 4096x4096, 11008x4096, 4096x11008)
 //                     [--in-cache]  (one copy of the matrix, so a small one stays in cache)
 //                     [--rows-kernel-max BYTES]  (largest quantized matrix decoded 4 rows at a time)
-//   stw_bench_kernels --q4k-r8 [--shape ROWSxCOLS] [--seconds S] [--in-cache]
-//                     Q4_K decode (one activation vector, one thread) through stw_cpu_matmul next to
-//                     the Q4_K R8 kernel of the same set on the same matrix repacked (default
-//                     2048x5632), alternating in rounds; GB/s of weights, best per round.
+//   stw_bench_kernels --q4k-r8 [--shape ROWSxCOLS] [--seconds S] [--in-cache] [--n N]
+//                     Q4_K decode (N = 1 activation vector, the default; one thread) through
+//                     stw_cpu_matmul next to the Q4_K R8 kernel of the same set on the same matrix
+//                     repacked (default 2048x5632), alternating in rounds; GB/s of weights, best per
+//                     round. N > 1: the matmul's batch path (the GEMM from 4) against r8 with nx = N.
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -151,15 +152,16 @@ const stw_cpu::kernel_set *kernel_set_named(const char *name) {
 }
 
 // Q4_K decode, one thread: the current path (stw_cpu_matmul, n = 1: the precomputed-sums row
-// kernel) against the R8 kernel over the same rows packed into panels (quantize_x once, then one
-// r8 call per panel, as a driver would). Copies of the matrix (> 256 MiB in all) unless in_cache.
-// Alternates the two in rounds of `seconds` each so both see the same machine load.
-int bench_q4k_r8(int64_t rows, int64_t cols, double seconds, bool in_cache) {
+// kernel) against the R8 kernel over the same rows packed into panels (quantize_x once per
+// vector, then one r8 call per panel, as a driver would). Copies of the matrix (> 256 MiB in all)
+// unless in_cache. Alternates the two in rounds of `seconds` each so both see the same load.
+int bench_q4k_r8(int64_t rows, int64_t cols, int64_t n, double seconds, bool in_cache) {
     const stw_cpu::kernel_set *ks = kernel_set_named(stw_cpu_kernel_set());
     const size_t rb = stw_cpu_row_bytes(STW_CPU_TYPE_Q4_K, cols);
-    if (rb == 0 || rows % 8 != 0 || ks->q4_K_r8.r8 == nullptr) {
-        fprintf(stderr, "--q4k-r8 needs cols a multiple of 256 and rows a multiple of 8, got %lldx%lld\n",
-                (long long)rows, (long long)cols);
+    if (rb == 0 || rows % 8 != 0 || n < 1 || n > 4096 || ks->q4_K_r8.r8 == nullptr) {
+        fprintf(stderr, "--q4k-r8 needs cols a multiple of 256, rows a multiple of 8 and n in 1..4096; "
+                        "got %lldx%lld, n=%lld\n",
+                (long long)rows, (long long)cols, (long long)n);
         return 2;
     }
     const size_t mat = rb * (size_t)rows;
@@ -172,17 +174,20 @@ int bench_q4k_r8(int64_t rows, int64_t cols, double seconds, bool in_cache) {
         for (auto &v : row) v = u(rng) * 0.05f;
         stw_cpu_quantize_row(STW_CPU_TYPE_Q4_K, row.data(), w.data() + (size_t)r * rb, cols);
     }
-    for (int64_t p = 0; p < rows / 8; p++) stw_cpu::pack_q4_K_r8(cols, w.data() + (size_t)p * 8 * rb, wr.data() + (size_t)p * 8 * rb);
+    for (int64_t p = 0; p < rows / 8; p++)
+        stw_cpu::pack_q4_K_r8(cols, w.data() + (size_t)p * 8 * rb, wr.data() + (size_t)p * 8 * rb);
     for (int k = 1; k < copies; k++) {
         memcpy(w.data() + k * mat, w.data(), mat);
         memcpy(wr.data() + k * mat, wr.data(), mat);
     }
-    std::vector<float> x((size_t)cols), y((size_t)rows), yr((size_t)rows);
+    std::vector<float> x((size_t)(cols * n)), y((size_t)(rows * n)), yr((size_t)(rows * n));
     for (auto &v : x) v = u(rng);
-    std::vector<uint8_t> q(stw_cpu_qscratch_bytes(STW_CPU_TYPE_Q4_K, cols, 1) + 1);
-    std::vector<stw_cpu::block_q8_x> xq((size_t)(cols / 32));
-    printf("Q4_K decode, %lldx%lld (%.1f MiB), 1 thread, kernel set %s, %s; GB/s of weights, best per round\n",
-           (long long)rows, (long long)cols, mat / 1048576.0, ks->name, in_cache ? "one copy (in cache)" : "from DRAM");
+    std::vector<uint8_t> q(stw_cpu_qscratch_bytes(STW_CPU_TYPE_Q4_K, cols, n) + 1);
+    std::vector<stw_cpu::block_q8_x> xq((size_t)(cols / 32 * n));
+    const size_t xs = (size_t)(cols / 32) * sizeof(stw_cpu::block_q8_x);
+    printf("Q4_K, %lldx%lld (%.1f MiB), n = %lld, 1 thread, kernel set %s, %s; GB/s of weights, best per round\n",
+           (long long)rows, (long long)cols, mat / 1048576.0, (long long)n, ks->name,
+           in_cache ? "one copy (in cache)" : "from DRAM");
     printf("%-6s %14s %14s %8s\n", "round", "q4_K matmul", "q4_K_r8", "ratio");
     double all_a = 0, all_b = 0;
     for (int round = 0; round < 5; round++) {
@@ -190,7 +195,7 @@ int bench_q4k_r8(int64_t rows, int64_t cols, double seconds, bool in_cache) {
         int k = 0;
         for (double t0 = now_s(); now_s() - t0 < seconds; k++) {
             const double s = now_s();
-            if (stw_cpu_matmul(STW_CPU_TYPE_Q4_K, w.data() + (k % copies) * mat, rows, cols, x.data(), 1, y.data(),
+            if (stw_cpu_matmul(STW_CPU_TYPE_Q4_K, w.data() + (k % copies) * mat, rows, cols, x.data(), n, y.data(),
                                q.data(), nullptr) != 0) {
                 fprintf(stderr, "matmul failed: %s\n", stw_cpu_last_error());
                 return 1;
@@ -200,9 +205,10 @@ int bench_q4k_r8(int64_t rows, int64_t cols, double seconds, bool in_cache) {
         for (double t0 = now_s(); now_s() - t0 < seconds; k++) {
             const double s = now_s();
             const uint8_t *wk = wr.data() + (k % copies) * mat;
-            ks->quantize_x(x.data(), xq.data(), cols);
+            for (int64_t j = 0; j < n; j++) ks->quantize_x(x.data() + j * cols, xq.data() + j * (cols / 32), cols);
             for (int64_t p = 0; p < rows / 8; p++)
-                ks->q4_K_r8.r8(cols, wk + (size_t)p * 8 * rb, (const uint8_t *)xq.data(), 0, 1, yr.data() + 8 * p, 8);
+                ks->q4_K_r8.r8(cols, wk + (size_t)p * 8 * rb, (const uint8_t *)xq.data(), xs, (int)n, yr.data() + 8 * p,
+                               rows);
             best_b = std::min(best_b, now_s() - s);
         }
         all_a = std::max(all_a, mat / best_a / 1e9);
@@ -211,9 +217,9 @@ int bench_q4k_r8(int64_t rows, int64_t cols, double seconds, bool in_cache) {
         fflush(stdout);
     }
     double maxdiff = 0, maxy = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        maxdiff = std::max(maxdiff, (double)fabsf(y[(size_t)r] - yr[(size_t)r]));
-        maxy = std::max(maxy, (double)fabsf(y[(size_t)r]));
+    for (size_t i = 0; i < y.size(); i++) {
+        maxdiff = std::max(maxdiff, (double)fabsf(y[i] - yr[i]));
+        maxy = std::max(maxy, (double)fabsf(y[i]));
     }
     printf("best   %14.2f %14.2f %7.2fx   (max |y - y_r8| = %.3g of max |y| %.3g)\n", all_a, all_b, all_b / all_a,
            maxdiff, maxy);
@@ -264,7 +270,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (q4k_r8) return bench_q4k_r8(shape_given ? shapes[0][0] : 2048, shape_given ? shapes[0][1] : 5632, seconds, in_cache);
+    if (q4k_r8)
+        return bench_q4k_r8(shape_given ? shapes[0][0] : 2048, shape_given ? shapes[0][1] : 5632, n, seconds, in_cache);
     printf("kernel set: %s, n (activation vectors) = %lld\n", stw_cpu_kernel_set(), (long long)n);
     std::mt19937 rng(1234);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
