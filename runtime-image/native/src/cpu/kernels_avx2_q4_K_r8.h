@@ -6,12 +6,14 @@
 // One 32-byte load of a sub-block's nibbles holds 4 columns of each of the 8 rows per nibble
 // half (row r in bytes 4r..4r+3), so against a 4-byte activation broadcast the int8 dot leaves
 // row r's sum in int32 lane r: no horizontal sums, and one activation load feeds 8 rows. Per
-// activation vector and sub-block s the float work is two FMAs for all 8 rows:
-//   acc += float(dot) * (d * sc_s) * dx_s      macc += (dmin * m_s) * (dx_s * sum(x_s))
-// and out = acc - macc. The activation block sums are taken once per super-block and vector (in
-// the kernel: the caller passes plain quantize_x output). A tile is 8 rows x up to 4 vectors
-// sharing each nibble load and the scale decoding; every vector runs the same operations in the
-// same order whatever the tile, so a vector's result does not depend on nx.
+// activation vector and sub-block s the float work is two FMAs for all 8 rows into one
+// accumulator: acc += float(dot) * (d * sc_s) * dx_s, then acc -= (dmin * m_s) * (dx_s * sum(x_s))
+// (one accumulator per vector keeps the 8 x 4 tile in registers: with a separate one for the mins
+// it spilled them, and prefill ran ~10% slower). The activation block sums are taken once per
+// super-block and vector (in the kernel: the caller passes plain quantize_x output). A tile is
+// 8 rows x up to 4 vectors sharing each nibble load and the scale decoding; every vector runs
+// the same operations in the same order whatever the tile, so a vector's result does not depend
+// on nx.
 //
 // Included inside namespace stw_cpu, after kernels_avx2.cpp's helpers (load32, mul_sum_us8,
 // hsum8_epi32); not a standalone header.
@@ -23,7 +25,7 @@ constexpr size_t kQ4KR8Block = 8 * sizeof(block_q4_K);  // one 256-column super-
 // Software prefetch distance of the decode tile (nx = 1). stw_bench_kernels --q4k-r8, 2048x5632
 // from DRAM, one thread, Zen 5, a shared machine (GB/s, best of 2-4 runs): none 30.7, 512 B 27.2,
 // 1 KiB 29.8, 2 KiB 32.3, 4 KiB 34.6, 6 KiB 36.4, 8 KiB 37.9, 12 KiB 36.6, 16 KiB 35.7; in cache
-// no change (39-40). Short distances lose, as the row kernels' 1 KiB prefetch did (README).
+// no change (38-40 either way). Short distances lose, as the row kernels' 1 KiB prefetch did.
 constexpr int kQ4KR8Prefetch = 8192;
 
 inline __m256i q4kr8_bcast4(const int8_t *p) {
@@ -56,8 +58,8 @@ void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
     const int64_t nb = cols / QK_K;
     const block_q8_x *xb[NX];
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + (size_t)j * xs);
-    __m256 acc[NX], macc[NX];
-    for (int j = 0; j < NX; j++) acc[j] = macc[j] = _mm256_setzero_ps();
+    __m256 acc[NX];
+    for (int j = 0; j < NX; j++) acc[j] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
     alignas(32) uint8_t scm[128];
     alignas(32) float sx[NX][8];
@@ -127,11 +129,11 @@ void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
             for (int j = 0; j < NX; j++) {
                 const __m256 dx = _mm256_set1_ps(xb[j][8 * b + s].d);
                 acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(id[j]), _mm256_mul_ps(dsc, dx), acc[j]);
-                macc[j] = _mm256_fmadd_ps(mdf, _mm256_mul_ps(dx, _mm256_broadcast_ss(&sx[j][s])), macc[j]);
+                acc[j] = _mm256_fnmadd_ps(mdf, _mm256_mul_ps(dx, _mm256_broadcast_ss(&sx[j][s])), acc[j]);
             }
         }
     }
-    for (int j = 0; j < NX; j++) _mm256_storeu_ps(out + j * os, _mm256_sub_ps(acc[j], macc[j]));
+    for (int j = 0; j < NX; j++) _mm256_storeu_ps(out + j * os, acc[j]);
 }
 
 void q4_K_r8_avx2(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
