@@ -157,6 +157,18 @@ typedef void (*dot_pre_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, siz
 typedef void (*gemm_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x,
                         size_t x_stride, int nx, float *out, int64_t out_stride);
 
+// Row-interleaved ("R8") weights: a load-time repack stores each group of 8 consecutive rows of a
+// quantized matrix as one panel of the same byte size (8 * row_bytes), laid out so that one load
+// feeds all 8 rows. w points at one panel; x at nx >= 1 activation vectors of block_q8_x (signed
+// int8 as quantize_x writes them, not offset by 128), x_stride bytes apart:
+// out[r + j * out_stride] = dot(row r of the panel, x_j) for r < 8, j < nx. For one activation
+// vector the result is bit-identical whatever nx is (the engine's batch independence).
+typedef void (*r8_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx, float *out,
+                      int64_t out_stride);
+// The layout of an R8 type, the same in every kernel set: pack turns 8 rows back to back in the
+// GGUF layout (src) into one panel (dst, same size, no overlap); unpack is its exact inverse.
+typedef void (*r8_pack_fn)(int64_t cols, const uint8_t *src, uint8_t *dst);
+
 // The kernels of one weight type: several rows x one activation, one row x several, and (where
 // they pay off; else NULL) a rows x activations tile, the precomputed-sums form and the GEMM.
 struct type_kernels {
@@ -165,12 +177,14 @@ struct type_kernels {
     dot_tile_fn tile;
     dot_pre_fn cols_pre;
     gemm_fn gemm;
+    r8_fn r8;
 };
 
 struct kernel_set {
     const char *name;
     quantize_x_fn quantize_x;
     type_kernels f32, f16, bf16, q8_0, q4_0, q4_K, q6_K;
+    type_kernels q4_0_r8, q4_K_r8;
 };
 
 // Reference quantizers and dequantizers (quants.cpp); n is a multiple of the block size.
@@ -182,6 +196,12 @@ void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n);
 void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
 void dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n);
 void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
+
+// R8 layouts (repack.cpp, repack_q4_K.cpp).
+void pack_q4_0_r8(int64_t cols, const uint8_t *src, uint8_t *dst);
+void unpack_q4_0_r8(int64_t cols, const uint8_t *src, uint8_t *dst);
+void pack_q4_K_r8(int64_t cols, const uint8_t *src, uint8_t *dst);
+void unpack_q4_K_r8(int64_t cols, const uint8_t *src, uint8_t *dst);
 
 // Largest quantized matrix (bytes) decoded through the 4-row kernel; returns the previous value.
 // For tests, which need both paths without multi-megabyte matrices.
