@@ -292,6 +292,10 @@ stw_status cpu_weights_create(stw_model *m, stw_threadpool *pool) {
         return stw_error(STW_STATUS_IO, "cannot make the repacked weights read-only: %s", strerror(err));
     }
     std::sort(rels.begin(), rels.end());
+    // Pages of the span that reading the header mapped into the shared mapping (the kernel maps the
+    // cached pages around a fault too) would hold repacked matrices' file pages a second time: drop them
+    // there. They stay in the page cache; only an upload to another backend reads the shared mapping.
+    madvise((void *)(m->map + off), (size_t)len, MADV_DONTNEED);
     cw.map = (uint8_t *)p;
     cw.bytes = (size_t)len;
     cw.delta = m->span_start - off;
