@@ -52,7 +52,8 @@ struct tensor_spec {
 
 // A 2-layer llama GGUF (n_embd 256, n_ff 512, 4 heads, 2 KV heads) with random Q4_0 matrices whose
 // scales keep activations near 1, F32 norms of ones, and a separate Q4_0 output head of n_vocab rows.
-std::string write_model(const char *file, int32_t n_vocab) {
+// alias: blk.1.ffn_up.weight's descriptor points at blk.1.ffn_gate.weight's bytes (a hostile file).
+std::string write_model(const char *file, int32_t n_vocab, bool alias = false) {
     const int n_layer = 2, e = 256, ff = 512, nh = 4, nkv = 2, hd = e / nh;
     std::vector<tensor_spec> ts = {{"token_embd.weight", STW_TYPE_Q4_0, e, n_vocab},
                                    {"output_norm.weight", STW_TYPE_F32, e, 0},
@@ -95,7 +96,7 @@ std::string write_model(const char *file, int32_t n_vocab) {
     put_kv_u32(f, "llama.attention.head_count_kv", nkv);
     put_kv_u32(f, "llama.context_length", 256);
     put_kv_u32(f, "llama.vocab_size", (uint32_t)n_vocab);
-    uint64_t off = 0;
+    uint64_t off = 0, gate1 = 0;
     for (const tensor_spec &t : ts) {
         put_str(f, t.name);
         const uint32_t nd = t.rows ? 2 : 1, ty = (uint32_t)t.type;
@@ -103,7 +104,8 @@ std::string write_model(const char *file, int32_t n_vocab) {
         const int64_t ne[2] = {t.cols, t.rows};
         put(f, ne, 8 * nd);
         put(f, &ty, 4);
-        put(f, &off, 8);
+        if (t.name == "blk.1.ffn_gate.weight") gate1 = off;
+        put(f, alias && t.name == "blk.1.ffn_up.weight" ? &gate1 : &off, 8);
         off += (bytes_of(t) + 31) / 32 * 32;
     }
     const long pos = std::ftell(f);
@@ -406,6 +408,40 @@ void test_memory_upload_reload() {
     std::remove(path.c_str());
 }
 
+// Descriptors that share bytes (a hostile file): neither matrix is rewritten (rewriting one would change
+// the other), the rest are, and the logits match the unrepacked run.
+void test_aliased_tensors() {
+    const std::string path = write_model("repack-alias.gguf", 260, true);
+    setenv("STW_CPU_REPACK", "0", 1);
+    stw_model *off;
+    REQUIRE_OK(stw_model_init_file(path.c_str(), &off));
+    const run_out r_off = run(off, 1);
+    stw_model_free(off);
+    unsetenv("STW_CPU_REPACK");
+    stw_model *m;
+    REQUIRE_OK(stw_model_init_file(path.c_str(), &m));
+    stw_context *c;
+    REQUIRE_OK(stw_context_init(m, 1, 4, 1, &c));
+    int32_t mats = 0;
+    CHECK_OK(stw_model_repack_info(m, nullptr, &mats, nullptr));
+    CHECK_MSG(mats == 2 * 7 - 2, "aliased file: %d matrices repacked, want 12", mats);
+    CHECK(stw_model_matmul_type(m, m->layers[1].w_up, true) == STW_TYPE_Q4_0);
+    CHECK(stw_model_matmul_type(m, m->layers[1].w_gate, true) == STW_TYPE_Q4_0);
+    CHECK(stw_model_matmul_type(m, m->layers[0].w_up, true) == STW_CPU_TYPE_Q4_0_R8);
+    stw_context_free(c);
+    const run_out r_on = run(m, 1);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < r_on.logits.size() && i < r_off.logits.size(); i++) {
+        const double d = (double)r_on.logits[i] - r_off.logits[i];
+        num += d * d;
+        den += (double)r_off.logits[i] * r_off.logits[i];
+    }
+    CHECK_MSG(r_on.logits.size() == r_off.logits.size() && den > 0 && num / den < 1e-9,
+              "aliased file: repack on vs off NMSE %g", den > 0 ? num / den : -1.0);
+    stw_model_free(m);
+    std::remove(path.c_str());
+}
+
 } // namespace
 
 int main() {
@@ -415,5 +451,6 @@ int main() {
     test_on_off();
     test_batch_independence();
     test_memory_upload_reload();
+    test_aliased_tensors();
     return test_finish("test_cpu_repack");
 }
