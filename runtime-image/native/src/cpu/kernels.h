@@ -73,6 +73,8 @@ enum stw_cpu_matmul_flags {
     // bit-identical whatever n is; the prefill GEMM (n >= 4, where the type has one) sums the same
     // integers in another order, so a caller whose results must not depend on what else is in the
     // batch (the engine: one sequence's tokens) passes this except for one sequence's own runs.
+    // An R8 type (stw_cpu_repack_r8) gives every vector the same result in any batch, GEMM or not:
+    // the flag changes nothing for it.
     STW_CPU_MATMUL_NO_GEMM = 1,
 };
 // stw_cpu_matmul with flags (stw_cpu_matmul_flags); stw_cpu_matmul is this with flags 0.
