@@ -155,6 +155,14 @@ void stw_model_unload(stw_model *m, stw_backend *be);
 uint64_t stw_model_device_bytes(const stw_model *m, const stw_backend *be);
 /* References held on the model's weight buffer on that backend (loads + contexts + KV pools). */
 int32_t stw_model_device_refs(const stw_model *m, const stw_backend *be);
+/* CPU backends read the weights through the file mapping, except the matrices the load-time repack rewrites
+ * into row-interleaved panels for the CPU kernels (Q4_0 matmul weights with rows a multiple of 8; never
+ * token_embd): those live in private copy-on-write pages of a second, private mapping of the same span, so
+ * the process still holds each weight byte once. The first CPU reference repacks (on that backend's threads),
+ * the last one unmaps; STW_CPU_REPACK=0 in the environment at that moment keeps every weight zero-copy.
+ * Other backends always get the file's bytes. bytes, matrices, seconds: what the current repack rewrote and
+ * how long it took (all 0 when no CPU reference holds a repacked mapping). Any out pointer may be NULL. */
+stw_status stw_model_repack_info(const stw_model *m, uint64_t *bytes, int32_t *matrices, double *seconds);
 
 /* KV pool: blocks of 16 token slots for all layers, allocated up front; never allocates past
  * budget_bytes (it holds floor(budget / block bytes) blocks). kv_type: 0 f32, 1 f16, 8 q8_0. */

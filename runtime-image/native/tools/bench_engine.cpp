@@ -273,7 +273,18 @@ int main(int argc, char **argv) {
         stw_context *c;
         stw_kv_pool *p;
         stw_seq *s;
+        const double t_ctx = now_s();
         CHECKED(stw_context_init(m, nt, prompt, 1, &c));
+        {
+            // the context's weight buffer: the mapping, with the CPU's load-time repack where it applies
+            uint64_t r8_bytes = 0;
+            int32_t r8_mats = 0;
+            double r8_s = 0;
+            CHECKED(stw_model_repack_info(m, &r8_bytes, &r8_mats, &r8_s));
+            std::printf("threads %d: context ready in %.3f s; CPU repack (R8, STW_CPU_REPACK=0 turns it off): %d matrices, "
+                        "%.1f MiB in %.3f s\n",
+                        nt, now_s() - t_ctx, r8_mats, r8_bytes / 1048576.0, r8_s);
+        }
         CHECKED(stw_kv_pool_init(m, STW_TYPE_F16, stw_kv_bytes_per_token(m, STW_TYPE_F16) * (uint64_t)(prompt + n_gen + 32), &p));
         CHECKED(stw_seq_init(p, prompt + n_gen + 32, &s));
         std::vector<float> logits((size_t)hp.n_vocab);

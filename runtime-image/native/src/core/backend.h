@@ -149,6 +149,8 @@ struct stw_backend {
 // memory but the core treats them as device memory (weights uploaded, descriptor uploaded, logits
 // downloaded): the device path of the core, testable without a device.
 stw_status stw_backend_cpu_create(stw_backend *be, int32_t n_threads, bool emulate_device);
+// The CPU backend's thread pool (NULL for any other backend): the load-time repack runs on it.
+struct stw_threadpool *stw_backend_cpu_pool(stw_backend *be);
 
 // Provided by src/cuda when the library is built with CUDA (compile definition STW_HAVE_CUDA on the core;
 // backend_cuda_stub.cpp then defines nothing). Fills the table for CUDA device `ordinal`, or returns

@@ -422,6 +422,10 @@ int cpu_device_info(const stw_backend *be, stw_device_info *out) {
 
 } // namespace
 
+stw_threadpool *stw_backend_cpu_pool(stw_backend *be) {
+    return be && be->kind == STW_BACKEND_KIND_CPU && be->free == cpu_free ? pool_of(be) : nullptr;
+}
+
 stw_status stw_backend_cpu_create(stw_backend *be, int32_t n_threads, bool emulate_device) {
     be->name = emulate_device ? "cpu-emulated-device" : "cpu";
     be->kind = STW_BACKEND_KIND_CPU;

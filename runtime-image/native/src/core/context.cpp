@@ -103,6 +103,9 @@ stw_status forward(stw_context *c, const stw_step *st, const uint8_t *want_logit
     const uint8_t *wb = c->wbase;
     auto W = [wb](const stw_weight &w) -> const void * { return w.data ? wb + w.rel : nullptr; };
     auto F = [wb](const stw_weight &w) -> const float * { return w.data ? (const float *)(wb + w.rel) : nullptr; };
+    // the type a matmul weight is read as (R8 where the CPU's load-time repack rewrote it)
+    const bool r8 = c->w_r8;
+    auto T = [m, r8](const stw_weight &w) -> int32_t { return stw_model_matmul_type(m, w, r8); };
     int rc;
 
     const stw_weight &te = m->tok_embd;
@@ -126,9 +129,9 @@ stw_status forward(stw_context *c, const stw_step *st, const uint8_t *want_logit
         const stw_layer_weights &L = m->layers[(size_t)l];
         // attention block
         if ((rc = be->rmsnorm(be, c->x, F(L.attn_norm), n, e, hp.rms_eps, c->xb))) return op_failed("rmsnorm", l, rc);
-        if ((rc = be->matmul(be, L.wq.type, W(L.wq), q_w, e, c->xb, n, c->q, c->qscratch, st))) return op_failed("matmul q", l, rc);
-        if ((rc = be->matmul(be, L.wk.type, W(L.wk), k_w, e, c->xb, n, c->k, c->qscratch, st))) return op_failed("matmul k", l, rc);
-        if ((rc = be->matmul(be, L.wv.type, W(L.wv), v_w, e, c->xb, n, c->v, c->qscratch, st))) return op_failed("matmul v", l, rc);
+        if ((rc = be->matmul(be, T(L.wq), W(L.wq), q_w, e, c->xb, n, c->q, c->qscratch, st))) return op_failed("matmul q", l, rc);
+        if ((rc = be->matmul(be, T(L.wk), W(L.wk), k_w, e, c->xb, n, c->k, c->qscratch, st))) return op_failed("matmul k", l, rc);
+        if ((rc = be->matmul(be, T(L.wv), W(L.wv), v_w, e, c->xb, n, c->v, c->qscratch, st))) return op_failed("matmul v", l, rc);
         if (L.bq.data && (rc = be->add(be, c->q, F(L.bq), n, q_w, 0))) return op_failed("add q bias", l, rc);
         if (L.bk.data && (rc = be->add(be, c->k, F(L.bk), n, k_w, 0))) return op_failed("add k bias", l, rc);
         if (L.bv.data && (rc = be->add(be, c->v, F(L.bv), n, v_w, 0))) return op_failed("add v bias", l, rc);
@@ -142,14 +145,14 @@ stw_status forward(stw_context *c, const stw_step *st, const uint8_t *want_logit
         if ((rc = be->kv_store(be, l, c->k, k_w, c->v, v_w, st))) return op_failed("kv_store", l, rc);
         attn.layer = l;
         if ((rc = be->attention(be, &attn))) return op_failed("attention", l, rc);
-        if ((rc = be->matmul(be, L.wo.type, W(L.wo), e, o_w, c->att, n, c->xb, c->qscratch, st))) return op_failed("matmul o", l, rc);
+        if ((rc = be->matmul(be, T(L.wo), W(L.wo), e, o_w, c->att, n, c->xb, c->qscratch, st))) return op_failed("matmul o", l, rc);
         if ((rc = be->add(be, c->x, c->xb, n, e, e))) return op_failed("add", l, rc);
         // feed-forward block
         if ((rc = be->rmsnorm(be, c->x, F(L.ffn_norm), n, e, hp.rms_eps, c->xb))) return op_failed("rmsnorm", l, rc);
-        if ((rc = be->matmul(be, L.w_gate.type, W(L.w_gate), ff, e, c->xb, n, c->gate, c->qscratch, st))) return op_failed("matmul gate", l, rc);
-        if ((rc = be->matmul(be, L.w_up.type, W(L.w_up), ff, e, c->xb, n, c->up, c->qscratch, st))) return op_failed("matmul up", l, rc);
+        if ((rc = be->matmul(be, T(L.w_gate), W(L.w_gate), ff, e, c->xb, n, c->gate, c->qscratch, st))) return op_failed("matmul gate", l, rc);
+        if ((rc = be->matmul(be, T(L.w_up), W(L.w_up), ff, e, c->xb, n, c->up, c->qscratch, st))) return op_failed("matmul up", l, rc);
         if ((rc = be->swiglu(be, c->gate, c->up, n * ff))) return op_failed("swiglu", l, rc);
-        if ((rc = be->matmul(be, L.w_down.type, W(L.w_down), e, ff, c->gate, n, c->xb, c->qscratch, st))) return op_failed("matmul down", l, rc);
+        if ((rc = be->matmul(be, T(L.w_down), W(L.w_down), e, ff, c->gate, n, c->xb, c->qscratch, st))) return op_failed("matmul down", l, rc);
         if ((rc = be->add(be, c->x, c->xb, n, e, e))) return op_failed("add", l, rc);
     }
 
@@ -163,7 +166,7 @@ stw_status forward(stw_context *c, const stw_step *st, const uint8_t *want_logit
         j++;
     }
     const stw_weight &out = m->output;
-    if ((rc = be->matmul(be, out.type, W(out), hp.n_vocab, e, c->xb, n_logits, c->logits, c->qscratch, nullptr)))
+    if ((rc = be->matmul(be, T(out), W(out), hp.n_vocab, e, c->xb, n_logits, c->logits, c->qscratch, nullptr)))
         return op_failed("matmul output", hp.n_layer, rc);
     return STW_STATUS_OK;
 }
@@ -398,6 +401,7 @@ extern "C" stw_status stw_context_init_on(stw_backend *be, const stw_model *m, i
         context_release(c);
         return st;
     }
+    c->w_r8 = stw_model_base_repacked(m, c->wbase);
     {
         std::lock_guard<std::mutex> lk(be->step_mu);
         st = stw_backend_workspace_add_locked(be, bytes);

@@ -58,6 +58,22 @@ struct stw_model_buffer {
     int32_t refs; // stw_model_load calls + contexts + KV pools on this backend
 };
 
+// The weights every CPU backend reads. Zero-copy (map == nullptr: the shared mapping itself) unless the
+// load-time repack (R8, src/cpu kernels.h stw_cpu_repack_r8) found matrices to rewrite: then the span is
+// mapped a second time, MAP_PRIVATE from the file (offset rounded down to a page), those matrices are
+// repacked in place there (copy-on-write makes exactly their pages private; the rest stay the file's
+// page-cache pages) and the mapping is made read-only. Shared by all CPU backends of the model, so the
+// process holds one copy of each weight whatever the number of CPU contexts; unmapped with the last.
+struct stw_cpu_weights {
+    uint8_t *map = nullptr; // the private mapping (nullptr: zero-copy)
+    size_t bytes = 0; // its length
+    uint64_t delta = 0; // span start - the mapping's file offset
+    int32_t users = 0; // CPU weight buffers on it
+    std::vector<uint64_t> r8_rels; // sorted rel offsets of the repacked matrices
+    uint64_t r8_bytes = 0; // their bytes
+    double seconds = 0; // the repack's wall time
+};
+
 struct stw_model {
     stw_hparams hp;
     int fd = -1;
@@ -72,7 +88,14 @@ struct stw_model {
     uint64_t span_start = 0, span_bytes = 0; // [lowest tensor offset, highest tensor end) of the file
     std::mutex buf_mu; // guards buffers (contexts and pools of several threads share the model)
     std::vector<stw_model_buffer> buffers; // one per backend the weights are resident on
+    stw_cpu_weights cpu; // what CPU backends read (guarded by buf_mu; fixed while any CPU buffer lives)
 };
+
+// The ggml type the CPU kernels take weight w as through a buffer that repacked is true for: its R8 type
+// when the load-time repack rewrote it, else its own type (always its own type elsewhere).
+int32_t stw_model_matmul_type(const stw_model *m, const stw_weight &w, bool repacked);
+// Whether base (from stw_model_acquire) is the repacked CPU mapping.
+bool stw_model_base_repacked(const stw_model *m, const uint8_t *base);
 
 // Takes one reference on m's weight buffer on be (uploading it first when there is none; progress may
 // be NULL) and returns its base; releases one. Both lock m->buf_mu.
@@ -140,6 +163,7 @@ struct stw_context {
     stw_backend *be; // the device: its shared workspace holds the run state during a step
     bool owns_backend; // stw_context_init's private CPU backend
     const uint8_t *wbase; // the model's weight buffer on be (weight w at wbase + w.rel)
+    bool w_r8; // wbase is the repacked CPU mapping: matmuls take stw_model_matmul_type
     int32_t max_batch; // B
     int32_t max_logit_rows; // L
     uint64_t workspace_bytes; // the memory contract's A_m (this context's share of the maximum)

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
@@ -207,6 +209,127 @@ stw_status upload_weights(const stw_model *m, stw_backend *be, stw_progress_fn p
     return STW_STATUS_OK;
 }
 
+// ---- the CPU's load-time repack (R8) ---------------------------------------------------------
+
+#if defined(MADV_POPULATE_WRITE)
+constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kMadvPopulateWrite = 23; // Linux's value; older headers lack the name
+#endif
+
+// STW_CPU_REPACK=0 keeps the zero-copy mapping for every weight (benchmarks before/after; an escape hatch).
+bool repack_enabled() {
+    const char *env = std::getenv("STW_CPU_REPACK");
+    return !(env && std::strcmp(env, "0") == 0);
+}
+
+// The matrices the CPU repacks: matmul-only weights (never token_embd, which get_rows reads by row, nor
+// an output head tied to it) of a type with an R8 form in the running build, whose bytes no other bound
+// tensor shares (a hostile file may alias descriptors: rewriting shared bytes would change the other).
+std::vector<const stw_weight *> repack_candidates(const stw_model *m) {
+    struct range {
+        uint64_t lo, hi;
+        const stw_weight *w;
+        bool candidate;
+    };
+    std::vector<range> all;
+    for_each_weight(m, [&](const char *, const stw_weight &w) {
+        if (w.data) all.push_back({w.rel, w.rel + w.row_bytes * (uint64_t)w.ne1, &w, false});
+    });
+    auto mark = [&](const stw_weight &w) {
+        for (range &r : all)
+            if (r.w == &w && w.data && w.rel != m->tok_embd.rel && stw_cpu_r8_type(w.type, w.ne1, w.ne0) != 0)
+                r.candidate = true;
+    };
+    for (const stw_layer_weights &L : m->layers)
+        for (const stw_weight *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mark(*w);
+    if (m->output.data && m->output.rel != m->tok_embd.rel) mark(m->output);
+    std::sort(all.begin(), all.end(), [](const range &a, const range &b) { return a.lo < b.lo; });
+    std::vector<const stw_weight *> out;
+    uint64_t max_hi = 0;
+    for (size_t i = 0; i < all.size(); i++) {
+        const bool overlaps = (i > 0 && max_hi > all[i].lo) || (i + 1 < all.size() && all[i + 1].lo < all[i].hi);
+        max_hi = std::max(max_hi, all[i].hi);
+        if (all[i].candidate && !overlaps) out.push_back(all[i].w);
+    }
+    return out;
+}
+
+// The first CPU buffer of the model: the weights CPU backends read (zero-copy, or the repacked private
+// mapping). pool runs the repack (may be NULL). Takes buf_mu (held by the caller).
+stw_status cpu_weights_create(stw_model *m, stw_threadpool *pool) {
+    stw_cpu_weights &cw = m->cpu;
+    if (!repack_enabled() || m->fd < 0) return STW_STATUS_OK;
+    const std::vector<const stw_weight *> cand = repack_candidates(m);
+    if (cand.empty()) return STW_STATUS_OK;
+    const auto t0 = std::chrono::steady_clock::now();
+    const long page_l = sysconf(_SC_PAGESIZE);
+    const uint64_t page = page_l > 0 ? (uint64_t)page_l : 4096;
+    const uint64_t off = m->span_start / page * page;
+    const uint64_t len = m->span_start + m->span_bytes - off;
+    void *p = mmap(nullptr, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE, m->fd, (off_t)off);
+    if (p == MAP_FAILED)
+        return stw_error(STW_STATUS_IO,
+                         "cannot map the model's %" PRIu64 " weight bytes privately for the CPU repack: %s "
+                         "(STW_CPU_REPACK=0 reads the shared mapping instead)",
+                         len, strerror(errno));
+    uint8_t *base = (uint8_t *)p + (m->span_start - off);
+    std::vector<uint64_t> rels;
+    uint64_t bytes = 0;
+    try {
+        rels.reserve(cand.size());
+    } catch (const std::bad_alloc &) {
+        munmap(p, (size_t)len);
+        return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot record the repacked matrices");
+    }
+    // Take the private copies of the matrices' pages in one call per matrix (Linux 5.14+; older kernels
+    // say EINVAL and the repack's writes fault them in one by one): several times faster than faulting
+    // 4 KiB at a time, and it keeps the pool's threads from contending on the faults.
+    for (const stw_weight *w : cand) {
+        const uint64_t lo = (m->span_start + w->rel) / page * page - off;
+        const uint64_t hi = m->span_start + w->rel + w->row_bytes * (uint64_t)w->ne1 - off;
+        madvise((uint8_t *)p + lo, (size_t)(hi - lo), kMadvPopulateWrite);
+    }
+    for (const stw_weight *w : cand) {
+        const int rc = stw_cpu_repack_r8(w->type, base + w->rel, w->ne1, w->ne0, pool);
+        if (rc < 0) {
+            munmap(p, (size_t)len); // the file is untouched: only private pages were written
+            return stw_error(STW_STATUS_INTERNAL, "CPU repack of a %s matrix [%" PRId64 ", %" PRId64 "] failed: %s",
+                             stw_type_name(w->type), w->ne0, w->ne1, stw_cpu_last_error());
+        }
+        rels.push_back(w->rel);
+        bytes += w->row_bytes * (uint64_t)w->ne1;
+    }
+    if (mprotect(p, (size_t)len, PROT_READ) != 0) {
+        const int err = errno;
+        munmap(p, (size_t)len);
+        return stw_error(STW_STATUS_IO, "cannot make the repacked weights read-only: %s", strerror(err));
+    }
+    std::sort(rels.begin(), rels.end());
+    // Pages of the span that reading the header mapped into the shared mapping (the kernel maps the
+    // cached pages around a fault too) would hold repacked matrices' file pages a second time: drop them
+    // there. They stay in the page cache; only an upload to another backend reads the shared mapping.
+    madvise((void *)(m->map + off), (size_t)len, MADV_DONTNEED);
+    cw.map = (uint8_t *)p;
+    cw.bytes = (size_t)len;
+    cw.delta = m->span_start - off;
+    cw.r8_rels.swap(rels);
+    cw.r8_bytes = bytes;
+    cw.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return STW_STATUS_OK;
+}
+
+void cpu_weights_destroy(stw_model *m) {
+    stw_cpu_weights &cw = m->cpu;
+    if (cw.map) munmap(cw.map, cw.bytes);
+    cw.map = nullptr;
+    cw.bytes = 0;
+    cw.delta = 0;
+    cw.users = 0;
+    cw.r8_rels.clear();
+    cw.r8_bytes = 0;
+}
+
 stw_model_buffer *find_buffer(stw_model *m, const stw_backend *be) {
     for (stw_model_buffer &b : m->buffers)
         if (b.be == be) return &b;
@@ -226,7 +349,13 @@ stw_status stw_model_acquire(const stw_model *cm, stw_backend *be, stw_progress_
     }
     stw_model_buffer nb{be, nullptr, m->span_bytes, false, 1};
     if (be->host_memory) {
-        nb.base = m->map + m->span_start; // zero-copy: the kernels read the mapping
+        // the CPU reads the mapping (zero-copy), or the private one where the load-time repack rewrote
+        // matrices; one for all CPU backends of the model
+        if (m->cpu.users == 0) {
+            const stw_status st = cpu_weights_create(m, stw_backend_cpu_pool(be));
+            if (st) return st;
+        }
+        nb.base = m->cpu.map ? m->cpu.map + m->cpu.delta : m->map + m->span_start;
     } else {
         void *buf = nullptr;
         const stw_status st = upload_weights(m, be, progress, user, &buf);
@@ -238,8 +367,10 @@ stw_status stw_model_acquire(const stw_model *cm, stw_backend *be, stw_progress_
         m->buffers.push_back(nb);
     } catch (const std::bad_alloc &) {
         if (nb.owned) stw_backend_buffer_free(be, (void *)nb.base, nb.bytes);
+        if (be->host_memory && m->cpu.users == 0) cpu_weights_destroy(m);
         return stw_error(STW_STATUS_OUT_OF_MEMORY, "cannot record the model's weight buffer");
     }
+    if (be->host_memory) m->cpu.users++;
     be->users++;
     if (be->host_memory && progress) progress(m->span_bytes, m->span_bytes, user);
     *base = nb.base;
@@ -254,6 +385,7 @@ void stw_model_release(const stw_model *cm, stw_backend *be) {
         if (b.be != be) continue;
         if (--b.refs == 0) {
             if (b.owned) stw_backend_buffer_free(be, (void *)b.base, b.bytes);
+            if (be->host_memory && --m->cpu.users == 0) cpu_weights_destroy(m); // a reload repacks again
             be->users--;
             m->buffers.erase(m->buffers.begin() + (long)i);
         }
@@ -403,6 +535,7 @@ extern "C" void stw_model_free(stw_model *m) {
         b.be->users--;
     }
     m->buffers.clear();
+    cpu_weights_destroy(m);
     if (m->map) munmap((void *)m->map, m->map_bytes);
     if (m->fd >= 0) close(m->fd);
     delete m;
@@ -415,3 +548,23 @@ extern "C" stw_status stw_model_hparams(const stw_model *m, stw_hparams *out) {
 }
 
 extern "C" uint64_t stw_model_weight_bytes(const stw_model *m) { return m ? m->weight_bytes : 0; }
+
+int32_t stw_model_matmul_type(const stw_model *m, const stw_weight &w, bool repacked) {
+    if (!repacked || !std::binary_search(m->cpu.r8_rels.begin(), m->cpu.r8_rels.end(), w.rel)) return w.type;
+    return stw_cpu_r8_type(w.type, w.ne1, w.ne0);
+}
+
+bool stw_model_base_repacked(const stw_model *m, const uint8_t *base) {
+    return m->cpu.map != nullptr && base == m->cpu.map + m->cpu.delta;
+}
+
+extern "C" stw_status stw_model_repack_info(const stw_model *cm, uint64_t *bytes, int32_t *matrices, double *seconds) {
+    if (!cm) return stw_error(STW_STATUS_INVALID_ARGUMENT, "model is null");
+    stw_model *m = const_cast<stw_model *>(cm);
+    std::lock_guard<std::mutex> lk(m->buf_mu);
+    if (bytes) *bytes = m->cpu.map ? m->cpu.r8_bytes : 0;
+    if (matrices) *matrices = m->cpu.map ? (int32_t)m->cpu.r8_rels.size() : 0;
+    if (seconds) *seconds = m->cpu.map ? m->cpu.seconds : 0.0;
+    return STW_STATUS_OK;
+}
+

@@ -47,6 +47,10 @@ const type_info *info_of(int type) {
     static const type_info q4_0 = {"Q4_0", QK, sizeof(block_q4_0), true};
     static const type_info q4_K = {"Q4_K", QK_K, sizeof(block_q4_K), true};
     static const type_info q6_K = {"Q6_K", QK_K, sizeof(block_q6_K), true};
+    static const type_info q4_0_r8 = {"Q4_0_R8", QK, sizeof(block_q4_0), true};
+#if defined(STW_CPU_HAVE_Q4_K_R8)
+    static const type_info q4_K_r8 = {"Q4_K_R8", QK_K, sizeof(block_q4_K), true};
+#endif
     switch (type) {
         case STW_CPU_TYPE_F32: return &f32;
         case STW_CPU_TYPE_F16: return &f16;
@@ -55,11 +59,15 @@ const type_info *info_of(int type) {
         case STW_CPU_TYPE_Q4_0: return &q4_0;
         case STW_CPU_TYPE_Q4_K: return &q4_K;
         case STW_CPU_TYPE_Q6_K: return &q6_K;
+        case STW_CPU_TYPE_Q4_0_R8: return &q4_0_r8;
+#if defined(STW_CPU_HAVE_Q4_K_R8)
+        case STW_CPU_TYPE_Q4_K_R8: return &q4_K_r8;
+#endif
         default: return nullptr;
     }
 }
 
-const char *kSupported = "F32 (0), F16 (1), Q4_0 (2), Q8_0 (8), Q4_K (12), Q6_K (14), BF16 (30)";
+const char *kSupported = "F32 (0), F16 (1), Q4_0 (2), Q8_0 (8), Q4_K (12), Q6_K (14), BF16 (30) and the R8 repacks";
 
 const type_kernels *kernels_of(const kernel_set *ks, int type) {
     switch (type) {
@@ -70,8 +78,46 @@ const type_kernels *kernels_of(const kernel_set *ks, int type) {
         case STW_CPU_TYPE_Q4_0: return &ks->q4_0;
         case STW_CPU_TYPE_Q4_K: return &ks->q4_K;
         case STW_CPU_TYPE_Q6_K: return &ks->q6_K;
+        case STW_CPU_TYPE_Q4_0_R8: return &ks->q4_0_r8;
+#if defined(STW_CPU_HAVE_Q4_K_R8)
+        case STW_CPU_TYPE_Q4_K_R8: return &ks->q4_K_r8;
+#endif
         default: return nullptr;
     }
+}
+
+// The load-time row-interleaved repacks: a source type, its R8 type and the layout (the same in every
+// kernel set; each set brings its own r8 kernel). Q4_K's row comes with repack_q4_K.cpp.
+struct r8_entry {
+    int src, r8;
+    r8_pack_fn pack, unpack;
+};
+
+const r8_entry kR8Types[] = {
+    {STW_CPU_TYPE_Q4_0, STW_CPU_TYPE_Q4_0_R8, pack_q4_0_r8, unpack_q4_0_r8},
+#if defined(STW_CPU_HAVE_Q4_K_R8)
+    {STW_CPU_TYPE_Q4_K, STW_CPU_TYPE_Q4_K_R8, pack_q4_K_r8, unpack_q4_K_r8},
+#endif
+};
+
+const r8_entry *r8_by_src(int type) {
+    for (const r8_entry &e : kR8Types)
+        if (e.src == type) return &e;
+    return nullptr;
+}
+
+#if defined(STW_CPU_HAVE_Q4_K_R8)
+#define STW_CPU_Q4_K_R8_NOTE ", Q4_K (12)"
+#define STW_CPU_Q4_K_R8_NOTE2 ", Q4_K_R8 (1012)"
+#else
+#define STW_CPU_Q4_K_R8_NOTE ""
+#define STW_CPU_Q4_K_R8_NOTE2 ""
+#endif
+
+const r8_entry *r8_by_r8(int type) {
+    for (const r8_entry &e : kR8Types)
+        if (e.r8 == type) return &e;
+    return nullptr;
 }
 
 bool cpu_has_avx2_fma_f16c() {
@@ -237,6 +283,7 @@ struct matmul_ctx {
     bool pre;          // one row at a time through k->cols_pre (rows short enough for its table)
     const float *pre1;  // n == 1 with pre: the activation's table, built once per matmul
     bool pre_halves;    // the table holds 16-value half-block sums (Q6_K) instead of scaled block sums
+    bool r8;            // W is an R8 type: k->r8 per panel of 8 rows (row_chunk and units multiples of 8)
 };
 
 void matmul_task(void *p, int task, int) {
@@ -244,6 +291,12 @@ void matmul_task(void *p, int task, int) {
     const int64_t rc = task % c->n_row_chunks, nc = task / c->n_row_chunks;
     const int64_t r0 = rc * c->row_chunk, r1 = min64(r0 + c->row_chunk, c->rows);
     const int64_t i0 = nc * c->n_chunk, i1 = min64(i0 + c->n_chunk, c->n);
+    if (c->r8 && !c->gemm) {
+        for (int64_t r = r0; r < r1; r += 8)
+            c->k->r8(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i0 * c->x_stride, c->x_stride,
+                     (int)(i1 - i0), c->y + i0 * c->rows + r, c->rows);
+        return;
+    }
     if (c->gemm) {
         for (int64_t r = r0; r < r1; r += 8) {
             c->k->gemm(c->cols, c->w + (size_t)r * c->row_bytes, c->row_bytes, (int)min64(8, r1 - r),
@@ -348,6 +401,11 @@ int64_t take_unit(decode_range *r, bool from_back) {
 
 void decode_unit(const matmul_ctx *c, int64_t unit, int64_t u) {
     const int64_t r0 = u * unit, r1 = min64(r0 + unit, c->rows);
+    if (c->r8) {
+        for (int64_t r = r0; r < r1; r += 8)
+            c->k->r8(c->cols, c->w + (size_t)r * c->row_bytes, c->x, c->x_stride, 1, c->y + r, c->rows);
+        return;
+    }
     if (!c->rows_kernel && c->pre1 != nullptr) {
         for (int64_t r = r0; r < r1; r++)
             c->k->cols_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x, c->x_stride, 1, c->pre1, 0, c->y + r, c->rows);
@@ -369,6 +427,72 @@ void decode_task(void *p, int task, int) {
         decode_range *r = &d->ranges[(task + k) % d->n_ranges];
         for (int64_t u; (u = take_unit(r, true)) >= 0;) decode_unit(d->m, d->unit, u);
     }
+}
+
+}  // namespace
+
+namespace {
+
+// A repack (or unpack) of whole panels in place: each task takes a run of panels and moves each one
+// through its thread's 8-row temporary (copy the panel out, write the other layout back).
+struct repack_ctx {
+    r8_pack_fn fn;
+    uint8_t *data;
+    size_t panel_bytes;
+    int64_t cols, panels, per_task;
+    uint8_t *tmp;  // one panel per thread
+};
+
+void repack_task(void *p, int task, int thread) {
+    const repack_ctx *c = (const repack_ctx *)p;
+    uint8_t *tmp = c->tmp + (size_t)thread * c->panel_bytes;
+    const int64_t p0 = task * c->per_task, p1 = min64(p0 + c->per_task, c->panels);
+    for (int64_t i = p0; i < p1; i++) {
+        uint8_t *panel = c->data + (size_t)i * c->panel_bytes;
+        memcpy(tmp, panel, c->panel_bytes);
+        c->fn(c->cols, tmp, panel);
+    }
+}
+
+int repack_matrix(int type, void *data, int64_t rows, int64_t cols, stw_threadpool *pool, bool pack) {
+    const char *fn = pack ? "stw_cpu_repack_r8" : "stw_cpu_unpack_r8";
+    const r8_entry *e = pack ? r8_by_src(type) : r8_by_r8(type);
+    if (e == nullptr) {
+        const type_info *ti = info_of(type);
+        return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE, "%s: type %s (%d) has no row-interleaved form (%s)", fn,
+                    ti ? ti->name : "unknown", type,
+                    pack ? "repackable: Q4_0 (2)" STW_CPU_Q4_K_R8_NOTE : "R8 types: Q4_0_R8 (1002)" STW_CPU_Q4_K_R8_NOTE2);
+    }
+    const size_t row_bytes = stw_cpu_row_bytes(e->src, cols);
+    if (row_bytes == 0)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "%s: cols=%lld must be in [1, %lld] and a multiple of the block size %lld",
+                    fn, (long long)cols, (long long)kMaxDim, (long long)stw_cpu_block_size(e->src));
+    if (rows <= 0 || rows > kMaxDim || rows % 8 != 0)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "%s: rows=%lld must be a positive multiple of 8 (at most %lld)", fn,
+                    (long long)rows, (long long)kMaxDim);
+    if ((double)rows * (double)row_bytes > 9.0e18)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "%s: rows=%lld cols=%lld overflow the address space", fn, (long long)rows,
+                    (long long)cols);
+    if (data == nullptr) return fail(STW_CPU_STATUS_NULL_POINTER, "%s: data is NULL", fn);
+    const int threads = stw_threadpool_size(pool);
+    repack_ctx c;
+    c.fn = pack ? e->pack : e->unpack;
+    c.data = (uint8_t *)data;
+    c.panel_bytes = 8 * row_bytes;
+    c.cols = cols;
+    c.panels = rows / 8;
+    c.tmp = (uint8_t *)malloc(c.panel_bytes * (size_t)threads);
+    if (c.tmp == nullptr)
+        return fail(STW_CPU_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of temporary panels", fn,
+                    c.panel_bytes * (size_t)threads);
+    // ~64 KiB of panels per task, enough tasks for every thread to get several.
+    c.per_task = max64(1, (int64_t)((64 * 1024) / c.panel_bytes));
+    if (threads > 1) c.per_task = min64(c.per_task, max64(1, c.panels / ((int64_t)threads * 8)));
+    c.per_task = max64(c.per_task, (c.panels + (1 << 24) - 1) / (1 << 24));
+    const int64_t tasks = (c.panels + c.per_task - 1) / c.per_task;
+    stw_threadpool_run(tasks > 1 ? pool : nullptr, (int)tasks, repack_task, &c);
+    free(c.tmp);
+    return pack ? e->r8 : e->src;
 }
 
 }  // namespace
@@ -450,6 +574,10 @@ int stw_cpu_dequantize_row(int type, const void *src, float *dst, int64_t n) {
         return fail(STW_CPU_STATUS_BAD_SHAPE,
                     "stw_cpu_dequantize_row: n=%lld must be in [0, %lld] and a multiple of the %s block size %lld",
                     (long long)n, (long long)kMaxDim, ti->name, (long long)ti->block);
+    if (r8_by_r8(type) != nullptr)
+        return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE,
+                    "stw_cpu_dequantize_row: type %s (%d) is a row-interleaved repack whose rows are not contiguous; "
+                    "unpack the matrix first (stw_cpu_unpack_r8)", ti->name, type);
     if (n == 0) return STW_CPU_STATUS_OK;
     if (src == nullptr || dst == nullptr)
         return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_dequantize_row: %s is NULL", src == nullptr ? "src" : "dst");
@@ -487,6 +615,10 @@ int stw_cpu_quantize_row(int type, const float *src, void *dst, int64_t n) {
         return fail(STW_CPU_STATUS_BAD_SHAPE,
                     "stw_cpu_quantize_row: n=%lld must be in [0, %lld] and a multiple of the %s block size %lld",
                     (long long)n, (long long)kMaxDim, ti->name, (long long)ti->block);
+    if (r8_by_r8(type) != nullptr)
+        return fail(STW_CPU_STATUS_UNSUPPORTED_TYPE,
+                    "stw_cpu_quantize_row: type %s (%d) is a row-interleaved repack of whole matrices; quantize "
+                    "rows of its source type and repack them (stw_cpu_repack_r8)", ti->name, type);
     if (n == 0) return STW_CPU_STATUS_OK;
     if (src == nullptr || dst == nullptr)
         return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_quantize_row: %s is NULL", src == nullptr ? "src" : "dst");
@@ -540,6 +672,10 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
         (double)n * (double)rows * 4.0 > 9.0e18)
         return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: rows=%lld cols=%lld n=%lld overflow the address space",
                     (long long)rows, (long long)cols, (long long)n);
+    const bool r8 = r8_by_r8(type) != nullptr;
+    if (r8 && rows % 8 != 0)
+        return fail(STW_CPU_STATUS_BAD_SHAPE, "stw_cpu_matmul: rows=%lld of a %s matrix must be a multiple of 8",
+                    (long long)rows, ti->name);
     if (rows == 0 || n == 0) return STW_CPU_STATUS_OK;
     if (w == nullptr || x == nullptr || y == nullptr)
         return fail(STW_CPU_STATUS_NULL_POINTER, "stw_cpu_matmul: %s is NULL",
@@ -552,6 +688,10 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     const int threads = stw_threadpool_size(pool);
     matmul_ctx c;
     c.k = kernels_of(ks, type);
+    if (r8 && c.k->r8 == nullptr)
+        return fail(STW_CPU_STATUS_UNAVAILABLE, "stw_cpu_matmul: kernel set '%s' has no kernel for %s", ks->name,
+                    ti->name);
+    c.r8 = r8;
     c.w = (const uint8_t *)w;
     c.row_bytes = row_bytes;
     c.rows = rows;
@@ -564,11 +704,14 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     // row at a time decoded Q4_0 at 25.6 tok/s against 20.1, Q4_K_M at ~21 against 11.5 (its
     // 4-row kernel streamed 7 GB/s, the one-row 14), and Q8_0 the same (its 4-row form is the
     // one-row kernel per row). Float weights keep 4 rows at every size.
-    c.rows_kernel = !ti->quantized || (double)rows * (double)row_bytes <= (double)g_rows_kernel_max_bytes;
+    c.rows_kernel = !r8 && (!ti->quantized || (double)rows * (double)row_bytes <= (double)g_rows_kernel_max_bytes);
     // A batch of activations goes through the GEMM where the type has one; a single one (decode)
     // or a few (small batches of decoding sequences) through the row kernels.
-    c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch && (flags & STW_CPU_MATMUL_NO_GEMM) == 0;
-    c.pre = !c.gemm && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
+    // An R8 type's results never depend on the batch: its GEMM (where the set has one, n >= 4) forms the
+    // same integers and float steps as its decode kernel, bit for bit, so STW_CPU_MATMUL_NO_GEMM
+    // changes nothing for it.
+    c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch && (r8 || (flags & STW_CPU_MATMUL_NO_GEMM) == 0);
+    c.pre = !r8 && !c.gemm && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
     c.pre1 = nullptr;
     c.pre_halves = type == STW_CPU_TYPE_Q6_K;
     // Decode through the precomputed-sums kernels (Q4_0, Q4_K, Q6_K): the activation's table is built
@@ -619,7 +762,7 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     // Keep the task count within int range for absurdly tall matrices.
     row_chunk = max64(row_chunk, (rows * n_chunks + (1 << 24) - 1) / (1 << 24));
     // The GEMM repacks 8 rows at a time: whole groups of 8 per tile.
-    row_chunk = c.gemm ? (row_chunk + 7) & ~(int64_t)7 : (row_chunk + 3) & ~(int64_t)3;
+    row_chunk = c.gemm || r8 ? (row_chunk + 7) & ~(int64_t)7 : (row_chunk + 3) & ~(int64_t)3;
     c.row_chunk = row_chunk;
     c.n_row_chunks = (rows + row_chunk - 1) / row_chunk;
     if (n == 1 && threads > 1) {
@@ -628,7 +771,7 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
         // the unit count below 2^32.
         int64_t unit = max64(4, (int64_t)((16 * 1024) / row_bytes));
         unit = max64(unit, (rows + ((int64_t)1 << 31) - 1) >> 31);
-        unit = (unit + 3) & ~(int64_t)3;
+        unit = r8 ? (unit + 7) & ~(int64_t)7 : (unit + 3) & ~(int64_t)3;  // R8: whole panels
         const int64_t units = (rows + unit - 1) / unit;
         const int n_ranges = (int)min64(min64(threads, kMaxDecodeRanges), units);
         decode_range ranges[kMaxDecodeRanges];
@@ -643,6 +786,20 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     const int64_t n_tasks = c.n_row_chunks * n_chunks;
     stw_threadpool_run(pool, (int)n_tasks, matmul_task, &c);
     return STW_CPU_STATUS_OK;
+}
+
+int stw_cpu_r8_type(int type, int64_t rows, int64_t cols) {
+    const r8_entry *e = r8_by_src(type);
+    if (e == nullptr || rows <= 0 || rows > kMaxDim || rows % 8 != 0 || stw_cpu_row_bytes(type, cols) == 0) return 0;
+    return e->r8;
+}
+
+int stw_cpu_repack_r8(int type, void *data, int64_t rows, int64_t cols, stw_threadpool *pool) {
+    return repack_matrix(type, data, rows, cols, pool, true);
+}
+
+int stw_cpu_unpack_r8(int r8_type, void *data, int64_t rows, int64_t cols, stw_threadpool *pool) {
+    return repack_matrix(r8_type, data, rows, cols, pool, false);
 }
 
 }  // extern "C"

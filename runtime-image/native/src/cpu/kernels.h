@@ -73,6 +73,8 @@ enum stw_cpu_matmul_flags {
     // bit-identical whatever n is; the prefill GEMM (n >= 4, where the type has one) sums the same
     // integers in another order, so a caller whose results must not depend on what else is in the
     // batch (the engine: one sequence's tokens) passes this except for one sequence's own runs.
+    // An R8 type (stw_cpu_repack_r8) gives every vector the same result in any batch, GEMM or not:
+    // the flag changes nothing for it.
     STW_CPU_MATMUL_NO_GEMM = 1,
 };
 // stw_cpu_matmul with flags (stw_cpu_matmul_flags); stw_cpu_matmul is this with flags 0.
@@ -92,6 +94,22 @@ size_t stw_cpu_row_bytes(int type, int64_t cols);
 int64_t stw_cpu_block_size(int type);
 // Scratch bytes stw_cpu_matmul needs for this call (0 for float weight types).
 size_t stw_cpu_qscratch_bytes(int type, int64_t cols, int64_t n);
+// --- load-time repack (R8) -----------------------------------------------------------------
+// The R8 type a rows x cols matrix of `type` would get from stw_cpu_repack_r8 (STW_CPU_TYPE_Q4_0_R8
+// for Q4_0 when rows is a positive multiple of 8 and cols a valid row length; Q4_K likewise once
+// its layout is built in), or 0 when it gets none.
+int stw_cpu_r8_type(int type, int64_t rows, int64_t cols);
+// Repacks a whole matrix in place (rows back to back in the GGUF layout, stw_cpu_row_bytes each)
+// into its R8 type: every group of 8 rows becomes one panel of the same bytes, so the matrix keeps
+// its size and place. Goes 8 rows at a time through a temporary of 8 rows per thread (pool may be
+// NULL). Returns the R8 type id, or a negative status (unsupported type, rows not a positive
+// multiple of 8, bad cols, NULL data, no memory for the temporary) with data untouched.
+// stw_cpu_matmul(_ex) takes the result with the R8 type; stw_cpu_dequantize_row refuses it (its
+// rows are not contiguous).
+int stw_cpu_repack_r8(int type, void *data, int64_t rows, int64_t cols, struct stw_threadpool *pool);
+// The inverse: turns an R8 matrix back into its source type's rows in place; returns the source
+// type id or a negative status.
+int stw_cpu_unpack_r8(int r8_type, void *data, int64_t rows, int64_t cols, struct stw_threadpool *pool);
 // "avx2-vnni", "avx2" or "portable": the kernel set in use.
 const char *stw_cpu_kernel_set(void);
 // Switches the kernel set: "avx2-vnni", "avx2", "portable" or "auto" (cpuid and STOWAGE_CPU). Returns

@@ -899,14 +899,16 @@ void gemm_pack_block(const uint8_t *w, size_t rb, int nr, int64_t b, __m256i *q,
 }
 
 // NT activation vectors against the panel's kb blocks (starting at activation block b0); adds to
-// out (add) or stores: out[r + t * os] for r < nr.
-template <int NT, bool Q4>
+// out (add) or stores: out[r + t * os] for r < nr. Chain (R8 panels, nr == 8): with add, the
+// accumulators start from out instead, so the float sums run in one chain per (row, vector) across
+// the slices, the order of the R8 decode kernel (which the R8 GEMM matches bit for bit).
+template <int NT, bool Q4, bool Chain = false>
 void gemm_tile(const __m256i *q, const float *dw, const int32_t *ws, int64_t kb, const uint8_t *x, size_t xs,
                int64_t b0, int nr, float *out, int64_t os, bool add) {
     const block_q8_x *xb[NT];
     for (int t = 0; t < NT; t++) xb[t] = (const block_q8_x *)(x + t * xs) + b0;
     __m256 acc[NT];
-    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int t = 0; t < NT; t++) acc[t] = Chain && add ? _mm256_loadu_ps(out + t * os) : _mm256_setzero_ps();
     for (int64_t b = 0; b < kb; b++) {
         __m256i is[NT];
 #if defined(STW_CPU_VNNI)
@@ -942,7 +944,9 @@ void gemm_tile(const __m256i *q, const float *dw, const int32_t *ws, int64_t kb,
     }
     for (int t = 0; t < NT; t++) {
         float *o = out + t * os;
-        if (nr == 8) {
+        if (Chain) {
+            _mm256_storeu_ps(o, acc[t]);
+        } else if (nr == 8) {
             _mm256_storeu_ps(o, add ? _mm256_add_ps(_mm256_loadu_ps(o), acc[t]) : acc[t]);
         } else {
             alignas(32) float tmp[8];
@@ -1308,6 +1312,138 @@ struct k_q6_K {
     }
 };
 
+// --- Q4_0 R8 (load-time row-interleaved panels, repack.cpp) -------------------------------------
+//
+// Per block of 32 columns the panel gives, in four 32-byte loads, the 8 rows' nibbles with row r in
+// int32 lane r (chunk v: elements 4v..4v+3 in the low nibbles, 16+4v..19+4v in the high ones). Each
+// chunk meets a 4-byte broadcast of the activation block, so the int8 dots leave each row's sum in its
+// own lane: no horizontal reductions, one activation load for 8 rows, one fp16 scale load for 8 rows.
+// The nibbles stay unsigned (0..15) against the signed activations (maddubs / dpbusd take unsigned by
+// signed bytes as they are), and the offset of 8 comes off in int32 as -8 * sum(x) per block (the
+// accumulator's starting value, computed for 8 blocks at once with one reduction tree). Without VNNI
+// the 8 maddubs of a block add in int16: each pair sum is within 2 * 15 * 127 = 3810, eight within
+// 30480 < 32767, so both sets form the same exact int32 and agree bit for bit. One cvt and one FMA per
+// (block, activation) in a fixed order: a vector's result is the same whatever nx is.
+template <int NX>
+void r8_q4_0_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float *out, int64_t os) {
+    const block_q8_x *xb[NX];
+    for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + j * xs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[NX];
+    for (int j = 0; j < NX; j++) acc[j] = _mm256_setzero_ps();
+    const int64_t nb = cols / QK;
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int kb = nb - b0 < 8 ? (int)(nb - b0) : 8;
+        alignas(32) int32_t corr[NX][8];
+        for (int j = 0; j < NX; j++) {
+            __m256i sv[8];
+            for (int k = 0; k < 8; k++)
+                sv[k] = k < kb ? mul_sum_us8(_mm256_set1_epi8(1), load32(xb[j][b0 + k].qs)) : _mm256_setzero_si256();
+            _mm256_store_si256((__m256i *)corr[j],
+                               _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(hsum8_epi32(sv), 3)));
+        }
+        for (int k = 0; k < kb; k++) {
+            const int64_t b = b0 + k;
+            const uint8_t *p = w + (size_t)b * (8 * sizeof(block_q4_0));
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+#if defined(STW_CPU_VNNI)
+            __m256i is[NX];
+            for (int j = 0; j < NX; j++) is[j] = _mm256_set1_epi32(corr[j][k]);
+#else
+            __m256i ps[NX];
+            for (int j = 0; j < NX; j++) ps[j] = _mm256_setzero_si256();
+#endif
+            for (int v = 0; v < 4; v++) {
+                const __m256i raw = load32(p + 16 + 32 * v);
+                const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                for (int j = 0; j < NX; j++) {
+                    int32_t xl, xh;
+                    memcpy(&xl, xb[j][b].qs + 4 * v, 4);
+                    memcpy(&xh, xb[j][b].qs + 16 + 4 * v, 4);
+#if defined(STW_CPU_VNNI)
+                    is[j] = _mm256_dpbusd_avx_epi32(is[j], lo, _mm256_set1_epi32(xl));
+                    is[j] = _mm256_dpbusd_avx_epi32(is[j], hi, _mm256_set1_epi32(xh));
+#else
+                    ps[j] = _mm256_add_epi16(ps[j], _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(xl)),
+                                                                     _mm256_maddubs_epi16(hi, _mm256_set1_epi32(xh))));
+#endif
+                }
+            }
+            for (int j = 0; j < NX; j++) {
+#if !defined(STW_CPU_VNNI)
+                const __m256i is = _mm256_add_epi32(_mm256_madd_epi16(ps[j], _mm256_set1_epi16(1)),
+                                                    _mm256_set1_epi32(corr[j][k]));
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dw, _mm256_set1_ps(xb[j][b].d)), acc[j]);
+#else
+                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[j]), _mm256_mul_ps(dw, _mm256_set1_ps(xb[j][b].d)), acc[j]);
+#endif
+            }
+        }
+    }
+    for (int j = 0; j < NX; j++) _mm256_storeu_ps(out + j * os, acc[j]);
+}
+
+// Prefill of a Q4_0 R8 matrix (the driver's GEMM path: activations offset by 128, n >= 4): the
+// panel is already interleaved as gemm_tile wants it, so per block the stack panel takes four loads,
+// the nibble split and the offset of 8 (no transpose), and the tiles run as for Q4_0 with their
+// float sums chained across slices. The integer per (block, row, vector) is exact either way,
+// sum((x + 128)(q - 8)) - 128 sum(q - 8) = sum(x (q - 8)) = sum(q x) - 8 sum(x), and the float steps
+// are r8_q4_0's (one cvt, one multiply of the two scales, one FMA per block), so a vector's outputs
+// are bit-identical to decoding it alone.
+void gemm_pack_q4_0_r8(const uint8_t *p, __m256i *q, float *dw, int32_t *ws) {
+    _mm256_store_ps(dw, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F), k8 = _mm256_set1_epi8(8), ones = _mm256_set1_epi8(1);
+    __m256i sum = _mm256_setzero_si256();
+    for (int v = 0; v < 4; v++) {
+        const __m256i raw = load32(p + 16 + 32 * v);
+        const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+        sum = _mm256_add_epi32(sum, mul_sum2_us8(lo, ones, hi, ones));  // lane r: row r's nibbles
+        _mm256_store_si256(q + v, _mm256_sub_epi8(lo, k8));
+        _mm256_store_si256(q + 4 + v, _mm256_sub_epi8(hi, k8));
+    }
+    // 128 * sum(q - 8) per row
+    _mm256_store_si256((__m256i *)ws, _mm256_slli_epi32(_mm256_sub_epi32(sum, _mm256_set1_epi32(8 * 32)), 7));
+}
+
+void gemm_q4_0_r8(int64_t cols, const uint8_t *w, size_t, int, const uint8_t *x, size_t xs, int nx, float *out,
+                  int64_t os) {
+    alignas(32) __m256i q[kGemmSliceBlocks * 8];
+    alignas(32) float dw[kGemmSliceBlocks * 8];
+    alignas(32) int32_t ws[kGemmSliceBlocks * 8];
+    const int64_t nb = cols / QK;
+    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
+        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
+        for (int64_t b = 0; b < kb; b++)
+            gemm_pack_q4_0_r8(w + (size_t)(b0 + b) * (8 * sizeof(block_q4_0)), q + 8 * b, dw + 8 * b, ws + 8 * b);
+        const bool add = b0 > 0;
+        int j = 0;
+#if defined(STW_CPU_VNNI)
+        for (; j + 8 <= nx; j += 8)
+            gemm_tile<8, true, true>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, 8, out + j * os, os, add);
+#endif
+        for (; j + 4 <= nx; j += 4)
+            gemm_tile<4, true, true>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, 8, out + j * os, os, add);
+        const uint8_t *xj = x + (size_t)j * xs;
+        switch (nx - j) {
+            case 3: gemm_tile<3, true, true>(q, dw, ws, kb, xj, xs, b0, 8, out + j * os, os, add); break;
+            case 2: gemm_tile<2, true, true>(q, dw, ws, kb, xj, xs, b0, 8, out + j * os, os, add); break;
+            case 1: gemm_tile<1, true, true>(q, dw, ws, kb, xj, xs, b0, 8, out + j * os, os, add); break;
+            default: break;
+        }
+    }
+}
+
+void r8_q4_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
+    int j = 0;
+    for (; j + 4 <= nx; j += 4) r8_q4_0_tile<4>(cols, w, x + (size_t)j * xs, xs, out + j * os, os);
+    switch (nx - j) {
+        case 3: r8_q4_0_tile<3>(cols, w, x + (size_t)j * xs, xs, out + j * os, os); break;
+        case 2: r8_q4_0_tile<2>(cols, w, x + (size_t)j * xs, xs, out + j * os, os); break;
+        case 1: r8_q4_0_tile<1>(cols, w, x + (size_t)j * xs, xs, out + j * os, os); break;
+        default: break;
+    }
+}
+
 }  // namespace
 
 #include "kernels_avx2_q4_K_r8.h"  // q4_K_r8_avx2
@@ -1315,18 +1451,18 @@ struct k_q6_K {
 const kernel_set STW_CPU_SET_SYMBOL = {
     STW_CPU_SET_NAME,
     quantize_x_avx2,
-    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr, nullptr},
-    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr, nullptr},
-    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr, nullptr},
+    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr, nullptr, nullptr},
+    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr, nullptr, nullptr},
+    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr, nullptr, nullptr},
 #if defined(STW_CPU_VNNI)
-    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, gemm_q32<false>},
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, gemm_q32<false>, nullptr},
 #else
-    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, nullptr},
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, nullptr, nullptr},
 #endif
-    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>},
-    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K},
-    {},
+    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>, nullptr},
+    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K, nullptr},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, gemm_q4_0_r8, r8_q4_0},
     {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_avx2},
 };
 

@@ -190,6 +190,36 @@ void dot_q6_K(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int n
     }
 }
 
+// Q4_0 R8 (repack.cpp's layout): per block, each row's integer dot of its unsigned nibbles with the
+// activation block minus 8 * sum(x), exact in int32, then one multiply-add by (row scale * activation
+// scale): the order of the AVX2 kernels, one float sum per (row, activation) whatever nx is.
+void r8_q4_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
+    const int64_t nb = cols / QK;
+    for (int j = 0; j < nx; j++) {
+        const block_q8_x *xb = (const block_q8_x *)(x + j * xs);
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *p = w + (size_t)b * 8 * sizeof(block_q4_0);
+            const int32_t xsum = sum_i8(xb[b].qs, QK);
+            for (int r = 0; r < 8; r++) {
+                int8_t q[QK];
+                for (int v = 0; v < 4; v++) {
+                    for (int i = 0; i < 4; i++) {
+                        const uint8_t byte = p[16 + 32 * v + 4 * r + i];
+                        q[4 * v + i] = (int8_t)(byte & 0xF);
+                        q[16 + 4 * v + i] = (int8_t)(byte >> 4);
+                    }
+                }
+                uint16_t d;
+                memcpy(&d, p + 2 * r, 2);
+                const int32_t is = dot_i8(q, xb[b].qs, QK) - 8 * xsum;
+                acc[r] += fp16_to_fp32(d) * xb[b].d * (float)is;
+            }
+        }
+        for (int r = 0; r < 8; r++) out[r + j * os] = acc[r];
+    }
+}
+
 template <dot_fn Dot>
 void rows_of(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uint8_t *x, float *out) {
     for (int r = 0; r < nr; r++) Dot(cols, w + (size_t)r * row_bytes, x, 0, 1, out + r, 1);
@@ -200,14 +230,14 @@ void rows_of(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uin
 const kernel_set kernel_set_portable = {
     "portable",
     quantize_x_portable,
-    {rows_of<dot_f32>, dot_f32, nullptr, nullptr, nullptr},
-    {rows_of<dot_f16>, dot_f16, nullptr, nullptr, nullptr},
-    {rows_of<dot_bf16>, dot_bf16, nullptr, nullptr, nullptr},
-    {rows_of<dot_q8_0>, dot_q8_0, nullptr, nullptr, nullptr},
-    {rows_of<dot_q4_0>, dot_q4_0, nullptr, nullptr, nullptr},
-    {rows_of<dot_q4_K>, dot_q4_K, nullptr, nullptr, nullptr},
-    {rows_of<dot_q6_K>, dot_q6_K, nullptr, nullptr, nullptr},
-    {},
+    {rows_of<dot_f32>, dot_f32, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_f16>, dot_f16, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_bf16>, dot_bf16, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q8_0>, dot_q8_0, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q4_0>, dot_q4_0, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q4_K>, dot_q4_K, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q6_K>, dot_q6_K, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, r8_q4_0},
     {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_portable},
 };
 

@@ -47,10 +47,12 @@ double thread_cpu_s() {
 struct type_row {
     int type;
     const char *name;
+    int src;  // R8 types: the type the rows are quantized to before the repack (else 0)
 };
 const type_row kTypes[] = {
     {STW_CPU_TYPE_F32, "f32"},   {STW_CPU_TYPE_F16, "f16"},   {STW_CPU_TYPE_BF16, "bf16"}, {STW_CPU_TYPE_Q8_0, "q8_0"},
     {STW_CPU_TYPE_Q4_0, "q4_0"}, {STW_CPU_TYPE_Q4_K, "q4_k"}, {STW_CPU_TYPE_Q6_K, "q6_k"},
+    {STW_CPU_TYPE_Q4_0_R8, "q4_0_r8", STW_CPU_TYPE_Q4_0}, {STW_CPU_TYPE_Q4_K_R8, "q4_k_r8", STW_CPU_TYPE_Q4_K},
 };
 
 std::vector<int> parse_ints(const char *s) {
@@ -290,7 +292,13 @@ int main(int argc, char **argv) {
             if (types != "all" && types.find(t.name) == std::string::npos) continue;
             for (const auto &shape : shapes) {
                 const int64_t rows = shape[0], cols = shape[1];
-                const size_t rb = stw_cpu_row_bytes(t.type, cols);
+                const int qtype = t.src != 0 ? t.src : t.type;
+                if (t.src != 0 && stw_cpu_r8_type(t.src, rows, cols) != t.type) {
+                    printf("%-6s %lldx%lld has no R8 form in this build; skipped\n", t.name, (long long)rows,
+                           (long long)cols);
+                    continue;
+                }
+                const size_t rb = stw_cpu_row_bytes(qtype, cols);
                 // Several copies of the matrix (> 256 MiB in all) so successive calls stream from
                 // DRAM, not from the last-level cache, as decode does.
                 if (rb == 0) {
@@ -303,7 +311,11 @@ int main(int argc, char **argv) {
                 std::vector<float> row((size_t)cols);
                 for (int64_t r = 0; r < rows; r++) {
                     for (auto &v : row) v = u(rng) * 0.05f;
-                    stw_cpu_quantize_row(t.type, row.data(), w.data() + (size_t)r * rb, cols);
+                    stw_cpu_quantize_row(qtype, row.data(), w.data() + (size_t)r * rb, cols);
+                }
+                if (t.src != 0 && stw_cpu_repack_r8(t.src, w.data(), rows, cols, pool) != t.type) {
+                    fprintf(stderr, "repack failed: %s\n", stw_cpu_last_error());
+                    return 1;
                 }
                 for (int k = 1; k < copies; k++) memcpy(w.data() + k * mat, w.data(), mat);
                 std::vector<float> x((size_t)(cols * n)), y((size_t)(rows * n));
