@@ -1,4 +1,4 @@
-// test_cpu_repack.cpp: the CPU's load-time repack (R8) in the engine, on generated Q4_0 llama models:
+// test_cpu_repack.cpp: the CPU's load-time repack (R8) in the engine, on generated Q4_0 and Q4_K llama models:
 // the same logits with STW_CPU_REPACK on and off, batch independence with it on, which matrices are
 // rewritten (never token_embd, not an output head whose rows are not a multiple of 8), the memory rule
 // (the repacked matrices are private pages of the second mapping, never resident twice; the weights'
@@ -22,6 +22,9 @@
 namespace {
 
 std::string g_tmp;
+// The weight type of the generated models (Q4_0, then Q4_K) and the R8 type the CPU gives it.
+int32_t g_wt = STW_TYPE_Q4_0;
+int32_t g_r8 = STW_CPU_TYPE_Q4_0_R8;
 
 uint64_t g_rng = 0x2545f4914f6cdd1dull;
 uint64_t next_u64() {
@@ -46,33 +49,33 @@ void put_kv_u32(FILE *f, const std::string &k, uint32_t v) {
 
 struct tensor_spec {
     std::string name;
-    int32_t type; // STW_TYPE_F32 or STW_TYPE_Q4_0
+    int32_t type; // STW_TYPE_F32 or g_wt
     int64_t cols, rows; // rows 0: a vector
 };
 
-// A 2-layer llama GGUF (n_embd 256, n_ff 512, 4 heads, 2 KV heads) with random Q4_0 matrices whose
-// scales keep activations near 1, F32 norms of ones, and a separate Q4_0 output head of n_vocab rows.
+// A 2-layer llama GGUF (n_embd 256, n_ff 512, 4 heads, 2 KV heads) with random g_wt (Q4_0 or Q4_K) matrices whose
+// scales keep activations near 1, F32 norms of ones, and a separate output head of that type of n_vocab rows.
 // alias: blk.1.ffn_up.weight's descriptor points at blk.1.ffn_gate.weight's bytes (a hostile file).
 std::string write_model(const char *file, int32_t n_vocab, bool alias = false) {
     const int n_layer = 2, e = 256, ff = 512, nh = 4, nkv = 2, hd = e / nh;
-    std::vector<tensor_spec> ts = {{"token_embd.weight", STW_TYPE_Q4_0, e, n_vocab},
+    std::vector<tensor_spec> ts = {{"token_embd.weight", g_wt, e, n_vocab},
                                    {"output_norm.weight", STW_TYPE_F32, e, 0},
-                                   {"output.weight", STW_TYPE_Q4_0, e, n_vocab}};
+                                   {"output.weight", g_wt, e, n_vocab}};
     for (int l = 0; l < n_layer; l++) {
         const std::string p = "blk." + std::to_string(l) + ".";
         ts.push_back({p + "attn_norm.weight", STW_TYPE_F32, e, 0});
-        ts.push_back({p + "attn_q.weight", STW_TYPE_Q4_0, e, e});
-        ts.push_back({p + "attn_k.weight", STW_TYPE_Q4_0, e, nkv * hd});
-        ts.push_back({p + "attn_v.weight", STW_TYPE_Q4_0, e, nkv * hd});
-        ts.push_back({p + "attn_output.weight", STW_TYPE_Q4_0, e, e});
+        ts.push_back({p + "attn_q.weight", g_wt, e, e});
+        ts.push_back({p + "attn_k.weight", g_wt, e, nkv * hd});
+        ts.push_back({p + "attn_v.weight", g_wt, e, nkv * hd});
+        ts.push_back({p + "attn_output.weight", g_wt, e, e});
         ts.push_back({p + "ffn_norm.weight", STW_TYPE_F32, e, 0});
-        ts.push_back({p + "ffn_gate.weight", STW_TYPE_Q4_0, e, ff});
-        ts.push_back({p + "ffn_up.weight", STW_TYPE_Q4_0, e, ff});
-        ts.push_back({p + "ffn_down.weight", STW_TYPE_Q4_0, ff, e});
+        ts.push_back({p + "ffn_gate.weight", g_wt, e, ff});
+        ts.push_back({p + "ffn_up.weight", g_wt, e, ff});
+        ts.push_back({p + "ffn_down.weight", g_wt, ff, e});
     }
     auto bytes_of = [](const tensor_spec &t) -> uint64_t {
         const int64_t r = t.rows ? t.rows : 1;
-        return t.type == STW_TYPE_F32 ? (uint64_t)(t.cols * r * 4) : (uint64_t)(t.cols / 32 * r * 18);
+        return t.type == STW_TYPE_F32 ? (uint64_t)(t.cols * r * 4) : (uint64_t)stw_cpu_row_bytes(t.type, t.cols) * (uint64_t)r;
     };
     const std::string path = g_tmp + "/" + file;
     FILE *f = std::fopen(path.c_str(), "wb");
@@ -121,10 +124,10 @@ std::string write_model(const char *file, int32_t n_vocab, bool alias = false) {
         } else {
             const float d = 1.7f / (4.0f * std::sqrt((float)t.cols));
             std::vector<float> row((size_t)t.cols);
-            const size_t rb = (size_t)t.cols / 32 * 18;
+            const size_t rb = stw_cpu_row_bytes(t.type, t.cols);
             for (int64_t r = 0; r < t.rows; r++) {
                 for (auto &v : row) v = d * (float)((int)(next_u64() % 17) - 8);
-                stw_cpu_quantize_row(STW_CPU_TYPE_Q4_0, row.data(), data.data() + (size_t)r * rb, t.cols);
+                stw_cpu_quantize_row(t.type, row.data(), data.data() + (size_t)r * rb, t.cols);
             }
         }
         put(f, data.data(), data.size());
@@ -282,10 +285,10 @@ void test_on_off() {
                   (unsigned long long)want_bytes);
         CHECK(secs >= 0);
         CHECK(c->w_r8);
-        CHECK(stw_model_matmul_type(on, on->tok_embd, true) == STW_TYPE_Q4_0); // read by row: never repacked
-        CHECK(stw_model_matmul_type(on, on->layers[1].w_down, true) == STW_CPU_TYPE_Q4_0_R8);
-        CHECK(stw_model_matmul_type(on, on->layers[1].w_down, false) == STW_TYPE_Q4_0);
-        CHECK(stw_model_matmul_type(on, on->output, true) == (vocab % 8 == 0 ? STW_CPU_TYPE_Q4_0_R8 : STW_TYPE_Q4_0));
+        CHECK(stw_model_matmul_type(on, on->tok_embd, true) == g_wt); // read by row: never repacked
+        CHECK(stw_model_matmul_type(on, on->layers[1].w_down, true) == g_r8);
+        CHECK(stw_model_matmul_type(on, on->layers[1].w_down, false) == g_wt);
+        CHECK(stw_model_matmul_type(on, on->output, true) == (vocab % 8 == 0 ? g_r8 : g_wt));
         stw_context_free(c);
         stw_model_free(on);
         std::remove(path.c_str());
@@ -425,9 +428,9 @@ void test_aliased_tensors() {
     int32_t mats = 0;
     CHECK_OK(stw_model_repack_info(m, nullptr, &mats, nullptr));
     CHECK_MSG(mats == 2 * 7 - 2, "aliased file: %d matrices repacked, want 12", mats);
-    CHECK(stw_model_matmul_type(m, m->layers[1].w_up, true) == STW_TYPE_Q4_0);
-    CHECK(stw_model_matmul_type(m, m->layers[1].w_gate, true) == STW_TYPE_Q4_0);
-    CHECK(stw_model_matmul_type(m, m->layers[0].w_up, true) == STW_CPU_TYPE_Q4_0_R8);
+    CHECK(stw_model_matmul_type(m, m->layers[1].w_up, true) == g_wt);
+    CHECK(stw_model_matmul_type(m, m->layers[1].w_gate, true) == g_wt);
+    CHECK(stw_model_matmul_type(m, m->layers[0].w_up, true) == g_r8);
     stw_context_free(c);
     const run_out r_on = run(m, 1);
     double num = 0, den = 0;
@@ -448,9 +451,15 @@ int main() {
     const char *tmp = std::getenv("STW_TEST_TMP");
     g_tmp = tmp ? tmp : ".";
     unsetenv("STW_CPU_REPACK");
-    test_on_off();
-    test_batch_independence();
-    test_memory_upload_reload();
-    test_aliased_tensors();
+    const int32_t types[][2] = {{STW_TYPE_Q4_0, STW_CPU_TYPE_Q4_0_R8}, {STW_TYPE_Q4_K, STW_CPU_TYPE_Q4_K_R8}};
+    for (const auto &t : types) {
+        g_wt = t[0];
+        g_r8 = t[1];
+        std::printf("test_cpu_repack: %s models\n", g_wt == STW_TYPE_Q4_0 ? "Q4_0" : "Q4_K");
+        test_on_off();
+        test_batch_independence();
+        test_memory_upload_reload();
+        test_aliased_tensors();
+    }
     return test_finish("test_cpu_repack");
 }
