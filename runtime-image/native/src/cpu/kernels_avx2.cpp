@@ -1451,19 +1451,19 @@ void r8_q4_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx
 const kernel_set STW_CPU_SET_SYMBOL = {
     STW_CPU_SET_NAME,
     quantize_x_avx2,
-    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr, nullptr, nullptr},
-    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr, nullptr, nullptr},
-    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr, nullptr, nullptr},
+    {by_nr<k_f32>, by_nx<k_f32>, tile_floats_any<load8_f32, load1_f32>, nullptr, nullptr, nullptr, nullptr},
+    {by_nr<k_f16>, by_nx<k_f16>, tile_floats_any<load8_f16, load1_f16>, nullptr, nullptr, nullptr, nullptr},
+    {by_nr<k_bf16>, by_nx<k_bf16>, tile_floats_any<load8_bf16, load1_bf16>, nullptr, nullptr, nullptr, nullptr},
 #if defined(STW_CPU_VNNI)
-    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, gemm_q32<false>, nullptr},
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, gemm_q32<false>, nullptr, nullptr},
 #else
-    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, nullptr, nullptr},
+    {by_nr<k_q8_0>, by_nx<k_q8_0>, nullptr, nullptr, nullptr, nullptr, nullptr},
 #endif
-    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>, nullptr},
-    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K, nullptr},
-    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, gemm_q4_0_r8, r8_q4_0},
-    {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_avx2},
+    {by_nr<k_q4_0>, by_nx<k_q4_0>, nullptr, dot_q32_pre_any<true>, gemm_q32<true>, nullptr, nullptr},
+    {by_nr<k_q4_K>, by_nx<k_q4_K>, nullptr, dot_q4_K_pre_any, gemm_q4_K, nullptr, nullptr},
+    {by_nr<k_q6_K>, by_nx<k_q6_K>, nullptr, dot_q6_K_pre_any, gemm_q6_K, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, gemm_q4_0_r8, r8_q4_0, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_avx2, q4_K_r8_pre_avx2},
 };
 
 }  // namespace stw_cpu
