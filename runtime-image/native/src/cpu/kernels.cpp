@@ -774,9 +774,12 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     // Activation tile: up to ~256 KiB of activations (stays in L2 while the tile's weight rows
     // stream past), a multiple of 4, at least 4.
     c.n_chunk = max64(4, min64(64, (int64_t)(256 * 1024 / c.x_stride)) & ~(int64_t)3);
-    if (c.gemm) {
+    if (c.gemm || (c.r8pre && n > 1)) {
         // The GEMM repacks each 8-row panel once per tile: tiles of up to 256 activation vectors,
-        // whose 2048-column slices (64 blocks of 36 bytes each) stay within ~512 KiB of L2.
+        // whose 2048-column slices (64 blocks of 36 bytes each) stay within ~512 KiB of L2. The R8
+        // tables path takes the same tiles: it walks them in groups of at most 4096 blocks (147 KiB
+        // of activations, L2) with each panel in L1 across a group, and fewer tiles read W fewer
+        // times (a 128-token prompt at 5632 columns was 4 tiles of 40 vectors, now 1).
         const int64_t slice_bytes = min64(cols / QK, 64) * (int64_t)sizeof(block_q8_x);
         c.n_chunk = max64(4, min64(256, (512 * 1024) / slice_bytes) & ~(int64_t)3);
     }
