@@ -272,6 +272,52 @@ void test_bit_identity() {
     }
 }
 
+// The driver's table form (r8_pre: each block's dx and dx * sum(x) from a per-vector table in
+// dot_pre_fn's layout) must give the r8 kernel's bits for every vector, nx and cols. The table is
+// built here with plain loops, with a stride wider than needed and its padding poisoned, so a
+// kernel that ignores the stride or reads past a vector's entries changes the results.
+void test_pre_matches_r8() {
+    std::mt19937 rng(44);
+    const std::vector<set_ref> sets = available_sets();
+    int tested = 0;
+    for (const set_ref &s : sets) {
+        if (s.ks->q4_K_r8.r8_pre == nullptr) {
+            printf("  %s: no r8_pre kernel (the driver runs r8)\n", s.name);
+            continue;
+        }
+        tested++;
+        for (int64_t cols : kCols) {
+            const weights w = make_weights(rng, cols);
+            const int64_t nbk = cols / 32, ps = 2 * nbk + 16;
+            for (int nx = 1; nx <= 9; nx++) {
+                const acts a = make_acts(rng, s.ks, cols, nx);
+                std::vector<float> pre((size_t)(ps * nx), NAN);
+                for (int j = 0; j < nx; j++) {
+                    for (int64_t b = 0; b < nbk; b++) {
+                        const block_q8_x &xb = a.vec(j)[b];
+                        int32_t sum = 0;
+                        for (int k = 0; k < 32; k++) sum += xb.qs[k];
+                        pre[(size_t)(j * ps + (b / 8) * 16 + b % 8)] = xb.d;
+                        pre[(size_t)(j * ps + (b / 8) * 16 + 8 + b % 8)] = xb.d * (float)sum;
+                    }
+                }
+                const std::vector<float> ref = run_r8(s.ks, w, a, nx);
+                std::vector<float> out((size_t)(nx * kOutStride + 8), NAN);
+                s.ks->q4_K_r8.r8_pre(cols, w.panel(), a.buf.data(), a.stride, nx, pre.data(), ps, out.data(),
+                                     kOutStride);
+                int diff = 0;
+                for (size_t i = 0; i < out.size(); i++) diff += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
+                CHECK(diff == 0, "%s cols=%lld nx=%d: r8_pre differs from r8 in %d of %zu output slots", s.name,
+                      (long long)cols, nx, diff, out.size());
+            }
+        }
+    }
+#if defined(STW_CPU_HAVE_AVX2)
+    if (stw_cpu_select_kernel_set("avx2") == 0) CHECK(tested > 0, "no set has an r8_pre kernel");
+    stw_cpu_select_kernel_set("auto");
+#endif
+}
+
 }  // namespace
 
 int main() {
@@ -281,6 +327,8 @@ int main() {
     test_kernel_vs_reference();
     printf("test_bit_identity\n");
     test_bit_identity();
+    printf("test_pre_matches_r8\n");
+    test_pre_matches_r8();
     printf("%d checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

@@ -284,6 +284,7 @@ struct matmul_ctx {
     const float *pre1;  // n == 1 with pre: the activation's table, built once per matmul
     bool pre_halves;    // the table holds 16-value half-block sums (Q6_K) instead of scaled block sums
     bool r8;            // W is an R8 type: k->r8 per panel of 8 rows (row_chunk and units multiples of 8)
+    bool r8pre;         // R8 through k->r8_pre: the activation tables once per matmul (n == 1) or task
 };
 
 void matmul_task(void *p, int task, int) {
@@ -291,6 +292,29 @@ void matmul_task(void *p, int task, int) {
     const int64_t rc = task % c->n_row_chunks, nc = task / c->n_row_chunks;
     const int64_t r0 = rc * c->row_chunk, r1 = min64(r0 + c->row_chunk, c->rows);
     const int64_t i0 = nc * c->n_chunk, i1 = min64(i0 + c->n_chunk, c->n);
+    if (c->r8pre && c->pre1 != nullptr) {
+        for (int64_t r = r0; r < r1; r += 8)
+            c->k->r8_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x, c->x_stride, 1, c->pre1, 0, c->y + r, c->rows);
+        return;
+    }
+    if (c->r8pre) {
+        // Per group of activation vectors (as many as fit the 32 KiB table: 64 at 2048 columns, 20 at
+        // 5632), their block scales and scaled sums once, then every panel of the tile against the
+        // whole group (each panel stays in L1 across the group's vectors). The in-kernel form took
+        // those sums again for every panel, ~15% of the 8 x 4 tile's instructions.
+        const int64_t nbk = c->cols / QK, ps = 2 * nbk;
+        float pre[4 * 2 * kPreMaxBlocks + 16];
+        const int64_t group = max64(1, (4 * 2 * kPreMaxBlocks) / ps);
+        for (int64_t i = i0; i < i1; i += group) {
+            const int nx = (int)min64(group, i1 - i);
+            for (int j = 0; j < nx; j++)
+                fill_pre((const block_q8_x *)(c->x + (size_t)(i + j) * c->x_stride), nbk, pre + j * ps, false);
+            for (int64_t r = r0; r < r1; r += 8)
+                c->k->r8_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i * c->x_stride, c->x_stride, nx,
+                             pre, ps, c->y + i * c->rows + r, c->rows);
+        }
+        return;
+    }
     if (c->r8 && !c->gemm) {
         for (int64_t r = r0; r < r1; r += 8)
             c->k->r8(c->cols, c->w + (size_t)r * c->row_bytes, c->x + (size_t)i0 * c->x_stride, c->x_stride,
@@ -401,6 +425,11 @@ int64_t take_unit(decode_range *r, bool from_back) {
 
 void decode_unit(const matmul_ctx *c, int64_t unit, int64_t u) {
     const int64_t r0 = u * unit, r1 = min64(r0 + unit, c->rows);
+    if (c->r8 && c->pre1 != nullptr) {
+        for (int64_t r = r0; r < r1; r += 8)
+            c->k->r8_pre(c->cols, c->w + (size_t)r * c->row_bytes, c->x, c->x_stride, 1, c->pre1, 0, c->y + r, c->rows);
+        return;
+    }
     if (c->r8) {
         for (int64_t r = r0; r < r1; r += 8)
             c->k->r8(c->cols, c->w + (size_t)r * c->row_bytes, c->x, c->x_stride, 1, c->y + r, c->rows);
@@ -712,6 +741,9 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     // changes nothing for it.
     c.gemm = c.k->gemm != nullptr && n >= kGemmMinBatch && (r8 || (flags & STW_CPU_MATMUL_NO_GEMM) == 0);
     c.pre = !r8 && !c.gemm && c.k->cols_pre != nullptr && cols / QK <= kPreMaxBlocks;
+    // An R8 type whose set has r8_pre takes its activation tables from the driver (the same table
+    // as cols_pre's), so they are built once per matmul in decode, not once per panel.
+    c.r8pre = r8 && !c.gemm && c.k->r8_pre != nullptr && cols / QK <= kPreMaxBlocks;
     c.pre1 = nullptr;
     c.pre_halves = type == STW_CPU_TYPE_Q6_K;
     // Decode through the precomputed-sums kernels (Q4_0, Q4_K, Q6_K): the activation's table is built
@@ -730,7 +762,7 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
         }
         c.x = (const uint8_t *)qscratch;
         c.x_stride = q.q_stride;
-        if (n == 1 && c.pre && !c.rows_kernel) {
+        if (n == 1 && ((c.pre && !c.rows_kernel) || c.r8pre)) {
             fill_pre((const block_q8_x *)c.x, cols / QK, pre1, c.pre_halves);
             c.pre1 = pre1;
         }
@@ -742,9 +774,12 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     // Activation tile: up to ~256 KiB of activations (stays in L2 while the tile's weight rows
     // stream past), a multiple of 4, at least 4.
     c.n_chunk = max64(4, min64(64, (int64_t)(256 * 1024 / c.x_stride)) & ~(int64_t)3);
-    if (c.gemm) {
+    if (c.gemm || (c.r8pre && n > 1)) {
         // The GEMM repacks each 8-row panel once per tile: tiles of up to 256 activation vectors,
-        // whose 2048-column slices (64 blocks of 36 bytes each) stay within ~512 KiB of L2.
+        // whose 2048-column slices (64 blocks of 36 bytes each) stay within ~512 KiB of L2. The R8
+        // tables path takes the same tiles: it walks them in groups of at most 4096 blocks (147 KiB
+        // of activations, L2) with each panel in L1 across a group, and fewer tiles read W fewer
+        // times (a 128-token prompt at 5632 columns was 4 tiles of 40 vectors, now 1).
         const int64_t slice_bytes = min64(cols / QK, 64) * (int64_t)sizeof(block_q8_x);
         c.n_chunk = max64(4, min64(256, (512 * 1024) / slice_bytes) & ~(int64_t)3);
     }
@@ -755,7 +790,7 @@ int stw_cpu_matmul_ex(int type, const void *w, int64_t rows, int64_t cols, const
     // A prefill tile through the precomputed-sums kernels rebuilds its activation tables once per
     // tile, which cost ~1 instruction per weight block and activation at 12-28 rows per tile
     // (callgrind, 128-token Q4_0 prefill): those tiles take ~128 KiB of rows (L2-resident).
-    const bool pre_path = c.gemm || (n > 1 && c.pre);
+    const bool pre_path = c.gemm || (n > 1 && (c.pre || c.r8pre));
     int64_t row_chunk = max64(4, (int64_t)((pre_path ? 128 : 32) * 1024 / row_bytes));
     const int64_t want_tiles = (int64_t)threads * 8;
     if (threads > 1 && n_chunks < want_tiles) row_chunk = min64(row_chunk, max64(4, rows * n_chunks / want_tiles));

@@ -52,9 +52,14 @@ inline void q4kr8_scales(const uint8_t *p, uint8_t *out) {
     _mm256_store_si256((__m256i *)(out + 96), mb);
 }
 
-// 8 rows x NX activation vectors.
-template <int NX>
-void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, float *out, int64_t os) {
+// 8 rows x NX activation vectors. PRE: the activation scales dx and the products dx * sum(x) of
+// each block come from the caller's table (dot_pre_fn's layout: per vector pre + j * ps, per
+// super-block 8 scales then 8 products), built once per activation vector and task instead of
+// once per panel; the products are the same float multiplications the kernel does without it, so
+// both forms give the same bits.
+template <int NX, bool PRE>
+void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, const float *pre, int64_t ps,
+                float *out, int64_t os) {
     const int64_t nb = cols / QK_K;
     const block_q8_x *xb[NX];
     for (int j = 0; j < NX; j++) xb[j] = (const block_q8_x *)(x + (size_t)j * xs);
@@ -68,7 +73,7 @@ void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
         const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
         q4kr8_scales(p, scm);
-        for (int j = 0; j < NX; j++) {
+        for (int j = 0; j < NX && !PRE; j++) {
             const block_q8_x *xq = xb[j] + 8 * b;
             __m256i t[8];
             for (int s = 0; s < 8; s++) t[s] = mul_sum_us8(ones8, load32(xq[s].qs));
@@ -127,24 +132,44 @@ void q4kr8_tile(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, flo
             const __m256 dsc = _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)));
             const __m256 mdf = _mm256_mul_ps(dmv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m8)));
             for (int j = 0; j < NX; j++) {
-                const __m256 dx = _mm256_set1_ps(xb[j][8 * b + s].d);
-                acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(id[j]), _mm256_mul_ps(dsc, dx), acc[j]);
-                acc[j] = _mm256_fnmadd_ps(mdf, _mm256_mul_ps(dx, _mm256_broadcast_ss(&sx[j][s])), acc[j]);
+                if (PRE) {
+                    const float *pj = pre + j * ps + 16 * b;
+                    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(id[j]), _mm256_mul_ps(dsc, _mm256_broadcast_ss(pj + s)),
+                                             acc[j]);
+                    acc[j] = _mm256_fnmadd_ps(mdf, _mm256_broadcast_ss(pj + 8 + s), acc[j]);
+                } else {
+                    const __m256 dx = _mm256_set1_ps(xb[j][8 * b + s].d);
+                    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(id[j]), _mm256_mul_ps(dsc, dx), acc[j]);
+                    acc[j] = _mm256_fnmadd_ps(mdf, _mm256_mul_ps(dx, _mm256_broadcast_ss(&sx[j][s])), acc[j]);
+                }
             }
         }
     }
     for (int j = 0; j < NX; j++) _mm256_storeu_ps(out + j * os, acc[j]);
 }
 
-void q4_K_r8_avx2(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
+template <bool PRE>
+void q4kr8_tiles(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, const float *pre, int64_t ps,
+                 float *out, int64_t os) {
     int j = 0;
-    for (; j + 4 <= nx; j += 4) q4kr8_tile<4>(cols, w, x + (size_t)j * xs, xs, out + j * os, os);
+    for (; j + 4 <= nx; j += 4) q4kr8_tile<4, PRE>(cols, w, x + (size_t)j * xs, xs, pre + j * ps, ps, out + j * os, os);
     switch (nx - j) {
-        case 3: q4kr8_tile<3>(cols, w, x + (size_t)j * xs, xs, out + j * os, os); break;
-        case 2: q4kr8_tile<2>(cols, w, x + (size_t)j * xs, xs, out + j * os, os); break;
-        case 1: q4kr8_tile<1>(cols, w, x + (size_t)j * xs, xs, out + j * os, os); break;
+        case 3: q4kr8_tile<3, PRE>(cols, w, x + (size_t)j * xs, xs, pre + j * ps, ps, out + j * os, os); break;
+        case 2: q4kr8_tile<2, PRE>(cols, w, x + (size_t)j * xs, xs, pre + j * ps, ps, out + j * os, os); break;
+        case 1: q4kr8_tile<1, PRE>(cols, w, x + (size_t)j * xs, xs, pre + j * ps, ps, out + j * os, os); break;
         default: break;
     }
+}
+
+void q4_K_r8_avx2(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
+    q4kr8_tiles<false>(cols, w, x, xs, nx, nullptr, 0, out, os);
+}
+
+// r8_pre_fn: the same with the activation table from the caller (decode: once per matmul; prefill:
+// once per task and vector).
+void q4_K_r8_pre_avx2(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, const float *pre,
+                      int64_t ps, float *out, int64_t os) {
+    q4kr8_tiles<true>(cols, w, x, xs, nx, pre, ps, out, os);
 }
 
 }  // namespace

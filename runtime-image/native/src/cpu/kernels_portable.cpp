@@ -230,15 +230,15 @@ void rows_of(int64_t cols, const uint8_t *w, size_t row_bytes, int nr, const uin
 const kernel_set kernel_set_portable = {
     "portable",
     quantize_x_portable,
-    {rows_of<dot_f32>, dot_f32, nullptr, nullptr, nullptr, nullptr},
-    {rows_of<dot_f16>, dot_f16, nullptr, nullptr, nullptr, nullptr},
-    {rows_of<dot_bf16>, dot_bf16, nullptr, nullptr, nullptr, nullptr},
-    {rows_of<dot_q8_0>, dot_q8_0, nullptr, nullptr, nullptr, nullptr},
-    {rows_of<dot_q4_0>, dot_q4_0, nullptr, nullptr, nullptr, nullptr},
-    {rows_of<dot_q4_K>, dot_q4_K, nullptr, nullptr, nullptr, nullptr},
-    {rows_of<dot_q6_K>, dot_q6_K, nullptr, nullptr, nullptr, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr, r8_q4_0},
-    {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_portable},
+    {rows_of<dot_f32>, dot_f32, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_f16>, dot_f16, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_bf16>, dot_bf16, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q8_0>, dot_q8_0, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q4_0>, dot_q4_0, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q4_K>, dot_q4_K, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {rows_of<dot_q6_K>, dot_q6_K, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, r8_q4_0, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, q4_K_r8_portable, nullptr},
 };
 
 }  // namespace stw_cpu

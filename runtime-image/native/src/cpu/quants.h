@@ -165,6 +165,11 @@ typedef void (*gemm_fn)(int64_t cols, const uint8_t *w, size_t row_bytes, int nr
 // vector the result is bit-identical whatever nx is (the engine's batch independence).
 typedef void (*r8_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx, float *out,
                       int64_t out_stride);
+// An R8 kernel that takes each activation block's scale dx and dx * sum(block) from a table in
+// dot_pre_fn's layout (pre + j * pre_stride for vector j) instead of deriving them per panel; its
+// results are bit-identical to the set's r8 kernel. Where a set has none, the driver runs r8.
+typedef void (*r8_pre_fn)(int64_t cols, const uint8_t *w, const uint8_t *x, size_t x_stride, int nx,
+                          const float *pre, int64_t pre_stride, float *out, int64_t out_stride);
 // The layout of an R8 type, the same in every kernel set: pack turns 8 rows back to back in the
 // GGUF layout (src) into one panel (dst, same size, no overlap); unpack is its exact inverse.
 typedef void (*r8_pack_fn)(int64_t cols, const uint8_t *src, uint8_t *dst);
@@ -178,6 +183,7 @@ struct type_kernels {
     dot_pre_fn cols_pre;
     gemm_fn gemm;
     r8_fn r8;
+    r8_pre_fn r8_pre;
 };
 
 struct kernel_set {
