@@ -15,22 +15,9 @@
 
 #include "kernels.h"
 #include "quants.h"  // stw_cpu::set_rows_kernel_max_bytes, to test both decode paths
+#include "kernel_check.h"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        g_checks++;                                                       \
-        if (!(cond)) {                                                    \
-            g_failures++;                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-        }                                                                 \
-    } while (0)
 
 struct type_case {
     int type;
@@ -937,6 +924,5 @@ int main() {
     test_decode_matches_batch();
     printf("test_q6_K_extremes\n");
     test_q6_K_extremes();
-    printf("%d checks, %d failures\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return check_finish();
 }

@@ -11,22 +11,9 @@
 
 #include "kernels.h"
 #include "quants.h"
+#include "kernel_check.h"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        g_checks++;                                                         \
-        if (!(cond)) {                                                      \
-            g_failures++;                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
-        }                                                                   \
-    } while (0)
 
 using stw_cpu::block_q4_K;
 using stw_cpu::block_q8_x;
@@ -329,6 +316,5 @@ int main() {
     test_bit_identity();
     printf("test_pre_matches_r8\n");
     test_pre_matches_r8();
-    printf("%d checks, %d failures\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return check_finish();
 }

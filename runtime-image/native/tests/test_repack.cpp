@@ -13,22 +13,9 @@
 
 #include "kernels.h"
 #include "quants.h"
+#include "kernel_check.h"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        g_checks++;                                                       \
-        if (!(cond)) {                                                    \
-            g_failures++;                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-        }                                                                 \
-    } while (0)
 
 struct r8_case {
     int src, r8;
@@ -382,6 +369,5 @@ int main() {
     printf("test_errors\n");
     test_errors();
     CHECK(!r8_cases().empty(), "this build has at least one R8 type");
-    printf("%d checks, %d failures\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return check_finish();
 }
