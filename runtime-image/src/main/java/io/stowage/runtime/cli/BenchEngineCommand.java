@@ -62,10 +62,11 @@ final class BenchEngineCommand {
             decode tok/s, the ratios, the peer) instead of the table.
             --rounds N (1..20, default 1) measures each model and thread count N times, alternating Stowage and
             llama.cpp (S, L, S, L, ...) so both see the same machine state; the run takes about N times as long
-            (each model is loaded once). It reports the median of each tok/s, the ratios of the medians and the
-            range (min..max) of the per-round ratios; the table prints each round's line (prefixed round i/N) and a
-            median line per model and thread count. In --json the usual fields hold the medians and each record
-            adds rounds, promptRatioMin/Max, decodeRatioMin/Max (with the peer) and perRound (each round's tok/s).
+            (each model is loaded once; a llama.cpp round is one llama-bench invocation, its mean of -r 3). It
+            reports the median of each tok/s, the ratios of the medians and the min..max range of the per-round
+            ratios: the table prints each round's line (prefixed round i/N), then a median line per model and
+            thread count with the ranges; in --json the usual fields hold the medians and each record adds rounds,
+            promptRatioMin/Max and decodeRatioMin/Max (with the peer) and perRound (each round's four tok/s).
             --device cuda (or cuda:N) runs the same models on that GPU through the library's CUDA backend: weights
             uploaded once, KV pool and workspace in device memory, one row per model (threads do not apply; no
             copy bandwidth or llama.cpp peer: those are CPU figures). Where this library has no usable CUDA device
