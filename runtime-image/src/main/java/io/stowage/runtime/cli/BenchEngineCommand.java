@@ -28,6 +28,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+import java.util.function.IntFunction;
 
 /**
  * {@code bench-engine}: prompt and decode tokens/s of the native engine per model and thread count, the memory
@@ -38,7 +40,7 @@ final class BenchEngineCommand {
     static final String USAGE = """
             usage: ./stowage bench-engine [--threads 1,2] [--model M1.gguf,M2.gguf] [--1b]
                                           [--prompt-tokens 128] [--decode-tokens 32] [--copy-mib 256]
-                                          [--llama-cpp] [--json] [--device cpu|cuda|cuda:N]
+                                          [--llama-cpp] [--rounds 1] [--json] [--device cpu|cuda|cuda:N]
 
             Models: stories260K (the largest test model; about 1.1 GB peak RSS with the JVM, nothing written), or the
             --model list instead. --1b adds the heavy run: a generated Llama-shaped ~1.1B-parameter model in Q8_0,
@@ -58,6 +60,13 @@ final class BenchEngineCommand {
             back, with a warning, to node-llama-cpp's prebuilt generic CPU build (llama-cpp-bench.mjs). The output
             names the peer that ran. --json prints one record per model and thread count (both engines' prompt and
             decode tok/s, the ratios, the peer) instead of the table.
+            --rounds N (1..20, default 1) measures each model and thread count N times, alternating Stowage and
+            llama.cpp (S, L, S, L, ...) so both see the same machine state; the run takes about N times as long
+            (each model is loaded once; a llama.cpp round is one llama-bench invocation, its mean of -r 3). It
+            reports the median of each tok/s, the ratios of the medians and the min..max range of the per-round
+            ratios: the table prints each round's line (prefixed round i/N), then a median line per model and
+            thread count with the ranges; in --json the usual fields hold the medians and each record adds rounds,
+            promptRatioMin/Max and decodeRatioMin/Max (with the peer) and perRound (each round's four tok/s).
             --device cuda (or cuda:N) runs the same models on that GPU through the library's CUDA backend: weights
             uploaded once, KV pool and workspace in device memory, one row per model (threads do not apply; no
             copy bandwidth or llama.cpp peer: those are CPU figures). Where this library has no usable CUDA device
@@ -70,7 +79,7 @@ final class BenchEngineCommand {
         Args args = Args.parse(
                 "bench-engine",
                 argv,
-                Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib", "device"),
+                Set.of("threads", "model", "prompt-tokens", "decode-tokens", "copy-mib", "device", "rounds"),
                 Set.of("llama-cpp", "json", "1b", "help"));
         if (args.flag("help")) {
             out.print(USAGE);
@@ -80,6 +89,7 @@ final class BenchEngineCommand {
         int promptTokens = args.intOption("bench-engine", "prompt-tokens", 128, 1, 4096);
         int decodeTokens = args.intOption("bench-engine", "decode-tokens", 32, 1, 4096);
         int copyMib = args.intOption("bench-engine", "copy-mib", 256, 1, 1024);
+        int rounds = args.intOption("bench-engine", "rounds", 1, 1, MAX_ROUNDS);
         int cudaOrdinal = parseDevice(args.option("device"));
         if (cudaOrdinal >= 0 && args.flag("llama-cpp")) {
             throw new UsageException(
@@ -99,7 +109,15 @@ final class BenchEngineCommand {
         }
         try {
             return measure(
-                    args, gpu == null ? threads : new int[] {1}, promptTokens, decodeTokens, copyMib, gpu, out, err);
+                    args,
+                    gpu == null ? threads : new int[] {1},
+                    promptTokens,
+                    decodeTokens,
+                    copyMib,
+                    rounds,
+                    gpu,
+                    out,
+                    err);
         } finally {
             if (gpu != null) {
                 gpu.close();
@@ -126,6 +144,7 @@ final class BenchEngineCommand {
             int promptTokens,
             int decodeTokens,
             int copyMib,
+            int rounds,
             Backend gpu,
             PrintStream out,
             PrintStream err) {
@@ -146,7 +165,7 @@ final class BenchEngineCommand {
         Path cache = moduleDir.getParent().resolve(".stowage/bench");
         List<String> synthetic = args.flag("1b") ? SyntheticModel.KINDS : List.of();
         Cost cost = Cost.of(models, synthetic, cache, promptTokens, decodeTokens, copyMib);
-        err.println("bench-engine: " + cost.describe(cache));
+        err.println("bench-engine: " + cost.describe(cache) + Cost.roundsNote(rounds));
         String noRoom = cost.writeBytes() > 0 ? cost.noRoom(cache, usableSpace(cache)) : null;
         if (noRoom != null) {
             err.println("bench-engine: " + noRoom);
@@ -170,21 +189,54 @@ final class BenchEngineCommand {
             err.printf(
                     Locale.ROOT, "bench-engine: copy bandwidth with %d thread(s): %.2f GB/s%n", t, copy.get(t) / 1e9);
         }
-        List<Map<String, Object>> rows = new ArrayList<>();
+        List<Rounds> results = new ArrayList<>();
         LlamaCpp.Peer peer = args.flag("llama-cpp")
                 ? LlamaCpp.resolve(
                         moduleDir.resolve("bench"), moduleDir.getParent().resolve(".stowage/llama-cpp"), err)
                 : null;
-        for (Path model : models) {
-            for (int t : threads) {
-                Map<String, Object> row = benchOne(
-                        model, t, promptTokens, decodeTokens, gpu == null ? copy.get(t) : Double.NaN, gpu, err);
-                if (peer != null) {
-                    LlamaCpp.run(peer, model, t, promptTokens, decodeTokens, row, err);
+        for (Path path : models) {
+            // Each model is opened (and on a GPU uploaded) once; every thread count and round runs on it.
+            ModelSpec spec = ModelSpec.read(path);
+            try (NativeModel model = NativeModel.open(spec)) {
+                if (gpu != null) {
+                    model.load(gpu, null);
                 }
-                rows.add(row);
+                try {
+                    for (int t : threads) {
+                        double copyBandwidth = gpu == null ? copy.get(t) : Double.NaN;
+                        results.add(Rounds.run(
+                                rounds,
+                                round -> benchOn(
+                                        model,
+                                        spec,
+                                        path,
+                                        t,
+                                        promptTokens,
+                                        decodeTokens,
+                                        copyBandwidth,
+                                        gpu,
+                                        roundLabel(round, rounds),
+                                        err),
+                                peer == null
+                                        ? null
+                                        : (round, row) -> LlamaCpp.run(
+                                                peer,
+                                                path,
+                                                t,
+                                                promptTokens,
+                                                decodeTokens,
+                                                row,
+                                                roundLabel(round, rounds),
+                                                err)));
+                    }
+                } finally {
+                    if (gpu != null) {
+                        model.unload(gpu);
+                    }
+                }
             }
         }
+        List<Map<String, Object>> rows = results.stream().map(Rounds::summary).toList();
         if (args.flag("json")) {
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("cpu", NativeLibrary.cpuFeatures());
@@ -196,7 +248,7 @@ final class BenchEngineCommand {
             if (peer != null) {
                 out.println("llama.cpp peer: " + peer.describe());
             }
-            printTable(rows, out);
+            printTable(results, out);
             for (Map<String, Object> r : rows) {
                 out.printf(
                         Locale.ROOT,
@@ -213,6 +265,14 @@ final class BenchEngineCommand {
             }
         }
         return 0;
+    }
+
+    /** The most rounds a run takes (each one is a full measurement of every model and thread count). */
+    static final int MAX_ROUNDS = 20;
+
+    /** "round i/N: " in the progress lines of a run with several rounds; nothing with one. */
+    static String roundLabel(int round, int rounds) {
+        return rounds == 1 ? "" : "round " + (round + 1) + "/" + rounds + ": ";
     }
 
     static int[] parseThreads(String text) {
@@ -331,6 +391,14 @@ final class BenchEngineCommand {
                     + ", but that disk has " + Bytes.human(freeBytes) + "; free some space or run without --1b";
         }
 
+        /** What --rounds adds to the cost line: nothing for one round, else that the time is multiplied. */
+        static String roundsNote(int rounds) {
+            return rounds == 1
+                    ? ""
+                    : "; --rounds " + rounds + " measures every model and thread count " + rounds
+                            + " times, so the run takes about " + rounds + " times as long (memory and disk as above)";
+        }
+
         /** One line: the models, the memory and its parts, and what goes to disk. */
         String describe(Path cache) {
             StringBuilder b = new StringBuilder();
@@ -393,35 +461,8 @@ final class BenchEngineCommand {
         return sum;
     }
 
-    private static Map<String, Object> benchOne(
-            Path path,
-            int threads,
-            int promptTokens,
-            int decodeTokens,
-            double copyBandwidth,
-            Backend gpu,
-            PrintStream err) {
-        ModelSpec spec = ModelSpec.read(path);
-        Map<String, Object> row = new LinkedHashMap<>();
-        row.put("model", path.getFileName().toString());
-        row.put("threads", threads);
-        row.put("device", gpu == null ? "cpu" : gpu.deviceInfo().name());
-        try (NativeModel model = NativeModel.open(spec)) {
-            if (gpu != null) {
-                model.load(gpu, null);
-            }
-            try {
-                benchOn(model, spec, path, threads, promptTokens, decodeTokens, copyBandwidth, gpu, row, err);
-            } finally {
-                if (gpu != null) {
-                    model.unload(gpu);
-                }
-            }
-        }
-        return row;
-    }
-
-    private static void benchOn(
+    /** One round of Stowage on a model already open: its result row (tok/s, bandwidth, memory figures). */
+    private static Map<String, Object> benchOn(
             NativeModel model,
             ModelSpec spec,
             Path path,
@@ -430,8 +471,12 @@ final class BenchEngineCommand {
             int decodeTokens,
             double copyBandwidth,
             Backend gpu,
-            Map<String, Object> row,
+            String label,
             PrintStream err) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("model", path.getFileName().toString());
+        row.put("threads", threads);
+        row.put("device", gpu == null ? "cpu" : gpu.deviceInfo().name());
         {
             int vocab = model.vocabSize();
             int total = promptTokens + decodeTokens + 8;
@@ -497,7 +542,8 @@ final class BenchEngineCommand {
                 row.put("kvEstimateBytes", budget);
                 err.printf(
                         Locale.ROOT,
-                        "bench-engine: %s, %s: prompt %.1f tok/s, decode %.2f tok/s, %.2f GB/s%s%n",
+                        "bench-engine: %s%s, %s: prompt %.1f tok/s, decode %.2f tok/s, %.2f GB/s%s%n",
+                        label,
                         path.getFileName(),
                         gpu == null ? threads + " thread(s)" : row.get("device"),
                         promptTps,
@@ -506,6 +552,7 @@ final class BenchEngineCommand {
                         copied ? String.format(Locale.ROOT, " (%.0f%% of copy)", 100 * achieved / copyBandwidth) : "");
             }
         }
+        return row;
     }
 
     private static void step(ComputeContext ctx, Sequence seq, int[] tokens, float[] logits) {
@@ -535,10 +582,17 @@ final class BenchEngineCommand {
         return Math.round(v * 100) / 100.0;
     }
 
-    private static void printTable(List<Map<String, Object>> rows, PrintStream out) {
+    /**
+     * The table: one line per model and thread count; with several rounds each round's line (prefixed round i/N) and
+     * then a median line with the ranges of the per-round ratios.
+     */
+    static void printTable(List<Rounds> results, PrintStream out) {
+        boolean several = results.stream().anyMatch(r -> r.perRound().size() > 1);
+        String prefix = several ? "%-11s " : "%s";
         out.printf(
                 Locale.ROOT,
-                "%-32s %3s %12s %12s %11s %10s %6s %14s %14s%n",
+                prefix + "%-32s %3s %12s %12s %11s %10s %6s %14s %14s%n",
+                several ? "round" : "",
                 "model",
                 "thr",
                 "prompt t/s",
@@ -548,30 +602,161 @@ final class BenchEngineCommand {
                 "% copy",
                 "llama.cpp pp",
                 "llama.cpp tg");
-        for (Map<String, Object> r : rows) {
-            out.printf(
-                    Locale.ROOT,
-                    "%-32s %3d %12.1f %12.2f %11s %10.2f %6s %14s %14s%n",
-                    r.get("model"),
-                    (int) r.get("threads"),
-                    (double) r.get("promptTokensPerSecond"),
-                    (double) r.get("decodeTokensPerSecond"),
-                    Bytes.human((long) r.get("bytesReadPerToken")),
-                    ((long) r.get("achievedBandwidthBytesPerSecond")) / 1e9,
-                    r.get("bandwidthShare") instanceof Double share
-                            ? String.format(Locale.ROOT, "%.0f%%", 100 * share)
-                            : "-",
-                    ratio(r, "llamaCppPromptTokensPerSecond", "promptTokensPerSecond"),
-                    ratio(r, "llamaCppDecodeTokensPerSecond", "decodeTokensPerSecond"));
+        for (Rounds result : results) {
+            int n = result.perRound().size();
+            if (!several) {
+                printRow(prefix, "", result.summary(), "", out);
+                continue;
+            }
+            for (int i = 0; i < n; i++) {
+                printRow(prefix, "round " + (i + 1) + "/" + n, result.perRound().get(i), "", out);
+            }
+            Map<String, Object> s = result.summary();
+            String ranges = s.get("promptRatioMin") instanceof Double
+                    ? String.format(
+                            Locale.ROOT,
+                            "  ratio ranges over %d rounds: prompt x%.2f..x%.2f, decode x%.2f..x%.2f",
+                            n,
+                            (double) s.get("promptRatioMin"),
+                            (double) s.get("promptRatioMax"),
+                            (double) s.get("decodeRatioMin"),
+                            (double) s.get("decodeRatioMax"))
+                    : "  (medians of " + n + " rounds)";
+            printRow(prefix, "median", s, ranges, out);
         }
     }
 
-    private static String ratio(Map<String, Object> r, String theirs, String ours) {
+    private static void printRow(String prefix, String label, Map<String, Object> r, String tail, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                prefix + "%-32s %3d %12.1f %12.2f %11s %10.2f %6s %14s %14s%s%n",
+                label,
+                r.get("model"),
+                (int) r.get("threads"),
+                (double) r.get("promptTokensPerSecond"),
+                (double) r.get("decodeTokensPerSecond"),
+                Bytes.human((long) r.get("bytesReadPerToken")),
+                ((long) r.get("achievedBandwidthBytesPerSecond")) / 1e9,
+                r.get("bandwidthShare") instanceof Double share
+                        ? String.format(Locale.ROOT, "%.0f%%", 100 * share)
+                        : "-",
+                ratio(r, "llamaCppPromptTokensPerSecond", "promptTokensPerSecond", "promptRatio"),
+                ratio(r, "llamaCppDecodeTokensPerSecond", "decodeTokensPerSecond", "decodeRatio"),
+                tail);
+    }
+
+    private static String ratio(Map<String, Object> r, String theirs, String ours, String ratio) {
         Object t = r.get(theirs);
         if (!(t instanceof Double d) || d <= 0) {
             return "-";
         }
-        return String.format(Locale.ROOT, "%.1f (x%.2f)", d, (double) r.get(ours) / d);
+        // the record's ratio where it has one (the ratio of the medians in a summary), else ours / theirs
+        double x = r.get(ratio) instanceof Double given ? given : (double) r.get(ours) / d;
+        return String.format(Locale.ROOT, "%.1f (x%.2f)", d, x);
+    }
+
+    /**
+     * The rounds of one model and thread count: each round's record (Stowage's figures, then the peer's, measured
+     * right after it) and their summary: the record with every tok/s (and the bandwidth figures derived from decode)
+     * replaced by its median over the rounds, the ratios of the medians, the min..max of the per-round ratios, and
+     * each round's four tok/s.
+     */
+    record Rounds(List<Map<String, Object>> perRound, Map<String, Object> summary) {
+        /** Figures whose summary is their median over the rounds. */
+        private static final List<String> MEDIANS = List.of(
+                "promptTokensPerSecond",
+                "decodeTokensPerSecond",
+                "achievedBandwidthBytesPerSecond",
+                "bandwidthShare",
+                "llamaCppPromptTokensPerSecond",
+                "llamaCppDecodeTokensPerSecond");
+
+        /** Each round's four tok/s in perRound. */
+        private static final List<String> PER_ROUND = List.of(
+                "promptTokensPerSecond",
+                "decodeTokensPerSecond",
+                "llamaCppPromptTokensPerSecond",
+                "llamaCppDecodeTokensPerSecond");
+
+        /**
+         * Runs {@code rounds} rounds alternating the engines: round i measures Stowage ({@code ours}, which returns the
+         * round's record), then the peer (null: none) on the same record, before round i + 1 starts.
+         */
+        static Rounds run(
+                int rounds, IntFunction<Map<String, Object>> ours, BiConsumer<Integer, Map<String, Object>> peer) {
+            List<Map<String, Object>> rows = new ArrayList<>();
+            for (int i = 0; i < rounds; i++) {
+                Map<String, Object> row = ours.apply(i);
+                if (peer != null) {
+                    peer.accept(i, row);
+                }
+                rows.add(row);
+            }
+            return of(rows);
+        }
+
+        /** The summary of the given rounds' records (at least one). */
+        static Rounds of(List<Map<String, Object>> rows) {
+            if (rows.isEmpty()) {
+                throw new IllegalArgumentException("no rounds to summarize");
+            }
+            Map<String, Object> s = new LinkedHashMap<>(rows.get(rows.size() - 1));
+            for (String key : MEDIANS) {
+                double[] v = rows.stream()
+                        .filter(r -> r.get(key) instanceof Number)
+                        .mapToDouble(r -> ((Number) r.get(key)).doubleValue())
+                        .toArray();
+                if (v.length == 0) {
+                    continue;
+                }
+                double m = median(v);
+                s.put(key, s.get(key) instanceof Long ? (Object) Math.round(m) : (Object) round(m));
+            }
+            s.put("rounds", rows.size());
+            ratioFields(rows, s, "promptRatio", "promptTokensPerSecond", "llamaCppPromptTokensPerSecond");
+            ratioFields(rows, s, "decodeRatio", "decodeTokensPerSecond", "llamaCppDecodeTokensPerSecond");
+            List<Map<String, Object>> perRound = new ArrayList<>();
+            for (Map<String, Object> r : rows) {
+                Map<String, Object> p = new LinkedHashMap<>();
+                for (String key : PER_ROUND) {
+                    if (r.containsKey(key)) {
+                        p.put(key, r.get(key));
+                    }
+                }
+                perRound.add(p);
+            }
+            s.put("perRound", perRound);
+            return new Rounds(List.copyOf(rows), s);
+        }
+
+        /**
+         * The ratio of the medians and the range of the per-round ratios, over the rounds where the peer ran; nothing
+         * when it ran in none. One round keeps its own ratio, so min, max and ratio are equal.
+         */
+        private static void ratioFields(
+                List<Map<String, Object>> rows, Map<String, Object> s, String ratio, String ours, String theirs) {
+            double[] perRound = rows.stream()
+                    .filter(r -> r.get(ratio) instanceof Number)
+                    .mapToDouble(r -> ((Number) r.get(ratio)).doubleValue())
+                    .toArray();
+            if (perRound.length == 0) {
+                s.remove(ratio);
+                return;
+            }
+            if (rows.size() > 1) {
+                s.put(ratio, round((double) s.get(ours) / (double) s.get(theirs)));
+            }
+            s.put(ratio + "Min", Arrays.stream(perRound).min().getAsDouble());
+            s.put(ratio + "Max", Arrays.stream(perRound).max().getAsDouble());
+        }
+
+        /** The middle value, or the mean of the two middle values of an even count. */
+        static double median(double[] values) {
+            double[] v = values.clone();
+            Arrays.sort(v);
+            int n = v.length;
+            return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        }
     }
 
     /** The machine's copy bandwidth with n threads (STREAM convention: bytes read plus bytes written per second). */
@@ -702,14 +887,22 @@ final class BenchEngineCommand {
 
         /** Runs the peer on one model and puts its tokens/s, the ratios and the peer's name into the row. */
         static void run(
-                Peer peer, Path model, int threads, int prompt, int decode, Map<String, Object> row, PrintStream err) {
+                Peer peer,
+                Path model,
+                int threads,
+                int prompt,
+                int decode,
+                Map<String, Object> row,
+                String label,
+                PrintStream err) {
             double[] tps;
             try {
                 tps = peer.isNative()
                         ? runNative(peer.llamaBench(), model, threads, prompt, decode)
                         : runPrebuilt(peer.benchDir(), model, threads, prompt, decode);
             } catch (IOException e) {
-                err.println("bench-engine: llama.cpp run failed on " + model.getFileName() + ": " + e.getMessage());
+                err.println("bench-engine: " + label + "llama.cpp run failed on " + model.getFileName() + ": "
+                        + e.getMessage());
                 return;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -723,7 +916,8 @@ final class BenchEngineCommand {
             row.put("decodeRatio", round((double) row.get("decodeTokensPerSecond") / tps[1]));
             err.printf(
                     Locale.ROOT,
-                    "bench-engine: llama.cpp (%s) %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s%n",
+                    "bench-engine: %sllama.cpp (%s) %s, %d thread(s): prompt %.1f tok/s, decode %.2f tok/s%n",
+                    label,
                     peer.isNative() ? "native" : "prebuilt",
                     model.getFileName(),
                     threads,

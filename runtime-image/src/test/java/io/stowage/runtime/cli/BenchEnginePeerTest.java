@@ -96,6 +96,7 @@ class BenchEnginePeerTest {
                 128,
                 32,
                 row,
+                "",
                 print(new ByteArrayOutputStream()));
         assertThat(row)
                 .containsEntry("llamaCppPeer", "native")
