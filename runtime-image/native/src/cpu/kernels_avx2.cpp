@@ -959,16 +959,18 @@ void gemm_tile(const __m256i *q, const float *dw, const int32_t *ws, int64_t kb,
     }
 }
 
-template <bool Q4>
-void gemm_q32(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
-              int64_t os) {
+// The slice loop of the 32-block GEMMs: per slice of kGemmSliceBlocks blocks, pack(b, q, dw, ws)
+// fills block b's stack panel, then the tiles run over all nx activations (8 at a time with VNNI, else
+// 4, then the rest), their float sums added to the previous slices'.
+template <bool Q4, bool Chain, class Pack>
+void gemm_slices(int64_t cols, int nr, const uint8_t *x, size_t xs, int nx, float *out, int64_t os, Pack pack) {
     alignas(32) __m256i q[kGemmSliceBlocks * 8];
     alignas(32) float dw[kGemmSliceBlocks * 8];
     alignas(32) int32_t ws[kGemmSliceBlocks * 8];
     const int64_t nb = cols / QK;
     for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
         const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
-        for (int64_t b = 0; b < kb; b++) gemm_pack_block<Q4>(w, rb, nr, b0 + b, q + 8 * b, dw + 8 * b, ws + 8 * b);
+        for (int64_t b = 0; b < kb; b++) pack(b0 + b, q + 8 * b, dw + 8 * b, ws + 8 * b);
         const bool add = b0 > 0;
         int j = 0;
 #if defined(STW_CPU_VNNI)
@@ -976,17 +978,27 @@ void gemm_q32(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *
         // Q4_0 prefill 3-8% faster than 4 (157.2/152.5/161.8/154.0 against 148.7/143.7/149.9/149.3
         // GMAC/s, paired, 2048x2048 in cache, 128 activations, one thread, Zen 5, a busy shared
         // machine); the maddubs form needs twice the registers per activation and spills at 8.
-        for (; j + 8 <= nx; j += 8) gemm_tile<8, Q4>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, nr, out + j * os, os, add);
+        for (; j + 8 <= nx; j += 8)
+            gemm_tile<8, Q4, Chain>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, nr, out + j * os, os, add);
 #endif
-        for (; j + 4 <= nx; j += 4) gemm_tile<4, Q4>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, nr, out + j * os, os, add);
+        for (; j + 4 <= nx; j += 4)
+            gemm_tile<4, Q4, Chain>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, nr, out + j * os, os, add);
         const uint8_t *xj = x + (size_t)j * xs;
         switch (nx - j) {
-            case 3: gemm_tile<3, Q4>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
-            case 2: gemm_tile<2, Q4>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
-            case 1: gemm_tile<1, Q4>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
+            case 3: gemm_tile<3, Q4, Chain>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
+            case 2: gemm_tile<2, Q4, Chain>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
+            case 1: gemm_tile<1, Q4, Chain>(q, dw, ws, kb, xj, xs, b0, nr, out + j * os, os, add); break;
             default: break;
         }
     }
+}
+
+template <bool Q4>
+void gemm_q32(int64_t cols, const uint8_t *w, size_t rb, int nr, const uint8_t *x, size_t xs, int nx, float *out,
+              int64_t os) {
+    gemm_slices<Q4, false>(cols, nr, x, xs, nx, out, os, [&](int64_t b, __m256i *q, float *dw, int32_t *ws) {
+        gemm_pack_block<Q4>(w, rb, nr, b, q, dw, ws);
+    });
 }
 
 // Q4_K through the same panels: a 32-element sub-block plays the part of a block. Its weights are
@@ -1410,30 +1422,9 @@ void gemm_pack_q4_0_r8(const uint8_t *p, __m256i *q, float *dw, int32_t *ws) {
 
 void gemm_q4_0_r8(int64_t cols, const uint8_t *w, size_t, int, const uint8_t *x, size_t xs, int nx, float *out,
                   int64_t os) {
-    alignas(32) __m256i q[kGemmSliceBlocks * 8];
-    alignas(32) float dw[kGemmSliceBlocks * 8];
-    alignas(32) int32_t ws[kGemmSliceBlocks * 8];
-    const int64_t nb = cols / QK;
-    for (int64_t b0 = 0; b0 < nb; b0 += kGemmSliceBlocks) {
-        const int64_t kb = nb - b0 < kGemmSliceBlocks ? nb - b0 : kGemmSliceBlocks;
-        for (int64_t b = 0; b < kb; b++)
-            gemm_pack_q4_0_r8(w + (size_t)(b0 + b) * (8 * sizeof(block_q4_0)), q + 8 * b, dw + 8 * b, ws + 8 * b);
-        const bool add = b0 > 0;
-        int j = 0;
-#if defined(STW_CPU_VNNI)
-        for (; j + 8 <= nx; j += 8)
-            gemm_tile<8, true, true>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, 8, out + j * os, os, add);
-#endif
-        for (; j + 4 <= nx; j += 4)
-            gemm_tile<4, true, true>(q, dw, ws, kb, x + (size_t)j * xs, xs, b0, 8, out + j * os, os, add);
-        const uint8_t *xj = x + (size_t)j * xs;
-        switch (nx - j) {
-            case 3: gemm_tile<3, true, true>(q, dw, ws, kb, xj, xs, b0, 8, out + j * os, os, add); break;
-            case 2: gemm_tile<2, true, true>(q, dw, ws, kb, xj, xs, b0, 8, out + j * os, os, add); break;
-            case 1: gemm_tile<1, true, true>(q, dw, ws, kb, xj, xs, b0, 8, out + j * os, os, add); break;
-            default: break;
-        }
-    }
+    gemm_slices<true, true>(cols, 8, x, xs, nx, out, os, [&](int64_t b, __m256i *q, float *dw, int32_t *ws) {
+        gemm_pack_q4_0_r8(w + (size_t)b * (8 * sizeof(block_q4_0)), q, dw, ws);
+    });
 }
 
 void r8_q4_0(int64_t cols, const uint8_t *w, const uint8_t *x, size_t xs, int nx, float *out, int64_t os) {
